@@ -1,0 +1,20 @@
+//! The pure domain: no storage, no network, no clock of its own.
+
+pub mod command;
+pub mod cpr;
+pub mod error;
+pub mod event;
+pub mod model;
+pub mod plan;
+pub mod rules;
+
+#[cfg(test)]
+mod tests;
+
+pub use command::{Command, Context, create, decide};
+pub use cpr::{CitizenKey, Cpr, CprError, CprKind, PseudonymKey};
+pub use error::DomainError;
+pub use event::{EventPayload, RecordedEvent};
+pub use model::*;
+pub use plan::Plan;
+pub use rules::{OwnershipRule, OwnershipRules};

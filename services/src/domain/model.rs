@@ -1,0 +1,240 @@
+//! The vocabulary of the plan: identifiers, sectors, roles, statuses and the
+//! validated values that commands and events carry.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::DomainError;
+
+/// A plan's identity: a random UUID, never derived from the citizen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PlanId(pub [u8; 16]);
+
+impl PlanId {
+    pub fn random() -> Self {
+        Self(*uuid::Uuid::new_v4().as_bytes())
+    }
+
+    /// `plans/{uuid}`.
+    pub fn resource_name(&self) -> String {
+        format!("plans/{}", uuid::Uuid::from_bytes(self.0).hyphenated())
+    }
+
+    pub fn parse_resource_name(name: &str) -> Option<Self> {
+        let id = name.strip_prefix("plans/")?;
+        uuid::Uuid::try_parse(id).ok().map(|u| Self(*u.as_bytes()))
+    }
+}
+
+/// Microseconds since the Unix epoch, UTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self(chrono::Utc::now().timestamp_micros())
+    }
+
+    /// The calendar date in Danish local time is what deadlines and
+    /// effective dates mean; UTC+1 is used as a fixed, DST-free approximation
+    /// that never moves a date across midnight by more than an hour.
+    pub fn date(&self) -> Date {
+        let dt = chrono::DateTime::from_timestamp_micros(self.0 + 3_600_000_000).unwrap_or_default();
+        dt.date_naive()
+    }
+}
+
+pub type Date = chrono::NaiveDate;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Sector {
+    RegionalPsychiatry,
+    MunicipalSocial,
+    JobCentre,
+    AddictionService,
+    Citizen,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ProfessionalRole {
+    Physician,
+    Nurse,
+    Psychologist,
+    SocialWorker,
+    JobConsultant,
+    AddictionCounsellor,
+    Mentor,
+    Secretary,
+    Auditor,
+}
+
+macro_rules! bounded_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Letters, digits and `-_.:@`, 1-64 characters, and not shaped like a CPR number.
+            pub fn parse(field: &'static str, value: &str) -> Result<Self, DomainError> {
+                if value.is_empty() || value.len() > 64 {
+                    return Err(DomainError::invalid(field, concat!($what, " must be 1-64 characters")));
+                }
+                if !value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:@".contains(&b)) {
+                    return Err(DomainError::invalid(field, concat!($what, " may hold only letters, digits and -_.:@")));
+                }
+                if looks_like_cpr(value) {
+                    return Err(DomainError::invalid(field, concat!($what, " must not be a CPR number")));
+                }
+                Ok(Self(value.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+bounded_id!(
+    /// A registered organisation's stable id, e.g. `psykiatri-region-h-amager`.
+    OrganisationId,
+    "an organisation id"
+);
+bounded_id!(
+    /// An opaque identifier of a professional in their organisation's system.
+    ProfessionalId,
+    "a professional id"
+);
+
+/// Identifiers are logged and used in keys, so refuse anything that might be
+/// a CPR number (six digits, optional dash, four characters).
+fn looks_like_cpr(value: &str) -> bool {
+    let compact: String = value.chars().filter(|c| *c != '-').collect();
+    compact.len() == 10 && compact.chars().take(7).all(|c| c.is_ascii_digit())
+}
+
+/// Free text written by people: trimmed, non-empty, bounded, no control characters
+/// other than newlines and tabs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Text(String);
+
+impl Text {
+    pub const MAX_CHARS: usize = 4000;
+
+    pub fn parse(field: &'static str, value: &str) -> Result<Self, DomainError> {
+        Self::parse_max(field, value, Self::MAX_CHARS)
+    }
+
+    pub fn parse_max(field: &'static str, value: &str, max_chars: usize) -> Result<Self, DomainError> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Err(DomainError::invalid(field, "must not be empty"));
+        }
+        if trimmed.chars().count() > max_chars {
+            return Err(DomainError::invalid(field, format!("must be at most {max_chars} characters")));
+        }
+        if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            return Err(DomainError::invalid(field, "must not contain control characters"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Who acts: the organisation (from its certificate) and its professional (from the request).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub organisation: OrganisationId,
+    pub sector: Sector,
+    pub professional: ProfessionalId,
+    pub role: ProfessionalRole,
+}
+
+/// A registered organisation named in a command, resolved against the hub's registry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganisationRef {
+    pub id: OrganisationId,
+    pub sector: Sector,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PlanStatus {
+    Draft,
+    Active,
+    OnHold,
+    Closed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SectionKind {
+    Psychiatry,
+    Social,
+    Employment,
+    Addiction,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LegalPlanType {
+    Behandlingsplan,
+    Udskrivningsaftale,
+    Koordinationsplan,
+    Handleplan,
+    Jobplan,
+    Rehabiliteringsplan,
+    KoordinerendeIndsatsplan,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActivityStatus {
+    Planned,
+    InProgress,
+    Completed,
+    Cancelled,
+}
+
+impl ActivityStatus {
+    pub fn can_move_to(self, next: Self) -> bool {
+        use ActivityStatus::*;
+        matches!(
+            (self, next),
+            (Planned, InProgress) | (InProgress, Completed) | (Planned | InProgress, Cancelled)
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GoalLifecycle {
+    Active,
+    Ended,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GoalAchievement {
+    NotAssessed,
+    Achieved,
+    PartlyAchieved,
+    NotAchieved,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdvanceStatementOccasion {
+    Admission,
+    Discharge,
+    Other,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelativeInvolvement {
+    Full,
+    InformationOnly,
+    None,
+}

@@ -1,0 +1,257 @@
+//! The plan as a projection of its log. `apply` is the only way state changes,
+//! and it never fails: every event in the log was validated when it was decided.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::cpr::CprKind;
+use super::event::{EventPayload, RecordedEvent};
+use super::model::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Goal {
+    pub goal_id: String,
+    pub text: Text,
+    pub lifecycle: GoalLifecycle,
+    pub achievement: GoalAchievement,
+    pub revision: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionOwner {
+    pub organisation: OrganisationId,
+    pub since: Date,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    pub activity_id: String,
+    pub section: SectionKind,
+    pub title: Text,
+    pub legal_plan_type: LegalPlanType,
+    pub responsible_organisation: OrganisationId,
+    pub responsible_professional: ProfessionalId,
+    pub status: ActivityStatus,
+    pub start_date: Date,
+    pub end_date: Option<Date>,
+    pub goal_ids: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CareTeamMember {
+    pub member_id: String,
+    pub organisation: OrganisationId,
+    pub professional: Option<ProfessionalId>,
+    pub role: ProfessionalRole,
+    pub start_date: Date,
+    pub end_date: Option<Date>,
+}
+
+impl CareTeamMember {
+    /// Whether the membership covers `on` (an end date is the last day of membership).
+    pub fn is_active_on(&self, on: Date) -> bool {
+        self.start_date <= on && self.end_date.is_none_or(|end| on <= end)
+    }
+
+    /// Whether the membership has not been ended (it may still lie in the future).
+    pub fn is_open(&self) -> bool {
+        self.end_date.is_none()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactPerson {
+    pub organisation: OrganisationId,
+    pub professional: ProfessionalId,
+    pub since: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdvanceStatement {
+    pub statement_id: String,
+    pub occasion: AdvanceStatementOccasion,
+    pub text: Text,
+    pub superseded_by: Option<String>,
+    pub recorded_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relative {
+    pub relative_id: String,
+    pub name: Text,
+    pub relation: Text,
+    pub involvement: RelativeInvolvement,
+}
+
+/// The current plan of one citizen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub id: PlanId,
+    /// Number of events applied.
+    pub version: u64,
+    /// Global position of the last event applied.
+    pub last_position: u64,
+    pub status: PlanStatus,
+    pub status_reason: Option<Text>,
+    pub citizen_kind: CprKind,
+    pub goals: Vec<Goal>,
+    pub sections: BTreeMap<SectionKind, SectionOwner>,
+    pub activities: Vec<Activity>,
+    pub care_team: Vec<CareTeamMember>,
+    pub contact_person: Option<ContactPerson>,
+    pub advance_statements: Vec<AdvanceStatement>,
+    pub relatives: Vec<Relative>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Plan {
+    /// Builds a plan from its first event, which must be `PlanCreated`.
+    pub fn from_first(event: &RecordedEvent) -> Option<Self> {
+        let EventPayload::PlanCreated { citizen_kind, first_member } = &event.payload else {
+            return None;
+        };
+        Some(Self {
+            id: event.plan_id,
+            version: event.sequence,
+            last_position: event.global_position,
+            status: PlanStatus::Draft,
+            status_reason: None,
+            citizen_kind: *citizen_kind,
+            goals: Vec::new(),
+            sections: BTreeMap::new(),
+            activities: Vec::new(),
+            care_team: vec![first_member.clone()],
+            contact_person: None,
+            advance_statements: Vec::new(),
+            relatives: Vec::new(),
+            created_at: event.recorded_at,
+            updated_at: event.recorded_at,
+        })
+    }
+
+    /// Rebuilds a plan from its whole log.
+    pub fn replay<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Option<Self> {
+        let mut events = events.into_iter();
+        let mut plan = Self::from_first(events.next()?)?;
+        for event in events {
+            plan.apply(event);
+        }
+        Some(plan)
+    }
+
+    pub fn apply(&mut self, event: &RecordedEvent) {
+        self.version = event.sequence;
+        self.last_position = event.global_position;
+        self.updated_at = event.recorded_at;
+        match &event.payload {
+            EventPayload::PlanCreated { .. } => {}
+            EventPayload::PlanActivated | EventPayload::PlanResumed => {
+                self.status = PlanStatus::Active;
+                self.status_reason = None;
+            }
+            EventPayload::PlanPutOnHold { reason } => {
+                self.status = PlanStatus::OnHold;
+                self.status_reason = Some(reason.clone());
+            }
+            EventPayload::PlanClosed { reason } => {
+                self.status = PlanStatus::Closed;
+                self.status_reason = Some(reason.clone());
+            }
+            EventPayload::PlanReopened { reason } => {
+                self.status = if self.contact_person.is_some() { PlanStatus::Active } else { PlanStatus::Draft };
+                self.status_reason = Some(reason.clone());
+            }
+            EventPayload::GoalAdded { goal_id, text } => self.goals.push(Goal {
+                goal_id: goal_id.clone(),
+                text: text.clone(),
+                lifecycle: GoalLifecycle::Active,
+                achievement: GoalAchievement::NotAssessed,
+                revision: 0,
+            }),
+            EventPayload::GoalRevised { goal_id, text } => {
+                if let Some(goal) = self.goal_mut(goal_id) {
+                    goal.text = text.clone();
+                    goal.revision += 1;
+                }
+            }
+            EventPayload::GoalAssessed { goal_id, achievement } => {
+                if let Some(goal) = self.goal_mut(goal_id) {
+                    goal.achievement = *achievement;
+                }
+            }
+            EventPayload::GoalEnded { goal_id, .. } => {
+                if let Some(goal) = self.goal_mut(goal_id) {
+                    goal.lifecycle = GoalLifecycle::Ended;
+                }
+            }
+            EventPayload::SectionOwnershipTaken { section, organisation, effective } => {
+                self.sections.insert(*section, SectionOwner { organisation: organisation.clone(), since: *effective });
+            }
+            EventPayload::SectionOwnershipTransferred { section, to, effective, .. } => {
+                self.sections.insert(*section, SectionOwner { organisation: to.clone(), since: *effective });
+            }
+            EventPayload::ActivityAdded(activity) => self.activities.push(activity.clone()),
+            EventPayload::ActivityStatusChanged { activity_id, to, .. } => {
+                if let Some(activity) = self.activities.iter_mut().find(|a| &a.activity_id == activity_id) {
+                    activity.status = *to;
+                }
+            }
+            EventPayload::CareTeamMemberAdded(member) => self.care_team.push(member.clone()),
+            EventPayload::CareTeamMembershipEnded { member_id, end_date } => {
+                if let Some(member) = self.care_team.iter_mut().find(|m| &m.member_id == member_id) {
+                    member.end_date = Some(*end_date);
+                }
+            }
+            EventPayload::ContactPersonAssigned { organisation, professional } => {
+                self.contact_person = Some(ContactPerson {
+                    organisation: organisation.clone(),
+                    professional: professional.clone(),
+                    since: event.recorded_at,
+                });
+            }
+            EventPayload::ContactPersonHandedOver { to_organisation, to_professional, .. } => {
+                self.contact_person = Some(ContactPerson {
+                    organisation: to_organisation.clone(),
+                    professional: to_professional.clone(),
+                    since: event.recorded_at,
+                });
+            }
+            EventPayload::AdvanceStatementRecorded { statement_id, occasion, text, supersedes } => {
+                if let Some(old) = supersedes
+                    .as_ref()
+                    .and_then(|old| self.advance_statements.iter_mut().find(|s| &s.statement_id == old))
+                {
+                    old.superseded_by = Some(statement_id.clone());
+                }
+                self.advance_statements.push(AdvanceStatement {
+                    statement_id: statement_id.clone(),
+                    occasion: *occasion,
+                    text: text.clone(),
+                    superseded_by: None,
+                    recorded_at: event.recorded_at,
+                });
+            }
+            EventPayload::RelativeRegistered(relative) => self.relatives.push(relative.clone()),
+            EventPayload::RelativeInvolvementChanged { relative_id, involvement } => {
+                if let Some(relative) = self.relatives.iter_mut().find(|r| &r.relative_id == relative_id) {
+                    relative.involvement = *involvement;
+                }
+            }
+        }
+    }
+
+    pub fn goal(&self, goal_id: &str) -> Option<&Goal> {
+        self.goals.iter().find(|g| g.goal_id == goal_id)
+    }
+
+    fn goal_mut(&mut self, goal_id: &str) -> Option<&mut Goal> {
+        self.goals.iter_mut().find(|g| g.goal_id == goal_id)
+    }
+
+    /// Whether `organisation` is on the care team on `on`.
+    pub fn is_member(&self, organisation: &OrganisationId, on: Date) -> bool {
+        self.care_team.iter().any(|m| &m.organisation == organisation && m.is_active_on(on))
+    }
+}

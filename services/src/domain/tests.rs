@@ -1,0 +1,325 @@
+//! Given-when-then tests of the plan's rules: given these events, when this
+//! command, then these events or this refusal.
+
+use super::*;
+use crate::domain::plan::Plan;
+
+fn org(id: &str) -> OrganisationId {
+    OrganisationId::parse("organisation_id", id).expect("org id")
+}
+
+fn prof(id: &str) -> ProfessionalId {
+    ProfessionalId::parse("professional_id", id).expect("professional id")
+}
+
+fn text(s: &str) -> Text {
+    Text::parse("text", s).expect("text")
+}
+
+fn actor(organisation: &str, sector: Sector) -> Actor {
+    Actor { organisation: org(organisation), sector, professional: prof("p-1"), role: ProfessionalRole::Nurse }
+}
+
+fn ward() -> Actor {
+    actor("ward", Sector::RegionalPsychiatry)
+}
+fn municipality() -> Actor {
+    actor("kommune", Sector::MunicipalSocial)
+}
+fn jobcentre() -> Actor {
+    actor("jobcenter", Sector::JobCentre)
+}
+fn outsider() -> Actor {
+    actor("outsider", Sector::MunicipalSocial)
+}
+
+/// 2026-11-23 12:00 UTC.
+const NOW: Timestamp = Timestamp(1_795_435_200_000_000);
+
+struct Given {
+    plan: Plan,
+    rules: OwnershipRules,
+}
+
+impl Given {
+    /// A draft plan created by the ward.
+    fn plan() -> Self {
+        let created = create(&ward(), CprKind::Regular, NOW.date());
+        let event = record(PlanId([1; 16]), 1, created, &ward());
+        Self { plan: Plan::from_first(&event).expect("created"), rules: OwnershipRules::default() }
+    }
+
+    /// Applies `command` by `by`, which must succeed.
+    fn and(mut self, by: &Actor, command: Command) -> Self {
+        let events = self.when(by, &command).expect("given command succeeds");
+        for payload in events {
+            let event = record(self.plan.id, self.plan.version + 1, payload, by);
+            self.plan.apply(&event);
+        }
+        self
+    }
+
+    fn when(&self, by: &Actor, command: &Command) -> Result<Vec<EventPayload>, DomainError> {
+        decide(&self.plan, command, Context { actor: by, now: NOW, rules: &self.rules })
+    }
+
+    fn with_team(self) -> Self {
+        let join = |a: &Actor| Command::AddCareTeamMember {
+            organisation: OrganisationRef { id: a.organisation.clone(), sector: a.sector },
+            professional: None,
+            role: ProfessionalRole::SocialWorker,
+            start_date: NOW.date(),
+            end_date: None,
+        };
+        self.and(&ward(), join(&municipality())).and(&ward(), join(&jobcentre()))
+    }
+
+    fn with_contact(self) -> Self {
+        self.and(&ward(), Command::AssignContactPerson { organisation: org("ward"), professional: prof("p-1") })
+    }
+}
+
+fn record(plan_id: PlanId, sequence: u64, payload: EventPayload, by: &Actor) -> RecordedEvent {
+    RecordedEvent {
+        plan_id,
+        sequence,
+        global_position: sequence,
+        recorded_at: NOW,
+        actor: by.clone(),
+        correlation_id: "test".into(),
+        request_id: None,
+        payload,
+    }
+}
+
+fn reason(err: DomainError) -> &'static str {
+    match err {
+        DomainError::Precondition { reason, .. } | DomainError::Forbidden { reason, .. } => reason,
+        DomainError::Invalid { field, .. } => field,
+        DomainError::PlanNotFound => "PLAN_NOT_FOUND",
+    }
+}
+
+#[test]
+fn creator_joins_the_care_team_and_plan_starts_as_draft() {
+    let given = Given::plan();
+    assert_eq!(given.plan.status, PlanStatus::Draft);
+    assert!(given.plan.is_member(&org("ward"), NOW.date()));
+    assert_eq!(given.plan.version, 1);
+}
+
+#[test]
+fn outsiders_learn_nothing() {
+    let given = Given::plan();
+    let err = given.when(&outsider(), &Command::AddGoal { text: text("bo selv") }).expect_err("refused");
+    assert_eq!(err, DomainError::PlanNotFound);
+}
+
+#[test]
+fn activation_needs_a_contact_person() {
+    let given = Given::plan();
+    let err = given.when(&ward(), &Command::ActivatePlan).expect_err("refused");
+    assert_eq!(reason(err), "CONTACT_PERSON_MISSING");
+    let given = given.with_contact();
+    assert_eq!(given.when(&ward(), &Command::ActivatePlan), Ok(vec![EventPayload::PlanActivated]));
+}
+
+#[test]
+fn lifecycle_draft_active_on_hold_closed_reopened() {
+    let mut given = Given::plan().with_contact().and(&ward(), Command::ActivatePlan);
+    given = given.and(&ward(), Command::PutPlanOnHold { reason: text("indlagt") });
+    assert_eq!(given.plan.status, PlanStatus::OnHold);
+    given = given.and(&ward(), Command::ResumePlan);
+    assert_eq!(given.plan.status, PlanStatus::Active);
+    given = given.and(&ward(), Command::ClosePlan { reason: text("forløb afsluttet") });
+    assert_eq!(given.plan.status, PlanStatus::Closed);
+    let err = given.when(&ward(), &Command::AddGoal { text: text("x") }).expect_err("closed");
+    assert_eq!(reason(err), "PLAN_CLOSED");
+    let err = given.when(&ward(), &Command::ResumePlan).expect_err("closed");
+    assert_eq!(reason(err), "PLAN_CLOSED");
+    given = given.and(&ward(), Command::ReopenPlan { reason: text("ny indlæggelse") });
+    assert_eq!(given.plan.status, PlanStatus::Active);
+    assert_eq!(given.plan.contact_person.as_ref().map(|c| c.professional.as_str()), Some("p-1"));
+}
+
+#[test]
+fn one_contact_person_handed_over_atomically() {
+    let given = Given::plan().with_team().with_contact().and(&ward(), Command::ActivatePlan);
+    let again = Command::AssignContactPerson { organisation: org("kommune"), professional: prof("p-9") };
+    assert_eq!(reason(given.when(&municipality(), &again).expect_err("second")), "CONTACT_PERSON_ASSIGNED");
+
+    let stale = Command::HandOverContactPerson {
+        from_organisation: org("kommune"),
+        from_professional: prof("p-9"),
+        to_organisation: org("kommune"),
+        to_professional: prof("p-2"),
+        reason: text("udskrivelse"),
+    };
+    assert_eq!(reason(given.when(&ward(), &stale).expect_err("not current")), "CONTACT_PERSON_CHANGED");
+
+    let handover = Command::HandOverContactPerson {
+        from_organisation: org("ward"),
+        from_professional: prof("p-1"),
+        to_organisation: org("kommune"),
+        to_professional: prof("p-2"),
+        reason: text("udskrivelse"),
+    };
+    let given = given.and(&ward(), handover);
+    let cp = given.plan.contact_person.as_ref().expect("contact person");
+    assert_eq!((cp.organisation.as_str(), cp.professional.as_str()), ("kommune", "p-2"));
+
+    let to_outsider = Command::HandOverContactPerson {
+        from_organisation: org("kommune"),
+        from_professional: prof("p-2"),
+        to_organisation: org("outsider"),
+        to_professional: prof("p-3"),
+        reason: text("x"),
+    };
+    assert_eq!(reason(given.when(&municipality(), &to_outsider).expect_err("not member")), "to_organisation_id");
+}
+
+#[test]
+fn contact_persons_organisation_cannot_leave_the_team() {
+    let given = Given::plan().with_team().with_contact();
+    let end = Command::EndCareTeamMembership { member_id: "member-1".into(), end_date: NOW.date() };
+    assert_eq!(reason(given.when(&ward(), &end).expect_err("refused")), "CONTACT_PERSON_ORGANISATION");
+    let end_job = Command::EndCareTeamMembership { member_id: "member-3".into(), end_date: NOW.date() };
+    assert!(given.when(&ward(), &end_job).is_ok());
+}
+
+#[test]
+fn only_the_owner_writes_a_section() {
+    let given = Given::plan().with_team();
+    let add = |section| Command::AddActivity {
+        section,
+        title: text("jobsamtale"),
+        legal_plan_type: LegalPlanType::Jobplan,
+        responsible_professional: prof("p-5"),
+        start_date: NOW.date(),
+        end_date: None,
+        goal_ids: vec![],
+    };
+    assert_eq!(reason(given.when(&jobcentre(), &add(SectionKind::Employment)).expect_err("unowned")), "SECTION_UNOWNED");
+    let take = |section| Command::TakeSectionOwnership { section };
+    assert_eq!(
+        reason(given.when(&municipality(), &take(SectionKind::Employment)).expect_err("wrong sector")),
+        "SECTOR_MAY_NOT_OWN_SECTION"
+    );
+    let given = given.and(&jobcentre(), take(SectionKind::Employment));
+    assert_eq!(reason(given.when(&jobcentre(), &take(SectionKind::Employment)).expect_err("owned")), "SECTION_ALREADY_OWNED");
+    assert_eq!(reason(given.when(&ward(), &add(SectionKind::Employment)).expect_err("not owner")), "SECTION_NOT_OWNED");
+    let given = given.and(&jobcentre(), add(SectionKind::Employment));
+    assert_eq!(given.plan.activities[0].responsible_organisation, org("jobcenter"));
+    let change = Command::ChangeActivityStatus { activity_id: "activity-1".into(), status: ActivityStatus::InProgress };
+    assert_eq!(reason(given.when(&ward(), &change).expect_err("not owner")), "SECTION_NOT_OWNED");
+}
+
+#[test]
+fn region_takes_the_addiction_section_for_dual_diagnosis() {
+    let given = Given::plan();
+    let given = given.and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Addiction });
+    assert_eq!(given.plan.sections[&SectionKind::Addiction].organisation, org("ward"));
+}
+
+#[test]
+fn activities_are_never_deleted_only_cancelled() {
+    let given = Given::plan()
+        .and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry })
+        .and(&ward(), Command::AddGoal { text: text("sove om natten") })
+        .and(
+            &ward(),
+            Command::AddActivity {
+                section: SectionKind::Psychiatry,
+                title: text("medicinsamtale"),
+                legal_plan_type: LegalPlanType::Behandlingsplan,
+                responsible_professional: prof("p-1"),
+                start_date: NOW.date(),
+                end_date: None,
+                goal_ids: vec!["goal-1".into()],
+            },
+        );
+    let status = |s| Command::ChangeActivityStatus { activity_id: "activity-1".into(), status: s };
+    assert_eq!(
+        reason(given.when(&ward(), &status(ActivityStatus::Completed)).expect_err("skip")),
+        "ACTIVITY_STATUS_TRANSITION"
+    );
+    let given = given.and(&ward(), status(ActivityStatus::Cancelled));
+    assert_eq!(given.plan.activities.len(), 1);
+    assert_eq!(given.plan.activities[0].status, ActivityStatus::Cancelled);
+    assert!(given.when(&ward(), &status(ActivityStatus::InProgress)).is_err());
+}
+
+#[test]
+fn activity_must_fit_its_section_and_serve_real_goals() {
+    let given = Given::plan().and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry });
+    let add = |legal_plan_type, goal_ids: Vec<String>| Command::AddActivity {
+        section: SectionKind::Psychiatry,
+        title: text("x"),
+        legal_plan_type,
+        responsible_professional: prof("p-1"),
+        start_date: NOW.date(),
+        end_date: None,
+        goal_ids,
+    };
+    assert_eq!(reason(given.when(&ward(), &add(LegalPlanType::Jobplan, vec![])).expect_err("x")), "legal_plan_type");
+    assert_eq!(
+        reason(given.when(&ward(), &add(LegalPlanType::Behandlingsplan, vec!["goal-7".into()])).expect_err("x")),
+        "goal_ids"
+    );
+}
+
+#[test]
+fn goal_lifecycle_is_separate_from_achievement() {
+    let given = Given::plan()
+        .and(&ward(), Command::AddGoal { text: text("have et arbejde") })
+        .and(&ward(), Command::AssessGoal { goal_id: "goal-1".into(), achievement: GoalAchievement::PartlyAchieved })
+        .and(&ward(), Command::ReviseGoal { goal_id: "goal-1".into(), text: text("have et fritidsjob") });
+    let goal = &given.plan.goals[0];
+    assert_eq!((goal.lifecycle, goal.achievement, goal.revision), (GoalLifecycle::Active, GoalAchievement::PartlyAchieved, 1));
+    let given = given.and(&ward(), Command::EndGoal { goal_id: "goal-1".into(), reason: text("ønsker andet") });
+    assert_eq!(given.plan.goals[0].lifecycle, GoalLifecycle::Ended);
+    assert_eq!(given.plan.goals[0].achievement, GoalAchievement::PartlyAchieved);
+    let revise = Command::ReviseGoal { goal_id: "goal-1".into(), text: text("x") };
+    assert_eq!(reason(given.when(&ward(), &revise).expect_err("ended")), "GOAL_ENDED");
+    let assess = Command::AssessGoal { goal_id: "goal-1".into(), achievement: GoalAchievement::Achieved };
+    assert!(given.when(&ward(), &assess).is_ok(), "an ended goal can still be assessed");
+}
+
+#[test]
+fn advance_statements_are_superseded_never_rewritten() {
+    let record = |supersedes: Option<&str>| Command::RecordAdvanceStatement {
+        occasion: AdvanceStatementOccasion::Discharge,
+        text: text("ring til min søster"),
+        supersedes: supersedes.map(str::to_owned),
+    };
+    let given = Given::plan().and(&ward(), record(None)).and(&ward(), record(Some("statement-1")));
+    assert_eq!(given.plan.advance_statements.len(), 2);
+    assert_eq!(given.plan.advance_statements[0].superseded_by.as_deref(), Some("statement-2"));
+    assert_eq!(reason(given.when(&ward(), &record(Some("statement-1"))).expect_err("x")), "ALREADY_SUPERSEDED");
+}
+
+#[test]
+fn relatives_keep_the_citizens_wishes() {
+    let given = Given::plan().and(
+        &ward(),
+        Command::RegisterRelative {
+            name: text("Anna"),
+            relation: text("søster"),
+            involvement: RelativeInvolvement::Full,
+        },
+    );
+    let same = Command::ChangeRelativeInvolvement { relative_id: "relative-1".into(), involvement: RelativeInvolvement::Full };
+    assert_eq!(reason(given.when(&ward(), &same).expect_err("unchanged")), "UNCHANGED");
+    let given = given.and(
+        &ward(),
+        Command::ChangeRelativeInvolvement { relative_id: "relative-1".into(), involvement: RelativeInvolvement::None },
+    );
+    assert_eq!(given.plan.relatives[0].involvement, RelativeInvolvement::None);
+}
+
+#[test]
+fn identifiers_refuse_cpr_numbers() {
+    assert!(ProfessionalId::parse("professional_id", "0101901234").is_err());
+    assert!(ProfessionalId::parse("professional_id", "010190-1234").is_err());
+    assert!(ProfessionalId::parse("professional_id", "aut-12345").is_ok());
+}
