@@ -2,3 +2,7 @@
 //! commit, the proto <-> domain conversion, and the gRPC handlers.
 
 pub mod domain;
+pub mod error;
+pub mod store;
+
+pub use error::Error;

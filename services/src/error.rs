@@ -1,0 +1,115 @@
+//! The one error type of the services crate, and the one place it becomes a
+//! gRPC status. Messages are lowercase and carry no personal data.
+
+use std::borrow::Cow;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::DomainError;
+
+/// The google.rpc.ErrorInfo domain of every Samplan error.
+pub const ERROR_DOMAIN: &str = "samplan.dk";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: Cow<'static, str>,
+    pub description: Cow<'static, str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// One or more request fields are malformed.
+    #[error("invalid request")]
+    InvalidRequest(Vec<FieldViolation>),
+    #[error("the plan is at version {current}, not {expected}")]
+    StaleVersion { expected: u64, current: u64 },
+    #[error("request_id was already used for a different request")]
+    RequestIdReused,
+    #[error("the plan would grow past {limit} bytes")]
+    PlanTooLarge { limit: usize },
+    /// The caller presented no usable identity (no certificate, bad headers).
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The caller is known but may not do this (e.g. its organisation is not registered).
+    #[error("{message}")]
+    PermissionDenied { reason: &'static str, message: &'static str },
+    /// The store stopped taking writes after a failed flush; restart the hub.
+    #[error("the store is not accepting writes")]
+    Unavailable,
+    #[error("storage failure: {0}")]
+    Storage(String),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<Cow<'static, str>>, description: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidRequest(vec![FieldViolation { field: field.into(), description: description.into() }])
+    }
+}
+
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        Self::Storage(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Self::Storage(e.to_string())
+    }
+}
+
+fn with_info(code: Code, message: String, reason: &str, metadata: Vec<(&str, String)>) -> Status {
+    let metadata: std::collections::HashMap<String, String> =
+        metadata.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata))
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        let message = error.to_string();
+        match error {
+            Error::Domain(DomainError::Invalid { field, message: description }) => {
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    message,
+                    ErrorDetails::with_bad_request_violation(field, description),
+                )
+            }
+            Error::InvalidRequest(violations) => {
+                let mut details = ErrorDetails::new();
+                for v in violations {
+                    details.add_bad_request_violation(v.field, v.description);
+                }
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            Error::Domain(DomainError::PlanNotFound) => with_info(Code::NotFound, message, "PLAN_NOT_FOUND", vec![]),
+            Error::Domain(DomainError::Precondition { reason, .. }) => {
+                with_info(Code::FailedPrecondition, message, reason, vec![])
+            }
+            Error::Domain(DomainError::Forbidden { reason, .. }) => {
+                with_info(Code::PermissionDenied, message, reason, vec![])
+            }
+            Error::StaleVersion { current, .. } => {
+                with_info(Code::Aborted, message, "STALE_VERSION", vec![("current_version", current.to_string())])
+            }
+            Error::RequestIdReused => Status::with_error_details(
+                Code::InvalidArgument,
+                message,
+                ErrorDetails::with_bad_request_violation("request_id", "was already used for a different request"),
+            ),
+            Error::PlanTooLarge { limit } => {
+                with_info(Code::FailedPrecondition, message, "PLAN_TOO_LARGE", vec![("limit_bytes", limit.to_string())])
+            }
+            Error::Unauthenticated(_) => with_info(Code::Unauthenticated, message, "UNAUTHENTICATED", vec![]),
+            Error::PermissionDenied { reason, .. } => with_info(Code::PermissionDenied, message, reason, vec![]),
+            Error::Unavailable => with_info(Code::Unavailable, message, "STORE_UNAVAILABLE", vec![]),
+            Error::Storage(cause) => {
+                tracing::error!(%cause, "storage failure");
+                with_info(Code::Internal, "internal storage error".to_owned(), "STORAGE", vec![])
+            }
+        }
+    }
+}

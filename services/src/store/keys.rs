@@ -1,0 +1,61 @@
+//! The key layout of Samplan's one sled tree. Everything lives in one tree so
+//! that one `Batch` (atomic in sled) carries an event, its indexes, the updated
+//! projection and the idempotency record together. Integers are big-endian so
+//! that keys sort in numeric order. No key holds personal data: citizens are
+//! keyed by their HMAC pseudonym.
+//!
+//! | prefix | key                          | value                         |
+//! |--------|------------------------------|-------------------------------|
+//! | `g`    | global position (u64)        | the recorded event (postcard) |
+//! | `l`    | plan id (16) + sequence (u64)| global position (u64)         |
+//! | `p`    | plan id (16)                 | the plan projection (postcard)|
+//! | `c`    | citizen pseudonym (32)       | plan id (16)                  |
+//! | `r`    | org id len (u8) + org id + request id | idempotency record   |
+
+use crate::domain::{CitizenKey, OrganisationId, PlanId};
+
+pub const GLOBAL: u8 = b'g';
+pub const PLAN_LOG: u8 = b'l';
+pub const PROJECTION: u8 = b'p';
+pub const CITIZEN: u8 = b'c';
+pub const REQUEST: u8 = b'r';
+
+pub fn global(position: u64) -> [u8; 9] {
+    let mut key = [GLOBAL; 9];
+    key[1..].copy_from_slice(&position.to_be_bytes());
+    key
+}
+
+pub fn plan_log(plan: PlanId, sequence: u64) -> [u8; 25] {
+    let mut key = [PLAN_LOG; 25];
+    key[1..17].copy_from_slice(&plan.0);
+    key[17..].copy_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+pub fn projection(plan: PlanId) -> [u8; 17] {
+    let mut key = [PROJECTION; 17];
+    key[1..].copy_from_slice(&plan.0);
+    key
+}
+
+pub fn citizen(citizen: &CitizenKey) -> [u8; 33] {
+    let mut key = [CITIZEN; 33];
+    key[1..].copy_from_slice(&citizen.0);
+    key
+}
+
+pub fn request(organisation: &OrganisationId, request_id: &str) -> Vec<u8> {
+    let org = organisation.as_str().as_bytes();
+    let mut key = Vec::with_capacity(2 + org.len() + request_id.len());
+    key.push(REQUEST);
+    // Organisation ids are at most 64 bytes (validated), so the length fits.
+    key.push(u8::try_from(org.len()).unwrap_or(u8::MAX));
+    key.extend_from_slice(org);
+    key.extend_from_slice(request_id.as_bytes());
+    key
+}
+
+pub fn decode_u64(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}

@@ -1,0 +1,347 @@
+//! The sled event store: one ordered log per plan, one gap-free global log,
+//! persisted projections, idempotency records, and a group-commit writer that
+//! acknowledges a write only once it is device-durable.
+//!
+//! Flow of a write: a handler calls [`Store::submit`]; the job is queued to the
+//! single writer thread ([`writer`]), which takes every queued job (up to
+//! `max_batch`), decides each against the current plan, stages all resulting
+//! keys in one sled `Batch`, applies it atomically, calls `Db::flush` and then
+//! `fdatasync` on sled's data file, and only then answers every job of the batch.
+//!
+//! Reads never see state that is not yet durable: a read whose projection is
+//! newer than the durable position waits for the flush in flight.
+
+mod keys;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::domain::{
+    Actor, CitizenKey, Command, CprKind, OwnershipRules, Plan, PlanId, RecordedEvent, Timestamp,
+};
+use crate::error::Error;
+
+/// Where "now" comes from; injectable for tests.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The largest encoded event the store accepts.
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+/// The largest encoded plan projection the store accepts. With 16 MiB
+/// segments sled writes pages up to 4 MiB inline in its log; a leaf holds at
+/// most ~17 values, so this bound keeps every page out of sled's blob files,
+/// which sled 0.34 writes without any fsync.
+pub const MAX_PLAN_BYTES: usize = 192 * 1024;
+const SEGMENT_SIZE: usize = 16 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct StoreOptions {
+    pub path: PathBuf,
+    /// Most jobs committed in one group flush.
+    pub max_batch: usize,
+    /// Jobs waiting for the writer before submitters wait too.
+    pub queue_capacity: usize,
+    /// sled's page cache, in bytes.
+    pub cache_capacity_bytes: u64,
+    pub rules: OwnershipRules,
+    pub clock: Clock,
+}
+
+impl StoreOptions {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            max_batch: 512,
+            queue_capacity: 4096,
+            cache_capacity_bytes: 256 * 1024 * 1024,
+            rules: OwnershipRules::default(),
+            clock: Arc::new(Timestamp::now),
+        }
+    }
+}
+
+/// Who submits, and how the request is to be traced and deduplicated.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    pub actor: Actor,
+    pub correlation_id: String,
+    pub request_id: Option<String>,
+}
+
+/// What the submitter wants done.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Intent {
+    /// Create the citizen's plan, or find the existing one.
+    Create { citizen: CitizenKey, kind: CprKind },
+    /// Apply a command to a plan whose version the caller last saw.
+    Change { plan: PlanId, expected_version: u64, command: Command },
+}
+
+/// The result of a submitted intent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub plan_id: PlanId,
+    /// The plan's version after the intent.
+    pub version: u64,
+    /// For `Create`: whether a new plan was made.
+    pub created: bool,
+    /// The events appended (empty when a create found an existing plan).
+    pub events: Vec<RecordedEvent>,
+}
+
+/// Counters for benchmarks and tests.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub jobs: AtomicU64,
+    pub batches: AtomicU64,
+    pub device_syncs: AtomicU64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub jobs: u64,
+    pub batches: u64,
+    pub device_syncs: u64,
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub events: u64,
+    pub plans: u64,
+    pub problems: Vec<String>,
+}
+
+struct Job {
+    submission: Submission,
+    intent: Intent,
+    reply: oneshot::Sender<Result<Outcome, Error>>,
+}
+
+enum Message {
+    Job(Job),
+    Stop(oneshot::Sender<()>),
+}
+
+struct Shared {
+    db: sled::Db,
+    jobs: mpsc::Sender<Message>,
+    durable: watch::Receiver<u64>,
+    stats: Arc<Stats>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// A handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("durable_position", &self.durable_position()).finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `options.path` and starts its writer thread.
+    pub fn open(options: StoreOptions) -> Result<Self, Error> {
+        std::fs::create_dir_all(&options.path)?;
+        let db = sled::Config::new()
+            .path(&options.path)
+            .segment_size(SEGMENT_SIZE)
+            .cache_capacity(options.cache_capacity_bytes)
+            .flush_every_ms(None)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        let data_file = open_data_file(&options.path)?;
+        let last = last_position(&db)?;
+        let (durable_tx, durable) = watch::channel(last);
+        let (jobs, rx) = mpsc::channel(options.queue_capacity.max(1));
+        let stats = Arc::new(Stats::default());
+        let writer = writer::Writer::new(db.clone(), data_file, options, last, durable_tx, stats.clone());
+        let handle = std::thread::Builder::new()
+            .name("samplan-writer".into())
+            .spawn(move || writer.run(rx))?;
+        Ok(Self {
+            shared: Arc::new(Shared { db, jobs, durable, stats, writer: Mutex::new(Some(handle)) }),
+        })
+    }
+
+    /// Queues an intent for the group-commit writer and waits until its events
+    /// are durable (or it is refused).
+    pub async fn submit(&self, submission: Submission, intent: Intent) -> Result<Outcome, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.shared
+            .jobs
+            .send(Message::Job(Job { submission, intent, reply }))
+            .await
+            .map_err(|_| Error::Unavailable)?;
+        answer.await.map_err(|_| Error::Unavailable)?
+    }
+
+    /// Stops the writer after the jobs already queued, and flushes.
+    pub async fn shutdown(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.shared.jobs.send(Message::Stop(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+        let handle = self.shared.writer.lock().take();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+
+    /// The global position up to which every event is durable.
+    pub fn durable_position(&self) -> u64 {
+        *self.shared.durable.borrow()
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        let s = &self.shared.stats;
+        StatsSnapshot {
+            jobs: s.jobs.load(Ordering::Relaxed),
+            batches: s.batches.load(Ordering::Relaxed),
+            device_syncs: s.device_syncs.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The current plan, once durable.
+    pub async fn plan(&self, id: PlanId) -> Result<Option<Plan>, Error> {
+        let Some(bytes) = self.shared.db.get(keys::projection(id))? else {
+            return Ok(None);
+        };
+        let plan: Plan = decode(&bytes)?;
+        self.wait_durable(plan.last_position).await?;
+        Ok(Some(plan))
+    }
+
+    /// The plan of a citizen (by pseudonym), once durable.
+    pub async fn plan_id_of(&self, citizen: &CitizenKey) -> Result<Option<PlanId>, Error> {
+        let Some(bytes) = self.shared.db.get(keys::citizen(citizen))? else {
+            return Ok(None);
+        };
+        let id = PlanId(bytes.as_ref().try_into().map_err(|_| corrupt("citizen index"))?);
+        match self.plan(id).await? {
+            Some(_) => Ok(Some(id)),
+            None => Ok(None),
+        }
+    }
+
+    /// Up to `limit` events of a plan, from `from_sequence` (1-based) on; only durable ones.
+    pub fn plan_events(&self, id: PlanId, from_sequence: u64, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
+        let durable = self.durable_position();
+        let mut events = Vec::new();
+        for item in self.shared.db.range(keys::plan_log(id, from_sequence.max(1))..keys::plan_log(id, u64::MAX)) {
+            let (_, position) = item?;
+            let position = keys::decode_u64(&position).ok_or_else(|| corrupt("plan log"))?;
+            if position > durable || events.len() >= limit {
+                break;
+            }
+            events.push(self.event_at(position)?.ok_or_else(|| corrupt("plan log points nowhere"))?);
+        }
+        Ok(events)
+    }
+
+    /// Up to `limit` durable events of the global log, from `from_position` on.
+    pub fn events_from(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
+        let durable = self.durable_position();
+        let mut events = Vec::new();
+        for item in self.shared.db.range(keys::global(from_position.max(1))..=keys::global(durable)) {
+            if events.len() >= limit {
+                break;
+            }
+            let (_, bytes) = item?;
+            events.push(decode(&bytes)?);
+        }
+        Ok(events)
+    }
+
+    fn event_at(&self, position: u64) -> Result<Option<RecordedEvent>, Error> {
+        self.shared.db.get(keys::global(position))?.map(|b| decode(&b)).transpose()
+    }
+
+    /// Rebuilds a plan from its log alone.
+    pub fn replay_plan(&self, id: PlanId) -> Result<Option<Plan>, Error> {
+        let events = self.plan_events(id, 1, usize::MAX)?;
+        Ok(Plan::replay(&events))
+    }
+
+    /// Checks the whole store: global positions gap-free from 1, every plan log
+    /// gap-free, and every persisted projection byte-identical to a replay.
+    pub fn verify(&self) -> Result<VerifyReport, Error> {
+        let mut report = VerifyReport { events: 0, plans: 0, problems: Vec::new() };
+        let mut expected = 1;
+        for item in self.shared.db.scan_prefix([keys::GLOBAL]) {
+            let (key, bytes) = item?;
+            let position = keys::decode_u64(&key[1..]).ok_or_else(|| corrupt("global key"))?;
+            if position != expected {
+                report.problems.push(format!("global log jumps from {} to {position}", expected - 1));
+            }
+            let event: RecordedEvent = decode(&bytes)?;
+            if event.global_position != position {
+                report.problems.push(format!("event at {position} claims position {}", event.global_position));
+            }
+            expected = position + 1;
+            report.events += 1;
+        }
+        for item in self.shared.db.scan_prefix([keys::PROJECTION]) {
+            let (key, stored) = item?;
+            let id = PlanId(key[1..].try_into().map_err(|_| corrupt("projection key"))?);
+            report.plans += 1;
+            let events = self.plan_events(id, 1, usize::MAX)?;
+            if events.iter().enumerate().any(|(i, e)| e.sequence != i as u64 + 1) {
+                report.problems.push(format!("{} has a gap in its log", id.resource_name()));
+            }
+            match Plan::replay(&events) {
+                Some(plan) if encode(&plan)? == stored.as_ref() => {}
+                _ => report.problems.push(format!("{} differs from its replay", id.resource_name())),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn wait_durable(&self, position: u64) -> Result<(), Error> {
+        if self.durable_position() >= position {
+            return Ok(());
+        }
+        let mut durable = self.shared.durable.clone();
+        durable.wait_for(|p| *p >= position).await.map_err(|_| Error::Unavailable)?;
+        Ok(())
+    }
+}
+
+fn last_position(db: &sled::Db) -> Result<u64, Error> {
+    match db.scan_prefix([keys::GLOBAL]).next_back() {
+        Some(item) => keys::decode_u64(&item?.0[1..]).ok_or_else(|| corrupt("global key")),
+        None => Ok(0),
+    }
+}
+
+/// sled's data file, opened for `fdatasync`, after making the directory entries durable.
+fn open_data_file(path: &Path) -> Result<std::fs::File, Error> {
+    let file = std::fs::OpenOptions::new().read(true).open(path.join("db"))?;
+    file.sync_all()?;
+    std::fs::File::open(path)?.sync_all()?;
+    Ok(file)
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    postcard::to_stdvec(value).map_err(|e| Error::Storage(format!("encode: {e}")))
+}
+
+pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Error> {
+    postcard::from_bytes(bytes).map_err(|e| Error::Storage(format!("decode: {e}")))
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Storage(format!("corrupt {what}"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,305 @@
+//! The single writer thread and its group commit.
+//!
+//! One thread owns every write, so decisions need no locks and the global
+//! position is assigned without gaps. Each round takes all queued jobs (up to
+//! `max_batch`), decides them in order against the plans as staged so far,
+//! writes everything in one atomic sled batch, makes it device-durable, and
+//! answers. If a flush or sync fails the writer stops taking writes for good
+//! (the page cache may no longer match the disk); a restart recovers from disk.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, watch};
+
+use super::{Error, Intent, Job, MAX_EVENT_BYTES, MAX_PLAN_BYTES, Message, Outcome, Stats, StoreOptions, Submission};
+use super::{decode, encode, keys};
+use crate::domain::{CitizenKey, Context, DomainError, Plan, PlanId, RecordedEvent, create, decide};
+
+/// What a request id was used for, and what it answered.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct RequestRecord {
+    fingerprint: [u8; 32],
+    plan_id: PlanId,
+    version: u64,
+    created: bool,
+    first_position: u64,
+    count: u32,
+}
+
+/// Everything one round has decided but not yet written.
+#[derive(Default)]
+struct Staging {
+    batch: sled::Batch,
+    dirty: bool,
+    plans: HashMap<PlanId, Plan>,
+    citizens: HashMap<CitizenKey, PlanId>,
+    requests: HashMap<Vec<u8>, RequestRecord>,
+    events: HashMap<u64, RecordedEvent>,
+}
+
+pub(super) struct Writer {
+    db: sled::Db,
+    data_file: std::fs::File,
+    options: StoreOptions,
+    /// The last global position assigned.
+    position: u64,
+    durable: Option<watch::Sender<u64>>,
+    stats: Arc<Stats>,
+}
+
+impl Writer {
+    pub(super) fn new(
+        db: sled::Db,
+        data_file: std::fs::File,
+        options: StoreOptions,
+        position: u64,
+        durable: watch::Sender<u64>,
+        stats: Arc<Stats>,
+    ) -> Self {
+        Self { db, data_file, options, position, durable: Some(durable), stats }
+    }
+
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Message>) {
+        let max_batch = self.options.max_batch.max(1);
+        let mut stop = None;
+        while stop.is_none() {
+            let Some(first) = rx.blocking_recv() else { break };
+            let mut jobs = Vec::new();
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                match message {
+                    Message::Job(job) => jobs.push(job),
+                    Message::Stop(done) => {
+                        stop = Some(done);
+                        break;
+                    }
+                }
+                if jobs.len() < max_batch {
+                    next = rx.try_recv().ok();
+                }
+            }
+            self.commit(jobs);
+        }
+        rx.close();
+        // Answer whatever raced in behind the stop.
+        while let Ok(message) = rx.try_recv() {
+            if let Message::Job(job) = message {
+                let _ = job.reply.send(Err(Error::Unavailable));
+            }
+        }
+        if let Err(error) = self.db.flush().map_err(Error::from).and_then(|_| Ok(self.data_file.sync_data()?)) {
+            tracing::error!(%error, "final flush failed");
+        }
+        if let Some(done) = stop {
+            let _ = done.send(());
+        }
+    }
+
+    fn commit(&mut self, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        if self.durable.is_none() {
+            for job in jobs {
+                let _ = job.reply.send(Err(Error::Unavailable));
+            }
+            return;
+        }
+        let first_position = self.position;
+        let mut staging = Staging::default();
+        let mut answers = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let result = self.process(&mut staging, &job.submission, &job.intent);
+            answers.push((job.reply, result));
+        }
+        self.stats.jobs.fetch_add(answers.len() as u64, Ordering::Relaxed);
+        if staging.dirty {
+            match self.write_durably(staging.batch) {
+                Ok(()) => {
+                    self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                    if let Some(durable) = &self.durable {
+                        durable.send_replace(self.position);
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "group commit failed; the store stops taking writes");
+                    self.position = first_position;
+                    // Dropping the sender wakes and fails every waiting read.
+                    self.durable = None;
+                    for (_, result) in &mut answers {
+                        if result.is_ok() {
+                            *result = Err(Error::Unavailable);
+                        }
+                    }
+                }
+            }
+        }
+        for (reply, result) in answers {
+            let _ = reply.send(result);
+        }
+    }
+
+    /// Applies the batch atomically, then makes it device-durable: sled's flush
+    /// ends in `sync_file_range`, which flushes neither the drive's cache nor
+    /// the file's metadata, so an `fdatasync` of the data file follows.
+    fn write_durably(&mut self, batch: sled::Batch) -> Result<(), Error> {
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        self.data_file.sync_data()?;
+        self.stats.device_syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn process(&mut self, st: &mut Staging, sub: &Submission, intent: &Intent) -> Result<Outcome, Error> {
+        let request_key = sub.request_id.as_ref().map(|id| keys::request(&sub.actor.organisation, id));
+        let fingerprint: [u8; 32] = Sha256::digest(encode(intent)?).into();
+        if let Some(key) = &request_key
+            && let Some(record) = self.request_record(st, key)?
+        {
+            if record.fingerprint != fingerprint {
+                return Err(Error::RequestIdReused);
+            }
+            return self.replay(st, &record);
+        }
+
+        let now = (self.options.clock)();
+        let today = now.date();
+        let (plan_id, before, payloads) = match intent {
+            Intent::Create { citizen, kind } => match self.citizen_plan(st, citizen)? {
+                Some(plan_id) => {
+                    let plan = self.load(st, plan_id)?.ok_or_else(|| Error::Storage("citizen index points nowhere".into()))?;
+                    let outcome = Outcome { plan_id, version: plan.version, created: false, events: Vec::new() };
+                    self.remember(st, request_key, fingerprint, &outcome, 0)?;
+                    return Ok(outcome);
+                }
+                None => (PlanId::random(), None, vec![create(&sub.actor, *kind, today)]),
+            },
+            Intent::Change { plan, expected_version, command } => {
+                let current = self.load(st, *plan)?.ok_or(DomainError::PlanNotFound)?;
+                // Membership first: an outsider must not learn even the version.
+                if !current.is_member(&sub.actor.organisation, today) {
+                    return Err(DomainError::PlanNotFound.into());
+                }
+                if current.version != *expected_version {
+                    return Err(Error::StaleVersion { expected: *expected_version, current: current.version });
+                }
+                let ctx = Context { actor: &sub.actor, now, rules: &self.options.rules };
+                let payloads = decide(&current, command, ctx)?;
+                (*plan, Some(current), payloads)
+            }
+        };
+
+        let created = before.is_none();
+        let mut plan = before;
+        let mut events = Vec::with_capacity(payloads.len());
+        let mut encoded = Vec::with_capacity(payloads.len());
+        for (i, payload) in payloads.into_iter().enumerate() {
+            let event = RecordedEvent {
+                plan_id,
+                sequence: plan.as_ref().map_or(1, |p| p.version + 1),
+                global_position: self.position + 1 + i as u64,
+                recorded_at: now,
+                actor: sub.actor.clone(),
+                correlation_id: sub.correlation_id.clone(),
+                request_id: sub.request_id.clone(),
+                payload,
+            };
+            let bytes = encode(&event)?;
+            if bytes.len() > MAX_EVENT_BYTES {
+                return Err(Error::PlanTooLarge { limit: MAX_EVENT_BYTES });
+            }
+            match &mut plan {
+                Some(p) => p.apply(&event),
+                None => plan = Plan::from_first(&event),
+            }
+            encoded.push(bytes);
+            events.push(event);
+        }
+        let plan = plan.ok_or_else(|| Error::Storage("a new plan must start with PlanCreated".into()))?;
+        let plan_bytes = encode(&plan)?;
+        if plan_bytes.len() > MAX_PLAN_BYTES {
+            return Err(Error::PlanTooLarge { limit: MAX_PLAN_BYTES });
+        }
+
+        for (event, bytes) in events.iter().zip(encoded) {
+            st.batch.insert(keys::global(event.global_position).as_slice(), bytes);
+            st.batch.insert(keys::plan_log(plan_id, event.sequence).as_slice(), event.global_position.to_be_bytes().as_slice());
+            st.events.insert(event.global_position, event.clone());
+        }
+        st.batch.insert(keys::projection(plan_id).as_slice(), plan_bytes);
+        if let (true, Intent::Create { citizen, .. }) = (created, intent) {
+            st.batch.insert(keys::citizen(citizen).as_slice(), plan_id.0.as_slice());
+            st.citizens.insert(*citizen, plan_id);
+        }
+        let outcome = Outcome { plan_id, version: plan.version, created, events };
+        st.plans.insert(plan_id, plan);
+        self.position += outcome.events.len() as u64;
+        st.dirty = true;
+        let count = u32::try_from(outcome.events.len()).unwrap_or(u32::MAX);
+        self.remember(st, request_key, fingerprint, &outcome, count)?;
+        Ok(outcome)
+    }
+
+    fn remember(
+        &self,
+        st: &mut Staging,
+        key: Option<Vec<u8>>,
+        fingerprint: [u8; 32],
+        outcome: &Outcome,
+        count: u32,
+    ) -> Result<(), Error> {
+        let Some(key) = key else { return Ok(()) };
+        let record = RequestRecord {
+            fingerprint,
+            plan_id: outcome.plan_id,
+            version: outcome.version,
+            created: outcome.created,
+            first_position: outcome.events.first().map_or(0, |e| e.global_position),
+            count,
+        };
+        st.batch.insert(key.as_slice(), encode(&record)?);
+        st.requests.insert(key, record);
+        st.dirty = true;
+        Ok(())
+    }
+
+    fn replay(&self, st: &Staging, record: &RequestRecord) -> Result<Outcome, Error> {
+        let mut events = Vec::with_capacity(record.count as usize);
+        for position in record.first_position..record.first_position + u64::from(record.count) {
+            let event = match st.events.get(&position) {
+                Some(event) => event.clone(),
+                None => decode(&self.db.get(keys::global(position))?.ok_or_else(|| Error::Storage("request record points nowhere".into()))?)?,
+            };
+            events.push(event);
+        }
+        Ok(Outcome { plan_id: record.plan_id, version: record.version, created: record.created, events })
+    }
+
+    fn load(&self, st: &Staging, id: PlanId) -> Result<Option<Plan>, Error> {
+        if let Some(plan) = st.plans.get(&id) {
+            return Ok(Some(plan.clone()));
+        }
+        self.db.get(keys::projection(id))?.map(|b| decode(&b)).transpose()
+    }
+
+    fn citizen_plan(&self, st: &Staging, citizen: &CitizenKey) -> Result<Option<PlanId>, Error> {
+        if let Some(id) = st.citizens.get(citizen) {
+            return Ok(Some(*id));
+        }
+        match self.db.get(keys::citizen(citizen))? {
+            Some(bytes) => Ok(Some(PlanId(bytes.as_ref().try_into().map_err(|_| Error::Storage("corrupt citizen index".into()))?))),
+            None => Ok(None),
+        }
+    }
+
+    fn request_record(&self, st: &Staging, key: &[u8]) -> Result<Option<RequestRecord>, Error> {
+        if let Some(record) = st.requests.get(key) {
+            return Ok(Some(record.clone()));
+        }
+        self.db.get(key)?.map(|b| decode(&b)).transpose()
+    }
+}
