@@ -1,1 +1,15 @@
+//! The Samplan hub: configuration, mTLS, wiring and the command line.
+//! `serve(config, listener, shutdown)` is the whole server; the binary only
+//! parses arguments and calls it.
 
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod demo;
+pub mod embedded;
+pub mod load;
+pub mod pki;
+pub mod server;
+pub mod tls;
+
+pub use server::serve;

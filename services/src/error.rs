@@ -49,6 +49,16 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A field violation found by the domain's value parsers.
+    pub fn from_invalid(error: DomainError) -> Self {
+        match error {
+            DomainError::Invalid { field, message } => Self::invalid(field, message),
+            other => Self::Domain(other),
+        }
+    }
+}
+
 impl From<sled::Error> for Error {
     fn from(e: sled::Error) -> Self {
         Self::Storage(e.to_string())

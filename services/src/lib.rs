@@ -1,8 +1,12 @@
 //! Samplan's services: the pure domain, the sled event store with group
-//! commit, the proto <-> domain conversion, and the gRPC handlers.
+//! commit, access (who is calling), the one proto <-> domain conversion, the
+//! one error -> status mapping, and the gRPC handlers.
 
+pub mod access;
+pub mod convert;
 pub mod domain;
 pub mod error;
+pub mod grpc;
 pub mod store;
 
 pub use error::Error;

@@ -1,0 +1,138 @@
+//! The command line: `serve`, `dev-pki`, `demo`, `load`, `verify`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(name = "samplan", version, about = "Samplan: one coordinated care plan and one contact person per citizen, shared across sectors")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Serve the hub (mTLS only) with the given configuration file.
+    Serve {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Write a development PKI (CA, server and one client certificate per demo
+    /// organisation), a pseudonym key and a ready-to-serve samplan.toml.
+    DevPki {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Run an embedded hub on a temporary folder and play a discharge story
+    /// through real gRPC clients of four sectors.
+    Demo,
+    /// Measure durable writes/s, reads/s and latencies against an embedded hub.
+    Load {
+        /// Seconds per scenario.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Writer counts to measure, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+        writers: Vec<usize>,
+        /// Client count for the read and empty-handler scenarios.
+        #[arg(long, default_value_t = 64)]
+        readers: usize,
+        /// Folder for the temporary database (it should be on the disk you deploy to).
+        #[arg(long, default_value = "target/samplan-load")]
+        dir: PathBuf,
+    },
+    /// Check a stopped hub's data folder: gap-free logs, and every projection
+    /// identical to a replay of its log.
+    Verify {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Cmd::Serve { config } => serve(config).await,
+            Cmd::DevPki { dir } => {
+                let written = crate::pki::Pki::new()?.write_dev_dir(&dir)?;
+                println!("wrote {} files to {}: {}", written.len(), dir.display(), written.join(", "));
+                println!("serve with: samplan serve --config {}", dir.join("samplan.toml").display());
+                Ok(())
+            }
+            Cmd::Demo => {
+                init_logging(LogFormat::Pretty, "warn");
+                crate::demo::run().await
+            }
+            Cmd::Load { seconds, writers, readers, dir } => {
+                init_logging(LogFormat::Pretty, "warn");
+                anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
+                anyhow::ensure!(readers > 0 && writers.iter().all(|w| *w > 0), "client counts must be positive");
+                crate::load::run(crate::load::LoadOptions { seconds, writers, readers, dir }).await
+            }
+            Cmd::Verify { config } => verify(config),
+        }
+    })
+}
+
+async fn serve(path: PathBuf) -> anyhow::Result<()> {
+    let config = Config::load(&path, |key| std::env::var(key).ok())?;
+    init_logging(config.log_format, "info");
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    // Printed (not only logged) so that scripts and tests can find the port.
+    println!("samplan listening on {}", listener.local_addr()?);
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signal.cancel();
+    });
+    crate::serve(config, listener, shutdown).await
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn verify(path: PathBuf) -> anyhow::Result<()> {
+    let config = Config::load(&path, |key| std::env::var(key).ok())?;
+    let store = samplan_services::store::Store::open(samplan_services::store::StoreOptions::new(&config.data_dir))
+        .with_context(|| format!("opening {} (is the hub still running?)", config.data_dir.display()))?;
+    let report = store.verify()?;
+    println!("{} events in the global log, {} plans checked", report.events, report.plans);
+    for problem in &report.problems {
+        println!("PROBLEM: {problem}");
+    }
+    anyhow::ensure!(report.problems.is_empty(), "{} problem(s) found", report.problems.len());
+    println!("ok: gap-free, and every plan equals a replay of its log");
+    Ok(())
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}

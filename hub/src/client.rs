@@ -1,0 +1,58 @@
+//! A gRPC client of the hub over mTLS, used by the demo, the load tool and the
+//! tests. Every call names the acting professional in the request headers.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use samplan_proto::v1::plan_service_client::PlanServiceClient;
+use samplan_services::access::{PROFESSIONAL_HEADER, ROLE_HEADER};
+use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+use crate::pki::Identity;
+
+/// Opens an mTLS channel to the hub at `addr`, trusting `ca_pem` and presenting `identity`.
+pub async fn connect(addr: SocketAddr, ca_pem: &str, identity: &Identity) -> anyhow::Result<Channel> {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .identity(tonic::transport::Identity::from_pem(&identity.certificate_pem, &identity.key_pem))
+        .domain_name("localhost");
+    Endpoint::from_shared(format!("https://{addr}"))?
+        .tls_config(tls)?
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to the hub at {addr}"))
+}
+
+/// Adds `x-samplan-professional-id` and `x-samplan-role` to every request.
+#[derive(Clone, Debug)]
+pub struct Professional {
+    id: AsciiMetadataValue,
+    role: AsciiMetadataValue,
+}
+
+impl Professional {
+    pub fn new(id: &str, role: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            id: MetadataValue::try_from(id).context("professional id must be ASCII")?,
+            role: MetadataValue::try_from(role).context("role must be ASCII")?,
+        })
+    }
+}
+
+impl Interceptor for Professional {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert(PROFESSIONAL_HEADER, self.id.clone());
+        request.metadata_mut().insert(ROLE_HEADER, self.role.clone());
+        Ok(request)
+    }
+}
+
+pub type PlanClient = PlanServiceClient<InterceptedService<Channel, Professional>>;
+
+pub fn plan_client(channel: Channel, professional: Professional) -> PlanClient {
+    PlanServiceClient::with_interceptor(channel, professional)
+}

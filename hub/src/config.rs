@@ -1,0 +1,227 @@
+//! The hub's configuration: a TOML file plus `SAMPLAN_*` environment
+//! overrides, parsed into typed, validated values. Unknown keys are errors.
+//! Relative paths are taken relative to the configuration file's folder.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use samplan_services::access::{Organisation, Registry};
+use samplan_services::domain::{OrganisationId, Sector};
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Override: `SAMPLAN_LISTEN`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Folder of the sled database. Override: `SAMPLAN_DATA_DIR`.
+    pub data_dir: PathBuf,
+    /// File with the 32-byte secret (64 hex characters) that keys citizen pseudonyms.
+    pub pseudonym_key_file: PathBuf,
+    /// `pretty` (development) or `json` (production). Override: `SAMPLAN_LOG_FORMAT`.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub limits: Limits,
+    /// The organisations allowed to call the hub.
+    #[serde(default)]
+    pub organisations: Vec<OrganisationConfig>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain of the hub.
+    pub certificate: PathBuf,
+    /// PEM private key of the hub.
+    pub private_key: PathBuf,
+    /// PEM certificates of the CAs whose client certificates are accepted.
+    pub client_ca: PathBuf,
+    /// A client that has not finished its TLS handshake by then is dropped.
+    #[serde(default = "default_handshake_timeout_ms")]
+    pub handshake_timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request message accepted, in bytes.
+    #[serde(default = "default_max_request_bytes")]
+    pub max_request_bytes: usize,
+    /// Concurrent HTTP/2 streams per connection.
+    #[serde(default = "default_max_concurrent_streams")]
+    pub max_concurrent_streams: u32,
+    /// Most writes committed by one group flush.
+    #[serde(default = "default_group_commit_max_batch")]
+    pub group_commit_max_batch: usize,
+    /// Writes that may wait for the writer before callers wait too.
+    #[serde(default = "default_write_queue")]
+    pub write_queue: usize,
+    /// sled's page cache, in MiB.
+    #[serde(default = "default_cache_mb")]
+    pub cache_mb: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: default_max_request_bytes(),
+            max_concurrent_streams: default_max_concurrent_streams(),
+            group_commit_max_batch: default_group_commit_max_batch(),
+            write_queue: default_write_queue(),
+            cache_mb: default_cache_mb(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationConfig {
+    /// Stable id used in the API, e.g. `psykiatri-amager`.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// `REGIONAL_PSYCHIATRY`, `MUNICIPAL_SOCIAL`, `JOB_CENTRE`, `ADDICTION_SERVICE` or `CITIZEN`.
+    pub sector: SectorName,
+    /// The organizationIdentifier (OID 2.5.4.97) in the organisation's client
+    /// certificates, e.g. `NTRDK-29190925`. Renewed certificates keep it.
+    pub certificate_identity: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SectorName {
+    RegionalPsychiatry,
+    MunicipalSocial,
+    JobCentre,
+    AddictionService,
+    Citizen,
+}
+
+impl From<SectorName> for Sector {
+    fn from(s: SectorName) -> Self {
+        match s {
+            SectorName::RegionalPsychiatry => Sector::RegionalPsychiatry,
+            SectorName::MunicipalSocial => Sector::MunicipalSocial,
+            SectorName::JobCentre => Sector::JobCentre,
+            SectorName::AddictionService => Sector::AddictionService,
+            SectorName::Citizen => Sector::Citizen,
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7443))
+}
+fn default_handshake_timeout_ms() -> u64 {
+    10_000
+}
+fn default_max_request_bytes() -> usize {
+    256 * 1024
+}
+fn default_max_concurrent_streams() -> u32 {
+    256
+}
+fn default_group_commit_max_batch() -> usize {
+    512
+}
+fn default_write_queue() -> usize {
+    4096
+}
+fn default_cache_mb() -> u64 {
+    256
+}
+
+impl Config {
+    /// Reads `path`, applies overrides from `env` (a lookup such as
+    /// `|k| std::env::var(k).ok()`), resolves relative paths and validates.
+    pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut config: Config = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        if let Some(listen) = env("SAMPLAN_LISTEN") {
+            config.listen = listen.parse().context("SAMPLAN_LISTEN must be an address like 0.0.0.0:7443")?;
+        }
+        if let Some(dir) = env("SAMPLAN_DATA_DIR") {
+            config.data_dir = dir.into();
+        }
+        if let Some(format) = env("SAMPLAN_LOG_FORMAT") {
+            config.log_format = match format.as_str() {
+                "json" => LogFormat::Json,
+                "pretty" => LogFormat::Pretty,
+                _ => bail!("SAMPLAN_LOG_FORMAT must be json or pretty"),
+            };
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve(base);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        for path in [
+            &mut self.data_dir,
+            &mut self.pseudonym_key_file,
+            &mut self.tls.certificate,
+            &mut self.tls.private_key,
+            &mut self.tls.client_ca,
+        ] {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.organisations.is_empty() {
+            bail!("no organisations are registered: add [[organisations]] entries");
+        }
+        if self.limits.max_request_bytes < 1024 {
+            bail!("limits.max_request_bytes must be at least 1024");
+        }
+        if self.limits.group_commit_max_batch == 0 || self.limits.write_queue == 0 {
+            bail!("limits.group_commit_max_batch and limits.write_queue must be positive");
+        }
+        self.registry()?;
+        Ok(())
+    }
+
+    pub fn registry(&self) -> anyhow::Result<Registry> {
+        let organisations = self
+            .organisations
+            .iter()
+            .map(|o| {
+                let id = OrganisationId::parse("id", &o.id).map_err(|e| anyhow::anyhow!("organisation {:?}: {e}", o.id))?;
+                if o.certificate_identity.is_empty() {
+                    bail!("organisation {:?}: certificate_identity must not be empty", o.id);
+                }
+                Ok(Organisation {
+                    id,
+                    sector: o.sector.into(),
+                    name: o.name.clone(),
+                    certificate_identity: o.certificate_identity.clone(),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Registry::new(organisations).map_err(anyhow::Error::msg)
+    }
+}
+
+/// Reads a pseudonym key file: 64 hex characters.
+pub fn read_pseudonym_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!("reading the pseudonym key {} (create one with `samplan dev-pki` or 32 random bytes in hex)", path.display())
+    })?;
+    let bytes = hex::decode(text.trim()).context("the pseudonym key must be 64 hex characters")?;
+    bytes.try_into().map_err(|_| anyhow::anyhow!("the pseudonym key must be exactly 32 bytes (64 hex characters)"))
+}

@@ -1,0 +1,298 @@
+//! `samplan demo`: an embedded hub on a temporary folder, and a discharge
+//! story told through real gRPC clients of the four sectors.
+
+use anyhow::Context;
+use samplan_proto::v1 as pb;
+use samplan_proto::v1::change_plan_request::Command;
+use samplan_proto::v1::plan_event::Event;
+
+use crate::client::PlanClient;
+use crate::embedded::EmbeddedHub;
+
+/// A fictitious citizen: born 7 July 1981. Never printed.
+const DEMO_CPR: &str = "0707814321";
+
+struct Participant {
+    label: &'static str,
+    organisation: &'static str,
+    client: PlanClient,
+}
+
+struct Story {
+    plan: String,
+    version: u64,
+}
+
+impl Story {
+    async fn step(&mut self, who: &mut Participant, what: &str, command: Command) -> anyhow::Result<pb::ChangePlanResponse> {
+        let request = pb::ChangePlanRequest {
+            name: self.plan.clone(),
+            expected_version: self.version,
+            request_id: uuid_like(self.version, who.organisation),
+            command: Some(command),
+        };
+        let response = who
+            .client
+            .change_plan(request)
+            .await
+            .with_context(|| format!("{} could not {what}", who.label))?
+            .into_inner();
+        self.version = response.version;
+        println!("  v{:<3} {:<22} {what}", response.version, who.label);
+        Ok(response)
+    }
+}
+
+fn uuid_like(version: u64, organisation: &str) -> String {
+    format!("demo-{organisation}-{version}")
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    println!("Samplan demo: an embedded hub with a fresh development PKI in {}", dir.path().display());
+    let hub = EmbeddedHub::start(dir.path()).await?;
+    println!("Hub listening on {} (mTLS, TLS 1.3); four organisations connect with their own certificates.\n", hub.addr);
+
+    let participant = |label, organisation, professional, role| {
+        let hub = &hub;
+        async move {
+            anyhow::Ok(Participant { label, organisation, client: hub.plan_client(organisation, professional, role).await? })
+        }
+    };
+    let mut ward = participant("Psychiatric ward", "psykiatri-amager", "aut-4471", "PHYSICIAN").await?;
+    let mut social = participant("Social services", "kbh-socialforvaltning", "sagsbeh-2210", "SOCIAL_WORKER").await?;
+    let mut job = participant("Job centre", "jobcenter-kbh", "jc-0915", "JOB_CONSULTANT").await?;
+    let mut addiction = participant("Addiction service", "kbh-misbrugsbehandling", "cfm-3307", "ADDICTION_COUNSELLOR").await?;
+
+    println!("1. Admission: the ward creates the citizen's one plan.");
+    let created = ward
+        .client
+        .create_plan(pb::CreatePlanRequest { cpr: DEMO_CPR.into(), request_id: "demo-create".into() })
+        .await?
+        .into_inner();
+    let plan = created.plan.context("create returned no plan")?;
+    let mut story = Story { plan: plan.name.clone(), version: plan.version };
+    println!("  v{:<3} {:<22} created {} (a second create would return the same plan)", plan.version, ward.label, plan.name);
+    let again = social
+        .client
+        .create_plan(pb::CreatePlanRequest { cpr: DEMO_CPR.into(), request_id: String::new() })
+        .await?
+        .into_inner();
+    println!("        {:<22} create again -> created={}, same plan: {}", social.label, again.created, again.plan.is_some_and(|p| p.name == plan.name));
+
+    let today = chrono::Local::now().date_naive();
+    let date = |days: i64| (today + chrono::Duration::days(days)).format("%Y-%m-%d").to_string();
+    let join = |organisation: &str, professional: &str, role: pb::ProfessionalRole| {
+        Command::AddCareTeamMember(pb::AddCareTeamMember {
+            organisation_id: organisation.into(),
+            professional_id: professional.into(),
+            role: role as i32,
+            start_date: date(0),
+            end_date: String::new(),
+        })
+    };
+    story.step(&mut ward, "invites social services to the care team", join("kbh-socialforvaltning", "sagsbeh-2210", pb::ProfessionalRole::SocialWorker)).await?;
+    story.step(&mut ward, "invites the job centre", join("jobcenter-kbh", "jc-0915", pb::ProfessionalRole::JobConsultant)).await?;
+    story.step(&mut ward, "invites the addiction service", join("kbh-misbrugsbehandling", "cfm-3307", pb::ProfessionalRole::AddictionCounsellor)).await?;
+    story.step(&mut ward, "becomes coordinating contact person", Command::AssignContactPerson(pb::AssignContactPerson {
+        organisation_id: "psykiatri-amager".into(),
+        professional_id: "aut-4471".into(),
+    })).await?;
+    story.step(&mut ward, "activates the plan", Command::ActivatePlan(pb::ActivatePlan {})).await?;
+    story.step(&mut ward, "records an advance statement", Command::RecordAdvanceStatement(pb::RecordAdvanceStatement {
+        occasion: pb::AdvanceStatementOccasion::Admission as i32,
+        text: "Hvis jeg bliver dårlig igen, vil jeg helst ikke have Haldol. Ring til min søster.".into(),
+        supersedes: String::new(),
+    })).await?;
+    story.step(&mut ward, "registers the citizen's sister", Command::RegisterRelative(pb::RegisterRelative {
+        name: "Mette".into(),
+        relation: "søster".into(),
+        involvement: pb::RelativeInvolvement::Full as i32,
+    })).await?;
+
+    println!("\n2. The citizen's own goals, in their words.");
+    for goal in [
+        "Jeg vil gerne bo i min egen lejlighed igen",
+        "Jeg vil gerne i gang med noget arbejde, måske i en genbrugsbutik",
+        "Jeg vil gerne drikke mindre og sove bedre",
+    ] {
+        story.step(&mut ward, &format!("adds goal \"{goal}\""), Command::AddGoal(pb::AddGoal { text: goal.into() })).await?;
+    }
+
+    println!("\n3. Each sector writes its own section of the one plan.");
+    let take = |section: pb::SectionKind| Command::TakeSectionOwnership(pb::TakeSectionOwnership { section: section as i32 });
+    let activity = |section: pb::SectionKind, title: &str, legal: pb::LegalPlanType, professional: &str, start: i64, goals: &[&str]| {
+        Command::AddActivity(pb::AddActivity {
+            section: section as i32,
+            title: title.into(),
+            legal_plan_type: legal as i32,
+            responsible_professional_id: professional.into(),
+            start_date: date(start),
+            end_date: String::new(),
+            goal_ids: goals.iter().map(|g| (*g).to_owned()).collect(),
+        })
+    };
+    story.step(&mut ward, "takes the psychiatry section", take(pb::SectionKind::Psychiatry)).await?;
+    story.step(&mut ward, "plans medication review (behandlingsplan)", activity(pb::SectionKind::Psychiatry, "Medicinsamtale og opfølgning i distriktspsykiatrien", pb::LegalPlanType::Behandlingsplan, "aut-4471", 0, &["goal-3"])).await?;
+    story.step(&mut ward, "plans discharge (udskrivningsaftale)", activity(pb::SectionKind::Psychiatry, "Udskrivelse til egen bolig med bostøtte", pb::LegalPlanType::Udskrivningsaftale, "aut-4471", 14, &["goal-1"])).await?;
+    story.step(&mut social, "takes the social section", take(pb::SectionKind::Social)).await?;
+    story.step(&mut social, "plans housing support (§ 141 handleplan)", activity(pb::SectionKind::Social, "Bostøtte (SEL § 85) to gange om ugen", pb::LegalPlanType::Handleplan, "sagsbeh-2210", 14, &["goal-1"])).await?;
+    story.step(&mut job, "takes the employment section", take(pb::SectionKind::Employment)).await?;
+    story.step(&mut job, "offers an udskrivningskoordinator (jobplan)", activity(pb::SectionKind::Employment, "Udskrivningskoordinator/mentor fra før udskrivelse", pb::LegalPlanType::Jobplan, "jc-0915", 0, &["goal-2"])).await?;
+    story.step(&mut addiction, "takes the addiction section", take(pb::SectionKind::Addiction)).await?;
+    story.step(&mut addiction, "plans alcohol treatment", activity(pb::SectionKind::Addiction, "Ambulant alkoholbehandling med lægesamtale", pb::LegalPlanType::Behandlingsplan, "cfm-3307", 3, &["goal-3"])).await?;
+
+    println!("\n4. Optimistic concurrency and safe retries.");
+    let stale = social
+        .client
+        .change_plan(pb::ChangePlanRequest {
+            name: story.plan.clone(),
+            expected_version: 2,
+            request_id: String::new(),
+            command: Some(Command::AddGoal(pb::AddGoal { text: "x".into() })),
+        })
+        .await
+        .err()
+        .context("a stale version must be refused")?;
+    println!("        {:<22} writes on version 2 -> {:?}: {}", social.label, stale.code(), stale.message());
+    let before = story.version;
+    let retry = pb::ChangePlanRequest {
+        name: story.plan.clone(),
+        expected_version: before - 1,
+        request_id: uuid_like(before - 1, addiction.organisation),
+        command: Some(activity(pb::SectionKind::Addiction, "Ambulant alkoholbehandling med lægesamtale", pb::LegalPlanType::Behandlingsplan, "cfm-3307", 3, &["goal-3"])),
+    };
+    let replayed = addiction.client.change_plan(retry).await?.into_inner();
+    println!("        {:<22} retries its last request -> same answer (v{}), nothing appended", addiction.label, replayed.version);
+
+    println!("\n5. Discharge: the activities move on and the contact person is handed over.");
+    story.step(&mut ward, "starts the discharge activity", Command::ChangeActivityStatus(pb::ChangeActivityStatus { activity_id: "activity-2".into(), status: pb::ActivityStatus::InProgress as i32 })).await?;
+    story.step(&mut ward, "records the discharge advance statement", Command::RecordAdvanceStatement(pb::RecordAdvanceStatement {
+        occasion: pb::AdvanceStatementOccasion::Discharge as i32,
+        text: "Ved ny indlæggelse: ring til Mette og til min bostøttemedarbejder.".into(),
+        supersedes: "statement-1".into(),
+    })).await?;
+    story.step(&mut ward, "hands the contact person over to social services", Command::HandOverContactPerson(pb::HandOverContactPerson {
+        from_organisation_id: "psykiatri-amager".into(),
+        from_professional_id: "aut-4471".into(),
+        to_organisation_id: "kbh-socialforvaltning".into(),
+        to_professional_id: "sagsbeh-2210".into(),
+        reason: "Udskrevet til egen bolig; kommunen koordinerer".into(),
+    })).await?;
+    story.step(&mut ward, "completes the discharge", Command::ChangeActivityStatus(pb::ChangeActivityStatus { activity_id: "activity-2".into(), status: pb::ActivityStatus::Completed as i32 })).await?;
+
+    let plan = social
+        .client
+        .get_plan(pb::GetPlanRequest { name: story.plan.clone() })
+        .await?
+        .into_inner()
+        .plan
+        .context("no plan")?;
+    print_plan(&plan);
+    let events = social
+        .client
+        .list_plan_events(pb::ListPlanEventsRequest { parent: story.plan.clone(), page_size: 1000, page_token: String::new() })
+        .await?
+        .into_inner()
+        .events;
+    print_timeline(&events);
+
+    drop((ward, social, job, addiction));
+    hub.stop().await?;
+    println!("\nThe hub shut down cleanly; every acknowledged event was on disk before its OK.");
+    Ok(())
+}
+
+fn name<T: TryFrom<i32> + std::fmt::Debug>(value: i32) -> String {
+    T::try_from(value).map(|v| format!("{v:?}")).unwrap_or_else(|_| value.to_string())
+}
+
+fn print_plan(plan: &pb::Plan) {
+    println!("\n== The plan, as every care-team member reads it ==");
+    println!("{}  version {}  status {}", plan.name, plan.version, name::<pb::PlanStatus>(plan.status));
+    if let Some(cp) = &plan.contact_person {
+        println!("Coordinating contact person: {} / {}", cp.organisation_id, cp.professional_id);
+    }
+    println!("Goals:");
+    for g in &plan.goals {
+        println!("  {:<8} [{} / {}] {}", g.goal_id, name::<pb::GoalLifecycle>(g.lifecycle), name::<pb::GoalAchievement>(g.achievement), g.text);
+    }
+    println!("Sections and activities:");
+    for s in &plan.sections {
+        println!("  {} — owned by {} since {}", name::<pb::SectionKind>(s.kind), s.owner_organisation_id, s.owned_since);
+        for a in plan.activities.iter().filter(|a| a.section == s.kind) {
+            println!(
+                "    {:<11} {:<11} {:<26} {} (from {}, serves {})",
+                a.activity_id,
+                name::<pb::ActivityStatus>(a.status),
+                name::<pb::LegalPlanType>(a.legal_plan_type),
+                a.title,
+                a.start_date,
+                a.goal_ids.join(", ")
+            );
+        }
+    }
+    println!("Care team:");
+    for m in &plan.care_team {
+        println!("  {:<9} {:<24} {:<14} {:<20} since {}", m.member_id, m.organisation_id, m.professional_id, name::<pb::ProfessionalRole>(m.role), m.start_date);
+    }
+    println!("Advance statements:");
+    for s in &plan.advance_statements {
+        let superseded = if s.superseded_by.is_empty() { String::new() } else { format!(" (superseded by {})", s.superseded_by) };
+        println!("  {} {}: {}{superseded}", s.statement_id, name::<pb::AdvanceStatementOccasion>(s.occasion), s.text);
+    }
+    println!("Relatives:");
+    for r in &plan.relatives {
+        println!("  {} {} ({}) — {}", r.relative_id, r.name, r.relation, name::<pb::RelativeInvolvement>(r.involvement));
+    }
+}
+
+fn print_timeline(events: &[pb::PlanEvent]) {
+    println!("\n== Event timeline (the log the plan is projected from) ==");
+    for e in events {
+        let who = e.actor.as_ref().map(|a| format!("{}/{}", a.organisation_id, a.professional_id)).unwrap_or_default();
+        let what = match &e.event {
+            Some(event) => describe(event),
+            None => "unknown event".into(),
+        };
+        println!("  #{:<3} pos {:<4} {:<36} {what}", e.sequence, e.global_position, who);
+    }
+}
+
+fn describe(event: &Event) -> String {
+    match event {
+        Event::PlanCreated(_) => "PlanCreated".into(),
+        Event::PlanActivated(_) => "PlanActivated".into(),
+        Event::PlanPutOnHold(e) => format!("PlanPutOnHold: {}", e.reason),
+        Event::PlanResumed(_) => "PlanResumed".into(),
+        Event::PlanClosed(e) => format!("PlanClosed: {}", e.reason),
+        Event::PlanReopened(e) => format!("PlanReopened: {}", e.reason),
+        Event::GoalAdded(e) => format!("GoalAdded {}", e.goal_id),
+        Event::GoalRevised(e) => format!("GoalRevised {}", e.goal_id),
+        Event::GoalAssessed(e) => format!("GoalAssessed {} {}", e.goal_id, name::<pb::GoalAchievement>(e.achievement)),
+        Event::GoalEnded(e) => format!("GoalEnded {}", e.goal_id),
+        Event::SectionOwnershipTaken(e) => format!("SectionOwnershipTaken {}", name::<pb::SectionKind>(e.section)),
+        Event::SectionOwnershipTransferred(e) => {
+            format!("SectionOwnershipTransferred {} -> {}", name::<pb::SectionKind>(e.section), e.to_organisation_id)
+        }
+        Event::ActivityAdded(e) => format!("ActivityAdded {}", e.activity.as_ref().map(|a| a.activity_id.as_str()).unwrap_or("")),
+        Event::ActivityStatusChanged(e) => format!(
+            "ActivityStatusChanged {} {} -> {}",
+            e.activity_id,
+            name::<pb::ActivityStatus>(e.from_status),
+            name::<pb::ActivityStatus>(e.to_status)
+        ),
+        Event::CareTeamMemberAdded(e) => {
+            format!("CareTeamMemberAdded {}", e.member.as_ref().map(|m| m.organisation_id.as_str()).unwrap_or(""))
+        }
+        Event::CareTeamMembershipEnded(e) => format!("CareTeamMembershipEnded {}", e.member_id),
+        Event::ContactPersonAssigned(e) => format!("ContactPersonAssigned {}/{}", e.organisation_id, e.professional_id),
+        Event::ContactPersonHandedOver(e) => format!(
+            "ContactPersonHandedOver {}/{} -> {}/{}",
+            e.from_organisation_id, e.from_professional_id, e.to_organisation_id, e.to_professional_id
+        ),
+        Event::AdvanceStatementRecorded(e) => format!("AdvanceStatementRecorded {} {}", e.statement_id, name::<pb::AdvanceStatementOccasion>(e.occasion)),
+        Event::RelativeRegistered(e) => format!("RelativeRegistered {}", e.relative.as_ref().map(|r| r.relative_id.as_str()).unwrap_or("")),
+        Event::RelativeInvolvementChanged(e) => format!("RelativeInvolvementChanged {}", e.relative_id),
+    }
+}

@@ -1,0 +1,74 @@
+//! A complete hub inside this process, on a folder of its own with a fresh dev
+//! PKI and a pre-bound ephemeral port: what `demo`, `load` and the tests run.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{PlanClient, Professional, connect, plan_client};
+use crate::config::Config;
+use crate::pki::{Identity, Pki};
+
+pub struct EmbeddedHub {
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    pub config: Config,
+    pub pki: Pki,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl std::fmt::Debug for EmbeddedHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedHub").field("addr", &self.addr).field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedHub {
+    /// Writes a dev PKI and configuration into `dir` and serves from `dir/data`
+    /// on 127.0.0.1 with an ephemeral port.
+    pub async fn start(dir: &Path) -> anyhow::Result<Self> {
+        let pki = Pki::new()?;
+        pki.write_dev_dir(dir)?;
+        Self::start_with(dir, pki).await
+    }
+
+    /// Serves with the configuration already in `dir` (e.g. after a restart).
+    pub async fn start_with(dir: &Path, pki: Pki) -> anyhow::Result<Self> {
+        let config = Config::load(&dir.join("samplan.toml"), |_| None)?;
+        let listener = TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(crate::serve(config.clone(), listener, shutdown.clone()));
+        Ok(Self { addr, dir: dir.to_owned(), config, pki, shutdown, task })
+    }
+
+    /// The client identity `dev-pki` wrote for a demo organisation.
+    pub fn identity(&self, organisation_id: &str) -> anyhow::Result<Identity> {
+        read_identity(&self.dir, organisation_id)
+    }
+
+    /// A plan client for `organisation_id`, acting as `professional` in `role`.
+    pub async fn plan_client(&self, organisation_id: &str, professional: &str, role: &str) -> anyhow::Result<PlanClient> {
+        let channel = connect(self.addr, &self.pki.ca_pem, &self.identity(organisation_id)?).await?;
+        Ok(plan_client(channel, Professional::new(professional, role)?))
+    }
+
+    /// Graceful shutdown: health NOT_SERVING, open calls finish, the store flushes.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.task.await.context("hub task")?
+    }
+}
+
+pub fn read_identity(dir: &Path, organisation_id: &str) -> anyhow::Result<Identity> {
+    let read = |ext: &str| {
+        let path = dir.join(format!("{organisation_id}.{ext}"));
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+    };
+    Ok(Identity { certificate_pem: read("pem")?, key_pem: read("key")? })
+}

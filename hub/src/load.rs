@@ -1,0 +1,213 @@
+//! `samplan load`: drives an embedded hub over real mTLS and prints durable
+//! writes/s, reads/s and latencies, next to an empty handler (the
+//! grpc.health.v1 Check) measured in the same run on the same machine.
+
+use std::time::{Duration, Instant};
+
+use samplan_proto::v1 as pb;
+use samplan_proto::v1::change_plan_request::Command;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::client::{PlanClient, connect};
+use crate::embedded::EmbeddedHub;
+
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// How long each scenario runs.
+    pub seconds: f64,
+    /// Client counts for the write scenario.
+    pub writers: Vec<usize>,
+    /// Client count for the read and empty-handler scenarios.
+    pub readers: usize,
+    /// Where the embedded hub's database lives (a temporary folder inside it).
+    pub dir: std::path::PathBuf,
+}
+
+struct Row {
+    scenario: &'static str,
+    clients: usize,
+    ops: usize,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+impl Row {
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(self.latencies_us[i]) / 1000.0
+    }
+
+    fn rate(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&options.dir)?;
+    let dir = tempfile::tempdir_in(&options.dir)?;
+    let hub = EmbeddedHub::start(dir.path()).await?;
+    let most = options.writers.iter().copied().chain([options.readers]).max().unwrap_or(1);
+    eprintln!("load: hub on {} with its database in {}; preparing {most} plans…", hub.addr, dir.path().display());
+
+    let mut clients = Vec::with_capacity(most);
+    for i in 0..most {
+        let mut client = hub.plan_client("psykiatri-amager", &format!("load-{i}"), "NURSE").await?;
+        let plan = prepare_plan(&mut client, i).await?;
+        clients.push((client, plan));
+    }
+
+    let duration = Duration::from_secs_f64(options.seconds);
+    let mut rows = Vec::new();
+    for &writers in &options.writers {
+        eprintln!("load: {writers} writer(s) for {:.0}s…", options.seconds);
+        rows.push(writes(&clients[..writers], duration).await?);
+    }
+    eprintln!("load: {} reader(s)…", options.readers);
+    rows.push(reads(&clients[..options.readers], duration).await?);
+    eprintln!("load: {} clients on the empty handler…", options.readers);
+    let identity = hub.identity("psykiatri-amager")?;
+    let mut health = Vec::new();
+    for _ in 0..options.readers {
+        health.push(HealthClient::new(connect(hub.addr, &hub.pki.ca_pem, &identity).await?));
+    }
+    rows.push(empty_handler(&health, duration).await?);
+
+    println!("\n{:<34} {:>7} {:>9} {:>10} {:>8} {:>8}", "scenario", "clients", "ops", "ops/s", "p50 ms", "p99 ms");
+    for row in &mut rows {
+        row.latencies_us.sort_unstable();
+        println!(
+            "{:<34} {:>7} {:>9} {:>10.0} {:>8.2} {:>8.2}",
+            row.scenario,
+            row.clients,
+            row.ops,
+            row.rate(),
+            row.percentile(0.50),
+            row.percentile(0.99)
+        );
+    }
+    let read_rate = rows.iter().find(|r| r.scenario.starts_with("GetPlan")).map_or(0.0, Row::rate);
+    let empty_rate = rows.iter().find(|r| r.scenario.starts_with("empty")).map_or(0.0, Row::rate);
+    if empty_rate > 0.0 {
+        println!("\nplan reads run at {:.0}% of the empty handler's rate", 100.0 * read_rate / empty_rate);
+    }
+    println!("cores: {}; client and hub share them (one process)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    drop(clients);
+    drop(health);
+    hub.stop().await
+}
+
+/// A plan that can be put on hold and resumed forever without growing.
+async fn prepare_plan(client: &mut PlanClient, i: usize) -> anyhow::Result<(String, u64)> {
+    // Fictitious citizens: valid dates in 1950-1999, one per client.
+    let cpr = format!("{:02}{:02}{:02}{:04}", 1 + i % 28, 1 + (i / 28) % 12, 50 + (i / 336) % 50, 1000 + i);
+    let plan = client
+        .create_plan(pb::CreatePlanRequest { cpr, request_id: String::new() })
+        .await?
+        .into_inner()
+        .plan
+        .ok_or_else(|| anyhow::anyhow!("no plan"))?;
+    let mut version = plan.version;
+    let professional = format!("load-{i}");
+    for command in [
+        Command::AssignContactPerson(pb::AssignContactPerson {
+            organisation_id: "psykiatri-amager".into(),
+            professional_id: professional,
+        }),
+        Command::ActivatePlan(pb::ActivatePlan {}),
+    ] {
+        if version > 1 && matches!(command, Command::AssignContactPerson(_)) {
+            continue; // an earlier run already prepared it
+        }
+        let response = client
+            .change_plan(pb::ChangePlanRequest { name: plan.name.clone(), expected_version: version, request_id: String::new(), command: Some(command) })
+            .await?
+            .into_inner();
+        version = response.version;
+    }
+    Ok((plan.name, version))
+}
+
+async fn writes(clients: &[(PlanClient, (String, u64))], duration: Duration) -> anyhow::Result<Row> {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for (client, (plan, version)) in clients {
+        let (mut client, plan, mut version) = (client.clone(), plan.clone(), *version);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut on_hold = false;
+            while Instant::now() < deadline {
+                let command = if on_hold {
+                    Command::ResumePlan(pb::ResumePlan {})
+                } else {
+                    Command::PutPlanOnHold(pb::PutPlanOnHold { reason: "belastningstest".into() })
+                };
+                let t = Instant::now();
+                let response = client
+                    .change_plan(pb::ChangePlanRequest { name: plan.clone(), expected_version: version, request_id: String::new(), command: Some(command) })
+                    .await?
+                    .into_inner();
+                latencies.push(t.elapsed().as_micros() as u32);
+                version = response.version;
+                on_hold = !on_hold;
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    collect("ChangePlan (durable write)", clients.len(), start, tasks).await
+}
+
+async fn reads(clients: &[(PlanClient, (String, u64))], duration: Duration) -> anyhow::Result<Row> {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for (client, (plan, _)) in clients {
+        let (mut client, plan) = (client.clone(), plan.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                client.get_plan(pb::GetPlanRequest { name: plan.clone() }).await?;
+                latencies.push(t.elapsed().as_micros() as u32);
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    collect("GetPlan (read)", clients.len(), start, tasks).await
+}
+
+async fn empty_handler(clients: &[HealthClient<tonic::transport::Channel>], duration: Duration) -> anyhow::Result<Row> {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for client in clients {
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                client.check(HealthCheckRequest { service: String::new() }).await?;
+                latencies.push(t.elapsed().as_micros() as u32);
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    collect("empty handler (health Check)", clients.len(), start, tasks).await
+}
+
+async fn collect(
+    scenario: &'static str,
+    clients: usize,
+    start: Instant,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Vec<u32>>>>,
+) -> anyhow::Result<Row> {
+    let mut latencies_us = Vec::new();
+    for task in tasks {
+        latencies_us.extend(task.await??);
+    }
+    Ok(Row { scenario, clients, ops: latencies_us.len(), elapsed: start.elapsed(), latencies_us })
+}

@@ -1,0 +1,68 @@
+//! Wiring: the store, the registry, TLS, the gRPC services, graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use samplan_proto::v1::plan_service_server::PlanServiceServer;
+use samplan_services::domain::PseudonymKey;
+use samplan_services::grpc::PlanApi;
+use samplan_services::store::{Store, StoreOptions};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, read_pseudonym_key};
+use crate::tls;
+
+/// Serves the hub on a listener the caller bound, until `shutdown` is cancelled.
+/// On shutdown the health service turns NOT_SERVING first, open calls finish,
+/// and the store flushes.
+pub async fn serve(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let registry = Arc::new(config.registry()?);
+    let pseudonyms = PseudonymKey::new(read_pseudonym_key(&config.pseudonym_key_file)?);
+    let read = |path: &std::path::Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+    let tls_config = tls::server_config(
+        &read(&config.tls.certificate)?,
+        &read(&config.tls.private_key)?,
+        &read(&config.tls.client_ca)?,
+    )?;
+
+    let mut options = StoreOptions::new(&config.data_dir);
+    options.max_batch = config.limits.group_commit_max_batch;
+    options.queue_capacity = config.limits.write_queue;
+    options.cache_capacity_bytes = config.limits.cache_mb * 1024 * 1024;
+    let store = Store::open(options).with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    tracing::info!(durable_position = store.durable_position(), organisations = registry.organisations().count(), "store open");
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<PlanServiceServer<PlanApi>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(samplan_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let plans = PlanServiceServer::new(PlanApi::new(store.clone(), registry, pseudonyms))
+        .max_decoding_message_size(config.limits.max_request_bytes);
+
+    let incoming = tls::incoming(
+        listener,
+        tls_config,
+        Duration::from_millis(config.tls.handshake_timeout_ms),
+        shutdown.clone(),
+    );
+    let stopping = async move {
+        shutdown.cancelled().await;
+        health.set_not_serving::<PlanServiceServer<PlanApi>>().await;
+        tracing::info!("shutting down");
+    };
+    let served = tonic::transport::Server::builder()
+        .max_concurrent_streams(config.limits.max_concurrent_streams)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(plans)
+        .serve_with_incoming_shutdown(incoming, stopping)
+        .await;
+    store.shutdown().await;
+    served.context("serving gRPC")
+}

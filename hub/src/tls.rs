@@ -1,0 +1,158 @@
+//! Mutual TLS, built on rustls directly (tonic's built-in TLS has no
+//! handshake timeout): TLS 1.3 only, a client certificate from one of the
+//! configured CAs is mandatory, and the client's organisation identifier is
+//! read once per connection and attached to every request on it.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use samplan_services::access::PeerIdentity;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::Connected;
+
+/// The one crypto provider of the hub.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+pub fn read_certificates(pem: &[u8]) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs = rustls_pemfile::certs(&mut &*pem).collect::<Result<Vec<_>, _>>()?;
+    anyhow::ensure!(!certs.is_empty(), "no certificate found in PEM");
+    Ok(certs)
+}
+
+pub fn read_private_key(pem: &[u8]) -> anyhow::Result<PrivateKeyDer<'static>> {
+    rustls_pemfile::private_key(&mut &*pem)?.context("no private key found in PEM")
+}
+
+/// The hub's rustls configuration: TLS 1.3, mandatory client certificates, HTTP/2.
+pub fn server_config(certificate_pem: &[u8], key_pem: &[u8], client_ca_pem: &[u8]) -> anyhow::Result<rustls::ServerConfig> {
+    let provider = provider();
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in read_certificates(client_ca_pem).context("client CA")? {
+        roots.add(ca).context("client CA")?;
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .context("building the client-certificate verifier")?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(read_certificates(certificate_pem).context("server certificate")?, read_private_key(key_pem).context("server key")?)?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(config)
+}
+
+/// The organisation identifier (OID 2.5.4.97) in a certificate's subject.
+pub fn organisation_identifier(certificate: &CertificateDer<'_>) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(certificate.as_ref()).ok()?;
+    let oid = x509_parser::der_parser::oid!(2.5.4.97);
+    cert.subject()
+        .iter_attributes()
+        .find(|attribute| attribute.attr_type() == &oid)
+        .and_then(|attribute| attribute.as_str().ok())
+        .map(str::to_owned)
+}
+
+/// A TLS connection with its client's identity.
+pub struct MtlsStream {
+    inner: TlsStream<TcpStream>,
+    peer: PeerIdentity,
+}
+
+impl Connected for MtlsStream {
+    type ConnectInfo = PeerIdentity;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.peer.clone()
+    }
+}
+
+impl AsyncRead for MtlsStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for MtlsStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Accepts TCP connections, runs each TLS handshake (bounded by `timeout`) on
+/// its own task, and hands finished connections to the gRPC server.
+pub fn incoming(
+    listener: TcpListener,
+    config: rustls::ServerConfig,
+    timeout: Duration,
+    shutdown: CancellationToken,
+) -> tokio_stream::wrappers::ReceiverStream<io::Result<MtlsStream>> {
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let (tx, rx) = mpsc::channel(128);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        continue;
+                    }
+                },
+            };
+            let _ = tcp.set_nodelay(true);
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => {
+                        let peer = PeerIdentity {
+                            organisation_identifier: stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|chain| chain.first())
+                                .and_then(organisation_identifier),
+                        };
+                        let _ = tx.send(Ok(MtlsStream { inner: stream, peer })).await;
+                    }
+                    Ok(Err(error)) => tracing::info!(%error, "tls handshake refused"),
+                    Err(_) => tracing::info!(timeout_ms = timeout.as_millis() as u64, "tls handshake timed out"),
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}

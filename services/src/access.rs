@@ -1,0 +1,139 @@
+//! Who is calling: the organisation, from the identity in its client
+//! certificate, and the professional acting for it, from the request headers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tonic::metadata::MetadataMap;
+
+use crate::domain::{Actor, OrganisationId, ProfessionalId, ProfessionalRole, Sector};
+use crate::error::{Error, FieldViolation};
+
+/// Request header naming the acting professional.
+pub const PROFESSIONAL_HEADER: &str = "x-samplan-professional-id";
+/// Request header naming the professional's role (a `ProfessionalRole` name, e.g. `NURSE`).
+pub const ROLE_HEADER: &str = "x-samplan-role";
+/// Optional request header; echoed into the events written.
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// The identity a TLS connection's client certificate carries, extracted once
+/// per connection by the hub's TLS layer and attached to every request on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// The certificate's organisation identifier (subject organizationIdentifier,
+    /// OID 2.5.4.97, e.g. `NTRDK-12345678`), or `None` if it carries none.
+    pub organisation_identifier: Option<String>,
+}
+
+/// A registered organisation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Organisation {
+    pub id: OrganisationId,
+    pub sector: Sector,
+    pub name: String,
+    /// The organisation identifier its client certificates carry. Mapping by
+    /// identifier, not fingerprint, means a renewed certificate needs no redeploy.
+    pub certificate_identity: String,
+}
+
+/// Every organisation the hub knows, by id and by certificate identity.
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    by_id: HashMap<OrganisationId, Arc<Organisation>>,
+    by_certificate: HashMap<String, Arc<Organisation>>,
+}
+
+impl Registry {
+    pub fn new(organisations: impl IntoIterator<Item = Organisation>) -> Result<Self, String> {
+        let mut registry = Self::default();
+        for organisation in organisations {
+            let organisation = Arc::new(organisation);
+            if registry.by_id.insert(organisation.id.clone(), organisation.clone()).is_some() {
+                return Err(format!("organisation id {} is registered twice", organisation.id));
+            }
+            if registry.by_certificate.insert(organisation.certificate_identity.clone(), organisation.clone()).is_some() {
+                return Err(format!("certificate identity {} is registered twice", organisation.certificate_identity));
+            }
+        }
+        Ok(registry)
+    }
+
+    pub fn get(&self, id: &OrganisationId) -> Option<&Organisation> {
+        self.by_id.get(id).map(Arc::as_ref)
+    }
+
+    pub fn organisations(&self) -> impl Iterator<Item = &Organisation> {
+        self.by_id.values().map(Arc::as_ref)
+    }
+
+    /// The acting organisation and professional of a request.
+    pub fn caller(&self, peer: Option<&PeerIdentity>, metadata: &MetadataMap) -> Result<Actor, Error> {
+        let peer = peer.ok_or(Error::Unauthenticated("a client certificate is required"))?;
+        let organisation = peer
+            .organisation_identifier
+            .as_ref()
+            .and_then(|identity| self.by_certificate.get(identity))
+            .ok_or(Error::PermissionDenied {
+                reason: "ORGANISATION_NOT_REGISTERED",
+                message: "the client certificate's organisation is not registered with this hub",
+            })?;
+        let mut violations = Vec::new();
+        let professional = match header(metadata, PROFESSIONAL_HEADER) {
+            Some(value) => ProfessionalId::parse(PROFESSIONAL_HEADER, value)
+                .map_err(|e| violations.push(violation(PROFESSIONAL_HEADER, e.to_string())))
+                .ok(),
+            None => {
+                violations.push(violation(PROFESSIONAL_HEADER, "the acting professional must be named".into()));
+                None
+            }
+        };
+        let role = match header(metadata, ROLE_HEADER).map(parse_role) {
+            Some(Some(role)) => Some(role),
+            Some(None) => {
+                violations.push(violation(ROLE_HEADER, "must be a ProfessionalRole name such as NURSE".into()));
+                None
+            }
+            None => {
+                violations.push(violation(ROLE_HEADER, "the professional's role must be named".into()));
+                None
+            }
+        };
+        match (professional, role) {
+            (Some(professional), Some(role)) if violations.is_empty() => {
+                Ok(Actor { organisation: organisation.id.clone(), sector: organisation.sector, professional, role })
+            }
+            _ => Err(Error::InvalidRequest(violations)),
+        }
+    }
+}
+
+/// The correlation id of a request: the client's, if it sent a sane one, else a new UUID.
+pub fn correlation_id(metadata: &MetadataMap) -> String {
+    header(metadata, CORRELATION_HEADER)
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+fn header<'a>(metadata: &'a MetadataMap, name: &str) -> Option<&'a str> {
+    metadata.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn violation(field: &'static str, description: String) -> FieldViolation {
+    FieldViolation { field: field.into(), description: description.into() }
+}
+
+pub fn parse_role(value: &str) -> Option<ProfessionalRole> {
+    use ProfessionalRole::*;
+    Some(match value.trim().to_ascii_uppercase().trim_start_matches("PROFESSIONAL_ROLE_") {
+        "PHYSICIAN" => Physician,
+        "NURSE" => Nurse,
+        "PSYCHOLOGIST" => Psychologist,
+        "SOCIAL_WORKER" => SocialWorker,
+        "JOB_CONSULTANT" => JobConsultant,
+        "ADDICTION_COUNSELLOR" => AddictionCounsellor,
+        "MENTOR" => Mentor,
+        "SECRETARY" => Secretary,
+        "AUDITOR" => Auditor,
+        _ => return None,
+    })
+}

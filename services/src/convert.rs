@@ -1,0 +1,560 @@
+//! The one place that sees both the proto types and the domain types.
+//! Requests become domain values (every field checked, every violation
+//! reported at once); domain values become responses.
+
+use std::borrow::Cow;
+
+use prost_types::Timestamp as ProtoTimestamp;
+use samplan_proto::v1 as pb;
+
+use crate::access::Registry;
+use crate::domain::*;
+use crate::error::{Error, FieldViolation};
+
+/// Collects field violations so that a client hears about all of them at once.
+#[derive(Default)]
+pub struct Fields {
+    prefix: Option<&'static str>,
+    violations: Vec<FieldViolation>,
+}
+
+impl Fields {
+    fn path(&self, field: &str) -> Cow<'static, str> {
+        match self.prefix {
+            Some(prefix) => format!("{prefix}.{field}").into(),
+            None => field.to_owned().into(),
+        }
+    }
+
+    fn add(&mut self, field: &str, description: impl Into<Cow<'static, str>>) {
+        let field = self.path(field);
+        self.violations.push(FieldViolation { field, description: description.into() });
+    }
+
+    /// Keeps the value, or records why the field was refused.
+    fn take<T>(&mut self, result: Result<T, DomainError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(DomainError::Invalid { field, message }) => {
+                self.add(field, message);
+                None
+            }
+            Err(other) => {
+                self.add("", other.to_string());
+                None
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), Error> {
+        if self.violations.is_empty() { Ok(()) } else { Err(Error::InvalidRequest(self.violations)) }
+    }
+}
+
+macro_rules! enum_map {
+    ($from:ident, $to:ident, $proto:ty, $domain:ty, { $($p:ident => $d:ident),+ $(,)? }) => {
+        // Not every enum is read from requests; both directions are kept together.
+        #[allow(dead_code)]
+        fn $from(field: &'static str, value: i32) -> Result<$domain, DomainError> {
+            match <$proto>::try_from(value) {
+                $(Ok(<$proto>::$p) => Ok(<$domain>::$d),)+
+                Ok(<$proto>::Unspecified) => Err(DomainError::invalid(field, "must be set")),
+                Err(_) => Err(DomainError::invalid(field, "is not a known value")),
+            }
+        }
+
+        pub(crate) fn $to(value: $domain) -> i32 {
+            match value {
+                $(<$domain>::$d => <$proto>::$p as i32,)+
+            }
+        }
+    };
+}
+
+enum_map!(sector_from, sector_to, pb::Sector, Sector, {
+    RegionalPsychiatry => RegionalPsychiatry, MunicipalSocial => MunicipalSocial, JobCentre => JobCentre,
+    AddictionService => AddictionService, Citizen => Citizen,
+});
+enum_map!(role_from, role_to, pb::ProfessionalRole, ProfessionalRole, {
+    Physician => Physician, Nurse => Nurse, Psychologist => Psychologist, SocialWorker => SocialWorker,
+    JobConsultant => JobConsultant, AddictionCounsellor => AddictionCounsellor, Mentor => Mentor,
+    Secretary => Secretary, Auditor => Auditor,
+});
+enum_map!(status_from, status_to, pb::PlanStatus, PlanStatus, {
+    Draft => Draft, Active => Active, OnHold => OnHold, Closed => Closed,
+});
+enum_map!(cpr_kind_from, cpr_kind_to, pb::CprKind, CprKind, { Regular => Regular, Replacement => Replacement });
+enum_map!(section_from, section_to, pb::SectionKind, SectionKind, {
+    Psychiatry => Psychiatry, Social => Social, Employment => Employment, Addiction => Addiction,
+});
+enum_map!(legal_from, legal_to, pb::LegalPlanType, LegalPlanType, {
+    Behandlingsplan => Behandlingsplan, Udskrivningsaftale => Udskrivningsaftale,
+    Koordinationsplan => Koordinationsplan, Handleplan => Handleplan, Jobplan => Jobplan,
+    Rehabiliteringsplan => Rehabiliteringsplan, KoordinerendeIndsatsplan => KoordinerendeIndsatsplan,
+});
+enum_map!(activity_status_from, activity_status_to, pb::ActivityStatus, ActivityStatus, {
+    Planned => Planned, InProgress => InProgress, Completed => Completed, Cancelled => Cancelled,
+});
+enum_map!(lifecycle_from, lifecycle_to, pb::GoalLifecycle, GoalLifecycle, { Active => Active, Ended => Ended });
+enum_map!(achievement_from, achievement_to, pb::GoalAchievement, GoalAchievement, {
+    NotAssessed => NotAssessed, Achieved => Achieved, PartlyAchieved => PartlyAchieved, NotAchieved => NotAchieved,
+});
+enum_map!(occasion_from, occasion_to, pb::AdvanceStatementOccasion, AdvanceStatementOccasion, {
+    Admission => Admission, Discharge => Discharge, Other => Other,
+});
+enum_map!(involvement_from, involvement_to, pb::RelativeInvolvement, RelativeInvolvement, {
+    Full => Full, InformationOnly => InformationOnly, None => None,
+});
+
+fn date(field: &'static str, value: &str) -> Result<Date, DomainError> {
+    Date::parse_from_str(value, "%Y-%m-%d").map_err(|_| DomainError::invalid(field, "must be a date like 2026-11-23"))
+}
+
+fn optional_date(field: &'static str, value: &str) -> Result<Option<Date>, DomainError> {
+    optional(value, |v| date(field, v))
+}
+
+fn text(field: &'static str, value: &str) -> Result<Text, DomainError> {
+    Text::parse(field, value)
+}
+
+fn short_text(field: &'static str, value: &str) -> Result<Text, DomainError> {
+    Text::parse_max(field, value, 200)
+}
+
+/// Ids the hub assigned (`goal-3`); checked for shape, looked up by the domain.
+fn item_id(field: &'static str, value: &str) -> Result<String, DomainError> {
+    if value.is_empty() || value.len() > 32 || !value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(DomainError::invalid(field, "must be an id the hub assigned, like goal-1"));
+    }
+    Ok(value.to_owned())
+}
+
+fn organisation(field: &'static str, value: &str) -> Result<OrganisationId, DomainError> {
+    OrganisationId::parse(field, value)
+}
+
+fn professional(field: &'static str, value: &str) -> Result<ProfessionalId, DomainError> {
+    ProfessionalId::parse(field, value)
+}
+
+fn registered(registry: &Registry, field: &'static str, value: &str) -> Result<OrganisationRef, DomainError> {
+    let id = organisation(field, value)?;
+    let sector = registry
+        .get(&id)
+        .map(|o| o.sector)
+        .ok_or_else(|| DomainError::invalid(field, "is not an organisation registered with this hub"))?;
+    Ok(OrganisationRef { id, sector })
+}
+
+/// `plans/{uuid}`.
+pub fn plan_name(field: &'static str, value: &str) -> Result<PlanId, Error> {
+    plan_id(field, value).map_err(Error::from_invalid)
+}
+
+fn plan_id(field: &'static str, value: &str) -> Result<PlanId, DomainError> {
+    PlanId::parse_resource_name(value).ok_or_else(|| DomainError::invalid(field, "must be a plan name like plans/{uuid}"))
+}
+
+/// An idempotency key: 1-128 characters of letters, digits and `-_.:`; empty means none.
+pub fn request_id(value: &str) -> Result<Option<String>, Error> {
+    optional_request_id(value).map_err(Error::from_invalid)
+}
+
+fn optional_request_id(value: &str) -> Result<Option<String>, DomainError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.len() > 128 || !value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
+        return Err(DomainError::invalid("request_id", "must be 1-128 letters, digits or -_.: (a UUID is ideal)"));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+pub fn cpr(value: &str) -> Result<Cpr, Error> {
+    Cpr::parse(value).map_err(|e| Error::invalid("cpr", e.to_string()))
+}
+
+/// A plan change request as the store takes it.
+#[derive(Debug)]
+pub struct PlanChange {
+    pub plan: PlanId,
+    pub expected_version: u64,
+    pub request_id: Option<String>,
+    pub command: Command,
+}
+
+pub fn plan_change(request: pb::ChangePlanRequest, registry: &Registry) -> Result<PlanChange, Error> {
+    let mut f = Fields::default();
+    let plan = f.take(plan_id("name", &request.name));
+    let request_id = f.take(optional_request_id(&request.request_id));
+    if request.expected_version == 0 {
+        f.add("expected_version", "must be the plan version the change is based on (1 or more)");
+    }
+    let command = match request.command {
+        Some(command) => command_from(command, registry, &mut f),
+        None => {
+            f.add("command", "one command must be set");
+            None
+        }
+    };
+    f.finish()?;
+    match (plan, request_id, command) {
+        (Some(plan), Some(request_id), Some(command)) => {
+            Ok(PlanChange { plan, expected_version: request.expected_version, request_id, command })
+        }
+        _ => Err(Error::invalid("command", "is incomplete")),
+    }
+}
+
+/// Checks every field of the command, recording violations under the command's name.
+fn command_from(command: pb::change_plan_request::Command, registry: &Registry, f: &mut Fields) -> Option<Command> {
+    use pb::change_plan_request::Command as C;
+    macro_rules! scope {
+        ($name:literal) => {
+            f.prefix = Some($name)
+        };
+    }
+    match command {
+        C::ActivatePlan(_) => Some(Command::ActivatePlan),
+        C::ResumePlan(_) => Some(Command::ResumePlan),
+        C::PutPlanOnHold(c) => {
+            scope!("put_plan_on_hold");
+            Some(Command::PutPlanOnHold { reason: f.take(text("reason", &c.reason))? })
+        }
+        C::ClosePlan(c) => {
+            scope!("close_plan");
+            Some(Command::ClosePlan { reason: f.take(text("reason", &c.reason))? })
+        }
+        C::ReopenPlan(c) => {
+            scope!("reopen_plan");
+            Some(Command::ReopenPlan { reason: f.take(text("reason", &c.reason))? })
+        }
+        C::AddGoal(c) => {
+            scope!("add_goal");
+            Some(Command::AddGoal { text: f.take(text("text", &c.text))? })
+        }
+        C::ReviseGoal(c) => {
+            scope!("revise_goal");
+            let goal_id = f.take(item_id("goal_id", &c.goal_id));
+            let text = f.take(text("text", &c.text));
+            Some(Command::ReviseGoal { goal_id: goal_id?, text: text? })
+        }
+        C::AssessGoal(c) => {
+            scope!("assess_goal");
+            let goal_id = f.take(item_id("goal_id", &c.goal_id));
+            let achievement = f.take(achievement_from("achievement", c.achievement));
+            Some(Command::AssessGoal { goal_id: goal_id?, achievement: achievement? })
+        }
+        C::EndGoal(c) => {
+            scope!("end_goal");
+            let goal_id = f.take(item_id("goal_id", &c.goal_id));
+            let reason = f.take(text("reason", &c.reason));
+            Some(Command::EndGoal { goal_id: goal_id?, reason: reason? })
+        }
+        C::TakeSectionOwnership(c) => {
+            scope!("take_section_ownership");
+            Some(Command::TakeSectionOwnership { section: f.take(section_from("section", c.section))? })
+        }
+        C::TransferSectionOwnership(c) => {
+            scope!("transfer_section_ownership");
+            let section = f.take(section_from("section", c.section));
+            let to = f.take(registered(registry, "to_organisation_id", &c.to_organisation_id));
+            Some(Command::TransferSectionOwnership { section: section?, to: to? })
+        }
+        C::AddActivity(c) => {
+            scope!("add_activity");
+            let section = f.take(section_from("section", c.section));
+            let title = f.take(short_text("title", &c.title));
+            let legal_plan_type = f.take(legal_from("legal_plan_type", c.legal_plan_type));
+            let responsible_professional =
+                f.take(professional("responsible_professional_id", &c.responsible_professional_id));
+            let start_date = f.take(date("start_date", &c.start_date));
+            let end_date = f.take(optional_date("end_date", &c.end_date));
+            let goal_ids: Option<Vec<_>> = c.goal_ids.iter().map(|g| f.take(item_id("goal_ids", g))).collect();
+            Some(Command::AddActivity {
+                section: section?,
+                title: title?,
+                legal_plan_type: legal_plan_type?,
+                responsible_professional: responsible_professional?,
+                start_date: start_date?,
+                end_date: end_date?,
+                goal_ids: goal_ids?,
+            })
+        }
+        C::ChangeActivityStatus(c) => {
+            scope!("change_activity_status");
+            let activity_id = f.take(item_id("activity_id", &c.activity_id));
+            let status = f.take(activity_status_from("status", c.status));
+            Some(Command::ChangeActivityStatus { activity_id: activity_id?, status: status? })
+        }
+        C::AddCareTeamMember(c) => {
+            scope!("add_care_team_member");
+            let organisation = f.take(registered(registry, "organisation_id", &c.organisation_id));
+            let professional = f.take(optional_professional("professional_id", &c.professional_id));
+            let role = f.take(role_from("role", c.role));
+            let start_date = f.take(date("start_date", &c.start_date));
+            let end_date = f.take(optional_date("end_date", &c.end_date));
+            Some(Command::AddCareTeamMember {
+                organisation: organisation?,
+                professional: professional?,
+                role: role?,
+                start_date: start_date?,
+                end_date: end_date?,
+            })
+        }
+        C::EndCareTeamMembership(c) => {
+            scope!("end_care_team_membership");
+            let member_id = f.take(item_id("member_id", &c.member_id));
+            let end_date = f.take(date("end_date", &c.end_date));
+            Some(Command::EndCareTeamMembership { member_id: member_id?, end_date: end_date? })
+        }
+        C::AssignContactPerson(c) => {
+            scope!("assign_contact_person");
+            let organisation = f.take(registered(registry, "organisation_id", &c.organisation_id));
+            let professional = f.take(professional("professional_id", &c.professional_id));
+            Some(Command::AssignContactPerson { organisation: organisation?.id, professional: professional? })
+        }
+        C::HandOverContactPerson(c) => {
+            scope!("hand_over_contact_person");
+            let from_organisation = f.take(organisation("from_organisation_id", &c.from_organisation_id));
+            let from_professional = f.take(professional("from_professional_id", &c.from_professional_id));
+            let to_organisation = f.take(registered(registry, "to_organisation_id", &c.to_organisation_id));
+            let to_professional = f.take(professional("to_professional_id", &c.to_professional_id));
+            let reason = f.take(text("reason", &c.reason));
+            Some(Command::HandOverContactPerson {
+                from_organisation: from_organisation?,
+                from_professional: from_professional?,
+                to_organisation: to_organisation?.id,
+                to_professional: to_professional?,
+                reason: reason?,
+            })
+        }
+        C::RecordAdvanceStatement(c) => {
+            scope!("record_advance_statement");
+            let occasion = f.take(occasion_from("occasion", c.occasion));
+            let text = f.take(text("text", &c.text));
+            let supersedes = f.take(optional(&c.supersedes, |v| item_id("supersedes", v)));
+            Some(Command::RecordAdvanceStatement { occasion: occasion?, text: text?, supersedes: supersedes? })
+        }
+        C::RegisterRelative(c) => {
+            scope!("register_relative");
+            let name = f.take(short_text("name", &c.name));
+            let relation = f.take(short_text("relation", &c.relation));
+            let involvement = f.take(involvement_from("involvement", c.involvement));
+            Some(Command::RegisterRelative { name: name?, relation: relation?, involvement: involvement? })
+        }
+        C::ChangeRelativeInvolvement(c) => {
+            scope!("change_relative_involvement");
+            let relative_id = f.take(item_id("relative_id", &c.relative_id));
+            let involvement = f.take(involvement_from("involvement", c.involvement));
+            Some(Command::ChangeRelativeInvolvement { relative_id: relative_id?, involvement: involvement? })
+        }
+    }
+}
+
+fn optional<T>(value: &str, parse: impl FnOnce(&str) -> Result<T, DomainError>) -> Result<Option<T>, DomainError> {
+    if value.is_empty() { Ok(None) } else { parse(value).map(Some) }
+}
+
+fn optional_professional(field: &'static str, value: &str) -> Result<Option<ProfessionalId>, DomainError> {
+    optional(value, |v| professional(field, v))
+}
+
+fn timestamp(t: Timestamp) -> ProtoTimestamp {
+    ProtoTimestamp { seconds: t.0.div_euclid(1_000_000), nanos: (t.0.rem_euclid(1_000_000) * 1000) as i32 }
+}
+
+fn date_text(date: Option<Date>) -> String {
+    date.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+}
+
+fn activity(a: &plan::Activity) -> pb::Activity {
+    pb::Activity {
+        activity_id: a.activity_id.clone(),
+        section: section_to(a.section),
+        title: a.title.as_str().to_owned(),
+        legal_plan_type: legal_to(a.legal_plan_type),
+        responsible_organisation_id: a.responsible_organisation.to_string(),
+        responsible_professional_id: a.responsible_professional.to_string(),
+        status: activity_status_to(a.status),
+        start_date: date_text(Some(a.start_date)),
+        end_date: date_text(a.end_date),
+        goal_ids: a.goal_ids.clone(),
+    }
+}
+
+fn member(m: &plan::CareTeamMember) -> pb::CareTeamMember {
+    pb::CareTeamMember {
+        member_id: m.member_id.clone(),
+        organisation_id: m.organisation.to_string(),
+        professional_id: m.professional.as_ref().map(ToString::to_string).unwrap_or_default(),
+        role: role_to(m.role),
+        start_date: date_text(Some(m.start_date)),
+        end_date: date_text(m.end_date),
+    }
+}
+
+fn relative(r: &plan::Relative) -> pb::Relative {
+    pb::Relative {
+        relative_id: r.relative_id.clone(),
+        name: r.name.as_str().to_owned(),
+        relation: r.relation.as_str().to_owned(),
+        involvement: involvement_to(r.involvement),
+    }
+}
+
+pub fn plan(p: &Plan) -> pb::Plan {
+    pb::Plan {
+        name: p.id.resource_name(),
+        version: p.version,
+        status: status_to(p.status),
+        citizen_identifier_kind: cpr_kind_to(p.citizen_kind),
+        goals: p
+            .goals
+            .iter()
+            .map(|g| pb::Goal {
+                goal_id: g.goal_id.clone(),
+                text: g.text.as_str().to_owned(),
+                lifecycle: lifecycle_to(g.lifecycle),
+                achievement: achievement_to(g.achievement),
+                revision: g.revision,
+            })
+            .collect(),
+        sections: p
+            .sections
+            .iter()
+            .map(|(kind, owner)| pb::Section {
+                kind: section_to(*kind),
+                owner_organisation_id: owner.organisation.to_string(),
+                owned_since: date_text(Some(owner.since)),
+            })
+            .collect(),
+        activities: p.activities.iter().map(activity).collect(),
+        care_team: p.care_team.iter().map(member).collect(),
+        contact_person: p.contact_person.as_ref().map(|c| pb::ContactPerson {
+            organisation_id: c.organisation.to_string(),
+            professional_id: c.professional.to_string(),
+            since: Some(timestamp(c.since)),
+        }),
+        advance_statements: p
+            .advance_statements
+            .iter()
+            .map(|s| pb::AdvanceStatement {
+                statement_id: s.statement_id.clone(),
+                occasion: occasion_to(s.occasion),
+                text: s.text.as_str().to_owned(),
+                superseded_by: s.superseded_by.clone().unwrap_or_default(),
+                record_time: Some(timestamp(s.recorded_at)),
+            })
+            .collect(),
+        relatives: p.relatives.iter().map(relative).collect(),
+        create_time: Some(timestamp(p.created_at)),
+        update_time: Some(timestamp(p.updated_at)),
+        status_reason: p.status_reason.as_ref().map(|r| r.as_str().to_owned()).unwrap_or_default(),
+    }
+}
+
+pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
+    use pb::plan_event::Event as E;
+    let reason = |t: &Text| t.as_str().to_owned();
+    let event = match &e.payload {
+        EventPayload::PlanCreated { citizen_kind, first_member } => E::PlanCreated(pb::PlanCreated {
+            citizen_identifier_kind: cpr_kind_to(*citizen_kind),
+            first_member: Some(member(first_member)),
+        }),
+        EventPayload::PlanActivated => E::PlanActivated(pb::PlanActivated {}),
+        EventPayload::PlanPutOnHold { reason: r } => E::PlanPutOnHold(pb::PlanPutOnHold { reason: reason(r) }),
+        EventPayload::PlanResumed => E::PlanResumed(pb::PlanResumed {}),
+        EventPayload::PlanClosed { reason: r } => E::PlanClosed(pb::PlanClosed { reason: reason(r) }),
+        EventPayload::PlanReopened { reason: r } => E::PlanReopened(pb::PlanReopened { reason: reason(r) }),
+        EventPayload::GoalAdded { goal_id, text } => {
+            E::GoalAdded(pb::GoalAdded { goal_id: goal_id.clone(), text: reason(text) })
+        }
+        EventPayload::GoalRevised { goal_id, text } => {
+            E::GoalRevised(pb::GoalRevised { goal_id: goal_id.clone(), text: reason(text) })
+        }
+        EventPayload::GoalAssessed { goal_id, achievement } => E::GoalAssessed(pb::GoalAssessed {
+            goal_id: goal_id.clone(),
+            achievement: achievement_to(*achievement),
+        }),
+        EventPayload::GoalEnded { goal_id, reason: r } => {
+            E::GoalEnded(pb::GoalEnded { goal_id: goal_id.clone(), reason: reason(r) })
+        }
+        EventPayload::SectionOwnershipTaken { section, organisation, effective } => {
+            E::SectionOwnershipTaken(pb::SectionOwnershipTaken {
+                section: section_to(*section),
+                organisation_id: organisation.to_string(),
+                effective_date: date_text(Some(*effective)),
+            })
+        }
+        EventPayload::SectionOwnershipTransferred { section, from, to, effective } => {
+            E::SectionOwnershipTransferred(pb::SectionOwnershipTransferred {
+                section: section_to(*section),
+                from_organisation_id: from.to_string(),
+                to_organisation_id: to.to_string(),
+                effective_date: date_text(Some(*effective)),
+            })
+        }
+        EventPayload::ActivityAdded(a) => E::ActivityAdded(pb::ActivityAdded { activity: Some(activity(a)) }),
+        EventPayload::ActivityStatusChanged { activity_id, from, to } => {
+            E::ActivityStatusChanged(pb::ActivityStatusChanged {
+                activity_id: activity_id.clone(),
+                from_status: activity_status_to(*from),
+                to_status: activity_status_to(*to),
+            })
+        }
+        EventPayload::CareTeamMemberAdded(m) => E::CareTeamMemberAdded(pb::CareTeamMemberAdded { member: Some(member(m)) }),
+        EventPayload::CareTeamMembershipEnded { member_id, end_date } => {
+            E::CareTeamMembershipEnded(pb::CareTeamMembershipEnded {
+                member_id: member_id.clone(),
+                end_date: date_text(Some(*end_date)),
+            })
+        }
+        EventPayload::ContactPersonAssigned { organisation, professional } => {
+            E::ContactPersonAssigned(pb::ContactPersonAssigned {
+                organisation_id: organisation.to_string(),
+                professional_id: professional.to_string(),
+            })
+        }
+        EventPayload::ContactPersonHandedOver { from_organisation, from_professional, to_organisation, to_professional, reason: r } => {
+            E::ContactPersonHandedOver(pb::ContactPersonHandedOver {
+                from_organisation_id: from_organisation.to_string(),
+                from_professional_id: from_professional.to_string(),
+                to_organisation_id: to_organisation.to_string(),
+                to_professional_id: to_professional.to_string(),
+                reason: reason(r),
+            })
+        }
+        EventPayload::AdvanceStatementRecorded { statement_id, occasion, text, supersedes } => {
+            E::AdvanceStatementRecorded(pb::AdvanceStatementRecorded {
+                statement_id: statement_id.clone(),
+                occasion: occasion_to(*occasion),
+                text: reason(text),
+                supersedes: supersedes.clone().unwrap_or_default(),
+            })
+        }
+        EventPayload::RelativeRegistered(r) => E::RelativeRegistered(pb::RelativeRegistered { relative: Some(relative(r)) }),
+        EventPayload::RelativeInvolvementChanged { relative_id, involvement } => {
+            E::RelativeInvolvementChanged(pb::RelativeInvolvementChanged {
+                relative_id: relative_id.clone(),
+                involvement: involvement_to(*involvement),
+            })
+        }
+    };
+    pb::PlanEvent {
+        plan: e.plan_id.resource_name(),
+        sequence: e.sequence,
+        global_position: e.global_position,
+        record_time: Some(timestamp(e.recorded_at)),
+        actor: Some(pb::Actor {
+            organisation_id: e.actor.organisation.to_string(),
+            sector: sector_to(e.actor.sector),
+            professional_id: e.actor.professional.to_string(),
+            role: role_to(e.actor.role),
+        }),
+        correlation_id: e.correlation_id.clone(),
+        request_id: e.request_id.clone().unwrap_or_default(),
+        event: Some(event),
+    }
+}

@@ -1,0 +1,182 @@
+//! The gRPC handlers: identify the caller, convert the request, ask the store,
+//! convert the answer. No rules live here.
+
+use std::sync::Arc;
+
+use samplan_proto::v1 as pb;
+use samplan_proto::v1::plan_service_server::PlanService;
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+use crate::access::{PeerIdentity, Registry, correlation_id};
+use crate::convert;
+use crate::domain::{Actor, DomainError, Plan, PlanId, PseudonymKey, Timestamp};
+use crate::error::Error;
+use crate::store::{Intent, Store, Submission};
+
+const DEFAULT_PAGE_SIZE: usize = 100;
+const MAX_PAGE_SIZE: usize = 1000;
+
+/// Everything a request needs besides its own fields.
+pub struct PlanApi {
+    store: Store,
+    registry: Arc<Registry>,
+    pseudonyms: PseudonymKey,
+}
+
+impl PlanApi {
+    pub fn new(store: Store, registry: Arc<Registry>, pseudonyms: PseudonymKey) -> Self {
+        Self { store, registry, pseudonyms }
+    }
+
+    fn caller<T>(&self, request: &Request<T>) -> Result<(Actor, String), Error> {
+        let actor = self.registry.caller(request.extensions().get::<PeerIdentity>(), request.metadata())?;
+        Ok((actor, correlation_id(request.metadata())))
+    }
+
+    /// The plan, if it exists and the caller's organisation is on its care team.
+    async fn visible_plan(&self, actor: &Actor, id: PlanId) -> Result<Plan, Error> {
+        match self.store.plan(id).await? {
+            Some(plan) if plan.is_member(&actor.organisation, Timestamp::now().date()) => Ok(plan),
+            _ => Err(DomainError::PlanNotFound.into()),
+        }
+    }
+}
+
+fn span(method: &'static str, actor: &Actor, correlation_id: &str) -> tracing::Span {
+    tracing::info_span!(
+        "rpc",
+        method,
+        organisation = %actor.organisation,
+        role = ?actor.role,
+        correlation_id = %correlation_id,
+    )
+}
+
+#[tonic::async_trait]
+impl PlanService for PlanApi {
+    async fn create_plan(
+        &self,
+        request: Request<pb::CreatePlanRequest>,
+    ) -> Result<Response<pb::CreatePlanResponse>, Status> {
+        let (actor, correlation_id) = self.caller(&request)?;
+        let span = span("CreatePlan", &actor, &correlation_id);
+        async move {
+            let request = request.into_inner();
+            let cpr = convert::cpr(&request.cpr)?;
+            let request_id = convert::request_id(&request.request_id)?;
+            let citizen = self.pseudonyms.citizen_key(&cpr);
+            let submission = Submission { actor: actor.clone(), correlation_id, request_id };
+            let outcome = self.store.submit(submission, Intent::Create { citizen, kind: cpr.kind() }).await?;
+            tracing::info!(created = outcome.created, "plan create");
+            let plan = match self.visible_plan(&actor, outcome.plan_id).await {
+                Ok(plan) => convert::plan(&plan),
+                // Not on the care team: the identity only, never the content.
+                Err(_) => pb::Plan { name: outcome.plan_id.resource_name(), ..Default::default() },
+            };
+            Ok(Response::new(pb::CreatePlanResponse { plan: Some(plan), created: outcome.created }))
+        }
+        .instrument(span)
+        .await
+        .map_err(|e: Error| e.into())
+    }
+
+    async fn lookup_plan(
+        &self,
+        request: Request<pb::LookupPlanRequest>,
+    ) -> Result<Response<pb::LookupPlanResponse>, Status> {
+        let (actor, correlation_id) = self.caller(&request)?;
+        let span = span("LookupPlan", &actor, &correlation_id);
+        async move {
+            let cpr = convert::cpr(&request.get_ref().cpr)?;
+            let id = self
+                .store
+                .plan_id_of(&self.pseudonyms.citizen_key(&cpr))
+                .await?
+                .ok_or(DomainError::PlanNotFound)?;
+            let plan = self.visible_plan(&actor, id).await?;
+            Ok(Response::new(pb::LookupPlanResponse { plan: Some(convert::plan(&plan)) }))
+        }
+        .instrument(span)
+        .await
+        .map_err(|e: Error| e.into())
+    }
+
+    async fn get_plan(&self, request: Request<pb::GetPlanRequest>) -> Result<Response<pb::GetPlanResponse>, Status> {
+        let (actor, correlation_id) = self.caller(&request)?;
+        let span = span("GetPlan", &actor, &correlation_id);
+        async move {
+            let id = convert::plan_name("name", &request.get_ref().name)?;
+            let plan = self.visible_plan(&actor, id).await?;
+            Ok(Response::new(pb::GetPlanResponse { plan: Some(convert::plan(&plan)) }))
+        }
+        .instrument(span)
+        .await
+        .map_err(|e: Error| e.into())
+    }
+
+    async fn change_plan(
+        &self,
+        request: Request<pb::ChangePlanRequest>,
+    ) -> Result<Response<pb::ChangePlanResponse>, Status> {
+        let (actor, correlation_id) = self.caller(&request)?;
+        let span = span("ChangePlan", &actor, &correlation_id);
+        async move {
+            let change = convert::plan_change(request.into_inner(), &self.registry)?;
+            let submission = Submission { actor, correlation_id, request_id: change.request_id };
+            let intent =
+                Intent::Change { plan: change.plan, expected_version: change.expected_version, command: change.command };
+            let outcome = self.store.submit(submission, intent).await?;
+            Ok(Response::new(pb::ChangePlanResponse {
+                name: outcome.plan_id.resource_name(),
+                version: outcome.version,
+                events: outcome.events.iter().map(convert::event).collect(),
+            }))
+        }
+        .instrument(span)
+        .await
+        .map_err(|e: Error| e.into())
+    }
+
+    async fn list_plan_events(
+        &self,
+        request: Request<pb::ListPlanEventsRequest>,
+    ) -> Result<Response<pb::ListPlanEventsResponse>, Status> {
+        let (actor, correlation_id) = self.caller(&request)?;
+        let span = span("ListPlanEvents", &actor, &correlation_id);
+        async move {
+            let request = request.into_inner();
+            let id = convert::plan_name("parent", &request.parent)?;
+            let page_size = match usize::try_from(request.page_size) {
+                Ok(0) => DEFAULT_PAGE_SIZE,
+                Ok(n) => n.min(MAX_PAGE_SIZE),
+                Err(_) => return Err(Error::invalid("page_size", "must not be negative")),
+            };
+            let from = if request.page_token.is_empty() {
+                1
+            } else {
+                request
+                    .page_token
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| Error::invalid("page_token", "is not a token this service issued"))?
+            };
+            self.visible_plan(&actor, id).await?;
+            let mut events = self.store.plan_events(id, from, page_size + 1)?;
+            let next_page_token = if events.len() > page_size {
+                events.truncate(page_size);
+                events.last().map(|e| (e.sequence + 1).to_string()).unwrap_or_default()
+            } else {
+                String::new()
+            };
+            Ok(Response::new(pb::ListPlanEventsResponse {
+                events: events.iter().map(convert::event).collect(),
+                next_page_token,
+            }))
+        }
+        .instrument(span)
+        .await
+        .map_err(|e: Error| e.into())
+    }
+}
