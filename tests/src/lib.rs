@@ -1,1 +1,78 @@
+//! The harness of Samplan's end-to-end tests: a real hub with real mTLS on a
+//! real sled database in a throwaway folder, and real gRPC clients.
 
+use std::collections::HashMap;
+
+use samplan_hub::client::PlanClient;
+use samplan_hub::embedded::EmbeddedHub;
+use samplan_proto::v1 as pb;
+use tonic::Status;
+use tonic_types::StatusExt;
+
+pub const WARD: &str = "psykiatri-amager";
+pub const SOCIAL: &str = "kbh-socialforvaltning";
+pub const JOB: &str = "jobcenter-kbh";
+pub const ADDICTION: &str = "kbh-misbrugsbehandling";
+
+/// A fictitious citizen's CPR number (1 Jan 1990; fails modulus 11, which must not matter).
+pub const CPR: &str = "0101901235";
+
+pub struct TestHub {
+    pub hub: EmbeddedHub,
+    _dir: tempfile::TempDir,
+}
+
+impl TestHub {
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let hub = EmbeddedHub::start(dir.path()).await?;
+        Ok(Self { hub, _dir: dir })
+    }
+
+    pub async fn client(&self, organisation: &str) -> anyhow::Result<PlanClient> {
+        let (professional, role) = match organisation {
+            WARD => ("aut-4471", "PHYSICIAN"),
+            SOCIAL => ("sagsbeh-2210", "SOCIAL_WORKER"),
+            JOB => ("jc-0915", "JOB_CONSULTANT"),
+            _ => ("cfm-3307", "ADDICTION_COUNSELLOR"),
+        };
+        self.hub.plan_client(organisation, professional, role).await
+    }
+}
+
+/// Creates the test citizen's plan as `client`; returns (name, version).
+pub async fn create_plan(client: &mut PlanClient, cpr: &str) -> anyhow::Result<(String, u64)> {
+    let plan = client
+        .create_plan(pb::CreatePlanRequest { cpr: cpr.into(), request_id: String::new() })
+        .await?
+        .into_inner()
+        .plan
+        .ok_or_else(|| anyhow::anyhow!("no plan"))?;
+    Ok((plan.name, plan.version))
+}
+
+pub fn change(name: &str, version: u64, request_id: &str, command: pb::change_plan_request::Command) -> pb::ChangePlanRequest {
+    pb::ChangePlanRequest {
+        name: name.into(),
+        expected_version: version,
+        request_id: request_id.into(),
+        command: Some(command),
+    }
+}
+
+pub fn add_goal(text: &str) -> pb::change_plan_request::Command {
+    pb::change_plan_request::Command::AddGoal(pb::AddGoal { text: text.into() })
+}
+
+/// The fields a BadRequest detail names, with their descriptions.
+pub fn field_violations(status: &Status) -> HashMap<String, String> {
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| (v.field, v.description)).collect())
+        .unwrap_or_default()
+}
+
+/// The ErrorInfo reason and metadata of a status.
+pub fn error_info(status: &Status) -> Option<(String, HashMap<String, String>)> {
+    status.get_details_error_info().map(|info| (info.reason, info.metadata))
+}

@@ -1,0 +1,263 @@
+//! The plan API over real mTLS against the real hub on a pre-bound ephemeral port.
+
+use samplan_hub::client::{Professional, connect, plan_client};
+use samplan_proto::v1 as pb;
+use samplan_proto::v1::change_plan_request::Command;
+use samplan_tests::*;
+use tonic::Code;
+
+type TestResult = anyhow::Result<()>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_plan_per_citizen_visible_only_to_its_care_team() -> TestResult {
+    let t = TestHub::start().await?;
+    let mut ward = t.client(WARD).await?;
+    let (name, version) = create_plan(&mut ward, CPR).await?;
+    assert_eq!(version, 1);
+
+    let again = ward.create_plan(pb::CreatePlanRequest { cpr: "010190-1235".into(), request_id: String::new() }).await?.into_inner();
+    assert!(!again.created);
+    assert_eq!(again.plan.as_ref().map(|p| p.name.as_str()), Some(name.as_str()));
+
+    let found = ward.lookup_plan(pb::LookupPlanRequest { cpr: CPR.into() }).await?.into_inner().plan.expect("plan");
+    assert_eq!(found.name, name);
+    assert_eq!(found.status, pb::PlanStatus::Draft as i32);
+    assert_eq!(found.citizen_identifier_kind, pb::CprKind::Regular as i32);
+    assert_eq!(found.care_team.len(), 1);
+
+    // The job centre is registered but not on the care team: it learns nothing.
+    let mut job = t.client(JOB).await?;
+    let hidden = job.get_plan(pb::GetPlanRequest { name: name.clone() }).await.expect_err("hidden");
+    let missing = job
+        .get_plan(pb::GetPlanRequest { name: "plans/00000000-0000-4000-8000-000000000000".into() })
+        .await
+        .expect_err("missing");
+    assert_eq!((hidden.code(), hidden.message()), (missing.code(), missing.message()));
+    assert_eq!(hidden.code(), Code::NotFound);
+    let write = job.change_plan(change(&name, 1, "", add_goal("x"))).await.expect_err("hidden");
+    assert_eq!(write.code(), Code::NotFound);
+    let stale_write = job.change_plan(change(&name, 99, "", add_goal("x"))).await.expect_err("hidden");
+    assert_eq!(stale_write.code(), Code::NotFound, "no version leaks to outsiders");
+
+    // An eCPR replacement number is a citizen of its own, with its kind recorded.
+    let (ecpr_plan, _) = create_plan(&mut ward, "0203291WQ3").await?;
+    let ecpr = ward.get_plan(pb::GetPlanRequest { name: ecpr_plan }).await?.into_inner().plan.expect("plan");
+    assert_eq!(ecpr.citizen_identifier_kind, pb::CprKind::Replacement as i32);
+    t.hub.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_versions_are_aborted_with_the_current_version() -> TestResult {
+    let t = TestHub::start().await?;
+    let mut ward = t.client(WARD).await?;
+    let (name, _) = create_plan(&mut ward, CPR).await?;
+    ward.change_plan(change(&name, 1, "", add_goal("bo selv"))).await?;
+    let stale = ward.change_plan(change(&name, 1, "", add_goal("arbejde"))).await.expect_err("stale");
+    assert_eq!(stale.code(), Code::Aborted);
+    let (reason, metadata) = error_info(&stale).expect("error info");
+    assert_eq!(reason, "STALE_VERSION");
+    assert_eq!(metadata.get("current_version").map(String::as_str), Some("2"));
+    t.hub.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_with_the_same_request_id_append_nothing() -> TestResult {
+    let t = TestHub::start().await?;
+    let mut ward = t.client(WARD).await?;
+    let (name, _) = create_plan(&mut ward, CPR).await?;
+    let first = ward.change_plan(change(&name, 1, "7c9e6679-7425-40de-944b-e07fc1f90ae7", add_goal("bo selv"))).await?.into_inner();
+    let retry = ward.change_plan(change(&name, 1, "7c9e6679-7425-40de-944b-e07fc1f90ae7", add_goal("bo selv"))).await?.into_inner();
+    assert_eq!(first, retry, "same id, same command: the original answer");
+    assert_eq!(first.events.len(), 1);
+    let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.expect("plan");
+    assert_eq!((plan.version, plan.goals.len()), (2, 1), "no second event");
+
+    let reused = ward
+        .change_plan(change(&name, 2, "7c9e6679-7425-40de-944b-e07fc1f90ae7", add_goal("noget andet")))
+        .await
+        .expect_err("reused");
+    assert_eq!(reused.code(), Code::InvalidArgument);
+    assert!(field_violations(&reused).contains_key("request_id"));
+    t.hub.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_with_field_details_and_writes_nothing() -> TestResult {
+    let t = TestHub::start().await?;
+    let mut ward = t.client(WARD).await?;
+    for cpr in ["", "12345", "3102901234", "0101901A34", "01019012345", "2902011234", "ab01901234"] {
+        let refused = ward.create_plan(pb::CreatePlanRequest { cpr: cpr.into(), request_id: String::new() }).await.expect_err(cpr);
+        assert_eq!(refused.code(), Code::InvalidArgument, "{cpr:?}");
+        assert!(field_violations(&refused).contains_key("cpr"), "{cpr:?}");
+        assert!(!refused.message().contains(cpr) || cpr.is_empty(), "the number is not echoed back");
+    }
+    let (name, _) = create_plan(&mut ward, CPR).await?;
+
+    let unknown_enum = Command::TakeSectionOwnership(pb::TakeSectionOwnership { section: 99 });
+    let unspecified = Command::TakeSectionOwnership(pb::TakeSectionOwnership { section: 0 });
+    let incomplete = Command::AddActivity(pb::AddActivity {
+        section: pb::SectionKind::Psychiatry as i32,
+        title: String::new(),
+        legal_plan_type: 0,
+        responsible_professional_id: "0101901234".into(),
+        start_date: "23-11-2026".into(),
+        end_date: String::new(),
+        goal_ids: vec!["goal 1".into()],
+    });
+    let cases: Vec<(pb::ChangePlanRequest, Vec<&str>)> = vec![
+        (change(&name, 1, "", unknown_enum), vec!["take_section_ownership.section"]),
+        (change(&name, 1, "", unspecified), vec!["take_section_ownership.section"]),
+        (
+            change(&name, 1, "", incomplete),
+            vec![
+                "add_activity.title",
+                "add_activity.legal_plan_type",
+                "add_activity.responsible_professional_id",
+                "add_activity.start_date",
+                "add_activity.goal_ids",
+            ],
+        ),
+        (pb::ChangePlanRequest { name: name.clone(), expected_version: 1, request_id: String::new(), command: None }, vec!["command"]),
+        (change("plan/42", 0, "bad id with spaces", add_goal("  ")), vec!["name", "expected_version", "request_id", "add_goal.text"]),
+        (change(&name, 1, "", add_goal(&"x".repeat(4001))), vec!["add_goal.text"]),
+        (change(&name, 1, "", add_goal("tab\u{7}bell")), vec!["add_goal.text"]),
+    ];
+    for (request, fields) in cases {
+        let refused = ward.change_plan(request).await.expect_err("refused");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{fields:?}: {refused:?}");
+        let violations = field_violations(&refused);
+        for field in fields {
+            assert!(violations.contains_key(field), "{field} missing in {violations:?}");
+        }
+    }
+
+    let oversized = ward.change_plan(change(&name, 1, "", add_goal(&"æ".repeat(200_000)))).await.expect_err("too big");
+    assert!(matches!(oversized.code(), Code::OutOfRange | Code::ResourceExhausted), "{oversized:?}");
+
+    let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.expect("plan");
+    assert_eq!(plan.version, 1, "nothing was written");
+    let events = ward
+        .list_plan_events(pb::ListPlanEventsRequest { parent: name, page_size: 0, page_token: String::new() })
+        .await?
+        .into_inner();
+    assert_eq!(events.events.len(), 1);
+    t.hub.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_violations_carry_a_stable_reason() -> TestResult {
+    let t = TestHub::start().await?;
+    let mut ward = t.client(WARD).await?;
+    let (name, _) = create_plan(&mut ward, CPR).await?;
+    let activate = ward.change_plan(change(&name, 1, "", Command::ActivatePlan(pb::ActivatePlan {}))).await.expect_err("no contact person");
+    assert_eq!(activate.code(), Code::FailedPrecondition);
+    assert_eq!(error_info(&activate).map(|(r, _)| r).as_deref(), Some("CONTACT_PERSON_MISSING"));
+    let take_employment = Command::TakeSectionOwnership(pb::TakeSectionOwnership { section: pb::SectionKind::Employment as i32 });
+    let refused = ward.change_plan(change(&name, 1, "", take_employment)).await.expect_err("wrong sector");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert_eq!(error_info(&refused).map(|(r, _)| r).as_deref(), Some("SECTOR_MAY_NOT_OWN_SECTION"));
+    t.hub.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_must_present_a_registered_certificate_and_a_professional() -> TestResult {
+    let t = TestHub::start().await?;
+    let ca = t.hub.pki.ca_pem.clone();
+
+    // A valid certificate of an organisation the hub does not know.
+    let stranger = t.hub.pki.client("Ukendt Kommune", Some("NTRDK-99999999"))?;
+    let mut client = plan_client(connect(t.hub.addr, &ca, &stranger).await?, Professional::new("x-1", "NURSE")?);
+    let denied = client.lookup_plan(pb::LookupPlanRequest { cpr: CPR.into() }).await.expect_err("unregistered");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    assert_eq!(error_info(&denied).map(|(r, _)| r).as_deref(), Some("ORGANISATION_NOT_REGISTERED"));
+
+    // No client certificate at all: the handshake fails, no call gets through.
+    let no_cert = tonic::transport::Endpoint::from_shared(format!("https://{}", t.hub.addr))?.tls_config(
+        tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(&ca))
+            .domain_name("localhost"),
+    )?;
+    match no_cert.connect().await {
+        Err(_) => {}
+        Ok(channel) => {
+            let mut anonymous = plan_client(channel, Professional::new("x-1", "NURSE")?);
+            let refused = anonymous.lookup_plan(pb::LookupPlanRequest { cpr: CPR.into() }).await.expect_err("no certificate");
+            assert!(matches!(refused.code(), Code::Unavailable | Code::Unknown | Code::Internal), "{refused:?}");
+        }
+    }
+
+    // The professional and role must be named, and sensibly.
+    let identity = t.hub.identity(WARD)?;
+    for (professional, role, field) in [
+        ("0101901234", "NURSE", "x-samplan-professional-id"),
+        ("aut-1", "JANITOR", "x-samplan-role"),
+    ] {
+        let mut client = plan_client(connect(t.hub.addr, &ca, &identity).await?, Professional::new(professional, role)?);
+        let refused = client.lookup_plan(pb::LookupPlanRequest { cpr: CPR.into() }).await.expect_err("bad headers");
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert!(field_violations(&refused).contains_key(field), "{refused:?}");
+    }
+    let channel = connect(t.hub.addr, &ca, &identity).await?;
+    let mut bare = pb::plan_service_client::PlanServiceClient::new(channel);
+    let refused = bare.lookup_plan(pb::LookupPlanRequest { cpr: CPR.into() }).await.expect_err("no headers");
+    let violations = field_violations(&refused);
+    assert!(violations.contains_key("x-samplan-professional-id") && violations.contains_key("x-samplan-role"));
+    t.hub.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection_serve_any_grpc_client() -> TestResult {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let t = TestHub::start().await?;
+    let channel = connect(t.hub.addr, &t.hub.pki.ca_pem, &t.hub.identity(WARD)?).await?;
+    let status = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest { service: "samplan.v1.PlanService".into() })
+        .await?
+        .into_inner()
+        .status;
+    assert_eq!(status, ServingStatus::Serving as i32);
+
+    let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(futures::stream::iter([request]))
+        .await?
+        .into_inner();
+    let response = responses.message().await?.expect("a reflection response");
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        anyhow::bail!("unexpected reflection response");
+    };
+    let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains(&"samplan.v1.PlanService".to_owned()), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health".to_owned()), "{names:?}");
+    t.hub.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_page_in_order() -> TestResult {
+    let t = TestHub::start().await?;
+    let mut ward = t.client(WARD).await?;
+    let (name, mut version) = create_plan(&mut ward, CPR).await?;
+    for i in 0..7 {
+        version = ward.change_plan(change(&name, version, "", add_goal(&format!("mål {i}")))).await?.into_inner().version;
+    }
+    let mut sequences = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = ward
+            .list_plan_events(pb::ListPlanEventsRequest { parent: name.clone(), page_size: 3, page_token: token })
+            .await?
+            .into_inner();
+        assert!(page.events.len() <= 3);
+        sequences.extend(page.events.iter().map(|e| e.sequence));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(sequences, (1..=8).collect::<Vec<u64>>());
+    t.hub.stop().await
+}
