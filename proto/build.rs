@@ -6,11 +6,7 @@ use std::path::PathBuf;
 
 use prost::Message;
 
-const PROTOS: &[&str] = &[
-    "samplan/v1/plan.proto",
-    "samplan/v1/events.proto",
-    "samplan/v1/plan_service.proto",
-];
+const PROTOS: &[&str] = &["samplan/v1/plan.proto", "samplan/v1/events.proto", "samplan/v1/plan_service.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in PROTOS {
@@ -18,13 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let fds = protox::compile(PROTOS, ["."])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(
-        out_dir.join("samplan_descriptor.bin"),
-        fds.encode_to_vec(),
-    )?;
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .compile_fds(fds)?;
+    std::fs::write(out_dir.join("samplan_descriptor.bin"), fds.encode_to_vec())?;
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
     Ok(())
 }

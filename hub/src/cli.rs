@@ -9,7 +9,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, LogFormat};
 
 #[derive(Debug, Parser)]
-#[command(name = "samplan", version, about = "Samplan: one coordinated care plan and one contact person per citizen, shared across sectors")]
+#[command(
+    name = "samplan",
+    version,
+    about = "Samplan: one coordinated care plan and one contact person per citizen, shared across sectors"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -84,9 +88,8 @@ pub fn main() -> anyhow::Result<()> {
 async fn serve(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path, |key| std::env::var(key).ok())?;
     init_logging(config.log_format, "info");
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     // Printed (not only logged) so that scripts and tests can find the port.
     println!("samplan listening on {}", listener.local_addr()?);
     let shutdown = CancellationToken::new();

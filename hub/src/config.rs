@@ -201,7 +201,8 @@ impl Config {
             .organisations
             .iter()
             .map(|o| {
-                let id = OrganisationId::parse("id", &o.id).map_err(|e| anyhow::anyhow!("organisation {:?}: {e}", o.id))?;
+                let id =
+                    OrganisationId::parse("id", &o.id).map_err(|e| anyhow::anyhow!("organisation {:?}: {e}", o.id))?;
                 if o.certificate_identity.is_empty() {
                     bail!("organisation {:?}: certificate_identity must not be empty", o.id);
                 }
@@ -220,7 +221,10 @@ impl Config {
 /// Reads a pseudonym key file: 64 hex characters.
 pub fn read_pseudonym_key(path: &Path) -> anyhow::Result<[u8; 32]> {
     let text = std::fs::read_to_string(path).with_context(|| {
-        format!("reading the pseudonym key {} (create one with `samplan dev-pki` or 32 random bytes in hex)", path.display())
+        format!(
+            "reading the pseudonym key {} (create one with `samplan dev-pki` or 32 random bytes in hex)",
+            path.display()
+        )
     })?;
     let bytes = hex::decode(text.trim()).context("the pseudonym key must be 64 hex characters")?;
     bytes.try_into().map_err(|_| anyhow::anyhow!("the pseudonym key must be exactly 32 bytes (64 hex characters)"))

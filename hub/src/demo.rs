@@ -24,7 +24,12 @@ struct Story {
 }
 
 impl Story {
-    async fn step(&mut self, who: &mut Participant, what: &str, command: Command) -> anyhow::Result<pb::ChangePlanResponse> {
+    async fn step(
+        &mut self,
+        who: &mut Participant,
+        what: &str,
+        command: Command,
+    ) -> anyhow::Result<pb::ChangePlanResponse> {
         let request = pb::ChangePlanRequest {
             name: self.plan.clone(),
             expected_version: self.version,
@@ -51,18 +56,26 @@ pub async fn run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     println!("Samplan demo: an embedded hub with a fresh development PKI in {}", dir.path().display());
     let hub = EmbeddedHub::start(dir.path()).await?;
-    println!("Hub listening on {} (mTLS, TLS 1.3); four organisations connect with their own certificates.\n", hub.addr);
+    println!(
+        "Hub listening on {} (mTLS, TLS 1.3); four organisations connect with their own certificates.\n",
+        hub.addr
+    );
 
     let participant = |label, organisation, professional, role| {
         let hub = &hub;
         async move {
-            anyhow::Ok(Participant { label, organisation, client: hub.plan_client(organisation, professional, role).await? })
+            anyhow::Ok(Participant {
+                label,
+                organisation,
+                client: hub.plan_client(organisation, professional, role).await?,
+            })
         }
     };
     let mut ward = participant("Psychiatric ward", "psykiatri-amager", "aut-4471", "PHYSICIAN").await?;
     let mut social = participant("Social services", "kbh-socialforvaltning", "sagsbeh-2210", "SOCIAL_WORKER").await?;
     let mut job = participant("Job centre", "jobcenter-kbh", "jc-0915", "JOB_CONSULTANT").await?;
-    let mut addiction = participant("Addiction service", "kbh-misbrugsbehandling", "cfm-3307", "ADDICTION_COUNSELLOR").await?;
+    let mut addiction =
+        participant("Addiction service", "kbh-misbrugsbehandling", "cfm-3307", "ADDICTION_COUNSELLOR").await?;
 
     println!("1. Admission: the ward creates the citizen's one plan.");
     let created = ward
@@ -72,13 +85,21 @@ pub async fn run() -> anyhow::Result<()> {
         .into_inner();
     let plan = created.plan.context("create returned no plan")?;
     let mut story = Story { plan: plan.name.clone(), version: plan.version };
-    println!("  v{:<3} {:<22} created {} (a second create would return the same plan)", plan.version, ward.label, plan.name);
+    println!(
+        "  v{:<3} {:<22} created {} (a second create would return the same plan)",
+        plan.version, ward.label, plan.name
+    );
     let again = social
         .client
         .create_plan(pb::CreatePlanRequest { cpr: DEMO_CPR.into(), request_id: String::new() })
         .await?
         .into_inner();
-    println!("        {:<22} create again -> created={}, same plan: {}", social.label, again.created, again.plan.is_some_and(|p| p.name == plan.name));
+    println!(
+        "        {:<22} create again -> created={}, same plan: {}",
+        social.label,
+        again.created,
+        again.plan.is_some_and(|p| p.name == plan.name)
+    );
 
     let today = chrono::Local::now().date_naive();
     let date = |days: i64| (today + chrono::Duration::days(days)).format("%Y-%m-%d").to_string();
@@ -91,24 +112,60 @@ pub async fn run() -> anyhow::Result<()> {
             end_date: String::new(),
         })
     };
-    story.step(&mut ward, "invites social services to the care team", join("kbh-socialforvaltning", "sagsbeh-2210", pb::ProfessionalRole::SocialWorker)).await?;
-    story.step(&mut ward, "invites the job centre", join("jobcenter-kbh", "jc-0915", pb::ProfessionalRole::JobConsultant)).await?;
-    story.step(&mut ward, "invites the addiction service", join("kbh-misbrugsbehandling", "cfm-3307", pb::ProfessionalRole::AddictionCounsellor)).await?;
-    story.step(&mut ward, "becomes coordinating contact person", Command::AssignContactPerson(pb::AssignContactPerson {
-        organisation_id: "psykiatri-amager".into(),
-        professional_id: "aut-4471".into(),
-    })).await?;
+    story
+        .step(
+            &mut ward,
+            "invites social services to the care team",
+            join("kbh-socialforvaltning", "sagsbeh-2210", pb::ProfessionalRole::SocialWorker),
+        )
+        .await?;
+    story
+        .step(
+            &mut ward,
+            "invites the job centre",
+            join("jobcenter-kbh", "jc-0915", pb::ProfessionalRole::JobConsultant),
+        )
+        .await?;
+    story
+        .step(
+            &mut ward,
+            "invites the addiction service",
+            join("kbh-misbrugsbehandling", "cfm-3307", pb::ProfessionalRole::AddictionCounsellor),
+        )
+        .await?;
+    story
+        .step(
+            &mut ward,
+            "becomes coordinating contact person",
+            Command::AssignContactPerson(pb::AssignContactPerson {
+                organisation_id: "psykiatri-amager".into(),
+                professional_id: "aut-4471".into(),
+            }),
+        )
+        .await?;
     story.step(&mut ward, "activates the plan", Command::ActivatePlan(pb::ActivatePlan {})).await?;
-    story.step(&mut ward, "records an advance statement", Command::RecordAdvanceStatement(pb::RecordAdvanceStatement {
-        occasion: pb::AdvanceStatementOccasion::Admission as i32,
-        text: "Hvis jeg bliver dårlig igen, vil jeg helst ikke have Haldol. Ring til min søster.".into(),
-        supersedes: String::new(),
-    })).await?;
-    story.step(&mut ward, "registers the citizen's sister", Command::RegisterRelative(pb::RegisterRelative {
-        name: "Mette".into(),
-        relation: "søster".into(),
-        involvement: pb::RelativeInvolvement::Full as i32,
-    })).await?;
+    story
+        .step(
+            &mut ward,
+            "records an advance statement",
+            Command::RecordAdvanceStatement(pb::RecordAdvanceStatement {
+                occasion: pb::AdvanceStatementOccasion::Admission as i32,
+                text: "Hvis jeg bliver dårlig igen, vil jeg helst ikke have Haldol. Ring til min søster.".into(),
+                supersedes: String::new(),
+            }),
+        )
+        .await?;
+    story
+        .step(
+            &mut ward,
+            "registers the citizen's sister",
+            Command::RegisterRelative(pb::RegisterRelative {
+                name: "Mette".into(),
+                relation: "søster".into(),
+                involvement: pb::RelativeInvolvement::Full as i32,
+            }),
+        )
+        .await?;
 
     println!("\n2. The citizen's own goals, in their words.");
     for goal in [
@@ -116,12 +173,20 @@ pub async fn run() -> anyhow::Result<()> {
         "Jeg vil gerne i gang med noget arbejde, måske i en genbrugsbutik",
         "Jeg vil gerne drikke mindre og sove bedre",
     ] {
-        story.step(&mut ward, &format!("adds goal \"{goal}\""), Command::AddGoal(pb::AddGoal { text: goal.into() })).await?;
+        story
+            .step(&mut ward, &format!("adds goal \"{goal}\""), Command::AddGoal(pb::AddGoal { text: goal.into() }))
+            .await?;
     }
 
     println!("\n3. Each sector writes its own section of the one plan.");
-    let take = |section: pb::SectionKind| Command::TakeSectionOwnership(pb::TakeSectionOwnership { section: section as i32 });
-    let activity = |section: pb::SectionKind, title: &str, legal: pb::LegalPlanType, professional: &str, start: i64, goals: &[&str]| {
+    let take =
+        |section: pb::SectionKind| Command::TakeSectionOwnership(pb::TakeSectionOwnership { section: section as i32 });
+    let activity = |section: pb::SectionKind,
+                    title: &str,
+                    legal: pb::LegalPlanType,
+                    professional: &str,
+                    start: i64,
+                    goals: &[&str]| {
         Command::AddActivity(pb::AddActivity {
             section: section as i32,
             title: title.into(),
@@ -133,14 +198,79 @@ pub async fn run() -> anyhow::Result<()> {
         })
     };
     story.step(&mut ward, "takes the psychiatry section", take(pb::SectionKind::Psychiatry)).await?;
-    story.step(&mut ward, "plans medication review (behandlingsplan)", activity(pb::SectionKind::Psychiatry, "Medicinsamtale og opfølgning i distriktspsykiatrien", pb::LegalPlanType::Behandlingsplan, "aut-4471", 0, &["goal-3"])).await?;
-    story.step(&mut ward, "plans discharge (udskrivningsaftale)", activity(pb::SectionKind::Psychiatry, "Udskrivelse til egen bolig med bostøtte", pb::LegalPlanType::Udskrivningsaftale, "aut-4471", 14, &["goal-1"])).await?;
+    story
+        .step(
+            &mut ward,
+            "plans medication review (behandlingsplan)",
+            activity(
+                pb::SectionKind::Psychiatry,
+                "Medicinsamtale og opfølgning i distriktspsykiatrien",
+                pb::LegalPlanType::Behandlingsplan,
+                "aut-4471",
+                0,
+                &["goal-3"],
+            ),
+        )
+        .await?;
+    story
+        .step(
+            &mut ward,
+            "plans discharge (udskrivningsaftale)",
+            activity(
+                pb::SectionKind::Psychiatry,
+                "Udskrivelse til egen bolig med bostøtte",
+                pb::LegalPlanType::Udskrivningsaftale,
+                "aut-4471",
+                14,
+                &["goal-1"],
+            ),
+        )
+        .await?;
     story.step(&mut social, "takes the social section", take(pb::SectionKind::Social)).await?;
-    story.step(&mut social, "plans housing support (§ 141 handleplan)", activity(pb::SectionKind::Social, "Bostøtte (SEL § 85) to gange om ugen", pb::LegalPlanType::Handleplan, "sagsbeh-2210", 14, &["goal-1"])).await?;
+    story
+        .step(
+            &mut social,
+            "plans housing support (§ 141 handleplan)",
+            activity(
+                pb::SectionKind::Social,
+                "Bostøtte (SEL § 85) to gange om ugen",
+                pb::LegalPlanType::Handleplan,
+                "sagsbeh-2210",
+                14,
+                &["goal-1"],
+            ),
+        )
+        .await?;
     story.step(&mut job, "takes the employment section", take(pb::SectionKind::Employment)).await?;
-    story.step(&mut job, "offers an udskrivningskoordinator (jobplan)", activity(pb::SectionKind::Employment, "Udskrivningskoordinator/mentor fra før udskrivelse", pb::LegalPlanType::Jobplan, "jc-0915", 0, &["goal-2"])).await?;
+    story
+        .step(
+            &mut job,
+            "offers an udskrivningskoordinator (jobplan)",
+            activity(
+                pb::SectionKind::Employment,
+                "Udskrivningskoordinator/mentor fra før udskrivelse",
+                pb::LegalPlanType::Jobplan,
+                "jc-0915",
+                0,
+                &["goal-2"],
+            ),
+        )
+        .await?;
     story.step(&mut addiction, "takes the addiction section", take(pb::SectionKind::Addiction)).await?;
-    story.step(&mut addiction, "plans alcohol treatment", activity(pb::SectionKind::Addiction, "Ambulant alkoholbehandling med lægesamtale", pb::LegalPlanType::Behandlingsplan, "cfm-3307", 3, &["goal-3"])).await?;
+    story
+        .step(
+            &mut addiction,
+            "plans alcohol treatment",
+            activity(
+                pb::SectionKind::Addiction,
+                "Ambulant alkoholbehandling med lægesamtale",
+                pb::LegalPlanType::Behandlingsplan,
+                "cfm-3307",
+                3,
+                &["goal-3"],
+            ),
+        )
+        .await?;
 
     println!("\n4. Optimistic concurrency and safe retries.");
     let stale = social
@@ -160,26 +290,66 @@ pub async fn run() -> anyhow::Result<()> {
         name: story.plan.clone(),
         expected_version: before - 1,
         request_id: uuid_like(before - 1, addiction.organisation),
-        command: Some(activity(pb::SectionKind::Addiction, "Ambulant alkoholbehandling med lægesamtale", pb::LegalPlanType::Behandlingsplan, "cfm-3307", 3, &["goal-3"])),
+        command: Some(activity(
+            pb::SectionKind::Addiction,
+            "Ambulant alkoholbehandling med lægesamtale",
+            pb::LegalPlanType::Behandlingsplan,
+            "cfm-3307",
+            3,
+            &["goal-3"],
+        )),
     };
     let replayed = addiction.client.change_plan(retry).await?.into_inner();
-    println!("        {:<22} retries its last request -> same answer (v{}), nothing appended", addiction.label, replayed.version);
+    println!(
+        "        {:<22} retries its last request -> same answer (v{}), nothing appended",
+        addiction.label, replayed.version
+    );
 
     println!("\n5. Discharge: the activities move on and the contact person is handed over.");
-    story.step(&mut ward, "starts the discharge activity", Command::ChangeActivityStatus(pb::ChangeActivityStatus { activity_id: "activity-2".into(), status: pb::ActivityStatus::InProgress as i32 })).await?;
-    story.step(&mut ward, "records the discharge advance statement", Command::RecordAdvanceStatement(pb::RecordAdvanceStatement {
-        occasion: pb::AdvanceStatementOccasion::Discharge as i32,
-        text: "Ved ny indlæggelse: ring til Mette og til min bostøttemedarbejder.".into(),
-        supersedes: "statement-1".into(),
-    })).await?;
-    story.step(&mut ward, "hands the contact person over to social services", Command::HandOverContactPerson(pb::HandOverContactPerson {
-        from_organisation_id: "psykiatri-amager".into(),
-        from_professional_id: "aut-4471".into(),
-        to_organisation_id: "kbh-socialforvaltning".into(),
-        to_professional_id: "sagsbeh-2210".into(),
-        reason: "Udskrevet til egen bolig; kommunen koordinerer".into(),
-    })).await?;
-    story.step(&mut ward, "completes the discharge", Command::ChangeActivityStatus(pb::ChangeActivityStatus { activity_id: "activity-2".into(), status: pb::ActivityStatus::Completed as i32 })).await?;
+    story
+        .step(
+            &mut ward,
+            "starts the discharge activity",
+            Command::ChangeActivityStatus(pb::ChangeActivityStatus {
+                activity_id: "activity-2".into(),
+                status: pb::ActivityStatus::InProgress as i32,
+            }),
+        )
+        .await?;
+    story
+        .step(
+            &mut ward,
+            "records the discharge advance statement",
+            Command::RecordAdvanceStatement(pb::RecordAdvanceStatement {
+                occasion: pb::AdvanceStatementOccasion::Discharge as i32,
+                text: "Ved ny indlæggelse: ring til Mette og til min bostøttemedarbejder.".into(),
+                supersedes: "statement-1".into(),
+            }),
+        )
+        .await?;
+    story
+        .step(
+            &mut ward,
+            "hands the contact person over to social services",
+            Command::HandOverContactPerson(pb::HandOverContactPerson {
+                from_organisation_id: "psykiatri-amager".into(),
+                from_professional_id: "aut-4471".into(),
+                to_organisation_id: "kbh-socialforvaltning".into(),
+                to_professional_id: "sagsbeh-2210".into(),
+                reason: "Udskrevet til egen bolig; kommunen koordinerer".into(),
+            }),
+        )
+        .await?;
+    story
+        .step(
+            &mut ward,
+            "completes the discharge",
+            Command::ChangeActivityStatus(pb::ChangeActivityStatus {
+                activity_id: "activity-2".into(),
+                status: pb::ActivityStatus::Completed as i32,
+            }),
+        )
+        .await?;
 
     let plan = social
         .client
@@ -191,7 +361,11 @@ pub async fn run() -> anyhow::Result<()> {
     print_plan(&plan);
     let events = social
         .client
-        .list_plan_events(pb::ListPlanEventsRequest { parent: story.plan.clone(), page_size: 1000, page_token: String::new() })
+        .list_plan_events(pb::ListPlanEventsRequest {
+            parent: story.plan.clone(),
+            page_size: 1000,
+            page_token: String::new(),
+        })
         .await?
         .into_inner()
         .events;
@@ -215,11 +389,22 @@ fn print_plan(plan: &pb::Plan) {
     }
     println!("Goals:");
     for g in &plan.goals {
-        println!("  {:<8} [{} / {}] {}", g.goal_id, name::<pb::GoalLifecycle>(g.lifecycle), name::<pb::GoalAchievement>(g.achievement), g.text);
+        println!(
+            "  {:<8} [{} / {}] {}",
+            g.goal_id,
+            name::<pb::GoalLifecycle>(g.lifecycle),
+            name::<pb::GoalAchievement>(g.achievement),
+            g.text
+        );
     }
     println!("Sections and activities:");
     for s in &plan.sections {
-        println!("  {} — owned by {} since {}", name::<pb::SectionKind>(s.kind), s.owner_organisation_id, s.owned_since);
+        println!(
+            "  {} — owned by {} since {}",
+            name::<pb::SectionKind>(s.kind),
+            s.owner_organisation_id,
+            s.owned_since
+        );
         for a in plan.activities.iter().filter(|a| a.section == s.kind) {
             println!(
                 "    {:<11} {:<11} {:<26} {} (from {}, serves {})",
@@ -234,16 +419,30 @@ fn print_plan(plan: &pb::Plan) {
     }
     println!("Care team:");
     for m in &plan.care_team {
-        println!("  {:<9} {:<24} {:<14} {:<20} since {}", m.member_id, m.organisation_id, m.professional_id, name::<pb::ProfessionalRole>(m.role), m.start_date);
+        println!(
+            "  {:<9} {:<24} {:<14} {:<20} since {}",
+            m.member_id,
+            m.organisation_id,
+            m.professional_id,
+            name::<pb::ProfessionalRole>(m.role),
+            m.start_date
+        );
     }
     println!("Advance statements:");
     for s in &plan.advance_statements {
-        let superseded = if s.superseded_by.is_empty() { String::new() } else { format!(" (superseded by {})", s.superseded_by) };
+        let superseded =
+            if s.superseded_by.is_empty() { String::new() } else { format!(" (superseded by {})", s.superseded_by) };
         println!("  {} {}: {}{superseded}", s.statement_id, name::<pb::AdvanceStatementOccasion>(s.occasion), s.text);
     }
     println!("Relatives:");
     for r in &plan.relatives {
-        println!("  {} {} ({}) — {}", r.relative_id, r.name, r.relation, name::<pb::RelativeInvolvement>(r.involvement));
+        println!(
+            "  {} {} ({}) — {}",
+            r.relative_id,
+            r.name,
+            r.relation,
+            name::<pb::RelativeInvolvement>(r.involvement)
+        );
     }
 }
 
@@ -275,7 +474,9 @@ fn describe(event: &Event) -> String {
         Event::SectionOwnershipTransferred(e) => {
             format!("SectionOwnershipTransferred {} -> {}", name::<pb::SectionKind>(e.section), e.to_organisation_id)
         }
-        Event::ActivityAdded(e) => format!("ActivityAdded {}", e.activity.as_ref().map(|a| a.activity_id.as_str()).unwrap_or("")),
+        Event::ActivityAdded(e) => {
+            format!("ActivityAdded {}", e.activity.as_ref().map(|a| a.activity_id.as_str()).unwrap_or(""))
+        }
         Event::ActivityStatusChanged(e) => format!(
             "ActivityStatusChanged {} {} -> {}",
             e.activity_id,
@@ -291,8 +492,12 @@ fn describe(event: &Event) -> String {
             "ContactPersonHandedOver {}/{} -> {}/{}",
             e.from_organisation_id, e.from_professional_id, e.to_organisation_id, e.to_professional_id
         ),
-        Event::AdvanceStatementRecorded(e) => format!("AdvanceStatementRecorded {} {}", e.statement_id, name::<pb::AdvanceStatementOccasion>(e.occasion)),
-        Event::RelativeRegistered(e) => format!("RelativeRegistered {}", e.relative.as_ref().map(|r| r.relative_id.as_str()).unwrap_or("")),
+        Event::AdvanceStatementRecorded(e) => {
+            format!("AdvanceStatementRecorded {} {}", e.statement_id, name::<pb::AdvanceStatementOccasion>(e.occasion))
+        }
+        Event::RelativeRegistered(e) => {
+            format!("RelativeRegistered {}", e.relative.as_ref().map(|r| r.relative_id.as_str()).unwrap_or(""))
+        }
         Event::RelativeInvolvementChanged(e) => format!("RelativeInvolvementChanged {}", e.relative_id),
     }
 }

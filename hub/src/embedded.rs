@@ -53,7 +53,12 @@ impl EmbeddedHub {
     }
 
     /// A plan client for `organisation_id`, acting as `professional` in `role`.
-    pub async fn plan_client(&self, organisation_id: &str, professional: &str, role: &str) -> anyhow::Result<PlanClient> {
+    pub async fn plan_client(
+        &self,
+        organisation_id: &str,
+        professional: &str,
+        role: &str,
+    ) -> anyhow::Result<PlanClient> {
         let channel = connect(self.addr, &self.pki.ca_pem, &self.identity(organisation_id)?).await?;
         Ok(plan_client(channel, Professional::new(professional, role)?))
     }

@@ -94,7 +94,10 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
     if empty_rate > 0.0 {
         println!("\nplan reads run at {:.0}% of the empty handler's rate", 100.0 * read_rate / empty_rate);
     }
-    println!("cores: {}; client and hub share them (one process)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "cores: {}; client and hub share them (one process)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     drop(clients);
     drop(health);
     hub.stop().await
@@ -123,7 +126,12 @@ async fn prepare_plan(client: &mut PlanClient, i: usize) -> anyhow::Result<(Stri
             continue; // an earlier run already prepared it
         }
         let response = client
-            .change_plan(pb::ChangePlanRequest { name: plan.name.clone(), expected_version: version, request_id: String::new(), command: Some(command) })
+            .change_plan(pb::ChangePlanRequest {
+                name: plan.name.clone(),
+                expected_version: version,
+                request_id: String::new(),
+                command: Some(command),
+            })
             .await?
             .into_inner();
         version = response.version;
@@ -148,7 +156,12 @@ async fn writes(clients: &[(PlanClient, (String, u64))], duration: Duration) -> 
                 };
                 let t = Instant::now();
                 let response = client
-                    .change_plan(pb::ChangePlanRequest { name: plan.clone(), expected_version: version, request_id: String::new(), command: Some(command) })
+                    .change_plan(pb::ChangePlanRequest {
+                        name: plan.clone(),
+                        expected_version: version,
+                        request_id: String::new(),
+                        command: Some(command),
+                    })
                     .await?
                     .into_inner();
                 latencies.push(t.elapsed().as_micros() as u32);

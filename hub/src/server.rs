@@ -32,7 +32,11 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: Cancellation
     options.queue_capacity = config.limits.write_queue;
     options.cache_capacity_bytes = config.limits.cache_mb * 1024 * 1024;
     let store = Store::open(options).with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    tracing::info!(durable_position = store.durable_position(), organisations = registry.organisations().count(), "store open");
+    tracing::info!(
+        durable_position = store.durable_position(),
+        organisations = registry.organisations().count(),
+        "store open"
+    );
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<PlanServiceServer<PlanApi>>().await;
@@ -43,12 +47,8 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: Cancellation
     let plans = PlanServiceServer::new(PlanApi::new(store.clone(), registry, pseudonyms))
         .max_decoding_message_size(config.limits.max_request_bytes);
 
-    let incoming = tls::incoming(
-        listener,
-        tls_config,
-        Duration::from_millis(config.tls.handshake_timeout_ms),
-        shutdown.clone(),
-    );
+    let incoming =
+        tls::incoming(listener, tls_config, Duration::from_millis(config.tls.handshake_timeout_ms), shutdown.clone());
     let stopping = async move {
         shutdown.cancelled().await;
         health.set_not_serving::<PlanServiceServer<PlanApi>>().await;

@@ -37,7 +37,11 @@ pub fn read_private_key(pem: &[u8]) -> anyhow::Result<PrivateKeyDer<'static>> {
 }
 
 /// The hub's rustls configuration: TLS 1.3, mandatory client certificates, HTTP/2.
-pub fn server_config(certificate_pem: &[u8], key_pem: &[u8], client_ca_pem: &[u8]) -> anyhow::Result<rustls::ServerConfig> {
+pub fn server_config(
+    certificate_pem: &[u8],
+    key_pem: &[u8],
+    client_ca_pem: &[u8],
+) -> anyhow::Result<rustls::ServerConfig> {
     let provider = provider();
     let mut roots = rustls::RootCertStore::empty();
     for ca in read_certificates(client_ca_pem).context("client CA")? {
@@ -49,7 +53,10 @@ pub fn server_config(certificate_pem: &[u8], key_pem: &[u8], client_ca_pem: &[u8
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(read_certificates(certificate_pem).context("server certificate")?, read_private_key(key_pem).context("server key")?)?;
+        .with_single_cert(
+            read_certificates(certificate_pem).context("server certificate")?,
+            read_private_key(key_pem).context("server key")?,
+        )?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
 }

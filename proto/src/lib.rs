@@ -1,13 +1,6 @@
 //! Samplan's gRPC contract, package `samplan.v1`, generated from `samplan/v1/*.proto`.
 
-#[allow(
-    clippy::all,
-    clippy::pedantic,
-    clippy::unwrap_used,
-    missing_docs,
-    unreachable_pub,
-    rustdoc::all
-)]
+#[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, missing_docs, unreachable_pub, rustdoc::all)]
 pub mod v1 {
     tonic::include_proto!("samplan.v1");
 }

@@ -51,7 +51,8 @@ impl Registry {
             if registry.by_id.insert(organisation.id.clone(), organisation.clone()).is_some() {
                 return Err(format!("organisation id {} is registered twice", organisation.id));
             }
-            if registry.by_certificate.insert(organisation.certificate_identity.clone(), organisation.clone()).is_some() {
+            if registry.by_certificate.insert(organisation.certificate_identity.clone(), organisation.clone()).is_some()
+            {
                 return Err(format!("certificate identity {} is registered twice", organisation.certificate_identity));
             }
         }
@@ -69,14 +70,13 @@ impl Registry {
     /// The acting organisation and professional of a request.
     pub fn caller(&self, peer: Option<&PeerIdentity>, metadata: &MetadataMap) -> Result<Actor, Error> {
         let peer = peer.ok_or(Error::Unauthenticated("a client certificate is required"))?;
-        let organisation = peer
-            .organisation_identifier
-            .as_ref()
-            .and_then(|identity| self.by_certificate.get(identity))
-            .ok_or(Error::PermissionDenied {
-                reason: "ORGANISATION_NOT_REGISTERED",
-                message: "the client certificate's organisation is not registered with this hub",
-            })?;
+        let organisation =
+            peer.organisation_identifier.as_ref().and_then(|identity| self.by_certificate.get(identity)).ok_or(
+                Error::PermissionDenied {
+                    reason: "ORGANISATION_NOT_REGISTERED",
+                    message: "the client certificate's organisation is not registered with this hub",
+                },
+            )?;
         let mut violations = Vec::new();
         let professional = match header(metadata, PROFESSIONAL_HEADER) {
             Some(value) => ProfessionalId::parse(PROFESSIONAL_HEADER, value)
@@ -110,7 +110,9 @@ impl Registry {
 /// The correlation id of a request: the client's, if it sent a sane one, else a new UUID.
 pub fn correlation_id(metadata: &MetadataMap) -> String {
     header(metadata, CORRELATION_HEADER)
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)))
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }
 

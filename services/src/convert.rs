@@ -153,7 +153,8 @@ pub fn plan_name(field: &'static str, value: &str) -> Result<PlanId, Error> {
 }
 
 fn plan_id(field: &'static str, value: &str) -> Result<PlanId, DomainError> {
-    PlanId::parse_resource_name(value).ok_or_else(|| DomainError::invalid(field, "must be a plan name like plans/{uuid}"))
+    PlanId::parse_resource_name(value)
+        .ok_or_else(|| DomainError::invalid(field, "must be a plan name like plans/{uuid}"))
 }
 
 /// An idempotency key: 1-128 characters of letters, digits and `-_.:`; empty means none.
@@ -474,10 +475,9 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
         EventPayload::GoalRevised { goal_id, text } => {
             E::GoalRevised(pb::GoalRevised { goal_id: goal_id.clone(), text: reason(text) })
         }
-        EventPayload::GoalAssessed { goal_id, achievement } => E::GoalAssessed(pb::GoalAssessed {
-            goal_id: goal_id.clone(),
-            achievement: achievement_to(*achievement),
-        }),
+        EventPayload::GoalAssessed { goal_id, achievement } => {
+            E::GoalAssessed(pb::GoalAssessed { goal_id: goal_id.clone(), achievement: achievement_to(*achievement) })
+        }
         EventPayload::GoalEnded { goal_id, reason: r } => {
             E::GoalEnded(pb::GoalEnded { goal_id: goal_id.clone(), reason: reason(r) })
         }
@@ -504,7 +504,9 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
                 to_status: activity_status_to(*to),
             })
         }
-        EventPayload::CareTeamMemberAdded(m) => E::CareTeamMemberAdded(pb::CareTeamMemberAdded { member: Some(member(m)) }),
+        EventPayload::CareTeamMemberAdded(m) => {
+            E::CareTeamMemberAdded(pb::CareTeamMemberAdded { member: Some(member(m)) })
+        }
         EventPayload::CareTeamMembershipEnded { member_id, end_date } => {
             E::CareTeamMembershipEnded(pb::CareTeamMembershipEnded {
                 member_id: member_id.clone(),
@@ -517,15 +519,19 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
                 professional_id: professional.to_string(),
             })
         }
-        EventPayload::ContactPersonHandedOver { from_organisation, from_professional, to_organisation, to_professional, reason: r } => {
-            E::ContactPersonHandedOver(pb::ContactPersonHandedOver {
-                from_organisation_id: from_organisation.to_string(),
-                from_professional_id: from_professional.to_string(),
-                to_organisation_id: to_organisation.to_string(),
-                to_professional_id: to_professional.to_string(),
-                reason: reason(r),
-            })
-        }
+        EventPayload::ContactPersonHandedOver {
+            from_organisation,
+            from_professional,
+            to_organisation,
+            to_professional,
+            reason: r,
+        } => E::ContactPersonHandedOver(pb::ContactPersonHandedOver {
+            from_organisation_id: from_organisation.to_string(),
+            from_professional_id: from_professional.to_string(),
+            to_organisation_id: to_organisation.to_string(),
+            to_professional_id: to_professional.to_string(),
+            reason: reason(r),
+        }),
         EventPayload::AdvanceStatementRecorded { statement_id, occasion, text, supersedes } => {
             E::AdvanceStatementRecorded(pb::AdvanceStatementRecorded {
                 statement_id: statement_id.clone(),
@@ -534,7 +540,9 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
                 supersedes: supersedes.clone().unwrap_or_default(),
             })
         }
-        EventPayload::RelativeRegistered(r) => E::RelativeRegistered(pb::RelativeRegistered { relative: Some(relative(r)) }),
+        EventPayload::RelativeRegistered(r) => {
+            E::RelativeRegistered(pb::RelativeRegistered { relative: Some(relative(r)) })
+        }
         EventPayload::RelativeInvolvementChanged { relative_id, involvement } => {
             E::RelativeInvolvementChanged(pb::RelativeInvolvementChanged {
                 relative_id: relative_id.clone(),

@@ -81,13 +81,11 @@ impl From<Error> for Status {
     fn from(error: Error) -> Self {
         let message = error.to_string();
         match error {
-            Error::Domain(DomainError::Invalid { field, message: description }) => {
-                Status::with_error_details(
-                    Code::InvalidArgument,
-                    message,
-                    ErrorDetails::with_bad_request_violation(field, description),
-                )
-            }
+            Error::Domain(DomainError::Invalid { field, message: description }) => Status::with_error_details(
+                Code::InvalidArgument,
+                message,
+                ErrorDetails::with_bad_request_violation(field, description),
+            ),
             Error::InvalidRequest(violations) => {
                 let mut details = ErrorDetails::new();
                 for v in violations {

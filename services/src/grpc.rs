@@ -89,11 +89,8 @@ impl PlanService for PlanApi {
         let span = span("LookupPlan", &actor, &correlation_id);
         async move {
             let cpr = convert::cpr(&request.get_ref().cpr)?;
-            let id = self
-                .store
-                .plan_id_of(&self.pseudonyms.citizen_key(&cpr))
-                .await?
-                .ok_or(DomainError::PlanNotFound)?;
+            let id =
+                self.store.plan_id_of(&self.pseudonyms.citizen_key(&cpr)).await?.ok_or(DomainError::PlanNotFound)?;
             let plan = self.visible_plan(&actor, id).await?;
             Ok(Response::new(pb::LookupPlanResponse { plan: Some(convert::plan(&plan)) }))
         }
@@ -124,8 +121,11 @@ impl PlanService for PlanApi {
         async move {
             let change = convert::plan_change(request.into_inner(), &self.registry)?;
             let submission = Submission { actor, correlation_id, request_id: change.request_id };
-            let intent =
-                Intent::Change { plan: change.plan, expected_version: change.expected_version, command: change.command };
+            let intent = Intent::Change {
+                plan: change.plan,
+                expected_version: change.expected_version,
+                command: change.command,
+            };
             let outcome = self.store.submit(submission, intent).await?;
             Ok(Response::new(pb::ChangePlanResponse {
                 name: outcome.plan_id.resource_name(),

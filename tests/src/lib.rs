@@ -51,7 +51,12 @@ pub async fn create_plan(client: &mut PlanClient, cpr: &str) -> anyhow::Result<(
     Ok((plan.name, plan.version))
 }
 
-pub fn change(name: &str, version: u64, request_id: &str, command: pb::change_plan_request::Command) -> pb::ChangePlanRequest {
+pub fn change(
+    name: &str,
+    version: u64,
+    request_id: &str,
+    command: pb::change_plan_request::Command,
+) -> pb::ChangePlanRequest {
     pb::ChangePlanRequest {
         name: name.into(),
         expected_version: version,

@@ -15,7 +15,10 @@ async fn one_plan_per_citizen_visible_only_to_its_care_team() -> TestResult {
     let (name, version) = create_plan(&mut ward, CPR).await?;
     assert_eq!(version, 1);
 
-    let again = ward.create_plan(pb::CreatePlanRequest { cpr: "010190-1235".into(), request_id: String::new() }).await?.into_inner();
+    let again = ward
+        .create_plan(pb::CreatePlanRequest { cpr: "010190-1235".into(), request_id: String::new() })
+        .await?
+        .into_inner();
     assert!(!again.created);
     assert_eq!(again.plan.as_ref().map(|p| p.name.as_str()), Some(name.as_str()));
 
@@ -65,8 +68,14 @@ async fn retries_with_the_same_request_id_append_nothing() -> TestResult {
     let t = TestHub::start().await?;
     let mut ward = t.client(WARD).await?;
     let (name, _) = create_plan(&mut ward, CPR).await?;
-    let first = ward.change_plan(change(&name, 1, "7c9e6679-7425-40de-944b-e07fc1f90ae7", add_goal("bo selv"))).await?.into_inner();
-    let retry = ward.change_plan(change(&name, 1, "7c9e6679-7425-40de-944b-e07fc1f90ae7", add_goal("bo selv"))).await?.into_inner();
+    let first = ward
+        .change_plan(change(&name, 1, "7c9e6679-7425-40de-944b-e07fc1f90ae7", add_goal("bo selv")))
+        .await?
+        .into_inner();
+    let retry = ward
+        .change_plan(change(&name, 1, "7c9e6679-7425-40de-944b-e07fc1f90ae7", add_goal("bo selv")))
+        .await?
+        .into_inner();
     assert_eq!(first, retry, "same id, same command: the original answer");
     assert_eq!(first.events.len(), 1);
     let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.expect("plan");
@@ -86,7 +95,10 @@ async fn bad_input_is_refused_with_field_details_and_writes_nothing() -> TestRes
     let t = TestHub::start().await?;
     let mut ward = t.client(WARD).await?;
     for cpr in ["", "12345", "3102901234", "0101901A34", "01019012345", "2902011234", "ab01901234"] {
-        let refused = ward.create_plan(pb::CreatePlanRequest { cpr: cpr.into(), request_id: String::new() }).await.expect_err(cpr);
+        let refused = ward
+            .create_plan(pb::CreatePlanRequest { cpr: cpr.into(), request_id: String::new() })
+            .await
+            .expect_err(cpr);
         assert_eq!(refused.code(), Code::InvalidArgument, "{cpr:?}");
         assert!(field_violations(&refused).contains_key("cpr"), "{cpr:?}");
         assert!(!refused.message().contains(cpr) || cpr.is_empty(), "the number is not echoed back");
@@ -117,8 +129,14 @@ async fn bad_input_is_refused_with_field_details_and_writes_nothing() -> TestRes
                 "add_activity.goal_ids",
             ],
         ),
-        (pb::ChangePlanRequest { name: name.clone(), expected_version: 1, request_id: String::new(), command: None }, vec!["command"]),
-        (change("plan/42", 0, "bad id with spaces", add_goal("  ")), vec!["name", "expected_version", "request_id", "add_goal.text"]),
+        (
+            pb::ChangePlanRequest { name: name.clone(), expected_version: 1, request_id: String::new(), command: None },
+            vec!["command"],
+        ),
+        (
+            change("plan/42", 0, "bad id with spaces", add_goal("  ")),
+            vec!["name", "expected_version", "request_id", "add_goal.text"],
+        ),
         (change(&name, 1, "", add_goal(&"x".repeat(4001))), vec!["add_goal.text"]),
         (change(&name, 1, "", add_goal("tab\u{7}bell")), vec!["add_goal.text"]),
     ];
@@ -149,10 +167,14 @@ async fn rule_violations_carry_a_stable_reason() -> TestResult {
     let t = TestHub::start().await?;
     let mut ward = t.client(WARD).await?;
     let (name, _) = create_plan(&mut ward, CPR).await?;
-    let activate = ward.change_plan(change(&name, 1, "", Command::ActivatePlan(pb::ActivatePlan {}))).await.expect_err("no contact person");
+    let activate = ward
+        .change_plan(change(&name, 1, "", Command::ActivatePlan(pb::ActivatePlan {})))
+        .await
+        .expect_err("no contact person");
     assert_eq!(activate.code(), Code::FailedPrecondition);
     assert_eq!(error_info(&activate).map(|(r, _)| r).as_deref(), Some("CONTACT_PERSON_MISSING"));
-    let take_employment = Command::TakeSectionOwnership(pb::TakeSectionOwnership { section: pb::SectionKind::Employment as i32 });
+    let take_employment =
+        Command::TakeSectionOwnership(pb::TakeSectionOwnership { section: pb::SectionKind::Employment as i32 });
     let refused = ward.change_plan(change(&name, 1, "", take_employment)).await.expect_err("wrong sector");
     assert_eq!(refused.code(), Code::PermissionDenied);
     assert_eq!(error_info(&refused).map(|(r, _)| r).as_deref(), Some("SECTOR_MAY_NOT_OWN_SECTION"));
@@ -181,18 +203,19 @@ async fn callers_must_present_a_registered_certificate_and_a_professional() -> T
         Err(_) => {}
         Ok(channel) => {
             let mut anonymous = plan_client(channel, Professional::new("x-1", "NURSE")?);
-            let refused = anonymous.lookup_plan(pb::LookupPlanRequest { cpr: CPR.into() }).await.expect_err("no certificate");
+            let refused =
+                anonymous.lookup_plan(pb::LookupPlanRequest { cpr: CPR.into() }).await.expect_err("no certificate");
             assert!(matches!(refused.code(), Code::Unavailable | Code::Unknown | Code::Internal), "{refused:?}");
         }
     }
 
     // The professional and role must be named, and sensibly.
     let identity = t.hub.identity(WARD)?;
-    for (professional, role, field) in [
-        ("0101901234", "NURSE", "x-samplan-professional-id"),
-        ("aut-1", "JANITOR", "x-samplan-role"),
-    ] {
-        let mut client = plan_client(connect(t.hub.addr, &ca, &identity).await?, Professional::new(professional, role)?);
+    for (professional, role, field) in
+        [("0101901234", "NURSE", "x-samplan-professional-id"), ("aut-1", "JANITOR", "x-samplan-role")]
+    {
+        let mut client =
+            plan_client(connect(t.hub.addr, &ca, &identity).await?, Professional::new(professional, role)?);
         let refused = client.lookup_plan(pb::LookupPlanRequest { cpr: CPR.into() }).await.expect_err("bad headers");
         assert_eq!(refused.code(), Code::InvalidArgument);
         assert!(field_violations(&refused).contains_key(field), "{refused:?}");
@@ -221,7 +244,10 @@ async fn health_and_reflection_serve_any_grpc_client() -> TestResult {
         .status;
     assert_eq!(status, ServingStatus::Serving as i32);
 
-    let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
     let mut responses = ServerReflectionClient::new(channel)
         .server_reflection_info(futures::stream::iter([request]))
         .await?
@@ -242,7 +268,8 @@ async fn events_page_in_order() -> TestResult {
     let mut ward = t.client(WARD).await?;
     let (name, mut version) = create_plan(&mut ward, CPR).await?;
     for i in 0..7 {
-        version = ward.change_plan(change(&name, version, "", add_goal(&format!("mål {i}")))).await?.into_inner().version;
+        version =
+            ward.change_plan(change(&name, version, "", add_goal(&format!("mål {i}")))).await?.into_inner().version;
     }
     let mut sequences = Vec::new();
     let mut token = String::new();

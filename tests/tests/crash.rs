@@ -97,7 +97,11 @@ async fn acknowledged_writes_survive_sigkill() -> anyhow::Result<()> {
     let mut reader = client(dir.path(), addr).await?;
     for plan in &plans {
         let events = reader
-            .list_plan_events(pb::ListPlanEventsRequest { parent: plan.clone(), page_size: 1000, page_token: String::new() })
+            .list_plan_events(pb::ListPlanEventsRequest {
+                parent: plan.clone(),
+                page_size: 1000,
+                page_token: String::new(),
+            })
             .await?
             .into_inner()
             .events;

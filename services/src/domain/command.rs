@@ -14,16 +14,38 @@ use super::rules::{OwnershipRules, legal_plan_fits};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     ActivatePlan,
-    PutPlanOnHold { reason: Text },
+    PutPlanOnHold {
+        reason: Text,
+    },
     ResumePlan,
-    ClosePlan { reason: Text },
-    ReopenPlan { reason: Text },
-    AddGoal { text: Text },
-    ReviseGoal { goal_id: String, text: Text },
-    AssessGoal { goal_id: String, achievement: GoalAchievement },
-    EndGoal { goal_id: String, reason: Text },
-    TakeSectionOwnership { section: SectionKind },
-    TransferSectionOwnership { section: SectionKind, to: OrganisationRef },
+    ClosePlan {
+        reason: Text,
+    },
+    ReopenPlan {
+        reason: Text,
+    },
+    AddGoal {
+        text: Text,
+    },
+    ReviseGoal {
+        goal_id: String,
+        text: Text,
+    },
+    AssessGoal {
+        goal_id: String,
+        achievement: GoalAchievement,
+    },
+    EndGoal {
+        goal_id: String,
+        reason: Text,
+    },
+    TakeSectionOwnership {
+        section: SectionKind,
+    },
+    TransferSectionOwnership {
+        section: SectionKind,
+        to: OrganisationRef,
+    },
     AddActivity {
         section: SectionKind,
         title: Text,
@@ -33,7 +55,10 @@ pub enum Command {
         end_date: Option<Date>,
         goal_ids: Vec<String>,
     },
-    ChangeActivityStatus { activity_id: String, status: ActivityStatus },
+    ChangeActivityStatus {
+        activity_id: String,
+        status: ActivityStatus,
+    },
     AddCareTeamMember {
         organisation: OrganisationRef,
         professional: Option<ProfessionalId>,
@@ -41,8 +66,14 @@ pub enum Command {
         start_date: Date,
         end_date: Option<Date>,
     },
-    EndCareTeamMembership { member_id: String, end_date: Date },
-    AssignContactPerson { organisation: OrganisationId, professional: ProfessionalId },
+    EndCareTeamMembership {
+        member_id: String,
+        end_date: Date,
+    },
+    AssignContactPerson {
+        organisation: OrganisationId,
+        professional: ProfessionalId,
+    },
     HandOverContactPerson {
         from_organisation: OrganisationId,
         from_professional: ProfessionalId,
@@ -50,9 +81,20 @@ pub enum Command {
         to_professional: ProfessionalId,
         reason: Text,
     },
-    RecordAdvanceStatement { occasion: AdvanceStatementOccasion, text: Text, supersedes: Option<String> },
-    RegisterRelative { name: Text, relation: Text, involvement: RelativeInvolvement },
-    ChangeRelativeInvolvement { relative_id: String, involvement: RelativeInvolvement },
+    RecordAdvanceStatement {
+        occasion: AdvanceStatementOccasion,
+        text: Text,
+        supersedes: Option<String>,
+    },
+    RegisterRelative {
+        name: Text,
+        relation: Text,
+        involvement: RelativeInvolvement,
+    },
+    ChangeRelativeInvolvement {
+        relative_id: String,
+        involvement: RelativeInvolvement,
+    },
 }
 
 /// What a decision may depend on besides the plan and the command.
@@ -116,10 +158,9 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
             require_status(plan, PlanStatus::Closed, "only a closed plan can be reopened")?;
             EventPayload::PlanReopened { reason: reason.clone() }
         }
-        Command::AddGoal { text } => EventPayload::GoalAdded {
-            goal_id: format!("goal-{}", plan.goals.len() + 1),
-            text: text.clone(),
-        },
+        Command::AddGoal { text } => {
+            EventPayload::GoalAdded { goal_id: format!("goal-{}", plan.goals.len() + 1), text: text.clone() }
+        }
         Command::ReviseGoal { goal_id, text } => {
             active_goal(plan, goal_id)?;
             EventPayload::GoalRevised { goal_id: goal_id.clone(), text: text.clone() }
@@ -172,14 +213,23 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
                 effective: today,
             }
         }
-        Command::AddActivity { section, title, legal_plan_type, responsible_professional, start_date, end_date, goal_ids } => {
+        Command::AddActivity {
+            section,
+            title,
+            legal_plan_type,
+            responsible_professional,
+            start_date,
+            end_date,
+            goal_ids,
+        } => {
             require_section_owner(plan, *section, ctx.actor)?;
             if !legal_plan_fits(*section, *legal_plan_type) {
                 return Err(DomainError::invalid("legal_plan_type", "does not belong in this section"));
             }
             check_period("end_date", *start_date, *end_date)?;
             for goal_id in goal_ids {
-                active_goal(plan, goal_id).map_err(|_| DomainError::invalid("goal_ids", "names no active goal of the plan"))?;
+                active_goal(plan, goal_id)
+                    .map_err(|_| DomainError::invalid("goal_ids", "names no active goal of the plan"))?;
             }
             EventPayload::ActivityAdded(Activity {
                 activity_id: format!("activity-{}", plan.activities.len() + 1),
@@ -251,12 +301,12 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
                     "the contact person's organisation would leave the care team; hand the contact person over first",
                 ));
             }
-            let ends_last_membership = plan
-                .care_team
-                .iter()
-                .all(|m| m.member_id == member.member_id || !m.is_open());
+            let ends_last_membership = plan.care_team.iter().all(|m| m.member_id == member.member_id || !m.is_open());
             if ends_last_membership {
-                return Err(DomainError::precondition("LAST_CARE_TEAM_MEMBER", "a plan keeps at least one care-team member"));
+                return Err(DomainError::precondition(
+                    "LAST_CARE_TEAM_MEMBER",
+                    "a plan keeps at least one care-team member",
+                ));
             }
             EventPayload::CareTeamMembershipEnded { member_id: member_id.clone(), end_date: *end_date }
         }
@@ -268,11 +318,23 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
                 ));
             }
             require_member("organisation_id", plan, organisation, today)?;
-            EventPayload::ContactPersonAssigned { organisation: organisation.clone(), professional: professional.clone() }
+            EventPayload::ContactPersonAssigned {
+                organisation: organisation.clone(),
+                professional: professional.clone(),
+            }
         }
-        Command::HandOverContactPerson { from_organisation, from_professional, to_organisation, to_professional, reason } => {
+        Command::HandOverContactPerson {
+            from_organisation,
+            from_professional,
+            to_organisation,
+            to_professional,
+            reason,
+        } => {
             let current = plan.contact_person.as_ref().ok_or_else(|| {
-                DomainError::precondition("CONTACT_PERSON_MISSING", "the plan has no contact person to hand over; assign one")
+                DomainError::precondition(
+                    "CONTACT_PERSON_MISSING",
+                    "the plan has no contact person to hand over; assign one",
+                )
             })?;
             if &current.organisation != from_organisation || &current.professional != from_professional {
                 return Err(DomainError::precondition(
@@ -349,7 +411,12 @@ fn require_section_owner(plan: &Plan, section: SectionKind, actor: &Actor) -> Re
     }
 }
 
-fn require_member(field: &'static str, plan: &Plan, organisation: &OrganisationId, on: Date) -> Result<(), DomainError> {
+fn require_member(
+    field: &'static str,
+    plan: &Plan,
+    organisation: &OrganisationId,
+    on: Date,
+) -> Result<(), DomainError> {
     if plan.is_member(organisation, on) { Ok(()) } else { Err(DomainError::invalid(field, "is not on the care team")) }
 }
 

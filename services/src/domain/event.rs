@@ -9,23 +9,63 @@ use super::plan::{Activity, CareTeamMember, Relative};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventPayload {
-    PlanCreated { citizen_kind: CprKind, first_member: CareTeamMember },
+    PlanCreated {
+        citizen_kind: CprKind,
+        first_member: CareTeamMember,
+    },
     PlanActivated,
-    PlanPutOnHold { reason: Text },
+    PlanPutOnHold {
+        reason: Text,
+    },
     PlanResumed,
-    PlanClosed { reason: Text },
-    PlanReopened { reason: Text },
-    GoalAdded { goal_id: String, text: Text },
-    GoalRevised { goal_id: String, text: Text },
-    GoalAssessed { goal_id: String, achievement: GoalAchievement },
-    GoalEnded { goal_id: String, reason: Text },
-    SectionOwnershipTaken { section: SectionKind, organisation: OrganisationId, effective: Date },
-    SectionOwnershipTransferred { section: SectionKind, from: OrganisationId, to: OrganisationId, effective: Date },
+    PlanClosed {
+        reason: Text,
+    },
+    PlanReopened {
+        reason: Text,
+    },
+    GoalAdded {
+        goal_id: String,
+        text: Text,
+    },
+    GoalRevised {
+        goal_id: String,
+        text: Text,
+    },
+    GoalAssessed {
+        goal_id: String,
+        achievement: GoalAchievement,
+    },
+    GoalEnded {
+        goal_id: String,
+        reason: Text,
+    },
+    SectionOwnershipTaken {
+        section: SectionKind,
+        organisation: OrganisationId,
+        effective: Date,
+    },
+    SectionOwnershipTransferred {
+        section: SectionKind,
+        from: OrganisationId,
+        to: OrganisationId,
+        effective: Date,
+    },
     ActivityAdded(Activity),
-    ActivityStatusChanged { activity_id: String, from: ActivityStatus, to: ActivityStatus },
+    ActivityStatusChanged {
+        activity_id: String,
+        from: ActivityStatus,
+        to: ActivityStatus,
+    },
     CareTeamMemberAdded(CareTeamMember),
-    CareTeamMembershipEnded { member_id: String, end_date: Date },
-    ContactPersonAssigned { organisation: OrganisationId, professional: ProfessionalId },
+    CareTeamMembershipEnded {
+        member_id: String,
+        end_date: Date,
+    },
+    ContactPersonAssigned {
+        organisation: OrganisationId,
+        professional: ProfessionalId,
+    },
     ContactPersonHandedOver {
         from_organisation: OrganisationId,
         from_professional: ProfessionalId,
@@ -40,7 +80,10 @@ pub enum EventPayload {
         supersedes: Option<String>,
     },
     RelativeRegistered(Relative),
-    RelativeInvolvementChanged { relative_id: String, involvement: RelativeInvolvement },
+    RelativeInvolvementChanged {
+        relative_id: String,
+        involvement: RelativeInvolvement,
+    },
 }
 
 impl EventPayload {

@@ -204,10 +204,7 @@ pub enum ActivityStatus {
 impl ActivityStatus {
     pub fn can_move_to(self, next: Self) -> bool {
         use ActivityStatus::*;
-        matches!(
-            (self, next),
-            (Planned, InProgress) | (InProgress, Completed) | (Planned | InProgress, Cancelled)
-        )
+        matches!((self, next), (Planned, InProgress) | (InProgress, Completed) | (Planned | InProgress, Cancelled))
     }
 }
 

@@ -68,10 +68,9 @@ impl Default for OwnershipRules {
 pub fn legal_plan_fits(section: SectionKind, plan: LegalPlanType) -> bool {
     use LegalPlanType::*;
     match section {
-        SectionKind::Psychiatry => matches!(
-            plan,
-            Behandlingsplan | Udskrivningsaftale | Koordinationsplan | KoordinerendeIndsatsplan
-        ),
+        SectionKind::Psychiatry => {
+            matches!(plan, Behandlingsplan | Udskrivningsaftale | Koordinationsplan | KoordinerendeIndsatsplan)
+        }
         SectionKind::Social => matches!(plan, Handleplan | Koordinationsplan | KoordinerendeIndsatsplan),
         SectionKind::Employment => matches!(plan, Jobplan | Rehabiliteringsplan),
         SectionKind::Addiction => matches!(plan, Behandlingsplan | KoordinerendeIndsatsplan),

@@ -199,14 +199,20 @@ fn only_the_owner_writes_a_section() {
         end_date: None,
         goal_ids: vec![],
     };
-    assert_eq!(reason(given.when(&jobcentre(), &add(SectionKind::Employment)).expect_err("unowned")), "SECTION_UNOWNED");
+    assert_eq!(
+        reason(given.when(&jobcentre(), &add(SectionKind::Employment)).expect_err("unowned")),
+        "SECTION_UNOWNED"
+    );
     let take = |section| Command::TakeSectionOwnership { section };
     assert_eq!(
         reason(given.when(&municipality(), &take(SectionKind::Employment)).expect_err("wrong sector")),
         "SECTOR_MAY_NOT_OWN_SECTION"
     );
     let given = given.and(&jobcentre(), take(SectionKind::Employment));
-    assert_eq!(reason(given.when(&jobcentre(), &take(SectionKind::Employment)).expect_err("owned")), "SECTION_ALREADY_OWNED");
+    assert_eq!(
+        reason(given.when(&jobcentre(), &take(SectionKind::Employment)).expect_err("owned")),
+        "SECTION_ALREADY_OWNED"
+    );
     assert_eq!(reason(given.when(&ward(), &add(SectionKind::Employment)).expect_err("not owner")), "SECTION_NOT_OWNED");
     let given = given.and(&jobcentre(), add(SectionKind::Employment));
     assert_eq!(given.plan.activities[0].responsible_organisation, org("jobcenter"));
@@ -275,7 +281,10 @@ fn goal_lifecycle_is_separate_from_achievement() {
         .and(&ward(), Command::AssessGoal { goal_id: "goal-1".into(), achievement: GoalAchievement::PartlyAchieved })
         .and(&ward(), Command::ReviseGoal { goal_id: "goal-1".into(), text: text("have et fritidsjob") });
     let goal = &given.plan.goals[0];
-    assert_eq!((goal.lifecycle, goal.achievement, goal.revision), (GoalLifecycle::Active, GoalAchievement::PartlyAchieved, 1));
+    assert_eq!(
+        (goal.lifecycle, goal.achievement, goal.revision),
+        (GoalLifecycle::Active, GoalAchievement::PartlyAchieved, 1)
+    );
     let given = given.and(&ward(), Command::EndGoal { goal_id: "goal-1".into(), reason: text("ønsker andet") });
     assert_eq!(given.plan.goals[0].lifecycle, GoalLifecycle::Ended);
     assert_eq!(given.plan.goals[0].achievement, GoalAchievement::PartlyAchieved);
@@ -308,7 +317,8 @@ fn relatives_keep_the_citizens_wishes() {
             involvement: RelativeInvolvement::Full,
         },
     );
-    let same = Command::ChangeRelativeInvolvement { relative_id: "relative-1".into(), involvement: RelativeInvolvement::Full };
+    let same =
+        Command::ChangeRelativeInvolvement { relative_id: "relative-1".into(), involvement: RelativeInvolvement::Full };
     assert_eq!(reason(given.when(&ward(), &same).expect_err("unchanged")), "UNCHANGED");
     let given = given.and(
         &ward(),

@@ -22,9 +22,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::domain::{
-    Actor, CitizenKey, Command, CprKind, OwnershipRules, Plan, PlanId, RecordedEvent, Timestamp,
-};
+use crate::domain::{Actor, CitizenKey, Command, CprKind, OwnershipRules, Plan, PlanId, RecordedEvent, Timestamp};
 use crate::error::Error;
 
 /// Where "now" comes from; injectable for tests.
@@ -123,6 +121,8 @@ struct Job {
     reply: oneshot::Sender<Result<Outcome, Error>>,
 }
 
+// Nearly every message is a job; boxing it would only add an allocation per write.
+#[allow(clippy::large_enum_variant)]
 enum Message {
     Job(Job),
     Stop(oneshot::Sender<()>),
@@ -165,23 +165,15 @@ impl Store {
         let (jobs, rx) = mpsc::channel(options.queue_capacity.max(1));
         let stats = Arc::new(Stats::default());
         let writer = writer::Writer::new(db.clone(), data_file, options, last, durable_tx, stats.clone());
-        let handle = std::thread::Builder::new()
-            .name("samplan-writer".into())
-            .spawn(move || writer.run(rx))?;
-        Ok(Self {
-            shared: Arc::new(Shared { db, jobs, durable, stats, writer: Mutex::new(Some(handle)) }),
-        })
+        let handle = std::thread::Builder::new().name("samplan-writer".into()).spawn(move || writer.run(rx))?;
+        Ok(Self { shared: Arc::new(Shared { db, jobs, durable, stats, writer: Mutex::new(Some(handle)) }) })
     }
 
     /// Queues an intent for the group-commit writer and waits until its events
     /// are durable (or it is refused).
     pub async fn submit(&self, submission: Submission, intent: Intent) -> Result<Outcome, Error> {
         let (reply, answer) = oneshot::channel();
-        self.shared
-            .jobs
-            .send(Message::Job(Job { submission, intent, reply }))
-            .await
-            .map_err(|_| Error::Unavailable)?;
+        self.shared.jobs.send(Message::Job(Job { submission, intent, reply })).await.map_err(|_| Error::Unavailable)?;
         answer.await.map_err(|_| Error::Unavailable)?
     }
 

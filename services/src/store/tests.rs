@@ -41,7 +41,14 @@ async fn create(store: &Store, by: &Actor, citizen: u8) -> Outcome {
     store.submit(submission(by, None), intent).await.expect("create")
 }
 
-async fn change(store: &Store, by: &Actor, plan: PlanId, version: u64, command: Command, request_id: Option<&str>) -> Result<Outcome, Error> {
+async fn change(
+    store: &Store,
+    by: &Actor,
+    plan: PlanId,
+    version: u64,
+    command: Command,
+    request_id: Option<&str>,
+) -> Result<Outcome, Error> {
     store.submit(submission(by, request_id), Intent::Change { plan, expected_version: version, command }).await
 }
 
@@ -85,7 +92,10 @@ async fn stale_versions_and_reused_request_ids_are_refused() {
     // Another organisation's identical request id is its own.
     let outsider = actor("outsider", Sector::JobCentre);
     let hidden = change(&store, &outsider, plan, 1, add("x"), Some("req-1")).await;
-    assert!(matches!(hidden, Err(Error::Domain(DomainError::PlanNotFound))), "outsiders learn nothing, not even the version");
+    assert!(
+        matches!(hidden, Err(Error::Domain(DomainError::PlanNotFound))),
+        "outsiders learn nothing, not even the version"
+    );
 }
 
 #[tokio::test]
@@ -131,7 +141,12 @@ async fn concurrent_writes_share_flushes_and_survive_reopen() {
 
 fn command_strategy() -> impl Strategy<Value = (usize, Command)> {
     let id = |prefix: &'static str| (1..4usize).prop_map(move |n| format!("{prefix}-{n}"));
-    let section = prop_oneof![Just(SectionKind::Psychiatry), Just(SectionKind::Social), Just(SectionKind::Employment), Just(SectionKind::Addiction)];
+    let section = prop_oneof![
+        Just(SectionKind::Psychiatry),
+        Just(SectionKind::Social),
+        Just(SectionKind::Employment),
+        Just(SectionKind::Addiction)
+    ];
     let who = 0..ACTORS.len();
     let command = prop_oneof![
         Just(Command::ActivatePlan),
@@ -139,7 +154,8 @@ fn command_strategy() -> impl Strategy<Value = (usize, Command)> {
         Just(Command::ResumePlan),
         Just(Command::ClosePlan { reason: text("slut") }),
         Just(Command::ReopenPlan { reason: text("igen") }),
-        "[a-zæøå ]{1,12}".prop_map(|t| Command::AddGoal { text: Text::parse("t", &format!("mål {t}")).expect("text") }),
+        "[a-zæøå ]{1,12}"
+            .prop_map(|t| Command::AddGoal { text: Text::parse("t", &format!("mål {t}")).expect("text") }),
         id("goal").prop_map(|goal_id| Command::ReviseGoal { goal_id, text: text("nyt mål") }),
         id("goal").prop_map(|goal_id| Command::AssessGoal { goal_id, achievement: GoalAchievement::Achieved }),
         id("goal").prop_map(|goal_id| Command::EndGoal { goal_id, reason: text("nået") }),
@@ -153,9 +169,17 @@ fn command_strategy() -> impl Strategy<Value = (usize, Command)> {
             end_date: None,
             goal_ids,
         }),
-        (id("activity"), prop_oneof![Just(ActivityStatus::InProgress), Just(ActivityStatus::Completed), Just(ActivityStatus::Cancelled)])
+        (
+            id("activity"),
+            prop_oneof![
+                Just(ActivityStatus::InProgress),
+                Just(ActivityStatus::Completed),
+                Just(ActivityStatus::Cancelled)
+            ]
+        )
             .prop_map(|(activity_id, status)| Command::ChangeActivityStatus { activity_id, status }),
-        (0..ACTORS.len()).prop_map(|i| Command::AssignContactPerson { organisation: org(ACTORS[i].0), professional: prof("p-1") }),
+        (0..ACTORS.len())
+            .prop_map(|i| Command::AssignContactPerson { organisation: org(ACTORS[i].0), professional: prof("p-1") }),
         (0..ACTORS.len(), 0..ACTORS.len()).prop_map(|(from, to)| Command::HandOverContactPerson {
             from_organisation: org(ACTORS[from].0),
             from_professional: prof("p-1"),
@@ -167,10 +191,25 @@ fn command_strategy() -> impl Strategy<Value = (usize, Command)> {
             member_id,
             end_date: Date::from_ymd_opt(2026, 12, 31).expect("date")
         }),
-        Just(Command::RecordAdvanceStatement { occasion: AdvanceStatementOccasion::Discharge, text: text("ønske"), supersedes: None }),
-        id("statement").prop_map(|s| Command::RecordAdvanceStatement { occasion: AdvanceStatementOccasion::Other, text: text("rettet"), supersedes: Some(s) }),
-        Just(Command::RegisterRelative { name: text("Anna"), relation: text("søster"), involvement: RelativeInvolvement::Full }),
-        id("relative").prop_map(|relative_id| Command::ChangeRelativeInvolvement { relative_id, involvement: RelativeInvolvement::None }),
+        Just(Command::RecordAdvanceStatement {
+            occasion: AdvanceStatementOccasion::Discharge,
+            text: text("ønske"),
+            supersedes: None
+        }),
+        id("statement").prop_map(|s| Command::RecordAdvanceStatement {
+            occasion: AdvanceStatementOccasion::Other,
+            text: text("rettet"),
+            supersedes: Some(s)
+        }),
+        Just(Command::RegisterRelative {
+            name: text("Anna"),
+            relation: text("søster"),
+            involvement: RelativeInvolvement::Full
+        }),
+        id("relative").prop_map(|relative_id| Command::ChangeRelativeInvolvement {
+            relative_id,
+            involvement: RelativeInvolvement::None
+        }),
     ];
     (who, command)
 }

@@ -171,7 +171,8 @@ impl Writer {
         let (plan_id, before, payloads) = match intent {
             Intent::Create { citizen, kind } => match self.citizen_plan(st, citizen)? {
                 Some(plan_id) => {
-                    let plan = self.load(st, plan_id)?.ok_or_else(|| Error::Storage("citizen index points nowhere".into()))?;
+                    let plan =
+                        self.load(st, plan_id)?.ok_or_else(|| Error::Storage("citizen index points nowhere".into()))?;
                     let outcome = Outcome { plan_id, version: plan.version, created: false, events: Vec::new() };
                     self.remember(st, request_key, fingerprint, &outcome, 0)?;
                     return Ok(outcome);
@@ -227,7 +228,10 @@ impl Writer {
 
         for (event, bytes) in events.iter().zip(encoded) {
             st.batch.insert(keys::global(event.global_position).as_slice(), bytes);
-            st.batch.insert(keys::plan_log(plan_id, event.sequence).as_slice(), event.global_position.to_be_bytes().as_slice());
+            st.batch.insert(
+                keys::plan_log(plan_id, event.sequence).as_slice(),
+                event.global_position.to_be_bytes().as_slice(),
+            );
             st.events.insert(event.global_position, event.clone());
         }
         st.batch.insert(keys::projection(plan_id).as_slice(), plan_bytes);
@@ -272,7 +276,12 @@ impl Writer {
         for position in record.first_position..record.first_position + u64::from(record.count) {
             let event = match st.events.get(&position) {
                 Some(event) => event.clone(),
-                None => decode(&self.db.get(keys::global(position))?.ok_or_else(|| Error::Storage("request record points nowhere".into()))?)?,
+                None => decode(
+                    &self
+                        .db
+                        .get(keys::global(position))?
+                        .ok_or_else(|| Error::Storage("request record points nowhere".into()))?,
+                )?,
             };
             events.push(event);
         }
@@ -291,7 +300,9 @@ impl Writer {
             return Ok(Some(*id));
         }
         match self.db.get(keys::citizen(citizen))? {
-            Some(bytes) => Ok(Some(PlanId(bytes.as_ref().try_into().map_err(|_| Error::Storage("corrupt citizen index".into()))?))),
+            Some(bytes) => {
+                Ok(Some(PlanId(bytes.as_ref().try_into().map_err(|_| Error::Storage("corrupt citizen index".into()))?)))
+            }
             None => Ok(None),
         }
     }
