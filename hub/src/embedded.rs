@@ -12,12 +12,14 @@ use tokio_util::sync::CancellationToken;
 use crate::client::{PlanClient, Professional, connect, plan_client};
 use crate::config::Config;
 use crate::pki::{Identity, Pki};
+use samplan_services::store::Store;
 
 pub struct EmbeddedHub {
     pub addr: SocketAddr,
     pub dir: PathBuf,
     pub config: Config,
     pub pki: Pki,
+    pub store: Store,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -43,8 +45,9 @@ impl EmbeddedHub {
         let listener = TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(crate::serve(config.clone(), listener, shutdown.clone()));
-        Ok(Self { addr, dir: dir.to_owned(), config, pki, shutdown, task })
+        let store = crate::server::open_store(&config)?;
+        let task = tokio::spawn(crate::server::serve_store(config.clone(), store.clone(), listener, shutdown.clone()));
+        Ok(Self { addr, dir: dir.to_owned(), config, pki, store, shutdown, task })
     }
 
     /// The client identity `dev-pki` wrote for a demo organisation.

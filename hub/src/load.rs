@@ -94,6 +94,7 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
     if empty_rate > 0.0 {
         println!("\nplan reads run at {:.0}% of the empty handler's rate", 100.0 * read_rate / empty_rate);
     }
+    println!("group commit: {}", hub.store.stats());
     println!(
         "cores: {}; client and hub share them (one process)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -104,7 +105,7 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
 }
 
 /// A plan that can be put on hold and resumed forever without growing.
-async fn prepare_plan(client: &mut PlanClient, i: usize) -> anyhow::Result<(String, u64)> {
+async fn prepare_plan(client: &mut PlanClient, i: usize) -> anyhow::Result<String> {
     // Fictitious citizens: valid dates in 1950-1999, one per client.
     let cpr = format!("{:02}{:02}{:02}{:04}", 1 + i % 28, 1 + (i / 28) % 12, 50 + (i / 336) % 50, 1000 + i);
     let plan = client
@@ -122,9 +123,6 @@ async fn prepare_plan(client: &mut PlanClient, i: usize) -> anyhow::Result<(Stri
         }),
         Command::ActivatePlan(pb::ActivatePlan {}),
     ] {
-        if version > 1 && matches!(command, Command::AssignContactPerson(_)) {
-            continue; // an earlier run already prepared it
-        }
         let response = client
             .change_plan(pb::ChangePlanRequest {
                 name: plan.name.clone(),
@@ -136,18 +134,21 @@ async fn prepare_plan(client: &mut PlanClient, i: usize) -> anyhow::Result<(Stri
             .into_inner();
         version = response.version;
     }
-    Ok((plan.name, version))
+    Ok(plan.name)
 }
 
-async fn writes(clients: &[(PlanClient, (String, u64))], duration: Duration) -> anyhow::Result<Row> {
+async fn writes(clients: &[(PlanClient, String)], duration: Duration) -> anyhow::Result<Row> {
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::new();
-    for (client, (plan, version)) in clients {
-        let (mut client, plan, mut version) = (client.clone(), plan.clone(), *version);
+    for (client, plan) in clients {
+        let (mut client, plan) = (client.clone(), plan.clone());
         tasks.push(tokio::spawn(async move {
+            // Earlier scenarios moved the plan on: start from where it is now.
+            let current = client.get_plan(pb::GetPlanRequest { name: plan.clone() }).await?.into_inner().plan;
+            let current = current.ok_or_else(|| anyhow::anyhow!("no plan"))?;
+            let (mut version, mut on_hold) = (current.version, current.status == pb::PlanStatus::OnHold as i32);
             let mut latencies = Vec::new();
-            let mut on_hold = false;
             while Instant::now() < deadline {
                 let command = if on_hold {
                     Command::ResumePlan(pb::ResumePlan {})
@@ -174,11 +175,11 @@ async fn writes(clients: &[(PlanClient, (String, u64))], duration: Duration) -> 
     collect("ChangePlan (durable write)", clients.len(), start, tasks).await
 }
 
-async fn reads(clients: &[(PlanClient, (String, u64))], duration: Duration) -> anyhow::Result<Row> {
+async fn reads(clients: &[(PlanClient, String)], duration: Duration) -> anyhow::Result<Row> {
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::new();
-    for (client, (plan, _)) in clients {
+    for (client, plan) in clients {
         let (mut client, plan) = (client.clone(), plan.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();

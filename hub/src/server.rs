@@ -18,6 +18,26 @@ use crate::tls;
 /// On shutdown the health service turns NOT_SERVING first, open calls finish,
 /// and the store flushes.
 pub async fn serve(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    serve_store(config, store, listener, shutdown).await
+}
+
+/// Opens the store the configuration names.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let mut options = StoreOptions::new(&config.data_dir);
+    options.max_batch = config.limits.group_commit_max_batch;
+    options.queue_capacity = config.limits.write_queue;
+    options.cache_capacity_bytes = config.limits.cache_mb * 1024 * 1024;
+    Store::open(options).with_context(|| format!("opening the store in {}", config.data_dir.display()))
+}
+
+/// Like [`serve`], with a store the caller opened (and may watch).
+pub async fn serve_store(
+    config: Config,
+    store: Store,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let registry = Arc::new(config.registry()?);
     let pseudonyms = PseudonymKey::new(read_pseudonym_key(&config.pseudonym_key_file)?);
     let read = |path: &std::path::Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
@@ -27,11 +47,6 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: Cancellation
         &read(&config.tls.client_ca)?,
     )?;
 
-    let mut options = StoreOptions::new(&config.data_dir);
-    options.max_batch = config.limits.group_commit_max_batch;
-    options.queue_capacity = config.limits.write_queue;
-    options.cache_capacity_bytes = config.limits.cache_mb * 1024 * 1024;
-    let store = Store::open(options).with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     tracing::info!(
         durable_position = store.durable_position(),
         organisations = registry.organisations().count(),
@@ -64,5 +79,6 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: Cancellation
         .serve_with_incoming_shutdown(incoming, stopping)
         .await;
     store.shutdown().await;
+    tracing::info!(stats = %store.stats(), "store closed");
     served.context("serving gRPC")
 }

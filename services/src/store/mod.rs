@@ -98,13 +98,43 @@ pub struct Stats {
     pub jobs: AtomicU64,
     pub batches: AtomicU64,
     pub device_syncs: AtomicU64,
+    pub decide_micros: AtomicU64,
+    pub apply_micros: AtomicU64,
+    pub flush_micros: AtomicU64,
+    pub sync_micros: AtomicU64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StatsSnapshot {
+    /// Jobs answered (accepted or refused).
     pub jobs: u64,
+    /// Group commits written.
     pub batches: u64,
+    /// `fdatasync` calls on sled's data file; one per batch.
     pub device_syncs: u64,
+    /// Time spent deciding jobs, applying batches to sled, in sled's flush, and in `fdatasync`.
+    pub decide_micros: u64,
+    pub apply_micros: u64,
+    pub flush_micros: u64,
+    pub sync_micros: u64,
+}
+
+impl std::fmt::Display for StatsSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let per = |total: u64| total.checked_div(self.batches).unwrap_or(0);
+        write!(
+            f,
+            "{} jobs in {} group commits ({:.1} jobs each, {} fdatasync); per commit: decide {} µs, apply {} µs, sled flush {} µs, fdatasync {} µs",
+            self.jobs,
+            self.batches,
+            self.jobs as f64 / self.batches.max(1) as f64,
+            self.device_syncs,
+            per(self.decide_micros),
+            per(self.apply_micros),
+            per(self.flush_micros),
+            per(self.sync_micros),
+        )
+    }
 }
 
 /// What `verify` found.
@@ -200,6 +230,10 @@ impl Store {
             jobs: s.jobs.load(Ordering::Relaxed),
             batches: s.batches.load(Ordering::Relaxed),
             device_syncs: s.device_syncs.load(Ordering::Relaxed),
+            decide_micros: s.decide_micros.load(Ordering::Relaxed),
+            apply_micros: s.apply_micros.load(Ordering::Relaxed),
+            flush_micros: s.flush_micros.load(Ordering::Relaxed),
+            sync_micros: s.sync_micros.load(Ordering::Relaxed),
         }
     }
 

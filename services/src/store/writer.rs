@@ -9,7 +9,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -112,10 +113,12 @@ impl Writer {
         let first_position = self.position;
         let mut staging = Staging::default();
         let mut answers = Vec::with_capacity(jobs.len());
+        let started = Instant::now();
         for job in jobs {
             let result = self.process(&mut staging, &job.submission, &job.intent);
             answers.push((job.reply, result));
         }
+        add_micros(&self.stats.decide_micros, started);
         self.stats.jobs.fetch_add(answers.len() as u64, Ordering::Relaxed);
         if staging.dirty {
             match self.write_durably(staging.batch) {
@@ -147,9 +150,15 @@ impl Writer {
     /// ends in `sync_file_range`, which flushes neither the drive's cache nor
     /// the file's metadata, so an `fdatasync` of the data file follows.
     fn write_durably(&mut self, batch: sled::Batch) -> Result<(), Error> {
+        let started = Instant::now();
         self.db.apply_batch(batch)?;
+        add_micros(&self.stats.apply_micros, started);
+        let started = Instant::now();
         self.db.flush()?;
+        add_micros(&self.stats.flush_micros, started);
+        let started = Instant::now();
         self.data_file.sync_data()?;
+        add_micros(&self.stats.sync_micros, started);
         self.stats.device_syncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -313,4 +322,8 @@ impl Writer {
         }
         self.db.get(key)?.map(|b| decode(&b)).transpose()
     }
+}
+
+fn add_micros(counter: &AtomicU64, since: Instant) {
+    counter.fetch_add(u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
 }
