@@ -9,6 +9,11 @@ use samplan_proto::v1::change_plan_request::Command;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
+use samplan_services::domain::{
+    Actor, Command as DomainCommand, OrganisationId, PlanId, PlanStatus, ProfessionalId, ProfessionalRole, Sector, Text,
+};
+use samplan_services::store::{Intent, Store, Submission};
+
 use crate::client::{PlanClient, connect};
 use crate::embedded::EmbeddedHub;
 
@@ -66,6 +71,9 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
         eprintln!("load: {writers} writer(s) for {:.0}s…", options.seconds);
         rows.push(writes(&clients[..writers], duration).await?);
     }
+    let writers = options.writers.iter().copied().max().unwrap_or(1);
+    eprintln!("load: {writers} writer(s) straight on the store, without gRPC…");
+    rows.push(store_writes(&hub.store, &clients[..writers], duration).await?);
     eprintln!("load: {} reader(s)…", options.readers);
     rows.push(reads(&clients[..options.readers], duration).await?);
     eprintln!("load: {} clients on the empty handler…", options.readers);
@@ -173,6 +181,46 @@ async fn writes(clients: &[(PlanClient, String)], duration: Duration) -> anyhow:
         }));
     }
     collect("ChangePlan (durable write)", clients.len(), start, tasks).await
+}
+
+/// The same commands as `writes`, submitted to the store directly: what the
+/// store costs without TLS, HTTP/2 and protobuf.
+async fn store_writes(store: &Store, clients: &[(PlanClient, String)], duration: Duration) -> anyhow::Result<Row> {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for (i, (_, plan)) in clients.iter().enumerate() {
+        let plan = PlanId::parse_resource_name(plan).ok_or_else(|| anyhow::anyhow!("bad plan name"))?;
+        let store = store.clone();
+        let actor = Actor {
+            organisation: OrganisationId::parse("organisation", "psykiatri-amager")?,
+            sector: Sector::RegionalPsychiatry,
+            professional: ProfessionalId::parse("professional", &format!("load-{i}"))?,
+            role: ProfessionalRole::Nurse,
+        };
+        tasks.push(tokio::spawn(async move {
+            let current = store.plan(plan).await?.ok_or_else(|| anyhow::anyhow!("no plan"))?;
+            let (mut version, mut on_hold) = (current.version, current.status == PlanStatus::OnHold);
+            let reason = Text::parse("reason", "belastningstest")?;
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let command = if on_hold {
+                    DomainCommand::ResumePlan
+                } else {
+                    DomainCommand::PutPlanOnHold { reason: reason.clone() }
+                };
+                let submission = Submission { actor: actor.clone(), correlation_id: "load".into(), request_id: None };
+                let t = Instant::now();
+                let outcome =
+                    store.submit(submission, Intent::Change { plan, expected_version: version, command }).await?;
+                latencies.push(t.elapsed().as_micros() as u32);
+                version = outcome.version;
+                on_hold = !on_hold;
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    collect("store only (no gRPC, no TLS)", clients.len(), start, tasks).await
 }
 
 async fn reads(clients: &[(PlanClient, String)], duration: Duration) -> anyhow::Result<Row> {

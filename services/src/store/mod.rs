@@ -5,18 +5,21 @@
 //! Flow of a write: a handler calls [`Store::submit`]; the job is queued to the
 //! single writer thread ([`writer`]), which takes every queued job (up to
 //! `max_batch`), decides each against the current plan, stages all resulting
-//! keys in one sled `Batch`, applies it atomically, calls `Db::flush` and then
-//! `fdatasync` on sled's data file, and only then answers every job of the batch.
+//! keys in one sled `Batch` and applies it atomically. The syncer thread
+//! ([`syncer`]) then calls `Db::flush` and `fdatasync` on sled's data file for
+//! every round applied since its last sync, and only then answers their jobs;
+//! meanwhile the writer decides the next round.
 //!
 //! Reads never see state that is not yet durable: a read whose projection is
 //! newer than the durable position waits for the flush in flight.
 
 mod keys;
+mod syncer;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -194,8 +197,19 @@ impl Store {
         let (durable_tx, durable) = watch::channel(last);
         let (jobs, rx) = mpsc::channel(options.queue_capacity.max(1));
         let stats = Arc::new(Stats::default());
-        let writer = writer::Writer::new(db.clone(), data_file, options, last, durable_tx, stats.clone());
-        let handle = std::thread::Builder::new().name("samplan-writer".into()).spawn(move || writer.run(rx))?;
+        let poisoned = Arc::new(AtomicBool::new(false));
+        // Rounds applied but not yet durable; a full queue holds the writer back.
+        let (sync_tx, sync_rx) = std::sync::mpsc::sync_channel(64);
+        let syncer = syncer::Syncer {
+            db: db.clone(),
+            data_file,
+            durable: durable_tx,
+            stats: stats.clone(),
+            poisoned: poisoned.clone(),
+        };
+        let syncer = std::thread::Builder::new().name("samplan-sync".into()).spawn(move || syncer.run(sync_rx))?;
+        let writer = writer::Writer::new(db.clone(), options, last, stats.clone(), poisoned, sync_tx);
+        let handle = std::thread::Builder::new().name("samplan-writer".into()).spawn(move || writer.run(rx, syncer))?;
         Ok(Self { shared: Arc::new(Shared { db, jobs, durable, stats, writer: Mutex::new(Some(handle)) }) })
     }
 

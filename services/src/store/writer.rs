@@ -1,21 +1,23 @@
-//! The single writer thread and its group commit.
+//! The single writer thread.
 //!
 //! One thread owns every write, so decisions need no locks and the global
 //! position is assigned without gaps. Each round takes all queued jobs (up to
-//! `max_batch`), decides them in order against the plans as staged so far,
-//! writes everything in one atomic sled batch, makes it device-durable, and
-//! answers. If a flush or sync fails the writer stops taking writes for good
-//! (the page cache may no longer match the disk); a restart recovers from disk.
+//! `max_batch`), decides them in order against the plans as staged so far, and
+//! applies everything to sled in one atomic batch. It then hands the answers to
+//! the syncer ([`super::syncer`]) and goes on with the next round while the
+//! syncer makes the earlier rounds durable: deciding and syncing overlap.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
+use super::syncer::Pending;
 use super::{Error, Intent, Job, MAX_EVENT_BYTES, MAX_PLAN_BYTES, Message, Outcome, Stats, StoreOptions, Submission};
 use super::{decode, encode, keys};
 use crate::domain::{CitizenKey, Context, DomainError, Plan, PlanId, RecordedEvent, create, decide};
@@ -44,27 +46,29 @@ struct Staging {
 
 pub(super) struct Writer {
     db: sled::Db,
-    data_file: std::fs::File,
     options: StoreOptions,
     /// The last global position assigned.
     position: u64,
-    durable: Option<watch::Sender<u64>>,
     stats: Arc<Stats>,
+    poisoned: Arc<AtomicBool>,
+    sync: SyncSender<Pending>,
 }
 
 impl Writer {
     pub(super) fn new(
         db: sled::Db,
-        data_file: std::fs::File,
         options: StoreOptions,
         position: u64,
-        durable: watch::Sender<u64>,
         stats: Arc<Stats>,
+        poisoned: Arc<AtomicBool>,
+        sync: SyncSender<Pending>,
     ) -> Self {
-        Self { db, data_file, options, position, durable: Some(durable), stats }
+        Self { db, options, position, stats, poisoned, sync }
     }
 
-    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Message>) {
+    /// Runs until a stop message or until every sender is gone; then lets the
+    /// syncer finish (`syncer` is its thread) and reports back.
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Message>, syncer: std::thread::JoinHandle<()>) {
         let max_batch = self.options.max_batch.max(1);
         let mut stop = None;
         while stop.is_none() {
@@ -92,19 +96,20 @@ impl Writer {
                 let _ = job.reply.send(Err(Error::Unavailable));
             }
         }
-        if let Err(error) = self.db.flush().map_err(Error::from).and_then(|_| Ok(self.data_file.sync_data()?)) {
-            tracing::error!(%error, "final flush failed");
-        }
+        drop(self.sync);
+        let _ = syncer.join();
         if let Some(done) = stop {
             let _ = done.send(());
         }
     }
 
+    /// Decides a batch of jobs and applies it to sled in one atomic batch; the
+    /// syncer makes it durable and answers.
     fn commit(&mut self, jobs: Vec<Job>) {
         if jobs.is_empty() {
             return;
         }
-        if self.durable.is_none() {
+        if self.poisoned.load(Ordering::Acquire) {
             for job in jobs {
                 let _ = job.reply.send(Err(Error::Unavailable));
             }
@@ -121,55 +126,38 @@ impl Writer {
         add_micros(&self.stats.decide_micros, started);
         self.stats.jobs.fetch_add(answers.len() as u64, Ordering::Relaxed);
         if staging.dirty {
-            match self.write_durably(staging.batch) {
-                Ok(()) => {
-                    self.stats.batches.fetch_add(1, Ordering::Relaxed);
-                    if let Some(durable) = &self.durable {
-                        durable.send_replace(self.position);
-                    }
+            let started = Instant::now();
+            let applied = self.db.apply_batch(staging.batch);
+            add_micros(&self.stats.apply_micros, started);
+            self.stats.batches.fetch_add(1, Ordering::Relaxed);
+            if let Err(error) = applied {
+                tracing::error!(%error, "applying a batch failed; the store stops taking writes");
+                self.poisoned.store(true, Ordering::Release);
+                self.position = first_position;
+                for (reply, result) in answers {
+                    let _ = reply.send(result.and(Err(Error::Unavailable)));
                 }
-                Err(error) => {
-                    tracing::error!(%error, "group commit failed; the store stops taking writes");
-                    self.position = first_position;
-                    // Dropping the sender wakes and fails every waiting read.
-                    self.durable = None;
-                    for (_, result) in &mut answers {
-                        if result.is_ok() {
-                            *result = Err(Error::Unavailable);
-                        }
-                    }
-                }
+                return;
             }
         }
-        for (reply, result) in answers {
-            let _ = reply.send(result);
+        let pending = Pending { position: self.position, dirty: staging.dirty, answers };
+        if let Err(unsent) = self.sync.send(pending) {
+            for (reply, _) in unsent.0.answers {
+                let _ = reply.send(Err(Error::Unavailable));
+            }
         }
-    }
-
-    /// Applies the batch atomically, then makes it device-durable: sled's flush
-    /// ends in `sync_file_range`, which flushes neither the drive's cache nor
-    /// the file's metadata, so an `fdatasync` of the data file follows.
-    fn write_durably(&mut self, batch: sled::Batch) -> Result<(), Error> {
-        let started = Instant::now();
-        self.db.apply_batch(batch)?;
-        add_micros(&self.stats.apply_micros, started);
-        let started = Instant::now();
-        self.db.flush()?;
-        add_micros(&self.stats.flush_micros, started);
-        let started = Instant::now();
-        self.data_file.sync_data()?;
-        add_micros(&self.stats.sync_micros, started);
-        self.stats.device_syncs.fetch_add(1, Ordering::Relaxed);
-        Ok(())
     }
 
     fn process(&mut self, st: &mut Staging, sub: &Submission, intent: &Intent) -> Result<Outcome, Error> {
-        let request_key = sub.request_id.as_ref().map(|id| keys::request(&sub.actor.organisation, id));
-        let fingerprint: [u8; 32] = Sha256::digest(encode(intent)?).into();
-        if let Some(key) = &request_key
+        // The request id's key and the fingerprint of what it asked for.
+        let request = match &sub.request_id {
+            Some(id) => Some((keys::request(&sub.actor.organisation, id), Sha256::digest(encode(intent)?).into())),
+            None => None,
+        };
+        if let Some((key, fingerprint)) = &request
             && let Some(record) = self.request_record(st, key)?
         {
-            if record.fingerprint != fingerprint {
+            if &record.fingerprint != fingerprint {
                 return Err(Error::RequestIdReused);
             }
             return self.replay(st, &record);
@@ -183,7 +171,7 @@ impl Writer {
                     let plan =
                         self.load(st, plan_id)?.ok_or_else(|| Error::Storage("citizen index points nowhere".into()))?;
                     let outcome = Outcome { plan_id, version: plan.version, created: false, events: Vec::new() };
-                    self.remember(st, request_key, fingerprint, &outcome, 0)?;
+                    self.remember(st, request, &outcome, 0)?;
                     return Ok(outcome);
                 }
                 None => (PlanId::random(), None, vec![create(&sub.actor, *kind, today)]),
@@ -253,19 +241,18 @@ impl Writer {
         self.position += outcome.events.len() as u64;
         st.dirty = true;
         let count = u32::try_from(outcome.events.len()).unwrap_or(u32::MAX);
-        self.remember(st, request_key, fingerprint, &outcome, count)?;
+        self.remember(st, request, &outcome, count)?;
         Ok(outcome)
     }
 
     fn remember(
         &self,
         st: &mut Staging,
-        key: Option<Vec<u8>>,
-        fingerprint: [u8; 32],
+        request: Option<(Vec<u8>, [u8; 32])>,
         outcome: &Outcome,
         count: u32,
     ) -> Result<(), Error> {
-        let Some(key) = key else { return Ok(()) };
+        let Some((key, fingerprint)) = request else { return Ok(()) };
         let record = RequestRecord {
             fingerprint,
             plan_id: outcome.plan_id,
@@ -324,6 +311,6 @@ impl Writer {
     }
 }
 
-fn add_micros(counter: &AtomicU64, since: Instant) {
+pub(super) fn add_micros(counter: &AtomicU64, since: Instant) {
     counter.fetch_add(u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
 }

@@ -1,0 +1,94 @@
+//! The syncer thread: makes what the writer applied device-durable, then answers.
+//!
+//! It takes every round the writer has handed over since its last sync (so one
+//! sync can cover several rounds), calls sled's `flush` and then `fdatasync`
+//! on sled's data file — sled 0.34's flush ends in `sync_file_range`, which
+//! flushes neither the drive's cache nor the file's metadata — advances the
+//! durable position and only then answers the rounds' jobs, in order.
+//!
+//! If a flush or sync fails, the store stops taking writes for good (the page
+//! cache may no longer match the disk, the fsync-gate lesson): every waiting
+//! job and read fails, and a restart recovers from what is on disk.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use tokio::sync::{oneshot, watch};
+
+use super::writer::add_micros;
+use super::{Error, Outcome, Stats};
+
+pub(super) type Answer = (oneshot::Sender<Result<Outcome, Error>>, Result<Outcome, Error>);
+
+/// One round of the writer, applied to sled but not yet durable.
+pub(super) struct Pending {
+    /// The last global position assigned when the round was applied.
+    pub position: u64,
+    /// Whether the round wrote anything.
+    pub dirty: bool,
+    pub answers: Vec<Answer>,
+}
+
+pub(super) struct Syncer {
+    pub db: sled::Db,
+    pub data_file: std::fs::File,
+    pub durable: watch::Sender<u64>,
+    pub stats: Arc<Stats>,
+    pub poisoned: Arc<AtomicBool>,
+}
+
+impl Syncer {
+    pub(super) fn run(self, rx: Receiver<Pending>) {
+        let mut durable = Some(self.durable);
+        while let Ok(first) = rx.recv() {
+            let mut rounds = vec![first];
+            rounds.extend(rx.try_iter());
+            // A round that wrote nothing only needs the rounds before it to be
+            // durable, and those were answered (so synced) before it arrived.
+            let result = if self.poisoned.load(Ordering::Acquire) {
+                Err(Error::Unavailable)
+            } else if rounds.iter().any(|r| r.dirty) {
+                sync(&self.db, &self.data_file, &self.stats)
+            } else {
+                Ok(())
+            };
+            match result {
+                Ok(()) => {
+                    if let (Some(durable), Some(last)) = (&durable, rounds.last()) {
+                        durable.send_if_modified(|p| std::mem::replace(p, last.position.max(*p)) != *p);
+                    }
+                }
+                Err(error) => {
+                    if !self.poisoned.swap(true, Ordering::AcqRel) {
+                        tracing::error!(%error, "making writes durable failed; the store stops taking writes");
+                    }
+                    // Dropping the sender fails every read waiting for durability.
+                    durable = None;
+                }
+            }
+            let failed = durable.is_none();
+            for (reply, result) in rounds.into_iter().flat_map(|r| r.answers) {
+                let result = if failed { result.and(Err(Error::Unavailable)) } else { result };
+                let _ = reply.send(result);
+            }
+        }
+        if !self.poisoned.load(Ordering::Acquire)
+            && let Err(error) = sync(&self.db, &self.data_file, &self.stats)
+        {
+            tracing::error!(%error, "final flush failed");
+        }
+    }
+}
+
+fn sync(db: &sled::Db, data_file: &std::fs::File, stats: &Stats) -> Result<(), Error> {
+    let started = Instant::now();
+    db.flush()?;
+    add_micros(&stats.flush_micros, started);
+    let started = Instant::now();
+    data_file.sync_data()?;
+    add_micros(&stats.sync_micros, started);
+    stats.device_syncs.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
