@@ -4,6 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+/// The reason given when a load writer puts its plan on hold.
+const REASON: &str = "belastningstest";
+
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
 use tonic_health::pb::HealthCheckRequest;
@@ -145,131 +148,112 @@ async fn prepare_plan(client: &mut PlanClient, i: usize) -> anyhow::Result<Strin
     Ok(plan.name)
 }
 
-async fn writes(clients: &[(PlanClient, String)], duration: Duration) -> anyhow::Result<Row> {
+/// Runs `op` in a closed loop on every state, one task each, until `duration`
+/// has passed, and records each call's latency.
+async fn closed_loop<S, F, Fut>(
+    scenario: &'static str,
+    states: Vec<S>,
+    duration: Duration,
+    op: F,
+) -> anyhow::Result<Row>
+where
+    S: Send + 'static,
+    F: Fn(S) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<S>> + Send,
+{
+    let clients = states.len();
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::new();
-    for (client, plan) in clients {
-        let (mut client, plan) = (client.clone(), plan.clone());
+    for mut state in states {
+        let op = op.clone();
         tasks.push(tokio::spawn(async move {
-            // Earlier scenarios moved the plan on: start from where it is now.
-            let current = client.get_plan(pb::GetPlanRequest { name: plan.clone() }).await?.into_inner().plan;
-            let current = current.ok_or_else(|| anyhow::anyhow!("no plan"))?;
-            let (mut version, mut on_hold) = (current.version, current.status == pb::PlanStatus::OnHold as i32);
             let mut latencies = Vec::new();
             while Instant::now() < deadline {
-                let command = if on_hold {
-                    Command::ResumePlan(pb::ResumePlan {})
-                } else {
-                    Command::PutPlanOnHold(pb::PutPlanOnHold { reason: "belastningstest".into() })
-                };
                 let t = Instant::now();
-                let response = client
-                    .change_plan(pb::ChangePlanRequest {
-                        name: plan.clone(),
-                        expected_version: version,
-                        request_id: String::new(),
-                        command: Some(command),
-                    })
-                    .await?
-                    .into_inner();
-                latencies.push(t.elapsed().as_micros() as u32);
-                version = response.version;
-                on_hold = !on_hold;
+                state = op(state).await?;
+                latencies.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
             }
             anyhow::Ok(latencies)
         }));
     }
-    collect("ChangePlan (durable write)", clients.len(), start, tasks).await
+    let mut latencies_us = Vec::new();
+    for task in tasks {
+        latencies_us.extend(task.await??);
+    }
+    Ok(Row { scenario, clients, ops: latencies_us.len(), elapsed: start.elapsed(), latencies_us })
+}
+
+/// Each writer puts its own plan on hold and resumes it, so plans never grow.
+async fn writes(clients: &[(PlanClient, String)], duration: Duration) -> anyhow::Result<Row> {
+    let mut states = Vec::new();
+    for (client, plan) in clients {
+        let mut client = client.clone();
+        // Earlier scenarios moved the plan on: start from where it is now.
+        let current = client.get_plan(pb::GetPlanRequest { name: plan.clone() }).await?.into_inner().plan;
+        let current = current.ok_or_else(|| anyhow::anyhow!("no plan"))?;
+        let on_hold = current.status == pb::PlanStatus::OnHold as i32;
+        states.push((client, plan.clone(), current.version, on_hold));
+    }
+    closed_loop("ChangePlan (durable write)", states, duration, |(mut client, plan, version, on_hold)| async move {
+        let command = if on_hold {
+            Command::ResumePlan(pb::ResumePlan {})
+        } else {
+            Command::PutPlanOnHold(pb::PutPlanOnHold { reason: REASON.into() })
+        };
+        let request = pb::ChangePlanRequest {
+            name: plan.clone(),
+            expected_version: version,
+            request_id: String::new(),
+            command: Some(command),
+        };
+        let version = client.change_plan(request).await?.into_inner().version;
+        Ok((client, plan, version, !on_hold))
+    })
+    .await
 }
 
 /// The same commands as `writes`, submitted to the store directly: what the
 /// store costs without TLS, HTTP/2 and protobuf.
 async fn store_writes(store: &Store, clients: &[(PlanClient, String)], duration: Duration) -> anyhow::Result<Row> {
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut tasks = Vec::new();
+    let mut states = Vec::new();
     for (i, (_, plan)) in clients.iter().enumerate() {
         let plan = PlanId::parse_resource_name(plan).ok_or_else(|| anyhow::anyhow!("bad plan name"))?;
-        let store = store.clone();
+        let current = store.plan(plan).await?.ok_or_else(|| anyhow::anyhow!("no plan"))?;
         let actor = Actor {
             organisation: OrganisationId::parse("organisation", "psykiatri-amager")?,
             sector: Sector::RegionalPsychiatry,
             professional: ProfessionalId::parse("professional", &format!("load-{i}"))?,
             role: ProfessionalRole::Nurse,
         };
-        tasks.push(tokio::spawn(async move {
-            let current = store.plan(plan).await?.ok_or_else(|| anyhow::anyhow!("no plan"))?;
-            let (mut version, mut on_hold) = (current.version, current.status == PlanStatus::OnHold);
-            let reason = Text::parse("reason", "belastningstest")?;
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let command = if on_hold {
-                    DomainCommand::ResumePlan
-                } else {
-                    DomainCommand::PutPlanOnHold { reason: reason.clone() }
-                };
-                let submission = Submission { actor: actor.clone(), correlation_id: "load".into(), request_id: None };
-                let t = Instant::now();
-                let outcome =
-                    store.submit(submission, Intent::Change { plan, expected_version: version, command }).await?;
-                latencies.push(t.elapsed().as_micros() as u32);
-                version = outcome.version;
-                on_hold = !on_hold;
-            }
-            anyhow::Ok(latencies)
-        }));
+        states.push((store.clone(), actor, plan, current.version, current.status == PlanStatus::OnHold));
     }
-    collect("store only (no gRPC, no TLS)", clients.len(), start, tasks).await
+    let reason = Text::parse("reason", REASON)?;
+    closed_loop("store only (no gRPC, no TLS)", states, duration, move |(store, actor, plan, version, on_hold)| {
+        let reason = reason.clone();
+        async move {
+            let command = if on_hold { DomainCommand::ResumePlan } else { DomainCommand::PutPlanOnHold { reason } };
+            let submission = Submission { actor: actor.clone(), correlation_id: "load".into(), request_id: None };
+            let outcome = store.submit(submission, Intent::Change { plan, expected_version: version, command }).await?;
+            Ok((store, actor, plan, outcome.version, !on_hold))
+        }
+    })
+    .await
 }
 
 async fn reads(clients: &[(PlanClient, String)], duration: Duration) -> anyhow::Result<Row> {
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut tasks = Vec::new();
-    for (client, plan) in clients {
-        let (mut client, plan) = (client.clone(), plan.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                client.get_plan(pb::GetPlanRequest { name: plan.clone() }).await?;
-                latencies.push(t.elapsed().as_micros() as u32);
-            }
-            anyhow::Ok(latencies)
-        }));
-    }
-    collect("GetPlan (read)", clients.len(), start, tasks).await
+    let states = clients.to_vec();
+    closed_loop("GetPlan (read)", states, duration, |(mut client, plan)| async move {
+        client.get_plan(pb::GetPlanRequest { name: plan.clone() }).await?;
+        Ok((client, plan))
+    })
+    .await
 }
 
 async fn empty_handler(clients: &[HealthClient<tonic::transport::Channel>], duration: Duration) -> anyhow::Result<Row> {
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut tasks = Vec::new();
-    for client in clients {
-        let mut client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                client.check(HealthCheckRequest { service: String::new() }).await?;
-                latencies.push(t.elapsed().as_micros() as u32);
-            }
-            anyhow::Ok(latencies)
-        }));
-    }
-    collect("empty handler (health Check)", clients.len(), start, tasks).await
-}
-
-async fn collect(
-    scenario: &'static str,
-    clients: usize,
-    start: Instant,
-    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Vec<u32>>>>,
-) -> anyhow::Result<Row> {
-    let mut latencies_us = Vec::new();
-    for task in tasks {
-        latencies_us.extend(task.await??);
-    }
-    Ok(Row { scenario, clients, ops: latencies_us.len(), elapsed: start.elapsed(), latencies_us })
+    closed_loop("empty handler (health Check)", clients.to_vec(), duration, |mut client| async move {
+        client.check(HealthCheckRequest { service: String::new() }).await?;
+        Ok(client)
+    })
+    .await
 }

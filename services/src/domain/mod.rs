@@ -9,6 +9,8 @@ pub mod plan;
 pub mod rules;
 
 #[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
 mod tests;
 
 pub use command::{Command, Context, create, decide};

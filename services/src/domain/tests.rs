@@ -1,24 +1,9 @@
 //! Given-when-then tests of the plan's rules: given these events, when this
 //! command, then these events or this refusal.
 
+use super::testkit::*;
 use super::*;
 use crate::domain::plan::Plan;
-
-fn org(id: &str) -> OrganisationId {
-    OrganisationId::parse("organisation_id", id).expect("org id")
-}
-
-fn prof(id: &str) -> ProfessionalId {
-    ProfessionalId::parse("professional_id", id).expect("professional id")
-}
-
-fn text(s: &str) -> Text {
-    Text::parse("text", s).expect("text")
-}
-
-fn actor(organisation: &str, sector: Sector) -> Actor {
-    Actor { organisation: org(organisation), sector, professional: prof("p-1"), role: ProfessionalRole::Nurse }
-}
 
 fn ward() -> Actor {
     actor("ward", Sector::RegionalPsychiatry)

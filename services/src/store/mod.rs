@@ -208,7 +208,8 @@ impl Store {
             poisoned: poisoned.clone(),
         };
         let syncer = std::thread::Builder::new().name("samplan-sync".into()).spawn(move || syncer.run(sync_rx))?;
-        let writer = writer::Writer::new(db.clone(), options, last, stats.clone(), poisoned, sync_tx);
+        let writer =
+            writer::Writer { db: db.clone(), options, position: last, stats: stats.clone(), poisoned, sync: sync_tx };
         let handle = std::thread::Builder::new().name("samplan-writer".into()).spawn(move || writer.run(rx, syncer))?;
         Ok(Self { shared: Arc::new(Shared { db, jobs, durable, stats, writer: Mutex::new(Some(handle)) }) })
     }

@@ -3,23 +3,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use proptest::prelude::*;
 
 use super::*;
+use crate::domain::testkit::*;
 use crate::domain::*;
-
-fn org(id: &str) -> OrganisationId {
-    OrganisationId::parse("organisation_id", id).expect("org")
-}
-
-fn prof(id: &str) -> ProfessionalId {
-    ProfessionalId::parse("professional_id", id).expect("prof")
-}
-
-fn text(s: &str) -> Text {
-    Text::parse("text", s).expect("text")
-}
-
-fn actor(organisation: &str, sector: Sector) -> Actor {
-    Actor { organisation: org(organisation), sector, professional: prof("p-1"), role: ProfessionalRole::Nurse }
-}
 
 const ACTORS: [(&str, Sector); 3] =
     [("ward", Sector::RegionalPsychiatry), ("kommune", Sector::MunicipalSocial), ("jobcenter", Sector::JobCentre)];

@@ -45,27 +45,16 @@ struct Staging {
 }
 
 pub(super) struct Writer {
-    db: sled::Db,
-    options: StoreOptions,
+    pub db: sled::Db,
+    pub options: StoreOptions,
     /// The last global position assigned.
-    position: u64,
-    stats: Arc<Stats>,
-    poisoned: Arc<AtomicBool>,
-    sync: SyncSender<Pending>,
+    pub position: u64,
+    pub stats: Arc<Stats>,
+    pub poisoned: Arc<AtomicBool>,
+    pub sync: SyncSender<Pending>,
 }
 
 impl Writer {
-    pub(super) fn new(
-        db: sled::Db,
-        options: StoreOptions,
-        position: u64,
-        stats: Arc<Stats>,
-        poisoned: Arc<AtomicBool>,
-        sync: SyncSender<Pending>,
-    ) -> Self {
-        Self { db, options, position, stats, poisoned, sync }
-    }
-
     /// Runs until a stop message or until every sender is gone; then lets the
     /// syncer finish (`syncer` is its thread) and reports back.
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Message>, syncer: std::thread::JoinHandle<()>) {
