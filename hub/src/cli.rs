@@ -46,6 +46,9 @@ enum Cmd {
         /// Client count for the read and empty-handler scenarios.
         #[arg(long, default_value_t = 64)]
         readers: usize,
+        /// HTTP/2 connections the clients share (one per client at most).
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
         /// Folder for the temporary database (it should be on the disk you deploy to).
         #[arg(long, default_value = "target/samplan-load")]
         dir: PathBuf,
@@ -74,11 +77,11 @@ pub fn main() -> anyhow::Result<()> {
                 init_logging(LogFormat::Pretty, "warn");
                 crate::demo::run().await
             }
-            Cmd::Load { seconds, writers, readers, dir } => {
+            Cmd::Load { seconds, writers, readers, connections, dir } => {
                 init_logging(LogFormat::Pretty, "warn");
                 anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
                 anyhow::ensure!(readers > 0 && writers.iter().all(|w| *w > 0), "client counts must be positive");
-                crate::load::run(crate::load::LoadOptions { seconds, writers, readers, dir }).await
+                crate::load::run(crate::load::LoadOptions { seconds, writers, readers, connections, dir }).await
             }
             Cmd::Verify { config } => verify(config),
         }

@@ -17,7 +17,7 @@ use samplan_services::domain::{
 };
 use samplan_services::store::{Intent, Store, Submission};
 
-use crate::client::{PlanClient, connect};
+use crate::client::{PlanClient, Professional, connect, plan_client};
 use crate::embedded::EmbeddedHub;
 
 #[derive(Clone, Debug)]
@@ -28,6 +28,8 @@ pub struct LoadOptions {
     pub writers: Vec<usize>,
     /// Client count for the read and empty-handler scenarios.
     pub readers: usize,
+    /// HTTP/2 connections the clients share.
+    pub connections: usize,
     /// Where the embedded hub's database lives (a temporary folder inside it).
     pub dir: std::path::PathBuf,
 }
@@ -61,9 +63,16 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
     let most = options.writers.iter().copied().chain([options.readers]).max().unwrap_or(1);
     eprintln!("load: hub on {} with its database in {}; preparing {most} plans…", hub.addr, dir.path().display());
 
+    // Clients share `connections` HTTP/2 connections, as an integration's pooled channels would.
+    let identity = hub.identity("psykiatri-amager")?;
+    let mut channels = Vec::new();
+    for _ in 0..options.connections.clamp(1, most) {
+        channels.push(connect(hub.addr, &hub.pki.ca_pem, &identity).await?);
+    }
     let mut clients = Vec::with_capacity(most);
     for i in 0..most {
-        let mut client = hub.plan_client("psykiatri-amager", &format!("load-{i}"), "NURSE").await?;
+        let channel = channels[i % channels.len()].clone();
+        let mut client = plan_client(channel, Professional::new(&format!("load-{i}"), "NURSE")?);
         let plan = prepare_plan(&mut client, i).await?;
         clients.push((client, plan));
     }
@@ -80,11 +89,7 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
     eprintln!("load: {} reader(s)…", options.readers);
     rows.push(reads(&clients[..options.readers], duration).await?);
     eprintln!("load: {} clients on the empty handler…", options.readers);
-    let identity = hub.identity("psykiatri-amager")?;
-    let mut health = Vec::new();
-    for _ in 0..options.readers {
-        health.push(HealthClient::new(connect(hub.addr, &hub.pki.ca_pem, &identity).await?));
-    }
+    let health: Vec<_> = (0..options.readers).map(|i| HealthClient::new(channels[i % channels.len()].clone())).collect();
     rows.push(empty_handler(&health, duration).await?);
 
     println!("\n{:<34} {:>7} {:>9} {:>10} {:>8} {:>8}", "scenario", "clients", "ops", "ops/s", "p50 ms", "p99 ms");
@@ -110,8 +115,7 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
         "cores: {}; client and hub share them (one process)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    drop(clients);
-    drop(health);
+    drop((clients, health, channels));
     hub.stop().await
 }
 
