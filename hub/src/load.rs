@@ -89,7 +89,8 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
     eprintln!("load: {} reader(s)…", options.readers);
     rows.push(reads(&clients[..options.readers], duration).await?);
     eprintln!("load: {} clients on the empty handler…", options.readers);
-    let health: Vec<_> = (0..options.readers).map(|i| HealthClient::new(channels[i % channels.len()].clone())).collect();
+    let health: Vec<_> =
+        (0..options.readers).map(|i| HealthClient::new(channels[i % channels.len()].clone())).collect();
     rows.push(empty_handler(&health, duration).await?);
 
     println!("\n{:<34} {:>7} {:>9} {:>10} {:>8} {:>8}", "scenario", "clients", "ops", "ops/s", "p50 ms", "p99 ms");

@@ -1,35 +1,39 @@
 //! The key layout of Samplan's one sled tree. Everything lives in one tree so
-//! that one `Batch` (atomic in sled) carries an event, its indexes, the updated
-//! projection and the idempotency record together. Integers are big-endian so
-//! that keys sort in numeric order. No key holds personal data: citizens are
-//! keyed by their HMAC pseudonym.
+//! that one `Batch` (atomic in sled) carries a round's events, its slice of the
+//! global log, the updated projections and the idempotency records together.
+//! Integers are big-endian so that keys sort in numeric order. No key holds
+//! personal data: citizens are keyed by their HMAC pseudonym.
 //!
-//! | prefix | key                          | value                         |
-//! |--------|------------------------------|-------------------------------|
-//! | `g`    | global position (u64)        | the recorded event (postcard) |
-//! | `l`    | plan id (16) + sequence (u64)| global position (u64)         |
-//! | `p`    | plan id (16)                 | the plan projection (postcard)|
-//! | `c`    | citizen pseudonym (32)       | plan id (16)                  |
-//! | `r`    | org id len (u8) + org id + request id | idempotency record   |
+//! | prefix | key                                   | value                                    |
+//! |--------|---------------------------------------|------------------------------------------|
+//! | `e`    | plan id (16) + sequence (u64)         | the recorded event (postcard)            |
+//! | `g`    | first global position of a round (u64)| the round's events as (plan id, sequence)|
+//! | `p`    | plan id (16)                          | the plan projection (postcard)           |
+//! | `c`    | citizen pseudonym (32)                | plan id (16)                             |
+//! | `r`    | org id len (u8) + org id + request id | idempotency record                       |
+//!
+//! The global log is kept per writer round rather than per event: one key
+//! lists the round's events in position order, so a round of n events costs
+//! n + 1 keys instead of 2n, and sled splits its leaves half as often.
 
 use crate::domain::{CitizenKey, OrganisationId, PlanId};
 
+pub const EVENT: u8 = b'e';
 pub const GLOBAL: u8 = b'g';
-pub const PLAN_LOG: u8 = b'l';
 pub const PROJECTION: u8 = b'p';
 pub const CITIZEN: u8 = b'c';
 pub const REQUEST: u8 = b'r';
 
-pub fn global(position: u64) -> [u8; 9] {
-    let mut key = [GLOBAL; 9];
-    key[1..].copy_from_slice(&position.to_be_bytes());
+pub fn event(plan: PlanId, sequence: u64) -> [u8; 25] {
+    let mut key = [EVENT; 25];
+    key[1..17].copy_from_slice(&plan.0);
+    key[17..].copy_from_slice(&sequence.to_be_bytes());
     key
 }
 
-pub fn plan_log(plan: PlanId, sequence: u64) -> [u8; 25] {
-    let mut key = [PLAN_LOG; 25];
-    key[1..17].copy_from_slice(&plan.0);
-    key[17..].copy_from_slice(&sequence.to_be_bytes());
+pub fn round(first_position: u64) -> [u8; 9] {
+    let mut key = [GLOBAL; 9];
+    key[1..].copy_from_slice(&first_position.to_be_bytes());
     key
 }
 

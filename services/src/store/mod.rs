@@ -278,33 +278,42 @@ impl Store {
     pub fn plan_events(&self, id: PlanId, from_sequence: u64, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
         let durable = self.durable_position();
         let mut events = Vec::new();
-        for item in self.shared.db.range(keys::plan_log(id, from_sequence.max(1))..keys::plan_log(id, u64::MAX)) {
-            let (_, position) = item?;
-            let position = keys::decode_u64(&position).ok_or_else(|| corrupt("plan log"))?;
-            if position > durable || events.len() >= limit {
+        for item in self.shared.db.range(keys::event(id, from_sequence.max(1))..=keys::event(id, u64::MAX)) {
+            let event: RecordedEvent = decode(&item?.1)?;
+            if event.global_position > durable || events.len() >= limit {
                 break;
             }
-            events.push(self.event_at(position)?.ok_or_else(|| corrupt("plan log points nowhere"))?);
+            events.push(event);
         }
         Ok(events)
     }
 
-    /// Up to `limit` durable events of the global log, from `from_position` on.
+    /// Up to `limit` durable events of the global log, from `from_position` on, in order.
     pub fn events_from(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
+        let from_position = from_position.max(1);
         let durable = self.durable_position();
         let mut events = Vec::new();
-        for item in self.shared.db.range(keys::global(from_position.max(1))..=keys::global(durable)) {
-            if events.len() >= limit {
-                break;
+        // Start at the round that holds `from_position`.
+        let start = match self.shared.db.range(keys::round(0)..=keys::round(from_position)).next_back() {
+            Some(item) => item?.0,
+            None => return Ok(events),
+        };
+        for item in self.shared.db.range(start.to_vec()..=keys::round(durable).to_vec()) {
+            let (key, round) = item?;
+            let first = keys::decode_u64(&key[1..]).ok_or_else(|| corrupt("round key"))?;
+            let round: Vec<(PlanId, u64)> = decode(&round)?;
+            for (position, (plan, sequence)) in (first..).zip(round) {
+                if position < from_position {
+                    continue;
+                }
+                if position > durable || events.len() >= limit {
+                    return Ok(events);
+                }
+                let bytes = self.shared.db.get(keys::event(plan, sequence))?.ok_or_else(|| corrupt("global log"))?;
+                events.push(decode(&bytes)?);
             }
-            let (_, bytes) = item?;
-            events.push(decode(&bytes)?);
         }
         Ok(events)
-    }
-
-    fn event_at(&self, position: u64) -> Result<Option<RecordedEvent>, Error> {
-        self.shared.db.get(keys::global(position))?.map(|b| decode(&b)).transpose()
     }
 
     /// Rebuilds a plan from its log alone.
@@ -319,17 +328,27 @@ impl Store {
         let mut report = VerifyReport { events: 0, plans: 0, problems: Vec::new() };
         let mut expected = 1;
         for item in self.shared.db.scan_prefix([keys::GLOBAL]) {
-            let (key, bytes) = item?;
-            let position = keys::decode_u64(&key[1..]).ok_or_else(|| corrupt("global key"))?;
-            if position != expected {
-                report.problems.push(format!("global log jumps from {} to {position}", expected - 1));
+            let (key, round) = item?;
+            let first = keys::decode_u64(&key[1..]).ok_or_else(|| corrupt("round key"))?;
+            if first != expected {
+                report.problems.push(format!("global log jumps from {} to {first}", expected - 1));
             }
-            let event: RecordedEvent = decode(&bytes)?;
-            if event.global_position != position {
-                report.problems.push(format!("event at {position} claims position {}", event.global_position));
+            let round: Vec<(PlanId, u64)> = decode(&round)?;
+            for (position, (plan, sequence)) in (first..).zip(&round) {
+                match self.shared.db.get(keys::event(*plan, *sequence))? {
+                    None => report.problems.push(format!("global position {position} points to a missing event")),
+                    Some(bytes) => {
+                        let event: RecordedEvent = decode(&bytes)?;
+                        if event.global_position != position {
+                            report
+                                .problems
+                                .push(format!("event at {position} claims position {}", event.global_position));
+                        }
+                    }
+                }
+                report.events += 1;
             }
-            expected = position + 1;
-            report.events += 1;
+            expected = first + round.len() as u64;
         }
         for item in self.shared.db.scan_prefix([keys::PROJECTION]) {
             let (key, stored) = item?;
@@ -358,10 +377,11 @@ impl Store {
 }
 
 fn last_position(db: &sled::Db) -> Result<u64, Error> {
-    match db.scan_prefix([keys::GLOBAL]).next_back() {
-        Some(item) => keys::decode_u64(&item?.0[1..]).ok_or_else(|| corrupt("global key")),
-        None => Ok(0),
-    }
+    let Some(item) = db.scan_prefix([keys::GLOBAL]).next_back() else { return Ok(0) };
+    let (key, round) = item?;
+    let first = keys::decode_u64(&key[1..]).ok_or_else(|| corrupt("round key"))?;
+    let round: Vec<(PlanId, u64)> = decode(&round)?;
+    Ok(first + round.len() as u64 - 1)
 }
 
 /// sled's data file, opened for `fdatasync`, after making the directory entries durable.

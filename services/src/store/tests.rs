@@ -121,6 +121,13 @@ async fn concurrent_writes_share_flushes_and_survive_reopen() {
     let report = store.verify().expect("verify");
     assert_eq!(report.problems, Vec::<String>::new());
     assert_eq!((report.events, report.plans), (168, 8));
+    let all: Vec<u64> = store.events_from(0, usize::MAX).expect("log").iter().map(|e| e.global_position).collect();
+    assert_eq!(all, (1..=168).collect::<Vec<_>>(), "the global log is ordered and gap-free");
+    for from in [1, 7, 100, 166] {
+        let page: Vec<u64> = store.events_from(from, 3).expect("log").iter().map(|e| e.global_position).collect();
+        assert_eq!(page, (from..from + 3).collect::<Vec<_>>(), "resuming at {from}");
+    }
+    assert!(store.events_from(169, 10).expect("log").is_empty());
     assert!(!dir.path().join("blobs").read_dir().is_ok_and(|mut d| d.next().is_some()), "no unsynced sled blobs");
 }
 

@@ -29,7 +29,7 @@ struct RequestRecord {
     plan_id: PlanId,
     version: u64,
     created: bool,
-    first_position: u64,
+    /// How many events the request appended; they end the plan's log at `version`.
     count: u32,
 }
 
@@ -41,7 +41,9 @@ struct Staging {
     plans: HashMap<PlanId, Plan>,
     citizens: HashMap<CitizenKey, PlanId>,
     requests: HashMap<Vec<u8>, RequestRecord>,
-    events: HashMap<u64, RecordedEvent>,
+    events: HashMap<(PlanId, u64), RecordedEvent>,
+    /// The round's slice of the global log, in position order.
+    round: Vec<(PlanId, u64)>,
 }
 
 pub(super) struct Writer {
@@ -114,6 +116,19 @@ impl Writer {
         }
         add_micros(&self.stats.decide_micros, started);
         self.stats.jobs.fetch_add(answers.len() as u64, Ordering::Relaxed);
+        if !staging.round.is_empty() {
+            match encode(&staging.round) {
+                Ok(round) => staging.batch.insert(keys::round(first_position + 1).as_slice(), round),
+                Err(error) => {
+                    tracing::error!(%error, "encoding a round failed");
+                    self.position = first_position;
+                    for (reply, result) in answers {
+                        let _ = reply.send(result.and(Err(Error::Unavailable)));
+                    }
+                    return;
+                }
+            }
+        }
         if staging.dirty {
             let started = Instant::now();
             let applied = self.db.apply_batch(staging.batch);
@@ -213,12 +228,9 @@ impl Writer {
         }
 
         for (event, bytes) in events.iter().zip(encoded) {
-            st.batch.insert(keys::global(event.global_position).as_slice(), bytes);
-            st.batch.insert(
-                keys::plan_log(plan_id, event.sequence).as_slice(),
-                event.global_position.to_be_bytes().as_slice(),
-            );
-            st.events.insert(event.global_position, event.clone());
+            st.batch.insert(keys::event(plan_id, event.sequence).as_slice(), bytes);
+            st.events.insert((plan_id, event.sequence), event.clone());
+            st.round.push((plan_id, event.sequence));
         }
         st.batch.insert(keys::projection(plan_id).as_slice(), plan_bytes);
         if let (true, Intent::Create { citizen, .. }) = (created, intent) {
@@ -247,7 +259,6 @@ impl Writer {
             plan_id: outcome.plan_id,
             version: outcome.version,
             created: outcome.created,
-            first_position: outcome.events.first().map_or(0, |e| e.global_position),
             count,
         };
         st.batch.insert(key.as_slice(), encode(&record)?);
@@ -257,14 +268,15 @@ impl Writer {
     }
 
     fn replay(&self, st: &Staging, record: &RequestRecord) -> Result<Outcome, Error> {
+        let first = record.version + 1 - u64::from(record.count);
         let mut events = Vec::with_capacity(record.count as usize);
-        for position in record.first_position..record.first_position + u64::from(record.count) {
-            let event = match st.events.get(&position) {
+        for sequence in first..=record.version {
+            let event = match st.events.get(&(record.plan_id, sequence)) {
                 Some(event) => event.clone(),
                 None => decode(
                     &self
                         .db
-                        .get(keys::global(position))?
+                        .get(keys::event(record.plan_id, sequence))?
                         .ok_or_else(|| Error::Storage("request record points nowhere".into()))?,
                 )?,
             };
