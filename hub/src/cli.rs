@@ -46,8 +46,9 @@ enum Cmd {
         /// Client count for the read and empty-handler scenarios.
         #[arg(long, default_value_t = 64)]
         readers: usize,
-        /// HTTP/2 connections the clients share (one per client at most).
-        #[arg(long, default_value_t = 64)]
+        /// HTTP/2 connections the clients share (one per client at most), as
+        /// an integration's pooled channels would.
+        #[arg(long, default_value_t = 4)]
         connections: usize,
         /// Folder for the temporary database (it should be on the disk you deploy to).
         #[arg(long, default_value = "target/samplan-load")]
