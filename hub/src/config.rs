@@ -48,6 +48,11 @@ pub struct TlsConfig {
     pub private_key: PathBuf,
     /// PEM certificates of the CAs whose client certificates are accepted.
     pub client_ca: PathBuf,
+    /// PEM CRLs of those CAs. A revoked client certificate is refused, and so is
+    /// every certificate a CRL covers once the CRL is past its next update:
+    /// renew CRLs in time. Empty means no revocation checking (development only).
+    #[serde(default)]
+    pub client_crls: Vec<PathBuf>,
     /// A client that has not finished its TLS handshake by then is dropped.
     #[serde(default = "default_handshake_timeout_ms")]
     pub handshake_timeout_ms: u64,
@@ -169,13 +174,14 @@ impl Config {
     }
 
     fn resolve(&mut self, base: &Path) {
-        for path in [
+        let fixed = [
             &mut self.data_dir,
             &mut self.pseudonym_key_file,
             &mut self.tls.certificate,
             &mut self.tls.private_key,
             &mut self.tls.client_ca,
-        ] {
+        ];
+        for path in fixed.into_iter().chain(self.tls.client_crls.iter_mut()) {
             if path.is_relative() {
                 *path = base.join(&*path);
             }

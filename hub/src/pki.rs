@@ -6,10 +6,22 @@ use std::path::Path;
 
 use anyhow::Context;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams, SerialNumber,
 };
+use time::{Duration, OffsetDateTime};
 
 use crate::config::SectorName;
+
+/// What a test or demo client certificate looks like.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientSpec<'a> {
+    pub common_name: &'a str,
+    pub organisation_identifier: Option<&'a str>,
+    pub serial: u64,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
 
 /// A PEM certificate and its PEM private key.
 #[derive(Clone, Debug)]
@@ -90,16 +102,58 @@ impl Pki {
         Ok(Self { ca_pem, issuer, server })
     }
 
-    /// A client certificate; `organisation_identifier` goes into the subject as OID 2.5.4.97.
+    /// A client certificate valid for two years; `organisation_identifier` goes
+    /// into the subject as OID 2.5.4.97.
     pub fn client(&self, common_name: &str, organisation_identifier: Option<&str>) -> anyhow::Result<Identity> {
+        let now = OffsetDateTime::now_utc();
+        self.client_with(ClientSpec {
+            common_name,
+            organisation_identifier,
+            serial: rand::random::<u64>() >> 1,
+            not_before: now - Duration::days(1),
+            not_after: now + Duration::days(730),
+        })
+    }
+
+    /// A client certificate exactly as specified (serial and validity included).
+    pub fn client_with(&self, spec: ClientSpec<'_>) -> anyhow::Result<Identity> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::CommonName, common_name);
-        if let Some(identifier) = organisation_identifier {
+        params.distinguished_name.push(DnType::CommonName, spec.common_name);
+        if let Some(identifier) = spec.organisation_identifier {
             params.distinguished_name.push(DnType::CustomDnType(vec![2, 5, 4, 97]), identifier);
         }
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.serial_number = Some(SerialNumber::from(spec.serial));
+        params.not_before = spec.not_before;
+        params.not_after = spec.not_after;
         Ok(Identity { certificate_pem: params.signed_by(&key, &self.issuer)?.pem(), key_pem: key.serialize_pem() })
+    }
+
+    /// A CRL of this CA revoking `revoked_serials`, valid from `this_update` to `next_update`.
+    pub fn crl(
+        &self,
+        revoked_serials: &[u64],
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> anyhow::Result<String> {
+        let params = CertificateRevocationListParams {
+            this_update,
+            next_update,
+            crl_number: SerialNumber::from(u64::try_from(this_update.unix_timestamp()).unwrap_or(1)),
+            issuing_distribution_point: None,
+            revoked_certs: revoked_serials
+                .iter()
+                .map(|serial| RevokedCertParams {
+                    serial_number: SerialNumber::from(*serial),
+                    revocation_time: this_update,
+                    reason_code: Some(RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.issuer)?.pem()?)
     }
 
     /// Writes the CA, the server identity, one client identity per demo
@@ -114,6 +168,8 @@ impl Pki {
             Ok(())
         };
         write("ca.pem", &self.ca_pem)?;
+        let now = OffsetDateTime::now_utc();
+        write("ca.crl.pem", &self.crl(&[], now - Duration::hours(1), now + Duration::days(365))?)?;
         write("server.pem", &self.server.certificate_pem)?;
         write("server.key", &self.server.key_pem)?;
         for org in DEMO_ORGANISATIONS {
@@ -138,7 +194,9 @@ pub fn dev_config(organisations: &[DemoOrganisation]) -> String {
          [tls]\n\
          certificate = \"server.pem\"\n\
          private_key = \"server.key\"\n\
-         client_ca = \"ca.pem\"\n",
+         client_ca = \"ca.pem\"\n\
+         client_crls = [\"ca.crl.pem\"]\n\
+         handshake_timeout_ms = 10000\n",
     );
     for org in organisations {
         let sector = match org.sector {

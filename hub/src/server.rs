@@ -41,11 +41,12 @@ pub async fn serve_store(
     let registry = Arc::new(config.registry()?);
     let pseudonyms = PseudonymKey::new(read_pseudonym_key(&config.pseudonym_key_file)?);
     let read = |path: &std::path::Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
-    let tls_config = tls::server_config(
-        &read(&config.tls.certificate)?,
-        &read(&config.tls.private_key)?,
-        &read(&config.tls.client_ca)?,
-    )?;
+    let tls_config = tls::server_config(&tls::TlsMaterial {
+        certificate_pem: read(&config.tls.certificate)?,
+        key_pem: read(&config.tls.private_key)?,
+        client_ca_pem: read(&config.tls.client_ca)?,
+        client_crl_pems: config.tls.client_crls.iter().map(|p| read(p)).collect::<anyhow::Result<_>>()?,
+    })?;
 
     tracing::info!(
         durable_position = store.durable_position(),

@@ -36,26 +36,43 @@ pub fn read_private_key(pem: &[u8]) -> anyhow::Result<PrivateKeyDer<'static>> {
     rustls_pemfile::private_key(&mut &*pem)?.context("no private key found in PEM")
 }
 
-/// The hub's rustls configuration: TLS 1.3, mandatory client certificates, HTTP/2.
-pub fn server_config(
-    certificate_pem: &[u8],
-    key_pem: &[u8],
-    client_ca_pem: &[u8],
-) -> anyhow::Result<rustls::ServerConfig> {
+/// The PEM inputs of the hub's TLS configuration.
+#[derive(Clone, Debug)]
+pub struct TlsMaterial {
+    pub certificate_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+    pub client_ca_pem: Vec<u8>,
+    /// One PEM document per CRL file.
+    pub client_crl_pems: Vec<Vec<u8>>,
+}
+
+/// The hub's rustls configuration: TLS 1.3, mandatory client certificates
+/// checked against the CRLs (expired CRLs refused), HTTP/2.
+pub fn server_config(material: &TlsMaterial) -> anyhow::Result<rustls::ServerConfig> {
     let provider = provider();
     let mut roots = rustls::RootCertStore::empty();
-    for ca in read_certificates(client_ca_pem).context("client CA")? {
+    for ca in read_certificates(&material.client_ca_pem).context("client CA")? {
         roots.add(ca).context("client CA")?;
     }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .context("building the client-certificate verifier")?;
+    let mut crls = Vec::new();
+    for pem in &material.client_crl_pems {
+        let found = rustls_pemfile::crls(&mut pem.as_slice()).collect::<Result<Vec<_>, _>>().context("client CRL")?;
+        anyhow::ensure!(!found.is_empty(), "no CRL found in a client_crls file");
+        crls.extend(found);
+    }
+    let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    if crls.is_empty() {
+        tracing::warn!("no client CRLs configured: revoked client certificates are accepted");
+    } else {
+        builder = builder.with_crls(crls).enforce_revocation_expiration();
+    }
+    let verifier = builder.build().context("building the client-certificate verifier")?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(
-            read_certificates(certificate_pem).context("server certificate")?,
-            read_private_key(key_pem).context("server key")?,
+            read_certificates(&material.certificate_pem).context("server certificate")?,
+            read_private_key(&material.key_pem).context("server key")?,
         )?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
