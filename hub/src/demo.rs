@@ -80,25 +80,35 @@ pub async fn run() -> anyhow::Result<()> {
     println!("1. Admission: the ward creates the citizen's one plan.");
     let created = ward
         .client
-        .create_plan(pb::CreatePlanRequest { cpr: DEMO_CPR.into(), request_id: "demo-create".into() })
+        .create_plan(pb::CreatePlanRequest {
+            cpr: DEMO_CPR.into(),
+            request_id: "demo-create".into(),
+            reason: "Indlagt på afsnit 3 med psykose".into(),
+        })
         .await?
         .into_inner();
     let plan = created.plan.context("create returned no plan")?;
     let mut story = Story { plan: plan.name.clone(), version: plan.version };
-    println!(
-        "  v{:<3} {:<22} created {} (a second create would return the same plan)",
-        plan.version, ward.label, plan.name
-    );
+    println!("  v{:<3} {:<22} created {}", plan.version, ward.label, plan.name);
+    // Social services ask for the same citizen's plan: there is only one, and
+    // asking for it with a reason is how an organisation joins its care team.
     let again = social
         .client
-        .create_plan(pb::CreatePlanRequest { cpr: DEMO_CPR.into(), request_id: String::new() })
+        .create_plan(pb::CreatePlanRequest {
+            cpr: DEMO_CPR.into(),
+            request_id: String::new(),
+            reason: "Bostøtte efter udskrivelse".into(),
+        })
         .await?
-        .into_inner();
+        .into_inner()
+        .plan
+        .context("no plan")?;
+    story.version = again.version;
     println!(
-        "        {:<22} create again -> created={}, same plan: {}",
+        "  v{:<3} {:<22} asks for the citizen's plan with a reason -> the same plan ({}), joined its care team",
+        again.version,
         social.label,
-        again.created,
-        again.plan.is_some_and(|p| p.name == plan.name)
+        if again.name == plan.name { "one plan per citizen" } else { "A SECOND PLAN?" }
     );
 
     let today = chrono::Local::now().date_naive();
@@ -112,13 +122,6 @@ pub async fn run() -> anyhow::Result<()> {
             end_date: String::new(),
         })
     };
-    story
-        .step(
-            &mut ward,
-            "invites social services to the care team",
-            join("kbh-socialforvaltning", "sagsbeh-2210", pb::ProfessionalRole::SocialWorker),
-        )
-        .await?;
     story
         .step(
             &mut ward,
@@ -460,7 +463,7 @@ fn print_timeline(events: &[pb::PlanEvent]) {
 
 fn describe(event: &Event) -> String {
     match event {
-        Event::PlanCreated(_) => "PlanCreated".into(),
+        Event::PlanCreated(e) => format!("PlanCreated ({})", e.reason),
         Event::PlanActivated(_) => "PlanActivated".into(),
         Event::PlanPutOnHold(e) => format!("PlanPutOnHold: {}", e.reason),
         Event::PlanResumed(_) => "PlanResumed".into(),
@@ -499,5 +502,10 @@ fn describe(event: &Event) -> String {
             format!("RelativeRegistered {}", e.relative.as_ref().map(|r| r.relative_id.as_str()).unwrap_or(""))
         }
         Event::RelativeInvolvementChanged(e) => format!("RelativeInvolvementChanged {}", e.relative_id),
+        Event::CareTeamJoined(e) => format!(
+            "CareTeamJoined {} ({})",
+            e.member.as_ref().map(|m| m.organisation_id.as_str()).unwrap_or(""),
+            e.reason
+        ),
     }
 }

@@ -125,7 +125,7 @@ async fn prepare_plan(client: &mut PlanClient, i: usize) -> anyhow::Result<Strin
     // Fictitious citizens: valid dates in 1950-1999, one per client.
     let cpr = format!("{:02}{:02}{:02}{:04}", 1 + i % 28, 1 + (i / 28) % 12, 50 + (i / 336) % 50, 1000 + i);
     let plan = client
-        .create_plan(pb::CreatePlanRequest { cpr, request_id: String::new() })
+        .create_plan(pb::CreatePlanRequest { cpr, request_id: String::new(), reason: "belastningstest".into() })
         .await?
         .into_inner()
         .plan

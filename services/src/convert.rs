@@ -172,6 +172,11 @@ fn optional_request_id(value: &str) -> Result<Option<String>, DomainError> {
     Ok(Some(value.to_owned()))
 }
 
+/// A required free-text reason of a request.
+pub fn reason(field: &'static str, value: &str) -> Result<Text, Error> {
+    Text::parse_max(field, value, 500).map_err(Error::from_invalid)
+}
+
 pub fn cpr(value: &str) -> Result<Cpr, Error> {
     Cpr::parse(value).map_err(|e| Error::invalid("cpr", e.to_string()))
 }
@@ -460,10 +465,14 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
     use pb::plan_event::Event as E;
     let reason = |t: &Text| t.as_str().to_owned();
     let event = match &e.payload {
-        EventPayload::PlanCreated { citizen_kind, first_member } => E::PlanCreated(pb::PlanCreated {
+        EventPayload::PlanCreated { citizen_kind, first_member, reason: r } => E::PlanCreated(pb::PlanCreated {
             citizen_identifier_kind: cpr_kind_to(*citizen_kind),
             first_member: Some(member(first_member)),
+            reason: reason(r),
         }),
+        EventPayload::CareTeamJoined { member: m, reason: r } => {
+            E::CareTeamJoined(pb::CareTeamJoined { member: Some(member(m)), reason: reason(r) })
+        }
         EventPayload::PlanActivated => E::PlanActivated(pb::PlanActivated {}),
         EventPayload::PlanPutOnHold { reason: r } => E::PlanPutOnHold(pb::PlanPutOnHold { reason: reason(r) }),
         EventPayload::PlanResumed => E::PlanResumed(pb::PlanResumed {}),

@@ -65,16 +65,15 @@ impl PlanService for PlanApi {
             let request = request.into_inner();
             let cpr = convert::cpr(&request.cpr)?;
             let request_id = convert::request_id(&request.request_id)?;
+            let reason = convert::reason("reason", &request.reason)?;
             let citizen = self.pseudonyms.citizen_key(&cpr);
             let submission = Submission { actor: actor.clone(), correlation_id, request_id };
-            let outcome = self.store.submit(submission, Intent::Create { citizen, kind: cpr.kind() }).await?;
-            tracing::info!(created = outcome.created, "plan create");
-            let plan = match self.visible_plan(&actor, outcome.plan_id).await {
-                Ok(plan) => convert::plan(&plan),
-                // Not on the care team: the identity only, never the content.
-                Err(_) => pb::Plan { name: outcome.plan_id.resource_name(), ..Default::default() },
-            };
-            Ok(Response::new(pb::CreatePlanResponse { plan: Some(plan), created: outcome.created }))
+            let intent = Intent::Create { citizen, kind: cpr.kind(), reason };
+            let outcome = self.store.submit(submission, intent).await?;
+            let joined = !outcome.created && !outcome.events.is_empty();
+            tracing::info!(created = outcome.created, joined, "plan create");
+            let plan = self.visible_plan(&actor, outcome.plan_id).await?;
+            Ok(Response::new(pb::CreatePlanResponse { plan: Some(convert::plan(&plan)), created: outcome.created }))
         }
         .instrument(span)
         .await

@@ -43,7 +43,7 @@ impl TestHub {
 /// Creates the test citizen's plan as `client`; returns (name, version).
 pub async fn create_plan(client: &mut PlanClient, cpr: &str) -> anyhow::Result<(String, u64)> {
     let plan = client
-        .create_plan(pb::CreatePlanRequest { cpr: cpr.into(), request_id: String::new() })
+        .create_plan(pb::CreatePlanRequest { cpr: cpr.into(), request_id: String::new(), reason: "indlagt".into() })
         .await?
         .into_inner()
         .plan

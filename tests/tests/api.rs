@@ -16,7 +16,11 @@ async fn one_plan_per_citizen_visible_only_to_its_care_team() -> TestResult {
     assert_eq!(version, 1);
 
     let again = ward
-        .create_plan(pb::CreatePlanRequest { cpr: "010190-1235".into(), request_id: String::new() })
+        .create_plan(pb::CreatePlanRequest {
+            cpr: "010190-1235".into(),
+            request_id: String::new(),
+            reason: "indlagt".into(),
+        })
         .await?
         .into_inner();
     assert!(!again.created);
@@ -41,6 +45,42 @@ async fn one_plan_per_citizen_visible_only_to_its_care_team() -> TestResult {
     assert_eq!(write.code(), Code::NotFound);
     let stale_write = job.change_plan(change(&name, 99, "", add_goal("x"))).await.expect_err("hidden");
     assert_eq!(stale_write.code(), Code::NotFound, "no version leaks to outsiders");
+
+    // Asking for the citizen's plan needs a reason; with one, the job centre
+    // joins the care team (on record) and sees the one plan.
+    let no_reason = job
+        .create_plan(pb::CreatePlanRequest { cpr: CPR.into(), request_id: String::new(), reason: " ".into() })
+        .await
+        .expect_err("a reason is required");
+    assert!(field_violations(&no_reason).contains_key("reason"));
+    let joined = job
+        .create_plan(pb::CreatePlanRequest {
+            cpr: CPR.into(),
+            request_id: String::new(),
+            reason: "Sygedagpenge; tilbyder udskrivningskoordinator".into(),
+        })
+        .await?
+        .into_inner();
+    assert!(!joined.created);
+    let joined = joined.plan.expect("plan");
+    assert_eq!((joined.name.as_str(), joined.version, joined.care_team.len()), (name.as_str(), 2, 2));
+    let events = job
+        .list_plan_events(pb::ListPlanEventsRequest { parent: name.clone(), page_size: 0, page_token: String::new() })
+        .await?
+        .into_inner()
+        .events;
+    match events.last().and_then(|e| e.event.as_ref()) {
+        Some(pb::plan_event::Event::CareTeamJoined(j)) => {
+            assert_eq!(j.reason, "Sygedagpenge; tilbyder udskrivningskoordinator");
+            assert_eq!(j.member.as_ref().map(|m| m.organisation_id.as_str()), Some(JOB));
+        }
+        other => panic!("expected CareTeamJoined, got {other:?}"),
+    }
+    let again = job
+        .create_plan(pb::CreatePlanRequest { cpr: CPR.into(), request_id: String::new(), reason: "igen".into() })
+        .await?
+        .into_inner();
+    assert_eq!(again.plan.map(|p| p.version), Some(2), "a member asking again appends nothing");
 
     // An eCPR replacement number is a citizen of its own, with its kind recorded.
     let (ecpr_plan, _) = create_plan(&mut ward, "0203291WQ3").await?;
@@ -96,7 +136,7 @@ async fn bad_input_is_refused_with_field_details_and_writes_nothing() -> TestRes
     let mut ward = t.client(WARD).await?;
     for cpr in ["", "12345", "3102901234", "0101901A34", "01019012345", "2902011234", "ab01901234"] {
         let refused = ward
-            .create_plan(pb::CreatePlanRequest { cpr: cpr.into(), request_id: String::new() })
+            .create_plan(pb::CreatePlanRequest { cpr: cpr.into(), request_id: String::new(), reason: "indlagt".into() })
             .await
             .expect_err(cpr);
         assert_eq!(refused.code(), Code::InvalidArgument, "{cpr:?}");

@@ -112,17 +112,27 @@ impl Context<'_> {
 }
 
 /// The first event of a new plan: the creating organisation joins the care team.
-pub fn create(actor: &Actor, citizen_kind: CprKind, today: Date) -> EventPayload {
-    EventPayload::PlanCreated {
-        citizen_kind,
-        first_member: CareTeamMember {
-            member_id: "member-1".to_owned(),
-            organisation: actor.organisation.clone(),
-            professional: Some(actor.professional.clone()),
-            role: actor.role,
-            start_date: today,
-            end_date: None,
-        },
+pub fn create(actor: &Actor, citizen_kind: CprKind, today: Date, reason: Text) -> EventPayload {
+    EventPayload::PlanCreated { citizen_kind, first_member: acting_member(actor, 1, today), reason }
+}
+
+/// What asking for an existing plan does: nothing for a care-team member; an
+/// outsider joins the care team, with its reason on record.
+pub fn join(plan: &Plan, actor: &Actor, today: Date, reason: Text) -> Option<EventPayload> {
+    if plan.is_member(&actor.organisation, today) {
+        return None;
+    }
+    Some(EventPayload::CareTeamJoined { member: acting_member(actor, plan.care_team.len() + 1, today), reason })
+}
+
+fn acting_member(actor: &Actor, number: usize, today: Date) -> CareTeamMember {
+    CareTeamMember {
+        member_id: format!("member-{number}"),
+        organisation: actor.organisation.clone(),
+        professional: Some(actor.professional.clone()),
+        role: actor.role,
+        start_date: today,
+        end_date: None,
     }
 }
 

@@ -12,6 +12,7 @@ pub enum EventPayload {
     PlanCreated {
         citizen_kind: CprKind,
         first_member: CareTeamMember,
+        reason: Text,
     },
     PlanActivated,
     PlanPutOnHold {
@@ -84,6 +85,10 @@ pub enum EventPayload {
         relative_id: String,
         involvement: RelativeInvolvement,
     },
+    CareTeamJoined {
+        member: CareTeamMember,
+        reason: Text,
+    },
 }
 
 impl EventPayload {
@@ -111,6 +116,7 @@ impl EventPayload {
             Self::AdvanceStatementRecorded { .. } => "AdvanceStatementRecorded",
             Self::RelativeRegistered(_) => "RelativeRegistered",
             Self::RelativeInvolvementChanged { .. } => "RelativeInvolvementChanged",
+            Self::CareTeamJoined { .. } => "CareTeamJoined",
         }
     }
 }

@@ -13,7 +13,7 @@ pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
-pub use command::{Command, Context, create, decide};
+pub use command::{Command, Context, create, decide, join};
 pub use cpr::{CitizenKey, Cpr, CprError, CprKind, PseudonymKey};
 pub use error::DomainError;
 pub use event::{EventPayload, RecordedEvent};

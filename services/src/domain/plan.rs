@@ -109,7 +109,7 @@ pub struct Plan {
 impl Plan {
     /// Builds a plan from its first event, which must be `PlanCreated`.
     pub fn from_first(event: &RecordedEvent) -> Option<Self> {
-        let EventPayload::PlanCreated { citizen_kind, first_member } = &event.payload else {
+        let EventPayload::PlanCreated { citizen_kind, first_member, .. } = &event.payload else {
             return None;
         };
         Some(Self {
@@ -198,7 +198,9 @@ impl Plan {
                     activity.status = *to;
                 }
             }
-            EventPayload::CareTeamMemberAdded(member) => self.care_team.push(member.clone()),
+            EventPayload::CareTeamMemberAdded(member) | EventPayload::CareTeamJoined { member, .. } => {
+                self.care_team.push(member.clone())
+            }
             EventPayload::CareTeamMembershipEnded { member_id, end_date } => {
                 if let Some(member) = self.care_team.iter_mut().find(|m| &m.member_id == member_id) {
                     member.end_date = Some(*end_date);

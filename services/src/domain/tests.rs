@@ -29,7 +29,7 @@ struct Given {
 impl Given {
     /// A draft plan created by the ward.
     fn plan() -> Self {
-        let created = create(&ward(), CprKind::Regular, NOW.date());
+        let created = create(&ward(), CprKind::Regular, NOW.date(), text("indlagt"));
         let event = record(PlanId([1; 16]), 1, created, &ward());
         Self { plan: Plan::from_first(&event).expect("created"), rules: OwnershipRules::default() }
     }
@@ -317,4 +317,17 @@ fn identifiers_refuse_cpr_numbers() {
     assert!(ProfessionalId::parse("professional_id", "0101901234").is_err());
     assert!(ProfessionalId::parse("professional_id", "010190-1234").is_err());
     assert!(ProfessionalId::parse("professional_id", "aut-12345").is_ok());
+}
+
+#[test]
+fn outsiders_join_only_by_asking_with_a_reason() {
+    let given = Given::plan();
+    assert_eq!(join(&given.plan, &ward(), NOW.date(), text("igen")), None, "members just get the plan");
+    let joined = join(&given.plan, &jobcentre(), NOW.date(), text("sygedagpenge")).expect("joins");
+    let EventPayload::CareTeamJoined { member, reason } = &joined else { panic!("expected CareTeamJoined") };
+    assert_eq!((member.member_id.as_str(), member.organisation.as_str()), ("member-2", "jobcenter"));
+    assert_eq!(reason.as_str(), "sygedagpenge");
+    let mut plan = given.plan.clone();
+    plan.apply(&record(plan.id, 2, joined, &jobcentre()));
+    assert!(plan.is_member(&org("jobcenter"), NOW.date()));
 }

@@ -25,7 +25,9 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::domain::{Actor, CitizenKey, Command, CprKind, OwnershipRules, Plan, PlanId, RecordedEvent, Timestamp};
+use crate::domain::{
+    Actor, CitizenKey, Command, CprKind, OwnershipRules, Plan, PlanId, RecordedEvent, Text, Timestamp,
+};
 use crate::error::Error;
 
 /// Where "now" comes from; injectable for tests.
@@ -78,7 +80,8 @@ pub struct Submission {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Intent {
     /// Create the citizen's plan, or find the existing one.
-    Create { citizen: CitizenKey, kind: CprKind },
+    /// If the caller is not on an existing plan's care team, it joins it with `reason`.
+    Create { citizen: CitizenKey, kind: CprKind, reason: Text },
     /// Apply a command to a plan whose version the caller last saw.
     Change { plan: PlanId, expected_version: u64, command: Command },
 }

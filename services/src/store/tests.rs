@@ -22,7 +22,7 @@ fn open(dir: &std::path::Path) -> Store {
 }
 
 async fn create(store: &Store, by: &Actor, citizen: u8) -> Outcome {
-    let intent = Intent::Create { citizen: CitizenKey([citizen; 32]), kind: CprKind::Regular };
+    let intent = Intent::Create { citizen: CitizenKey([citizen; 32]), kind: CprKind::Regular, reason: text("indlagt") };
     store.submit(submission(by, None), intent).await.expect("create")
 }
 

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use super::syncer::Pending;
 use super::{Error, Intent, Job, MAX_EVENT_BYTES, MAX_PLAN_BYTES, Message, Outcome, Stats, StoreOptions, Submission};
 use super::{decode, encode, keys};
-use crate::domain::{CitizenKey, Context, DomainError, Plan, PlanId, RecordedEvent, create, decide};
+use crate::domain::{CitizenKey, Context, DomainError, Plan, PlanId, RecordedEvent, create, decide, join};
 
 /// What a request id was used for, and what it answered.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -170,15 +170,21 @@ impl Writer {
         let now = (self.options.clock)();
         let today = now.date();
         let (plan_id, before, payloads) = match intent {
-            Intent::Create { citizen, kind } => match self.citizen_plan(st, citizen)? {
+            Intent::Create { citizen, kind, reason } => match self.citizen_plan(st, citizen)? {
                 Some(plan_id) => {
                     let plan =
                         self.load(st, plan_id)?.ok_or_else(|| Error::Storage("citizen index points nowhere".into()))?;
-                    let outcome = Outcome { plan_id, version: plan.version, created: false, events: Vec::new() };
-                    self.remember(st, request, &outcome, 0)?;
-                    return Ok(outcome);
+                    match join(&plan, &sub.actor, today, reason.clone()) {
+                        Some(joined) => (plan_id, Some(plan), vec![joined]),
+                        None => {
+                            let outcome =
+                                Outcome { plan_id, version: plan.version, created: false, events: Vec::new() };
+                            self.remember(st, request, &outcome, 0)?;
+                            return Ok(outcome);
+                        }
+                    }
                 }
-                None => (PlanId::random(), None, vec![create(&sub.actor, *kind, today)]),
+                None => (PlanId::random(), None, vec![create(&sub.actor, *kind, today, reason.clone())]),
             },
             Intent::Change { plan, expected_version, command } => {
                 let current = self.load(st, *plan)?.ok_or(DomainError::PlanNotFound)?;
