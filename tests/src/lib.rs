@@ -9,6 +9,8 @@ use samplan_proto::v1 as pb;
 use tonic::Status;
 use tonic_types::StatusExt;
 
+pub mod process;
+
 pub const WARD: &str = "psykiatri-amager";
 pub const SOCIAL: &str = "kbh-socialforvaltning";
 pub const JOB: &str = "jobcenter-kbh";

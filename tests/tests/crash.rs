@@ -3,51 +3,19 @@
 //! a replay of its log, and the global position has no gap.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use samplan_hub::client::{PlanClient, Professional, connect, plan_client};
-use samplan_hub::embedded::read_identity;
 use samplan_proto::v1 as pb;
 use samplan_services::store::{Store, StoreOptions};
-use samplan_tests::{WARD, add_goal, change, create_plan};
-
-/// Starts `samplan serve` as a child process on an ephemeral port.
-fn spawn_hub(dir: &Path) -> anyhow::Result<(Child, SocketAddr)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hub-under-test"))
-        .args(["serve", "--config"])
-        .arg(dir.join("samplan.toml"))
-        .env("SAMPLAN_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("samplan listening on ")
-        .ok_or_else(|| anyhow::anyhow!("unexpected first line {line:?}"))?
-        .parse()?;
-    Ok((child, addr))
-}
-
-async fn client(dir: &Path, addr: SocketAddr) -> anyhow::Result<PlanClient> {
-    let ca = std::fs::read_to_string(dir.join("ca.pem"))?;
-    let channel = connect(addr, &ca, &read_identity(dir, WARD)?).await?;
-    Ok(plan_client(channel, Professional::new("aut-4471", "PHYSICIAN")?))
-}
+use samplan_tests::process::{client, spawn_hub};
+use samplan_tests::{add_goal, change, create_plan};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_sigkill() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     samplan_hub::pki::Pki::new()?.write_dev_dir(dir.path())?;
-    let (mut hub, addr) = spawn_hub(dir.path())?;
+    let (mut hub, addr) = spawn_hub(dir.path(), &[])?;
 
     let mut setup = client(dir.path(), addr).await?;
     let mut plans = Vec::new();
@@ -93,7 +61,7 @@ async fn acknowledged_writes_survive_sigkill() -> anyhow::Result<()> {
     let acked = acked.lock().expect("lock").clone();
     assert!(acked.len() >= 400);
 
-    let (mut hub, addr) = spawn_hub(dir.path())?;
+    let (mut hub, addr) = spawn_hub(dir.path(), &[])?;
     let mut reader = client(dir.path(), addr).await?;
     for plan in &plans {
         let events = reader

@@ -1,0 +1,55 @@
+//! The hub as a separate process (`samplan serve`, built as `hub-under-test`),
+//! for tests that kill it or read everything it prints.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use samplan_hub::client::{PlanClient, Professional, connect, plan_client};
+use samplan_hub::embedded::read_identity;
+
+use crate::WARD;
+
+/// The `hub-under-test` binary next to the running test executable.
+fn hub_binary() -> anyhow::Result<PathBuf> {
+    let test_exe = std::env::current_exe()?;
+    let deps = test_exe.parent().ok_or_else(|| anyhow::anyhow!("test executable has no folder"))?;
+    let profile = deps.parent().ok_or_else(|| anyhow::anyhow!("no profile folder"))?;
+    Ok(profile.join(format!("hub-under-test{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// Starts `samplan serve` on `dir/samplan.toml` on an ephemeral port, with
+/// `env` added to its environment. Everything it writes to stderr goes to
+/// `dir/hub.log`.
+pub fn spawn_hub(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<(Child, SocketAddr)> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("hub.log"))?;
+    let mut command = Command::new(hub_binary()?);
+    command
+        .args(["serve", "--config"])
+        .arg(dir.join("samplan.toml"))
+        .env("SAMPLAN_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log));
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("samplan listening on ")
+        .ok_or_else(|| anyhow::anyhow!("unexpected first line {line:?}"))?
+        .parse()?;
+    Ok((child, addr))
+}
+
+/// A ward client of a hub that `dev-pki` set up in `dir`.
+pub async fn client(dir: &Path, addr: SocketAddr) -> anyhow::Result<PlanClient> {
+    let ca = std::fs::read_to_string(dir.join("ca.pem"))?;
+    let channel = connect(addr, &ca, &read_identity(dir, WARD)?).await?;
+    Ok(plan_client(channel, Professional::new("aut-4471", "PHYSICIAN")?))
+}

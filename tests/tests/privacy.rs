@@ -1,0 +1,69 @@
+//! CPR numbers never reach logs or the data directory: a hub process with
+//! trace logging serves creates, lookups and refusals for several citizens;
+//! then its log and every file of its database are searched for the numbers.
+
+use std::path::Path;
+
+use samplan_proto::v1 as pb;
+use samplan_tests::process::{client, spawn_hub};
+use samplan_tests::{add_goal, change, create_plan};
+
+const CITIZENS: [&str; 3] = ["0101901235", "2412857413", "0203291WQ3"];
+/// Refused numbers must not be echoed or logged either.
+const REFUSED: [&str; 2] = ["3102901235", "0101901A35"];
+
+fn files_under(dir: &Path, found: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            files_under(&path, found)?;
+        } else {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_cpr_number_in_logs_or_storage() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    samplan_hub::pki::Pki::new()?.write_dev_dir(dir.path())?;
+    let (mut hub, addr) = spawn_hub(dir.path(), &[("RUST_LOG", "trace"), ("SAMPLAN_LOG_FORMAT", "json")])?;
+    let mut ward = client(dir.path(), addr).await?;
+    for cpr in CITIZENS {
+        let (name, version) = create_plan(&mut ward, cpr).await?;
+        ward.change_plan(change(&name, version, "", add_goal("Jeg vil gerne bo selv"))).await?;
+        ward.lookup_plan(pb::LookupPlanRequest { cpr: cpr.into() }).await?;
+        // The dashed form finds the same plan.
+        if cpr.bytes().all(|b| b.is_ascii_digit()) {
+            let dashed = format!("{}-{}", &cpr[..6], &cpr[6..]);
+            ward.lookup_plan(pb::LookupPlanRequest { cpr: dashed }).await?;
+        }
+    }
+    for cpr in REFUSED {
+        let refused = ward.lookup_plan(pb::LookupPlanRequest { cpr: cpr.into() }).await.expect_err("invalid");
+        assert!(!refused.message().contains(cpr));
+    }
+    hub.kill()?;
+    hub.wait()?;
+
+    let log = std::fs::read(dir.path().join("hub.log"))?;
+    assert!(log.len() > 1000, "the hub logged at trace level ({} bytes)", log.len());
+    let mut files = Vec::new();
+    files_under(&dir.path().join("data"), &mut files)?;
+    assert!(!files.is_empty());
+    for cpr in CITIZENS.iter().chain(&REFUSED) {
+        let dashed = format!("{}-{}", &cpr[..6], &cpr[6..]);
+        for needle in [cpr.to_string(), dashed] {
+            assert!(!contains(&log, &needle), "the hub log contains a CPR number");
+            for file in &files {
+                assert!(!contains(&std::fs::read(file)?, &needle), "{} contains a CPR number", file.display());
+            }
+        }
+    }
+    Ok(())
+}
