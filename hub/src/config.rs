@@ -192,8 +192,9 @@ impl Config {
         if self.organisations.is_empty() {
             bail!("no organisations are registered: add [[organisations]] entries");
         }
-        if self.limits.max_request_bytes < 1024 {
-            bail!("limits.max_request_bytes must be at least 1024");
+        let max = samplan_services::grpc::TRANSPORT_MAX_REQUEST_BYTES;
+        if !(1024..=max).contains(&self.limits.max_request_bytes) {
+            bail!("limits.max_request_bytes must be between 1024 and {max}");
         }
         if self.limits.group_commit_max_batch == 0 || self.limits.write_queue == 0 {
             bail!("limits.group_commit_max_batch and limits.write_queue must be positive");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use samplan_proto::v1::plan_service_server::PlanServiceServer;
 use samplan_services::domain::PseudonymKey;
-use samplan_services::grpc::PlanApi;
+use samplan_services::grpc::{PlanApi, TRANSPORT_MAX_REQUEST_BYTES};
 use samplan_services::store::{Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -60,8 +60,8 @@ pub async fn serve_store(
         .register_encoded_file_descriptor_set(samplan_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let plans = PlanServiceServer::new(PlanApi::new(store.clone(), registry, pseudonyms))
-        .max_decoding_message_size(config.limits.max_request_bytes);
+    let api = PlanApi::new(store.clone(), registry, pseudonyms, config.limits.max_request_bytes);
+    let plans = PlanServiceServer::new(api).max_decoding_message_size(TRANSPORT_MAX_REQUEST_BYTES);
 
     let incoming =
         tls::incoming(listener, tls_config, Duration::from_millis(config.tls.handshake_timeout_ms), shutdown.clone());

@@ -30,6 +30,8 @@ pub enum Error {
     RequestIdReused,
     #[error("the plan would grow past {limit} bytes")]
     PlanTooLarge { limit: usize },
+    #[error("the request is {size} bytes; at most {limit} are accepted")]
+    RequestTooLarge { size: usize, limit: usize },
     /// The caller presented no usable identity (no certificate, bad headers).
     #[error("{0}")]
     Unauthenticated(&'static str),
@@ -111,6 +113,12 @@ impl From<Error> for Status {
             Error::PlanTooLarge { limit } => {
                 with_info(Code::FailedPrecondition, message, "PLAN_TOO_LARGE", vec![("limit_bytes", limit.to_string())])
             }
+            Error::RequestTooLarge { size, limit } => with_info(
+                Code::ResourceExhausted,
+                message,
+                "REQUEST_TOO_LARGE",
+                vec![("size_bytes", size.to_string()), ("limit_bytes", limit.to_string())],
+            ),
             Error::Unauthenticated(_) => with_info(Code::Unauthenticated, message, "UNAUTHENTICATED", vec![]),
             Error::PermissionDenied { reason, .. } => with_info(Code::PermissionDenied, message, reason, vec![]),
             Error::Unavailable => with_info(Code::Unavailable, message, "STORE_UNAVAILABLE", vec![]),

@@ -17,20 +17,31 @@ use crate::store::{Intent, Store, Submission};
 const DEFAULT_PAGE_SIZE: usize = 100;
 const MAX_PAGE_SIZE: usize = 1000;
 
+/// The hard cap on a request message, enforced by the transport before
+/// decoding: requests between the configured limit and this cap are decoded
+/// and refused with details; larger ones are refused by the transport.
+pub const TRANSPORT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
 /// Everything a request needs besides its own fields.
 pub struct PlanApi {
     store: Store,
     registry: Arc<Registry>,
     pseudonyms: PseudonymKey,
+    max_request_bytes: usize,
 }
 
 impl PlanApi {
-    pub fn new(store: Store, registry: Arc<Registry>, pseudonyms: PseudonymKey) -> Self {
-        Self { store, registry, pseudonyms }
+    pub fn new(store: Store, registry: Arc<Registry>, pseudonyms: PseudonymKey, max_request_bytes: usize) -> Self {
+        Self { store, registry, pseudonyms, max_request_bytes }
     }
 
-    fn caller<T>(&self, request: &Request<T>) -> Result<(Actor, String), Error> {
+    /// Who is calling, and the correlation id; refuses requests over the size limit.
+    fn caller<T: prost::Message>(&self, request: &Request<T>) -> Result<(Actor, String), Error> {
         let actor = self.registry.caller(request.extensions().get::<PeerIdentity>(), request.metadata())?;
+        let size = request.get_ref().encoded_len();
+        if size > self.max_request_bytes {
+            return Err(Error::RequestTooLarge { size, limit: self.max_request_bytes });
+        }
         Ok((actor, correlation_id(request.metadata())))
     }
 

@@ -189,8 +189,15 @@ async fn bad_input_is_refused_with_field_details_and_writes_nothing() -> TestRes
         }
     }
 
+    // Over the configured limit (256 KiB): refused with the size and the limit.
     let oversized = ward.change_plan(change(&name, 1, "", add_goal(&"æ".repeat(200_000)))).await.expect_err("too big");
-    assert!(matches!(oversized.code(), Code::OutOfRange | Code::ResourceExhausted), "{oversized:?}");
+    assert_eq!(oversized.code(), Code::ResourceExhausted, "{oversized:?}");
+    let (reason, metadata) = error_info(&oversized).expect("error info");
+    assert_eq!(reason, "REQUEST_TOO_LARGE");
+    assert_eq!(metadata.get("limit_bytes").map(String::as_str), Some("262144"));
+    // Over the transport's hard cap (4 MiB): refused before decoding.
+    let huge = ward.change_plan(change(&name, 1, "", add_goal(&"x".repeat(5 << 20)))).await.expect_err("huge");
+    assert_eq!(huge.code(), Code::OutOfRange, "{huge:?}");
 
     let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.expect("plan");
     assert_eq!(plan.version, 1, "nothing was written");
