@@ -122,15 +122,17 @@ async fn wait_for_signal() {
 
 fn verify(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path, |key| std::env::var(key).ok())?;
-    let store = samplan_services::store::Store::open(samplan_services::store::StoreOptions::new(&config.data_dir))
-        .with_context(|| format!("opening {} (is the hub still running?)", config.data_dir.display()))?;
+    let store = crate::server::open_store(&config).context("is the hub still running?")?;
     let report = store.verify()?;
-    println!("{} events in the global log, {} plans checked", report.events, report.plans);
+    println!(
+        "{} events in the global log, {} plans, {} audit records checked",
+        report.events, report.plans, report.audit_records
+    );
     for problem in &report.problems {
         println!("PROBLEM: {problem}");
     }
     anyhow::ensure!(report.problems.is_empty(), "{} problem(s) found", report.problems.len());
-    println!("ok: gap-free, and every plan equals a replay of its log");
+    println!("ok: gap-free, every plan equals a replay of its log, the audit chain and its checkpoint hold");
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use anyhow::Context;
 use samplan_proto::v1::plan_service_server::PlanServiceServer;
 use samplan_services::domain::PseudonymKey;
 use samplan_services::grpc::{PlanApi, TRANSPORT_MAX_REQUEST_BYTES};
+use samplan_services::store::audit::checkpoint_key;
 use samplan_services::store::{Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +26,7 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: Cancellation
 /// Opens the store the configuration names.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let mut options = StoreOptions::new(&config.data_dir);
+    options.checkpoint_key = checkpoint_key(&read_pseudonym_key(&config.pseudonym_key_file)?);
     options.max_batch = config.limits.group_commit_max_batch;
     options.queue_capacity = config.limits.write_queue;
     options.cache_capacity_bytes = config.limits.cache_mb * 1024 * 1024;

@@ -79,9 +79,29 @@ fn with_info(code: Code, message: String, reason: &str, metadata: Vec<(&str, Str
     Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata))
 }
 
+impl Error {
+    /// The stable reason code clients see in ErrorInfo and the audit log records.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Domain(DomainError::Invalid { .. }) | Error::InvalidRequest(_) => "INVALID_ARGUMENT",
+            Error::Domain(DomainError::PlanNotFound) => "PLAN_NOT_FOUND",
+            Error::Domain(DomainError::Precondition { reason, .. } | DomainError::Forbidden { reason, .. }) => reason,
+            Error::StaleVersion { .. } => "STALE_VERSION",
+            Error::RequestIdReused => "REQUEST_ID_REUSED",
+            Error::PlanTooLarge { .. } => "PLAN_TOO_LARGE",
+            Error::RequestTooLarge { .. } => "REQUEST_TOO_LARGE",
+            Error::Unauthenticated(_) => "UNAUTHENTICATED",
+            Error::PermissionDenied { reason, .. } => reason,
+            Error::Unavailable => "STORE_UNAVAILABLE",
+            Error::Storage(_) => "STORAGE",
+        }
+    }
+}
+
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
         let message = error.to_string();
+        let reason = error.reason();
         match error {
             Error::Domain(DomainError::Invalid { field, message: description }) => Status::with_error_details(
                 Code::InvalidArgument,
@@ -95,15 +115,13 @@ impl From<Error> for Status {
                 }
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
-            Error::Domain(DomainError::PlanNotFound) => with_info(Code::NotFound, message, "PLAN_NOT_FOUND", vec![]),
-            Error::Domain(DomainError::Precondition { reason, .. }) => {
+            Error::Domain(DomainError::PlanNotFound) => with_info(Code::NotFound, message, reason, vec![]),
+            Error::Domain(DomainError::Precondition { .. }) => {
                 with_info(Code::FailedPrecondition, message, reason, vec![])
             }
-            Error::Domain(DomainError::Forbidden { reason, .. }) => {
-                with_info(Code::PermissionDenied, message, reason, vec![])
-            }
+            Error::Domain(DomainError::Forbidden { .. }) => with_info(Code::PermissionDenied, message, reason, vec![]),
             Error::StaleVersion { current, .. } => {
-                with_info(Code::Aborted, message, "STALE_VERSION", vec![("current_version", current.to_string())])
+                with_info(Code::Aborted, message, reason, vec![("current_version", current.to_string())])
             }
             Error::RequestIdReused => Status::with_error_details(
                 Code::InvalidArgument,
@@ -111,20 +129,20 @@ impl From<Error> for Status {
                 ErrorDetails::with_bad_request_violation("request_id", "was already used for a different request"),
             ),
             Error::PlanTooLarge { limit } => {
-                with_info(Code::FailedPrecondition, message, "PLAN_TOO_LARGE", vec![("limit_bytes", limit.to_string())])
+                with_info(Code::FailedPrecondition, message, reason, vec![("limit_bytes", limit.to_string())])
             }
             Error::RequestTooLarge { size, limit } => with_info(
                 Code::ResourceExhausted,
                 message,
-                "REQUEST_TOO_LARGE",
+                reason,
                 vec![("size_bytes", size.to_string()), ("limit_bytes", limit.to_string())],
             ),
-            Error::Unauthenticated(_) => with_info(Code::Unauthenticated, message, "UNAUTHENTICATED", vec![]),
-            Error::PermissionDenied { reason, .. } => with_info(Code::PermissionDenied, message, reason, vec![]),
-            Error::Unavailable => with_info(Code::Unavailable, message, "STORE_UNAVAILABLE", vec![]),
+            Error::Unauthenticated(_) => with_info(Code::Unauthenticated, message, reason, vec![]),
+            Error::PermissionDenied { .. } => with_info(Code::PermissionDenied, message, reason, vec![]),
+            Error::Unavailable => with_info(Code::Unavailable, message, reason, vec![]),
             Error::Storage(cause) => {
                 tracing::error!(%cause, "storage failure");
-                with_info(Code::Internal, "internal storage error".to_owned(), "STORAGE", vec![])
+                with_info(Code::Internal, "internal storage error".to_owned(), reason, vec![])
             }
         }
     }

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use samplan_proto::v1 as pb;
-use samplan_services::store::{Store, StoreOptions};
 use samplan_tests::process::{client, spawn_hub};
 use samplan_tests::{add_goal, change, create_plan};
 
@@ -87,7 +86,8 @@ async fn acknowledged_writes_survive_sigkill() -> anyhow::Result<()> {
     hub.kill()?;
     hub.wait()?;
 
-    let store = Store::open(StoreOptions::new(dir.path().join("data")))?;
+    let config = samplan_hub::config::Config::load(&dir.path().join("samplan.toml"), |_| None)?;
+    let store = samplan_hub::server::open_store(&config)?;
     let report = store.verify()?;
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert!(report.events as usize >= acked.len() + plans.len());

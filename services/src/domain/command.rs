@@ -97,6 +97,34 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The command's name, for the audit log and logs (never its content).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::ActivatePlan => "ActivatePlan",
+            Command::PutPlanOnHold { .. } => "PutPlanOnHold",
+            Command::ResumePlan => "ResumePlan",
+            Command::ClosePlan { .. } => "ClosePlan",
+            Command::ReopenPlan { .. } => "ReopenPlan",
+            Command::AddGoal { .. } => "AddGoal",
+            Command::ReviseGoal { .. } => "ReviseGoal",
+            Command::AssessGoal { .. } => "AssessGoal",
+            Command::EndGoal { .. } => "EndGoal",
+            Command::TakeSectionOwnership { .. } => "TakeSectionOwnership",
+            Command::TransferSectionOwnership { .. } => "TransferSectionOwnership",
+            Command::AddActivity { .. } => "AddActivity",
+            Command::ChangeActivityStatus { .. } => "ChangeActivityStatus",
+            Command::AddCareTeamMember { .. } => "AddCareTeamMember",
+            Command::EndCareTeamMembership { .. } => "EndCareTeamMembership",
+            Command::AssignContactPerson { .. } => "AssignContactPerson",
+            Command::HandOverContactPerson { .. } => "HandOverContactPerson",
+            Command::RecordAdvanceStatement { .. } => "RecordAdvanceStatement",
+            Command::RegisterRelative { .. } => "RegisterRelative",
+            Command::ChangeRelativeInvolvement { .. } => "ChangeRelativeInvolvement",
+        }
+    }
+}
+
 /// What a decision may depend on besides the plan and the command.
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {

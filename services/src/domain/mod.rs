@@ -1,5 +1,6 @@
 //! The pure domain: no storage, no network, no clock of its own.
 
+pub mod audit;
 pub mod command;
 pub mod cpr;
 pub mod error;
@@ -13,6 +14,7 @@ pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
+pub use audit::{AuditEntry, Decision};
 pub use command::{Command, Context, create, decide, join};
 pub use cpr::{CitizenKey, Cpr, CprError, CprKind, PseudonymKey};
 pub use error::DomainError;

@@ -11,6 +11,8 @@
 //! | `p`    | plan id (16)                          | the plan projection (postcard)           |
 //! | `c`    | citizen pseudonym (32)                | plan id (16)                             |
 //! | `r`    | org id len (u8) + org id + request id | idempotency record                       |
+//! | `a`    | audit sequence (u64)                  | audit record, hash-chained (audit.rs)    |
+//! | `k`    | —                                     | the audit checkpoint (audit.rs)          |
 //!
 //! The global log is kept per writer round rather than per event: one key
 //! lists the round's events in position order, so a round of n events costs
@@ -23,6 +25,15 @@ pub const GLOBAL: u8 = b'g';
 pub const PROJECTION: u8 = b'p';
 pub const CITIZEN: u8 = b'c';
 pub const REQUEST: u8 = b'r';
+pub const AUDIT: u8 = b'a';
+/// The single key holding the audit checkpoint.
+pub const CHECKPOINT: u8 = b'k';
+
+pub fn audit(sequence: u64) -> [u8; 9] {
+    let mut key = [AUDIT; 9];
+    key[1..].copy_from_slice(&sequence.to_be_bytes());
+    key
+}
 
 pub fn event(plan: PlanId, sequence: u64) -> [u8; 25] {
     let mut key = [EVENT; 25];

@@ -13,6 +13,7 @@
 //! Reads never see state that is not yet durable: a read whose projection is
 //! newer than the durable position waits for the flush in flight.
 
+pub mod audit;
 mod keys;
 mod syncer;
 mod writer;
@@ -40,7 +41,8 @@ pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 /// most ~17 values, so this bound keeps every page out of sled's blob files,
 /// which sled 0.34 writes without any fsync.
 pub const MAX_PLAN_BYTES: usize = 192 * 1024;
-const SEGMENT_SIZE: usize = 16 * 1024 * 1024;
+/// sled's segment size; sled refuses to open a database with another.
+pub const SEGMENT_SIZE: usize = 16 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct StoreOptions {
@@ -53,6 +55,9 @@ pub struct StoreOptions {
     pub cache_capacity_bytes: u64,
     pub rules: OwnershipRules,
     pub clock: Clock,
+    /// The key that authenticates the audit checkpoint; keep it outside the
+    /// data directory. The hub derives it from the pseudonym key.
+    pub checkpoint_key: [u8; 32],
 }
 
 impl StoreOptions {
@@ -64,6 +69,7 @@ impl StoreOptions {
             cache_capacity_bytes: 256 * 1024 * 1024,
             rules: OwnershipRules::default(),
             clock: Arc::new(Timestamp::now),
+            checkpoint_key: [0; 32],
         }
     }
 }
@@ -148,6 +154,7 @@ impl std::fmt::Display for StatsSnapshot {
 pub struct VerifyReport {
     pub events: u64,
     pub plans: u64,
+    pub audit_records: u64,
     pub problems: Vec<String>,
 }
 
@@ -166,6 +173,7 @@ enum Message {
 
 struct Shared {
     db: sled::Db,
+    checkpoint_key: [u8; 32],
     jobs: mpsc::Sender<Message>,
     durable: watch::Receiver<u64>,
     stats: Arc<Stats>,
@@ -188,6 +196,7 @@ impl Store {
     /// Opens (or creates) the store in `options.path` and starts its writer thread.
     pub fn open(options: StoreOptions) -> Result<Self, Error> {
         std::fs::create_dir_all(&options.path)?;
+        let checkpoint_key = options.checkpoint_key;
         let db = sled::Config::new()
             .path(&options.path)
             .segment_size(SEGMENT_SIZE)
@@ -211,10 +220,19 @@ impl Store {
             poisoned: poisoned.clone(),
         };
         let syncer = std::thread::Builder::new().name("samplan-sync".into()).spawn(move || syncer.run(sync_rx))?;
-        let writer =
-            writer::Writer { db: db.clone(), options, position: last, stats: stats.clone(), poisoned, sync: sync_tx };
+        let writer = writer::Writer {
+            db: db.clone(),
+            options,
+            position: last,
+            stats: stats.clone(),
+            poisoned,
+            sync: sync_tx,
+            audit_head: audit::head(&db)?,
+        };
         let handle = std::thread::Builder::new().name("samplan-writer".into()).spawn(move || writer.run(rx, syncer))?;
-        Ok(Self { shared: Arc::new(Shared { db, jobs, durable, stats, writer: Mutex::new(Some(handle)) }) })
+        Ok(Self {
+            shared: Arc::new(Shared { db, checkpoint_key, jobs, durable, stats, writer: Mutex::new(Some(handle)) }),
+        })
     }
 
     /// Queues an intent for the group-commit writer and waits until its events
@@ -328,7 +346,7 @@ impl Store {
     /// Checks the whole store: global positions gap-free from 1, every plan log
     /// gap-free, and every persisted projection byte-identical to a replay.
     pub fn verify(&self) -> Result<VerifyReport, Error> {
-        let mut report = VerifyReport { events: 0, plans: 0, problems: Vec::new() };
+        let mut report = VerifyReport { events: 0, plans: 0, audit_records: 0, problems: Vec::new() };
         let mut expected = 1;
         for item in self.shared.db.scan_prefix([keys::GLOBAL]) {
             let (key, round) = item?;
@@ -366,7 +384,23 @@ impl Store {
                 _ => report.problems.push(format!("{} differs from its replay", id.resource_name())),
             }
         }
+        let (audit_records, problems) = audit::verify(&self.shared.db, &self.shared.checkpoint_key)?;
+        report.audit_records = audit_records;
+        report.problems.extend(problems);
         Ok(report)
+    }
+
+    /// Up to `limit` audit records from `from_sequence` on.
+    pub fn audit_records(&self, from_sequence: u64, limit: usize) -> Result<Vec<audit::AuditRecord>, Error> {
+        let mut records = Vec::new();
+        for item in self.shared.db.range(keys::audit(from_sequence.max(1))..).take(limit) {
+            let (key, bytes) = item?;
+            if key.first() != Some(&keys::AUDIT) {
+                break;
+            }
+            records.push(decode(&bytes)?);
+        }
+        Ok(records)
     }
 
     async fn wait_durable(&self, position: u64) -> Result<(), Error> {

@@ -26,8 +26,6 @@ pub(super) type Answer = (oneshot::Sender<Result<Outcome, Error>>, Result<Outcom
 pub(super) struct Pending {
     /// The last global position assigned when the round was applied.
     pub position: u64,
-    /// Whether the round wrote anything.
-    pub dirty: bool,
     pub answers: Vec<Answer>,
 }
 
@@ -45,14 +43,11 @@ impl Syncer {
         while let Ok(first) = rx.recv() {
             let mut rounds = vec![first];
             rounds.extend(rx.try_iter());
-            // A round that wrote nothing only needs the rounds before it to be
-            // durable, and those were answered (so synced) before it arrived.
+            // Every round writes at least its audit records.
             let result = if self.poisoned.load(Ordering::Acquire) {
                 Err(Error::Unavailable)
-            } else if rounds.iter().any(|r| r.dirty) {
-                sync(&self.db, &self.data_file, &self.stats)
             } else {
-                Ok(())
+                sync(&self.db, &self.data_file, &self.stats)
             };
             match result {
                 Ok(()) => {

@@ -81,6 +81,27 @@ async fn stale_versions_and_reused_request_ids_are_refused() {
         matches!(hidden, Err(Error::Domain(DomainError::PlanNotFound))),
         "outsiders learn nothing, not even the version"
     );
+
+    // Every job left an audit record, refusals included, chained in order.
+    let audit = store.audit_records(1, 100).expect("audit");
+    let summary: Vec<(String, Decision)> =
+        audit.iter().map(|r| (r.entry.action.clone(), r.entry.decision.clone())).collect();
+    let denied = |reason: &str| Decision::Denied { reason: reason.to_owned() };
+    assert_eq!(
+        summary,
+        vec![
+            ("CreatePlan".to_owned(), Decision::Allowed),
+            ("ChangePlan.AddGoal".to_owned(), Decision::Allowed),
+            ("ChangePlan.AddGoal".to_owned(), Decision::Allowed),
+            ("ChangePlan.AddGoal".to_owned(), denied("REQUEST_ID_REUSED")),
+            ("ChangePlan.AddGoal".to_owned(), denied("STALE_VERSION")),
+            ("ChangePlan.AddGoal".to_owned(), denied("PLAN_NOT_FOUND")),
+        ]
+    );
+    assert_eq!(audit[1].entry.events.len(), 1, "the first AddGoal vouches for its event");
+    assert!(audit[2].entry.events.is_empty(), "the retry appended nothing");
+    assert!(audit.windows(2).all(|w| w[1].previous == w[0].hash));
+    assert_eq!(store.verify().expect("verify").problems, Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -17,10 +17,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::audit::{AuditRecord, Checkpoint, event_hash};
 use super::syncer::Pending;
 use super::{Error, Intent, Job, MAX_EVENT_BYTES, MAX_PLAN_BYTES, Message, Outcome, Stats, StoreOptions, Submission};
 use super::{decode, encode, keys};
-use crate::domain::{CitizenKey, Context, DomainError, Plan, PlanId, RecordedEvent, create, decide, join};
+use crate::domain::{
+    AuditEntry, CitizenKey, Context, Decision, DomainError, Plan, PlanId, RecordedEvent, create, decide, join,
+};
 
 /// What a request id was used for, and what it answered.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -37,13 +40,16 @@ struct RequestRecord {
 #[derive(Default)]
 struct Staging {
     batch: sled::Batch,
-    dirty: bool,
     plans: HashMap<PlanId, Plan>,
     citizens: HashMap<CitizenKey, PlanId>,
     requests: HashMap<Vec<u8>, RequestRecord>,
     events: HashMap<(PlanId, u64), RecordedEvent>,
     /// The round's slice of the global log, in position order.
     round: Vec<(PlanId, u64)>,
+    /// The current job's events as the audit log vouches for them.
+    event_hashes: Vec<(u64, [u8; 32])>,
+    /// One audit entry per job, in order.
+    audit: Vec<AuditEntry>,
 }
 
 pub(super) struct Writer {
@@ -54,6 +60,8 @@ pub(super) struct Writer {
     pub stats: Arc<Stats>,
     pub poisoned: Arc<AtomicBool>,
     pub sync: SyncSender<Pending>,
+    /// The last audit record's sequence and hash.
+    pub audit_head: (u64, [u8; 32]),
 }
 
 impl Writer {
@@ -106,49 +114,92 @@ impl Writer {
             }
             return;
         }
-        let first_position = self.position;
+        let (first_position, audit_head) = (self.position, self.audit_head);
         let mut staging = Staging::default();
         let mut answers = Vec::with_capacity(jobs.len());
         let started = Instant::now();
         for job in jobs {
+            staging.event_hashes.clear();
             let result = self.process(&mut staging, &job.submission, &job.intent);
+            let entry = self.audit_entry(&staging, &job.submission, &job.intent, &result);
+            staging.audit.push(entry);
             answers.push((job.reply, result));
         }
         add_micros(&self.stats.decide_micros, started);
         self.stats.jobs.fetch_add(answers.len() as u64, Ordering::Relaxed);
-        if !staging.round.is_empty() {
-            match encode(&staging.round) {
-                Ok(round) => staging.batch.insert(keys::round(first_position + 1).as_slice(), round),
-                Err(error) => {
-                    tracing::error!(%error, "encoding a round failed");
-                    self.position = first_position;
-                    for (reply, result) in answers {
-                        let _ = reply.send(result.and(Err(Error::Unavailable)));
-                    }
-                    return;
-                }
+        let started = Instant::now();
+        let applied = self.seal(&mut staging, first_position).and_then(|()| Ok(self.db.apply_batch(staging.batch)?));
+        add_micros(&self.stats.apply_micros, started);
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        if let Err(error) = applied {
+            tracing::error!(%error, "writing a round failed; the store stops taking writes");
+            self.poisoned.store(true, Ordering::Release);
+            (self.position, self.audit_head) = (first_position, audit_head);
+            for (reply, result) in answers {
+                let _ = reply.send(result.and(Err(Error::Unavailable)));
             }
+            return;
         }
-        if staging.dirty {
-            let started = Instant::now();
-            let applied = self.db.apply_batch(staging.batch);
-            add_micros(&self.stats.apply_micros, started);
-            self.stats.batches.fetch_add(1, Ordering::Relaxed);
-            if let Err(error) = applied {
-                tracing::error!(%error, "applying a batch failed; the store stops taking writes");
-                self.poisoned.store(true, Ordering::Release);
-                self.position = first_position;
-                for (reply, result) in answers {
-                    let _ = reply.send(result.and(Err(Error::Unavailable)));
-                }
-                return;
-            }
-        }
-        let pending = Pending { position: self.position, dirty: staging.dirty, answers };
+        let pending = Pending { position: self.position, answers };
         if let Err(unsent) = self.sync.send(pending) {
             for (reply, _) in unsent.0.answers {
                 let _ = reply.send(Err(Error::Unavailable));
             }
+        }
+    }
+
+    /// Adds the round's slice of the global log, its audit records (chained on
+    /// from the last one) and the new checkpoint to the batch.
+    fn seal(&mut self, st: &mut Staging, first_position: u64) -> Result<(), Error> {
+        if !st.round.is_empty() {
+            st.batch.insert(keys::round(first_position + 1).as_slice(), encode(&st.round)?);
+        }
+        let (mut sequence, mut previous) = self.audit_head;
+        for entry in st.audit.drain(..) {
+            sequence += 1;
+            let record = AuditRecord::link(sequence, previous, entry)?;
+            previous = record.hash;
+            st.batch.insert(keys::audit(sequence).as_slice(), encode(&record)?);
+        }
+        let checkpoint = Checkpoint::sign(&self.options.checkpoint_key, sequence, previous);
+        st.batch.insert([keys::CHECKPOINT].as_slice(), encode(&checkpoint)?);
+        self.audit_head = (sequence, previous);
+        Ok(())
+    }
+
+    /// What the audit log says about one job.
+    fn audit_entry(
+        &self,
+        st: &Staging,
+        sub: &Submission,
+        intent: &Intent,
+        result: &Result<Outcome, Error>,
+    ) -> AuditEntry {
+        let (action, plan) = match intent {
+            Intent::Create { .. } => {
+                let action = match result {
+                    Ok(outcome) if !outcome.created && !outcome.events.is_empty() => "JoinCareTeam",
+                    _ => "CreatePlan",
+                };
+                (action.to_owned(), result.as_ref().ok().map(|o| o.plan_id))
+            }
+            Intent::Change { plan, command, .. } => (format!("ChangePlan.{}", command.name()), Some(*plan)),
+        };
+        let (decision, legal_ground) = match result {
+            Ok(_) if action == "JoinCareTeam" => (Decision::Allowed, "care-team join with a stated reason"),
+            Ok(_) if action == "CreatePlan" => (Decision::Allowed, "plan created or read by a treating organisation"),
+            Ok(_) => (Decision::Allowed, "care-team member"),
+            Err(error) => (Decision::Denied { reason: error.reason().to_owned() }, ""),
+        };
+        AuditEntry {
+            at: (self.options.clock)(),
+            actor: sub.actor.clone(),
+            correlation_id: sub.correlation_id.clone(),
+            plan,
+            action,
+            decision,
+            legal_ground: legal_ground.to_owned(),
+            events: if result.is_ok() { st.event_hashes.clone() } else { Vec::new() },
         }
     }
 
@@ -234,6 +285,7 @@ impl Writer {
         }
 
         for (event, bytes) in events.iter().zip(encoded) {
+            st.event_hashes.push((event.sequence, event_hash(&bytes)));
             st.batch.insert(keys::event(plan_id, event.sequence).as_slice(), bytes);
             st.events.insert((plan_id, event.sequence), event.clone());
             st.round.push((plan_id, event.sequence));
@@ -246,7 +298,6 @@ impl Writer {
         let outcome = Outcome { plan_id, version: plan.version, created, events };
         st.plans.insert(plan_id, plan);
         self.position += outcome.events.len() as u64;
-        st.dirty = true;
         let count = u32::try_from(outcome.events.len()).unwrap_or(u32::MAX);
         self.remember(st, request, &outcome, count)?;
         Ok(outcome)
@@ -269,7 +320,6 @@ impl Writer {
         };
         st.batch.insert(key.as_slice(), encode(&record)?);
         st.requests.insert(key, record);
-        st.dirty = true;
         Ok(())
     }
 

@@ -1,0 +1,33 @@
+//! What the audit log records about every operation: who, when, on which plan,
+//! what, the decision and its ground. The chain that makes it tamper-evident
+//! is the store's business (it owns the bytes).
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{Actor, PlanId, Timestamp};
+
+/// Whether the operation was allowed, and if not, the stable reason it was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Decision {
+    Allowed,
+    Denied { reason: String },
+}
+
+/// One audited operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    pub actor: Actor,
+    pub correlation_id: String,
+    /// The plan (a pseudonym of the citizen), when the operation reached one.
+    pub plan: Option<PlanId>,
+    /// The operation, e.g. `CreatePlan`, `JoinCareTeam`, `ChangePlan.AddGoal`.
+    pub action: String,
+    pub decision: Decision,
+    /// The legal ground the hub acted on.
+    pub legal_ground: String,
+    /// Sequence number and SHA-256 of each event the operation appended, in
+    /// order: the chain vouches for the events, so editing, removing or adding
+    /// an event is detected too.
+    pub events: Vec<(u64, [u8; 32])>,
+}

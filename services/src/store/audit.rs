@@ -1,0 +1,188 @@
+//! The tamper-evident audit log: a hash chain over every operation the writer
+//! handles, stored beside the events in the same atomic batch, plus a
+//! checkpoint of the chain's head authenticated with a key kept outside the
+//! data directory.
+//!
+//! Record n holds SHA-256("samplan.audit.v1" ‖ hash of record n-1 ‖ n ‖ entry).
+//! Each entry names the events its operation appended, with their hashes. So
+//! `verify` detects an edited, deleted, inserted or reordered record (the chain
+//! breaks), an edited, deleted or added event (the chain's account of events
+//! no longer matches), and a truncated tail (the checkpoint names a record
+//! that is gone). Replacing the checkpoint needs the key.
+//!
+//! Limits: someone with the key and the data directory can rewrite history;
+//! someone who rolls back the whole directory to an older copy is detected only
+//! by comparing against a checkpoint kept elsewhere (the hub logs each
+//! checkpoint it writes at shutdown for that purpose).
+
+use std::collections::HashSet;
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{Error, decode, encode, keys};
+use crate::domain::{AuditEntry, PlanId};
+
+/// A stored audit record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub sequence: u64,
+    pub entry: AuditEntry,
+    pub previous: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+impl AuditRecord {
+    /// The record that follows `previous` (all zeros for the first).
+    pub fn link(sequence: u64, previous: [u8; 32], entry: AuditEntry) -> Result<Self, Error> {
+        let hash = chain_hash(sequence, &previous, &entry)?;
+        Ok(Self { sequence, entry, previous, hash })
+    }
+}
+
+fn chain_hash(sequence: u64, previous: &[u8; 32], entry: &AuditEntry) -> Result<[u8; 32], Error> {
+    let mut hasher = Sha256::new();
+    hasher.update(b"samplan.audit.v1\0");
+    hasher.update(previous);
+    hasher.update(sequence.to_be_bytes());
+    hasher.update(encode(entry)?);
+    Ok(hasher.finalize().into())
+}
+
+/// The hash by which an audit entry vouches for a stored event.
+pub fn event_hash(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// The checkpoint key derived from the hub's secret (the pseudonym key), so
+/// operators manage one secret, kept outside the data directory.
+pub fn checkpoint_key(secret: &[u8; 32]) -> [u8; 32] {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
+    m.update(b"samplan.audit.checkpoint.v1");
+    m.finalize().into_bytes().into()
+}
+
+/// The chain's head, authenticated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub sequence: u64,
+    pub hash: [u8; 32],
+    pub mac: [u8; 32],
+}
+
+impl Checkpoint {
+    pub fn sign(key: &[u8; 32], sequence: u64, hash: [u8; 32]) -> Self {
+        Self { sequence, hash, mac: mac(key, sequence, &hash) }
+    }
+
+    fn is_authentic(&self, key: &[u8; 32]) -> bool {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+        m.update(&self.sequence.to_be_bytes());
+        m.update(&self.hash);
+        m.verify_slice(&self.mac).is_ok()
+    }
+}
+
+fn mac(key: &[u8; 32], sequence: u64, hash: &[u8; 32]) -> [u8; 32] {
+    // HMAC takes keys of any length; 32 bytes never fails.
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    m.update(&sequence.to_be_bytes());
+    m.update(hash);
+    m.finalize().into_bytes().into()
+}
+
+/// The last record's sequence and hash, to continue the chain after a restart.
+pub fn head(db: &sled::Db) -> Result<(u64, [u8; 32]), Error> {
+    match db.scan_prefix([keys::AUDIT]).next_back() {
+        Some(item) => {
+            let record: AuditRecord = decode(&item?.1)?;
+            Ok((record.sequence, record.hash))
+        }
+        None => Ok((0, [0; 32])),
+    }
+}
+
+/// Checks the chain, the events it vouches for, and the checkpoint.
+pub fn verify(db: &sled::Db, key: &[u8; 32]) -> Result<(u64, Vec<String>), Error> {
+    let mut problems = Vec::new();
+    let mut expected = 1;
+    let mut previous = [0u8; 32];
+    let mut hashes = Vec::new();
+    let mut vouched: HashSet<(PlanId, u64)> = HashSet::new();
+    for item in db.scan_prefix([keys::AUDIT]) {
+        let (key, bytes) = item?;
+        let sequence = keys::decode_u64(&key[1..]).unwrap_or(0);
+        let Ok(record) = decode::<AuditRecord>(&bytes) else {
+            problems.push(format!("audit record {sequence} is unreadable"));
+            expected = sequence + 1;
+            continue;
+        };
+        if sequence != expected {
+            problems.push(format!("audit log jumps from {} to {sequence}", expected - 1));
+        }
+        if record.sequence != sequence {
+            problems.push(format!("audit record stored at {sequence} claims to be {}", record.sequence));
+        }
+        if record.previous != previous {
+            problems.push(format!("audit record {sequence} does not follow the record before it"));
+        }
+        if chain_hash(record.sequence, &record.previous, &record.entry)? != record.hash {
+            problems.push(format!("audit record {sequence} was altered"));
+        }
+        if let Some(plan) = record.entry.plan {
+            for (event_sequence, hash) in &record.entry.events {
+                match db.get(keys::event(plan, *event_sequence))? {
+                    None => problems.push(format!("an event vouched for by audit record {sequence} is missing")),
+                    Some(bytes) if event_hash(&bytes) != *hash => {
+                        problems.push(format!("an event vouched for by audit record {sequence} was altered"))
+                    }
+                    Some(_) => {}
+                }
+                vouched.insert((plan, *event_sequence));
+            }
+        }
+        previous = record.hash;
+        hashes.push(record.hash);
+        expected = sequence + 1;
+    }
+    let records = expected - 1;
+    for item in db.scan_prefix([keys::EVENT]) {
+        let (key, _) = item?;
+        let plan = PlanId(key[1..17].try_into().map_err(|_| Error::Storage("corrupt event key".into()))?);
+        let sequence = keys::decode_u64(&key[17..]).unwrap_or(0);
+        if !vouched.contains(&(plan, sequence)) {
+            problems.push("an event no audit record vouches for was added".to_owned());
+        }
+    }
+    match db.get([keys::CHECKPOINT])? {
+        None if records > 0 => problems.push("the audit checkpoint is missing".to_owned()),
+        None => {}
+        Some(bytes) => match decode::<Checkpoint>(&bytes) {
+            Err(_) => problems.push("the audit checkpoint is unreadable".to_owned()),
+            Ok(checkpoint) if !checkpoint.is_authentic(key) => {
+                problems.push("the audit checkpoint is not authentic".to_owned())
+            }
+            Ok(checkpoint) => {
+                let at = usize::try_from(checkpoint.sequence).unwrap_or(usize::MAX);
+                // The checkpoint is written in the same batch as every round's
+                // records, so it always names the last record.
+                if checkpoint.sequence < records {
+                    problems.push(format!(
+                        "audit records {}..={records} were added after the checkpoint",
+                        checkpoint.sequence + 1
+                    ));
+                }
+                if checkpoint.sequence > records {
+                    problems.push(format!(
+                        "the audit log was truncated: the checkpoint names record {}, the log ends at {records}",
+                        checkpoint.sequence
+                    ));
+                } else if at == 0 || hashes.get(at - 1) != Some(&checkpoint.hash) {
+                    problems.push(format!("audit record {} differs from the checkpoint", checkpoint.sequence));
+                }
+            }
+        },
+    }
+    Ok((records, problems))
+}
