@@ -36,6 +36,11 @@ fn verify(config_file: &Path, data: &Path) -> anyhow::Result<Vec<String>> {
     Ok(store.verify()?.problems)
 }
 
+/// The audit records of one writer round.
+fn round(db: &sled::Db, key: &[u8]) -> Vec<AuditRecord> {
+    postcard::from_bytes(&db.get(key).expect("get").expect("round")).expect("decode")
+}
+
 fn keys_with_prefix(db: &sled::Db, prefix: u8) -> Vec<sled::IVec> {
     db.scan_prefix([prefix]).keys().collect::<Result<_, _>>().expect("keys")
 }
@@ -78,10 +83,9 @@ async fn verify_detects_every_kind_of_tampering() -> anyhow::Result<()> {
 
     let problems = tampered(&base, &pristine, "edited-record", |db| {
         let key = keys_with_prefix(db, AUDIT)[2].clone();
-        let mut record: AuditRecord =
-            postcard::from_bytes(&db.get(&key).expect("get").expect("record")).expect("decode");
-        record.entry.action = "ChangePlan.ActivatePlan".into();
-        db.insert(key, postcard::to_stdvec(&record).expect("encode")).expect("insert");
+        let mut records = round(db, &key);
+        records[0].entry.action = "ChangePlan.ActivatePlan".into();
+        db.insert(key, postcard::to_stdvec(&records).expect("encode")).expect("insert");
     })?;
     expect(problems, "edited audit record", "was altered");
 
@@ -100,12 +104,11 @@ async fn verify_detects_every_kind_of_tampering() -> anyhow::Result<()> {
 
     let problems = tampered(&base, &pristine, "appended-record", |db| {
         let keys = keys_with_prefix(db, AUDIT);
-        let last: AuditRecord =
-            postcard::from_bytes(&db.get(keys.last().expect("last")).expect("get").expect("record")).expect("decode");
+        let last = round(db, keys.last().expect("last")).pop().expect("a record");
         let forged = AuditRecord::link(last.sequence + 1, last.hash, last.entry.clone()).expect("link");
         let mut key = vec![AUDIT];
         key.extend_from_slice(&forged.sequence.to_be_bytes());
-        db.insert(key, postcard::to_stdvec(&forged).expect("encode")).expect("insert");
+        db.insert(key, postcard::to_stdvec(&vec![forged]).expect("encode")).expect("insert");
     })?;
     expect(problems, "appended, correctly chained record", "after the checkpoint");
 

@@ -94,13 +94,31 @@ fn mac(key: &[u8; 32], sequence: u64, hash: &[u8; 32]) -> [u8; 32] {
 
 /// The last record's sequence and hash, to continue the chain after a restart.
 pub fn head(db: &sled::Db) -> Result<(u64, [u8; 32]), Error> {
-    match db.scan_prefix([keys::AUDIT]).next_back() {
-        Some(item) => {
-            let record: AuditRecord = decode(&item?.1)?;
-            Ok((record.sequence, record.hash))
+    let Some(item) = db.scan_prefix([keys::AUDIT]).next_back() else { return Ok((0, [0; 32])) };
+    let round: Vec<AuditRecord> = decode(&item?.1)?;
+    let last = round.last().ok_or_else(|| Error::Storage("empty audit round".into()))?;
+    Ok((last.sequence, last.hash))
+}
+
+/// Up to `limit` records from `from_sequence` on. Records are stored one key
+/// per writer round, keyed by the round's first sequence.
+pub fn records(db: &sled::Db, from_sequence: u64, limit: usize) -> Result<Vec<AuditRecord>, Error> {
+    let from_sequence = from_sequence.max(1);
+    let start = match db.range(keys::audit(0)..=keys::audit(from_sequence)).next_back() {
+        Some(item) => item?.0.to_vec(),
+        None => keys::audit(from_sequence).to_vec(),
+    };
+    let mut found = Vec::new();
+    for item in db.range(start..).take_while(|item| item.as_ref().is_ok_and(|(k, _)| k.first() == Some(&keys::AUDIT))) {
+        let round: Vec<AuditRecord> = decode(&item?.1)?;
+        for record in round.into_iter().filter(|r| r.sequence >= from_sequence) {
+            if found.len() >= limit {
+                return Ok(found);
+            }
+            found.push(record);
         }
-        None => Ok((0, [0; 32])),
     }
+    Ok(found)
 }
 
 /// Checks the chain, the events it vouches for, and the checkpoint.
@@ -110,12 +128,21 @@ pub fn verify(db: &sled::Db, key: &[u8; 32]) -> Result<(u64, Vec<String>), Error
     let mut previous = [0u8; 32];
     let mut hashes = Vec::new();
     let mut vouched: HashSet<(PlanId, u64)> = HashSet::new();
-    for item in db.scan_prefix([keys::AUDIT]) {
-        let (key, bytes) = item?;
-        let sequence = keys::decode_u64(&key[1..]).unwrap_or(0);
-        let Ok(record) = decode::<AuditRecord>(&bytes) else {
-            problems.push(format!("audit record {sequence} is unreadable"));
-            expected = sequence + 1;
+    let stored = db.scan_prefix([keys::AUDIT]).flat_map(|item| match item {
+        Err(error) => vec![Err(Error::from(error))],
+        Ok((key, bytes)) => {
+            let first = keys::decode_u64(&key[1..]).unwrap_or(0);
+            match decode::<Vec<AuditRecord>>(&bytes) {
+                // Where each record is stored: its round's first sequence plus its place.
+                Ok(round) => round.into_iter().enumerate().map(|(i, r)| Ok((first + i as u64, Some(r)))).collect(),
+                Err(_) => vec![Ok((first, None))],
+            }
+        }
+    });
+    for item in stored {
+        let (sequence, record) = item?;
+        let Some(record) = record else {
+            problems.push(format!("the audit round from record {sequence} is unreadable"));
             continue;
         };
         if sequence != expected {

@@ -11,7 +11,7 @@
 //! | `p`    | plan id (16)                          | the plan projection (postcard)           |
 //! | `c`    | citizen pseudonym (32)                | plan id (16)                             |
 //! | `r`    | org id len (u8) + org id + request id | idempotency record                       |
-//! | `a`    | audit sequence (u64)                  | audit record, hash-chained (audit.rs)    |
+//! | `a`    | first audit sequence of a round (u64) | the round's audit records (audit.rs)     |
 //! | `k`    | —                                     | the audit checkpoint (audit.rs)          |
 //!
 //! The global log is kept per writer round rather than per event: one key

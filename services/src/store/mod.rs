@@ -392,15 +392,7 @@ impl Store {
 
     /// Up to `limit` audit records from `from_sequence` on.
     pub fn audit_records(&self, from_sequence: u64, limit: usize) -> Result<Vec<audit::AuditRecord>, Error> {
-        let mut records = Vec::new();
-        for item in self.shared.db.range(keys::audit(from_sequence.max(1))..).take(limit) {
-            let (key, bytes) = item?;
-            if key.first() != Some(&keys::AUDIT) {
-                break;
-            }
-            records.push(decode(&bytes)?);
-        }
-        Ok(records)
+        audit::records(&self.shared.db, from_sequence, limit)
     }
 
     async fn wait_durable(&self, position: u64) -> Result<(), Error> {

@@ -155,11 +155,15 @@ impl Writer {
             st.batch.insert(keys::round(first_position + 1).as_slice(), encode(&st.round)?);
         }
         let (mut sequence, mut previous) = self.audit_head;
+        let mut records = Vec::with_capacity(st.audit.len());
         for entry in st.audit.drain(..) {
             sequence += 1;
             let record = AuditRecord::link(sequence, previous, entry)?;
             previous = record.hash;
-            st.batch.insert(keys::audit(sequence).as_slice(), encode(&record)?);
+            records.push(record);
+        }
+        if let Some(first) = records.first() {
+            st.batch.insert(keys::audit(first.sequence).as_slice(), encode(&records)?);
         }
         let checkpoint = Checkpoint::sign(&self.options.checkpoint_key, sequence, previous);
         st.batch.insert([keys::CHECKPOINT].as_slice(), encode(&checkpoint)?);
