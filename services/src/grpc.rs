@@ -64,129 +64,142 @@ fn span(method: &'static str, actor: &Actor, correlation_id: &str) -> tracing::S
     )
 }
 
+impl PlanApi {
+    /// Identifies the caller, checks the request's size, and runs `handler` in
+    /// a span that names the method, the organisation, the role and the
+    /// correlation id (never request content); errors become statuses here.
+    async fn handle<T, R, F>(
+        &self,
+        method: &'static str,
+        request: Request<T>,
+        handler: impl FnOnce(Actor, String, T) -> F,
+    ) -> Result<Response<R>, Status>
+    where
+        T: prost::Message,
+        F: Future<Output = Result<R, Error>>,
+    {
+        let (actor, correlation_id) = self.caller(&request)?;
+        let span = span(method, &actor, &correlation_id);
+        handler(actor, correlation_id, request.into_inner())
+            .instrument(span)
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
+    }
+
+    async fn create(
+        &self,
+        actor: Actor,
+        correlation_id: String,
+        request: pb::CreatePlanRequest,
+    ) -> Result<pb::CreatePlanResponse, Error> {
+        let cpr = convert::cpr(&request.cpr)?;
+        let request_id = convert::request_id(&request.request_id)?;
+        let reason = convert::reason("reason", &request.reason)?;
+        let citizen = self.pseudonyms.citizen_key(&cpr);
+        let submission = Submission { actor: actor.clone(), correlation_id, request_id };
+        let outcome = self.store.submit(submission, Intent::Create { citizen, kind: cpr.kind(), reason }).await?;
+        let joined = !outcome.created && !outcome.events.is_empty();
+        tracing::info!(created = outcome.created, joined, "plan create");
+        let plan = self.visible_plan(&actor, outcome.plan_id).await?;
+        Ok(pb::CreatePlanResponse { plan: Some(convert::plan(&plan)), created: outcome.created })
+    }
+
+    async fn lookup(&self, actor: Actor, request: pb::LookupPlanRequest) -> Result<pb::LookupPlanResponse, Error> {
+        let cpr = convert::cpr(&request.cpr)?;
+        let id = self.store.plan_id_of(&self.pseudonyms.citizen_key(&cpr)).await?.ok_or(DomainError::PlanNotFound)?;
+        let plan = self.visible_plan(&actor, id).await?;
+        Ok(pb::LookupPlanResponse { plan: Some(convert::plan(&plan)) })
+    }
+
+    async fn get(&self, actor: Actor, request: pb::GetPlanRequest) -> Result<pb::GetPlanResponse, Error> {
+        let id = convert::plan_name("name", &request.name)?;
+        let plan = self.visible_plan(&actor, id).await?;
+        Ok(pb::GetPlanResponse { plan: Some(convert::plan(&plan)) })
+    }
+
+    async fn change(
+        &self,
+        actor: Actor,
+        correlation_id: String,
+        request: pb::ChangePlanRequest,
+    ) -> Result<pb::ChangePlanResponse, Error> {
+        let change = convert::plan_change(request, &self.registry)?;
+        let submission = Submission { actor, correlation_id, request_id: change.request_id };
+        let intent =
+            Intent::Change { plan: change.plan, expected_version: change.expected_version, command: change.command };
+        let outcome = self.store.submit(submission, intent).await?;
+        Ok(pb::ChangePlanResponse {
+            name: outcome.plan_id.resource_name(),
+            version: outcome.version,
+            events: outcome.events.iter().map(convert::event).collect(),
+        })
+    }
+
+    async fn list_events(
+        &self,
+        actor: Actor,
+        request: pb::ListPlanEventsRequest,
+    ) -> Result<pb::ListPlanEventsResponse, Error> {
+        let id = convert::plan_name("parent", &request.parent)?;
+        let page_size = match usize::try_from(request.page_size) {
+            Ok(0) => DEFAULT_PAGE_SIZE,
+            Ok(n) => n.min(MAX_PAGE_SIZE),
+            Err(_) => return Err(Error::invalid("page_size", "must not be negative")),
+        };
+        let from = if request.page_token.is_empty() {
+            1
+        } else {
+            request
+                .page_token
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| Error::invalid("page_token", "is not a token this service issued"))?
+        };
+        self.visible_plan(&actor, id).await?;
+        let mut events = self.store.plan_events(id, from, page_size + 1)?;
+        let next_page_token = if events.len() > page_size {
+            events.truncate(page_size);
+            events.last().map(|e| (e.sequence + 1).to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListPlanEventsResponse { events: events.iter().map(convert::event).collect(), next_page_token })
+    }
+}
+
 #[tonic::async_trait]
 impl PlanService for PlanApi {
     async fn create_plan(
         &self,
         request: Request<pb::CreatePlanRequest>,
     ) -> Result<Response<pb::CreatePlanResponse>, Status> {
-        let (actor, correlation_id) = self.caller(&request)?;
-        let span = span("CreatePlan", &actor, &correlation_id);
-        async move {
-            let request = request.into_inner();
-            let cpr = convert::cpr(&request.cpr)?;
-            let request_id = convert::request_id(&request.request_id)?;
-            let reason = convert::reason("reason", &request.reason)?;
-            let citizen = self.pseudonyms.citizen_key(&cpr);
-            let submission = Submission { actor: actor.clone(), correlation_id, request_id };
-            let intent = Intent::Create { citizen, kind: cpr.kind(), reason };
-            let outcome = self.store.submit(submission, intent).await?;
-            let joined = !outcome.created && !outcome.events.is_empty();
-            tracing::info!(created = outcome.created, joined, "plan create");
-            let plan = self.visible_plan(&actor, outcome.plan_id).await?;
-            Ok(Response::new(pb::CreatePlanResponse { plan: Some(convert::plan(&plan)), created: outcome.created }))
-        }
-        .instrument(span)
-        .await
-        .map_err(|e: Error| e.into())
+        self.handle("CreatePlan", request, |actor, correlation_id, r| self.create(actor, correlation_id, r)).await
     }
 
     async fn lookup_plan(
         &self,
         request: Request<pb::LookupPlanRequest>,
     ) -> Result<Response<pb::LookupPlanResponse>, Status> {
-        let (actor, correlation_id) = self.caller(&request)?;
-        let span = span("LookupPlan", &actor, &correlation_id);
-        async move {
-            let cpr = convert::cpr(&request.get_ref().cpr)?;
-            let id =
-                self.store.plan_id_of(&self.pseudonyms.citizen_key(&cpr)).await?.ok_or(DomainError::PlanNotFound)?;
-            let plan = self.visible_plan(&actor, id).await?;
-            Ok(Response::new(pb::LookupPlanResponse { plan: Some(convert::plan(&plan)) }))
-        }
-        .instrument(span)
-        .await
-        .map_err(|e: Error| e.into())
+        self.handle("LookupPlan", request, |actor, _, r| self.lookup(actor, r)).await
     }
 
     async fn get_plan(&self, request: Request<pb::GetPlanRequest>) -> Result<Response<pb::GetPlanResponse>, Status> {
-        let (actor, correlation_id) = self.caller(&request)?;
-        let span = span("GetPlan", &actor, &correlation_id);
-        async move {
-            let id = convert::plan_name("name", &request.get_ref().name)?;
-            let plan = self.visible_plan(&actor, id).await?;
-            Ok(Response::new(pb::GetPlanResponse { plan: Some(convert::plan(&plan)) }))
-        }
-        .instrument(span)
-        .await
-        .map_err(|e: Error| e.into())
+        self.handle("GetPlan", request, |actor, _, r| self.get(actor, r)).await
     }
 
     async fn change_plan(
         &self,
         request: Request<pb::ChangePlanRequest>,
     ) -> Result<Response<pb::ChangePlanResponse>, Status> {
-        let (actor, correlation_id) = self.caller(&request)?;
-        let span = span("ChangePlan", &actor, &correlation_id);
-        async move {
-            let change = convert::plan_change(request.into_inner(), &self.registry)?;
-            let submission = Submission { actor, correlation_id, request_id: change.request_id };
-            let intent = Intent::Change {
-                plan: change.plan,
-                expected_version: change.expected_version,
-                command: change.command,
-            };
-            let outcome = self.store.submit(submission, intent).await?;
-            Ok(Response::new(pb::ChangePlanResponse {
-                name: outcome.plan_id.resource_name(),
-                version: outcome.version,
-                events: outcome.events.iter().map(convert::event).collect(),
-            }))
-        }
-        .instrument(span)
-        .await
-        .map_err(|e: Error| e.into())
+        self.handle("ChangePlan", request, |actor, correlation_id, r| self.change(actor, correlation_id, r)).await
     }
 
     async fn list_plan_events(
         &self,
         request: Request<pb::ListPlanEventsRequest>,
     ) -> Result<Response<pb::ListPlanEventsResponse>, Status> {
-        let (actor, correlation_id) = self.caller(&request)?;
-        let span = span("ListPlanEvents", &actor, &correlation_id);
-        async move {
-            let request = request.into_inner();
-            let id = convert::plan_name("parent", &request.parent)?;
-            let page_size = match usize::try_from(request.page_size) {
-                Ok(0) => DEFAULT_PAGE_SIZE,
-                Ok(n) => n.min(MAX_PAGE_SIZE),
-                Err(_) => return Err(Error::invalid("page_size", "must not be negative")),
-            };
-            let from = if request.page_token.is_empty() {
-                1
-            } else {
-                request
-                    .page_token
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| Error::invalid("page_token", "is not a token this service issued"))?
-            };
-            self.visible_plan(&actor, id).await?;
-            let mut events = self.store.plan_events(id, from, page_size + 1)?;
-            let next_page_token = if events.len() > page_size {
-                events.truncate(page_size);
-                events.last().map(|e| (e.sequence + 1).to_string()).unwrap_or_default()
-            } else {
-                String::new()
-            };
-            Ok(Response::new(pb::ListPlanEventsResponse {
-                events: events.iter().map(convert::event).collect(),
-                next_page_token,
-            }))
-        }
-        .instrument(span)
-        .await
-        .map_err(|e: Error| e.into())
+        self.handle("ListPlanEvents", request, |actor, _, r| self.list_events(actor, r)).await
     }
 }
