@@ -1,0 +1,68 @@
+//! The one place that sees both the proto types and the domain types.
+//! Requests become domain values (every field checked, every violation
+//! reported at once); domain values become responses.
+
+mod request;
+mod response;
+
+use samplan_proto::v1 as pb;
+
+use crate::domain::*;
+
+pub use request::{PlanChange, cpr, plan_change, plan_name, reason, request_id};
+pub use response::{event, plan};
+
+macro_rules! enum_map {
+    ($from:ident, $to:ident, $proto:ty, $domain:ty, { $($p:ident => $d:ident),+ $(,)? }) => {
+        // Not every enum is read from requests; both directions are kept together.
+        #[allow(dead_code)]
+        fn $from(field: &'static str, value: i32) -> Result<$domain, DomainError> {
+            match <$proto>::try_from(value) {
+                $(Ok(<$proto>::$p) => Ok(<$domain>::$d),)+
+                Ok(<$proto>::Unspecified) => Err(DomainError::invalid(field, "must be set")),
+                Err(_) => Err(DomainError::invalid(field, "is not a known value")),
+            }
+        }
+
+        pub(crate) fn $to(value: $domain) -> i32 {
+            match value {
+                $(<$domain>::$d => <$proto>::$p as i32,)+
+            }
+        }
+    };
+}
+
+enum_map!(sector_from, sector_to, pb::Sector, Sector, {
+    RegionalPsychiatry => RegionalPsychiatry, MunicipalSocial => MunicipalSocial, JobCentre => JobCentre,
+    AddictionService => AddictionService, Citizen => Citizen,
+});
+enum_map!(role_from, role_to, pb::ProfessionalRole, ProfessionalRole, {
+    Physician => Physician, Nurse => Nurse, Psychologist => Psychologist, SocialWorker => SocialWorker,
+    JobConsultant => JobConsultant, AddictionCounsellor => AddictionCounsellor, Mentor => Mentor,
+    Secretary => Secretary, Auditor => Auditor,
+});
+enum_map!(status_from, status_to, pb::PlanStatus, PlanStatus, {
+    Draft => Draft, Active => Active, OnHold => OnHold, Closed => Closed,
+});
+enum_map!(cpr_kind_from, cpr_kind_to, pb::CprKind, CprKind, { Regular => Regular, Replacement => Replacement });
+enum_map!(section_from, section_to, pb::SectionKind, SectionKind, {
+    Psychiatry => Psychiatry, Social => Social, Employment => Employment, Addiction => Addiction,
+});
+enum_map!(legal_from, legal_to, pb::LegalPlanType, LegalPlanType, {
+    Behandlingsplan => Behandlingsplan, Udskrivningsaftale => Udskrivningsaftale,
+    Koordinationsplan => Koordinationsplan, Handleplan => Handleplan, Jobplan => Jobplan,
+    Rehabiliteringsplan => Rehabiliteringsplan, KoordinerendeIndsatsplan => KoordinerendeIndsatsplan,
+});
+enum_map!(activity_status_from, activity_status_to, pb::ActivityStatus, ActivityStatus, {
+    Planned => Planned, InProgress => InProgress, Completed => Completed, Cancelled => Cancelled,
+});
+enum_map!(lifecycle_from, lifecycle_to, pb::GoalLifecycle, GoalLifecycle, { Active => Active, Ended => Ended });
+enum_map!(achievement_from, achievement_to, pb::GoalAchievement, GoalAchievement, {
+    NotAssessed => NotAssessed, Achieved => Achieved, PartlyAchieved => PartlyAchieved, NotAchieved => NotAchieved,
+});
+enum_map!(occasion_from, occasion_to, pb::AdvanceStatementOccasion, AdvanceStatementOccasion, {
+    Admission => Admission, Discharge => Discharge, Other => Other,
+});
+enum_map!(involvement_from, involvement_to, pb::RelativeInvolvement, RelativeInvolvement, {
+    Full => Full, InformationOnly => InformationOnly, None => None,
+});

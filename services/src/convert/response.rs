@@ -1,0 +1,215 @@
+//! Domain values into responses.
+
+use prost_types::Timestamp as ProtoTimestamp;
+use samplan_proto::v1 as pb;
+
+use super::*;
+
+fn timestamp(t: Timestamp) -> ProtoTimestamp {
+    ProtoTimestamp { seconds: t.0.div_euclid(1_000_000), nanos: (t.0.rem_euclid(1_000_000) * 1000) as i32 }
+}
+
+fn date_text(date: Option<Date>) -> String {
+    date.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+}
+
+fn activity(a: &plan::Activity) -> pb::Activity {
+    pb::Activity {
+        activity_id: a.activity_id.clone(),
+        section: section_to(a.section),
+        title: a.title.as_str().to_owned(),
+        legal_plan_type: legal_to(a.legal_plan_type),
+        responsible_organisation_id: a.responsible_organisation.to_string(),
+        responsible_professional_id: a.responsible_professional.to_string(),
+        status: activity_status_to(a.status),
+        start_date: date_text(Some(a.start_date)),
+        end_date: date_text(a.end_date),
+        goal_ids: a.goal_ids.clone(),
+    }
+}
+
+fn member(m: &plan::CareTeamMember) -> pb::CareTeamMember {
+    pb::CareTeamMember {
+        member_id: m.member_id.clone(),
+        organisation_id: m.organisation.to_string(),
+        professional_id: m.professional.as_ref().map(ToString::to_string).unwrap_or_default(),
+        role: role_to(m.role),
+        start_date: date_text(Some(m.start_date)),
+        end_date: date_text(m.end_date),
+    }
+}
+
+fn relative(r: &plan::Relative) -> pb::Relative {
+    pb::Relative {
+        relative_id: r.relative_id.clone(),
+        name: r.name.as_str().to_owned(),
+        relation: r.relation.as_str().to_owned(),
+        involvement: involvement_to(r.involvement),
+    }
+}
+
+pub fn plan(p: &Plan) -> pb::Plan {
+    pb::Plan {
+        name: p.id.resource_name(),
+        version: p.version,
+        status: status_to(p.status),
+        citizen_identifier_kind: cpr_kind_to(p.citizen_kind),
+        goals: p
+            .goals
+            .iter()
+            .map(|g| pb::Goal {
+                goal_id: g.goal_id.clone(),
+                text: g.text.as_str().to_owned(),
+                lifecycle: lifecycle_to(g.lifecycle),
+                achievement: achievement_to(g.achievement),
+                revision: g.revision,
+            })
+            .collect(),
+        sections: p
+            .sections
+            .iter()
+            .map(|(kind, owner)| pb::Section {
+                kind: section_to(*kind),
+                owner_organisation_id: owner.organisation.to_string(),
+                owned_since: date_text(Some(owner.since)),
+            })
+            .collect(),
+        activities: p.activities.iter().map(activity).collect(),
+        care_team: p.care_team.iter().map(member).collect(),
+        contact_person: p.contact_person.as_ref().map(|c| pb::ContactPerson {
+            organisation_id: c.organisation.to_string(),
+            professional_id: c.professional.to_string(),
+            since: Some(timestamp(c.since)),
+        }),
+        advance_statements: p
+            .advance_statements
+            .iter()
+            .map(|s| pb::AdvanceStatement {
+                statement_id: s.statement_id.clone(),
+                occasion: occasion_to(s.occasion),
+                text: s.text.as_str().to_owned(),
+                superseded_by: s.superseded_by.clone().unwrap_or_default(),
+                record_time: Some(timestamp(s.recorded_at)),
+            })
+            .collect(),
+        relatives: p.relatives.iter().map(relative).collect(),
+        create_time: Some(timestamp(p.created_at)),
+        update_time: Some(timestamp(p.updated_at)),
+        status_reason: p.status_reason.as_ref().map(|r| r.as_str().to_owned()).unwrap_or_default(),
+    }
+}
+
+pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
+    use pb::plan_event::Event as E;
+    let reason = |t: &Text| t.as_str().to_owned();
+    let event = match &e.payload {
+        EventPayload::PlanCreated { citizen_kind, first_member, reason: r } => E::PlanCreated(pb::PlanCreated {
+            citizen_identifier_kind: cpr_kind_to(*citizen_kind),
+            first_member: Some(member(first_member)),
+            reason: reason(r),
+        }),
+        EventPayload::CareTeamJoined { member: m, reason: r } => {
+            E::CareTeamJoined(pb::CareTeamJoined { member: Some(member(m)), reason: reason(r) })
+        }
+        EventPayload::PlanActivated => E::PlanActivated(pb::PlanActivated {}),
+        EventPayload::PlanPutOnHold { reason: r } => E::PlanPutOnHold(pb::PlanPutOnHold { reason: reason(r) }),
+        EventPayload::PlanResumed => E::PlanResumed(pb::PlanResumed {}),
+        EventPayload::PlanClosed { reason: r } => E::PlanClosed(pb::PlanClosed { reason: reason(r) }),
+        EventPayload::PlanReopened { reason: r } => E::PlanReopened(pb::PlanReopened { reason: reason(r) }),
+        EventPayload::GoalAdded { goal_id, text } => {
+            E::GoalAdded(pb::GoalAdded { goal_id: goal_id.clone(), text: reason(text) })
+        }
+        EventPayload::GoalRevised { goal_id, text } => {
+            E::GoalRevised(pb::GoalRevised { goal_id: goal_id.clone(), text: reason(text) })
+        }
+        EventPayload::GoalAssessed { goal_id, achievement } => {
+            E::GoalAssessed(pb::GoalAssessed { goal_id: goal_id.clone(), achievement: achievement_to(*achievement) })
+        }
+        EventPayload::GoalEnded { goal_id, reason: r } => {
+            E::GoalEnded(pb::GoalEnded { goal_id: goal_id.clone(), reason: reason(r) })
+        }
+        EventPayload::SectionOwnershipTaken { section, organisation, effective } => {
+            E::SectionOwnershipTaken(pb::SectionOwnershipTaken {
+                section: section_to(*section),
+                organisation_id: organisation.to_string(),
+                effective_date: date_text(Some(*effective)),
+            })
+        }
+        EventPayload::SectionOwnershipTransferred { section, from, to, effective } => {
+            E::SectionOwnershipTransferred(pb::SectionOwnershipTransferred {
+                section: section_to(*section),
+                from_organisation_id: from.to_string(),
+                to_organisation_id: to.to_string(),
+                effective_date: date_text(Some(*effective)),
+            })
+        }
+        EventPayload::ActivityAdded(a) => E::ActivityAdded(pb::ActivityAdded { activity: Some(activity(a)) }),
+        EventPayload::ActivityStatusChanged { activity_id, from, to } => {
+            E::ActivityStatusChanged(pb::ActivityStatusChanged {
+                activity_id: activity_id.clone(),
+                from_status: activity_status_to(*from),
+                to_status: activity_status_to(*to),
+            })
+        }
+        EventPayload::CareTeamMemberAdded(m) => {
+            E::CareTeamMemberAdded(pb::CareTeamMemberAdded { member: Some(member(m)) })
+        }
+        EventPayload::CareTeamMembershipEnded { member_id, end_date } => {
+            E::CareTeamMembershipEnded(pb::CareTeamMembershipEnded {
+                member_id: member_id.clone(),
+                end_date: date_text(Some(*end_date)),
+            })
+        }
+        EventPayload::ContactPersonAssigned { organisation, professional } => {
+            E::ContactPersonAssigned(pb::ContactPersonAssigned {
+                organisation_id: organisation.to_string(),
+                professional_id: professional.to_string(),
+            })
+        }
+        EventPayload::ContactPersonHandedOver {
+            from_organisation,
+            from_professional,
+            to_organisation,
+            to_professional,
+            reason: r,
+        } => E::ContactPersonHandedOver(pb::ContactPersonHandedOver {
+            from_organisation_id: from_organisation.to_string(),
+            from_professional_id: from_professional.to_string(),
+            to_organisation_id: to_organisation.to_string(),
+            to_professional_id: to_professional.to_string(),
+            reason: reason(r),
+        }),
+        EventPayload::AdvanceStatementRecorded { statement_id, occasion, text, supersedes } => {
+            E::AdvanceStatementRecorded(pb::AdvanceStatementRecorded {
+                statement_id: statement_id.clone(),
+                occasion: occasion_to(*occasion),
+                text: reason(text),
+                supersedes: supersedes.clone().unwrap_or_default(),
+            })
+        }
+        EventPayload::RelativeRegistered(r) => {
+            E::RelativeRegistered(pb::RelativeRegistered { relative: Some(relative(r)) })
+        }
+        EventPayload::RelativeInvolvementChanged { relative_id, involvement } => {
+            E::RelativeInvolvementChanged(pb::RelativeInvolvementChanged {
+                relative_id: relative_id.clone(),
+                involvement: involvement_to(*involvement),
+            })
+        }
+    };
+    pb::PlanEvent {
+        plan: e.plan_id.resource_name(),
+        sequence: e.sequence,
+        global_position: e.global_position,
+        record_time: Some(timestamp(e.recorded_at)),
+        actor: Some(pb::Actor {
+            organisation_id: e.actor.organisation.to_string(),
+            sector: sector_to(e.actor.sector),
+            professional_id: e.actor.professional.to_string(),
+            role: role_to(e.actor.role),
+        }),
+        correlation_id: e.correlation_id.clone(),
+        request_id: e.request_id.clone().unwrap_or_default(),
+        event: Some(event),
+    }
+}
