@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tonic::metadata::MetadataMap;
 
-use crate::domain::{Actor, OrganisationId, ProfessionalId, ProfessionalRole, Sector};
+use crate::domain::{Actor, OrganisationId, ProfessionalId, ProfessionalRole, Sector, contains_cpr};
 use crate::error::{Error, FieldViolation};
 
 /// Request header naming the acting professional.
@@ -107,11 +107,16 @@ impl Registry {
     }
 }
 
-/// The correlation id of a request: the client's, if it sent a sane one, else a new UUID.
+/// The correlation id of a request: the client's, if it sent a sane one, else
+/// a new UUID. It goes into logs and events, so one holding a CPR number is
+/// replaced too.
 pub fn correlation_id(metadata: &MetadataMap) -> String {
     header(metadata, CORRELATION_HEADER)
         .filter(|v| {
-            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+                && !contains_cpr(v)
         })
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }

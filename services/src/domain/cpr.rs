@@ -88,6 +88,21 @@ impl Cpr {
     }
 }
 
+/// Whether `text` holds something that parses as a CPR or eCPR number
+/// anywhere in it, for refusing client-chosen identifiers that would carry one
+/// into logs or storage keys.
+pub fn contains_cpr(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    (0..bytes.len()).any(|start| {
+        [10, 11].iter().any(|len| {
+            bytes
+                .get(start..start + len)
+                .and_then(|window| std::str::from_utf8(window).ok())
+                .is_some_and(|window| !window.contains(char::is_whitespace) && Cpr::parse(window).is_ok())
+        })
+    })
+}
+
 /// The century of a birth year, from the 7th digit and the two-digit year.
 fn century(seventh: u8, yy: u32) -> u32 {
     match seventh {
@@ -181,6 +196,15 @@ mod tests {
         assert_eq!(Cpr::parse("2902011234"), Err(CprError::Date)); // 1901 was no leap year
         assert_eq!(Cpr::parse("2902001234"), Err(CprError::Date)); // 1900 was no leap year
         assert!(Cpr::parse("2902004234").is_ok()); // 2000 was
+    }
+
+    #[test]
+    fn finds_numbers_inside_identifiers() {
+        assert!(contains_cpr("corr-0101901234-x"));
+        assert!(contains_cpr("010190-1234"));
+        assert!(contains_cpr("id0203291WQ3"));
+        assert!(!contains_cpr("7c9e6679-7425-40de-944b-e07fc1f90ae7"));
+        assert!(!contains_cpr("demo-psykiatri-amager-12"));
     }
 
     #[test]

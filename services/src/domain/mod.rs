@@ -16,7 +16,7 @@ mod tests;
 
 pub use audit::{AuditEntry, Decision};
 pub use command::{Command, Context, create, decide, join};
-pub use cpr::{CitizenKey, Cpr, CprError, CprKind, PseudonymKey};
+pub use cpr::{CitizenKey, Cpr, CprError, CprKind, PseudonymKey, contains_cpr};
 pub use error::DomainError;
 pub use event::{EventPayload, RecordedEvent};
 pub use model::*;
