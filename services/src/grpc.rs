@@ -47,10 +47,16 @@ impl PlanApi {
 
     /// The plan, if it exists and the caller's organisation is on its care team.
     async fn visible_plan(&self, actor: &Actor, id: PlanId) -> Result<Plan, Error> {
-        match self.store.plan(id).await? {
-            Some(plan) if plan.is_member(&actor.organisation, Timestamp::now().date()) => Ok(plan),
-            _ => Err(DomainError::PlanNotFound.into()),
-        }
+        visible(self.store.plan(id).await?, actor)
+    }
+}
+
+/// `plan`, if the caller's organisation is on its care team; otherwise, as when
+/// there is no plan, PLAN_NOT_FOUND.
+fn visible(plan: Option<Plan>, actor: &Actor) -> Result<Plan, Error> {
+    match plan {
+        Some(plan) if plan.is_member(&actor.organisation, Timestamp::now().date()) => Ok(plan),
+        _ => Err(DomainError::PlanNotFound.into()),
     }
 }
 
@@ -107,8 +113,8 @@ impl PlanApi {
 
     async fn lookup(&self, actor: Actor, request: pb::LookupPlanRequest) -> Result<pb::LookupPlanResponse, Error> {
         let cpr = convert::cpr(&request.cpr)?;
-        let id = self.store.plan_id_of(&self.pseudonyms.citizen_key(&cpr)).await?.ok_or(DomainError::PlanNotFound)?;
-        let plan = self.visible_plan(&actor, id).await?;
+        let plan = self.store.plan_of(&self.pseudonyms.citizen_key(&cpr)).await?;
+        let plan = visible(plan, &actor)?;
         Ok(pb::LookupPlanResponse { plan: Some(convert::plan(&plan)) })
     }
 

@@ -176,7 +176,7 @@ pub fn verify(db: &sled::Db, key: &[u8; 32]) -> Result<(u64, Vec<String>), Error
     let records = expected - 1;
     for item in db.scan_prefix([keys::EVENT]) {
         let (key, _) = item?;
-        let plan = PlanId(key[1..17].try_into().map_err(|_| Error::Storage("corrupt event key".into()))?);
+        let plan = keys::decode_plan_id(&key[1..17])?;
         let sequence = keys::decode_u64(&key[17..]).unwrap_or(0);
         if !vouched.contains(&(plan, sequence)) {
             problems.push("an event no audit record vouches for was added".to_owned());

@@ -10,7 +10,7 @@
 //! | `g`    | first global position of a round (u64)| the round's events as (plan id, sequence)|
 //! | `p`    | plan id (16)                          | the plan projection (postcard)           |
 //! | `c`    | citizen pseudonym (32)                | plan id (16)                             |
-//! | `r`    | org id len (u8) + org id + request id | idempotency record                       |
+//! | `r`    | org id len (u8) + org id + SHA-256 of request id | idempotency record            |
 //! | `a`    | first audit sequence of a round (u64) | the round's audit records (audit.rs)     |
 //! | `k`    | —                                     | the audit checkpoint (audit.rs)          |
 //!
@@ -18,6 +18,9 @@
 //! lists the round's events in position order, so a round of n events costs
 //! n + 1 keys instead of 2n, and sled splits its leaves half as often.
 
+use sha2::{Digest, Sha256};
+
+use super::{Error, decode};
 use crate::domain::{CitizenKey, OrganisationId, PlanId};
 
 pub const EVENT: u8 = b'e';
@@ -60,17 +63,30 @@ pub fn citizen(citizen: &CitizenKey) -> [u8; 33] {
     key
 }
 
+/// The request id is client-chosen text, so the key holds its SHA-256 rather
+/// than the text: whatever a client puts in it never becomes a storage key.
 pub fn request(organisation: &OrganisationId, request_id: &str) -> Vec<u8> {
     let org = organisation.as_str().as_bytes();
-    let mut key = Vec::with_capacity(2 + org.len() + request_id.len());
+    let mut key = Vec::with_capacity(2 + org.len() + 32);
     key.push(REQUEST);
     // Organisation ids are at most 64 bytes (validated), so the length fits.
     key.push(u8::try_from(org.len()).unwrap_or(u8::MAX));
     key.extend_from_slice(org);
-    key.extend_from_slice(request_id.as_bytes());
+    key.extend_from_slice(&Sha256::digest(request_id.as_bytes()));
     key
 }
 
 pub fn decode_u64(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// A plan id stored as 16 bytes (a value, or the part of a key after its prefix).
+pub fn decode_plan_id(bytes: &[u8]) -> Result<PlanId, Error> {
+    bytes.try_into().map(PlanId).map_err(|_| Error::Storage("corrupt plan id".into()))
+}
+
+/// A writer round of the global log: its first position and its events in order.
+pub fn decode_round(key: &[u8], value: &[u8]) -> Result<(u64, Vec<(PlanId, u64)>), Error> {
+    let first = decode_u64(&key[1..]).ok_or_else(|| Error::Storage("corrupt round key".into()))?;
+    Ok((first, decode(value)?))
 }

@@ -284,13 +284,9 @@ impl Store {
     }
 
     /// The plan of a citizen (by pseudonym), once durable.
-    pub async fn plan_id_of(&self, citizen: &CitizenKey) -> Result<Option<PlanId>, Error> {
-        let Some(bytes) = self.shared.db.get(keys::citizen(citizen))? else {
-            return Ok(None);
-        };
-        let id = PlanId(bytes.as_ref().try_into().map_err(|_| corrupt("citizen index"))?);
-        match self.plan(id).await? {
-            Some(_) => Ok(Some(id)),
+    pub async fn plan_of(&self, citizen: &CitizenKey) -> Result<Option<Plan>, Error> {
+        match self.shared.db.get(keys::citizen(citizen))? {
+            Some(bytes) => self.plan(keys::decode_plan_id(&bytes)?).await,
             None => Ok(None),
         }
     }
@@ -320,9 +316,8 @@ impl Store {
             None => return Ok(events),
         };
         for item in self.shared.db.range(start.to_vec()..=keys::round(durable).to_vec()) {
-            let (key, round) = item?;
-            let first = keys::decode_u64(&key[1..]).ok_or_else(|| corrupt("round key"))?;
-            let round: Vec<(PlanId, u64)> = decode(&round)?;
+            let (key, value) = item?;
+            let (first, round) = keys::decode_round(&key, &value)?;
             for (position, (plan, sequence)) in (first..).zip(round) {
                 if position < from_position {
                     continue;
@@ -349,12 +344,11 @@ impl Store {
         let mut report = VerifyReport { events: 0, plans: 0, audit_records: 0, problems: Vec::new() };
         let mut expected = 1;
         for item in self.shared.db.scan_prefix([keys::GLOBAL]) {
-            let (key, round) = item?;
-            let first = keys::decode_u64(&key[1..]).ok_or_else(|| corrupt("round key"))?;
+            let (key, value) = item?;
+            let (first, round) = keys::decode_round(&key, &value)?;
             if first != expected {
                 report.problems.push(format!("global log jumps from {} to {first}", expected - 1));
             }
-            let round: Vec<(PlanId, u64)> = decode(&round)?;
             for (position, (plan, sequence)) in (first..).zip(&round) {
                 match self.shared.db.get(keys::event(*plan, *sequence))? {
                     None => report.problems.push(format!("global position {position} points to a missing event")),
@@ -373,7 +367,7 @@ impl Store {
         }
         for item in self.shared.db.scan_prefix([keys::PROJECTION]) {
             let (key, stored) = item?;
-            let id = PlanId(key[1..].try_into().map_err(|_| corrupt("projection key"))?);
+            let id = keys::decode_plan_id(&key[1..])?;
             report.plans += 1;
             let events = self.plan_events(id, 1, usize::MAX)?;
             if events.iter().enumerate().any(|(i, e)| e.sequence != i as u64 + 1) {
@@ -407,9 +401,8 @@ impl Store {
 
 fn last_position(db: &sled::Db) -> Result<u64, Error> {
     let Some(item) = db.scan_prefix([keys::GLOBAL]).next_back() else { return Ok(0) };
-    let (key, round) = item?;
-    let first = keys::decode_u64(&key[1..]).ok_or_else(|| corrupt("round key"))?;
-    let round: Vec<(PlanId, u64)> = decode(&round)?;
+    let (key, value) = item?;
+    let (first, round) = keys::decode_round(&key, &value)?;
     Ok(first + round.len() as u64 - 1)
 }
 

@@ -49,8 +49,8 @@ async fn one_plan_per_citizen_and_durable_reads() {
     assert!(!second.created);
     assert_eq!(second.plan_id, first.plan_id);
     assert!(second.events.is_empty());
-    assert_eq!(store.plan_id_of(&CitizenKey([1; 32])).await.expect("lookup"), Some(first.plan_id));
-    assert_eq!(store.plan_id_of(&CitizenKey([2; 32])).await.expect("lookup"), None);
+    assert_eq!(store.plan_of(&CitizenKey([1; 32])).await.expect("lookup").map(|p| p.id), Some(first.plan_id));
+    assert_eq!(store.plan_of(&CitizenKey([2; 32])).await.expect("lookup").map(|p| p.id), None);
     assert!(store.stats().device_syncs >= 1);
     assert_eq!(store.durable_position(), 1);
 }

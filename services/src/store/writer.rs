@@ -43,6 +43,7 @@ struct Staging {
     plans: HashMap<PlanId, Plan>,
     citizens: HashMap<CitizenKey, PlanId>,
     requests: HashMap<Vec<u8>, RequestRecord>,
+    /// Events staged by requests with an id, for a retry within the same round.
     events: HashMap<(PlanId, u64), RecordedEvent>,
     /// The round's slice of the global log, in position order.
     round: Vec<(PlanId, u64)>,
@@ -179,20 +180,21 @@ impl Writer {
         intent: &Intent,
         result: &Result<Outcome, Error>,
     ) -> AuditEntry {
-        let (action, plan) = match intent {
-            Intent::Create { .. } => {
-                let action = match result {
-                    Ok(outcome) if !outcome.created && !outcome.events.is_empty() => "JoinCareTeam",
-                    _ => "CreatePlan",
-                };
-                (action.to_owned(), result.as_ref().ok().map(|o| o.plan_id))
+        let (action, plan, ground) = match (intent, result) {
+            (Intent::Create { .. }, Ok(outcome)) if !outcome.created && !outcome.events.is_empty() => {
+                ("JoinCareTeam".to_owned(), Some(outcome.plan_id), "care-team join with a stated reason")
             }
-            Intent::Change { plan, command, .. } => (format!("ChangePlan.{}", command.name()), Some(*plan)),
+            (Intent::Create { .. }, _) => (
+                "CreatePlan".to_owned(),
+                result.as_ref().ok().map(|o| o.plan_id),
+                "plan created or read by a treating organisation",
+            ),
+            (Intent::Change { plan, command, .. }, _) => {
+                (format!("ChangePlan.{}", command.name()), Some(*plan), "care-team member")
+            }
         };
         let (decision, legal_ground) = match result {
-            Ok(_) if action == "JoinCareTeam" => (Decision::Allowed, "care-team join with a stated reason"),
-            Ok(_) if action == "CreatePlan" => (Decision::Allowed, "plan created or read by a treating organisation"),
-            Ok(_) => (Decision::Allowed, "care-team member"),
+            Ok(_) => (Decision::Allowed, ground),
             Err(error) => (Decision::Denied { reason: error.reason().to_owned() }, ""),
         };
         AuditEntry {
@@ -291,7 +293,9 @@ impl Writer {
         for (event, bytes) in events.iter().zip(encoded) {
             st.event_hashes.push((event.sequence, event_hash(&bytes)));
             st.batch.insert(keys::event(plan_id, event.sequence).as_slice(), bytes);
-            st.events.insert((plan_id, event.sequence), event.clone());
+            if request.is_some() {
+                st.events.insert((plan_id, event.sequence), event.clone());
+            }
             st.round.push((plan_id, event.sequence));
         }
         st.batch.insert(keys::projection(plan_id).as_slice(), plan_bytes);
@@ -356,12 +360,7 @@ impl Writer {
         if let Some(id) = st.citizens.get(citizen) {
             return Ok(Some(*id));
         }
-        match self.db.get(keys::citizen(citizen))? {
-            Some(bytes) => {
-                Ok(Some(PlanId(bytes.as_ref().try_into().map_err(|_| Error::Storage("corrupt citizen index".into()))?)))
-            }
-            None => Ok(None),
-        }
+        self.db.get(keys::citizen(citizen))?.map(|bytes| keys::decode_plan_id(&bytes)).transpose()
     }
 
     fn request_record(&self, st: &Staging, key: &[u8]) -> Result<Option<RequestRecord>, Error> {
