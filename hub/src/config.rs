@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use samplan_services::access::{Organisation, Registry};
 use samplan_services::domain::{OrganisationId, Sector};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +29,19 @@ pub struct Config {
     /// The organisations allowed to call the hub.
     #[serde(default)]
     pub organisations: Vec<OrganisationConfig>,
+    /// The secret read from `pseudonym_key_file` when the configuration is loaded.
+    #[serde(skip)]
+    secret: Secret,
+}
+
+/// The hub's secret: keys citizen pseudonyms and (derived) the audit checkpoint.
+#[derive(Clone, Default)]
+pub struct Secret(pub [u8; 32]);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -104,7 +117,7 @@ pub struct OrganisationConfig {
     pub certificate_identity: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SectorName {
     RegionalPsychiatry,
@@ -170,6 +183,7 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve(base);
         config.validate()?;
+        config.secret = Secret(read_pseudonym_key(&config.pseudonym_key_file)?);
         Ok(config)
     }
 
@@ -203,6 +217,11 @@ impl Config {
         Ok(())
     }
 
+    /// The secret from `pseudonym_key_file`, read once by [`Config::load`].
+    pub fn secret(&self) -> &[u8; 32] {
+        &self.secret.0
+    }
+
     pub fn registry(&self) -> anyhow::Result<Registry> {
         let organisations = self
             .organisations
@@ -226,7 +245,7 @@ impl Config {
 }
 
 /// Reads a pseudonym key file: 64 hex characters.
-pub fn read_pseudonym_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+fn read_pseudonym_key(path: &Path) -> anyhow::Result<[u8; 32]> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "reading the pseudonym key {} (create one with `samplan dev-pki` or 32 random bytes in hex)",

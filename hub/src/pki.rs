@@ -199,15 +199,10 @@ pub fn dev_config(organisations: &[DemoOrganisation]) -> String {
          handshake_timeout_ms = 10000\n",
     );
     for org in organisations {
-        let sector = match org.sector {
-            SectorName::RegionalPsychiatry => "REGIONAL_PSYCHIATRY",
-            SectorName::MunicipalSocial => "MUNICIPAL_SOCIAL",
-            SectorName::JobCentre => "JOB_CENTRE",
-            SectorName::AddictionService => "ADDICTION_SERVICE",
-            SectorName::Citizen => "CITIZEN",
-        };
+        // The sector's name as the configuration spells it (the serde renaming of `SectorName`).
+        let sector = toml::Value::try_from(org.sector).map(|v| v.to_string()).unwrap_or_default();
         config.push_str(&format!(
-            "\n[[organisations]]\nid = \"{}\"\nname = \"{}\"\nsector = \"{sector}\"\ncertificate_identity = \"{}\"\n",
+            "\n[[organisations]]\nid = \"{}\"\nname = \"{}\"\nsector = {sector}\ncertificate_identity = \"{}\"\n",
             org.id, org.name, org.certificate_identity
         ));
     }

@@ -12,7 +12,7 @@ use samplan_services::store::{Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, read_pseudonym_key};
+use crate::config::Config;
 use crate::tls;
 
 /// Serves the hub on a listener the caller bound, until `shutdown` is cancelled.
@@ -26,7 +26,7 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: Cancellation
 /// Opens the store the configuration names.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let mut options = StoreOptions::new(&config.data_dir);
-    options.checkpoint_key = checkpoint_key(&read_pseudonym_key(&config.pseudonym_key_file)?);
+    options.checkpoint_key = checkpoint_key(config.secret());
     options.max_batch = config.limits.group_commit_max_batch;
     options.queue_capacity = config.limits.write_queue;
     options.cache_capacity_bytes = config.limits.cache_mb * 1024 * 1024;
@@ -41,7 +41,7 @@ pub async fn serve_store(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let registry = Arc::new(config.registry()?);
-    let pseudonyms = PseudonymKey::new(read_pseudonym_key(&config.pseudonym_key_file)?);
+    let pseudonyms = PseudonymKey::new(*config.secret());
     let read = |path: &std::path::Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
     let tls_config = tls::server_config(&tls::TlsMaterial {
         certificate_pem: read(&config.tls.certificate)?,
