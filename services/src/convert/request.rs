@@ -47,16 +47,13 @@ impl Fields {
         if self.violations.is_empty() { Ok(()) } else { Err(Error::InvalidRequest(self.violations)) }
     }
 }
+
 fn date(field: &'static str, value: &str) -> Result<Date, DomainError> {
     Date::parse_from_str(value, "%Y-%m-%d").map_err(|_| DomainError::invalid(field, "must be a date like 2026-11-23"))
 }
 
 fn optional_date(field: &'static str, value: &str) -> Result<Option<Date>, DomainError> {
     optional(value, |v| date(field, v))
-}
-
-fn text(field: &'static str, value: &str) -> Result<Text, DomainError> {
-    Text::parse(field, value)
 }
 
 fn short_text(field: &'static str, value: &str) -> Result<Text, DomainError> {
@@ -71,16 +68,8 @@ fn item_id(field: &'static str, value: &str) -> Result<String, DomainError> {
     Ok(value.to_owned())
 }
 
-fn organisation(field: &'static str, value: &str) -> Result<OrganisationId, DomainError> {
-    OrganisationId::parse(field, value)
-}
-
-fn professional(field: &'static str, value: &str) -> Result<ProfessionalId, DomainError> {
-    ProfessionalId::parse(field, value)
-}
-
 fn registered(registry: &Registry, field: &'static str, value: &str) -> Result<OrganisationRef, DomainError> {
-    let id = organisation(field, value)?;
+    let id = OrganisationId::parse(field, value)?;
     let sector = registry
         .get(&id)
         .map(|o| o.sector)
@@ -167,24 +156,24 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
         C::ResumePlan(_) => Some(Command::ResumePlan),
         C::PutPlanOnHold(c) => {
             scope!("put_plan_on_hold");
-            Some(Command::PutPlanOnHold { reason: f.take(text("reason", &c.reason))? })
+            Some(Command::PutPlanOnHold { reason: f.take(Text::parse("reason", &c.reason))? })
         }
         C::ClosePlan(c) => {
             scope!("close_plan");
-            Some(Command::ClosePlan { reason: f.take(text("reason", &c.reason))? })
+            Some(Command::ClosePlan { reason: f.take(Text::parse("reason", &c.reason))? })
         }
         C::ReopenPlan(c) => {
             scope!("reopen_plan");
-            Some(Command::ReopenPlan { reason: f.take(text("reason", &c.reason))? })
+            Some(Command::ReopenPlan { reason: f.take(Text::parse("reason", &c.reason))? })
         }
         C::AddGoal(c) => {
             scope!("add_goal");
-            Some(Command::AddGoal { text: f.take(text("text", &c.text))? })
+            Some(Command::AddGoal { text: f.take(Text::parse("text", &c.text))? })
         }
         C::ReviseGoal(c) => {
             scope!("revise_goal");
             let goal_id = f.take(item_id("goal_id", &c.goal_id));
-            let text = f.take(text("text", &c.text));
+            let text = f.take(Text::parse("text", &c.text));
             Some(Command::ReviseGoal { goal_id: goal_id?, text: text? })
         }
         C::AssessGoal(c) => {
@@ -196,7 +185,7 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
         C::EndGoal(c) => {
             scope!("end_goal");
             let goal_id = f.take(item_id("goal_id", &c.goal_id));
-            let reason = f.take(text("reason", &c.reason));
+            let reason = f.take(Text::parse("reason", &c.reason));
             Some(Command::EndGoal { goal_id: goal_id?, reason: reason? })
         }
         C::TakeSectionOwnership(c) => {
@@ -215,7 +204,7 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
             let title = f.take(short_text("title", &c.title));
             let legal_plan_type = f.take(legal_from("legal_plan_type", c.legal_plan_type));
             let responsible_professional =
-                f.take(professional("responsible_professional_id", &c.responsible_professional_id));
+                f.take(ProfessionalId::parse("responsible_professional_id", &c.responsible_professional_id));
             let start_date = f.take(date("start_date", &c.start_date));
             let end_date = f.take(optional_date("end_date", &c.end_date));
             let goal_ids: Option<Vec<_>> = c.goal_ids.iter().map(|g| f.take(item_id("goal_ids", g))).collect();
@@ -259,16 +248,16 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
         C::AssignContactPerson(c) => {
             scope!("assign_contact_person");
             let organisation = f.take(registered(registry, "organisation_id", &c.organisation_id));
-            let professional = f.take(professional("professional_id", &c.professional_id));
+            let professional = f.take(ProfessionalId::parse("professional_id", &c.professional_id));
             Some(Command::AssignContactPerson { organisation: organisation?.id, professional: professional? })
         }
         C::HandOverContactPerson(c) => {
             scope!("hand_over_contact_person");
-            let from_organisation = f.take(organisation("from_organisation_id", &c.from_organisation_id));
-            let from_professional = f.take(professional("from_professional_id", &c.from_professional_id));
+            let from_organisation = f.take(OrganisationId::parse("from_organisation_id", &c.from_organisation_id));
+            let from_professional = f.take(ProfessionalId::parse("from_professional_id", &c.from_professional_id));
             let to_organisation = f.take(registered(registry, "to_organisation_id", &c.to_organisation_id));
-            let to_professional = f.take(professional("to_professional_id", &c.to_professional_id));
-            let reason = f.take(text("reason", &c.reason));
+            let to_professional = f.take(ProfessionalId::parse("to_professional_id", &c.to_professional_id));
+            let reason = f.take(Text::parse("reason", &c.reason));
             Some(Command::HandOverContactPerson {
                 from_organisation: from_organisation?,
                 from_professional: from_professional?,
@@ -280,7 +269,7 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
         C::RecordAdvanceStatement(c) => {
             scope!("record_advance_statement");
             let occasion = f.take(occasion_from("occasion", c.occasion));
-            let text = f.take(text("text", &c.text));
+            let text = f.take(Text::parse("text", &c.text));
             let supersedes = f.take(optional(&c.supersedes, |v| item_id("supersedes", v)));
             Some(Command::RecordAdvanceStatement { occasion: occasion?, text: text?, supersedes: supersedes? })
         }
@@ -305,5 +294,5 @@ fn optional<T>(value: &str, parse: impl FnOnce(&str) -> Result<T, DomainError>) 
 }
 
 fn optional_professional(field: &'static str, value: &str) -> Result<Option<ProfessionalId>, DomainError> {
-    optional(value, |v| professional(field, v))
+    optional(value, |v| ProfessionalId::parse(field, v))
 }
