@@ -52,7 +52,13 @@ impl Syncer {
             match result {
                 Ok(()) => {
                     if let (Some(durable), Some(last)) = (&durable, rounds.last()) {
-                        durable.send_if_modified(|p| std::mem::replace(p, last.position.max(*p)) != *p);
+                        durable.send_if_modified(|durable| {
+                            let advanced = last.position > *durable;
+                            if advanced {
+                                *durable = last.position;
+                            }
+                            advanced
+                        });
                     }
                 }
                 Err(error) => {
