@@ -26,6 +26,8 @@ pub struct Config {
     pub tls: TlsConfig,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub access: AccessConfig,
     /// The organisations allowed to call the hub.
     #[serde(default)]
     pub organisations: Vec<OrganisationConfig>,
@@ -105,6 +107,20 @@ impl Default for Limits {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct AccessConfig {
+    /// How long emergency access (værdispring) lasts, in hours (1 to 168).
+    #[serde(default = "default_emergency_access_hours")]
+    pub emergency_access_hours: u32,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        Self { emergency_access_hours: default_emergency_access_hours() }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OrganisationConfig {
     /// Stable id used in the API, e.g. `psykiatri-amager`.
     pub id: String,
@@ -160,6 +176,9 @@ fn default_write_queue() -> usize {
 fn default_cache_mb() -> u64 {
     256
 }
+fn default_emergency_access_hours() -> u32 {
+    24
+}
 
 impl Config {
     /// Reads `path`, applies overrides from `env` (a lookup such as
@@ -212,6 +231,9 @@ impl Config {
         }
         if self.limits.group_commit_max_batch == 0 || self.limits.write_queue == 0 {
             bail!("limits.group_commit_max_batch and limits.write_queue must be positive");
+        }
+        if !(1..=168).contains(&self.access.emergency_access_hours) {
+            bail!("access.emergency_access_hours must be between 1 and 168");
         }
         self.registry()?;
         Ok(())

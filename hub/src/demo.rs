@@ -177,7 +177,7 @@ pub async fn run() -> anyhow::Result<()> {
         "Jeg vil gerne drikke mindre og sove bedre",
     ] {
         story
-            .step(&mut ward, &format!("adds goal \"{goal}\""), Command::AddGoal(pb::AddGoal { text: goal.into() }))
+            .step(&mut ward, &format!("adds goal \"{goal}\""), Command::AddGoal(pb::AddGoal { text: goal.into(), ..Default::default() }))
             .await?;
     }
 
@@ -282,7 +282,7 @@ pub async fn run() -> anyhow::Result<()> {
             name: story.plan.clone(),
             expected_version: 2,
             request_id: String::new(),
-            command: Some(Command::AddGoal(pb::AddGoal { text: "x".into() })),
+            command: Some(Command::AddGoal(pb::AddGoal { text: "x".into(), ..Default::default() })),
         })
         .await
         .err()
@@ -507,5 +507,12 @@ fn describe(event: &Event) -> String {
             e.member.as_ref().map(|m| m.organisation_id.as_str()).unwrap_or(""),
             e.reason
         ),
+        Event::ConsentRecorded(e) => {
+            let c = e.consent.clone().unwrap_or_default();
+            let categories: Vec<_> = c.categories.iter().map(|v| name::<pb::DataCategory>(*v)).collect();
+            format!("ConsentRecorded {} for {}: {}", c.consent_id, c.recipient_organisation_id, categories.join(", "))
+        }
+        Event::ConsentWithdrawn(e) => format!("ConsentWithdrawn {}", e.consent_id),
+        Event::EmergencyAccessGranted(e) => format!("EmergencyAccessGranted {}", e.grant_id),
     }
 }

@@ -30,6 +30,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     options.max_batch = config.limits.group_commit_max_batch;
     options.queue_capacity = config.limits.write_queue;
     options.cache_capacity_bytes = config.limits.cache_mb * 1024 * 1024;
+    options.emergency_access_micros = i64::from(config.access.emergency_access_hours) * 3600 * 1_000_000;
     Store::open(options).with_context(|| format!("opening the store in {}", config.data_dir.display()))
 }
 

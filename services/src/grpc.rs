@@ -1,5 +1,11 @@
-//! The gRPC handlers: identify the caller, convert the request, ask the store,
-//! convert the answer. No rules live here.
+//! The gRPC handlers: identify the caller, convert the request, ask the store
+//! and the access policy, convert the answer. No rules live here.
+//!
+//! Every request is audited before it is answered. Writes are audited by the
+//! store's writer in the same durable batch as their events; everything else
+//! (reads, exports, access reviews, refusals) is recorded here, through
+//! [`Store::record`], and the answer waits until that record is durable: the
+//! hub discloses nothing it has not durably logged.
 
 use std::sync::Arc;
 
@@ -10,7 +16,10 @@ use tracing::Instrument;
 
 use crate::access::{PeerIdentity, Registry, correlation_id};
 use crate::convert;
-use crate::domain::{Actor, DomainError, Plan, PlanId, PseudonymKey, Timestamp};
+use crate::domain::{
+    Actor, AuditEntry, DataCategory, Decision, DomainError, EmergencyGrant, Plan, PlanId, PseudonymKey, Purpose,
+    RecordedEvent, Timestamp, View, policy,
+};
 use crate::error::Error;
 use crate::store::{Intent, Store, Submission};
 
@@ -30,33 +39,378 @@ pub struct PlanApi {
     max_request_bytes: usize,
 }
 
+/// A handler's answer, and what the audit log is to say about it.
+struct Answer<R> {
+    response: R,
+    /// `None` when the store's writer already recorded the operation.
+    audit: Option<Disclosure>,
+}
+
+/// What an answer disclosed, for its audit record.
+struct Disclosure {
+    plan: Option<PlanId>,
+    purpose: Purpose,
+    categories: Vec<DataCategory>,
+    legal_ground: String,
+}
+
+impl Disclosure {
+    fn of(plan: PlanId, view: &View) -> Self {
+        Self {
+            plan: Some(plan),
+            purpose: view.purpose,
+            categories: view.categories(),
+            legal_ground: view.legal_ground(),
+        }
+    }
+
+    /// Nothing disclosed: a refusal, concerning `plan` if known.
+    fn none(plan: Option<PlanId>) -> Self {
+        Self { plan, purpose: Purpose::CareCoordination, categories: Vec::new(), legal_ground: String::new() }
+    }
+
+    fn review(plan: Option<PlanId>, legal_ground: &str) -> Self {
+        Self { plan, purpose: Purpose::AccessReview, categories: Vec::new(), legal_ground: legal_ground.to_owned() }
+    }
+}
+
+impl<R> Answer<R> {
+    fn recorded(response: R) -> Self {
+        Self { response, audit: None }
+    }
+
+    fn disclosing(response: R, disclosure: Disclosure) -> Self {
+        Self { response, audit: Some(disclosure) }
+    }
+}
+
+/// A refused request: the error, the plan it concerned if known, and whether
+/// the store's writer already recorded it.
+struct Refusal {
+    error: Error,
+    plan: Option<PlanId>,
+    recorded: bool,
+}
+
+impl From<Error> for Refusal {
+    fn from(error: Error) -> Self {
+        Self { error, plan: None, recorded: false }
+    }
+}
+
+impl From<DomainError> for Refusal {
+    fn from(error: DomainError) -> Self {
+        Error::from(error).into()
+    }
+}
+
+impl Refusal {
+    /// A refusal concerning `plan`.
+    fn about(plan: PlanId) -> impl FnOnce(DomainError) -> Self {
+        move |error| Self { error: error.into(), plan: Some(plan), recorded: false }
+    }
+
+    /// A refusal the writer already put in the audit log.
+    fn recorded(error: Error) -> Self {
+        Self { error, plan: None, recorded: true }
+    }
+}
+
+type Handled<R> = Result<Answer<R>, Refusal>;
+
 impl PlanApi {
     pub fn new(store: Store, registry: Arc<Registry>, pseudonyms: PseudonymKey, max_request_bytes: usize) -> Self {
         Self { store, registry, pseudonyms, max_request_bytes }
     }
 
-    /// Who is calling, and the correlation id; refuses requests over the size limit.
-    fn caller<T: prost::Message>(&self, request: &Request<T>) -> Result<(Actor, String), Error> {
-        let actor = self.registry.caller(request.extensions().get::<PeerIdentity>(), request.metadata())?;
-        let size = request.get_ref().encoded_len();
-        if size > self.max_request_bytes {
-            return Err(Error::RequestTooLarge { size, limit: self.max_request_bytes });
-        }
-        Ok((actor, correlation_id(request.metadata())))
+    /// The current plan and what `actor` may see of it; refusals name the plan.
+    async fn view(&self, actor: &Actor, id: PlanId) -> Result<(Plan, View), Refusal> {
+        let plan = self.store.plan(id).await?.ok_or(DomainError::PlanNotFound)?;
+        let view = policy::view(&plan, actor, Timestamp::now()).map_err(Refusal::about(id))?;
+        Ok((plan, view))
     }
 
-    /// The plan, if it exists and the caller's organisation is on its care team.
-    async fn visible_plan(&self, actor: &Actor, id: PlanId) -> Result<Plan, Error> {
-        visible(self.store.plan(id).await?, actor)
+    /// Identifies the caller, checks the request's size, runs `handler` in a
+    /// span that names the method, the organisation, the role and the
+    /// correlation id (never request content), records what the audit log is
+    /// to say and waits until it is durable; errors become statuses here.
+    async fn handle<T, R, F>(
+        &self,
+        method: &'static str,
+        request: Request<T>,
+        handler: impl FnOnce(Actor, String, T) -> F,
+    ) -> Result<Response<R>, Status>
+    where
+        T: prost::Message,
+        F: Future<Output = Handled<R>>,
+    {
+        let correlation_id = correlation_id(request.metadata());
+        let peer = request.extensions().get::<PeerIdentity>();
+        let actor = match self.registry.caller(peer, request.metadata()) {
+            Ok(actor) => actor,
+            Err(error) => {
+                let certificate_identity = peer.and_then(|p| p.organisation_identifier.clone());
+                let entry = entry(method, None, correlation_id, Disclosure::none(None), denied(&error));
+                return Err(self.record(AuditEntry { certificate_identity, ..entry }, error).await);
+            }
+        };
+        let span = span(method, &actor, &correlation_id);
+        let size = request.get_ref().encoded_len();
+        let result = if size > self.max_request_bytes {
+            Err(Error::RequestTooLarge { size, limit: self.max_request_bytes }.into())
+        } else {
+            handler(actor.clone(), correlation_id.clone(), request.into_inner()).instrument(span).await
+        };
+        match result {
+            Ok(Answer { response, audit: None }) => Ok(Response::new(response)),
+            Ok(Answer { response, audit: Some(disclosure) }) => {
+                let entry = entry(method, Some(actor), correlation_id, disclosure, Decision::Allowed);
+                self.store.record(entry).await.map_err(Status::from)?;
+                Ok(Response::new(response))
+            }
+            Err(Refusal { error, recorded: true, .. }) => Err(error.into()),
+            Err(Refusal { error, plan, recorded: false }) => {
+                let entry = entry(method, Some(actor), correlation_id, Disclosure::none(plan), denied(&error));
+                Err(self.record(entry, error).await)
+            }
+        }
+    }
+
+    /// Records a refusal; the caller hears of the refusal, or of the audit log failing.
+    async fn record(&self, entry: AuditEntry, error: Error) -> Status {
+        match self.store.record(entry).await {
+            Ok(()) => error.into(),
+            Err(audit_failed) => audit_failed.into(),
+        }
+    }
+
+    async fn create(
+        &self,
+        actor: Actor,
+        correlation_id: String,
+        request: pb::CreatePlanRequest,
+    ) -> Handled<pb::CreatePlanResponse> {
+        let cpr = convert::cpr(&request.cpr)?;
+        let request_id = convert::request_id(&request.request_id)?;
+        let reason = convert::reason("reason", &request.reason)?;
+        let citizen = self.pseudonyms.citizen_key(&cpr);
+        let submission = Submission { actor: actor.clone(), correlation_id, request_id };
+        let intent = Intent::Create { citizen, kind: cpr.kind(), reason };
+        let outcome = self.store.submit(submission, intent).await.map_err(Refusal::recorded)?;
+        let joined = !outcome.created && !outcome.events.is_empty();
+        tracing::info!(created = outcome.created, joined, "plan create");
+        let (plan, view) = self.view(&actor, outcome.plan_id).await?;
+        let plan = Some(convert::plan(&plan, &view.categories()));
+        Ok(Answer::recorded(pb::CreatePlanResponse { plan, created: outcome.created }))
+    }
+
+    async fn lookup(&self, actor: Actor, request: pb::LookupPlanRequest) -> Handled<pb::LookupPlanResponse> {
+        let cpr = convert::cpr(&request.cpr)?;
+        let plan = self.store.plan_of(&self.pseudonyms.citizen_key(&cpr)).await?.ok_or(DomainError::PlanNotFound)?;
+        let view = policy::view(&plan, &actor, Timestamp::now()).map_err(Refusal::about(plan.id))?;
+        let response = pb::LookupPlanResponse { plan: Some(convert::plan(&plan, &view.categories())) };
+        Ok(Answer::disclosing(response, Disclosure::of(plan.id, &view)))
+    }
+
+    async fn get(&self, actor: Actor, request: pb::GetPlanRequest) -> Handled<pb::GetPlanResponse> {
+        let id = convert::plan_name("name", &request.name)?;
+        let (plan, view) = self.view(&actor, id).await?;
+        let response = pb::GetPlanResponse { plan: Some(convert::plan(&plan, &view.categories())) };
+        Ok(Answer::disclosing(response, Disclosure::of(id, &view)))
+    }
+
+    async fn change(
+        &self,
+        actor: Actor,
+        correlation_id: String,
+        request: pb::ChangePlanRequest,
+    ) -> Handled<pb::ChangePlanResponse> {
+        let change = convert::plan_change(request, &self.registry)?;
+        let submission = Submission { actor, correlation_id, request_id: change.request_id };
+        let intent =
+            Intent::Change { plan: change.plan, expected_version: change.expected_version, command: change.command };
+        let outcome = self.store.submit(submission, intent).await.map_err(Refusal::recorded)?;
+        Ok(Answer::recorded(pb::ChangePlanResponse {
+            name: outcome.plan_id.resource_name(),
+            version: outcome.version,
+            events: outcome.events.iter().map(convert::event).collect(),
+        }))
+    }
+
+    async fn list_events(
+        &self,
+        actor: Actor,
+        request: pb::ListPlanEventsRequest,
+    ) -> Handled<pb::ListPlanEventsResponse> {
+        let id = convert::plan_name("parent", &request.parent)?;
+        let page_size = page_size(request.page_size)?;
+        let from = page_token(&request.page_token)?.unwrap_or(1);
+        let (_, view) = self.view(&actor, id).await?;
+        let mut events = self.store.plan_events(id, from, page_size + 1)?;
+        let next_page_token = next_page(&mut events, page_size, |e| e.sequence);
+        let response = pb::ListPlanEventsResponse { events: visible_events(&events, &view), next_page_token };
+        Ok(Answer::disclosing(response, Disclosure::of(id, &view)))
+    }
+
+    async fn export(&self, actor: Actor, request: pb::ExportPlanRequest) -> Handled<pb::ExportPlanResponse> {
+        let id = convert::plan_name("name", &request.name)?;
+        let (plan, view) = self.view(&actor, id).await?;
+        let events = self.store.plan_events(id, 1, usize::MAX)?;
+        let response = pb::ExportPlanResponse {
+            plan: Some(convert::plan(&plan, &view.categories())),
+            events: visible_events(&events, &view),
+        };
+        Ok(Answer::disclosing(response, Disclosure::of(id, &view)))
+    }
+
+    async fn emergency(
+        &self,
+        actor: Actor,
+        correlation_id: String,
+        request: pb::RequestEmergencyAccessRequest,
+    ) -> Handled<pb::RequestEmergencyAccessResponse> {
+        let cpr = convert::cpr(&request.cpr)?;
+        let justification = convert::reason("justification", &request.justification)?;
+        let request_id = convert::request_id(&request.request_id)?;
+        let citizen = self.pseudonyms.citizen_key(&cpr);
+        let submission = Submission { actor: actor.clone(), correlation_id, request_id };
+        let intent = Intent::EmergencyAccess { citizen, justification };
+        let outcome = self.store.submit(submission, intent).await.map_err(Refusal::recorded)?;
+        tracing::warn!(plan = %outcome.plan_id.resource_name(), "emergency access granted");
+        let (plan, view) = self.view(&actor, outcome.plan_id).await?;
+        let access = plan.emergency_grants.iter().rev().find(|g| g.holds_for(&actor, Timestamp::now()));
+        let response = pb::RequestEmergencyAccessResponse {
+            plan: Some(convert::plan(&plan, &view.categories())),
+            access: access.map(convert::emergency_access),
+        };
+        Ok(Answer::disclosing(response, Disclosure::of(plan.id, &view)))
+    }
+
+    async fn list_access(
+        &self,
+        actor: Actor,
+        request: pb::ListPlanAccessRequest,
+    ) -> Handled<pb::ListPlanAccessResponse> {
+        let id = convert::plan_name("parent", &request.parent)?;
+        let page_size = page_size(request.page_size)?;
+        let from = page_token(&request.page_token)?.unwrap_or(1);
+        let plan = self.store.plan(id).await?.ok_or(DomainError::PlanNotFound)?;
+        policy::may_review_access(&plan, &actor, Timestamp::now()).map_err(Refusal::about(id))?;
+        let mut records = self.store.plan_audit_records(id, from, page_size + 1)?;
+        let next_page_token = next_page(&mut records, page_size, |r| r.sequence);
+        let entries = records
+            .iter()
+            .map(|r| {
+                let name =
+                    r.entry.actor.as_ref().and_then(|a| self.registry.get(&a.organisation)).map(|o| o.name.as_str());
+                convert::access_entry(&r.entry, name)
+            })
+            .collect();
+        let disclosure = Disclosure::review(Some(id), "the citizen's contact person or an auditor reviewing access");
+        Ok(Answer::disclosing(pb::ListPlanAccessResponse { entries, next_page_token }, disclosure))
+    }
+
+    async fn list_emergency(
+        &self,
+        actor: Actor,
+        request: pb::ListEmergencyAccessesRequest,
+    ) -> Handled<pb::ListEmergencyAccessesResponse> {
+        let page_size = page_size(request.page_size)?;
+        let from = page_token(&request.page_token)?.unwrap_or(1);
+        if policy::scope(actor.role) != policy::Scope::Oversight {
+            return Err(DomainError::forbidden("AUDITORS_ONLY", "only auditors review emergency accesses").into());
+        }
+        let mut accesses = Vec::new();
+        let mut next_page_token = String::new();
+        let mut position = from;
+        // Grants of every organisation are indexed together; keep the caller's own.
+        loop {
+            let batch = self.store.emergency_grants(position, MAX_PAGE_SIZE)?;
+            let Some(last) = batch.last() else { break };
+            position = last.global_position + 1;
+            for event in batch.iter().filter(|e| e.actor.organisation == actor.organisation) {
+                if accesses.len() == page_size {
+                    next_page_token = event.global_position.to_string();
+                    break;
+                }
+                accesses.push(review(event));
+            }
+            if !next_page_token.is_empty() {
+                break;
+            }
+        }
+        let disclosure = Disclosure::review(None, "an auditor reviewing its organisation's emergency accesses");
+        Ok(Answer::disclosing(pb::ListEmergencyAccessesResponse { accesses, next_page_token }, disclosure))
     }
 }
 
-/// `plan`, if the caller's organisation is on its care team; otherwise, as when
-/// there is no plan, PLAN_NOT_FOUND.
-fn visible(plan: Option<Plan>, actor: &Actor) -> Result<Plan, Error> {
-    match plan {
-        Some(plan) if plan.is_member(&actor.organisation, Timestamp::now().date()) => Ok(plan),
-        _ => Err(DomainError::PlanNotFound.into()),
+/// An emergency grant, from its event.
+fn review(event: &RecordedEvent) -> pb::EmergencyAccessReview {
+    pb::EmergencyAccessReview {
+        plan: event.plan_id.resource_name(),
+        access: EmergencyGrant::granted_by(event).as_ref().map(convert::emergency_access),
+    }
+}
+
+fn entry(
+    method: &'static str,
+    actor: Option<Actor>,
+    correlation_id: String,
+    disclosure: Disclosure,
+    decision: Decision,
+) -> AuditEntry {
+    let allowed = decision == Decision::Allowed;
+    AuditEntry {
+        at: Timestamp::now(),
+        actor,
+        certificate_identity: None,
+        correlation_id,
+        plan: disclosure.plan,
+        action: method.to_owned(),
+        purpose: disclosure.purpose,
+        categories: if allowed { disclosure.categories } else { Vec::new() },
+        decision,
+        legal_ground: if allowed { disclosure.legal_ground } else { String::new() },
+        events: Vec::new(),
+    }
+}
+
+fn denied(error: &Error) -> Decision {
+    Decision::Denied { reason: error.reason().to_owned() }
+}
+
+fn visible_events(events: &[RecordedEvent], view: &View) -> Vec<pb::PlanEvent> {
+    events.iter().filter(|e| view.sees(e.category)).map(convert::event).collect()
+}
+
+fn page_size(requested: i32) -> Result<usize, Error> {
+    match usize::try_from(requested) {
+        Ok(0) => Ok(DEFAULT_PAGE_SIZE),
+        Ok(n) => Ok(n.min(MAX_PAGE_SIZE)),
+        Err(_) => Err(Error::invalid("page_size", "must not be negative")),
+    }
+}
+
+/// Where a page starts: a position this service issued as `next_page_token`.
+fn page_token(token: &str) -> Result<Option<u64>, Error> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    token
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Some)
+        .ok_or_else(|| Error::invalid("page_token", "is not a token this service issued"))
+}
+
+/// Cuts `items` (fetched one beyond the page) to the page; the token names where the next page starts.
+fn next_page<T>(items: &mut Vec<T>, page_size: usize, position: impl Fn(&T) -> u64) -> String {
+    if items.len() > page_size {
+        items.truncate(page_size);
+        items.last().map(|item| (position(item) + 1).to_string()).unwrap_or_default()
+    } else {
+        String::new()
     }
 }
 
@@ -68,111 +422,6 @@ fn span(method: &'static str, actor: &Actor, correlation_id: &str) -> tracing::S
         role = ?actor.role,
         correlation_id = %correlation_id,
     )
-}
-
-impl PlanApi {
-    /// Identifies the caller, checks the request's size, and runs `handler` in
-    /// a span that names the method, the organisation, the role and the
-    /// correlation id (never request content); errors become statuses here.
-    async fn handle<T, R, F>(
-        &self,
-        method: &'static str,
-        request: Request<T>,
-        handler: impl FnOnce(Actor, String, T) -> F,
-    ) -> Result<Response<R>, Status>
-    where
-        T: prost::Message,
-        F: Future<Output = Result<R, Error>>,
-    {
-        let (actor, correlation_id) = self.caller(&request)?;
-        let span = span(method, &actor, &correlation_id);
-        handler(actor, correlation_id, request.into_inner())
-            .instrument(span)
-            .await
-            .map(Response::new)
-            .map_err(Status::from)
-    }
-
-    async fn create(
-        &self,
-        actor: Actor,
-        correlation_id: String,
-        request: pb::CreatePlanRequest,
-    ) -> Result<pb::CreatePlanResponse, Error> {
-        let cpr = convert::cpr(&request.cpr)?;
-        let request_id = convert::request_id(&request.request_id)?;
-        let reason = convert::reason("reason", &request.reason)?;
-        let citizen = self.pseudonyms.citizen_key(&cpr);
-        let submission = Submission { actor: actor.clone(), correlation_id, request_id };
-        let outcome = self.store.submit(submission, Intent::Create { citizen, kind: cpr.kind(), reason }).await?;
-        let joined = !outcome.created && !outcome.events.is_empty();
-        tracing::info!(created = outcome.created, joined, "plan create");
-        let plan = self.visible_plan(&actor, outcome.plan_id).await?;
-        Ok(pb::CreatePlanResponse { plan: Some(convert::plan(&plan)), created: outcome.created })
-    }
-
-    async fn lookup(&self, actor: Actor, request: pb::LookupPlanRequest) -> Result<pb::LookupPlanResponse, Error> {
-        let cpr = convert::cpr(&request.cpr)?;
-        let plan = self.store.plan_of(&self.pseudonyms.citizen_key(&cpr)).await?;
-        let plan = visible(plan, &actor)?;
-        Ok(pb::LookupPlanResponse { plan: Some(convert::plan(&plan)) })
-    }
-
-    async fn get(&self, actor: Actor, request: pb::GetPlanRequest) -> Result<pb::GetPlanResponse, Error> {
-        let id = convert::plan_name("name", &request.name)?;
-        let plan = self.visible_plan(&actor, id).await?;
-        Ok(pb::GetPlanResponse { plan: Some(convert::plan(&plan)) })
-    }
-
-    async fn change(
-        &self,
-        actor: Actor,
-        correlation_id: String,
-        request: pb::ChangePlanRequest,
-    ) -> Result<pb::ChangePlanResponse, Error> {
-        let change = convert::plan_change(request, &self.registry)?;
-        let submission = Submission { actor, correlation_id, request_id: change.request_id };
-        let intent =
-            Intent::Change { plan: change.plan, expected_version: change.expected_version, command: change.command };
-        let outcome = self.store.submit(submission, intent).await?;
-        Ok(pb::ChangePlanResponse {
-            name: outcome.plan_id.resource_name(),
-            version: outcome.version,
-            events: outcome.events.iter().map(convert::event).collect(),
-        })
-    }
-
-    async fn list_events(
-        &self,
-        actor: Actor,
-        request: pb::ListPlanEventsRequest,
-    ) -> Result<pb::ListPlanEventsResponse, Error> {
-        let id = convert::plan_name("parent", &request.parent)?;
-        let page_size = match usize::try_from(request.page_size) {
-            Ok(0) => DEFAULT_PAGE_SIZE,
-            Ok(n) => n.min(MAX_PAGE_SIZE),
-            Err(_) => return Err(Error::invalid("page_size", "must not be negative")),
-        };
-        let from = if request.page_token.is_empty() {
-            1
-        } else {
-            request
-                .page_token
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| Error::invalid("page_token", "is not a token this service issued"))?
-        };
-        self.visible_plan(&actor, id).await?;
-        let mut events = self.store.plan_events(id, from, page_size + 1)?;
-        let next_page_token = if events.len() > page_size {
-            events.truncate(page_size);
-            events.last().map(|e| (e.sequence + 1).to_string()).unwrap_or_default()
-        } else {
-            String::new()
-        };
-        Ok(pb::ListPlanEventsResponse { events: events.iter().map(convert::event).collect(), next_page_token })
-    }
 }
 
 #[tonic::async_trait]
@@ -207,5 +456,36 @@ impl PlanService for PlanApi {
         request: Request<pb::ListPlanEventsRequest>,
     ) -> Result<Response<pb::ListPlanEventsResponse>, Status> {
         self.handle("ListPlanEvents", request, |actor, _, r| self.list_events(actor, r)).await
+    }
+
+    async fn export_plan(
+        &self,
+        request: Request<pb::ExportPlanRequest>,
+    ) -> Result<Response<pb::ExportPlanResponse>, Status> {
+        self.handle("ExportPlan", request, |actor, _, r| self.export(actor, r)).await
+    }
+
+    async fn request_emergency_access(
+        &self,
+        request: Request<pb::RequestEmergencyAccessRequest>,
+    ) -> Result<Response<pb::RequestEmergencyAccessResponse>, Status> {
+        self.handle("RequestEmergencyAccess", request, |actor, correlation_id, r| {
+            self.emergency(actor, correlation_id, r)
+        })
+        .await
+    }
+
+    async fn list_plan_access(
+        &self,
+        request: Request<pb::ListPlanAccessRequest>,
+    ) -> Result<Response<pb::ListPlanAccessResponse>, Status> {
+        self.handle("ListPlanAccess", request, |actor, _, r| self.list_access(actor, r)).await
+    }
+
+    async fn list_emergency_accesses(
+        &self,
+        request: Request<pb::ListEmergencyAccessesRequest>,
+    ) -> Result<Response<pb::ListEmergencyAccessesResponse>, Status> {
+        self.handle("ListEmergencyAccesses", request, |actor, _, r| self.list_emergency(actor, r)).await
     }
 }

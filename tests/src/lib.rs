@@ -68,7 +68,7 @@ pub fn change(
 }
 
 pub fn add_goal(text: &str) -> pb::change_plan_request::Command {
-    pb::change_plan_request::Command::AddGoal(pb::AddGoal { text: text.into() })
+    pb::change_plan_request::Command::AddGoal(pb::AddGoal { text: text.into(), ..Default::default() })
 }
 
 /// The fields a BadRequest detail names, with their descriptions.

@@ -10,7 +10,7 @@ use samplan_proto::v1 as pb;
 use crate::domain::*;
 
 pub use request::{PlanChange, cpr, plan_change, plan_name, reason, request_id};
-pub use response::{event, plan};
+pub use response::{access_entry, emergency_access, event, plan};
 
 macro_rules! enum_map {
     ($from:ident, $to:ident, $proto:ty, $domain:ty, { $($p:ident => $d:ident),+ $(,)? }) => {
@@ -65,4 +65,15 @@ enum_map!(occasion_from, occasion_to, pb::AdvanceStatementOccasion, AdvanceState
 });
 enum_map!(involvement_from, involvement_to, pb::RelativeInvolvement, RelativeInvolvement, {
     Full => Full, InformationOnly => InformationOnly, None => None,
+});
+enum_map!(category_from, category_to, pb::DataCategory, DataCategory, {
+    PlanAndContact => PlanAndContact, Goals => Goals, Psychiatric => Psychiatric,
+    SubstanceAbuse => SubstanceAbuse, Social => Social, Employment => Employment,
+});
+enum_map!(consent_form_from, consent_form_to, pb::ConsentForm, ConsentForm, { Oral => Oral, Written => Written });
+enum_map!(consent_giver_from, consent_giver_to, pb::ConsentGiver, ConsentGiver, {
+    Citizen => Citizen, Representative => Representative,
+});
+enum_map!(purpose_from, purpose_to, pb::AccessPurpose, Purpose, {
+    CareCoordination => CareCoordination, EmergencyAccess => EmergencyAccess, AccessReview => AccessReview,
 });

@@ -168,7 +168,10 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
         }
         C::AddGoal(c) => {
             scope!("add_goal");
-            Some(Command::AddGoal { text: f.take(Text::parse("text", &c.text))? })
+            let text = f.take(Text::parse("text", &c.text));
+            let category =
+                if c.category == 0 { Some(DataCategory::Goals) } else { f.take(category_from("category", c.category)) };
+            Some(Command::AddGoal { text: text?, category: category? })
         }
         C::ReviseGoal(c) => {
             scope!("revise_goal");
@@ -285,6 +288,33 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
             let relative_id = f.take(item_id("relative_id", &c.relative_id));
             let involvement = f.take(involvement_from("involvement", c.involvement));
             Some(Command::ChangeRelativeInvolvement { relative_id: relative_id?, involvement: involvement? })
+        }
+        C::RecordConsent(c) => {
+            scope!("record_consent");
+            let recipient = f.take(registered(registry, "recipient_organisation_id", &c.recipient_organisation_id));
+            let categories: Option<Vec<_>> =
+                c.categories.iter().map(|v| f.take(category_from("categories", *v))).collect();
+            if c.categories.is_empty() {
+                f.add("categories", "name at least one data category");
+            }
+            let given_by = f.take(consent_giver_from("given_by", c.given_by));
+            let form = f.take(consent_form_from("form", c.form));
+            let given_on = f.take(date("given_on", &c.given_on));
+            let valid_until = f.take(optional_date("valid_until", &c.valid_until));
+            Some(Command::RecordConsent {
+                recipient: recipient?,
+                categories: categories?,
+                given_by: given_by?,
+                form: form?,
+                given_on: given_on?,
+                valid_until: valid_until?,
+            })
+        }
+        C::WithdrawConsent(c) => {
+            scope!("withdraw_consent");
+            let consent_id = f.take(item_id("consent_id", &c.consent_id));
+            let reason = f.take(Text::parse("reason", &c.reason));
+            Some(Command::WithdrawConsent { consent_id: consent_id?, reason: reason? })
         }
     }
 }

@@ -36,6 +36,57 @@ fn member(m: &plan::CareTeamMember) -> pb::CareTeamMember {
         role: role_to(m.role),
         start_date: date_text(Some(m.start_date)),
         end_date: date_text(m.end_date),
+        sector: sector_to(m.sector),
+        leave_time: m.left_at.map(timestamp),
+    }
+}
+
+fn consent(terms: &plan::ConsentTerms, recorded: Option<&plan::Consent>) -> pb::Consent {
+    pb::Consent {
+        consent_id: terms.consent_id.clone(),
+        recipient_organisation_id: terms.recipient.to_string(),
+        categories: terms.categories.iter().map(|c| category_to(*c)).collect(),
+        given_by: consent_giver_to(terms.given_by),
+        form: consent_form_to(terms.form),
+        given_on: date_text(Some(terms.given_on)),
+        valid_until: date_text(terms.valid_until),
+        record_time: recorded.map(|c| timestamp(c.recorded_at)),
+        recorded_by_organisation_id: recorded.map(|c| c.recorded_by.to_string()).unwrap_or_default(),
+        withdraw_time: recorded.and_then(|c| c.withdrawn_at).map(timestamp),
+    }
+}
+
+pub fn emergency_access(g: &plan::EmergencyGrant) -> pb::EmergencyAccess {
+    pb::EmergencyAccess {
+        grant_id: g.grant_id.clone(),
+        organisation_id: g.organisation.to_string(),
+        professional_id: g.professional.to_string(),
+        role: role_to(g.role),
+        justification: g.justification.as_str().to_owned(),
+        grant_time: Some(timestamp(g.granted_at)),
+        expire_time: Some(timestamp(g.expires_at)),
+    }
+}
+
+/// One audit record as the citizen's access view shows it.
+pub fn access_entry(entry: &AuditEntry, organisation_name: Option<&str>) -> pb::AccessLogEntry {
+    let (allowed, denial_reason) = match &entry.decision {
+        Decision::Allowed => (true, String::new()),
+        Decision::Denied { reason } => (false, reason.clone()),
+    };
+    let actor = entry.actor.as_ref();
+    pb::AccessLogEntry {
+        time: Some(timestamp(entry.at)),
+        organisation_id: actor.map(|a| a.organisation.to_string()).unwrap_or_default(),
+        organisation_name: organisation_name.unwrap_or_default().to_owned(),
+        professional_id: actor.map(|a| a.professional.to_string()).unwrap_or_default(),
+        role: actor.map_or(0, |a| role_to(a.role)),
+        purpose: purpose_to(entry.purpose),
+        action: entry.action.clone(),
+        allowed,
+        denial_reason,
+        categories: entry.categories.iter().map(|c| category_to(*c)).collect(),
+        legal_ground: entry.legal_ground.clone(),
     }
 }
 
@@ -48,7 +99,9 @@ fn relative(r: &plan::Relative) -> pb::Relative {
     }
 }
 
-pub fn plan(p: &Plan) -> pb::Plan {
+/// The plan as a caller who sees `categories` may see it.
+pub fn plan(p: &Plan, categories: &[DataCategory]) -> pb::Plan {
+    let p = &p.redacted(categories);
     pb::Plan {
         name: p.id.resource_name(),
         version: p.version,
@@ -63,6 +116,7 @@ pub fn plan(p: &Plan) -> pb::Plan {
                 lifecycle: lifecycle_to(g.lifecycle),
                 achievement: achievement_to(g.achievement),
                 revision: g.revision,
+                category: category_to(g.category),
             })
             .collect(),
         sections: p
@@ -96,6 +150,9 @@ pub fn plan(p: &Plan) -> pb::Plan {
         create_time: Some(timestamp(p.created_at)),
         update_time: Some(timestamp(p.updated_at)),
         status_reason: p.status_reason.as_ref().map(|r| r.as_str().to_owned()).unwrap_or_default(),
+        consents: p.consents.iter().map(|c| consent(&c.terms, Some(c))).collect(),
+        emergency_accesses: p.emergency_grants.iter().map(emergency_access).collect(),
+        visible_categories: categories.iter().map(|c| category_to(*c)).collect(),
     }
 }
 
@@ -116,9 +173,11 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
         EventPayload::PlanResumed => E::PlanResumed(pb::PlanResumed {}),
         EventPayload::PlanClosed { reason: r } => E::PlanClosed(pb::PlanClosed { reason: reason(r) }),
         EventPayload::PlanReopened { reason: r } => E::PlanReopened(pb::PlanReopened { reason: reason(r) }),
-        EventPayload::GoalAdded { goal_id, text } => {
-            E::GoalAdded(pb::GoalAdded { goal_id: goal_id.clone(), text: reason(text) })
-        }
+        EventPayload::GoalAdded { goal_id, text, category } => E::GoalAdded(pb::GoalAdded {
+            goal_id: goal_id.clone(),
+            text: reason(text),
+            category: category_to(*category),
+        }),
         EventPayload::GoalRevised { goal_id, text } => {
             E::GoalRevised(pb::GoalRevised { goal_id: goal_id.clone(), text: reason(text) })
         }
@@ -196,6 +255,19 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
                 involvement: involvement_to(*involvement),
             })
         }
+        EventPayload::ConsentRecorded(terms) => {
+            E::ConsentRecorded(pb::ConsentRecorded { consent: Some(consent(terms, None)) })
+        }
+        EventPayload::ConsentWithdrawn { consent_id, reason: r } => {
+            E::ConsentWithdrawn(pb::ConsentWithdrawn { consent_id: consent_id.clone(), reason: reason(r) })
+        }
+        EventPayload::EmergencyAccessGranted { grant_id, justification, expires_at } => {
+            E::EmergencyAccessGranted(pb::EmergencyAccessGranted {
+                grant_id: grant_id.clone(),
+                justification: reason(justification),
+                expire_time: Some(timestamp(*expires_at)),
+            })
+        }
     };
     pb::PlanEvent {
         plan: e.plan_id.resource_name(),
@@ -211,5 +283,6 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
         correlation_id: e.correlation_id.clone(),
         request_id: e.request_id.clone().unwrap_or_default(),
         event: Some(event),
+        category: category_to(e.category),
     }
 }

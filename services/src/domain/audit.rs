@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Actor, PlanId, Timestamp};
+use super::model::{Actor, DataCategory, PlanId, Timestamp};
+use super::policy::Purpose;
 
 /// Whether the operation was allowed, and if not, the stable reason it was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,12 +18,18 @@ pub enum Decision {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub at: Timestamp,
-    pub actor: Actor,
+    /// Who acted; `None` when the caller could not be identified (see `certificate_identity`).
+    pub actor: Option<Actor>,
+    /// For an unidentified caller: the organisation identifier its certificate carries, if any.
+    pub certificate_identity: Option<String>,
     pub correlation_id: String,
     /// The plan (a pseudonym of the citizen), when the operation reached one.
     pub plan: Option<PlanId>,
     /// The operation, e.g. `CreatePlan`, `JoinCareTeam`, `ChangePlan.AddGoal`.
     pub action: String,
+    pub purpose: Purpose,
+    /// The categories of information disclosed or written (none when denied).
+    pub categories: Vec<DataCategory>,
     pub decision: Decision,
     /// The legal ground the hub acted on.
     pub legal_ground: String,

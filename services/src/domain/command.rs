@@ -8,7 +8,8 @@ use super::cpr::CprKind;
 use super::error::DomainError;
 use super::event::EventPayload;
 use super::model::*;
-use super::plan::{Activity, CareTeamMember, Plan, Relative};
+use super::plan::{Activity, CareTeamMember, ConsentTerms, Plan, Relative};
+use super::policy;
 use super::rules::{OwnershipRules, legal_plan_fits};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +27,7 @@ pub enum Command {
     },
     AddGoal {
         text: Text,
+        category: DataCategory,
     },
     ReviseGoal {
         goal_id: String,
@@ -95,6 +97,18 @@ pub enum Command {
         relative_id: String,
         involvement: RelativeInvolvement,
     },
+    RecordConsent {
+        recipient: OrganisationRef,
+        categories: Vec<DataCategory>,
+        given_by: ConsentGiver,
+        form: ConsentForm,
+        given_on: Date,
+        valid_until: Option<Date>,
+    },
+    WithdrawConsent {
+        consent_id: String,
+        reason: Text,
+    },
 }
 
 impl Command {
@@ -121,6 +135,51 @@ impl Command {
             Command::RecordAdvanceStatement { .. } => "RecordAdvanceStatement",
             Command::RegisterRelative { .. } => "RegisterRelative",
             Command::ChangeRelativeInvolvement { .. } => "ChangeRelativeInvolvement",
+            Command::RecordConsent { .. } => "RecordConsent",
+            Command::WithdrawConsent { .. } => "WithdrawConsent",
+        }
+    }
+
+    /// Whether the command writes a section, which its owner alone may do.
+    pub fn writes_section(&self) -> bool {
+        matches!(
+            self,
+            Command::TakeSectionOwnership { .. }
+                | Command::TransferSectionOwnership { .. }
+                | Command::AddActivity { .. }
+                | Command::ChangeActivityStatus { .. }
+        )
+    }
+
+    /// The category of the information the command writes, for the access policy.
+    pub fn category(&self, plan: &Plan) -> DataCategory {
+        match self {
+            Command::AddGoal { category, .. } => *category,
+            Command::ReviseGoal { goal_id, .. }
+            | Command::AssessGoal { goal_id, .. }
+            | Command::EndGoal { goal_id, .. } => plan.goal(goal_id).map_or(DataCategory::Goals, |g| g.category),
+            Command::TakeSectionOwnership { section }
+            | Command::TransferSectionOwnership { section, .. }
+            | Command::AddActivity { section, .. } => section.category(),
+            Command::ChangeActivityStatus { activity_id, .. } => plan
+                .activities
+                .iter()
+                .find(|a| &a.activity_id == activity_id)
+                .map_or(DataCategory::PlanAndContact, |a| a.section.category()),
+            Command::RecordAdvanceStatement { .. } => DataCategory::Psychiatric,
+            Command::ActivatePlan
+            | Command::PutPlanOnHold { .. }
+            | Command::ResumePlan
+            | Command::ClosePlan { .. }
+            | Command::ReopenPlan { .. }
+            | Command::AddCareTeamMember { .. }
+            | Command::EndCareTeamMembership { .. }
+            | Command::AssignContactPerson { .. }
+            | Command::HandOverContactPerson { .. }
+            | Command::RegisterRelative { .. }
+            | Command::ChangeRelativeInvolvement { .. }
+            | Command::RecordConsent { .. }
+            | Command::WithdrawConsent { .. } => DataCategory::PlanAndContact,
         }
     }
 }
@@ -132,6 +191,9 @@ pub struct Context<'a> {
     pub now: Timestamp,
     pub rules: &'a OwnershipRules,
 }
+
+/// How long emergency access lasts unless configured otherwise.
+pub const DEFAULT_EMERGENCY_ACCESS_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 impl Context<'_> {
     fn today(&self) -> Date {
@@ -146,29 +208,49 @@ pub fn create(actor: &Actor, citizen_kind: CprKind, today: Date, reason: Text) -
 
 /// What asking for an existing plan does: nothing for a care-team member; an
 /// outsider joins the care team, with its reason on record.
-pub fn join(plan: &Plan, actor: &Actor, today: Date, reason: Text) -> Option<EventPayload> {
-    if plan.is_member(&actor.organisation, today) {
+pub fn join(plan: &Plan, actor: &Actor, now: Timestamp, reason: Text) -> Option<EventPayload> {
+    if plan.is_member(&actor.organisation, now) {
         return None;
     }
-    Some(EventPayload::CareTeamJoined { member: acting_member(actor, plan.care_team.len() + 1, today), reason })
+    Some(EventPayload::CareTeamJoined { member: acting_member(actor, plan.care_team.len() + 1, now.date()), reason })
+}
+
+/// Emergency access (værdispring) for the acting professional, for `duration_micros`
+/// from `now`, on the strength of a written justification.
+pub fn emergency_access(
+    plan: &Plan,
+    actor: &Actor,
+    now: Timestamp,
+    justification: Text,
+    duration_micros: i64,
+) -> Result<EventPayload, DomainError> {
+    policy::may_request_emergency_access(actor)?;
+    Ok(EventPayload::EmergencyAccessGranted {
+        grant_id: format!("emergency-{}", plan.emergency_grants.len() + 1),
+        justification,
+        expires_at: Timestamp(now.0.saturating_add(duration_micros)),
+    })
 }
 
 fn acting_member(actor: &Actor, number: usize, today: Date) -> CareTeamMember {
     CareTeamMember {
         member_id: format!("member-{number}"),
         organisation: actor.organisation.clone(),
+        sector: actor.sector,
         professional: Some(actor.professional.clone()),
         role: actor.role,
         start_date: today,
         end_date: None,
+        left_at: None,
     }
 }
 
 pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<EventPayload>, DomainError> {
     let today = ctx.today();
-    if !plan.is_member(&ctx.actor.organisation, today) {
+    if !plan.is_member(&ctx.actor.organisation, ctx.now) {
         return Err(DomainError::PlanNotFound);
     }
+    policy::may_write(ctx.actor, command.category(plan), command.writes_section())?;
     if plan.status == PlanStatus::Closed && !matches!(command, Command::ReopenPlan { .. }) {
         return Err(DomainError::precondition("PLAN_CLOSED", "the plan is closed; reopen it first"));
     }
@@ -196,9 +278,11 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
             require_status(plan, PlanStatus::Closed, "only a closed plan can be reopened")?;
             EventPayload::PlanReopened { reason: reason.clone() }
         }
-        Command::AddGoal { text } => {
-            EventPayload::GoalAdded { goal_id: format!("goal-{}", plan.goals.len() + 1), text: text.clone() }
-        }
+        Command::AddGoal { text, category } => EventPayload::GoalAdded {
+            goal_id: format!("goal-{}", plan.goals.len() + 1),
+            text: text.clone(),
+            category: *category,
+        },
         Command::ReviseGoal { goal_id, text } => {
             active_goal(plan, goal_id)?;
             EventPayload::GoalRevised { goal_id: goal_id.clone(), text: text.clone() }
@@ -241,7 +325,7 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
                     "organisations of that sector may not own this section",
                 ));
             }
-            if !plan.is_member(&to.id, today) {
+            if !plan.is_member(&to.id, ctx.now) {
                 return Err(DomainError::invalid("to_organisation_id", "is not on the care team"));
             }
             EventPayload::SectionOwnershipTransferred {
@@ -308,10 +392,12 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
             EventPayload::CareTeamMemberAdded(CareTeamMember {
                 member_id: format!("member-{}", plan.care_team.len() + 1),
                 organisation: organisation.id.clone(),
+                sector: organisation.sector,
                 professional: professional.clone(),
                 role: *role,
                 start_date: *start_date,
                 end_date: *end_date,
+                left_at: None,
             })
         }
         Command::EndCareTeamMembership { member_id, end_date } => {
@@ -355,7 +441,7 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
                     "the plan has a contact person; hand the role over instead",
                 ));
             }
-            require_member("organisation_id", plan, organisation, today)?;
+            require_member("organisation_id", plan, organisation, ctx.now)?;
             EventPayload::ContactPersonAssigned {
                 organisation: organisation.clone(),
                 professional: professional.clone(),
@@ -383,7 +469,7 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
             if from_organisation == to_organisation && from_professional == to_professional {
                 return Err(DomainError::invalid("to_professional_id", "is already the contact person"));
             }
-            require_member("to_organisation_id", plan, to_organisation, today)?;
+            require_member("to_organisation_id", plan, to_organisation, ctx.now)?;
             EventPayload::ContactPersonHandedOver {
                 from_organisation: from_organisation.clone(),
                 from_professional: from_professional.clone(),
@@ -430,6 +516,38 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
             }
             EventPayload::RelativeInvolvementChanged { relative_id: relative_id.clone(), involvement: *involvement }
         }
+        Command::RecordConsent { recipient, categories, given_by, form, given_on, valid_until } => {
+            if categories.is_empty() {
+                return Err(DomainError::invalid("categories", "name at least one data category"));
+            }
+            if *given_on > today {
+                return Err(DomainError::invalid("given_on", "is in the future"));
+            }
+            check_period("valid_until", *given_on, *valid_until)?;
+            let mut categories = categories.clone();
+            categories.sort();
+            categories.dedup();
+            EventPayload::ConsentRecorded(ConsentTerms {
+                consent_id: format!("consent-{}", plan.consents.len() + 1),
+                recipient: recipient.id.clone(),
+                categories,
+                given_by: *given_by,
+                form: *form,
+                given_on: *given_on,
+                valid_until: *valid_until,
+            })
+        }
+        Command::WithdrawConsent { consent_id, reason } => {
+            let consent = plan
+                .consents
+                .iter()
+                .find(|c| &c.terms.consent_id == consent_id)
+                .ok_or_else(|| no_such("consent_id", "consent"))?;
+            if consent.withdrawn_at.is_some() {
+                return Err(DomainError::precondition("CONSENT_WITHDRAWN", "the consent has already been withdrawn"));
+            }
+            EventPayload::ConsentWithdrawn { consent_id: consent_id.clone(), reason: reason.clone() }
+        }
     };
     Ok(vec![event])
 }
@@ -453,9 +571,9 @@ fn require_member(
     field: &'static str,
     plan: &Plan,
     organisation: &OrganisationId,
-    on: Date,
+    now: Timestamp,
 ) -> Result<(), DomainError> {
-    if plan.is_member(organisation, on) { Ok(()) } else { Err(DomainError::invalid(field, "is not on the care team")) }
+    if plan.is_member(organisation, now) { Ok(()) } else { Err(DomainError::invalid(field, "is not on the care team")) }
 }
 
 fn active_goal<'p>(plan: &'p Plan, goal_id: &str) -> Result<&'p super::plan::Goal, DomainError> {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cpr::CprKind;
 use super::model::*;
-use super::plan::{Activity, CareTeamMember, Relative};
+use super::plan::{Activity, CareTeamMember, ConsentTerms, Plan, Relative};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventPayload {
@@ -28,6 +28,7 @@ pub enum EventPayload {
     GoalAdded {
         goal_id: String,
         text: Text,
+        category: DataCategory,
     },
     GoalRevised {
         goal_id: String,
@@ -89,9 +90,58 @@ pub enum EventPayload {
         member: CareTeamMember,
         reason: Text,
     },
+    ConsentRecorded(ConsentTerms),
+    ConsentWithdrawn {
+        consent_id: String,
+        reason: Text,
+    },
+    /// Emergency access (værdispring) for the acting professional until `expires_at`.
+    EmergencyAccessGranted {
+        grant_id: String,
+        justification: Text,
+        expires_at: Timestamp,
+    },
 }
 
 impl EventPayload {
+    /// The category of what the event tells: the category of the item it
+    /// touches, or of the sector whose membership it records. `plan` is the
+    /// plan before the event (`None` for its first).
+    pub fn category(&self, plan: Option<&Plan>) -> DataCategory {
+        use EventPayload::*;
+        let goal = |id: &str| plan.and_then(|p| p.goal(id)).map_or(DataCategory::Goals, |g| g.category);
+        let activity = |id: &str| {
+            plan.and_then(|p| p.activities.iter().find(|a| a.activity_id == id))
+                .map_or(DataCategory::PlanAndContact, |a| a.section.category())
+        };
+        match self {
+            PlanCreated { first_member: member, .. } | CareTeamMemberAdded(member) | CareTeamJoined { member, .. } => {
+                member.sector.category()
+            }
+            CareTeamMembershipEnded { member_id, .. } => plan
+                .and_then(|p| p.care_team.iter().find(|m| &m.member_id == member_id))
+                .map_or(DataCategory::PlanAndContact, |m| m.sector.category()),
+            GoalAdded { category, .. } => *category,
+            GoalRevised { goal_id, .. } | GoalAssessed { goal_id, .. } | GoalEnded { goal_id, .. } => goal(goal_id),
+            SectionOwnershipTaken { section, .. } | SectionOwnershipTransferred { section, .. } => section.category(),
+            ActivityAdded(a) => a.section.category(),
+            ActivityStatusChanged { activity_id, .. } => activity(activity_id),
+            AdvanceStatementRecorded { .. } => DataCategory::Psychiatric,
+            PlanActivated
+            | PlanPutOnHold { .. }
+            | PlanResumed
+            | PlanClosed { .. }
+            | PlanReopened { .. }
+            | ContactPersonAssigned { .. }
+            | ContactPersonHandedOver { .. }
+            | RelativeRegistered(_)
+            | RelativeInvolvementChanged { .. }
+            | ConsentRecorded(_)
+            | ConsentWithdrawn { .. }
+            | EmergencyAccessGranted { .. } => DataCategory::PlanAndContact,
+        }
+    }
+
     /// The event's name, for logs and metrics (never its content).
     pub fn name(&self) -> &'static str {
         match self {
@@ -117,6 +167,9 @@ impl EventPayload {
             Self::RelativeRegistered(_) => "RelativeRegistered",
             Self::RelativeInvolvementChanged { .. } => "RelativeInvolvementChanged",
             Self::CareTeamJoined { .. } => "CareTeamJoined",
+            Self::ConsentRecorded(_) => "ConsentRecorded",
+            Self::ConsentWithdrawn { .. } => "ConsentWithdrawn",
+            Self::EmergencyAccessGranted { .. } => "EmergencyAccessGranted",
         }
     }
 }
@@ -133,5 +186,7 @@ pub struct RecordedEvent {
     pub actor: Actor,
     pub correlation_id: String,
     pub request_id: Option<String>,
+    /// What the event tells, for the access policy: fixed when it is appended.
+    pub category: DataCategory,
     pub payload: EventPayload,
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod event;
 pub mod model;
 pub mod plan;
+pub mod policy;
 pub mod rules;
 
 #[cfg(test)]
@@ -15,10 +16,11 @@ pub(crate) mod testkit;
 mod tests;
 
 pub use audit::{AuditEntry, Decision};
-pub use command::{Command, Context, create, decide, join};
+pub use command::{Command, Context, DEFAULT_EMERGENCY_ACCESS_MICROS, create, decide, emergency_access, join};
 pub use cpr::{CitizenKey, Cpr, CprError, CprKind, PseudonymKey, contains_cpr};
 pub use error::DomainError;
 pub use event::{EventPayload, RecordedEvent};
 pub use model::*;
-pub use plan::Plan;
+pub use plan::{EmergencyGrant, Plan};
+pub use policy::{Purpose, View};
 pub use rules::{OwnershipRule, OwnershipRules};

@@ -235,3 +235,67 @@ pub enum RelativeInvolvement {
     InformationOnly,
     None,
 }
+
+/// What kind of information an item of the plan is. Every item carries one;
+/// the access policy ([`super::policy`]) decides per category who sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DataCategory {
+    /// The plan itself, its status, the care team's coordination, the contact person, consents, relatives.
+    PlanAndContact,
+    /// The citizen's own goals.
+    Goals,
+    /// Psychiatric diagnoses, treatment and other health information.
+    Psychiatric,
+    /// Substance abuse and its treatment.
+    SubstanceAbuse,
+    /// Social circumstances and social services.
+    Social,
+    /// Employment, benefits and the job centre's efforts.
+    Employment,
+}
+
+impl DataCategory {
+    pub const ALL: [Self; 6] =
+        [Self::PlanAndContact, Self::Goals, Self::Psychiatric, Self::SubstanceAbuse, Self::Social, Self::Employment];
+}
+
+impl SectionKind {
+    /// The category of everything written in the section.
+    pub fn category(self) -> DataCategory {
+        match self {
+            Self::Psychiatry => DataCategory::Psychiatric,
+            Self::Social => DataCategory::Social,
+            Self::Employment => DataCategory::Employment,
+            Self::Addiction => DataCategory::SubstanceAbuse,
+        }
+    }
+}
+
+impl Sector {
+    /// What a care-team membership of the sector reveals about the citizen:
+    /// that an addiction service takes part is itself substance-abuse information.
+    pub fn category(self) -> DataCategory {
+        match self {
+            Self::RegionalPsychiatry => DataCategory::Psychiatric,
+            Self::MunicipalSocial => DataCategory::Social,
+            Self::JobCentre => DataCategory::Employment,
+            Self::AddictionService => DataCategory::SubstanceAbuse,
+            Self::Citizen => DataCategory::PlanAndContact,
+        }
+    }
+}
+
+/// How a consent was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsentForm {
+    Oral,
+    Written,
+}
+
+/// Who gave a consent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsentGiver {
+    Citizen,
+    /// A guardian (værge) or holder of a power of attorney acting for the citizen.
+    Representative,
+}

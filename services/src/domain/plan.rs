@@ -16,6 +16,7 @@ pub struct Goal {
     pub lifecycle: GoalLifecycle,
     pub achievement: GoalAchievement,
     pub revision: u32,
+    pub category: DataCategory,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,16 +43,22 @@ pub struct Activity {
 pub struct CareTeamMember {
     pub member_id: String,
     pub organisation: OrganisationId,
+    pub sector: Sector,
     pub professional: Option<ProfessionalId>,
     pub role: ProfessionalRole,
     pub start_date: Date,
     pub end_date: Option<Date>,
+    /// When a membership was ended with effect from today or earlier: access
+    /// ends at that moment, not at the end of the day.
+    pub left_at: Option<Timestamp>,
 }
 
 impl CareTeamMember {
-    /// Whether the membership covers `on` (an end date is the last day of membership).
-    pub fn is_active_on(&self, on: Date) -> bool {
-        self.start_date <= on && self.end_date.is_none_or(|end| on <= end)
+    /// Whether the membership covers `now` (an end date in the future is the
+    /// last day of membership; ending it today ends it at once).
+    pub fn is_active_at(&self, now: Timestamp) -> bool {
+        let today = now.date();
+        self.start_date <= today && self.end_date.is_none_or(|end| today <= end) && self.left_at.is_none_or(|t| now < t)
     }
 
     /// Whether the membership has not been ended (it may still lie in the future).
@@ -84,6 +91,74 @@ pub struct Relative {
     pub involvement: RelativeInvolvement,
 }
 
+/// What the citizen consented to, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentTerms {
+    pub consent_id: String,
+    /// The organisation that may receive the information.
+    pub recipient: OrganisationId,
+    pub categories: Vec<DataCategory>,
+    pub given_by: ConsentGiver,
+    pub form: ConsentForm,
+    pub given_on: Date,
+    /// The last day the consent holds, if it is limited.
+    pub valid_until: Option<Date>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub terms: ConsentTerms,
+    pub recorded_at: Timestamp,
+    pub recorded_by: OrganisationId,
+    pub withdrawn_at: Option<Timestamp>,
+}
+
+impl Consent {
+    /// Whether the consent lets `recipient` see `category` at `now`.
+    pub fn covers(&self, recipient: &OrganisationId, category: DataCategory, now: Timestamp) -> bool {
+        let t = &self.terms;
+        &t.recipient == recipient
+            && t.categories.contains(&category)
+            && self.withdrawn_at.is_none()
+            && t.given_on <= now.date()
+            && t.valid_until.is_none_or(|last| now.date() <= last)
+    }
+}
+
+/// Emergency access (værdispring) granted to one professional, for a limited time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmergencyGrant {
+    pub grant_id: String,
+    pub organisation: OrganisationId,
+    pub professional: ProfessionalId,
+    pub role: ProfessionalRole,
+    pub justification: Text,
+    pub granted_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+impl EmergencyGrant {
+    /// The grant an `EmergencyAccessGranted` event made.
+    pub fn granted_by(event: &RecordedEvent) -> Option<Self> {
+        let EventPayload::EmergencyAccessGranted { grant_id, justification, expires_at } = &event.payload else {
+            return None;
+        };
+        Some(Self {
+            grant_id: grant_id.clone(),
+            organisation: event.actor.organisation.clone(),
+            professional: event.actor.professional.clone(),
+            role: event.actor.role,
+            justification: justification.clone(),
+            granted_at: event.recorded_at,
+            expires_at: *expires_at,
+        })
+    }
+
+    pub fn holds_for(&self, actor: &Actor, now: Timestamp) -> bool {
+        self.organisation == actor.organisation && self.professional == actor.professional && now < self.expires_at
+    }
+}
+
 /// The current plan of one citizen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -102,6 +177,8 @@ pub struct Plan {
     pub contact_person: Option<ContactPerson>,
     pub advance_statements: Vec<AdvanceStatement>,
     pub relatives: Vec<Relative>,
+    pub consents: Vec<Consent>,
+    pub emergency_grants: Vec<EmergencyGrant>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -126,6 +203,8 @@ impl Plan {
             contact_person: None,
             advance_statements: Vec::new(),
             relatives: Vec::new(),
+            consents: Vec::new(),
+            emergency_grants: Vec::new(),
             created_at: event.recorded_at,
             updated_at: event.recorded_at,
         })
@@ -163,12 +242,13 @@ impl Plan {
                 self.status = if self.contact_person.is_some() { PlanStatus::Active } else { PlanStatus::Draft };
                 self.status_reason = Some(reason.clone());
             }
-            EventPayload::GoalAdded { goal_id, text } => self.goals.push(Goal {
+            EventPayload::GoalAdded { goal_id, text, category } => self.goals.push(Goal {
                 goal_id: goal_id.clone(),
                 text: text.clone(),
                 lifecycle: GoalLifecycle::Active,
                 achievement: GoalAchievement::NotAssessed,
                 revision: 0,
+                category: *category,
             }),
             EventPayload::GoalRevised { goal_id, text } => {
                 if let Some(goal) = self.goal_mut(goal_id) {
@@ -204,6 +284,9 @@ impl Plan {
             EventPayload::CareTeamMembershipEnded { member_id, end_date } => {
                 if let Some(member) = self.care_team.iter_mut().find(|m| &m.member_id == member_id) {
                     member.end_date = Some(*end_date);
+                    if *end_date <= event.recorded_at.date() {
+                        member.left_at = Some(event.recorded_at);
+                    }
                 }
             }
             EventPayload::ContactPersonAssigned { organisation, professional } => {
@@ -241,6 +324,20 @@ impl Plan {
                     relative.involvement = *involvement;
                 }
             }
+            EventPayload::ConsentRecorded(terms) => self.consents.push(Consent {
+                terms: terms.clone(),
+                recorded_at: event.recorded_at,
+                recorded_by: event.actor.organisation.clone(),
+                withdrawn_at: None,
+            }),
+            EventPayload::ConsentWithdrawn { consent_id, .. } => {
+                if let Some(consent) = self.consents.iter_mut().find(|c| &c.terms.consent_id == consent_id) {
+                    consent.withdrawn_at = Some(event.recorded_at);
+                }
+            }
+            EventPayload::EmergencyAccessGranted { .. } => {
+                self.emergency_grants.extend(EmergencyGrant::granted_by(event))
+            }
         }
     }
 
@@ -252,8 +349,28 @@ impl Plan {
         self.goals.iter_mut().find(|g| g.goal_id == goal_id)
     }
 
-    /// Whether `organisation` is on the care team on `on`.
-    pub fn is_member(&self, organisation: &OrganisationId, on: Date) -> bool {
-        self.care_team.iter().any(|m| &m.organisation == organisation && m.is_active_on(on))
+    /// Whether `organisation` is on the care team at `now`.
+    pub fn is_member(&self, organisation: &OrganisationId, now: Timestamp) -> bool {
+        self.care_team.iter().any(|m| &m.organisation == organisation && m.is_active_at(now))
+    }
+
+    /// The plan with every item outside `categories` left out.
+    pub fn redacted(&self, categories: &[DataCategory]) -> Plan {
+        let sees = |c: DataCategory| categories.contains(&c);
+        let mut plan = self.clone();
+        plan.goals.retain(|g| sees(g.category));
+        plan.sections.retain(|section, _| sees(section.category()));
+        plan.activities.retain(|a| sees(a.section.category()));
+        plan.care_team.retain(|m| sees(m.sector.category()));
+        if !sees(DataCategory::Psychiatric) {
+            plan.advance_statements.clear();
+        }
+        if !sees(DataCategory::PlanAndContact) {
+            plan.status_reason = None;
+            plan.relatives.clear();
+            plan.consents.clear();
+            plan.emergency_grants.clear();
+        }
+        plan
     }
 }

@@ -73,6 +73,7 @@ fn record(plan_id: PlanId, sequence: u64, payload: EventPayload, by: &Actor) -> 
         actor: by.clone(),
         correlation_id: "test".into(),
         request_id: None,
+        category: payload.category(None),
         payload,
     }
 }
@@ -89,14 +90,14 @@ fn reason(err: DomainError) -> &'static str {
 fn creator_joins_the_care_team_and_plan_starts_as_draft() {
     let given = Given::plan();
     assert_eq!(given.plan.status, PlanStatus::Draft);
-    assert!(given.plan.is_member(&org("ward"), NOW.date()));
+    assert!(given.plan.is_member(&org("ward"), NOW));
     assert_eq!(given.plan.version, 1);
 }
 
 #[test]
 fn outsiders_learn_nothing() {
     let given = Given::plan();
-    let err = given.when(&outsider(), &Command::AddGoal { text: text("bo selv") }).expect_err("refused");
+    let err = given.when(&outsider(), &Command::AddGoal { text: text("bo selv"), category: DataCategory::Goals }).expect_err("refused");
     assert_eq!(err, DomainError::PlanNotFound);
 }
 
@@ -118,7 +119,7 @@ fn lifecycle_draft_active_on_hold_closed_reopened() {
     assert_eq!(given.plan.status, PlanStatus::Active);
     given = given.and(&ward(), Command::ClosePlan { reason: text("forløb afsluttet") });
     assert_eq!(given.plan.status, PlanStatus::Closed);
-    let err = given.when(&ward(), &Command::AddGoal { text: text("x") }).expect_err("closed");
+    let err = given.when(&ward(), &Command::AddGoal { text: text("x"), category: DataCategory::Goals }).expect_err("closed");
     assert_eq!(reason(err), "PLAN_CLOSED");
     let err = given.when(&ward(), &Command::ResumePlan).expect_err("closed");
     assert_eq!(reason(err), "PLAN_CLOSED");
@@ -216,7 +217,7 @@ fn region_takes_the_addiction_section_for_dual_diagnosis() {
 fn activities_are_never_deleted_only_cancelled() {
     let given = Given::plan()
         .and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry })
-        .and(&ward(), Command::AddGoal { text: text("sove om natten") })
+        .and(&ward(), Command::AddGoal { text: text("sove om natten"), category: DataCategory::Goals })
         .and(
             &ward(),
             Command::AddActivity {
@@ -262,7 +263,7 @@ fn activity_must_fit_its_section_and_serve_real_goals() {
 #[test]
 fn goal_lifecycle_is_separate_from_achievement() {
     let given = Given::plan()
-        .and(&ward(), Command::AddGoal { text: text("have et arbejde") })
+        .and(&ward(), Command::AddGoal { text: text("have et arbejde"), category: DataCategory::Goals })
         .and(&ward(), Command::AssessGoal { goal_id: "goal-1".into(), achievement: GoalAchievement::PartlyAchieved })
         .and(&ward(), Command::ReviseGoal { goal_id: "goal-1".into(), text: text("have et fritidsjob") });
     let goal = &given.plan.goals[0];
@@ -322,12 +323,12 @@ fn identifiers_refuse_cpr_numbers() {
 #[test]
 fn outsiders_join_only_by_asking_with_a_reason() {
     let given = Given::plan();
-    assert_eq!(join(&given.plan, &ward(), NOW.date(), text("igen")), None, "members just get the plan");
-    let joined = join(&given.plan, &jobcentre(), NOW.date(), text("sygedagpenge")).expect("joins");
+    assert_eq!(join(&given.plan, &ward(), NOW, text("igen")), None, "members just get the plan");
+    let joined = join(&given.plan, &jobcentre(), NOW, text("sygedagpenge")).expect("joins");
     let EventPayload::CareTeamJoined { member, reason } = &joined else { panic!("expected CareTeamJoined") };
     assert_eq!((member.member_id.as_str(), member.organisation.as_str()), ("member-2", "jobcenter"));
     assert_eq!(reason.as_str(), "sygedagpenge");
     let mut plan = given.plan.clone();
     plan.apply(&record(plan.id, 2, joined, &jobcentre()));
-    assert!(plan.is_member(&org("jobcenter"), NOW.date()));
+    assert!(plan.is_member(&org("jobcenter"), NOW));
 }

@@ -121,6 +121,11 @@ pub fn records(db: &sled::Db, from_sequence: u64, limit: usize) -> Result<Vec<Au
     Ok(found)
 }
 
+/// The record with `sequence`, if there is one.
+pub fn record(db: &sled::Db, sequence: u64) -> Result<Option<AuditRecord>, Error> {
+    Ok(records(db, sequence, 1)?.into_iter().next().filter(|r| r.sequence == sequence))
+}
+
 /// Checks the chain, the events it vouches for, and the checkpoint.
 pub fn verify(db: &sled::Db, key: &[u8; 32]) -> Result<(u64, Vec<String>), Error> {
     let mut problems = Vec::new();

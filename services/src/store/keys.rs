@@ -13,6 +13,8 @@
 //! | `r`    | org id len (u8) + org id + SHA-256 of request id | idempotency record            |
 //! | `a`    | first audit sequence of a round (u64) | the round's audit records (audit.rs)     |
 //! | `k`    | —                                     | the audit checkpoint (audit.rs)          |
+//! | `l`    | plan id (16) + audit sequence (u64)   | empty: index of a plan's audit records   |
+//! | `x`    | global position (u64)                 | plan id + sequence of an emergency grant |
 //!
 //! The global log is kept per writer round rather than per event: one key
 //! lists the round's events in position order, so a round of n events costs
@@ -31,6 +33,35 @@ pub const REQUEST: u8 = b'r';
 pub const AUDIT: u8 = b'a';
 /// The single key holding the audit checkpoint.
 pub const CHECKPOINT: u8 = b'k';
+pub const PLAN_AUDIT: u8 = b'l';
+pub const EMERGENCY: u8 = b'x';
+
+pub fn plan_audit(plan: PlanId, sequence: u64) -> [u8; 25] {
+    let mut key = [PLAN_AUDIT; 25];
+    key[1..17].copy_from_slice(&plan.0);
+    key[17..].copy_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+pub fn emergency(position: u64) -> [u8; 9] {
+    let mut key = [EMERGENCY; 9];
+    key[1..].copy_from_slice(&position.to_be_bytes());
+    key
+}
+
+/// A reference to an event: its plan id and sequence, as an `e` key without the prefix.
+pub fn event_ref(plan: PlanId, sequence: u64) -> [u8; 24] {
+    let mut value = [0; 24];
+    value.copy_from_slice(&event(plan, sequence)[1..]);
+    value
+}
+
+pub fn decode_event_ref(bytes: &[u8]) -> Result<(PlanId, u64), Error> {
+    match (bytes.get(..16), bytes.get(16..).and_then(decode_u64)) {
+        (Some(plan), Some(sequence)) if bytes.len() == 24 => Ok((decode_plan_id(plan)?, sequence)),
+        _ => Err(Error::Storage("corrupt event reference".into())),
+    }
+}
 
 pub fn audit(sequence: u64) -> [u8; 9] {
     let mut key = [AUDIT; 9];

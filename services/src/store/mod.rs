@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::domain::{
-    Actor, CitizenKey, Command, CprKind, OwnershipRules, Plan, PlanId, RecordedEvent, Text, Timestamp,
+    Actor, AuditEntry, CitizenKey, Command, CprKind, DEFAULT_EMERGENCY_ACCESS_MICROS, OwnershipRules, Plan, PlanId,
+    RecordedEvent, Text, Timestamp,
 };
 use crate::error::Error;
 
@@ -58,6 +59,8 @@ pub struct StoreOptions {
     /// The key that authenticates the audit checkpoint; keep it outside the
     /// data directory. The hub derives it from the pseudonym key.
     pub checkpoint_key: [u8; 32],
+    /// How long emergency access lasts, in microseconds.
+    pub emergency_access_micros: i64,
 }
 
 impl StoreOptions {
@@ -70,6 +73,7 @@ impl StoreOptions {
             rules: OwnershipRules::default(),
             clock: Arc::new(Timestamp::now),
             checkpoint_key: [0; 32],
+            emergency_access_micros: DEFAULT_EMERGENCY_ACCESS_MICROS,
         }
     }
 }
@@ -90,6 +94,8 @@ pub enum Intent {
     Create { citizen: CitizenKey, kind: CprKind, reason: Text },
     /// Apply a command to a plan whose version the caller last saw.
     Change { plan: PlanId, expected_version: u64, command: Command },
+    /// Grant the caller emergency access (værdispring) to the citizen's plan.
+    EmergencyAccess { citizen: CitizenKey, justification: Text },
 }
 
 /// The result of a submitted intent.
@@ -158,13 +164,16 @@ pub struct VerifyReport {
     pub problems: Vec<String>,
 }
 
-struct Job {
-    submission: Submission,
-    intent: Intent,
-    reply: oneshot::Sender<Result<Outcome, Error>>,
+/// One piece of work for the writer.
+// Nearly every message is a job; boxing it would only add an allocation per write.
+#[allow(clippy::large_enum_variant)]
+enum Job {
+    /// An intent to decide, append and audit.
+    Submit { submission: Submission, intent: Intent, reply: oneshot::Sender<Result<Outcome, Error>> },
+    /// An audit record of an operation that appends nothing (a read, a refusal).
+    Record { entry: AuditEntry, reply: oneshot::Sender<Result<(), Error>> },
 }
 
-// Nearly every message is a job; boxing it would only add an allocation per write.
 #[allow(clippy::large_enum_variant)]
 enum Message {
     Job(Job),
@@ -239,8 +248,21 @@ impl Store {
     /// are durable (or it is refused).
     pub async fn submit(&self, submission: Submission, intent: Intent) -> Result<Outcome, Error> {
         let (reply, answer) = oneshot::channel();
-        self.shared.jobs.send(Message::Job(Job { submission, intent, reply })).await.map_err(|_| Error::Unavailable)?;
+        self.send(Job::Submit { submission, intent, reply }).await?;
         answer.await.map_err(|_| Error::Unavailable)?
+    }
+
+    /// Appends an audit record for an operation that writes nothing else (a
+    /// read, a refusal) and waits until it is durable: nothing is disclosed
+    /// without its audit record on disk. The writer stamps the time.
+    pub async fn record(&self, entry: AuditEntry) -> Result<(), Error> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Record { entry, reply }).await?;
+        answer.await.map_err(|_| Error::Unavailable)?
+    }
+
+    async fn send(&self, job: Job) -> Result<(), Error> {
+        self.shared.jobs.send(Message::Job(job)).await.map_err(|_| Error::Unavailable)
     }
 
     /// Stops the writer after the jobs already queued, and flushes.
@@ -387,6 +409,42 @@ impl Store {
     /// Up to `limit` audit records from `from_sequence` on.
     pub fn audit_records(&self, from_sequence: u64, limit: usize) -> Result<Vec<audit::AuditRecord>, Error> {
         audit::records(&self.shared.db, from_sequence, limit)
+    }
+
+    /// Up to `limit` audit records about one plan, from audit sequence `from_sequence` on.
+    pub fn plan_audit_records(
+        &self,
+        plan: PlanId,
+        from_sequence: u64,
+        limit: usize,
+    ) -> Result<Vec<audit::AuditRecord>, Error> {
+        let mut records = Vec::new();
+        for item in self.shared.db.range(keys::plan_audit(plan, from_sequence)..=keys::plan_audit(plan, u64::MAX)) {
+            if records.len() >= limit {
+                break;
+            }
+            let (key, _) = item?;
+            let sequence = keys::decode_u64(&key[17..]).ok_or_else(|| corrupt("plan audit index"))?;
+            let record = audit::record(&self.shared.db, sequence)?.ok_or_else(|| corrupt("plan audit index"))?;
+            records.push(record);
+        }
+        Ok(records)
+    }
+
+    /// Up to `limit` emergency-access grants (their events), from global position `from_position` on.
+    pub fn emergency_grants(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
+        let durable = self.durable_position();
+        let mut events = Vec::new();
+        for item in self.shared.db.range(keys::emergency(from_position)..=keys::emergency(durable)) {
+            if events.len() >= limit {
+                break;
+            }
+            let (_, value) = item?;
+            let (plan, sequence) = keys::decode_event_ref(&value)?;
+            let bytes = self.shared.db.get(keys::event(plan, sequence))?.ok_or_else(|| corrupt("emergency index"))?;
+            events.push(decode(&bytes)?);
+        }
+        Ok(events)
     }
 
     async fn wait_durable(&self, position: u64) -> Result<(), Error> {

@@ -18,9 +18,18 @@ use std::time::Instant;
 use tokio::sync::{oneshot, watch};
 
 use super::writer::add_micros;
-use super::{Error, Outcome, Stats};
+use super::{Error, Stats};
 
-pub(super) type Answer = (oneshot::Sender<Result<Outcome, Error>>, Result<Outcome, Error>);
+/// Answers one job once its round's fate is known: told `true` when the round is durable.
+pub(super) type Answer = Box<dyn FnOnce(bool) + Send>;
+
+/// The answer that sends `result` to `reply` if the round became durable, and
+/// `UNAVAILABLE` instead of a success if it did not.
+pub(super) fn answer<T: Send + 'static>(reply: oneshot::Sender<Result<T, Error>>, result: Result<T, Error>) -> Answer {
+    Box::new(move |durable| {
+        let _ = reply.send(if durable { result } else { result.and(Err(Error::Unavailable)) });
+    })
+}
 
 /// One round of the writer, applied to sled but not yet durable.
 pub(super) struct Pending {
@@ -69,10 +78,9 @@ impl Syncer {
                     durable = None;
                 }
             }
-            let failed = durable.is_none();
-            for (reply, result) in rounds.into_iter().flat_map(|r| r.answers) {
-                let result = if failed { result.and(Err(Error::Unavailable)) } else { result };
-                let _ = reply.send(result);
+            let succeeded = durable.is_some();
+            for answer in rounds.into_iter().flat_map(|r| r.answers) {
+                answer(succeeded);
             }
         }
         if !self.poisoned.load(Ordering::Acquire)

@@ -61,7 +61,7 @@ async fn stale_versions_and_reused_request_ids_are_refused() {
     let store = open(dir.path());
     let ward = actor("ward", Sector::RegionalPsychiatry);
     let plan = create(&store, &ward, 1).await.plan_id;
-    let add = |t: &str| Command::AddGoal { text: text(t) };
+    let add = |t: &str| Command::AddGoal { text: text(t), category: DataCategory::Goals };
 
     let done = change(&store, &ward, plan, 1, add("bo selv"), Some("req-1")).await.expect("first");
     assert_eq!(done.version, 2);
@@ -121,7 +121,7 @@ async fn concurrent_writes_share_flushes_and_survive_reopen() {
             let (store, ward, plan) = (store.clone(), ward.clone(), *plan);
             tasks.push(tokio::spawn(async move {
                 for version in 1..=20u64 {
-                    let command = Command::AddGoal { text: text(&format!("mål {i} {version}")) };
+                    let command = Command::AddGoal { text: text(&format!("mål {i} {version}")), category: DataCategory::Goals };
                     change(&store, &ward, plan, version, command, None).await.expect("write");
                 }
             }));
@@ -168,7 +168,7 @@ fn command_strategy() -> impl Strategy<Value = (usize, Command)> {
         Just(Command::ClosePlan { reason: text("slut") }),
         Just(Command::ReopenPlan { reason: text("igen") }),
         "[a-zæøå ]{1,12}"
-            .prop_map(|t| Command::AddGoal { text: Text::parse("t", &format!("mål {t}")).expect("text") }),
+            .prop_map(|t| Command::AddGoal { text: Text::parse("t", &format!("mål {t}")).expect("text"), category: DataCategory::Goals }),
         id("goal").prop_map(|goal_id| Command::ReviseGoal { goal_id, text: text("nyt mål") }),
         id("goal").prop_map(|goal_id| Command::AssessGoal { goal_id, achievement: GoalAchievement::Achieved }),
         id("goal").prop_map(|goal_id| Command::EndGoal { goal_id, reason: text("nået") }),

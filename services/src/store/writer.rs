@@ -18,11 +18,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::audit::{AuditRecord, Checkpoint, event_hash};
-use super::syncer::Pending;
+use super::syncer::{Answer, Pending, answer};
 use super::{Error, Intent, Job, MAX_EVENT_BYTES, MAX_PLAN_BYTES, Message, Outcome, Stats, StoreOptions, Submission};
 use super::{decode, encode, keys};
 use crate::domain::{
-    AuditEntry, CitizenKey, Context, Decision, DomainError, Plan, PlanId, RecordedEvent, create, decide, join,
+    AuditEntry, CitizenKey, Context, DataCategory, Decision, DomainError, EventPayload, Plan, PlanId, Purpose,
+    RecordedEvent, create, decide, emergency_access, join, policy,
 };
 
 /// What a request id was used for, and what it answered.
@@ -51,6 +52,16 @@ struct Staging {
     event_hashes: Vec<(u64, [u8; 32])>,
     /// One audit entry per job, in order.
     audit: Vec<AuditEntry>,
+    /// The categories the current job writes.
+    categories: Vec<DataCategory>,
+}
+
+/// The answer to a job the writer will not do.
+fn refuse(job: Job) -> Answer {
+    match job {
+        Job::Submit { reply, .. } => answer(reply, Err(Error::Unavailable)),
+        Job::Record { reply, .. } => answer(reply, Err(Error::Unavailable)),
+    }
 }
 
 pub(super) struct Writer {
@@ -93,7 +104,7 @@ impl Writer {
         // Answer whatever raced in behind the stop.
         while let Ok(message) = rx.try_recv() {
             if let Message::Job(job) = message {
-                let _ = job.reply.send(Err(Error::Unavailable));
+                refuse(job)(false);
             }
         }
         drop(self.sync);
@@ -111,7 +122,7 @@ impl Writer {
         }
         if self.poisoned.load(Ordering::Acquire) {
             for job in jobs {
-                let _ = job.reply.send(Err(Error::Unavailable));
+                refuse(job)(false);
             }
             return;
         }
@@ -120,11 +131,20 @@ impl Writer {
         let mut answers = Vec::with_capacity(jobs.len());
         let started = Instant::now();
         for job in jobs {
-            staging.event_hashes.clear();
-            let result = self.process(&mut staging, &job.submission, &job.intent);
-            let entry = self.audit_entry(&staging, &job.submission, &job.intent, &result);
-            staging.audit.push(entry);
-            answers.push((job.reply, result));
+            match job {
+                Job::Submit { submission, intent, reply } => {
+                    staging.event_hashes.clear();
+                    let result = self.process(&mut staging, &submission, &intent);
+                    let entry = self.audit_entry(&staging, &submission, &intent, &result);
+                    staging.audit.push(entry);
+                    answers.push(answer(reply, result));
+                }
+                Job::Record { mut entry, reply } => {
+                    entry.at = (self.options.clock)();
+                    staging.audit.push(entry);
+                    answers.push(answer(reply, Ok(())));
+                }
+            }
         }
         add_micros(&self.stats.decide_micros, started);
         self.stats.jobs.fetch_add(answers.len() as u64, Ordering::Relaxed);
@@ -136,15 +156,15 @@ impl Writer {
             tracing::error!(%error, "writing a round failed; the store stops taking writes");
             self.poisoned.store(true, Ordering::Release);
             (self.position, self.audit_head) = (first_position, audit_head);
-            for (reply, result) in answers {
-                let _ = reply.send(result.and(Err(Error::Unavailable)));
+            for answer in answers {
+                answer(false);
             }
             return;
         }
         let pending = Pending { position: self.position, answers };
         if let Err(unsent) = self.sync.send(pending) {
-            for (reply, _) in unsent.0.answers {
-                let _ = reply.send(Err(Error::Unavailable));
+            for answer in unsent.0.answers {
+                answer(false);
             }
         }
     }
@@ -159,6 +179,9 @@ impl Writer {
         let mut records = Vec::with_capacity(st.audit.len());
         for entry in st.audit.drain(..) {
             sequence += 1;
+            if let Some(plan) = entry.plan {
+                st.batch.insert(keys::plan_audit(plan, sequence).as_slice(), &[]);
+            }
             let record = AuditRecord::link(sequence, previous, entry)?;
             previous = record.hash;
             records.push(record);
@@ -180,29 +203,51 @@ impl Writer {
         intent: &Intent,
         result: &Result<Outcome, Error>,
     ) -> AuditEntry {
-        let (action, plan, ground) = match (intent, result) {
-            (Intent::Create { .. }, Ok(outcome)) if !outcome.created && !outcome.events.is_empty() => {
-                ("JoinCareTeam".to_owned(), Some(outcome.plan_id), "care-team join with a stated reason")
+        let plan_id = result.as_ref().ok().map(|o| o.plan_id);
+        let (action, plan, purpose, categories, ground) = match (intent, result) {
+            (Intent::Create { .. }, _) => {
+                let joined = result.as_ref().is_ok_and(|o| !o.created && !o.events.is_empty());
+                // The response shows the caller its view of the plan.
+                let viewed = plan_id
+                    .and_then(|id| self.load(st, id).ok().flatten())
+                    .and_then(|plan| policy::view(&plan, &sub.actor, (self.options.clock)()).ok())
+                    .map(|view| view.categories())
+                    .unwrap_or_default();
+                let (action, ground) = if joined {
+                    ("JoinCareTeam", "care-team join with a stated reason")
+                } else {
+                    ("CreatePlan", "plan created or found by a treating organisation")
+                };
+                (action.to_owned(), plan_id, Purpose::CareCoordination, viewed, ground)
             }
-            (Intent::Create { .. }, _) => (
-                "CreatePlan".to_owned(),
-                result.as_ref().ok().map(|o| o.plan_id),
-                "plan created or read by a treating organisation",
+            (Intent::Change { plan, command, .. }, _) => (
+                format!("ChangePlan.{}", command.name()),
+                Some(*plan),
+                Purpose::CareCoordination,
+                st.categories.clone(),
+                "care-team member writing its part of the plan",
             ),
-            (Intent::Change { plan, command, .. }, _) => {
-                (format!("ChangePlan.{}", command.name()), Some(*plan), "care-team member")
-            }
+            (Intent::EmergencyAccess { .. }, _) => (
+                "RequestEmergencyAccess".to_owned(),
+                plan_id,
+                Purpose::EmergencyAccess,
+                Vec::new(),
+                "værdispring with a written justification (sundhedsloven § 43, stk. 2, nr. 3)",
+            ),
         };
-        let (decision, legal_ground) = match result {
-            Ok(_) => (Decision::Allowed, ground),
-            Err(error) => (Decision::Denied { reason: error.reason().to_owned() }, ""),
+        let (decision, legal_ground, categories) = match result {
+            Ok(_) => (Decision::Allowed, ground, categories),
+            Err(error) => (Decision::Denied { reason: error.reason().to_owned() }, "", Vec::new()),
         };
         AuditEntry {
             at: (self.options.clock)(),
-            actor: sub.actor.clone(),
+            actor: Some(sub.actor.clone()),
+            certificate_identity: None,
             correlation_id: sub.correlation_id.clone(),
             plan,
             action,
+            purpose,
+            categories,
             decision,
             legal_ground: legal_ground.to_owned(),
             events: if result.is_ok() { st.event_hashes.clone() } else { Vec::new() },
@@ -226,12 +271,12 @@ impl Writer {
 
         let now = (self.options.clock)();
         let today = now.date();
+        st.categories.clear();
         let (plan_id, before, payloads) = match intent {
             Intent::Create { citizen, kind, reason } => match self.citizen_plan(st, citizen)? {
                 Some(plan_id) => {
-                    let plan =
-                        self.load(st, plan_id)?.ok_or_else(|| Error::Storage("citizen index points nowhere".into()))?;
-                    match join(&plan, &sub.actor, today, reason.clone()) {
+                    let plan = self.citizen_plan_loaded(st, plan_id)?;
+                    match join(&plan, &sub.actor, now, reason.clone()) {
                         Some(joined) => (plan_id, Some(plan), vec![joined]),
                         None => {
                             let outcome =
@@ -246,7 +291,7 @@ impl Writer {
             Intent::Change { plan, expected_version, command } => {
                 let current = self.load(st, *plan)?.ok_or(DomainError::PlanNotFound)?;
                 // Membership first: an outsider must not learn even the version.
-                if !current.is_member(&sub.actor.organisation, today) {
+                if !current.is_member(&sub.actor.organisation, now) {
                     return Err(DomainError::PlanNotFound.into());
                 }
                 if current.version != *expected_version {
@@ -254,7 +299,20 @@ impl Writer {
                 }
                 let ctx = Context { actor: &sub.actor, now, rules: &self.options.rules };
                 let payloads = decide(&current, command, ctx)?;
+                st.categories.push(command.category(&current));
                 (*plan, Some(current), payloads)
+            }
+            Intent::EmergencyAccess { citizen, justification } => {
+                let plan_id = self.citizen_plan(st, citizen)?.ok_or(DomainError::PlanNotFound)?;
+                let plan = self.citizen_plan_loaded(st, plan_id)?;
+                let granted = emergency_access(
+                    &plan,
+                    &sub.actor,
+                    now,
+                    justification.clone(),
+                    self.options.emergency_access_micros,
+                )?;
+                (plan_id, Some(plan), vec![granted])
             }
         };
 
@@ -271,6 +329,7 @@ impl Writer {
                 actor: sub.actor.clone(),
                 correlation_id: sub.correlation_id.clone(),
                 request_id: sub.request_id.clone(),
+                category: payload.category(plan.as_ref()),
                 payload,
             };
             let bytes = encode(&event)?;
@@ -292,6 +351,12 @@ impl Writer {
 
         for (event, bytes) in events.iter().zip(encoded) {
             st.event_hashes.push((event.sequence, event_hash(&bytes)));
+            if let EventPayload::EmergencyAccessGranted { .. } = event.payload {
+                st.batch.insert(
+                    keys::emergency(event.global_position).as_slice(),
+                    keys::event_ref(plan_id, event.sequence).as_slice(),
+                );
+            }
             st.batch.insert(keys::event(plan_id, event.sequence).as_slice(), bytes);
             if request.is_some() {
                 st.events.insert((plan_id, event.sequence), event.clone());
@@ -354,6 +419,10 @@ impl Writer {
             return Ok(Some(plan.clone()));
         }
         self.db.get(keys::projection(id))?.map(|b| decode(&b)).transpose()
+    }
+
+    fn citizen_plan_loaded(&self, st: &Staging, plan_id: PlanId) -> Result<Plan, Error> {
+        self.load(st, plan_id)?.ok_or_else(|| Error::Storage("citizen index points nowhere".into()))
     }
 
     fn citizen_plan(&self, st: &Staging, citizen: &CitizenKey) -> Result<Option<PlanId>, Error> {
