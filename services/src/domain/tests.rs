@@ -332,3 +332,143 @@ fn outsiders_join_only_by_asking_with_a_reason() {
     plan.apply(&record(plan.id, 2, joined, &jobcentre()));
     assert!(plan.is_member(&org("jobcenter"), NOW));
 }
+
+// ---- Who sees what (policy.rs) ----
+
+fn addiction() -> Actor {
+    actor("misbrug", Sector::AddictionService)
+}
+
+fn hours(n: i64) -> Timestamp {
+    Timestamp(NOW.0 + n * 3_600_000_000)
+}
+
+fn consent_for(recipient: &Actor) -> Command {
+    Command::RecordConsent {
+        recipient: OrganisationRef { id: recipient.organisation.clone(), sector: recipient.sector },
+        categories: vec![DataCategory::SubstanceAbuse, DataCategory::Psychiatric],
+        given_by: ConsentGiver::Citizen,
+        form: ConsentForm::Written,
+        given_on: NOW.date(),
+        valid_until: None,
+    }
+}
+
+/// A dual-diagnosis plan: the ward, social services, the job centre and the
+/// addiction service on the team, with a substance-abuse goal.
+fn dual_diagnosis() -> Given {
+    let join = Command::AddCareTeamMember {
+        organisation: OrganisationRef { id: addiction().organisation, sector: Sector::AddictionService },
+        professional: None,
+        role: ProfessionalRole::AddictionCounsellor,
+        start_date: NOW.date(),
+        end_date: None,
+    };
+    Given::plan()
+        .with_team()
+        .and(&ward(), join)
+        .and(&ward(), Command::AddGoal { text: text("have et arbejde"), category: DataCategory::Goals })
+        .and(&addiction(), Command::AddGoal { text: text("drikke mindre"), category: DataCategory::SubstanceAbuse })
+}
+
+fn sees(plan: &Plan, who: &Actor, at: Timestamp) -> Vec<DataCategory> {
+    policy::view(plan, who, at).map(|v| v.categories()).unwrap_or_default()
+}
+
+#[test]
+fn job_centre_sees_health_only_under_consent_and_never_after_withdrawal() {
+    use DataCategory::*;
+    let given = dual_diagnosis();
+    assert_eq!(sees(&given.plan, &jobcentre(), NOW), [PlanAndContact, Goals, Social, Employment]);
+    let redacted = given.plan.redacted(&sees(&given.plan, &jobcentre(), NOW));
+    assert_eq!(redacted.goals.len(), 1, "the substance-abuse goal is left out");
+    assert!(redacted.care_team.iter().all(|m| m.sector != Sector::AddictionService && m.sector != Sector::RegionalPsychiatry));
+
+    let given = given.and(&ward(), consent_for(&jobcentre()));
+    assert_eq!(sees(&given.plan, &jobcentre(), NOW), DataCategory::ALL);
+    assert_eq!(sees(&given.plan, &municipality(), NOW), [PlanAndContact, Goals, Social, Employment], "for that recipient only");
+
+    let withdraw = Command::WithdrawConsent { consent_id: "consent-1".into(), reason: text("borgeren fortrød") };
+    let given = given.and(&jobcentre(), withdraw.clone());
+    assert_eq!(sees(&given.plan, &jobcentre(), NOW), [PlanAndContact, Goals, Social, Employment]);
+    assert_eq!(reason(given.when(&ward(), &withdraw).expect_err("once")), "CONSENT_WITHDRAWN");
+}
+
+#[test]
+fn a_consent_holds_only_until_its_last_day() {
+    let given = dual_diagnosis().and(
+        &ward(),
+        Command::RecordConsent {
+            recipient: OrganisationRef { id: jobcentre().organisation, sector: Sector::JobCentre },
+            categories: vec![DataCategory::Psychiatric],
+            given_by: ConsentGiver::Representative,
+            form: ConsentForm::Oral,
+            given_on: NOW.date(),
+            valid_until: Some(NOW.date()),
+        },
+    );
+    assert!(sees(&given.plan, &jobcentre(), NOW).contains(&DataCategory::Psychiatric));
+    assert!(!sees(&given.plan, &jobcentre(), hours(48)).contains(&DataCategory::Psychiatric));
+}
+
+#[test]
+fn health_services_see_each_other_for_current_treatment() {
+    let given = dual_diagnosis();
+    assert_eq!(sees(&given.plan, &ward(), NOW), DataCategory::ALL);
+    assert_eq!(sees(&given.plan, &addiction(), NOW), DataCategory::ALL);
+    let view = policy::view(&given.plan, &ward(), NOW).expect("view");
+    assert!(view.legal_ground().contains("§ 41, stk. 2, nr. 1"));
+}
+
+#[test]
+fn roles_narrow_what_a_sector_sees() {
+    let given = dual_diagnosis();
+    let secretary = Actor { role: ProfessionalRole::Secretary, ..ward() };
+    assert_eq!(sees(&given.plan, &secretary, NOW), [DataCategory::PlanAndContact]);
+    let auditor = Actor { role: ProfessionalRole::Auditor, ..ward() };
+    let refused = policy::view(&given.plan, &auditor, NOW).expect_err("auditors read access logs");
+    assert_eq!(reason(refused), "ROLE_READS_NO_PLANS");
+    let goal = Command::AddGoal { text: text("x"), category: DataCategory::Goals };
+    assert_eq!(reason(given.when(&secretary, &goal).expect_err("administrative")), "CATEGORY_NOT_WRITABLE");
+}
+
+#[test]
+fn a_sector_writes_only_what_it_sees_as_a_member() {
+    let given = dual_diagnosis();
+    let health_goal = Command::AddGoal { text: text("tage medicin"), category: DataCategory::Psychiatric };
+    assert_eq!(reason(given.when(&jobcentre(), &health_goal).expect_err("job centre")), "CATEGORY_NOT_WRITABLE");
+    let given = given.and(&ward(), consent_for(&jobcentre()));
+    assert_eq!(
+        reason(given.when(&jobcentre(), &health_goal).expect_err("consent lets it read, not write")),
+        "CATEGORY_NOT_WRITABLE"
+    );
+    assert!(given.when(&ward(), &health_goal).is_ok());
+}
+
+#[test]
+fn leaving_the_care_team_ends_access_at_that_moment() {
+    let given = dual_diagnosis();
+    let member = given.plan.care_team.iter().find(|m| m.sector == Sector::JobCentre).expect("member").member_id.clone();
+    let end = Command::EndCareTeamMembership { member_id: member, end_date: NOW.date() };
+    let given = given.and(&ward(), end);
+    assert_eq!(reason(policy::view(&given.plan, &jobcentre(), NOW).expect_err("gone")), "PLAN_NOT_FOUND");
+}
+
+#[test]
+fn emergency_access_reads_everything_until_it_expires() {
+    let given = dual_diagnosis();
+    let stranger = outsider();
+    assert_eq!(reason(policy::view(&given.plan, &stranger, NOW).expect_err("outsider")), "PLAN_NOT_FOUND");
+    let granted = emergency_access(&given.plan, &stranger, NOW, text("bevidstløs på skadestuen"), 24 * 3_600_000_000)
+        .expect("granted");
+    let mut plan = given.plan.clone();
+    plan.apply(&record(plan.id, plan.version + 1, granted, &stranger));
+    let view = policy::view(&plan, &stranger, hours(23)).expect("emergency view");
+    assert_eq!((view.purpose, view.categories()), (Purpose::EmergencyAccess, DataCategory::ALL.to_vec()));
+    assert_eq!(reason(policy::view(&plan, &stranger, hours(24)).expect_err("expired")), "PLAN_NOT_FOUND");
+    let colleague = Actor { professional: prof("p-2"), ..stranger.clone() };
+    assert!(policy::view(&plan, &colleague, hours(1)).is_err(), "the grant is personal");
+    let secretary = Actor { role: ProfessionalRole::Secretary, ..stranger };
+    let refused = emergency_access(&given.plan, &secretary, NOW, text("x"), 1).expect_err("clinical roles only");
+    assert_eq!(reason(refused), "ROLE_MAY_NOT_REQUEST_EMERGENCY");
+}
