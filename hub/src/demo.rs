@@ -177,7 +177,11 @@ pub async fn run() -> anyhow::Result<()> {
         "Jeg vil gerne drikke mindre og sove bedre",
     ] {
         story
-            .step(&mut ward, &format!("adds goal \"{goal}\""), Command::AddGoal(pb::AddGoal { text: goal.into(), ..Default::default() }))
+            .step(
+                &mut ward,
+                &format!("adds goal \"{goal}\""),
+                Command::AddGoal(pb::AddGoal { text: goal.into(), ..Default::default() }),
+            )
             .await?;
     }
 

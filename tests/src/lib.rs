@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use samplan_hub::client::PlanClient;
 use samplan_hub::embedded::EmbeddedHub;
 use samplan_proto::v1 as pb;
+use samplan_services::domain::AuditEntry;
 use tonic::Status;
 use tonic_types::StatusExt;
 
@@ -82,4 +83,39 @@ pub fn field_violations(status: &Status) -> HashMap<String, String> {
 /// The ErrorInfo reason and metadata of a status.
 pub fn error_info(status: &Status) -> Option<(String, HashMap<String, String>)> {
     status.get_details_error_info().map(|info| (info.reason, info.metadata))
+}
+
+/// A request carrying `correlation_id`, so that its audit record can be found.
+pub fn tagged<T>(message: T, correlation_id: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Ok(value) = correlation_id.parse() {
+        request.metadata_mut().insert(samplan_services::access::CORRELATION_HEADER, value);
+    }
+    request
+}
+
+/// Every audit record the hub has written, by correlation id.
+pub fn audit_by_correlation(hub: &EmbeddedHub) -> anyhow::Result<HashMap<String, AuditEntry>> {
+    let records = hub.store.audit_records(1, usize::MAX)?;
+    Ok(records.into_iter().map(|r| (r.entry.correlation_id.clone(), r.entry)).collect())
+}
+
+/// Applies `command` to the plan at `version` as `client`; returns the new version.
+pub async fn apply(
+    client: &mut PlanClient,
+    name: &str,
+    version: u64,
+    command: pb::change_plan_request::Command,
+) -> anyhow::Result<u64> {
+    Ok(client.change_plan(change(name, version, "", command)).await?.into_inner().version)
+}
+
+/// Joins (or creates) the citizen's plan as `client`; returns (name, version).
+pub async fn join(client: &mut PlanClient, cpr: &str, reason: &str) -> anyhow::Result<(String, u64)> {
+    let response = client
+        .create_plan(pb::CreatePlanRequest { cpr: cpr.into(), request_id: String::new(), reason: reason.into() })
+        .await?
+        .into_inner();
+    let plan = response.plan.ok_or_else(|| anyhow::anyhow!("no plan"))?;
+    Ok((plan.name, plan.version))
 }

@@ -97,7 +97,9 @@ fn creator_joins_the_care_team_and_plan_starts_as_draft() {
 #[test]
 fn outsiders_learn_nothing() {
     let given = Given::plan();
-    let err = given.when(&outsider(), &Command::AddGoal { text: text("bo selv"), category: DataCategory::Goals }).expect_err("refused");
+    let err = given
+        .when(&outsider(), &Command::AddGoal { text: text("bo selv"), category: DataCategory::Goals })
+        .expect_err("refused");
     assert_eq!(err, DomainError::PlanNotFound);
 }
 
@@ -119,7 +121,8 @@ fn lifecycle_draft_active_on_hold_closed_reopened() {
     assert_eq!(given.plan.status, PlanStatus::Active);
     given = given.and(&ward(), Command::ClosePlan { reason: text("forløb afsluttet") });
     assert_eq!(given.plan.status, PlanStatus::Closed);
-    let err = given.when(&ward(), &Command::AddGoal { text: text("x"), category: DataCategory::Goals }).expect_err("closed");
+    let err =
+        given.when(&ward(), &Command::AddGoal { text: text("x"), category: DataCategory::Goals }).expect_err("closed");
     assert_eq!(reason(err), "PLAN_CLOSED");
     let err = given.when(&ward(), &Command::ResumePlan).expect_err("closed");
     assert_eq!(reason(err), "PLAN_CLOSED");
@@ -382,11 +385,20 @@ fn job_centre_sees_health_only_under_consent_and_never_after_withdrawal() {
     assert_eq!(sees(&given.plan, &jobcentre(), NOW), [PlanAndContact, Goals, Social, Employment]);
     let redacted = given.plan.redacted(&sees(&given.plan, &jobcentre(), NOW));
     assert_eq!(redacted.goals.len(), 1, "the substance-abuse goal is left out");
-    assert!(redacted.care_team.iter().all(|m| m.sector != Sector::AddictionService && m.sector != Sector::RegionalPsychiatry));
+    assert!(
+        redacted
+            .care_team
+            .iter()
+            .all(|m| m.sector != Sector::AddictionService && m.sector != Sector::RegionalPsychiatry)
+    );
 
     let given = given.and(&ward(), consent_for(&jobcentre()));
     assert_eq!(sees(&given.plan, &jobcentre(), NOW), DataCategory::ALL);
-    assert_eq!(sees(&given.plan, &municipality(), NOW), [PlanAndContact, Goals, Social, Employment], "for that recipient only");
+    assert_eq!(
+        sees(&given.plan, &municipality(), NOW),
+        [PlanAndContact, Goals, Social, Employment],
+        "for that recipient only"
+    );
 
     let withdraw = Command::WithdrawConsent { consent_id: "consent-1".into(), reason: text("borgeren fortrød") };
     let given = given.and(&jobcentre(), withdraw.clone());

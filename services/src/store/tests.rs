@@ -121,7 +121,8 @@ async fn concurrent_writes_share_flushes_and_survive_reopen() {
             let (store, ward, plan) = (store.clone(), ward.clone(), *plan);
             tasks.push(tokio::spawn(async move {
                 for version in 1..=20u64 {
-                    let command = Command::AddGoal { text: text(&format!("mål {i} {version}")), category: DataCategory::Goals };
+                    let command =
+                        Command::AddGoal { text: text(&format!("mål {i} {version}")), category: DataCategory::Goals };
                     change(&store, &ward, plan, version, command, None).await.expect("write");
                 }
             }));
@@ -167,8 +168,10 @@ fn command_strategy() -> impl Strategy<Value = (usize, Command)> {
         Just(Command::ResumePlan),
         Just(Command::ClosePlan { reason: text("slut") }),
         Just(Command::ReopenPlan { reason: text("igen") }),
-        "[a-zæøå ]{1,12}"
-            .prop_map(|t| Command::AddGoal { text: Text::parse("t", &format!("mål {t}")).expect("text"), category: DataCategory::Goals }),
+        "[a-zæøå ]{1,12}".prop_map(|t| Command::AddGoal {
+            text: Text::parse("t", &format!("mål {t}")).expect("text"),
+            category: DataCategory::Goals
+        }),
         id("goal").prop_map(|goal_id| Command::ReviseGoal { goal_id, text: text("nyt mål") }),
         id("goal").prop_map(|goal_id| Command::AssessGoal { goal_id, achievement: GoalAchievement::Achieved }),
         id("goal").prop_map(|goal_id| Command::EndGoal { goal_id, reason: text("nået") }),
