@@ -358,7 +358,52 @@ pub async fn run() -> anyhow::Result<()> {
         )
         .await?;
 
-    let plan = social
+    println!("\n6. Who sees what: the job centre sees health information only under the citizen's consent.");
+    print_view(&mut job, &story.plan).await?;
+    story
+        .step(
+            &mut ward,
+            "records the citizen's written consent: the job centre may see psychiatric information",
+            Command::RecordConsent(pb::RecordConsent {
+                recipient_organisation_id: job.organisation.into(),
+                categories: vec![pb::DataCategory::Psychiatric as i32],
+                given_by: pb::ConsentGiver::Citizen as i32,
+                form: pb::ConsentForm::Written as i32,
+                given_on: date(0),
+                valid_until: date(180),
+            }),
+        )
+        .await?;
+    print_view(&mut job, &story.plan).await?;
+
+    println!("\n7. The citizen's access view (Min Log), as the contact person lists it:");
+    let log = social
+        .client
+        .list_plan_access(pb::ListPlanAccessRequest {
+            parent: story.plan.clone(),
+            page_size: 1000,
+            page_token: String::new(),
+        })
+        .await?
+        .into_inner()
+        .entries;
+    println!("  {} audited operations; the job centre's:", log.len());
+    for e in log.iter().filter(|e| e.organisation_id == job.organisation) {
+        let categories: Vec<_> = e.categories.iter().map(|c| short(name::<pb::DataCategory>(*c))).collect();
+        println!(
+            "    {:<28} {:<32} {} {}",
+            e.organisation_name,
+            e.action,
+            if e.allowed { "allowed" } else { "refused" },
+            match (categories.is_empty(), e.action.starts_with("ChangePlan")) {
+                (true, _) => String::new(),
+                (false, true) => format!("— wrote {}", categories.join(", ")),
+                (false, false) => format!("— saw {}", categories.join(", ")),
+            }
+        );
+    }
+
+    let plan = ward
         .client
         .get_plan(pb::GetPlanRequest { name: story.plan.clone() })
         .await?
@@ -366,7 +411,7 @@ pub async fn run() -> anyhow::Result<()> {
         .plan
         .context("no plan")?;
     print_plan(&plan);
-    let events = social
+    let events = ward
         .client
         .list_plan_events(pb::ListPlanEventsRequest {
             parent: story.plan.clone(),
@@ -388,8 +433,37 @@ fn name<T: TryFrom<i32> + std::fmt::Debug>(value: i32) -> String {
     T::try_from(value).map(|v| format!("{v:?}")).unwrap_or_else(|_| value.to_string())
 }
 
+/// `SubstanceAbuse` -> `substance abuse`.
+fn short(name: String) -> String {
+    let mut words = String::new();
+    for c in name.chars() {
+        if c.is_uppercase() && !words.is_empty() {
+            words.push(' ');
+        }
+        words.extend(c.to_lowercase());
+    }
+    words
+}
+
+/// What one participant sees of the plan: its visible categories and sections.
+async fn print_view(who: &mut Participant, plan: &str) -> anyhow::Result<()> {
+    let plan =
+        who.client.get_plan(pb::GetPlanRequest { name: plan.into() }).await?.into_inner().plan.context("no plan")?;
+    let categories: Vec<_> = plan.visible_categories.iter().map(|c| short(name::<pb::DataCategory>(*c))).collect();
+    let sections: Vec<_> = plan.sections.iter().map(|s| short(name::<pb::SectionKind>(s.kind))).collect();
+    println!(
+        "        {:<22} sees {} — sections: {}; {} activities, {} advance statements",
+        who.label,
+        categories.join(", "),
+        sections.join(", "),
+        plan.activities.len(),
+        plan.advance_statements.len()
+    );
+    Ok(())
+}
+
 fn print_plan(plan: &pb::Plan) {
-    println!("\n== The plan, as every care-team member reads it ==");
+    println!("\n== The plan, as the ward (a health service in current treatment) reads it ==");
     println!("{}  version {}  status {}", plan.name, plan.version, name::<pb::PlanStatus>(plan.status));
     if let Some(cp) = &plan.contact_person {
         println!("Coordinating contact person: {} / {}", cp.organisation_id, cp.professional_id);
