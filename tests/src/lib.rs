@@ -119,3 +119,22 @@ pub async fn join(client: &mut PlanClient, cpr: &str, reason: &str) -> anyhow::R
     let plan = response.plan.ok_or_else(|| anyhow::anyhow!("no plan"))?;
     Ok((plan.name, plan.version))
 }
+
+/// The citizen's written consent that `recipient` may see psychiatric and substance-abuse information.
+pub fn health_consent(recipient: &str) -> pb::change_plan_request::Command {
+    pb::change_plan_request::Command::RecordConsent(pb::RecordConsent {
+        recipient_organisation_id: recipient.into(),
+        categories: vec![pb::DataCategory::Psychiatric as i32, pb::DataCategory::SubstanceAbuse as i32],
+        given_by: pb::ConsentGiver::Citizen as i32,
+        form: pb::ConsentForm::Written as i32,
+        given_on: "2026-01-02".into(),
+        valid_until: String::new(),
+    })
+}
+
+pub fn withdraw_consent(consent_id: &str) -> pb::change_plan_request::Command {
+    pb::change_plan_request::Command::WithdrawConsent(pb::WithdrawConsent {
+        consent_id: consent_id.into(),
+        reason: "borgeren fortrød".into(),
+    })
+}

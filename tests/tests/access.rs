@@ -29,21 +29,6 @@ fn goal(text: &str, category: pb::DataCategory) -> Command {
     Command::AddGoal(pb::AddGoal { text: text.into(), category: category as i32 })
 }
 
-fn consent(recipient: &str) -> Command {
-    Command::RecordConsent(pb::RecordConsent {
-        recipient_organisation_id: recipient.into(),
-        categories: vec![pb::DataCategory::Psychiatric as i32, pb::DataCategory::SubstanceAbuse as i32],
-        given_by: pb::ConsentGiver::Citizen as i32,
-        form: pb::ConsentForm::Written as i32,
-        given_on: "2026-01-02".into(),
-        valid_until: String::new(),
-    })
-}
-
-fn withdraw(consent_id: &str) -> Command {
-    Command::WithdrawConsent(pb::WithdrawConsent { consent_id: consent_id.into(), reason: "borgeren fortrød".into() })
-}
-
 /// The four sectors' clients on one dual-diagnosis plan; each sector owns its
 /// section with one activity, the ward's contact person coordinates.
 struct DualDiagnosis {
@@ -146,7 +131,7 @@ async fn job_centre_sees_no_diagnosis_or_substance_abuse_without_consent() -> Te
     assert!(events.len() < full_version as usize, "events of other categories are skipped");
 
     // With the citizen's written consent for the job centre: all of it.
-    p.change(WARD, consent(JOB)).await?;
+    p.change(WARD, health_consent(JOB)).await?;
     let (plan, events) = read(p.job.clone(), p.name.clone()).await?;
     assert_eq!(sections(&plan), [psychiatry, social, employment, addiction]);
     assert_eq!(plan.advance_statements.len(), 1);
@@ -157,7 +142,7 @@ async fn job_centre_sees_no_diagnosis_or_substance_abuse_without_consent() -> Te
     assert_eq!(sections(&social_view), [social, employment]);
 
     // Withdrawn: gone again at once, for reads and for the event log.
-    p.change(JOB, withdraw("consent-1")).await?;
+    p.change(JOB, withdraw_consent("consent-1")).await?;
     let (plan, events) = read(p.job.clone(), p.name.clone()).await?;
     assert_eq!(sections(&plan), [social, employment]);
     assert!(plan.advance_statements.is_empty());

@@ -169,23 +169,10 @@ async fn setup(
         }),
     ));
     if consent != Consent::None {
-        steps.push((
-            coordinator,
-            Command::RecordConsent(pb::RecordConsent {
-                recipient_organisation_id: viewer.into(),
-                categories: vec![pb::DataCategory::Psychiatric as i32, pb::DataCategory::SubstanceAbuse as i32],
-                given_by: pb::ConsentGiver::Citizen as i32,
-                form: pb::ConsentForm::Oral as i32,
-                given_on: "2026-11-01".into(),
-                valid_until: String::new(),
-            }),
-        ));
+        steps.push((coordinator, health_consent(viewer)));
     }
     if consent == Consent::Withdrawn {
-        steps.push((
-            coordinator,
-            Command::WithdrawConsent(pb::WithdrawConsent { consent_id: "consent-1".into(), reason: "fortrudt".into() }),
-        ));
+        steps.push((coordinator, withdraw_consent("consent-1")));
     }
     for (org, command) in steps {
         version = apply(clients.get_mut(org).expect("client"), &name, version, command).await?;

@@ -37,15 +37,25 @@ pub const PLAN_AUDIT: u8 = b'l';
 pub const EMERGENCY: u8 = b'x';
 
 pub fn plan_audit(plan: PlanId, sequence: u64) -> [u8; 25] {
-    let mut key = [PLAN_AUDIT; 25];
-    key[1..17].copy_from_slice(&plan.0);
-    key[17..].copy_from_slice(&sequence.to_be_bytes());
-    key
+    plan_number(PLAN_AUDIT, plan, sequence)
 }
 
 pub fn emergency(position: u64) -> [u8; 9] {
-    let mut key = [EMERGENCY; 9];
-    key[1..].copy_from_slice(&position.to_be_bytes());
+    number(EMERGENCY, position)
+}
+
+/// A prefix and a number.
+fn number(prefix: u8, n: u64) -> [u8; 9] {
+    let mut key = [prefix; 9];
+    key[1..].copy_from_slice(&n.to_be_bytes());
+    key
+}
+
+/// A prefix, a plan id and a number.
+fn plan_number(prefix: u8, plan: PlanId, n: u64) -> [u8; 25] {
+    let mut key = [prefix; 25];
+    key[1..17].copy_from_slice(&plan.0);
+    key[17..].copy_from_slice(&n.to_be_bytes());
     key
 }
 
@@ -64,22 +74,15 @@ pub fn decode_event_ref(bytes: &[u8]) -> Result<(PlanId, u64), Error> {
 }
 
 pub fn audit(sequence: u64) -> [u8; 9] {
-    let mut key = [AUDIT; 9];
-    key[1..].copy_from_slice(&sequence.to_be_bytes());
-    key
+    number(AUDIT, sequence)
 }
 
 pub fn event(plan: PlanId, sequence: u64) -> [u8; 25] {
-    let mut key = [EVENT; 25];
-    key[1..17].copy_from_slice(&plan.0);
-    key[17..].copy_from_slice(&sequence.to_be_bytes());
-    key
+    plan_number(EVENT, plan, sequence)
 }
 
 pub fn round(first_position: u64) -> [u8; 9] {
-    let mut key = [GLOBAL; 9];
-    key[1..].copy_from_slice(&first_position.to_be_bytes());
-    key
+    number(GLOBAL, first_position)
 }
 
 pub fn projection(plan: PlanId) -> [u8; 17] {
