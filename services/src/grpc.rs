@@ -125,9 +125,7 @@ impl PlanApi {
 
     /// The current plan and what `actor` may see of it; refusals name the plan.
     async fn view(&self, actor: &Actor, id: PlanId) -> Result<(Plan, View), Refusal> {
-        let plan = self.store.plan(id).await?.ok_or(DomainError::PlanNotFound)?;
-        let view = policy::view(&plan, actor, Timestamp::now()).map_err(Refusal::about(id))?;
-        Ok((plan, view))
+        viewed(self.store.plan(id).await?, actor)
     }
 
     /// Identifies the caller, checks the request's size, runs `handler` in a
@@ -197,8 +195,7 @@ impl PlanApi {
         let submission = Submission { actor: actor.clone(), correlation_id, request_id };
         let intent = Intent::Create { citizen, kind: cpr.kind(), reason };
         let outcome = self.store.submit(submission, intent).await.map_err(Refusal::recorded)?;
-        let joined = !outcome.created && !outcome.events.is_empty();
-        tracing::info!(created = outcome.created, joined, "plan create");
+        tracing::info!(created = outcome.created, joined = outcome.joined(), "plan create");
         let (plan, view) = self.view(&actor, outcome.plan_id).await?;
         let plan = Some(convert::plan(&plan, &view.categories()));
         Ok(Answer::recorded(pb::CreatePlanResponse { plan, created: outcome.created }))
@@ -206,8 +203,7 @@ impl PlanApi {
 
     async fn lookup(&self, actor: Actor, request: pb::LookupPlanRequest) -> Handled<pb::LookupPlanResponse> {
         let cpr = convert::cpr(&request.cpr)?;
-        let plan = self.store.plan_of(&self.pseudonyms.citizen_key(&cpr)).await?.ok_or(DomainError::PlanNotFound)?;
-        let view = policy::view(&plan, &actor, Timestamp::now()).map_err(Refusal::about(plan.id))?;
+        let (plan, view) = viewed(self.store.plan_of(&self.pseudonyms.citizen_key(&cpr)).await?, &actor)?;
         let response = pb::LookupPlanResponse { plan: Some(convert::plan(&plan, &view.categories())) };
         Ok(Answer::disclosing(response, Disclosure::of(plan.id, &view)))
     }
@@ -278,10 +274,9 @@ impl PlanApi {
         let outcome = self.store.submit(submission, intent).await.map_err(Refusal::recorded)?;
         tracing::warn!(plan = %outcome.plan_id.resource_name(), "emergency access granted");
         let (plan, view) = self.view(&actor, outcome.plan_id).await?;
-        let access = plan.emergency_grants.iter().rev().find(|g| g.holds_for(&actor, Timestamp::now()));
         let response = pb::RequestEmergencyAccessResponse {
             plan: Some(convert::plan(&plan, &view.categories())),
-            access: access.map(convert::emergency_access),
+            access: outcome.events.first().and_then(EmergencyGrant::granted_by).as_ref().map(convert::emergency_access),
         };
         Ok(Answer::disclosing(response, Disclosure::of(plan.id, &view)))
     }
@@ -320,28 +315,19 @@ impl PlanApi {
         if policy::scope(actor.role) != policy::Scope::Oversight {
             return Err(DomainError::forbidden("AUDITORS_ONLY", "only auditors review emergency accesses").into());
         }
-        let mut accesses = Vec::new();
-        let mut next_page_token = String::new();
-        let mut position = from;
-        // Grants of every organisation are indexed together; keep the caller's own.
-        loop {
-            let batch = self.store.emergency_grants(position, MAX_PAGE_SIZE)?;
-            let Some(last) = batch.last() else { break };
-            position = last.global_position + 1;
-            for event in batch.iter().filter(|e| e.actor.organisation == actor.organisation) {
-                if accesses.len() == page_size {
-                    next_page_token = event.global_position.to_string();
-                    break;
-                }
-                accesses.push(review(event));
-            }
-            if !next_page_token.is_empty() {
-                break;
-            }
-        }
+        let mut grants = self.store.emergency_grants(&actor.organisation, from, page_size + 1)?;
+        let next_page_token = next_page(&mut grants, page_size, |e| e.global_position);
+        let accesses = grants.iter().map(review).collect();
         let disclosure = Disclosure::review(None, "an auditor reviewing its organisation's emergency accesses");
         Ok(Answer::disclosing(pb::ListEmergencyAccessesResponse { accesses, next_page_token }, disclosure))
     }
+}
+
+/// `plan`, if there is one, and what `actor` may see of it; refusals name the plan.
+fn viewed(plan: Option<Plan>, actor: &Actor) -> Result<(Plan, View), Refusal> {
+    let plan = plan.ok_or(DomainError::PlanNotFound)?;
+    let view = policy::view(&plan, actor, Timestamp::now()).map_err(Refusal::about(plan.id))?;
+    Ok((plan, view))
 }
 
 /// An emergency grant, from its event.
@@ -359,7 +345,6 @@ fn entry(
     disclosure: Disclosure,
     decision: Decision,
 ) -> AuditEntry {
-    let allowed = decision == Decision::Allowed;
     AuditEntry {
         at: Timestamp::now(),
         actor,
@@ -368,9 +353,9 @@ fn entry(
         plan: disclosure.plan,
         action: method.to_owned(),
         purpose: disclosure.purpose,
-        categories: if allowed { disclosure.categories } else { Vec::new() },
+        categories: disclosure.categories,
         decision,
-        legal_ground: if allowed { disclosure.legal_ground } else { String::new() },
+        legal_ground: disclosure.legal_ground,
         events: Vec::new(),
     }
 }

@@ -121,9 +121,12 @@ pub fn records(db: &sled::Db, from_sequence: u64, limit: usize) -> Result<Vec<Au
     Ok(found)
 }
 
-/// The record with `sequence`, if there is one.
-pub fn record(db: &sled::Db, sequence: u64) -> Result<Option<AuditRecord>, Error> {
-    Ok(records(db, sequence, 1)?.into_iter().next().filter(|r| r.sequence == sequence))
+/// The stored round of records that holds `sequence` (empty if there is none).
+pub fn round_of(db: &sled::Db, sequence: u64) -> Result<Vec<AuditRecord>, Error> {
+    match db.range(keys::audit(0)..=keys::audit(sequence)).next_back() {
+        Some(item) => decode(&item?.1),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Checks the chain, the events it vouches for, and the checkpoint.

@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::domain::{
-    Actor, AuditEntry, CitizenKey, Command, CprKind, DEFAULT_EMERGENCY_ACCESS_MICROS, OwnershipRules, Plan, PlanId,
-    RecordedEvent, Text, Timestamp,
+    Actor, AuditEntry, CitizenKey, Command, CprKind, DEFAULT_EMERGENCY_ACCESS_MICROS, OrganisationId, OwnershipRules,
+    Plan, PlanId, RecordedEvent, Text, Timestamp,
 };
 use crate::error::Error;
 
@@ -108,6 +108,13 @@ pub struct Outcome {
     pub created: bool,
     /// The events appended (empty when a create found an existing plan).
     pub events: Vec<RecordedEvent>,
+}
+
+impl Outcome {
+    /// For `Create`: whether the caller joined an existing plan's care team.
+    pub fn joined(&self) -> bool {
+        !self.created && !self.events.is_empty()
+    }
 }
 
 /// Counters for benchmarks and tests.
@@ -419,30 +426,44 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<audit::AuditRecord>, Error> {
         let mut records = Vec::new();
+        // Records are stored per writer round; neighbours often share one, so it is decoded once.
+        let mut round: Vec<audit::AuditRecord> = Vec::new();
         for item in self.shared.db.range(keys::plan_audit(plan, from_sequence)..=keys::plan_audit(plan, u64::MAX)) {
             if records.len() >= limit {
                 break;
             }
             let (key, _) = item?;
             let sequence = keys::decode_u64(&key[17..]).ok_or_else(|| corrupt("plan audit index"))?;
-            let record = audit::record(&self.shared.db, sequence)?.ok_or_else(|| corrupt("plan audit index"))?;
-            records.push(record);
+            if round.last().is_none_or(|r| r.sequence < sequence) {
+                round = audit::round_of(&self.shared.db, sequence)?;
+            }
+            let record = round.iter().find(|r| r.sequence == sequence).ok_or_else(|| corrupt("plan audit index"))?;
+            records.push(record.clone());
         }
         Ok(records)
     }
 
-    /// Up to `limit` emergency-access grants (their events), from global position `from_position` on.
-    pub fn emergency_grants(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
+    /// Up to `limit` emergency-access grants (their events) made to professionals of
+    /// `organisation`, from global position `from_position` on.
+    pub fn emergency_grants(
+        &self,
+        organisation: &OrganisationId,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, Error> {
         let durable = self.durable_position();
         let mut events = Vec::new();
+        // Grants of every organisation are indexed together.
         for item in self.shared.db.range(keys::emergency(from_position)..=keys::emergency(durable)) {
             if events.len() >= limit {
                 break;
             }
-            let (_, value) = item?;
-            let (plan, sequence) = keys::decode_event_ref(&value)?;
+            let (plan, sequence) = keys::decode_event_ref(&item?.1)?;
             let bytes = self.shared.db.get(keys::event(plan, sequence))?.ok_or_else(|| corrupt("emergency index"))?;
-            events.push(decode(&bytes)?);
+            let event: RecordedEvent = decode(&bytes)?;
+            if &event.actor.organisation == organisation {
+                events.push(event);
+            }
         }
         Ok(events)
     }

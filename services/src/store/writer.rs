@@ -22,8 +22,8 @@ use super::syncer::{Answer, Pending, answer};
 use super::{Error, Intent, Job, MAX_EVENT_BYTES, MAX_PLAN_BYTES, Message, Outcome, Stats, StoreOptions, Submission};
 use super::{decode, encode, keys};
 use crate::domain::{
-    AuditEntry, CitizenKey, Context, DataCategory, Decision, DomainError, EventPayload, Plan, PlanId, Purpose,
-    RecordedEvent, create, decide, emergency_access, join, policy,
+    AuditEntry, CitizenKey, Context, Decision, DomainError, EventPayload, Plan, PlanId, Purpose, RecordedEvent,
+    Timestamp, create, decide, emergency_access, join, policy,
 };
 
 /// What a request id was used for, and what it answered.
@@ -52,8 +52,6 @@ struct Staging {
     event_hashes: Vec<(u64, [u8; 32])>,
     /// One audit entry per job, in order.
     audit: Vec<AuditEntry>,
-    /// The categories the current job writes.
-    categories: Vec<DataCategory>,
 }
 
 /// The answer to a job the writer will not do.
@@ -134,8 +132,9 @@ impl Writer {
             match job {
                 Job::Submit { submission, intent, reply } => {
                     staging.event_hashes.clear();
-                    let result = self.process(&mut staging, &submission, &intent);
-                    let entry = self.audit_entry(&staging, &submission, &intent, &result);
+                    let now = (self.options.clock)();
+                    let result = self.process(&mut staging, &submission, &intent, now);
+                    let entry = self.audit_entry(&staging, &submission, &intent, &result, now);
                     staging.audit.push(entry);
                     answers.push(answer(reply, result));
                 }
@@ -202,18 +201,18 @@ impl Writer {
         sub: &Submission,
         intent: &Intent,
         result: &Result<Outcome, Error>,
+        now: Timestamp,
     ) -> AuditEntry {
         let plan_id = result.as_ref().ok().map(|o| o.plan_id);
         let (action, plan, purpose, categories, ground) = match (intent, result) {
             (Intent::Create { .. }, _) => {
-                let joined = result.as_ref().is_ok_and(|o| !o.created && !o.events.is_empty());
                 // The response shows the caller its view of the plan.
                 let viewed = plan_id
-                    .and_then(|id| self.load(st, id).ok().flatten())
-                    .and_then(|plan| policy::view(&plan, &sub.actor, (self.options.clock)()).ok())
+                    .and_then(|id| self.inspect(st, id, |plan| policy::view(plan, &sub.actor, now).ok()))
+                    .flatten()
                     .map(|view| view.categories())
                     .unwrap_or_default();
-                let (action, ground) = if joined {
+                let (action, ground) = if result.as_ref().is_ok_and(Outcome::joined) {
                     ("JoinCareTeam", "care-team join with a stated reason")
                 } else {
                     ("CreatePlan", "plan created or found by a treating organisation")
@@ -224,7 +223,8 @@ impl Writer {
                 format!("ChangePlan.{}", command.name()),
                 Some(*plan),
                 Purpose::CareCoordination,
-                st.categories.clone(),
+                // Items are never removed, so the plan after the change knows the category too.
+                self.inspect(st, *plan, |plan| vec![command.category(plan)]).unwrap_or_default(),
                 "care-team member writing its part of the plan",
             ),
             (Intent::EmergencyAccess { .. }, _) => (
@@ -240,7 +240,7 @@ impl Writer {
             Err(error) => (Decision::Denied { reason: error.reason().to_owned() }, "", Vec::new()),
         };
         AuditEntry {
-            at: (self.options.clock)(),
+            at: now,
             actor: Some(sub.actor.clone()),
             certificate_identity: None,
             correlation_id: sub.correlation_id.clone(),
@@ -254,7 +254,13 @@ impl Writer {
         }
     }
 
-    fn process(&mut self, st: &mut Staging, sub: &Submission, intent: &Intent) -> Result<Outcome, Error> {
+    fn process(
+        &mut self,
+        st: &mut Staging,
+        sub: &Submission,
+        intent: &Intent,
+        now: Timestamp,
+    ) -> Result<Outcome, Error> {
         // The request id's key and the fingerprint of what it asked for.
         let request = match &sub.request_id {
             Some(id) => Some((keys::request(&sub.actor.organisation, id), Sha256::digest(encode(intent)?).into())),
@@ -269,9 +275,7 @@ impl Writer {
             return self.replay(st, &record);
         }
 
-        let now = (self.options.clock)();
         let today = now.date();
-        st.categories.clear();
         let (plan_id, before, payloads) = match intent {
             Intent::Create { citizen, kind, reason } => match self.citizen_plan(st, citizen)? {
                 Some(plan_id) => {
@@ -299,7 +303,6 @@ impl Writer {
                 }
                 let ctx = Context { actor: &sub.actor, now, rules: &self.options.rules };
                 let payloads = decide(&current, command, ctx)?;
-                st.categories.push(command.category(&current));
                 (*plan, Some(current), payloads)
             }
             Intent::EmergencyAccess { citizen, justification } => {
@@ -419,6 +422,14 @@ impl Writer {
             return Ok(Some(plan.clone()));
         }
         self.db.get(keys::projection(id))?.map(|b| decode(&b)).transpose()
+    }
+
+    /// `f` of the plan as staged or stored, without copying a staged one.
+    fn inspect<R>(&self, st: &Staging, id: PlanId, f: impl FnOnce(&Plan) -> R) -> Option<R> {
+        match st.plans.get(&id) {
+            Some(plan) => Some(f(plan)),
+            None => self.load(st, id).ok().flatten().map(|plan| f(&plan)),
+        }
     }
 
     fn citizen_plan_loaded(&self, st: &Staging, plan_id: PlanId) -> Result<Plan, Error> {
