@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use samplan_proto::v1 as pb;
 use tonic::metadata::MetadataMap;
 
+use crate::convert;
 use crate::domain::{Actor, OrganisationId, ProfessionalId, ProfessionalRole, Sector, contains_cpr};
 use crate::error::{Error, FieldViolation};
 
@@ -129,18 +131,10 @@ fn violation(field: &'static str, description: String) -> FieldViolation {
     FieldViolation { field: field.into(), description: description.into() }
 }
 
+/// A `ProfessionalRole` name, with or without its `PROFESSIONAL_ROLE_` prefix, in any case.
 pub fn parse_role(value: &str) -> Option<ProfessionalRole> {
-    use ProfessionalRole::*;
-    Some(match value.trim().to_ascii_uppercase().trim_start_matches("PROFESSIONAL_ROLE_") {
-        "PHYSICIAN" => Physician,
-        "NURSE" => Nurse,
-        "PSYCHOLOGIST" => Psychologist,
-        "SOCIAL_WORKER" => SocialWorker,
-        "JOB_CONSULTANT" => JobConsultant,
-        "ADDICTION_COUNSELLOR" => AddictionCounsellor,
-        "MENTOR" => Mentor,
-        "SECRETARY" => Secretary,
-        "AUDITOR" => Auditor,
-        _ => return None,
-    })
+    let name = value.trim().to_ascii_uppercase();
+    let name = name.trim_start_matches("PROFESSIONAL_ROLE_");
+    let role = pb::ProfessionalRole::from_str_name(&format!("PROFESSIONAL_ROLE_{name}"))?;
+    convert::role_from(ROLE_HEADER, role as i32).ok()
 }

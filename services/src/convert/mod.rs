@@ -16,7 +16,7 @@ macro_rules! enum_map {
     ($from:ident, $to:ident, $proto:ty, $domain:ty, { $($p:ident => $d:ident),+ $(,)? }) => {
         // Not every enum is read from requests; both directions are kept together.
         #[allow(dead_code)]
-        fn $from(field: &'static str, value: i32) -> Result<$domain, DomainError> {
+        pub(crate) fn $from(field: &'static str, value: i32) -> Result<$domain, DomainError> {
             match <$proto>::try_from(value) {
                 $(Ok(<$proto>::$p) => Ok(<$domain>::$d),)+
                 Ok(<$proto>::Unspecified) => Err(DomainError::invalid(field, "must be set")),
