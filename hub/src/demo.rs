@@ -204,80 +204,79 @@ pub async fn run() -> anyhow::Result<()> {
             goal_ids: goals.iter().map(|g| (*g).to_owned()).collect(),
         })
     };
-    story.step(&mut ward, "takes the psychiatry section", take(pb::SectionKind::Psychiatry)).await?;
-    story
-        .step(
+    use pb::{LegalPlanType as Legal, SectionKind as Section};
+    // Each sector takes its section and plans its activities: (what, title, legal plan, responsible, start in days, goals).
+    type Planned<'a> = (&'a str, &'a str, Legal, &'a str, i64, &'a [&'a str]);
+    let sections: [(&mut Participant, Section, &str, &[Planned]); 4] = [
+        (
             &mut ward,
-            "plans medication review (behandlingsplan)",
-            activity(
-                pb::SectionKind::Psychiatry,
-                "Medicinsamtale og opfølgning i distriktspsykiatrien",
-                pb::LegalPlanType::Behandlingsplan,
-                "aut-4471",
-                0,
-                &["goal-3"],
-            ),
-        )
-        .await?;
-    story
-        .step(
-            &mut ward,
-            "plans discharge (udskrivningsaftale)",
-            activity(
-                pb::SectionKind::Psychiatry,
-                "Udskrivelse til egen bolig med bostøtte",
-                pb::LegalPlanType::Udskrivningsaftale,
-                "aut-4471",
-                14,
-                &["goal-1"],
-            ),
-        )
-        .await?;
-    story.step(&mut social, "takes the social section", take(pb::SectionKind::Social)).await?;
-    story
-        .step(
+            Section::Psychiatry,
+            "takes the psychiatry section",
+            &[
+                (
+                    "plans medication review (behandlingsplan)",
+                    "Medicinsamtale og opfølgning i distriktspsykiatrien",
+                    Legal::Behandlingsplan,
+                    "aut-4471",
+                    0,
+                    &["goal-3"],
+                ),
+                (
+                    "plans discharge (udskrivningsaftale)",
+                    "Udskrivelse til egen bolig med bostøtte",
+                    Legal::Udskrivningsaftale,
+                    "aut-4471",
+                    14,
+                    &["goal-1"],
+                ),
+            ],
+        ),
+        (
             &mut social,
-            "plans housing support (§ 141 handleplan)",
-            activity(
-                pb::SectionKind::Social,
+            Section::Social,
+            "takes the social section",
+            &[(
+                "plans housing support (§ 141 handleplan)",
                 "Bostøtte (SEL § 85) to gange om ugen",
-                pb::LegalPlanType::Handleplan,
+                Legal::Handleplan,
                 "sagsbeh-2210",
                 14,
                 &["goal-1"],
-            ),
-        )
-        .await?;
-    story.step(&mut job, "takes the employment section", take(pb::SectionKind::Employment)).await?;
-    story
-        .step(
+            )],
+        ),
+        (
             &mut job,
-            "offers an udskrivningskoordinator (jobplan)",
-            activity(
-                pb::SectionKind::Employment,
+            Section::Employment,
+            "takes the employment section",
+            &[(
+                "offers an udskrivningskoordinator (jobplan)",
                 "Udskrivningskoordinator/mentor fra før udskrivelse",
-                pb::LegalPlanType::Jobplan,
+                Legal::Jobplan,
                 "jc-0915",
                 0,
                 &["goal-2"],
-            ),
-        )
-        .await?;
-    story.step(&mut addiction, "takes the addiction section", take(pb::SectionKind::Addiction)).await?;
-    story
-        .step(
+            )],
+        ),
+        (
             &mut addiction,
-            "plans alcohol treatment",
-            activity(
-                pb::SectionKind::Addiction,
+            Section::Addiction,
+            "takes the addiction section",
+            &[(
+                "plans alcohol treatment",
                 "Ambulant alkoholbehandling med lægesamtale",
-                pb::LegalPlanType::Behandlingsplan,
+                Legal::Behandlingsplan,
                 "cfm-3307",
                 3,
                 &["goal-3"],
-            ),
-        )
-        .await?;
+            )],
+        ),
+    ];
+    for (who, section, taking, planned) in sections {
+        story.step(who, taking, take(section)).await?;
+        for (what, title, legal, professional, start, goals) in planned {
+            story.step(who, what, activity(section, title, *legal, professional, *start, goals)).await?;
+        }
+    }
 
     println!("\n4. Optimistic concurrency and safe retries.");
     let stale = social

@@ -4,9 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-/// The reason given when a load writer puts its plan on hold.
-const REASON: &str = "belastningstest";
-
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
 use tonic_health::pb::HealthCheckRequest;
@@ -19,6 +16,9 @@ use samplan_services::store::{Intent, Store, Submission};
 
 use crate::client::{PlanClient, Professional, connect, plan_client};
 use crate::embedded::EmbeddedHub;
+
+/// The reason given when a load client creates its plan and puts it on hold.
+const REASON: &str = "belastningstest";
 
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
@@ -125,7 +125,7 @@ async fn prepare_plan(client: &mut PlanClient, i: usize) -> anyhow::Result<Strin
     // Fictitious citizens: valid dates in 1950-1999, one per client.
     let cpr = format!("{:02}{:02}{:02}{:04}", 1 + i % 28, 1 + (i / 28) % 12, 50 + (i / 336) % 50, 1000 + i);
     let plan = client
-        .create_plan(pb::CreatePlanRequest { cpr, request_id: String::new(), reason: "belastningstest".into() })
+        .create_plan(pb::CreatePlanRequest { cpr, request_id: String::new(), reason: REASON.into() })
         .await?
         .into_inner()
         .plan
