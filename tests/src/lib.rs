@@ -45,13 +45,7 @@ impl TestHub {
 
 /// Creates the test citizen's plan as `client`; returns (name, version).
 pub async fn create_plan(client: &mut PlanClient, cpr: &str) -> anyhow::Result<(String, u64)> {
-    let plan = client
-        .create_plan(pb::CreatePlanRequest { cpr: cpr.into(), request_id: String::new(), reason: "indlagt".into() })
-        .await?
-        .into_inner()
-        .plan
-        .ok_or_else(|| anyhow::anyhow!("no plan"))?;
-    Ok((plan.name, plan.version))
+    join(client, cpr, "indlagt").await
 }
 
 pub fn change(
@@ -136,5 +130,26 @@ pub fn withdraw_consent(consent_id: &str) -> pb::change_plan_request::Command {
     pb::change_plan_request::Command::WithdrawConsent(pb::WithdrawConsent {
         consent_id: consent_id.into(),
         reason: "borgeren fortrød".into(),
+    })
+}
+
+pub fn take_section(section: pb::SectionKind) -> pb::change_plan_request::Command {
+    pb::change_plan_request::Command::TakeSectionOwnership(pb::TakeSectionOwnership { section: section as i32 })
+}
+
+/// An activity in `section`, starting 1 Nov 2026, with `responsible` as its responsible professional.
+pub fn add_activity(
+    section: pb::SectionKind,
+    title: &str,
+    legal: pb::LegalPlanType,
+    responsible: &str,
+) -> pb::change_plan_request::Command {
+    pb::change_plan_request::Command::AddActivity(pb::AddActivity {
+        section: section as i32,
+        title: title.into(),
+        legal_plan_type: legal as i32,
+        responsible_professional_id: responsible.into(),
+        start_date: "2026-11-01".into(),
+        ..Default::default()
     })
 }

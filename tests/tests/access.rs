@@ -10,21 +10,6 @@ use tonic::Code;
 
 type TestResult = anyhow::Result<()>;
 
-fn activity(section: pb::SectionKind, title: &str, legal: pb::LegalPlanType, who: &str) -> Command {
-    Command::AddActivity(pb::AddActivity {
-        section: section as i32,
-        title: title.into(),
-        legal_plan_type: legal as i32,
-        responsible_professional_id: who.into(),
-        start_date: "2026-11-01".into(),
-        ..Default::default()
-    })
-}
-
-fn take(section: pb::SectionKind) -> Command {
-    Command::TakeSectionOwnership(pb::TakeSectionOwnership { section: section as i32 })
-}
-
 fn goal(text: &str, category: pb::DataCategory) -> Command {
     Command::AddGoal(pb::AddGoal { text: text.into(), category: category as i32 })
 }
@@ -51,14 +36,14 @@ impl DualDiagnosis {
         let mut plan = Self { name, version, ward, social, job, addiction };
         use pb::{LegalPlanType as L, SectionKind as S};
         let steps = [
-            (WARD, take(S::Psychiatry)),
-            (WARD, activity(S::Psychiatry, "antipsykotisk behandling", L::Behandlingsplan, "aut-4471")),
-            (ADDICTION, take(S::Addiction)),
-            (ADDICTION, activity(S::Addiction, "ambulant alkoholbehandling", L::Behandlingsplan, "cfm-3307")),
-            (SOCIAL, take(S::Social)),
-            (SOCIAL, activity(S::Social, "bostøtte to gange om ugen", L::Handleplan, "sagsbeh-2210")),
-            (JOB, take(S::Employment)),
-            (JOB, activity(S::Employment, "virksomhedspraktik 10 timer", L::Jobplan, "jc-0915")),
+            (WARD, take_section(S::Psychiatry)),
+            (WARD, add_activity(S::Psychiatry, "antipsykotisk behandling", L::Behandlingsplan, "aut-4471")),
+            (ADDICTION, take_section(S::Addiction)),
+            (ADDICTION, add_activity(S::Addiction, "ambulant alkoholbehandling", L::Behandlingsplan, "cfm-3307")),
+            (SOCIAL, take_section(S::Social)),
+            (SOCIAL, add_activity(S::Social, "bostøtte to gange om ugen", L::Handleplan, "sagsbeh-2210")),
+            (JOB, take_section(S::Employment)),
+            (JOB, add_activity(S::Employment, "virksomhedspraktik 10 timer", L::Jobplan, "jc-0915")),
             (JOB, goal("arbejde i en bogbinderi", pb::DataCategory::Employment)),
             (
                 WARD,

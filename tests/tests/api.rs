@@ -224,8 +224,7 @@ async fn rule_violations_carry_a_stable_reason() -> TestResult {
         .expect_err("no contact person");
     assert_eq!(activate.code(), Code::FailedPrecondition);
     assert_eq!(error_info(&activate).map(|(r, _)| r).as_deref(), Some("CONTACT_PERSON_MISSING"));
-    let take_employment =
-        Command::TakeSectionOwnership(pb::TakeSectionOwnership { section: pb::SectionKind::Employment as i32 });
+    let take_employment = take_section(pb::SectionKind::Employment);
     let refused = ward.change_plan(change(&name, 1, "", take_employment)).await.expect_err("wrong sector");
     assert_eq!(refused.code(), Code::PermissionDenied);
     assert_eq!(error_info(&refused).map(|(r, _)| r).as_deref(), Some("SECTOR_MAY_NOT_OWN_SECTION"));

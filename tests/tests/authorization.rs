@@ -146,18 +146,8 @@ async fn setup(
         (SOCIAL, S::Social, L::Handleplan),
         (JOB, S::Employment, L::Jobplan),
     ] {
-        steps.push((org, Command::TakeSectionOwnership(pb::TakeSectionOwnership { section: section as i32 })));
-        steps.push((
-            org,
-            Command::AddActivity(pb::AddActivity {
-                section: section as i32,
-                title: "en indsats".into(),
-                legal_plan_type: legal as i32,
-                responsible_professional_id: "p-1".into(),
-                start_date: "2026-11-01".into(),
-                ..Default::default()
-            }),
-        ));
+        steps.push((org, take_section(section)));
+        steps.push((org, add_activity(section, "en indsats", legal, "p-1")));
     }
     steps.push((WARD, write_command(pb::DataCategory::Goals)));
     steps.push((WARD, write_command(pb::DataCategory::PlanAndContact)));
