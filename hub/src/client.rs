@@ -15,16 +15,16 @@ use crate::pki::Identity;
 
 /// Opens an mTLS channel to the hub at `addr`, trusting `ca_pem` and presenting `identity`.
 pub async fn connect(addr: SocketAddr, ca_pem: &str, identity: &Identity) -> anyhow::Result<Channel> {
+    endpoint(addr, ca_pem, identity)?.connect().await.with_context(|| format!("connecting to the hub at {addr}"))
+}
+
+/// The endpoint [`connect`] connects to, for callers that tune it first.
+pub fn endpoint(addr: SocketAddr, ca_pem: &str, identity: &Identity) -> anyhow::Result<Endpoint> {
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca_pem))
         .identity(tonic::transport::Identity::from_pem(&identity.certificate_pem, &identity.key_pem))
         .domain_name("localhost");
-    Endpoint::from_shared(format!("https://{addr}"))?
-        .tls_config(tls)?
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .with_context(|| format!("connecting to the hub at {addr}"))
+    Ok(Endpoint::from_shared(format!("https://{addr}"))?.tls_config(tls)?.tcp_nodelay(true))
 }
 
 /// Adds `x-samplan-professional-id` and `x-samplan-role` to every request.

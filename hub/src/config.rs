@@ -4,10 +4,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use samplan_services::access::{Organisation, Registry};
 use samplan_services::domain::{OrganisationId, Sector};
+use samplan_services::subscription::SubscriptionOptions;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -28,6 +30,8 @@ pub struct Config {
     pub limits: Limits,
     #[serde(default)]
     pub access: AccessConfig,
+    #[serde(default)]
+    pub subscriptions: SubscriptionConfig,
     /// The organisations allowed to call the hub.
     #[serde(default)]
     pub organisations: Vec<OrganisationConfig>,
@@ -91,6 +95,9 @@ pub struct Limits {
     /// sled's page cache, in MiB.
     #[serde(default = "default_cache_mb")]
     pub cache_mb: u64,
+    /// On shutdown, how long open calls and streams may take to finish before they are closed.
+    #[serde(default = "default_shutdown_grace_ms")]
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for Limits {
@@ -101,6 +108,7 @@ impl Default for Limits {
             group_commit_max_batch: default_group_commit_max_batch(),
             write_queue: default_write_queue(),
             cache_mb: default_cache_mb(),
+            shutdown_grace_ms: default_shutdown_grace_ms(),
         }
     }
 }
@@ -116,6 +124,41 @@ pub struct AccessConfig {
 impl Default for AccessConfig {
     fn default() -> Self {
         Self { emergency_access_hours: default_emergency_access_hours() }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionConfig {
+    /// An idle stream sends a heartbeat with its cursor this often (10 ms to 5 min).
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    /// A stream whose client takes no message for this long is ended with its cursor.
+    #[serde(default = "default_stall_timeout_ms")]
+    pub stall_timeout_ms: u64,
+    /// Messages the hub buffers per stream (2 to 65536).
+    #[serde(default = "default_subscription_buffer")]
+    pub buffer: usize,
+}
+
+impl Default for SubscriptionConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: default_heartbeat_ms(),
+            stall_timeout_ms: default_stall_timeout_ms(),
+            buffer: default_subscription_buffer(),
+        }
+    }
+}
+
+impl SubscriptionConfig {
+    pub fn options(&self) -> SubscriptionOptions {
+        SubscriptionOptions {
+            heartbeat: Duration::from_millis(self.heartbeat_ms),
+            stall_timeout: Duration::from_millis(self.stall_timeout_ms),
+            buffer: self.buffer,
+            ..SubscriptionOptions::default()
+        }
     }
 }
 
@@ -179,6 +222,18 @@ fn default_cache_mb() -> u64 {
 fn default_emergency_access_hours() -> u32 {
     24
 }
+fn default_shutdown_grace_ms() -> u64 {
+    10_000
+}
+fn default_heartbeat_ms() -> u64 {
+    15_000
+}
+fn default_stall_timeout_ms() -> u64 {
+    30_000
+}
+fn default_subscription_buffer() -> usize {
+    256
+}
 
 impl Config {
     /// Reads `path`, applies overrides from `env` (a lookup such as
@@ -234,6 +289,15 @@ impl Config {
         }
         if !(1..=168).contains(&self.access.emergency_access_hours) {
             bail!("access.emergency_access_hours must be between 1 and 168");
+        }
+        if !(10..=300_000).contains(&self.subscriptions.heartbeat_ms) {
+            bail!("subscriptions.heartbeat_ms must be between 10 and 300000");
+        }
+        if self.subscriptions.stall_timeout_ms == 0 {
+            bail!("subscriptions.stall_timeout_ms must be positive");
+        }
+        if !(2..=65_536).contains(&self.subscriptions.buffer) {
+            bail!("subscriptions.buffer must be between 2 and 65536");
         }
         self.registry()?;
         Ok(())

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -13,6 +14,7 @@ use crate::client::{PlanClient, Professional, connect, plan_client};
 use crate::config::Config;
 use crate::pki::{Identity, Pki};
 use samplan_services::store::Store;
+use samplan_services::subscription::Subscriptions;
 
 pub struct EmbeddedHub {
     pub addr: SocketAddr,
@@ -20,6 +22,7 @@ pub struct EmbeddedHub {
     pub config: Config,
     pub pki: Pki,
     pub store: Store,
+    pub subscriptions: Arc<Subscriptions>,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -46,8 +49,16 @@ impl EmbeddedHub {
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let store = crate::server::open_store(&config)?;
-        let task = tokio::spawn(crate::server::serve_store(config.clone(), store.clone(), listener, shutdown.clone()));
-        Ok(Self { addr, dir: dir.to_owned(), config, pki, store, shutdown, task })
+        let subscriptions = crate::server::subscriptions(&config, &shutdown);
+        let serving = crate::server::serve_store(
+            config.clone(),
+            store.clone(),
+            subscriptions.clone(),
+            listener,
+            shutdown.clone(),
+        );
+        let task = tokio::spawn(serving);
+        Ok(Self { addr, dir: dir.to_owned(), config, pki, store, subscriptions, shutdown, task })
     }
 
     /// The client identity `dev-pki` wrote for a demo organisation.

@@ -9,6 +9,7 @@ use samplan_services::domain::PseudonymKey;
 use samplan_services::grpc::{PlanApi, TRANSPORT_MAX_REQUEST_BYTES};
 use samplan_services::store::audit::checkpoint_key;
 use samplan_services::store::{Store, StoreOptions};
+use samplan_services::subscription::Subscriptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -16,11 +17,18 @@ use crate::config::Config;
 use crate::tls;
 
 /// Serves the hub on a listener the caller bound, until `shutdown` is cancelled.
-/// On shutdown the health service turns NOT_SERVING first, open calls finish,
+/// On shutdown the health service turns NOT_SERVING first, subscriptions end
+/// with their cursors, open calls finish (within `limits.shutdown_grace_ms`),
 /// and the store flushes.
 pub async fn serve(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let store = open_store(&config)?;
-    serve_store(config, store, listener, shutdown).await
+    let subscriptions = subscriptions(&config, &shutdown);
+    serve_store(config, store, subscriptions, listener, shutdown).await
+}
+
+/// The hub's subscriptions, ended when `shutdown` is cancelled.
+pub fn subscriptions(config: &Config, shutdown: &CancellationToken) -> Arc<Subscriptions> {
+    Arc::new(Subscriptions::new(config.subscriptions.options(), shutdown.clone()))
 }
 
 /// Opens the store the configuration names.
@@ -34,10 +42,11 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     Store::open(options).with_context(|| format!("opening the store in {}", config.data_dir.display()))
 }
 
-/// Like [`serve`], with a store the caller opened (and may watch).
+/// Like [`serve`], with a store and subscriptions the caller made (and may watch).
 pub async fn serve_store(
     config: Config,
     store: Store,
+    subscriptions: Arc<Subscriptions>,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -63,11 +72,13 @@ pub async fn serve_store(
         .register_encoded_file_descriptor_set(samplan_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let api = PlanApi::new(store.clone(), registry, pseudonyms, config.limits.max_request_bytes);
+    let api = PlanApi::new(store.clone(), registry, pseudonyms, config.limits.max_request_bytes, subscriptions);
     let plans = PlanServiceServer::new(api).max_decoding_message_size(TRANSPORT_MAX_REQUEST_BYTES);
 
     let incoming =
         tls::incoming(listener, tls_config, Duration::from_millis(config.tls.handshake_timeout_ms), shutdown.clone());
+    let grace = Duration::from_millis(config.limits.shutdown_grace_ms);
+    let stopped = shutdown.clone();
     let stopping = async move {
         shutdown.cancelled().await;
         health.set_not_serving::<PlanServiceServer<PlanApi>>().await;
@@ -80,8 +91,19 @@ pub async fn serve_store(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(plans)
-        .serve_with_incoming_shutdown(incoming, stopping)
-        .await;
+        .serve_with_incoming_shutdown(incoming, stopping);
+    // Streams end on shutdown, but a client that reads nothing would keep its
+    // connection open for ever: after the grace period the rest are closed.
+    let served = tokio::select! {
+        served = served => served,
+        () = async {
+            stopped.cancelled().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_ms = grace.as_millis(), "open calls did not finish in time; closing them");
+            Ok(())
+        }
+    };
     store.shutdown().await;
     tracing::info!(stats = %store.stats(), "store closed");
     served.context("serving gRPC")

@@ -38,6 +38,15 @@ pub enum Error {
     /// The caller is known but may not do this (e.g. its organisation is not registered).
     #[error("{message}")]
     PermissionDenied { reason: &'static str, message: &'static str },
+    /// A subscriber took no message for too long; it resumes after `cursor`.
+    #[error("the subscriber took no message in time; resume after position {cursor}")]
+    SubscriberTooSlow { cursor: u64 },
+    /// The hub is shutting down; a subscriber resumes after `cursor` elsewhere or later.
+    #[error("the hub is shutting down; resume after position {cursor}")]
+    ShuttingDown { cursor: u64 },
+    /// A subscription asked to resume after a position the log has not reached.
+    #[error("the log ends at position {last_position}")]
+    CursorBeyondLog { last_position: u64 },
     /// The store stopped taking writes after a failed flush; restart the hub.
     #[error("the store is not accepting writes")]
     Unavailable,
@@ -92,6 +101,9 @@ impl Error {
             Error::RequestTooLarge { .. } => "REQUEST_TOO_LARGE",
             Error::Unauthenticated(_) => "UNAUTHENTICATED",
             Error::PermissionDenied { reason, .. } => reason,
+            Error::SubscriberTooSlow { .. } => "SUBSCRIBER_TOO_SLOW",
+            Error::ShuttingDown { .. } => "HUB_SHUTTING_DOWN",
+            Error::CursorBeyondLog { .. } => "CURSOR_BEYOND_LOG",
             Error::Unavailable => "STORE_UNAVAILABLE",
             Error::Storage(_) => "STORAGE",
         }
@@ -139,6 +151,15 @@ impl From<Error> for Status {
             ),
             Error::Unauthenticated(_) => with_info(Code::Unauthenticated, message, reason, vec![]),
             Error::PermissionDenied { .. } => with_info(Code::PermissionDenied, message, reason, vec![]),
+            Error::SubscriberTooSlow { cursor } => {
+                with_info(Code::ResourceExhausted, message, reason, vec![("cursor", cursor.to_string())])
+            }
+            Error::ShuttingDown { cursor } => {
+                with_info(Code::Unavailable, message, reason, vec![("cursor", cursor.to_string())])
+            }
+            Error::CursorBeyondLog { last_position } => {
+                with_info(Code::OutOfRange, message, reason, vec![("last_position", last_position.to_string())])
+            }
             Error::Unavailable => with_info(Code::Unavailable, message, reason, vec![]),
             Error::Storage(cause) => {
                 tracing::error!(%cause, "storage failure");

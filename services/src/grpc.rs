@@ -22,6 +22,7 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::store::{Intent, Store, Submission};
+use crate::subscription::{self, EventStream, Subscriptions};
 
 const DEFAULT_PAGE_SIZE: usize = 100;
 const MAX_PAGE_SIZE: usize = 1000;
@@ -37,6 +38,7 @@ pub struct PlanApi {
     registry: Arc<Registry>,
     pseudonyms: PseudonymKey,
     max_request_bytes: usize,
+    subscriptions: Arc<Subscriptions>,
 }
 
 /// A handler's answer, and what the audit log is to say about it.
@@ -119,8 +121,14 @@ impl Refusal {
 type Handled<R> = Result<Answer<R>, Refusal>;
 
 impl PlanApi {
-    pub fn new(store: Store, registry: Arc<Registry>, pseudonyms: PseudonymKey, max_request_bytes: usize) -> Self {
-        Self { store, registry, pseudonyms, max_request_bytes }
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        pseudonyms: PseudonymKey,
+        max_request_bytes: usize,
+        subscriptions: Arc<Subscriptions>,
+    ) -> Self {
+        Self { store, registry, pseudonyms, max_request_bytes, subscriptions }
     }
 
     /// The current plan and what `actor` may see of it; refusals name the plan.
@@ -323,6 +331,30 @@ impl PlanApi {
     }
 }
 
+impl PlanApi {
+    /// Opens a subscription; the opening is audited before the first message,
+    /// and every delivery on it by the stream itself.
+    async fn subscribe(
+        &self,
+        actor: Actor,
+        correlation_id: String,
+        request: pb::SubscribePlanEventsRequest,
+    ) -> Handled<EventStream> {
+        let after = request.after_position;
+        self.subscriptions.admit(&self.store, &actor, after)?;
+        let opened = Disclosure {
+            plan: None,
+            purpose: Purpose::CareCoordination,
+            categories: Vec::new(),
+            legal_ground: format!("following the plans it may read, after position {after}"),
+        };
+        let record =
+            entry(subscription::ACTION, Some(actor.clone()), correlation_id.clone(), opened, Decision::Allowed);
+        self.store.record(record).await?;
+        Ok(Answer::recorded(self.subscriptions.start(self.store.clone(), actor, correlation_id, after)))
+    }
+}
+
 /// `plan`, if there is one, and what `actor` may see of it; refusals name the plan.
 fn viewed(plan: Option<Plan>, actor: &Actor) -> Result<(Plan, View), Refusal> {
     let plan = plan.ok_or(DomainError::PlanNotFound)?;
@@ -411,6 +443,16 @@ fn span(method: &'static str, actor: &Actor, correlation_id: &str) -> tracing::S
 
 #[tonic::async_trait]
 impl PlanService for PlanApi {
+    type SubscribePlanEventsStream = EventStream;
+
+    async fn subscribe_plan_events(
+        &self,
+        request: Request<pb::SubscribePlanEventsRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        self.handle(subscription::ACTION, request, |actor, correlation_id, r| self.subscribe(actor, correlation_id, r))
+            .await
+    }
+
     async fn create_plan(
         &self,
         request: Request<pb::CreatePlanRequest>,

@@ -1,6 +1,6 @@
 //! Samplan's services: the pure domain, the sled event store with group
 //! commit, access (who is calling), the one proto <-> domain conversion, the
-//! one error -> status mapping, and the gRPC handlers.
+//! one error -> status mapping, subscriptions, and the gRPC handlers.
 
 pub mod access;
 pub mod convert;
@@ -8,5 +8,6 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod store;
+pub mod subscription;
 
 pub use error::Error;

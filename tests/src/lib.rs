@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use samplan_hub::client::PlanClient;
 use samplan_hub::embedded::EmbeddedHub;
+use samplan_hub::pki::Pki;
 use samplan_proto::v1 as pb;
 use samplan_services::domain::AuditEntry;
 use tonic::Status;
@@ -30,6 +31,23 @@ impl TestHub {
         let dir = tempfile::tempdir()?;
         let hub = EmbeddedHub::start(dir.path()).await?;
         Ok(Self { hub, _dir: dir })
+    }
+
+    /// A hub whose dev configuration ends with `settings` (TOML tables such as `[subscriptions]`).
+    pub async fn start_configured(settings: &str) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let pki = Pki::new()?;
+        pki.write_dev_dir(dir.path())?;
+        let path = dir.path().join("samplan.toml");
+        let config = std::fs::read_to_string(&path)? + "\n" + settings;
+        std::fs::write(&path, config)?;
+        let hub = EmbeddedHub::start_with(dir.path(), pki).await?;
+        Ok(Self { hub, _dir: dir })
+    }
+
+    /// Graceful shutdown; the hub's folder goes once it has stopped.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.hub.stop().await
     }
 
     pub async fn client(&self, organisation: &str) -> anyhow::Result<PlanClient> {
@@ -152,4 +170,27 @@ pub fn add_activity(
         start_date: "2026-11-01".into(),
         ..Default::default()
     })
+}
+
+/// A subscription stream as a client holds it.
+pub type Subscription = tonic::Streaming<pb::SubscribePlanEventsResponse>;
+
+/// Opens a subscription after global position `after`, tagged with `correlation_id`.
+pub async fn subscribe(client: &mut PlanClient, after: u64, correlation_id: &str) -> Result<Subscription, Status> {
+    let request = tagged(pb::SubscribePlanEventsRequest { after_position: after }, correlation_id);
+    Ok(client.subscribe_plan_events(request).await?.into_inner())
+}
+
+/// Reads a subscription until a heartbeat at or past `position`; returns the events it sent.
+pub async fn events_until(stream: &mut Subscription, position: u64) -> anyhow::Result<Vec<pb::PlanEvent>> {
+    use pb::subscribe_plan_events_response::Message;
+    let mut events = Vec::new();
+    loop {
+        match stream.message().await?.and_then(|m| m.message) {
+            Some(Message::Event(event)) => events.push(event),
+            Some(Message::Heartbeat(beat)) if beat.cursor >= position => return Ok(events),
+            Some(Message::Heartbeat(_)) => {}
+            None => anyhow::bail!("the subscription ended before position {position}"),
+        }
+    }
 }

@@ -10,7 +10,7 @@ use samplan_proto::v1 as pb;
 use crate::domain::*;
 
 pub use request::{PlanChange, cpr, plan_change, plan_name, reason, request_id};
-pub use response::{access_entry, emergency_access, event, plan};
+pub use response::{access_entry, emergency_access, event, heartbeat, plan, subscribed_event};
 
 macro_rules! enum_map {
     ($from:ident, $to:ident, $proto:ty, $domain:ty, { $($p:ident => $d:ident),+ $(,)? }) => {

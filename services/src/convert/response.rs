@@ -286,3 +286,18 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
         category: category_to(e.category),
     }
 }
+
+/// A subscription message carrying an event.
+pub fn subscribed_event(e: &RecordedEvent) -> pb::SubscribePlanEventsResponse {
+    pb::SubscribePlanEventsResponse { message: Some(pb::subscribe_plan_events_response::Message::Event(event(e))) }
+}
+
+/// A subscription heartbeat: everything the caller may see up to `cursor` has been sent.
+pub fn heartbeat(cursor: u64, now: Timestamp) -> pb::SubscribePlanEventsResponse {
+    pb::SubscribePlanEventsResponse {
+        message: Some(pb::subscribe_plan_events_response::Message::Heartbeat(pb::Heartbeat {
+            cursor,
+            time: Some(timestamp(now)),
+        })),
+    }
+}

@@ -114,6 +114,12 @@ impl View {
         self.grants.iter().any(|(c, _)| *c == category)
     }
 
+    /// The same view, narrowed to `categories` (e.g. those a delivery held).
+    pub fn only(&self, categories: &[DataCategory]) -> View {
+        let grants = self.grants.iter().filter(|(c, _)| categories.contains(c)).cloned().collect();
+        View { purpose: self.purpose, grants }
+    }
+
     /// The distinct grounds, described, for the audit log.
     pub fn legal_ground(&self) -> String {
         let mut grounds: Vec<String> = Vec::new();
@@ -159,10 +165,8 @@ pub fn view(plan: &Plan, actor: &Actor, now: Timestamp) -> Result<View, DomainEr
     if !plan.is_member(&actor.organisation, now) {
         return Err(DomainError::PlanNotFound);
     }
+    may_read_plans(actor)?;
     let scope = scope(actor.role);
-    if scope == Scope::Oversight {
-        return Err(DomainError::forbidden("ROLE_READS_NO_PLANS", "the caller's role reads access logs, not plans"));
-    }
     let grants = DataCategory::ALL
         .iter()
         .filter(|c| in_scope(scope, **c))
@@ -214,6 +218,16 @@ pub fn may_review_access(plan: &Plan, actor: &Actor, now: Timestamp) -> Result<(
             "NOT_CONTACT_PERSON_OR_AUDITOR",
             "only the plan's contact person or an auditor may list who accessed it",
         ))
+    }
+}
+
+/// Whether `actor`'s role reads plan content at all (for reads and for
+/// following plans' events; what it sees of a plan is [`view`]'s business).
+pub fn may_read_plans(actor: &Actor) -> Result<(), DomainError> {
+    if scope(actor.role) == Scope::Oversight {
+        Err(DomainError::forbidden("ROLE_READS_NO_PLANS", "the caller's role reads access logs, not plans"))
+    } else {
+        Ok(())
     }
 }
 

@@ -177,8 +177,8 @@ pub struct VerifyReport {
 enum Job {
     /// An intent to decide, append and audit.
     Submit { submission: Submission, intent: Intent, reply: oneshot::Sender<Result<Outcome, Error>> },
-    /// An audit record of an operation that appends nothing (a read, a refusal).
-    Record { entry: AuditEntry, reply: oneshot::Sender<Result<(), Error>> },
+    /// Audit records of operations that append nothing (a read, a refusal, a delivery).
+    Record { entries: Vec<AuditEntry>, reply: oneshot::Sender<Result<(), Error>> },
 }
 
 #[allow(clippy::large_enum_variant)]
@@ -263,8 +263,13 @@ impl Store {
     /// read, a refusal) and waits until it is durable: nothing is disclosed
     /// without its audit record on disk. The writer stamps the time.
     pub async fn record(&self, entry: AuditEntry) -> Result<(), Error> {
+        self.record_all(vec![entry]).await
+    }
+
+    /// Like [`Store::record`], for several records in one group commit.
+    pub async fn record_all(&self, entries: Vec<AuditEntry>) -> Result<(), Error> {
         let (reply, answer) = oneshot::channel();
-        self.send(Job::Record { entry, reply }).await?;
+        self.send(Job::Record { entries, reply }).await?;
         answer.await.map_err(|_| Error::Unavailable)?
     }
 
@@ -287,6 +292,12 @@ impl Store {
     /// The global position up to which every event is durable.
     pub fn durable_position(&self) -> u64 {
         *self.shared.durable.borrow()
+    }
+
+    /// Follows the durable position: changes whenever more events become
+    /// durable; closed if the store stops taking writes.
+    pub fn durable_watch(&self) -> watch::Receiver<u64> {
+        self.shared.durable.clone()
     }
 
     pub fn stats(&self) -> StatsSnapshot {

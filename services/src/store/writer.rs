@@ -138,9 +138,9 @@ impl Writer {
                     staging.audit.push(entry);
                     answers.push(answer(reply, result));
                 }
-                Job::Record { mut entry, reply } => {
-                    entry.at = (self.options.clock)();
-                    staging.audit.push(entry);
+                Job::Record { entries, reply } => {
+                    let now = (self.options.clock)();
+                    staging.audit.extend(entries.into_iter().map(|entry| AuditEntry { at: now, ..entry }));
                     answers.push(answer(reply, Ok(())));
                 }
             }

@@ -1,0 +1,329 @@
+//! Subscriptions through the real hub: a validator over recorded streams under
+//! concurrent writers (ordered, unique, gap-free, filtered, resumable from every
+//! cursor), a stalled subscriber among healthy ones, heartbeats, consent
+//! withdrawal on a live stream, refusals, auditing and shutdown.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use samplan_hub::client::{PlanClient, Professional, endpoint, plan_client};
+use samplan_proto::v1 as pb;
+use samplan_proto::v1::change_plan_request::Command;
+use samplan_proto::v1::subscribe_plan_events_response::Message;
+use samplan_services::domain::{DataCategory, Decision};
+use samplan_tests::*;
+use tokio::sync::watch;
+use tonic::{Code, Status};
+
+type TestResult = anyhow::Result<()>;
+
+/// Quick heartbeats, a short stall timeout and small buffers, so that the
+/// tests see each behaviour without waiting long; a long shutdown grace, so
+/// that a stream holding shutdown up would show.
+const SETTINGS: &str = "[subscriptions]\nheartbeat_ms = 50\nstall_timeout_ms = 1000\nbuffer = 16\n\n\
+                        [limits]\nshutdown_grace_ms = 60000\n";
+
+/// A fictitious CPR number per citizen (born 1985).
+fn cpr(n: u32) -> String {
+    format!("{n:02}0285{}", 4321)
+}
+
+fn goal(text: &str, category: pb::DataCategory) -> Command {
+    Command::AddGoal(pb::AddGoal { text: text.into(), category: category as i32 })
+}
+
+/// Adds `count` goals to `name` as `client`, alternating `categories`,
+/// retrying on a stale version as any integration would.
+async fn write_goals(
+    mut client: PlanClient,
+    name: String,
+    count: usize,
+    categories: [pb::DataCategory; 2],
+) -> anyhow::Result<()> {
+    let mut version =
+        client.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.context("plan")?.version;
+    for i in 0..count {
+        loop {
+            let command = goal(&format!("mål {i}"), categories[i % 2]);
+            match client.change_plan(change(&name, version, "", command)).await {
+                Ok(response) => {
+                    version = response.into_inner().version;
+                    break;
+                }
+                Err(status) if status.code() == Code::Aborted => {
+                    version = current_version(&status).context("a stale version names the current one")?;
+                }
+                Err(status) => return Err(status.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn current_version(status: &Status) -> Option<u64> {
+    error_info(status)?.1.get("current_version")?.parse().ok()
+}
+
+/// Records a stream until a heartbeat reaches the position `target` names once it is known.
+async fn record(
+    mut stream: Subscription,
+    mut target: watch::Receiver<Option<u64>>,
+) -> anyhow::Result<Vec<pb::PlanEvent>> {
+    let mut events = Vec::new();
+    loop {
+        match stream.message().await?.and_then(|m| m.message) {
+            Some(Message::Event(event)) => events.push(event),
+            Some(Message::Heartbeat(beat)) => {
+                if target.borrow_and_update().is_some_and(|t| beat.cursor >= t) {
+                    return Ok(events);
+                }
+            }
+            None => anyhow::bail!("the stream ended"),
+        }
+    }
+}
+
+/// The first message of a stream opened after `after`: an event's position, or a heartbeat's cursor.
+async fn first_after(client: &mut PlanClient, after: u64) -> anyhow::Result<Message> {
+    let mut stream = subscribe(client, after, "resume").await?;
+    stream.message().await?.and_then(|m| m.message).context("a first message")
+}
+
+/// The ErrorInfo reason and the `cursor` metadata of a status that ended a stream.
+fn ending(status: &Status) -> (String, Option<u64>) {
+    let (reason, metadata) = error_info(status).unwrap_or_default();
+    (reason, metadata.get("cursor").and_then(|c| c.parse().ok()))
+}
+
+fn health(category: i32) -> bool {
+    category == pb::DataCategory::Psychiatric as i32 || category == pb::DataCategory::SubstanceAbuse as i32
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_ordered_gap_free_filtered_resumable_and_a_stalled_one_is_cut_off() -> TestResult {
+    let t = TestHub::start_configured(SETTINGS).await?;
+    let mut ward = t.client(WARD).await?;
+    let mut job = t.client(JOB).await?;
+
+    // Plans only the ward takes part in, with long goals: more than every
+    // buffer between the hub and a stalled client holds.
+    let long = "lang tekst ".repeat(360);
+    for n in 3..=8 {
+        let (name, mut version) = create_plan(&mut ward, &cpr(n)).await?;
+        for _ in 0..30 {
+            version = apply(&mut ward, &name, version, add_goal(&long)).await?;
+        }
+    }
+    let (shared, _) = create_plan(&mut ward, &cpr(1)).await?;
+    join(&mut job, &cpr(1), "sygedagpenge").await?;
+    let (ward_only, _) = create_plan(&mut ward, &cpr(2)).await?;
+
+    // A ward system that subscribes and then reads nothing, on a connection of its own with small HTTP/2 windows.
+    let channel = endpoint(t.hub.addr, &t.hub.pki.ca_pem, &t.hub.identity(WARD)?)?
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535)
+        .connect()
+        .await?;
+    let mut stalled_client = plan_client(channel, Professional::new("aut-0001", "PHYSICIAN")?);
+    let mut stalled = subscribe(&mut stalled_client, 0, "stalled").await?;
+
+    // Healthy subscribers of both organisations, from the start of the log.
+    let (target_tx, target) = watch::channel(None);
+    let mut healthy = Vec::new();
+    for (org, n) in [(WARD, 0), (WARD, 1), (WARD, 2), (JOB, 0), (JOB, 1), (JOB, 2)] {
+        let mut client = t.client(org).await?;
+        let stream = subscribe(&mut client, 0, &format!("{org}-{n}")).await?;
+        healthy.push((org, tokio::spawn(record(stream, target.clone()))));
+    }
+
+    // Concurrent writers; two of them on the same plan, so they race for its version.
+    let writers = [
+        tokio::spawn(write_goals(
+            ward.clone(),
+            shared.clone(),
+            40,
+            [pb::DataCategory::Goals, pb::DataCategory::Psychiatric],
+        )),
+        tokio::spawn(write_goals(
+            job.clone(),
+            shared.clone(),
+            40,
+            [pb::DataCategory::Employment, pb::DataCategory::Goals],
+        )),
+        tokio::spawn(write_goals(
+            ward.clone(),
+            ward_only.clone(),
+            40,
+            [pb::DataCategory::Psychiatric, pb::DataCategory::Goals],
+        )),
+    ];
+    for writer in writers {
+        writer.await??;
+    }
+    let last = t.hub.store.durable_position();
+    target_tx.send(Some(last))?;
+
+    // What each organisation may see, from the log itself: the ward is on
+    // every plan's care team and treats the citizen, so it sees everything;
+    // the job centre is on one plan only and, without consent, sees no health
+    // information.
+    let log = t.hub.store.events_from(1, usize::MAX)?;
+    assert_eq!(log.len() as u64, last, "the global log is gap-free");
+    let key = |plan: &str, sequence: u64, position: u64| (plan.to_owned(), sequence, position);
+    let ward_expected: Vec<_> =
+        log.iter().map(|e| key(&e.plan_id.resource_name(), e.sequence, e.global_position)).collect();
+    let job_expected: Vec<_> = log
+        .iter()
+        .filter(|e| {
+            e.plan_id.resource_name() == shared
+                && !matches!(e.category, DataCategory::Psychiatric | DataCategory::SubstanceAbuse)
+        })
+        .map(|e| key(&e.plan_id.resource_name(), e.sequence, e.global_position))
+        .collect();
+    assert!(job_expected.len() > 40 && job_expected.len() < ward_expected.len() / 4);
+
+    let mut recorded = Vec::new();
+    for (org, task) in healthy {
+        let events = task.await??;
+        let got: Vec<_> = events.iter().map(|e| key(&e.plan, e.sequence, e.global_position)).collect();
+        assert!(got.windows(2).all(|w| w[0].2 < w[1].2), "{org}: strictly increasing positions");
+        let expected = if org == WARD { &ward_expected } else { &job_expected };
+        assert_eq!(&got, expected, "{org}: exactly the events it may see, each once, none missing");
+        if org == JOB {
+            assert!(!events.iter().any(|e| health(e.category)), "the job centre got health information");
+        }
+        recorded.push((org, got));
+    }
+
+    // Resumable: a new stream after any cursor starts with exactly the next event.
+    let mut ward_resumer = t.client(WARD).await?;
+    let mut job_resumer = t.client(JOB).await?;
+    for (org, client, expected) in [(WARD, &mut ward_resumer, &ward_expected), (JOB, &mut job_resumer, &job_expected)] {
+        let mut cursors: Vec<u64> = vec![0];
+        cursors.extend(expected.iter().map(|k| k.2));
+        for (i, cursor) in cursors.iter().enumerate() {
+            match (first_after(client, *cursor).await?, expected.get(i)) {
+                (Message::Event(event), Some(next)) => {
+                    assert_eq!(event.global_position, next.2, "{org}: resuming after {cursor}");
+                }
+                (Message::Heartbeat(beat), None) => assert_eq!(beat.cursor, last, "{org}: caught up after {cursor}"),
+                (other, next) => panic!("{org}: after {cursor} got {other:?}, want {next:?}"),
+            }
+        }
+    }
+
+    // The stalled subscriber was cut off without holding the others back; it
+    // got a prefix of the log and then its cursor.
+    let mut cut_offs = t.hub.subscriptions.cut_offs();
+    tokio::time::timeout(Duration::from_secs(60), cut_offs.wait_for(|n| *n >= 1)).await??;
+    let mut received = Vec::new();
+    let mut cursor = 0;
+    let end = loop {
+        match stalled.message().await {
+            Ok(Some(pb::SubscribePlanEventsResponse { message: Some(Message::Event(event)) })) => {
+                cursor = event.global_position;
+                received.push(key(&event.plan, event.sequence, event.global_position));
+            }
+            Ok(Some(pb::SubscribePlanEventsResponse { message: Some(Message::Heartbeat(beat)) })) => {
+                cursor = beat.cursor
+            }
+            Ok(other) => anyhow::bail!("the stalled stream ended without a status: {other:?}"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(end.code(), Code::ResourceExhausted, "{end:?}");
+    assert_eq!(ending(&end), ("SUBSCRIBER_TOO_SLOW".to_owned(), Some(cursor)));
+    assert!(!received.is_empty() && received.len() < ward_expected.len());
+    assert_eq!(received, ward_expected[..received.len()], "the stalled stream is a prefix of the log");
+    assert_eq!(*cut_offs.borrow(), 1, "only the stalled subscriber was cut off");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_consent_withdrawal_refusals_audit_and_shutdown() -> TestResult {
+    let t = TestHub::start_configured(SETTINGS).await?;
+    let mut ward = t.client(WARD).await?;
+    let mut job = t.client(JOB).await?;
+    let (name, _) = create_plan(&mut ward, CPR).await?;
+    join(&mut job, CPR, "sygedagpenge").await?;
+    let version =
+        ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.context("plan")?.version;
+    let version = apply(&mut ward, &name, version, health_consent(JOB)).await?;
+    let head = t.hub.store.durable_position();
+
+    // Caught up at once, then idle: heartbeats carrying the head of the log.
+    let mut live = subscribe(&mut job, head, "job-live").await?;
+    for _ in 0..2 {
+        match live.message().await?.and_then(|m| m.message) {
+            Some(Message::Heartbeat(beat)) => assert_eq!(beat.cursor, head),
+            other => panic!("want a heartbeat, got {other:?}"),
+        }
+    }
+
+    // Under consent the job centre hears of a psychiatric goal; once the
+    // consent is withdrawn, no longer — but still of the rest.
+    let version = apply(&mut ward, &name, version, goal("sove om natten", pb::DataCategory::Psychiatric)).await?;
+    let version = apply(&mut ward, &name, version, withdraw_consent("consent-1")).await?;
+    let version = apply(&mut ward, &name, version, goal("færre indlæggelser", pb::DataCategory::Psychiatric)).await?;
+    apply(&mut ward, &name, version, goal("en lejlighed", pb::DataCategory::Goals)).await?;
+    let got: Vec<u64> = events_until(&mut live, head + 4).await?.iter().map(|e| e.global_position).collect();
+    assert_eq!(got, [head + 1, head + 2, head + 4]);
+
+    // Every delivery is audited with what it disclosed, and so is the opening.
+    let records: Vec<_> = t
+        .hub
+        .store
+        .audit_records(1, usize::MAX)?
+        .into_iter()
+        .map(|r| r.entry)
+        .filter(|e| e.correlation_id == "job-live")
+        .collect();
+    assert!(records.iter().all(|e| e.action == "SubscribePlanEvents" && e.decision == Decision::Allowed));
+    assert!(records[0].plan.is_none(), "the opening comes first");
+    let mut disclosed: Vec<DataCategory> = records.iter().flat_map(|e| e.categories.clone()).collect();
+    disclosed.sort_by_key(|c| *c as u8);
+    disclosed.dedup();
+    assert_eq!(disclosed, [DataCategory::PlanAndContact, DataCategory::Goals, DataCategory::Psychiatric]);
+    assert!(
+        records[1..]
+            .iter()
+            .all(|e| e.plan.map(|p| p.resource_name()) == Some(name.clone()) && !e.legal_ground.is_empty())
+    );
+
+    // An organisation outside the care team hears nothing of the plan.
+    let mut addiction = t.client(ADDICTION).await?;
+    let mut outsider = subscribe(&mut addiction, 0, "outsider").await?;
+    assert!(events_until(&mut outsider, t.hub.store.durable_position()).await?.is_empty());
+
+    // Refusals: a cursor beyond the log, and a role that reads no plans.
+    let durable = t.hub.store.durable_position();
+    let beyond = subscribe(&mut job, durable + 100, "beyond").await.expect_err("beyond the log");
+    assert_eq!(beyond.code(), Code::OutOfRange);
+    let (reason, metadata) = error_info(&beyond).context("error info")?;
+    assert_eq!((reason.as_str(), metadata.get("last_position")), ("CURSOR_BEYOND_LOG", Some(&durable.to_string())));
+    let mut auditor = t.hub.plan_client(JOB, "rev-1", "AUDITOR").await?;
+    let refused = subscribe(&mut auditor, 0, "auditor").await.expect_err("auditors read no plans");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert_eq!(error_info(&refused).context("error info")?.0, "ROLE_READS_NO_PLANS");
+    let audit = audit_by_correlation(&t.hub)?;
+    assert!(matches!(audit.get("auditor").map(|e| &e.decision), Some(Decision::Denied { .. })));
+
+    // Shutdown ends open streams at once, with their cursor.
+    let mut ward_live = subscribe(&mut ward, 0, "ward-shutdown").await?;
+    let seen = events_until(&mut ward_live, t.hub.store.durable_position()).await?;
+    let stopping = tokio::spawn(t.stop());
+    let end = loop {
+        match ward_live.message().await {
+            Ok(Some(_)) => {}
+            Ok(None) => anyhow::bail!("the stream ended without a status"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(end.code(), Code::Unavailable, "{end:?}");
+    let (reason, cursor) = ending(&end);
+    assert_eq!(reason, "HUB_SHUTTING_DOWN");
+    assert!(cursor >= seen.last().map(|e| e.global_position));
+    tokio::time::timeout(Duration::from_secs(20), stopping).await???;
+    drop(live);
+    Ok(())
+}
