@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use samplan_proto::v1 as pb;
 use samplan_proto::v1::plan_service_client::PlanServiceClient;
 use samplan_services::access::{PROFESSIONAL_HEADER, ROLE_HEADER};
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
@@ -55,4 +56,21 @@ pub type PlanClient = PlanServiceClient<InterceptedService<Channel, Professional
 
 pub fn plan_client(channel: Channel, professional: Professional) -> PlanClient {
     PlanServiceClient::with_interceptor(channel, professional)
+}
+
+/// A subscription stream as a client holds it.
+pub type Subscription = tonic::Streaming<pb::SubscribePlanEventsResponse>;
+
+/// Reads a subscription until a heartbeat at or past `position`; returns the events it sent.
+pub async fn events_until(stream: &mut Subscription, position: u64) -> anyhow::Result<Vec<pb::PlanEvent>> {
+    use pb::subscribe_plan_events_response::Message;
+    let mut events = Vec::new();
+    loop {
+        match stream.message().await?.and_then(|m| m.message) {
+            Some(Message::Event(event)) => events.push(event),
+            Some(Message::Heartbeat(beat)) if beat.cursor >= position => return Ok(events),
+            Some(Message::Heartbeat(_)) => {}
+            None => anyhow::bail!("the subscription ended before position {position}"),
+        }
+    }
 }

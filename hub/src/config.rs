@@ -341,3 +341,33 @@ fn read_pseudonym_key(path: &Path) -> anyhow::Result<[u8; 32]> {
     let bytes = hex::decode(text.trim()).context("the pseudonym key must be 64 hex characters")?;
     bytes.try_into().map_err(|_| anyhow::anyhow!("the pseudonym key must be exactly 32 bytes (64 hex characters)"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example configuration documents every setting: it must parse, and
+    /// its values must pass validation (bar the files it names).
+    #[test]
+    fn the_example_configuration_is_valid() -> anyhow::Result<()> {
+        let config: Config = toml::from_str(include_str!("../../deploy/samplan.example.toml"))?;
+        config.validate()?;
+        assert_eq!(config.subscriptions.heartbeat_ms, default_heartbeat_ms());
+        assert_eq!(config.subscriptions.stall_timeout_ms, default_stall_timeout_ms());
+        assert_eq!(config.subscriptions.buffer, default_subscription_buffer());
+        assert_eq!(config.limits.shutdown_grace_ms, default_shutdown_grace_ms());
+        Ok(())
+    }
+
+    #[test]
+    fn subscription_settings_out_of_range_are_refused() -> anyhow::Result<()> {
+        let base = include_str!("../../deploy/samplan.example.toml");
+        for (setting, value) in [("heartbeat_ms", "5"), ("stall_timeout_ms", "0"), ("buffer", "1")] {
+            let text = base.replace(&format!("\n{setting} = "), &format!("\n{setting} = {value}\n#"));
+            let config: Config = toml::from_str(&text)?;
+            let error = config.validate().expect_err(setting).to_string();
+            assert!(error.contains(setting), "{error}");
+        }
+        Ok(())
+    }
+}

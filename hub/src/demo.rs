@@ -6,7 +6,7 @@ use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
 use samplan_proto::v1::plan_event::Event;
 
-use crate::client::PlanClient;
+use crate::client::{PlanClient, events_until};
 use crate::embedded::EmbeddedHub;
 
 /// A fictitious citizen: born 7 July 1981. Never printed.
@@ -76,6 +76,14 @@ pub async fn run() -> anyhow::Result<()> {
     let mut job = participant("Job centre", "jobcenter-kbh", "jc-0915", "JOB_CONSULTANT").await?;
     let mut addiction =
         participant("Addiction service", "kbh-misbrugsbehandling", "cfm-3307", "ADDICTION_COUNSELLOR").await?;
+
+    // Each sector's system follows its subscription from the start of the log.
+    let mut feeds = Vec::new();
+    for who in [&mut ward, &mut social, &mut job, &mut addiction] {
+        let request = pb::SubscribePlanEventsRequest { after_position: 0 };
+        feeds.push((who.label, who.client.subscribe_plan_events(request).await?.into_inner()));
+    }
+    println!("Each sector's system subscribes to the changes it may see.\n");
 
     println!("1. Admission: the ward creates the citizen's one plan.");
     let created = ward
@@ -402,6 +410,26 @@ pub async fn run() -> anyhow::Result<()> {
         );
     }
 
+    println!("\n8. What each sector's system heard, live, on its subscription (filtered when sent):");
+    let last = hub.store.durable_position();
+    for (label, mut feed) in feeds {
+        let events = events_until(&mut feed, last).await?;
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for name in events.iter().filter_map(|e| e.event.as_ref()).map(event_name) {
+            match counts.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((name, 1)),
+            }
+        }
+        let summary: Vec<String> = counts.iter().map(|(name, count)| format!("{name} ×{count}")).collect();
+        println!("  {label:<22} {:>2} of {last} events: {}", events.len(), summary.join(", "));
+    }
+    println!(
+        "  (Social services subscribed before they joined, so they heard nothing from before; the job centre heard\n   \
+         no health information until the citizen's consent. Reopening a subscription after position 0 replays\n   \
+         what each may see now.)"
+    );
+
     let plan = ward
         .client
         .get_plan(pb::GetPlanRequest { name: story.plan.clone() })
@@ -536,6 +564,11 @@ fn print_timeline(events: &[pb::PlanEvent]) {
         };
         println!("  #{:<3} pos {:<4} {:<36} {what}", e.sequence, e.global_position, who);
     }
+}
+
+/// The event's type name (the first word of its description).
+fn event_name(event: &Event) -> String {
+    describe(event).split([' ', ':']).next().unwrap_or_default().to_owned()
 }
 
 fn describe(event: &Event) -> String {

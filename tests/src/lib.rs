@@ -172,25 +172,10 @@ pub fn add_activity(
     })
 }
 
-/// A subscription stream as a client holds it.
-pub type Subscription = tonic::Streaming<pb::SubscribePlanEventsResponse>;
+pub use samplan_hub::client::{Subscription, events_until};
 
 /// Opens a subscription after global position `after`, tagged with `correlation_id`.
 pub async fn subscribe(client: &mut PlanClient, after: u64, correlation_id: &str) -> Result<Subscription, Status> {
     let request = tagged(pb::SubscribePlanEventsRequest { after_position: after }, correlation_id);
     Ok(client.subscribe_plan_events(request).await?.into_inner())
-}
-
-/// Reads a subscription until a heartbeat at or past `position`; returns the events it sent.
-pub async fn events_until(stream: &mut Subscription, position: u64) -> anyhow::Result<Vec<pb::PlanEvent>> {
-    use pb::subscribe_plan_events_response::Message;
-    let mut events = Vec::new();
-    loop {
-        match stream.message().await?.and_then(|m| m.message) {
-            Some(Message::Event(event)) => events.push(event),
-            Some(Message::Heartbeat(beat)) if beat.cursor >= position => return Ok(events),
-            Some(Message::Heartbeat(_)) => {}
-            None => anyhow::bail!("the subscription ended before position {position}"),
-        }
-    }
 }

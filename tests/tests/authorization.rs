@@ -1,7 +1,8 @@
 //! The authorization matrix: every sector × professional role × relation to
 //! the citizen (on the care team / has left it) × consent state (given / none /
-//! withdrawn) × data category × action (read / export / write), through the
-//! real gRPC stack, checking the decision and the audit record of every call.
+//! withdrawn) × data category × action (read / export / write / subscribe),
+//! through the real gRPC stack, checking the decision and the audit record of
+//! every call.
 //!
 //! The expected outcomes are written out here, from the rules as README.md
 //! states them, independently of the policy table in the code.
@@ -78,6 +79,17 @@ fn expected_read(org: &str, role: &str, relation: Relation, consent: Consent) ->
                 .filter(|c| matches!(org, WARD | ADDICTION) || !health(*c) || consent == Consent::Given)
                 .collect(),
         ),
+    }
+}
+
+/// Subscribing follows every plan at once: auditors are refused the stream
+/// whatever their relation to one plan; of a plan whose team the organisation
+/// left it gets nothing; otherwise what a read would show.
+fn expected_subscribe(org: &str, role: &str, relation: Relation, consent: Consent) -> Expected {
+    match (role, relation) {
+        ("AUDITOR", _) => Expected::Refused(Code::PermissionDenied),
+        (_, Relation::Left) => Expected::Allowed(Vec::new()),
+        _ => expected_read(org, role, relation, consent),
     }
 }
 
@@ -306,6 +318,63 @@ async fn every_sector_role_relation_consent_category_and_action() -> anyhow::Res
         }
     }
 
+    // Subscribing: one stream per organisation and role follows the whole
+    // log; of each plan it gets what a read would show, nothing of a plan
+    // whose team it left, and auditors are refused.
+    let last = t.hub.store.durable_position();
+    let mut subscribed: Vec<(String, &Setup, Expected)> = Vec::new();
+    for viewer in SECTORS {
+        for role in ROLES {
+            let id = format!("subscribe-{viewer}-{role}");
+            let mut client = t.hub.plan_client(viewer, &format!("m-{}", role.to_lowercase()), role).await?;
+            let events = match subscribe(&mut client, 0, &id).await {
+                Ok(mut stream) => Ok(events_until(&mut stream, last).await?),
+                Err(status) => Err(status.code()),
+            };
+            for plan in plans.iter().filter(|p| p.viewer == viewer) {
+                let case = format!("{viewer} {:?} consent {:?} {role}", plan.relation, plan.consent);
+                let want = expected_subscribe(viewer, role, plan.relation, plan.consent);
+                let got = match &events {
+                    Ok(events) => {
+                        let mut categories: Vec<pb::DataCategory> = events
+                            .iter()
+                            .filter(|e| e.plan == plan.name)
+                            .filter_map(|e| pb::DataCategory::try_from(e.category).ok())
+                            .collect();
+                        categories.sort_by_key(|c| *c as i32);
+                        categories.dedup();
+                        Expected::Allowed(categories)
+                    }
+                    Err(code) => Expected::Refused(*code),
+                };
+                if got != want {
+                    failures.push(format!("{case}: subscribe got {got:?}, want {want:?}"));
+                }
+                subscribed.push((id.clone(), plan, want));
+            }
+        }
+    }
+    let records = t.hub.store.audit_records(1, usize::MAX)?;
+    for (id, plan, want) in &subscribed {
+        let of_stream: Vec<_> = records.iter().map(|r| &r.entry).filter(|e| &e.correlation_id == id).collect();
+        let deliveries: Vec<_> =
+            of_stream.iter().filter(|e| e.plan.map(|p| p.resource_name()).as_ref() == Some(&plan.name)).collect();
+        let matches = match want {
+            Expected::Allowed(categories) => {
+                let mut audited: Vec<DataCategory> = deliveries.iter().flat_map(|e| e.categories.clone()).collect();
+                audited.sort_by_key(|c| *c as u8);
+                audited.dedup();
+                of_stream.first().is_some_and(|e| e.plan.is_none() && e.decision == Decision::Allowed)
+                    && audited == categories.iter().map(|c| domain_category(*c)).collect::<Vec<_>>()
+                    && deliveries.iter().all(|e| e.action == "SubscribePlanEvents" && !e.legal_ground.is_empty())
+            }
+            Expected::Refused(_) => of_stream.len() == 1 && matches!(of_stream[0].decision, Decision::Denied { .. }),
+        };
+        if !matches {
+            failures.push(format!("{id} {}: audit records {of_stream:?} for {want:?}", plan.name));
+        }
+    }
+
     // Each call left exactly the audit record it should have.
     let audit = audit_by_correlation(&t.hub)?;
     for (id, action, want) in &calls {
@@ -328,8 +397,8 @@ async fn every_sector_role_relation_consent_category_and_action() -> anyhow::Res
             failures.push(format!("{id}: audit record {:?} {:?} for {want:?}", entry.decision, entry.categories));
         }
     }
-    let cases = calls.len();
-    assert!(failures.is_empty(), "{} of {cases} calls wrong:\n{}", failures.len(), failures.join("\n"));
-    assert_eq!(cases, SECTORS.len() * 2 * 3 * ROLES.len() * (2 + CATEGORIES.len()));
+    let cases = calls.len() + subscribed.len();
+    assert!(failures.is_empty(), "{} of {cases} cases wrong:\n{}", failures.len(), failures.join("\n"));
+    assert_eq!(cases, SECTORS.len() * 2 * 3 * ROLES.len() * (3 + CATEGORIES.len()));
     Ok(())
 }
