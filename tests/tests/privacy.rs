@@ -1,12 +1,12 @@
 //! CPR numbers never reach logs or the data directory: a hub process with
-//! trace logging serves creates, lookups and refusals for several citizens;
+//! trace logging serves creates, lookups, a subscription and refusals for several citizens;
 //! then its log and every file of its database are searched for the numbers.
 
 use std::path::Path;
 
 use samplan_proto::v1 as pb;
 use samplan_tests::process::{client, spawn_hub};
-use samplan_tests::{add_goal, change, create_plan};
+use samplan_tests::{add_goal, change, create_plan, events_until, subscribe};
 
 const CITIZENS: [&str; 3] = ["0101901235", "2412857413", "0203291WQ3"];
 /// Refused numbers must not be echoed or logged either.
@@ -44,6 +44,10 @@ async fn no_cpr_number_in_logs_or_storage() -> anyhow::Result<()> {
             ward.lookup_plan(pb::LookupPlanRequest { cpr: dashed }).await?;
         }
     }
+    // A subscriber hears of all of it, and its deliveries are logged and audited too.
+    let mut feed = subscribe(&mut ward, 0, "privacy-feed").await?;
+    let events = events_until(&mut feed, (CITIZENS.len() * 2) as u64).await?;
+    assert_eq!(events.len(), CITIZENS.len() * 2);
     for cpr in REFUSED {
         let refused = ward.lookup_plan(pb::LookupPlanRequest { cpr: cpr.into() }).await.expect_err("invalid");
         assert!(!refused.message().contains(cpr));
