@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use samplan_services::access::{Organisation, Registry};
-use samplan_services::domain::{OrganisationId, Sector};
+use samplan_services::domain::{ClockKind, DeadlineRule, DeadlineRules, OrganisationId, Period, Sector};
 use samplan_services::subscription::SubscriptionOptions;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,8 @@ pub struct Config {
     pub access: AccessConfig,
     #[serde(default)]
     pub subscriptions: SubscriptionConfig,
+    #[serde(default)]
+    pub deadlines: DeadlineConfig,
     /// The organisations allowed to call the hub.
     #[serde(default)]
     pub organisations: Vec<OrganisationConfig>,
@@ -164,6 +166,100 @@ impl SubscriptionConfig {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct DeadlineConfig {
+    /// How often the deadline watcher looks for clocks that went overdue.
+    #[serde(default = "default_check_interval_ms")]
+    pub check_interval_ms: u64,
+    /// The effective-dated deadline table; when given, it replaces the default table whole.
+    #[serde(default)]
+    pub rules: Option<Vec<DeadlineRuleConfig>>,
+}
+
+impl Default for DeadlineConfig {
+    fn default() -> Self {
+        Self { check_interval_ms: default_check_interval_ms(), rules: None }
+    }
+}
+
+impl DeadlineConfig {
+    /// The table: the configured rows, or the default table.
+    pub fn table(&self) -> anyhow::Result<DeadlineRules> {
+        let Some(rows) = &self.rules else { return Ok(DeadlineRules::default()) };
+        let rules = rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let period = match (row.days, row.working_days, row.months) {
+                    (Some(n), None, None) => Period::Days(n),
+                    (None, Some(n), None) => Period::WorkingDays(n),
+                    (None, None, Some(n)) => Period::Months(n),
+                    _ => bail!("deadlines.rules[{i}]: give exactly one of days, working_days and months"),
+                };
+                Ok(DeadlineRule {
+                    kind: row.kind.into(),
+                    from: row.from,
+                    until: row.until,
+                    period,
+                    source: row.source.clone(),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        DeadlineRules::new(rules).map_err(|e| anyhow::anyhow!("deadlines.rules: {e}"))
+    }
+}
+
+/// One row of the deadline table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineRuleConfig {
+    pub kind: ClockKindName,
+    /// First day (YYYY-MM-DD, inclusive) a clock started on gets this rule; unbounded when absent.
+    #[serde(default)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Day (exclusive) from which the rule no longer applies to new clocks.
+    #[serde(default)]
+    pub until: Option<chrono::NaiveDate>,
+    #[serde(default)]
+    pub days: Option<u32>,
+    #[serde(default)]
+    pub working_days: Option<u32>,
+    #[serde(default)]
+    pub months: Option<u32>,
+    /// The legal source, shown with every clock the rule starts.
+    pub source: String,
+}
+
+/// Clock kinds as the configuration spells them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClockKindName {
+    Assessment,
+    TreatmentSerious,
+    TreatmentOther,
+    AddictionTreatment,
+    DoctorConsultation,
+    DualDiagnosisTreatment,
+    IndsatsplanMeeting,
+    NetworkMeeting,
+}
+
+impl From<ClockKindName> for ClockKind {
+    fn from(k: ClockKindName) -> Self {
+        match k {
+            ClockKindName::Assessment => ClockKind::Assessment,
+            ClockKindName::TreatmentSerious => ClockKind::TreatmentSerious,
+            ClockKindName::TreatmentOther => ClockKind::TreatmentOther,
+            ClockKindName::AddictionTreatment => ClockKind::AddictionTreatment,
+            ClockKindName::DoctorConsultation => ClockKind::DoctorConsultation,
+            ClockKindName::DualDiagnosisTreatment => ClockKind::DualDiagnosisTreatment,
+            ClockKindName::IndsatsplanMeeting => ClockKind::IndsatsplanMeeting,
+            ClockKindName::NetworkMeeting => ClockKind::NetworkMeeting,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OrganisationConfig {
     /// Stable id used in the API, e.g. `psykiatri-amager`.
     pub id: String,
@@ -221,6 +317,9 @@ fn default_cache_mb() -> u64 {
 }
 fn default_emergency_access_hours() -> u32 {
     24
+}
+fn default_check_interval_ms() -> u64 {
+    60_000
 }
 fn default_shutdown_grace_ms() -> u64 {
     10_000
@@ -299,6 +398,10 @@ impl Config {
         if !(2..=65_536).contains(&self.subscriptions.buffer) {
             bail!("subscriptions.buffer must be between 2 and 65536");
         }
+        if !(10..=3_600_000).contains(&self.deadlines.check_interval_ms) {
+            bail!("deadlines.check_interval_ms must be between 10 and 3600000");
+        }
+        self.deadlines.table()?;
         self.registry()?;
         Ok(())
     }
@@ -356,6 +459,8 @@ mod tests {
         assert_eq!(config.subscriptions.stall_timeout_ms, default_stall_timeout_ms());
         assert_eq!(config.subscriptions.buffer, default_subscription_buffer());
         assert_eq!(config.limits.shutdown_grace_ms, default_shutdown_grace_ms());
+        assert_eq!(config.deadlines.check_interval_ms, default_check_interval_ms());
+        assert_eq!(config.deadlines.table()?, DeadlineRules::default(), "the example spells out the default table");
         Ok(())
     }
 

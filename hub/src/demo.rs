@@ -624,5 +624,26 @@ fn describe(event: &Event) -> String {
         }
         Event::ConsentWithdrawn(e) => format!("ConsentWithdrawn {}", e.consent_id),
         Event::EmergencyAccessGranted(e) => format!("EmergencyAccessGranted {}", e.grant_id),
+        Event::MilestoneRecorded(e) => {
+            let started: Vec<_> = e
+                .started
+                .iter()
+                .map(|c| format!("{} due {}", short(name::<pb::ClockKind>(c.kind)), c.due_date))
+                .collect();
+            format!(
+                "MilestoneRecorded {} on {}{}{}",
+                short(name::<pb::MilestoneKind>(e.milestone)),
+                e.occurred_on,
+                if started.is_empty() { String::new() } else { format!("; started {}", started.join(", ")) },
+                if e.stopped_clock_ids.is_empty() {
+                    String::new()
+                } else {
+                    format!("; stopped {}", e.stopped_clock_ids.join(", "))
+                }
+            )
+        }
+        Event::ClockPaused(e) => format!("ClockPaused {}", e.clock_id),
+        Event::ClockResumed(e) => format!("ClockResumed {} due {}", e.clock_id, e.due_date),
+        Event::ClockOverdue(e) => format!("ClockOverdue {} (due {})", e.clock_id, e.due_date),
     }
 }

@@ -39,6 +39,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     options.queue_capacity = config.limits.write_queue;
     options.cache_capacity_bytes = config.limits.cache_mb * 1024 * 1024;
     options.emergency_access_micros = i64::from(config.access.emergency_access_hours) * 3600 * 1_000_000;
+    options.deadlines = config.deadlines.table()?;
     Store::open(options).with_context(|| format!("opening the store in {}", config.data_dir.display()))
 }
 
@@ -75,6 +76,11 @@ pub async fn serve_store(
     let api = PlanApi::new(store.clone(), registry, pseudonyms, config.limits.max_request_bytes, subscriptions);
     let plans = PlanServiceServer::new(api).max_decoding_message_size(TRANSPORT_MAX_REQUEST_BYTES);
 
+    let watcher = tokio::spawn(samplan_services::watcher::watch(
+        store.clone(),
+        Duration::from_millis(config.deadlines.check_interval_ms),
+        shutdown.clone(),
+    ));
     let incoming =
         tls::incoming(listener, tls_config, Duration::from_millis(config.tls.handshake_timeout_ms), shutdown.clone());
     let grace = Duration::from_millis(config.limits.shutdown_grace_ms);
@@ -104,6 +110,7 @@ pub async fn serve_store(
             Ok(())
         }
     };
+    let _ = watcher.await;
     store.shutdown().await;
     tracing::info!(stats = %store.stats(), "store closed");
     served.context("serving gRPC")

@@ -205,21 +205,21 @@ impl PlanApi {
         let outcome = self.store.submit(submission, intent).await.map_err(Refusal::recorded)?;
         tracing::info!(created = outcome.created, joined = outcome.joined(), "plan create");
         let (plan, view) = self.view(&actor, outcome.plan_id).await?;
-        let plan = Some(convert::plan(&plan, &view.categories()));
+        let plan = Some(shown(&plan, &view));
         Ok(Answer::recorded(pb::CreatePlanResponse { plan, created: outcome.created }))
     }
 
     async fn lookup(&self, actor: Actor, request: pb::LookupPlanRequest) -> Handled<pb::LookupPlanResponse> {
         let cpr = convert::cpr(&request.cpr)?;
         let (plan, view) = viewed(self.store.plan_of(&self.pseudonyms.citizen_key(&cpr)).await?, &actor)?;
-        let response = pb::LookupPlanResponse { plan: Some(convert::plan(&plan, &view.categories())) };
+        let response = pb::LookupPlanResponse { plan: Some(shown(&plan, &view)) };
         Ok(Answer::disclosing(response, Disclosure::of(plan.id, &view)))
     }
 
     async fn get(&self, actor: Actor, request: pb::GetPlanRequest) -> Handled<pb::GetPlanResponse> {
         let id = convert::plan_name("name", &request.name)?;
         let (plan, view) = self.view(&actor, id).await?;
-        let response = pb::GetPlanResponse { plan: Some(convert::plan(&plan, &view.categories())) };
+        let response = pb::GetPlanResponse { plan: Some(shown(&plan, &view)) };
         Ok(Answer::disclosing(response, Disclosure::of(id, &view)))
     }
 
@@ -260,10 +260,8 @@ impl PlanApi {
         let id = convert::plan_name("name", &request.name)?;
         let (plan, view) = self.view(&actor, id).await?;
         let events = self.store.plan_events(id, 1, usize::MAX)?;
-        let response = pb::ExportPlanResponse {
-            plan: Some(convert::plan(&plan, &view.categories())),
-            events: visible_events(&events, &view),
-        };
+        let response =
+            pb::ExportPlanResponse { plan: Some(shown(&plan, &view)), events: visible_events(&events, &view) };
         Ok(Answer::disclosing(response, Disclosure::of(id, &view)))
     }
 
@@ -283,7 +281,7 @@ impl PlanApi {
         tracing::warn!(plan = %outcome.plan_id.resource_name(), "emergency access granted");
         let (plan, view) = self.view(&actor, outcome.plan_id).await?;
         let response = pb::RequestEmergencyAccessResponse {
-            plan: Some(convert::plan(&plan, &view.categories())),
+            plan: Some(shown(&plan, &view)),
             access: outcome.events.first().and_then(EmergencyGrant::granted_by).as_ref().map(convert::emergency_access),
         };
         Ok(Answer::disclosing(response, Disclosure::of(plan.id, &view)))
@@ -352,6 +350,79 @@ impl PlanApi {
             entry(subscription::ACTION, Some(actor.clone()), correlation_id.clone(), opened, Decision::Allowed);
         self.store.record(record).await?;
         Ok(Answer::recorded(self.subscriptions.start(self.store.clone(), actor, correlation_id, after)))
+    }
+}
+
+/// `plan` as `view` shows it, today.
+fn shown(plan: &Plan, view: &View) -> pb::Plan {
+    convert::plan(plan, &view.categories(), Timestamp::now().date())
+}
+
+impl PlanApi {
+    /// The open clocks of every plan the caller may see, plan by plan; each
+    /// plan listed is audited with the categories its clocks disclosed.
+    async fn list_clocks(
+        &self,
+        actor: Actor,
+        correlation_id: String,
+        request: pb::ListClocksRequest,
+    ) -> Handled<pb::ListClocksResponse> {
+        policy::may_read_plans(&actor)?;
+        let page_size = page_size(request.page_size)?;
+        let after = match request.page_token.as_str() {
+            "" => None,
+            token => Some(convert::plan_name("page_token", token)?),
+        };
+        let now = Timestamp::now();
+        let mut plans: Vec<(PlanId, Vec<usize>)> = Vec::new();
+        for (plan, index) in self.store.open_clocks(after, usize::MAX)? {
+            match plans.last_mut() {
+                Some((last, indices)) if *last == plan => indices.push(index),
+                _ => plans.push((plan, vec![index])),
+            }
+        }
+        let mut clocks = Vec::new();
+        let mut disclosures = Vec::new();
+        let mut next_page_token = String::new();
+        for (id, indices) in plans {
+            if disclosures.len() == page_size {
+                next_page_token =
+                    disclosures.last().and_then(|d: &Disclosure| d.plan).map(|p| p.resource_name()).unwrap_or_default();
+                break;
+            }
+            let Some(plan) = self.store.plan(id).await? else { continue };
+            let Ok(view) = policy::view(&plan, &actor, now) else { continue };
+            let shown: Vec<_> = indices
+                .iter()
+                .filter_map(|i| plan.clocks.get(*i))
+                .filter(|c| view.sees(c.kind.category()) && (!request.overdue_only || c.is_overdue(now.date())))
+                .collect();
+            if shown.is_empty() {
+                continue;
+            }
+            let mut categories: Vec<DataCategory> = shown.iter().map(|c| c.kind.category()).collect();
+            categories.sort();
+            categories.dedup();
+            let name = id.resource_name();
+            clocks.extend(
+                shown
+                    .iter()
+                    .map(|c| pb::PlanClock { plan: name.clone(), clock: Some(convert::rights_clock(c, now.date())) }),
+            );
+            let legal_ground = view.only(&categories).legal_ground();
+            disclosures.push(Disclosure { plan: Some(id), purpose: view.purpose, categories, legal_ground });
+        }
+        let method = "ListClocks";
+        let entries: Vec<AuditEntry> = if disclosures.is_empty() {
+            vec![entry(method, Some(actor), correlation_id, Disclosure::none(None), Decision::Allowed)]
+        } else {
+            disclosures
+                .into_iter()
+                .map(|d| entry(method, Some(actor.clone()), correlation_id.clone(), d, Decision::Allowed))
+                .collect()
+        };
+        self.store.record_all(entries).await?;
+        Ok(Answer::recorded(pb::ListClocksResponse { clocks, next_page_token }))
     }
 }
 
@@ -443,6 +514,13 @@ fn span(method: &'static str, actor: &Actor, correlation_id: &str) -> tracing::S
 
 #[tonic::async_trait]
 impl PlanService for PlanApi {
+    async fn list_clocks(
+        &self,
+        request: Request<pb::ListClocksRequest>,
+    ) -> Result<Response<pb::ListClocksResponse>, Status> {
+        self.handle("ListClocks", request, |actor, correlation_id, r| self.list_clocks(actor, correlation_id, r)).await
+    }
+
     type SubscribePlanEventsStream = EventStream;
 
     async fn subscribe_plan_events(

@@ -9,5 +9,6 @@ pub mod error;
 pub mod grpc;
 pub mod store;
 pub mod subscription;
+pub mod watcher;
 
 pub use error::Error;

@@ -10,7 +10,7 @@ use samplan_proto::v1 as pb;
 use crate::domain::*;
 
 pub use request::{PlanChange, cpr, plan_change, plan_name, reason, request_id};
-pub use response::{access_entry, emergency_access, event, heartbeat, plan, subscribed_event};
+pub use response::{access_entry, emergency_access, event, heartbeat, plan, rights_clock, subscribed_event};
 
 macro_rules! enum_map {
     ($from:ident, $to:ident, $proto:ty, $domain:ty, { $($p:ident => $d:ident),+ $(,)? }) => {
@@ -73,6 +73,12 @@ enum_map!(category_from, category_to, pb::DataCategory, DataCategory, {
 enum_map!(consent_form_from, consent_form_to, pb::ConsentForm, ConsentForm, { Oral => Oral, Written => Written });
 enum_map!(consent_giver_from, consent_giver_to, pb::ConsentGiver, ConsentGiver, {
     Citizen => Citizen, Representative => Representative,
+});
+enum_map!(clock_kind_from, clock_kind_to, pb::ClockKind, ClockKind, {
+    Assessment => Assessment, TreatmentSerious => TreatmentSerious, TreatmentOther => TreatmentOther,
+    AddictionTreatment => AddictionTreatment, DoctorConsultation => DoctorConsultation,
+    DualDiagnosisTreatment => DualDiagnosisTreatment, IndsatsplanMeeting => IndsatsplanMeeting,
+    NetworkMeeting => NetworkMeeting,
 });
 enum_map!(purpose_from, purpose_to, pb::AccessPurpose, Purpose, {
     CareCoordination => CareCoordination, EmergencyAccess => EmergencyAccess, AccessReview => AccessReview,

@@ -316,7 +316,55 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
             let reason = f.take(Text::parse("reason", &c.reason));
             Some(Command::WithdrawConsent { consent_id: consent_id?, reason: reason? })
         }
+        C::RecordMilestone(m) => {
+            scope!("record_milestone");
+            let occurred_on = f.take(date("occurred_on", &m.occurred_on));
+            let milestone = f.take(milestone(&m));
+            Some(Command::RecordMilestone { milestone: milestone?, occurred_on: occurred_on? })
+        }
+        C::PauseClock(c) => {
+            scope!("pause_clock");
+            let clock_id = f.take(item_id("clock_id", &c.clock_id));
+            let reason = f.take(Text::parse("reason", &c.reason));
+            Some(Command::PauseClock { clock_id: clock_id?, reason: reason? })
+        }
+        C::ResumeClock(c) => {
+            scope!("resume_clock");
+            let clock_id = f.take(item_id("clock_id", &c.clock_id));
+            Some(Command::ResumeClock { clock_id: clock_id? })
+        }
     }
+}
+
+/// A milestone from its kind and the fields that only some kinds use.
+fn milestone(m: &pb::RecordMilestone) -> Result<Milestone, DomainError> {
+    use pb::MilestoneKind as K;
+    let only_for = |set: bool, field: &'static str, kind: &str| {
+        if set { Err(DomainError::invalid(field, format!("is only for {kind}"))) } else { Ok(()) }
+    };
+    let kind = K::try_from(m.milestone).map_err(|_| DomainError::invalid("milestone", "is not a known value"))?;
+    if kind != K::AssessmentCompleted {
+        only_for(m.serious_illness, "serious_illness", "ASSESSMENT_COMPLETED")?;
+    }
+    if kind != K::DischargePlanned {
+        only_for(!m.expected_discharge_date.is_empty(), "expected_discharge_date", "DISCHARGE_PLANNED")?;
+    }
+    Ok(match kind {
+        K::Unspecified => return Err(DomainError::invalid("milestone", "must be set")),
+        K::ReferredForAssessment => Milestone::ReferredForAssessment,
+        K::AssessmentCompleted => Milestone::AssessmentCompleted { serious: m.serious_illness },
+        K::PsychiatricTreatmentStarted => Milestone::PsychiatricTreatmentStarted,
+        K::AddictionTreatmentRequested => Milestone::AddictionTreatmentRequested,
+        K::DoctorConsultationHeld => Milestone::DoctorConsultationHeld,
+        K::AddictionTreatmentStarted => Milestone::AddictionTreatmentStarted,
+        K::ReferredForDualDiagnosisTreatment => Milestone::ReferredForDualDiagnosisTreatment,
+        K::DualDiagnosisTreatmentStarted => Milestone::DualDiagnosisTreatmentStarted,
+        K::IndsatsplanMeetingHeld => Milestone::IndsatsplanMeetingHeld,
+        K::DischargePlanned => {
+            Milestone::DischargePlanned { expected: date("expected_discharge_date", &m.expected_discharge_date)? }
+        }
+        K::NetworkMeetingHeld => Milestone::NetworkMeetingHeld,
+    })
 }
 
 fn optional<T>(value: &str, parse: impl FnOnce(&str) -> Result<T, DomainError>) -> Result<Option<T>, DomainError> {

@@ -100,9 +100,11 @@ fn relative(r: &plan::Relative) -> pb::Relative {
 }
 
 /// The plan as a caller who sees `categories` may see it.
-pub fn plan(p: &Plan, categories: &[DataCategory]) -> pb::Plan {
+/// `p` as a caller that sees `categories` may see it on `today` (which decides what is overdue).
+pub fn plan(p: &Plan, categories: &[DataCategory], today: Date) -> pb::Plan {
     let p = &p.redacted(categories);
     pb::Plan {
+        clocks: p.clocks.iter().map(|c| rights_clock(c, today)).collect(),
         name: p.id.resource_name(),
         version: p.version,
         status: status_to(p.status),
@@ -268,6 +270,42 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
                 expire_time: Some(timestamp(*expires_at)),
             })
         }
+        EventPayload::MilestoneRecorded { milestone, occurred_on, started, stopped } => {
+            let (kind, serious_illness, expected) = milestone_to(milestone);
+            E::MilestoneRecorded(pb::MilestoneRecorded {
+                milestone: kind as i32,
+                occurred_on: date_text(Some(*occurred_on)),
+                serious_illness,
+                expected_discharge_date: date_text(expected),
+                started: started
+                    .iter()
+                    .map(|c| pb::RightsClock {
+                        clock_id: c.clock_id.clone(),
+                        kind: clock_kind_to(c.kind),
+                        start_date: date_text(Some(*occurred_on)),
+                        due_date: date_text(Some(c.due_on)),
+                        state: pb::ClockState::Running as i32,
+                        legal_source: c.source.clone(),
+                        responsible_organisation_id: e.actor.organisation.to_string(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                stopped_clock_ids: stopped.clone(),
+            })
+        }
+        EventPayload::ClockPaused { clock_id, reason: r, on } => E::ClockPaused(pb::ClockPaused {
+            clock_id: clock_id.clone(),
+            reason: reason(r),
+            pause_date: date_text(Some(*on)),
+        }),
+        EventPayload::ClockResumed { clock_id, on, due_on } => E::ClockResumed(pb::ClockResumed {
+            clock_id: clock_id.clone(),
+            resume_date: date_text(Some(*on)),
+            due_date: date_text(Some(*due_on)),
+        }),
+        EventPayload::ClockOverdue { clock_id, due_on } => {
+            E::ClockOverdue(pb::ClockOverdue { clock_id: clock_id.clone(), due_date: date_text(Some(*due_on)) })
+        }
     };
     pb::PlanEvent {
         plan: e.plan_id.resource_name(),
@@ -284,6 +322,48 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
         request_id: e.request_id.clone().unwrap_or_default(),
         event: Some(event),
         category: category_to(e.category),
+    }
+}
+
+/// A rights clock as it stands on `today`.
+pub fn rights_clock(c: &Clock, today: Date) -> pb::RightsClock {
+    let (state, stop_date, pause_date, pause_reason) = match &c.state {
+        ClockState::Running => (pb::ClockState::Running, None, None, String::new()),
+        ClockState::Paused { since, reason } => {
+            (pb::ClockState::Paused, None, Some(*since), reason.as_str().to_owned())
+        }
+        ClockState::Stopped { on } => (pb::ClockState::Stopped, Some(*on), None, String::new()),
+    };
+    pb::RightsClock {
+        clock_id: c.clock_id.clone(),
+        kind: clock_kind_to(c.kind),
+        start_date: date_text(Some(c.started_on)),
+        due_date: date_text(Some(c.due_on)),
+        state: state as i32,
+        overdue: c.is_overdue(today),
+        stop_date: date_text(stop_date),
+        met: c.met().unwrap_or(false),
+        pause_date: date_text(pause_date),
+        pause_reason,
+        legal_source: c.source.clone(),
+        responsible_organisation_id: c.responsible.to_string(),
+    }
+}
+
+fn milestone_to(m: &Milestone) -> (pb::MilestoneKind, bool, Option<Date>) {
+    use pb::MilestoneKind as K;
+    match m {
+        Milestone::ReferredForAssessment => (K::ReferredForAssessment, false, None),
+        Milestone::AssessmentCompleted { serious } => (K::AssessmentCompleted, *serious, None),
+        Milestone::PsychiatricTreatmentStarted => (K::PsychiatricTreatmentStarted, false, None),
+        Milestone::AddictionTreatmentRequested => (K::AddictionTreatmentRequested, false, None),
+        Milestone::DoctorConsultationHeld => (K::DoctorConsultationHeld, false, None),
+        Milestone::AddictionTreatmentStarted => (K::AddictionTreatmentStarted, false, None),
+        Milestone::ReferredForDualDiagnosisTreatment => (K::ReferredForDualDiagnosisTreatment, false, None),
+        Milestone::DualDiagnosisTreatmentStarted => (K::DualDiagnosisTreatmentStarted, false, None),
+        Milestone::IndsatsplanMeetingHeld => (K::IndsatsplanMeetingHeld, false, None),
+        Milestone::DischargePlanned { expected } => (K::DischargePlanned, false, Some(*expected)),
+        Milestone::NetworkMeetingHeld => (K::NetworkMeetingHeld, false, None),
     }
 }
 

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::cpr::CprKind;
+use super::deadlines::{self, DeadlineRules, Milestone};
 use super::error::DomainError;
 use super::event::EventPayload;
 use super::model::*;
@@ -109,6 +110,17 @@ pub enum Command {
         consent_id: String,
         reason: Text,
     },
+    RecordMilestone {
+        milestone: Milestone,
+        occurred_on: Date,
+    },
+    PauseClock {
+        clock_id: String,
+        reason: Text,
+    },
+    ResumeClock {
+        clock_id: String,
+    },
 }
 
 impl Command {
@@ -137,6 +149,9 @@ impl Command {
             Command::ChangeRelativeInvolvement { .. } => "ChangeRelativeInvolvement",
             Command::RecordConsent { .. } => "RecordConsent",
             Command::WithdrawConsent { .. } => "WithdrawConsent",
+            Command::RecordMilestone { .. } => "RecordMilestone",
+            Command::PauseClock { .. } => "PauseClock",
+            Command::ResumeClock { .. } => "ResumeClock",
         }
     }
 
@@ -167,6 +182,10 @@ impl Command {
                 .find(|a| &a.activity_id == activity_id)
                 .map_or(DataCategory::PlanAndContact, |a| a.section.category()),
             Command::RecordAdvanceStatement { .. } => DataCategory::Psychiatric,
+            Command::RecordMilestone { milestone, .. } => milestone.category(),
+            Command::PauseClock { clock_id, .. } | Command::ResumeClock { clock_id } => {
+                plan.clock(clock_id).map_or(DataCategory::PlanAndContact, |c| c.kind.category())
+            }
             Command::ActivatePlan
             | Command::PutPlanOnHold { .. }
             | Command::ResumePlan
@@ -190,6 +209,7 @@ pub struct Context<'a> {
     pub actor: &'a Actor,
     pub now: Timestamp,
     pub rules: &'a OwnershipRules,
+    pub deadlines: &'a DeadlineRules,
 }
 
 /// How long emergency access lasts unless configured otherwise.
@@ -548,6 +568,11 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
             }
             EventPayload::ConsentWithdrawn { consent_id: consent_id.clone(), reason: reason.clone() }
         }
+        Command::RecordMilestone { milestone, occurred_on } => {
+            deadlines::record_milestone(plan, ctx.deadlines, milestone, *occurred_on, today)?
+        }
+        Command::PauseClock { clock_id, reason } => deadlines::pause(plan, clock_id, reason, today)?,
+        Command::ResumeClock { clock_id } => deadlines::resume(plan, clock_id, today)?,
     };
     Ok(vec![event])
 }
@@ -591,6 +616,6 @@ fn check_period(field: &'static str, start: Date, end: Option<Date>) -> Result<(
     }
 }
 
-fn no_such(field: &'static str, what: &'static str) -> DomainError {
+pub(super) fn no_such(field: &'static str, what: &'static str) -> DomainError {
     DomainError::invalid(field, format!("names no {what} of this plan"))
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::cpr::CprKind;
+use super::deadlines::{Milestone, StartedClock};
 use super::model::*;
 use super::plan::{Activity, CareTeamMember, ConsentTerms, Plan, Relative};
 
@@ -101,6 +102,28 @@ pub enum EventPayload {
         justification: Text,
         expires_at: Timestamp,
     },
+    /// A milestone on `occurred_on`, with the clocks it started and stopped.
+    MilestoneRecorded {
+        milestone: Milestone,
+        occurred_on: Date,
+        started: Vec<StartedClock>,
+        stopped: Vec<String>,
+    },
+    ClockPaused {
+        clock_id: String,
+        reason: Text,
+        on: Date,
+    },
+    ClockResumed {
+        clock_id: String,
+        on: Date,
+        due_on: Date,
+    },
+    /// Recorded by the hub's deadline watcher the day after a running clock's due date.
+    ClockOverdue {
+        clock_id: String,
+        due_on: Date,
+    },
 }
 
 impl EventPayload {
@@ -127,6 +150,10 @@ impl EventPayload {
             ActivityAdded(a) => a.section.category(),
             ActivityStatusChanged { activity_id, .. } => activity(activity_id),
             AdvanceStatementRecorded { .. } => DataCategory::Psychiatric,
+            MilestoneRecorded { milestone, .. } => milestone.category(),
+            ClockPaused { clock_id, .. } | ClockResumed { clock_id, .. } | ClockOverdue { clock_id, .. } => {
+                plan.and_then(|p| p.clock(clock_id)).map_or(DataCategory::PlanAndContact, |c| c.kind.category())
+            }
             PlanActivated
             | PlanPutOnHold { .. }
             | PlanResumed
@@ -170,6 +197,10 @@ impl EventPayload {
             Self::ConsentRecorded(_) => "ConsentRecorded",
             Self::ConsentWithdrawn { .. } => "ConsentWithdrawn",
             Self::EmergencyAccessGranted { .. } => "EmergencyAccessGranted",
+            Self::MilestoneRecorded { .. } => "MilestoneRecorded",
+            Self::ClockPaused { .. } => "ClockPaused",
+            Self::ClockResumed { .. } => "ClockResumed",
+            Self::ClockOverdue { .. } => "ClockOverdue",
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod command;
 pub mod cpr;
+pub mod deadlines;
 pub mod error;
 pub mod event;
 pub mod model;
@@ -11,6 +12,8 @@ pub mod policy;
 pub mod rules;
 
 #[cfg(test)]
+mod deadline_tests;
+#[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
@@ -18,6 +21,7 @@ mod tests;
 pub use audit::{AuditEntry, Decision};
 pub use command::{Command, Context, DEFAULT_EMERGENCY_ACCESS_MICROS, create, decide, emergency_access, join};
 pub use cpr::{CitizenKey, Cpr, CprError, CprKind, PseudonymKey, contains_cpr};
+pub use deadlines::{Clock, ClockKind, ClockState, DeadlineRule, DeadlineRules, Milestone, Period, mark_overdue};
 pub use error::DomainError;
 pub use event::{EventPayload, RecordedEvent};
 pub use model::*;

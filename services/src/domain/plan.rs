@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::cpr::CprKind;
+use super::deadlines::{Clock, ClockState};
 use super::event::{EventPayload, RecordedEvent};
 use super::model::*;
 
@@ -179,6 +180,8 @@ pub struct Plan {
     pub relatives: Vec<Relative>,
     pub consents: Vec<Consent>,
     pub emergency_grants: Vec<EmergencyGrant>,
+    /// The citizen's rights clocks, in the order they started.
+    pub clocks: Vec<Clock>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -205,6 +208,7 @@ impl Plan {
             relatives: Vec::new(),
             consents: Vec::new(),
             emergency_grants: Vec::new(),
+            clocks: Vec::new(),
             created_at: event.recorded_at,
             updated_at: event.recorded_at,
         })
@@ -338,7 +342,47 @@ impl Plan {
             EventPayload::EmergencyAccessGranted { .. } => {
                 self.emergency_grants.extend(EmergencyGrant::granted_by(event))
             }
+            EventPayload::MilestoneRecorded { occurred_on, started, stopped, .. } => {
+                for clock in self.clocks.iter_mut().filter(|c| stopped.contains(&c.clock_id)) {
+                    clock.state = ClockState::Stopped { on: *occurred_on };
+                }
+                self.clocks.extend(started.iter().map(|s| Clock {
+                    clock_id: s.clock_id.clone(),
+                    kind: s.kind,
+                    started_on: *occurred_on,
+                    due_on: s.due_on,
+                    source: s.source.clone(),
+                    responsible: event.actor.organisation.clone(),
+                    responsible_sector: event.actor.sector,
+                    state: ClockState::Running,
+                    overdue_recorded: false,
+                }));
+            }
+            EventPayload::ClockPaused { clock_id, reason, on } => {
+                if let Some(clock) = self.clock_mut(clock_id) {
+                    clock.state = ClockState::Paused { since: *on, reason: reason.clone() };
+                }
+            }
+            EventPayload::ClockResumed { clock_id, due_on, .. } => {
+                if let Some(clock) = self.clock_mut(clock_id) {
+                    clock.state = ClockState::Running;
+                    clock.due_on = *due_on;
+                }
+            }
+            EventPayload::ClockOverdue { clock_id, .. } => {
+                if let Some(clock) = self.clock_mut(clock_id) {
+                    clock.overdue_recorded = true;
+                }
+            }
         }
+    }
+
+    pub fn clock(&self, clock_id: &str) -> Option<&Clock> {
+        self.clocks.iter().find(|c| c.clock_id == clock_id)
+    }
+
+    fn clock_mut(&mut self, clock_id: &str) -> Option<&mut Clock> {
+        self.clocks.iter_mut().find(|c| c.clock_id == clock_id)
     }
 
     pub fn goal(&self, goal_id: &str) -> Option<&Goal> {
@@ -362,6 +406,7 @@ impl Plan {
         plan.sections.retain(|section, _| sees(section.category()));
         plan.activities.retain(|a| sees(a.section.category()));
         plan.care_team.retain(|m| sees(m.sector.category()));
+        plan.clocks.retain(|c| sees(c.kind.category()));
         if !sees(DataCategory::Psychiatric) {
             plan.advance_statements.clear();
         }

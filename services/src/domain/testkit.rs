@@ -1,6 +1,7 @@
-//! Shorthands for building domain values in tests.
+//! Shorthands for building domain values in tests, and the given-when-then harness.
 
 use super::*;
+use crate::domain::plan::Plan;
 
 pub fn org(id: &str) -> OrganisationId {
     OrganisationId::parse("organisation_id", id).expect("organisation id")
@@ -17,4 +18,105 @@ pub fn text(s: &str) -> Text {
 /// Professional `p-1`, a nurse, of `organisation`.
 pub fn actor(organisation: &str, sector: Sector) -> Actor {
     Actor { organisation: org(organisation), sector, professional: prof("p-1"), role: ProfessionalRole::Nurse }
+}
+
+pub fn ward() -> Actor {
+    actor("ward", Sector::RegionalPsychiatry)
+}
+pub fn municipality() -> Actor {
+    actor("kommune", Sector::MunicipalSocial)
+}
+pub fn jobcentre() -> Actor {
+    actor("jobcenter", Sector::JobCentre)
+}
+pub fn outsider() -> Actor {
+    actor("outsider", Sector::MunicipalSocial)
+}
+
+/// 2026-11-23 12:00 UTC.
+pub const NOW: Timestamp = Timestamp(1_795_435_200_000_000);
+
+pub struct Given {
+    pub plan: Plan,
+    pub rules: OwnershipRules,
+    pub deadlines: DeadlineRules,
+}
+
+impl Given {
+    /// A draft plan created by the ward.
+    pub fn plan() -> Self {
+        let created = create(&ward(), CprKind::Regular, NOW.date(), text("indlagt"));
+        let event = record(PlanId([1; 16]), 1, created, &ward());
+        Self {
+            plan: Plan::from_first(&event).expect("created"),
+            rules: OwnershipRules::default(),
+            deadlines: DeadlineRules::default(),
+        }
+    }
+
+    /// Applies `command` by `by`, which must succeed.
+    pub fn and(self, by: &Actor, command: Command) -> Self {
+        self.and_at(NOW, by, command)
+    }
+
+    /// Applies `command` by `by` at `now`, which must succeed.
+    pub fn and_at(mut self, now: Timestamp, by: &Actor, command: Command) -> Self {
+        let events = self.when_at(now, by, &command).expect("given command succeeds");
+        for payload in events {
+            self.apply(payload, by);
+        }
+        self
+    }
+
+    /// Appends an event as the store would.
+    pub fn apply(&mut self, payload: EventPayload, by: &Actor) {
+        let mut event = record(self.plan.id, self.plan.version + 1, payload, by);
+        event.category = event.payload.category(Some(&self.plan));
+        self.plan.apply(&event);
+    }
+
+    pub fn when(&self, by: &Actor, command: &Command) -> Result<Vec<EventPayload>, DomainError> {
+        self.when_at(NOW, by, command)
+    }
+
+    pub fn when_at(&self, now: Timestamp, by: &Actor, command: &Command) -> Result<Vec<EventPayload>, DomainError> {
+        decide(&self.plan, command, Context { actor: by, now, rules: &self.rules, deadlines: &self.deadlines })
+    }
+
+    pub fn with_team(self) -> Self {
+        let join = |a: &Actor| Command::AddCareTeamMember {
+            organisation: OrganisationRef { id: a.organisation.clone(), sector: a.sector },
+            professional: None,
+            role: ProfessionalRole::SocialWorker,
+            start_date: NOW.date(),
+            end_date: None,
+        };
+        self.and(&ward(), join(&municipality())).and(&ward(), join(&jobcentre()))
+    }
+
+    pub fn with_contact(self) -> Self {
+        self.and(&ward(), Command::AssignContactPerson { organisation: org("ward"), professional: prof("p-1") })
+    }
+}
+
+pub fn record(plan_id: PlanId, sequence: u64, payload: EventPayload, by: &Actor) -> RecordedEvent {
+    RecordedEvent {
+        plan_id,
+        sequence,
+        global_position: sequence,
+        recorded_at: NOW,
+        actor: by.clone(),
+        correlation_id: "test".into(),
+        request_id: None,
+        category: payload.category(None),
+        payload,
+    }
+}
+
+pub fn reason(err: DomainError) -> &'static str {
+    match err {
+        DomainError::Precondition { reason, .. } | DomainError::Forbidden { reason, .. } => reason,
+        DomainError::Invalid { field, .. } => field,
+        DomainError::PlanNotFound => "PLAN_NOT_FOUND",
+    }
 }

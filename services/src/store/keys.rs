@@ -15,6 +15,8 @@
 //! | `k`    | —                                     | the audit checkpoint (audit.rs)          |
 //! | `l`    | plan id (16) + audit sequence (u64)   | empty: index of a plan's audit records   |
 //! | `x`    | global position (u64)                 | plan id + sequence of an emergency grant |
+//! | `t`    | plan id (16) + clock index (u32)      | empty: an open rights clock              |
+//! | `d`    | due day (u32) + plan id + clock index | empty: a running clock not yet overdue   |
 //!
 //! The global log is kept per writer round rather than per event: one key
 //! lists the round's events in position order, so a round of n events costs
@@ -23,7 +25,9 @@
 use sha2::{Digest, Sha256};
 
 use super::{Error, decode};
-use crate::domain::{CitizenKey, OrganisationId, PlanId};
+use chrono::Datelike;
+
+use crate::domain::{CitizenKey, Date, OrganisationId, Plan, PlanId};
 
 pub const EVENT: u8 = b'e';
 pub const GLOBAL: u8 = b'g';
@@ -35,6 +39,62 @@ pub const AUDIT: u8 = b'a';
 pub const CHECKPOINT: u8 = b'k';
 pub const PLAN_AUDIT: u8 = b'l';
 pub const EMERGENCY: u8 = b'x';
+pub const OPEN_CLOCK: u8 = b't';
+pub const DUE_CLOCK: u8 = b'd';
+
+/// A day as the `d` index orders it.
+pub fn day_number(day: Date) -> u32 {
+    u32::try_from(day.num_days_from_ce()).unwrap_or(0)
+}
+
+pub fn open_clock(plan: PlanId, index: u32) -> [u8; 21] {
+    let mut key = [OPEN_CLOCK; 21];
+    key[1..17].copy_from_slice(&plan.0);
+    key[17..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+pub fn due_clock(due: Date, plan: PlanId, index: u32) -> [u8; 25] {
+    let mut key = [DUE_CLOCK; 25];
+    key[1..5].copy_from_slice(&day_number(due).to_be_bytes());
+    key[5..21].copy_from_slice(&plan.0);
+    key[21..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+/// The first `d` key of clocks due on `day` (so every key before it is due earlier).
+pub fn due_before(day: Date) -> [u8; 5] {
+    let mut key = [DUE_CLOCK; 5];
+    key[1..].copy_from_slice(&day_number(day).to_be_bytes());
+    key
+}
+
+/// The plan and clock index at the end of a `t` or `d` key.
+pub fn decode_clock_ref(key: &[u8]) -> Result<(PlanId, usize), Error> {
+    let n = key.len();
+    match (key.get(n.saturating_sub(20)..n - 4), key.get(n.saturating_sub(4)..)) {
+        (Some(plan), Some(index)) if n >= 21 => {
+            let index = u32::from_be_bytes(index.try_into().map_err(|_| Error::Storage("corrupt clock key".into()))?);
+            Ok((decode_plan_id(plan)?, index as usize))
+        }
+        _ => Err(Error::Storage("corrupt clock key".into())),
+    }
+}
+
+/// The index keys a plan's clocks need: every open clock, and every running
+/// clock the deadline watcher has yet to mark overdue, by due day.
+pub fn clock_keys(plan: &Plan) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
+    for (index, clock) in (0u32..).zip(&plan.clocks) {
+        if clock.is_open() {
+            keys.push(open_clock(plan.id, index).to_vec());
+        }
+        if clock.is_running() && !clock.overdue_recorded {
+            keys.push(due_clock(clock.due_on, plan.id, index).to_vec());
+        }
+    }
+    keys
+}
 
 pub fn plan_audit(plan: PlanId, sequence: u64) -> [u8; 25] {
     plan_number(PLAN_AUDIT, plan, sequence)

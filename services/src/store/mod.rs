@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::domain::{
-    Actor, AuditEntry, CitizenKey, Command, CprKind, DEFAULT_EMERGENCY_ACCESS_MICROS, OrganisationId, OwnershipRules,
-    Plan, PlanId, RecordedEvent, Text, Timestamp,
+    Actor, AuditEntry, CitizenKey, Command, CprKind, DEFAULT_EMERGENCY_ACCESS_MICROS, Date, DeadlineRules,
+    OrganisationId, OwnershipRules, Plan, PlanId, RecordedEvent, Text, Timestamp,
 };
 use crate::error::Error;
 
@@ -61,6 +61,8 @@ pub struct StoreOptions {
     pub checkpoint_key: [u8; 32],
     /// How long emergency access lasts, in microseconds.
     pub emergency_access_micros: i64,
+    /// The deadlines of rights clocks.
+    pub deadlines: DeadlineRules,
 }
 
 impl StoreOptions {
@@ -74,6 +76,7 @@ impl StoreOptions {
             clock: Arc::new(Timestamp::now),
             checkpoint_key: [0; 32],
             emergency_access_micros: DEFAULT_EMERGENCY_ACCESS_MICROS,
+            deadlines: DeadlineRules::default(),
         }
     }
 }
@@ -96,6 +99,8 @@ pub enum Intent {
     Change { plan: PlanId, expected_version: u64, command: Command },
     /// Grant the caller emergency access (værdispring) to the citizen's plan.
     EmergencyAccess { citizen: CitizenKey, justification: Text },
+    /// Record that a clock went overdue (the deadline watcher; no care-team check).
+    MarkOverdue { plan: PlanId, clock_id: String },
 }
 
 /// The result of a submitted intent.
@@ -189,6 +194,7 @@ enum Message {
 
 struct Shared {
     db: sled::Db,
+    clock: Clock,
     checkpoint_key: [u8; 32],
     jobs: mpsc::Sender<Message>,
     durable: watch::Receiver<u64>,
@@ -213,6 +219,7 @@ impl Store {
     pub fn open(options: StoreOptions) -> Result<Self, Error> {
         std::fs::create_dir_all(&options.path)?;
         let checkpoint_key = options.checkpoint_key;
+        let clock = options.clock.clone();
         let db = sled::Config::new()
             .path(&options.path)
             .segment_size(SEGMENT_SIZE)
@@ -247,7 +254,15 @@ impl Store {
         };
         let handle = std::thread::Builder::new().name("samplan-writer".into()).spawn(move || writer.run(rx, syncer))?;
         Ok(Self {
-            shared: Arc::new(Shared { db, checkpoint_key, jobs, durable, stats, writer: Mutex::new(Some(handle)) }),
+            shared: Arc::new(Shared {
+                db,
+                clock,
+                checkpoint_key,
+                jobs,
+                durable,
+                stats,
+                writer: Mutex::new(Some(handle)),
+            }),
         })
     }
 
@@ -292,6 +307,29 @@ impl Store {
     /// The global position up to which every event is durable.
     pub fn durable_position(&self) -> u64 {
         *self.shared.durable.borrow()
+    }
+
+    /// The store's notion of now (injectable for tests).
+    pub fn now(&self) -> Timestamp {
+        (self.shared.clock)()
+    }
+
+    /// Up to `limit` running clocks due before `today` that are not yet marked
+    /// overdue, as (plan, index into its clocks), earliest due first.
+    pub fn due_clocks(&self, today: Date, limit: usize) -> Result<Vec<(PlanId, usize)>, Error> {
+        let range = self.shared.db.range([keys::DUE_CLOCK].as_slice()..keys::due_before(today).as_slice());
+        range.take(limit).map(|item| keys::decode_clock_ref(&item?.0)).collect()
+    }
+
+    /// Up to `limit` open clocks, as (plan, index into its clocks), in plan
+    /// order, starting after the plan `after` (a page token's plan).
+    pub fn open_clocks(&self, after: Option<PlanId>, limit: usize) -> Result<Vec<(PlanId, usize)>, Error> {
+        let start = match after {
+            Some(plan) => keys::open_clock(plan, u32::MAX).to_vec(),
+            None => vec![keys::OPEN_CLOCK],
+        };
+        let range = self.shared.db.range(start..vec![keys::OPEN_CLOCK + 1]);
+        range.take(limit).map(|item| keys::decode_clock_ref(&item?.0)).collect()
     }
 
     /// Follows the durable position: changes whenever more events become

@@ -272,3 +272,48 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn the_deadline_watcher_marks_each_overdue_clock_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut options = StoreOptions::new(dir.path());
+    options.cache_capacity_bytes = 8 * 1024 * 1024;
+    let clock = Arc::new(AtomicI64::new(1_795_435_200_000_000)); // Monday 23 Nov 2026, noon UTC
+    let now = clock.clone();
+    options.clock = Arc::new(move || Timestamp(now.load(Ordering::Relaxed)));
+    let store = Store::open(options).expect("open store");
+    let days = |n: i64| clock.fetch_add(n * 86_400_000_000, Ordering::Relaxed);
+
+    let ward = actor("ward", Sector::RegionalPsychiatry);
+    let plan = create(&store, &ward, 1).await.plan_id;
+    let today = store.now().date();
+    let record = |milestone| Command::RecordMilestone { milestone, occurred_on: today };
+    change(&store, &ward, plan, 1, record(Milestone::ReferredForAssessment), None).await.expect("referral");
+    let discharge = Milestone::DischargePlanned { expected: today };
+    change(&store, &ward, plan, 2, record(discharge), None).await.expect("discharge planned");
+    let pause = Command::PauseClock { clock_id: "clock-1".into(), reason: text("borgeren ønsker at vente") };
+    assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "nothing is due yet");
+
+    // Eight days on the network meeting (five working days) is overdue; the assessment (30 days) is not.
+    days(8);
+    assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 1);
+    assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "once");
+    let marked = store.plan_events(plan, 4, 10).expect("events");
+    assert!(matches!(&marked[0].payload, EventPayload::ClockOverdue { clock_id, .. } if clock_id == "clock-2"));
+    assert_eq!(marked[0].actor.professional.as_str(), crate::domain::deadlines::WATCHER);
+
+    // A paused clock is never marked; once resumed past its (moved) due date, it is.
+    change(&store, &ward, plan, 4, pause, None).await.expect("pause");
+    days(40);
+    assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "paused");
+    let resume = Command::ResumeClock { clock_id: "clock-1".into() };
+    change(&store, &ward, plan, 5, resume, None).await.expect("resume");
+    assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "the pause moved it on");
+    days(31);
+    assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 1);
+    let plan_now = store.plan(plan).await.expect("read").expect("plan");
+    assert!(plan_now.clocks.iter().all(|c| c.overdue_recorded));
+    assert!(store.due_clocks(store.now().date(), 10).expect("index").is_empty());
+    assert_eq!(store.open_clocks(None, 10).expect("index").len(), 2, "overdue clocks are still open");
+    assert!(store.verify().expect("verify").problems.is_empty());
+}

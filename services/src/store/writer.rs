@@ -23,7 +23,7 @@ use super::{Error, Intent, Job, MAX_EVENT_BYTES, MAX_PLAN_BYTES, Message, Outcom
 use super::{decode, encode, keys};
 use crate::domain::{
     AuditEntry, CitizenKey, Context, Decision, DomainError, EventPayload, Plan, PlanId, Purpose, RecordedEvent,
-    Timestamp, create, decide, emergency_access, join, policy,
+    Timestamp, create, decide, emergency_access, join, mark_overdue, policy,
 };
 
 /// What a request id was used for, and what it answered.
@@ -227,6 +227,15 @@ impl Writer {
                 self.inspect(st, *plan, |plan| vec![command.category(plan)]).unwrap_or_default(),
                 "care-team member writing its part of the plan",
             ),
+            (Intent::MarkOverdue { plan, clock_id }, _) => (
+                "MarkClockOverdue".to_owned(),
+                Some(*plan),
+                Purpose::CareCoordination,
+                self.inspect(st, *plan, |plan| plan.clock(clock_id).map(|c| vec![c.kind.category()]))
+                    .flatten()
+                    .unwrap_or_default(),
+                "the hub's deadline watcher: a running clock passed its due date",
+            ),
             (Intent::EmergencyAccess { .. }, _) => (
                 "RequestEmergencyAccess".to_owned(),
                 plan_id,
@@ -301,7 +310,8 @@ impl Writer {
                 if current.version != *expected_version {
                     return Err(Error::StaleVersion { expected: *expected_version, current: current.version });
                 }
-                let ctx = Context { actor: &sub.actor, now, rules: &self.options.rules };
+                let ctx =
+                    Context { actor: &sub.actor, now, rules: &self.options.rules, deadlines: &self.options.deadlines };
                 let payloads = decide(&current, command, ctx)?;
                 (*plan, Some(current), payloads)
             }
@@ -317,9 +327,15 @@ impl Writer {
                 )?;
                 (plan_id, Some(plan), vec![granted])
             }
+            Intent::MarkOverdue { plan, clock_id } => {
+                let current = self.load(st, *plan)?.ok_or(DomainError::PlanNotFound)?;
+                let overdue = mark_overdue(&current, clock_id, today)?;
+                (*plan, Some(current), vec![overdue])
+            }
         };
 
         let created = before.is_none();
+        let old_clock_keys = before.as_ref().map(keys::clock_keys).unwrap_or_default();
         let mut plan = before;
         let mut events = Vec::with_capacity(payloads.len());
         let mut encoded = Vec::with_capacity(payloads.len());
@@ -367,6 +383,13 @@ impl Writer {
             st.round.push((plan_id, event.sequence));
         }
         st.batch.insert(keys::projection(plan_id).as_slice(), plan_bytes);
+        let new_clock_keys = keys::clock_keys(&plan);
+        for key in old_clock_keys.iter().filter(|k| !new_clock_keys.contains(k)) {
+            st.batch.remove(key.as_slice());
+        }
+        for key in new_clock_keys.iter().filter(|k| !old_clock_keys.contains(k)) {
+            st.batch.insert(key.as_slice(), &[]);
+        }
         if let (true, Intent::Create { citizen, .. }) = (created, intent) {
             st.batch.insert(keys::citizen(citizen).as_slice(), plan_id.0.as_slice());
             st.citizens.insert(*citizen, plan_id);

@@ -1,0 +1,210 @@
+//! Given-when-then tests of rights and deadlines: milestones start and stop
+//! clocks with due dates from the effective-dated table; pauses move the due
+//! date; a clock is overdue the day after its due date; the watcher marks it once.
+
+use super::testkit::*;
+use super::*;
+
+fn day(y: i32, m: u32, d: u32) -> Date {
+    Date::from_ymd_opt(y, m, d).expect("date")
+}
+
+/// Noon (UTC) on a day: the hub's clock, injected.
+fn at(y: i32, m: u32, d: u32) -> Timestamp {
+    let noon = day(y, m, d).and_hms_opt(12, 0, 0).expect("time").and_utc();
+    Timestamp(noon.timestamp_micros())
+}
+
+fn milestone(milestone: Milestone, occurred_on: Date) -> Command {
+    Command::RecordMilestone { milestone, occurred_on }
+}
+
+fn addiction() -> Actor {
+    actor("misbrug", Sector::AddictionService)
+}
+
+/// The plan's clocks as (id, kind, due date, state).
+fn clocks(given: &Given) -> Vec<(String, ClockKind, Date, ClockState)> {
+    given.plan.clocks.iter().map(|c| (c.clock_id.clone(), c.kind, c.due_on, c.state.clone())).collect()
+}
+
+fn today() -> Date {
+    NOW.date()
+}
+
+#[test]
+fn a_referral_starts_the_assessment_clock_and_the_assessment_the_treatment_clock() {
+    let given = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
+    assert_eq!(clocks(&given), [("clock-1".into(), ClockKind::Assessment, day(2026, 12, 23), ClockState::Running)]);
+    assert_eq!(given.plan.clocks[0].source, "udredningsret, sundhedsloven § 82 a");
+
+    let serious = given.and(&ward(), milestone(Milestone::AssessmentCompleted { serious: true }, today()));
+    let after = clocks(&serious);
+    assert_eq!(after[0].3, ClockState::Stopped { on: today() });
+    assert_eq!(serious.plan.clocks[0].met(), Some(true));
+    assert_eq!(after[1], ("clock-2".into(), ClockKind::TreatmentSerious, day(2026, 12, 23), ClockState::Running));
+
+    let started = serious.and(&ward(), milestone(Milestone::PsychiatricTreatmentStarted, today()));
+    assert!(started.plan.clocks.iter().all(|c| !c.is_open()), "treatment start satisfies the treatment clock");
+
+    let other = Given::plan()
+        .and(&ward(), milestone(Milestone::ReferredForAssessment, today()))
+        .and(&ward(), milestone(Milestone::AssessmentCompleted { serious: false }, today()));
+    assert_eq!(clocks(&other)[1].1, ClockKind::TreatmentOther);
+    assert_eq!(clocks(&other)[1].2, day(2027, 1, 22), "60 days when the illness is not serious");
+}
+
+#[test]
+fn a_request_for_addiction_treatment_starts_treatment_and_doctor_clocks() {
+    let given = Given::plan().with_team();
+    let given = given.and(
+        &ward(),
+        Command::AddCareTeamMember {
+            organisation: OrganisationRef { id: org("misbrug"), sector: Sector::AddictionService },
+            professional: None,
+            role: ProfessionalRole::AddictionCounsellor,
+            start_date: today(),
+            end_date: None,
+        },
+    );
+    let requested = given.and(&addiction(), milestone(Milestone::AddictionTreatmentRequested, today()));
+    let kinds: Vec<_> = clocks(&requested).into_iter().map(|c| (c.1, c.2)).collect();
+    assert_eq!(
+        kinds,
+        [(ClockKind::AddictionTreatment, day(2026, 12, 7)), (ClockKind::DoctorConsultation, day(2026, 12, 7))]
+    );
+    let consulted = requested.and(&addiction(), milestone(Milestone::DoctorConsultationHeld, today()));
+    assert_eq!(clocks(&consulted)[1].3, ClockState::Stopped { on: today() });
+    assert!(consulted.plan.clocks[0].is_running(), "the treatment clock runs on");
+
+    // The ward reads substance abuse for current treatment but does not write it.
+    let err = consulted.when(&ward(), &milestone(Milestone::AddictionTreatmentStarted, today())).expect_err("refused");
+    assert_eq!(reason(err), "CATEGORY_NOT_WRITABLE");
+}
+
+#[test]
+fn discharge_and_indsatsplan_meetings() {
+    // Planned on Monday 23 Nov: five working days is Monday 30 Nov.
+    let planned = Given::plan()
+        .with_team()
+        .and(&municipality(), milestone(Milestone::DischargePlanned { expected: day(2026, 11, 27) }, today()));
+    assert_eq!(clocks(&planned)[0].1, ClockKind::NetworkMeeting);
+    assert_eq!(clocks(&planned)[0].2, day(2026, 11, 30));
+    let held =
+        planned.and_at(at(2026, 11, 26), &municipality(), milestone(Milestone::NetworkMeetingHeld, day(2026, 11, 26)));
+    assert_eq!(held.plan.clocks[0].met(), Some(true));
+
+    // A meeting held satisfies the due one and sets the next, six months on.
+    let first = Given::plan().and(&ward(), milestone(Milestone::IndsatsplanMeetingHeld, today()));
+    let second = first.and(&ward(), milestone(Milestone::IndsatsplanMeetingHeld, today()));
+    assert_eq!(
+        clocks(&second),
+        [
+            ("clock-1".into(), ClockKind::IndsatsplanMeeting, day(2027, 5, 23), ClockState::Stopped { on: today() }),
+            ("clock-2".into(), ClockKind::IndsatsplanMeeting, day(2027, 5, 23), ClockState::Running),
+        ]
+    );
+}
+
+#[test]
+fn the_rule_in_force_when_the_clock_starts_decides_its_deadline() {
+    // Recorded today, for referrals made before and after 1 Sep 2015.
+    let before = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, day(2015, 8, 31)));
+    assert_eq!(clocks(&before)[0].2, day(2015, 10, 30), "60 days before 1 Sep 2015");
+    let after = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, day(2015, 9, 1)));
+    assert_eq!(clocks(&after)[0].2, day(2015, 10, 1), "30 days from 1 Sep 2015");
+
+    // Integrated dual-diagnosis treatment became a right on 1 Sep 2024.
+    let early = Given::plan().and(&ward(), milestone(Milestone::ReferredForDualDiagnosisTreatment, day(2024, 8, 31)));
+    assert!(early.plan.clocks.is_empty());
+    let late = Given::plan().and(&ward(), milestone(Milestone::ReferredForDualDiagnosisTreatment, day(2024, 9, 1)));
+    assert_eq!(clocks(&late)[0].2, day(2024, 9, 15));
+
+    // An operator's table change applies to clocks started after it, not to running ones.
+    let mut changed = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
+    changed.deadlines = DeadlineRules::new(vec![DeadlineRule {
+        kind: ClockKind::Assessment,
+        from: None,
+        until: None,
+        period: Period::Days(10),
+        source: "a changed table".into(),
+    }])
+    .expect("table");
+    assert_eq!(clocks(&changed)[0].2, day(2026, 12, 23), "the running clock keeps its due date");
+    let next = changed
+        .and(&ward(), milestone(Milestone::AssessmentCompleted { serious: false }, today()))
+        .and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
+    let kinds: Vec<_> = clocks(&next).into_iter().map(|c| (c.1, c.2)).collect();
+    // No treatment row in the new table: no treatment clock; the new referral gets 10 days.
+    assert_eq!(kinds, [(ClockKind::Assessment, day(2026, 12, 23)), (ClockKind::Assessment, day(2026, 12, 3))]);
+}
+
+#[test]
+fn pausing_moves_the_due_date_by_the_days_paused() {
+    let given = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
+    assert_eq!(given.plan.clocks[0].due_on, day(2026, 12, 23));
+    let pause = |reason: &str| Command::PauseClock { clock_id: "clock-1".into(), reason: text(reason) };
+    let paused = given.and_at(at(2026, 12, 1), &ward(), pause("borgeren ønsker at vente"));
+    assert!(!paused.plan.clocks[0].is_overdue(day(2027, 2, 1)), "a paused clock is never overdue");
+    let again = paused.when_at(at(2026, 12, 2), &ward(), &pause("igen"));
+    assert_eq!(reason(again.expect_err("refused")), "CLOCK_NOT_RUNNING");
+    let resumed = paused.and_at(at(2026, 12, 6), &ward(), Command::ResumeClock { clock_id: "clock-1".into() });
+    assert_eq!(resumed.plan.clocks[0].due_on, day(2026, 12, 28), "five days paused, five days later");
+    assert!(resumed.plan.clocks[0].is_running());
+    let twice = resumed.when_at(at(2026, 12, 7), &ward(), &Command::ResumeClock { clock_id: "clock-1".into() });
+    assert_eq!(reason(twice.expect_err("refused")), "CLOCK_NOT_PAUSED");
+}
+
+#[test]
+fn a_clock_is_overdue_the_day_after_its_due_date_and_marked_once() {
+    let mut given = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
+    let clock = given.plan.clocks[0].clone();
+    assert!(!clock.is_overdue(day(2026, 12, 23)), "due on its due date");
+    assert!(clock.is_overdue(day(2026, 12, 24)));
+    assert_eq!(
+        reason(mark_overdue(&given.plan, "clock-1", day(2026, 12, 23)).expect_err("not yet")),
+        "CLOCK_NOT_OVERDUE"
+    );
+    let overdue = mark_overdue(&given.plan, "clock-1", day(2026, 12, 24)).expect("overdue");
+    assert_eq!(overdue, EventPayload::ClockOverdue { clock_id: "clock-1".into(), due_on: day(2026, 12, 23) });
+    given.apply(overdue, &clock.watcher().expect("watcher"));
+    assert!(given.plan.clocks[0].overdue_recorded);
+    assert_eq!(reason(mark_overdue(&given.plan, "clock-1", day(2026, 12, 25)).expect_err("once")), "CLOCK_NOT_OVERDUE");
+
+    // Satisfied late: stopped, and not met.
+    let late = given.and_at(
+        at(2026, 12, 28),
+        &ward(),
+        milestone(Milestone::AssessmentCompleted { serious: false }, day(2026, 12, 28)),
+    );
+    assert_eq!(late.plan.clocks[0].met(), Some(false));
+    assert!(!late.plan.clocks[0].is_overdue(day(2027, 1, 1)));
+}
+
+#[test]
+fn milestones_are_checked() {
+    let given = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
+    let future = given.when(&ward(), &milestone(Milestone::ReferredForAssessment, day(2026, 11, 24)));
+    assert_eq!(reason(future.expect_err("future")), "occurred_on");
+    let twice = given.when(&ward(), &milestone(Milestone::ReferredForAssessment, today()));
+    assert_eq!(reason(twice.expect_err("open already")), "CLOCK_ALREADY_OPEN");
+    let early = given.when(&ward(), &milestone(Milestone::DischargePlanned { expected: day(2026, 11, 1) }, today()));
+    assert_eq!(reason(early.expect_err("before")), "expected_discharge_date");
+    let missing = given.when(&ward(), &Command::ResumeClock { clock_id: "clock-9".into() });
+    assert_eq!(reason(missing.expect_err("no such clock")), "clock_id");
+}
+
+#[test]
+fn clocks_are_seen_by_their_category() {
+    let given = Given::plan()
+        .with_team()
+        .and(&ward(), milestone(Milestone::ReferredForAssessment, today()))
+        .and(&municipality(), milestone(Milestone::DischargePlanned { expected: day(2026, 11, 27) }, today()));
+    // The job centre, without consent, hears of the discharge's network meeting but not of the assessment.
+    let err = given.when(&jobcentre(), &milestone(Milestone::ReferredForAssessment, today()));
+    assert_eq!(reason(err.expect_err("refused")), "CATEGORY_NOT_WRITABLE");
+    let view = policy::view(&given.plan, &jobcentre(), NOW).expect("member");
+    let shown = given.plan.redacted(&view.categories());
+    let kinds: Vec<_> = shown.clocks.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, [ClockKind::NetworkMeeting]);
+}

@@ -1,0 +1,168 @@
+//! Rights and deadlines through the real hub: milestones start clocks with
+//! due dates from the rule table, ListClocks shows each organisation the open
+//! and overdue clocks it may see, the deadline watcher records overdue clocks
+//! as events that subscribers receive (filtered like any other), and bad
+//! milestones are refused with field details and write nothing.
+
+use anyhow::Context;
+use samplan_proto::v1 as pb;
+use samplan_proto::v1::change_plan_request::Command;
+use samplan_proto::v1::plan_event::Event;
+use samplan_services::domain::{Decision, Timestamp};
+use samplan_tests::*;
+use tonic::Code;
+
+type TestResult = anyhow::Result<()>;
+
+const SETTINGS: &str = "[subscriptions]\nheartbeat_ms = 50\n\n[deadlines]\ncheck_interval_ms = 20\n";
+
+/// The hub's today, `days` from now, as YYYY-MM-DD.
+fn day(days: i64) -> String {
+    (Timestamp::now().date() + chrono::Duration::days(days)).format("%Y-%m-%d").to_string()
+}
+
+fn record(milestone: pb::MilestoneKind, occurred_on: &str) -> Command {
+    Command::RecordMilestone(pb::RecordMilestone {
+        milestone: milestone as i32,
+        occurred_on: occurred_on.into(),
+        ..Default::default()
+    })
+}
+
+async fn list_clocks(
+    client: &mut samplan_hub::client::PlanClient,
+    overdue_only: bool,
+    id: &str,
+) -> anyhow::Result<Vec<pb::RightsClock>> {
+    let request = tagged(pb::ListClocksRequest { overdue_only, ..Default::default() }, id);
+    Ok(client.list_clocks(request).await?.into_inner().clocks.into_iter().filter_map(|c| c.clock).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events() -> TestResult {
+    let t = TestHub::start_configured(SETTINGS).await?;
+    let mut ward = t.client(WARD).await?;
+    let mut job = t.client(JOB).await?;
+    let (name, _) = create_plan(&mut ward, CPR).await?;
+    let (_, version) = join(&mut job, CPR, "sygedagpenge").await?;
+    let head = t.hub.store.durable_position();
+    let mut ward_feed = subscribe(&mut ward, head, "ward-feed").await?;
+    let mut job_feed = subscribe(&mut job, head, "job-feed").await?;
+
+    // A referral 40 days ago: the 30-day assessment clock is already overdue.
+    let version = apply(&mut ward, &name, version, record(pb::MilestoneKind::ReferredForAssessment, &day(-40))).await?;
+    let discharge = Command::RecordMilestone(pb::RecordMilestone {
+        milestone: pb::MilestoneKind::DischargePlanned as i32,
+        occurred_on: day(0),
+        expected_discharge_date: day(3),
+        ..Default::default()
+    });
+    let version = apply(&mut ward, &name, version, discharge).await?;
+
+    let clocks = list_clocks(&mut ward, false, "ward-clocks").await?;
+    let kinds: Vec<_> = clocks.iter().map(|c| (c.kind, c.overdue, c.due_date.clone())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (pb::ClockKind::Assessment as i32, true, day(-10)),
+            (pb::ClockKind::NetworkMeeting as i32, false, clocks[1].due_date.clone())
+        ]
+    );
+    assert_eq!(clocks[0].legal_source, "udredningsret, sundhedsloven § 82 a");
+    assert_eq!(list_clocks(&mut ward, true, "ward-overdue").await?.len(), 1);
+    // The job centre, without consent, sees the discharge's network meeting only.
+    let job_clocks = list_clocks(&mut job, false, "job-clocks").await?;
+    assert_eq!(job_clocks.iter().map(|c| c.kind).collect::<Vec<_>>(), [pb::ClockKind::NetworkMeeting as i32]);
+    let audit = audit_by_correlation(&t.hub)?;
+    let listed = audit.get("job-clocks").context("ListClocks is audited")?;
+    assert_eq!((listed.action.as_str(), &listed.decision), ("ListClocks", &Decision::Allowed));
+    assert_eq!(listed.plan.map(|p| p.resource_name()), Some(name.clone()));
+
+    // The watcher records the overdue clock as an event; the ward hears of it.
+    let overdue_at = loop {
+        let event = ward_feed.message().await?.and_then(|m| m.message);
+        if let Some(pb::subscribe_plan_events_response::Message::Event(e)) = event
+            && let Some(Event::ClockOverdue(overdue)) = &e.event
+        {
+            assert_eq!((overdue.clock_id.as_str(), overdue.due_date.as_str()), ("clock-1", day(-10).as_str()));
+            assert_eq!(e.actor.as_ref().map(|a| a.professional_id.as_str()), Some("samplan-deadline-watcher"));
+            break e.global_position;
+        }
+    };
+    // The job centre hears of the discharge, never of the psychiatric clock.
+    let heard = events_until(&mut job_feed, overdue_at).await?;
+    let names: Vec<_> = heard
+        .iter()
+        .map(|e| match &e.event {
+            Some(Event::MilestoneRecorded(m)) => format!("milestone {}", m.milestone),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(names, [format!("milestone {}", pb::MilestoneKind::DischargePlanned as i32)]);
+
+    // The plan shows the clocks too, and the watcher marked the clock only once.
+    let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.context("plan")?;
+    assert_eq!(plan.version, version + 1);
+    assert!(plan.clocks[0].overdue && plan.clocks[0].state == pb::ClockState::Running as i32);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_milestones_are_refused_with_field_details_and_write_nothing() -> TestResult {
+    let t = TestHub::start_configured(SETTINGS).await?;
+    let mut ward = t.client(WARD).await?;
+    let (name, version) = create_plan(&mut ward, CPR).await?;
+    let cases = [
+        (pb::RecordMilestone { milestone: 0, occurred_on: day(0), ..Default::default() }, "record_milestone.milestone"),
+        (
+            pb::RecordMilestone { milestone: 99, occurred_on: day(0), ..Default::default() },
+            "record_milestone.milestone",
+        ),
+        (
+            pb::RecordMilestone {
+                milestone: pb::MilestoneKind::ReferredForAssessment as i32,
+                occurred_on: "23-11-2026".into(),
+                ..Default::default()
+            },
+            "record_milestone.occurred_on",
+        ),
+        (
+            pb::RecordMilestone {
+                milestone: pb::MilestoneKind::ReferredForAssessment as i32,
+                occurred_on: day(0),
+                serious_illness: true,
+                ..Default::default()
+            },
+            "record_milestone.serious_illness",
+        ),
+        (
+            pb::RecordMilestone {
+                milestone: pb::MilestoneKind::DischargePlanned as i32,
+                occurred_on: day(0),
+                ..Default::default()
+            },
+            "record_milestone.expected_discharge_date",
+        ),
+        (
+            pb::RecordMilestone {
+                milestone: pb::MilestoneKind::ReferredForAssessment as i32,
+                occurred_on: day(2),
+                ..Default::default()
+            },
+            "occurred_on",
+        ),
+    ];
+    for (milestone, field) in cases {
+        let status =
+            ward.change_plan(change(&name, version, "", Command::RecordMilestone(milestone))).await.expect_err(field);
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        assert!(field_violations(&status).contains_key(field), "{field}: {:?}", field_violations(&status));
+    }
+    let pause = Command::PauseClock(pb::PauseClock { clock_id: "clock-1".into(), reason: "ønske".into() });
+    let status = ward.change_plan(change(&name, version, "", pause)).await.expect_err("no such clock");
+    assert!(field_violations(&status).contains_key("clock_id"));
+    let plan = ward.get_plan(pb::GetPlanRequest { name }).await?.into_inner().plan.context("plan")?;
+    assert_eq!(plan.version, version, "nothing was written");
+    assert!(plan.clocks.is_empty());
+    Ok(())
+}
