@@ -410,7 +410,55 @@ pub async fn run() -> anyhow::Result<()> {
         );
     }
 
-    println!("\n8. What each sector's system heard, live, on its subscription (filtered when sent):");
+    println!("\n8. Rights and deadlines: milestones start and stop the citizen's clocks.");
+    let milestone = |kind: pb::MilestoneKind, occurred_on: String, expected: String| {
+        Command::RecordMilestone(pb::RecordMilestone {
+            milestone: kind as i32,
+            occurred_on,
+            serious_illness: false,
+            expected_discharge_date: expected,
+        })
+    };
+    use pb::MilestoneKind as M;
+    story
+        .step(
+            &mut addiction,
+            "records the citizen's request for treatment, 20 days ago",
+            milestone(M::AddictionTreatmentRequested, date(-20), String::new()),
+        )
+        .await?;
+    story
+        .step(
+            &mut addiction,
+            "records the doctor's consultation, 10 days ago",
+            milestone(M::DoctorConsultationHeld, date(-10), String::new()),
+        )
+        .await?;
+    story
+        .step(&mut ward, "plans the discharge for in 5 days", milestone(M::DischargePlanned, date(0), date(5)))
+        .await?;
+    // The watcher runs every `deadlines.check_interval_ms` (a minute by default); the demo runs one round now.
+    let marked = samplan_services::watcher::mark_overdue_clocks(&hub.store).await?;
+    println!(
+        "  the hub's deadline watcher recorded {marked} clock(s) as overdue (ClockOverdue, to every subscriber that may see it)"
+    );
+    story.version += marked as u64;
+    for who in [&mut ward, &mut job] {
+        let clocks = who.client.list_clocks(pb::ListClocksRequest::default()).await?.into_inner().clocks;
+        println!("  {} lists its open clocks:", who.label);
+        for clock in clocks.iter().filter_map(|c| c.clock.as_ref()) {
+            println!(
+                "    {:<8} {:<26} due {}{:<9} {}",
+                clock.clock_id,
+                short(name::<pb::ClockKind>(clock.kind)),
+                clock.due_date,
+                if clock.overdue { "  OVERDUE" } else { "" },
+                clock.legal_source
+            );
+        }
+    }
+
+    println!("\n9. What each sector's system heard, live, on its subscription (filtered when sent):");
     let last = hub.store.durable_position();
     for (label, mut feed) in feeds {
         let events = events_until(&mut feed, last).await?;

@@ -417,7 +417,8 @@ impl Store {
     }
 
     /// Checks the whole store: global positions gap-free from 1, every plan log
-    /// gap-free, and every persisted projection byte-identical to a replay.
+    /// gap-free, every persisted projection byte-identical to a replay, the
+    /// clock index exactly what the plans' clocks need, and the audit chain.
     pub fn verify(&self) -> Result<VerifyReport, Error> {
         let mut report = VerifyReport { events: 0, plans: 0, audit_records: 0, problems: Vec::new() };
         let mut expected = 1;
@@ -443,10 +444,14 @@ impl Store {
             }
             expected = first + round.len() as u64;
         }
+        let mut clock_keys = std::collections::BTreeSet::new();
         for item in self.shared.db.scan_prefix([keys::PROJECTION]) {
             let (key, stored) = item?;
             let id = keys::decode_plan_id(&key[1..])?;
             report.plans += 1;
+            if let Ok(plan) = decode::<Plan>(&stored) {
+                clock_keys.extend(keys::clock_keys(&plan));
+            }
             let events = self.plan_events(id, 1, usize::MAX)?;
             if events.iter().enumerate().any(|(i, e)| e.sequence != i as u64 + 1) {
                 report.problems.push(format!("{} has a gap in its log", id.resource_name()));
@@ -455,6 +460,19 @@ impl Store {
                 Some(plan) if encode(&plan)? == stored.as_ref() => {}
                 _ => report.problems.push(format!("{} differs from its replay", id.resource_name())),
             }
+        }
+        let mut indexed = std::collections::BTreeSet::new();
+        for prefix in [keys::OPEN_CLOCK, keys::DUE_CLOCK] {
+            for item in self.shared.db.scan_prefix([prefix]) {
+                indexed.insert(item?.0.to_vec());
+            }
+        }
+        if indexed != clock_keys {
+            report.problems.push(format!(
+                "the clock index differs from the plans' clocks ({} keys stored, {} expected)",
+                indexed.len(),
+                clock_keys.len()
+            ));
         }
         let (audit_records, problems) = audit::verify(&self.shared.db, &self.shared.checkpoint_key)?;
         report.audit_records = audit_records;

@@ -226,6 +226,23 @@ fn command_strategy() -> impl Strategy<Value = (usize, Command)> {
             relative_id,
             involvement: RelativeInvolvement::None
         }),
+        (
+            prop_oneof![
+                Just(Milestone::ReferredForAssessment),
+                Just(Milestone::AssessmentCompleted { serious: true }),
+                Just(Milestone::PsychiatricTreatmentStarted),
+                Just(Milestone::IndsatsplanMeetingHeld),
+                Just(Milestone::DischargePlanned { expected: Date::from_ymd_opt(2026, 11, 30).expect("date") }),
+                Just(Milestone::NetworkMeetingHeld),
+            ],
+            0..30u64
+        )
+            .prop_map(|(milestone, days_ago)| Command::RecordMilestone {
+                milestone,
+                occurred_on: Date::from_ymd_opt(2026, 11, 23).expect("date") - chrono::Days::new(days_ago),
+            }),
+        id("clock").prop_map(|clock_id| Command::PauseClock { clock_id, reason: text("borgerens ønske") }),
+        id("clock").prop_map(|clock_id| Command::ResumeClock { clock_id }),
     ];
     (who, command)
 }
