@@ -693,5 +693,18 @@ fn describe(event: &Event) -> String {
         Event::ClockPaused(e) => format!("ClockPaused {}", e.clock_id),
         Event::ClockResumed(e) => format!("ClockResumed {} due {}", e.clock_id, e.due_date),
         Event::ClockOverdue(e) => format!("ClockOverdue {} (due {})", e.clock_id, e.due_date),
+        Event::IndsatsplanStarted(e) => format!("IndsatsplanStarted, next meeting {}", e.next_meeting_date),
+        Event::IndsatsplanMeetingSet(e) => format!("IndsatsplanMeetingSet {}", e.next_meeting_date),
+        Event::IndsatsActionPrioritised(e) => format!("IndsatsActionPrioritised {} #{}", e.activity_id, e.priority),
+        Event::IndsatsplanSigned(e) => {
+            let sides: Vec<_> = e.sides.iter().map(|s| short(name::<pb::SectionKind>(*s))).collect();
+            format!(
+                "IndsatsplanSigned v{} for {}{}",
+                e.version,
+                sides.join(" and "),
+                if e.agreed { ": agreed by both sides" } else { "" }
+            )
+        }
+        Event::IndsatsplanReopened(e) => format!("IndsatsplanReopened: v{} awaits both signatures", e.version),
     }
 }

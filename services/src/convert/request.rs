@@ -333,6 +333,31 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
             let clock_id = f.take(item_id("clock_id", &c.clock_id));
             Some(Command::ResumeClock { clock_id: clock_id? })
         }
+        C::StartIndsatsplan(c) => {
+            scope!("start_indsatsplan");
+            let next_meeting = f.take(date("next_meeting_date", &c.next_meeting_date));
+            Some(Command::StartIndsatsplan { next_meeting: next_meeting? })
+        }
+        C::SetIndsatsplanMeeting(c) => {
+            scope!("set_indsatsplan_meeting");
+            let next_meeting = f.take(date("next_meeting_date", &c.next_meeting_date));
+            Some(Command::SetIndsatsplanMeeting { next_meeting: next_meeting? })
+        }
+        C::PrioritiseIndsatsAction(c) => {
+            scope!("prioritise_indsats_action");
+            let activity_id = f.take(item_id("activity_id", &c.activity_id));
+            if c.priority == 0 {
+                f.add("priority", "must be 1 (the most urgent) or more");
+            }
+            Some(Command::PrioritiseIndsatsAction { activity_id: activity_id?, priority: c.priority })
+        }
+        C::SignIndsatsplan(c) => {
+            scope!("sign_indsatsplan");
+            if c.version == 0 {
+                f.add("version", "must be the indsatsplan's current version (Indsatsplan.version)");
+            }
+            Some(Command::SignIndsatsplan { version: c.version })
+        }
     }
 }
 

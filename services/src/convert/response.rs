@@ -105,6 +105,7 @@ pub fn plan(p: &Plan, categories: &[DataCategory], today: Date) -> pb::Plan {
     let p = &p.redacted(categories);
     pb::Plan {
         clocks: p.clocks.iter().map(|c| rights_clock(c, today)).collect(),
+        indsatsplan: p.indsatsplan.as_ref().map(indsatsplan),
         name: p.id.resource_name(),
         version: p.version,
         status: status_to(p.status),
@@ -306,6 +307,26 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
         EventPayload::ClockOverdue { clock_id, due_on } => {
             E::ClockOverdue(pb::ClockOverdue { clock_id: clock_id.clone(), due_date: date_text(Some(*due_on)) })
         }
+        EventPayload::IndsatsplanStarted { next_meeting } => {
+            E::IndsatsplanStarted(pb::IndsatsplanStarted { next_meeting_date: date_text(Some(*next_meeting)) })
+        }
+        EventPayload::IndsatsplanMeetingSet { next_meeting } => {
+            E::IndsatsplanMeetingSet(pb::IndsatsplanMeetingSet { next_meeting_date: date_text(Some(*next_meeting)) })
+        }
+        EventPayload::IndsatsActionPrioritised { activity_id, priority } => {
+            E::IndsatsActionPrioritised(pb::IndsatsActionPrioritised {
+                activity_id: activity_id.clone(),
+                priority: *priority,
+            })
+        }
+        EventPayload::IndsatsplanSigned { version, sides, agreed } => E::IndsatsplanSigned(pb::IndsatsplanSigned {
+            version: *version,
+            sides: sides.iter().map(|s| section_to(*s)).collect(),
+            agreed: *agreed,
+        }),
+        EventPayload::IndsatsplanReopened { version } => {
+            E::IndsatsplanReopened(pb::IndsatsplanReopened { version: *version })
+        }
     };
     pb::PlanEvent {
         plan: e.plan_id.resource_name(),
@@ -322,6 +343,28 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
         request_id: e.request_id.clone().unwrap_or_default(),
         event: Some(event),
         category: category_to(e.category),
+    }
+}
+
+fn indsatsplan(k: &indsatsplan::Indsatsplan) -> pb::Indsatsplan {
+    pb::Indsatsplan {
+        started_by_organisation_id: k.started_by.to_string(),
+        start_date: date_text(Some(k.started_on)),
+        version: k.version,
+        next_meeting_date: date_text(Some(k.next_meeting)),
+        priorities: k.priorities.iter().map(|(id, p)| (id.clone(), *p)).collect(),
+        signatures: k
+            .signatures
+            .iter()
+            .map(|s| pb::IndsatsplanSignature {
+                side: section_to(s.side),
+                organisation_id: s.organisation.to_string(),
+                professional_id: s.professional.to_string(),
+                version: s.version,
+                sign_time: Some(timestamp(s.signed_at)),
+            })
+            .collect(),
+        agreed: k.is_agreed(),
     }
 }
 

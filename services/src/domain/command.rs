@@ -8,6 +8,7 @@ use super::cpr::CprKind;
 use super::deadlines::{self, DeadlineRules, Milestone};
 use super::error::DomainError;
 use super::event::EventPayload;
+use super::indsatsplan;
 use super::model::*;
 use super::plan::{Activity, CareTeamMember, ConsentTerms, Plan, Relative};
 use super::policy;
@@ -121,6 +122,19 @@ pub enum Command {
     ResumeClock {
         clock_id: String,
     },
+    StartIndsatsplan {
+        next_meeting: Date,
+    },
+    SetIndsatsplanMeeting {
+        next_meeting: Date,
+    },
+    PrioritiseIndsatsAction {
+        activity_id: String,
+        priority: u32,
+    },
+    SignIndsatsplan {
+        version: u32,
+    },
 }
 
 impl Command {
@@ -152,10 +166,15 @@ impl Command {
             Command::RecordMilestone { .. } => "RecordMilestone",
             Command::PauseClock { .. } => "PauseClock",
             Command::ResumeClock { .. } => "ResumeClock",
+            Command::StartIndsatsplan { .. } => "StartIndsatsplan",
+            Command::SetIndsatsplanMeeting { .. } => "SetIndsatsplanMeeting",
+            Command::PrioritiseIndsatsAction { .. } => "PrioritiseIndsatsAction",
+            Command::SignIndsatsplan { .. } => "SignIndsatsplan",
         }
     }
 
-    /// Whether the command writes a section, which its owner alone may do.
+    /// Whether the command writes a section, or the koordinerende indsatsplan
+    /// of the psychiatry and addiction sections, which their owners alone may do.
     pub fn writes_section(&self) -> bool {
         matches!(
             self,
@@ -163,6 +182,10 @@ impl Command {
                 | Command::TransferSectionOwnership { .. }
                 | Command::AddActivity { .. }
                 | Command::ChangeActivityStatus { .. }
+                | Command::StartIndsatsplan { .. }
+                | Command::SetIndsatsplanMeeting { .. }
+                | Command::PrioritiseIndsatsAction { .. }
+                | Command::SignIndsatsplan { .. }
         )
     }
 
@@ -181,7 +204,11 @@ impl Command {
                 .iter()
                 .find(|a| &a.activity_id == activity_id)
                 .map_or(DataCategory::PlanAndContact, |a| a.section.category()),
-            Command::RecordAdvanceStatement { .. } => DataCategory::Psychiatric,
+            Command::RecordAdvanceStatement { .. }
+            | Command::StartIndsatsplan { .. }
+            | Command::SetIndsatsplanMeeting { .. }
+            | Command::PrioritiseIndsatsAction { .. }
+            | Command::SignIndsatsplan { .. } => DataCategory::Psychiatric,
             Command::RecordMilestone { milestone, .. } => milestone.category(),
             Command::PauseClock { clock_id, .. } | Command::ResumeClock { clock_id } => {
                 plan.clock(clock_id).map_or(DataCategory::PlanAndContact, |c| c.kind.category())
@@ -573,8 +600,20 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
         }
         Command::PauseClock { clock_id, reason } => deadlines::pause(plan, clock_id, reason, today)?,
         Command::ResumeClock { clock_id } => deadlines::resume(plan, clock_id, today)?,
+        Command::StartIndsatsplan { next_meeting } => {
+            indsatsplan::start(plan, ctx.actor, ctx.deadlines, *next_meeting, today)?
+        }
+        Command::SetIndsatsplanMeeting { next_meeting } => {
+            indsatsplan::set_meeting(plan, ctx.actor, ctx.deadlines, *next_meeting, today)?
+        }
+        Command::PrioritiseIndsatsAction { activity_id, priority } => {
+            indsatsplan::prioritise(plan, ctx.actor, activity_id, *priority)?
+        }
+        Command::SignIndsatsplan { version } => indsatsplan::sign(plan, ctx.actor, *version)?,
     };
-    Ok(vec![event])
+    let mut events = vec![event];
+    events.extend(indsatsplan::follow_up(plan, &events));
+    Ok(events)
 }
 
 fn require_status(plan: &Plan, status: PlanStatus, message: &'static str) -> Result<(), DomainError> {

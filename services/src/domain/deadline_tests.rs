@@ -19,10 +19,6 @@ fn milestone(milestone: Milestone, occurred_on: Date) -> Command {
     Command::RecordMilestone { milestone, occurred_on }
 }
 
-fn addiction() -> Actor {
-    actor("misbrug", Sector::AddictionService)
-}
-
 /// The plan's clocks as (id, kind, due date, state).
 fn clocks(given: &Given) -> Vec<(String, ClockKind, Date, ClockState)> {
     given.plan.clocks.iter().map(|c| (c.clock_id.clone(), c.kind, c.due_on, c.state.clone())).collect()

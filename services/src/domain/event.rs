@@ -124,6 +124,27 @@ pub enum EventPayload {
         clock_id: String,
         due_on: Date,
     },
+    IndsatsplanStarted {
+        next_meeting: Date,
+    },
+    IndsatsplanMeetingSet {
+        next_meeting: Date,
+    },
+    IndsatsActionPrioritised {
+        activity_id: String,
+        priority: u32,
+    },
+    /// The acting organisation signed `version` for `sides`; `agreed` when that
+    /// completed both sides' signatures.
+    IndsatsplanSigned {
+        version: u32,
+        sides: Vec<SectionKind>,
+        agreed: bool,
+    },
+    /// A change to an agreed indsatsplan made `version`, which neither side has signed.
+    IndsatsplanReopened {
+        version: u32,
+    },
 }
 
 impl EventPayload {
@@ -149,7 +170,12 @@ impl EventPayload {
             SectionOwnershipTaken { section, .. } | SectionOwnershipTransferred { section, .. } => section.category(),
             ActivityAdded(a) => a.section.category(),
             ActivityStatusChanged { activity_id, .. } => activity(activity_id),
-            AdvanceStatementRecorded { .. } => DataCategory::Psychiatric,
+            AdvanceStatementRecorded { .. }
+            | IndsatsplanStarted { .. }
+            | IndsatsplanMeetingSet { .. }
+            | IndsatsActionPrioritised { .. }
+            | IndsatsplanSigned { .. }
+            | IndsatsplanReopened { .. } => DataCategory::Psychiatric,
             MilestoneRecorded { milestone, .. } => milestone.category(),
             ClockPaused { clock_id, .. } | ClockResumed { clock_id, .. } | ClockOverdue { clock_id, .. } => {
                 plan.and_then(|p| p.clock(clock_id)).map_or(DataCategory::PlanAndContact, |c| c.kind.category())
@@ -201,6 +227,11 @@ impl EventPayload {
             Self::ClockPaused { .. } => "ClockPaused",
             Self::ClockResumed { .. } => "ClockResumed",
             Self::ClockOverdue { .. } => "ClockOverdue",
+            Self::IndsatsplanStarted { .. } => "IndsatsplanStarted",
+            Self::IndsatsplanMeetingSet { .. } => "IndsatsplanMeetingSet",
+            Self::IndsatsActionPrioritised { .. } => "IndsatsActionPrioritised",
+            Self::IndsatsplanSigned { .. } => "IndsatsplanSigned",
+            Self::IndsatsplanReopened { .. } => "IndsatsplanReopened",
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod cpr;
 pub mod deadlines;
 pub mod error;
 pub mod event;
+pub mod indsatsplan;
 pub mod model;
 pub mod plan;
 pub mod policy;
@@ -13,6 +14,8 @@ pub mod rules;
 
 #[cfg(test)]
 mod deadline_tests;
+#[cfg(test)]
+mod indsatsplan_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::cpr::CprKind;
 use super::deadlines::{Clock, ClockState};
 use super::event::{EventPayload, RecordedEvent};
+use super::indsatsplan::{self, Indsatsplan, Signature};
 use super::model::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +183,8 @@ pub struct Plan {
     pub emergency_grants: Vec<EmergencyGrant>,
     /// The citizen's rights clocks, in the order they started.
     pub clocks: Vec<Clock>,
+    /// The koordinerende indsatsplan, once started.
+    pub indsatsplan: Option<Indsatsplan>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -209,6 +212,7 @@ impl Plan {
             consents: Vec::new(),
             emergency_grants: Vec::new(),
             clocks: Vec::new(),
+            indsatsplan: None,
             created_at: event.recorded_at,
             updated_at: event.recorded_at,
         })
@@ -225,6 +229,11 @@ impl Plan {
     }
 
     pub fn apply(&mut self, event: &RecordedEvent) {
+        if indsatsplan::changes(self, &event.payload)
+            && let Some(plan) = &mut self.indsatsplan
+        {
+            plan.version += 1;
+        }
         self.version = event.sequence;
         self.last_position = event.global_position;
         self.updated_at = event.recorded_at;
@@ -374,6 +383,38 @@ impl Plan {
                     clock.overdue_recorded = true;
                 }
             }
+            EventPayload::IndsatsplanStarted { next_meeting } => {
+                self.indsatsplan = Some(Indsatsplan {
+                    started_by: event.actor.organisation.clone(),
+                    started_on: event.recorded_at.date(),
+                    version: 1,
+                    next_meeting: *next_meeting,
+                    priorities: BTreeMap::new(),
+                    signatures: Vec::new(),
+                });
+            }
+            EventPayload::IndsatsplanMeetingSet { next_meeting } => {
+                if let Some(plan) = &mut self.indsatsplan {
+                    plan.next_meeting = *next_meeting;
+                }
+            }
+            EventPayload::IndsatsActionPrioritised { activity_id, priority } => {
+                if let Some(plan) = &mut self.indsatsplan {
+                    plan.priorities.insert(activity_id.clone(), *priority);
+                }
+            }
+            EventPayload::IndsatsplanSigned { version, sides, .. } => {
+                if let Some(plan) = &mut self.indsatsplan {
+                    plan.signatures.extend(sides.iter().map(|side| Signature {
+                        side: *side,
+                        organisation: event.actor.organisation.clone(),
+                        professional: event.actor.professional.clone(),
+                        version: *version,
+                        signed_at: event.recorded_at,
+                    }));
+                }
+            }
+            EventPayload::IndsatsplanReopened { .. } => {}
         }
     }
 
@@ -409,6 +450,7 @@ impl Plan {
         plan.clocks.retain(|c| sees(c.kind.category()));
         if !sees(DataCategory::Psychiatric) {
             plan.advance_statements.clear();
+            plan.indsatsplan = None;
         }
         if !sees(DataCategory::PlanAndContact) {
             plan.status_reason = None;

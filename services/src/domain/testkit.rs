@@ -120,3 +120,24 @@ pub fn reason(err: DomainError) -> &'static str {
         DomainError::PlanNotFound => "PLAN_NOT_FOUND",
     }
 }
+
+pub fn addiction() -> Actor {
+    actor("misbrug", Sector::AddictionService)
+}
+
+/// A plan the ward created, with social services, the job centre and the addiction service on its team,
+/// a goal of the citizen's and a substance-abuse goal.
+pub fn dual_diagnosis() -> Given {
+    let join = Command::AddCareTeamMember {
+        organisation: OrganisationRef { id: addiction().organisation, sector: Sector::AddictionService },
+        professional: None,
+        role: ProfessionalRole::AddictionCounsellor,
+        start_date: NOW.date(),
+        end_date: None,
+    };
+    Given::plan()
+        .with_team()
+        .and(&ward(), join)
+        .and(&ward(), Command::AddGoal { text: text("have et arbejde"), category: DataCategory::Goals })
+        .and(&addiction(), Command::AddGoal { text: text("drikke mindre"), category: DataCategory::SubstanceAbuse })
+}

@@ -257,10 +257,6 @@ fn outsiders_join_only_by_asking_with_a_reason() {
 
 // ---- Who sees what (policy.rs) ----
 
-fn addiction() -> Actor {
-    actor("misbrug", Sector::AddictionService)
-}
-
 fn hours(n: i64) -> Timestamp {
     Timestamp(NOW.0 + n * 3_600_000_000)
 }
@@ -274,23 +270,6 @@ fn consent_for(recipient: &Actor) -> Command {
         given_on: NOW.date(),
         valid_until: None,
     }
-}
-
-/// A dual-diagnosis plan: the ward, social services, the job centre and the
-/// addiction service on the team, with a substance-abuse goal.
-fn dual_diagnosis() -> Given {
-    let join = Command::AddCareTeamMember {
-        organisation: OrganisationRef { id: addiction().organisation, sector: Sector::AddictionService },
-        professional: None,
-        role: ProfessionalRole::AddictionCounsellor,
-        start_date: NOW.date(),
-        end_date: None,
-    };
-    Given::plan()
-        .with_team()
-        .and(&ward(), join)
-        .and(&ward(), Command::AddGoal { text: text("have et arbejde"), category: DataCategory::Goals })
-        .and(&addiction(), Command::AddGoal { text: text("drikke mindre"), category: DataCategory::SubstanceAbuse })
 }
 
 fn sees(plan: &Plan, who: &Actor, at: Timestamp) -> Vec<DataCategory> {

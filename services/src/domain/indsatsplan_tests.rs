@@ -1,0 +1,137 @@
+//! Given-when-then tests of the koordinerende indsatsplan: started by either
+//! side, agreed only when both sides have signed the current version, and
+//! reopened — with an event both sides receive — by any change to its content.
+
+use super::testkit::*;
+use super::*;
+
+fn day(y: i32, m: u32, d: u32) -> Date {
+    Date::from_ymd_opt(y, m, d).expect("date")
+}
+
+/// A dual-diagnosis plan whose psychiatry section the ward owns and whose
+/// addiction section the addiction service owns.
+fn sides() -> Given {
+    dual_diagnosis()
+        .and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry })
+        .and(&addiction(), Command::TakeSectionOwnership { section: SectionKind::Addiction })
+}
+
+fn action(section: SectionKind, title: &str, legal_plan_type: LegalPlanType) -> Command {
+    Command::AddActivity {
+        section,
+        title: text(title),
+        legal_plan_type,
+        responsible_professional: prof("p-7"),
+        start_date: NOW.date(),
+        end_date: None,
+        goal_ids: vec!["goal-2".into()],
+    }
+}
+
+fn start() -> Command {
+    Command::StartIndsatsplan { next_meeting: day(2027, 1, 15) }
+}
+
+fn sign(version: u32) -> Command {
+    Command::SignIndsatsplan { version }
+}
+
+fn names(events: &[EventPayload]) -> Vec<&'static str> {
+    events.iter().map(EventPayload::name).collect()
+}
+
+/// Agreed at version 2: started, one psychiatry action, then both signatures.
+fn agreed() -> Given {
+    sides()
+        .and(&ward(), start())
+        .and(&ward(), action(SectionKind::Psychiatry, "medicinsk behandling", LegalPlanType::KoordinerendeIndsatsplan))
+        .and(&ward(), sign(2))
+        .and(&addiction(), sign(2))
+}
+
+#[test]
+fn either_side_starts_it_and_no_one_else() {
+    let given = sides();
+    assert_eq!(names(&given.when(&ward(), &start()).expect("psychiatry")), ["IndsatsplanStarted"]);
+    assert_eq!(names(&given.when(&addiction(), &start()).expect("addiction")), ["IndsatsplanStarted"]);
+    let social = given.when(&municipality(), &start()).expect_err("not a side");
+    assert_eq!(reason(social), "NOT_AN_INDSATSPLAN_SIDE");
+    let far = given.when(&ward(), &Command::StartIndsatsplan { next_meeting: day(2027, 6, 1) });
+    assert_eq!(reason(far.expect_err("beyond six months")), "next_meeting_date");
+    let started = given.and(&addiction(), start());
+    let plan = started.plan.indsatsplan.as_ref().expect("started");
+    assert_eq!((plan.version, plan.next_meeting, plan.is_agreed()), (1, day(2027, 1, 15), false));
+    assert_eq!(reason(started.when(&ward(), &start()).expect_err("twice")), "INDSATSPLAN_STARTED");
+}
+
+#[test]
+fn agreed_only_when_both_sides_signed_the_current_version() {
+    let given = sides()
+        .and(&ward(), start())
+        .and(&ward(), action(SectionKind::Psychiatry, "medicinsk behandling", LegalPlanType::KoordinerendeIndsatsplan));
+    assert_eq!(given.plan.indsatsplan.as_ref().map(|p| p.version), Some(2), "the action made version 2");
+    let stale = given.when(&addiction(), &sign(1)).expect_err("stale");
+    assert_eq!(reason(stale), "INDSATSPLAN_CHANGED");
+
+    let one = given.and(&ward(), sign(2));
+    assert!(!one.plan.indsatsplan.as_ref().expect("plan").is_agreed(), "one side is not agreement");
+    assert_eq!(reason(one.when(&ward(), &sign(2)).expect_err("again")), "INDSATSPLAN_SIGNED");
+    let events = one.when(&addiction(), &sign(2)).expect("second side");
+    assert_eq!(
+        events,
+        [EventPayload::IndsatsplanSigned { version: 2, sides: vec![SectionKind::Addiction], agreed: true }]
+    );
+    let both = one.and(&addiction(), sign(2));
+    assert!(both.plan.indsatsplan.as_ref().expect("plan").is_agreed());
+}
+
+#[test]
+fn any_change_to_either_sides_part_reopens_the_agreement() {
+    let changes = [
+        (addiction(), action(SectionKind::Addiction, "ambulant behandling", LegalPlanType::KoordinerendeIndsatsplan)),
+        (
+            ward(),
+            Command::ChangeActivityStatus { activity_id: "activity-1".into(), status: ActivityStatus::InProgress },
+        ),
+        (ward(), Command::SetIndsatsplanMeeting { next_meeting: day(2027, 2, 1) }),
+        (addiction(), Command::PrioritiseIndsatsAction { activity_id: "activity-1".into(), priority: 1 }),
+        (addiction(), Command::ReviseGoal { goal_id: "goal-2".into(), text: text("drikke mindre end før") }),
+    ];
+    for (by, change) in changes {
+        let given = agreed();
+        let events = given.when(&by, &change).expect("change");
+        assert_eq!(names(&events)[1..], ["IndsatsplanReopened"], "{change:?}");
+        assert_eq!(events[1], EventPayload::IndsatsplanReopened { version: 3 });
+        let after = given.and(&by, change);
+        let plan = after.plan.indsatsplan.as_ref().expect("plan");
+        assert_eq!((plan.version, plan.is_agreed()), (3, false));
+    }
+    // Outside the indsatsplan nothing reopens it.
+    let unrelated = [
+        (addiction(), action(SectionKind::Addiction, "motiverende samtaler", LegalPlanType::Behandlingsplan)),
+        (ward(), Command::ReviseGoal { goal_id: "goal-1".into(), text: text("et arbejde jeg kan lide") }),
+    ];
+    for (by, change) in unrelated {
+        let given = agreed();
+        assert_eq!(given.when(&by, &change).expect("change").len(), 1, "{change:?}");
+        assert!(given.and(&by, change).plan.indsatsplan.as_ref().expect("plan").is_agreed());
+    }
+    // Signed again by both, it is agreed again.
+    let again = agreed()
+        .and(&ward(), Command::SetIndsatsplanMeeting { next_meeting: day(2027, 2, 1) })
+        .and(&ward(), sign(3))
+        .and(&addiction(), sign(3));
+    assert!(again.plan.indsatsplan.as_ref().expect("plan").is_agreed());
+}
+
+#[test]
+fn only_health_services_see_it_without_consent() {
+    let given = agreed();
+    let shown = |who: &Actor| {
+        let view = policy::view(&given.plan, who, NOW).expect("member");
+        given.plan.redacted(&view.categories()).indsatsplan.is_some()
+    };
+    assert!(shown(&ward()) && shown(&addiction()));
+    assert!(!shown(&jobcentre()) && !shown(&municipality()));
+}
