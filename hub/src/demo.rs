@@ -706,5 +706,17 @@ fn describe(event: &Event) -> String {
             )
         }
         Event::IndsatsplanReopened(e) => format!("IndsatsplanReopened: v{} awaits both signatures", e.version),
+        Event::DischargeCoordinatorOffered(e) => {
+            format!("DischargeCoordinatorOffered {} from {} to {}", e.mentor_professional_id, e.start_date, e.end_date)
+        }
+        Event::DischargeCoordinatorOfferAnswered(e) => {
+            format!("DischargeCoordinatorOfferAnswered: {}", if e.accepted { "accepted" } else { "declined" })
+        }
+        Event::NetworkMeetingRequested(e) => format!("NetworkMeetingRequested for {}", e.meeting_date),
+        Event::AdvanceStatementsRequested(_) => "AdvanceStatementsRequested".into(),
+        Event::NextContactPersonAgreed(e) => {
+            format!("NextContactPersonAgreed {}/{}", e.organisation_id, e.professional_id)
+        }
+        Event::DischargeCompleted(e) => format!("DischargeCompleted on {}", e.discharge_date),
     }
 }

@@ -49,8 +49,9 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
     let mut ward_feed = subscribe(&mut ward, head, "ward-feed").await?;
     let mut job_feed = subscribe(&mut job, head, "job-feed").await?;
 
-    // A referral 40 days ago: the 30-day assessment clock is already overdue.
-    let version = apply(&mut ward, &name, version, record(pb::MilestoneKind::ReferredForAssessment, &day(-40))).await?;
+    // A planned discharge, then a referral 40 days ago: the 30-day assessment
+    // clock is overdue at once, and the watcher may append to the plan from
+    // then on, so the referral is the last write here.
     let discharge = Command::RecordMilestone(pb::RecordMilestone {
         milestone: pb::MilestoneKind::DischargePlanned as i32,
         occurred_on: day(0),
@@ -58,17 +59,18 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
         ..Default::default()
     });
     let version = apply(&mut ward, &name, version, discharge).await?;
+    let version = apply(&mut ward, &name, version, record(pb::MilestoneKind::ReferredForAssessment, &day(-40))).await?;
 
     let clocks = list_clocks(&mut ward, false, "ward-clocks").await?;
     let kinds: Vec<_> = clocks.iter().map(|c| (c.kind, c.overdue, c.due_date.clone())).collect();
     assert_eq!(
         kinds,
         [
-            (pb::ClockKind::Assessment as i32, true, day(-10)),
-            (pb::ClockKind::NetworkMeeting as i32, false, clocks[1].due_date.clone())
+            (pb::ClockKind::NetworkMeeting as i32, false, clocks[0].due_date.clone()),
+            (pb::ClockKind::Assessment as i32, true, day(-10))
         ]
     );
-    assert_eq!(clocks[0].legal_source, "udredningsret, sundhedsloven § 82 a");
+    assert_eq!(clocks[1].legal_source, "udredningsret, sundhedsloven § 82 a");
     assert_eq!(list_clocks(&mut ward, true, "ward-overdue").await?.len(), 1);
     // The job centre, without consent, sees the discharge's network meeting only.
     let job_clocks = list_clocks(&mut job, false, "job-clocks").await?;
@@ -84,7 +86,7 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
         if let Some(pb::subscribe_plan_events_response::Message::Event(e)) = event
             && let Some(Event::ClockOverdue(overdue)) = &e.event
         {
-            assert_eq!((overdue.clock_id.as_str(), overdue.due_date.as_str()), ("clock-1", day(-10).as_str()));
+            assert_eq!((overdue.clock_id.as_str(), overdue.due_date.as_str()), ("clock-2", day(-10).as_str()));
             assert_eq!(e.actor.as_ref().map(|a| a.professional_id.as_str()), Some("samplan-deadline-watcher"));
             break e.global_position;
         }
@@ -103,7 +105,7 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
     // The plan shows the clocks too, and the watcher marked the clock only once.
     let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.context("plan")?;
     assert_eq!(plan.version, version + 1);
-    assert!(plan.clocks[0].overdue && plan.clocks[0].state == pb::ClockState::Running as i32);
+    assert!(plan.clocks[1].overdue && plan.clocks[1].state == pb::ClockState::Running as i32);
     Ok(())
 }
 

@@ -358,6 +358,36 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
             }
             Some(Command::SignIndsatsplan { version: c.version })
         }
+        C::OfferDischargeCoordinator(c) => {
+            scope!("offer_discharge_coordinator");
+            let mentor = f.take(ProfessionalId::parse("mentor_professional_id", &c.mentor_professional_id));
+            let start = f.take(date("start_date", &c.start_date));
+            let end = f.take(date("end_date", &c.end_date));
+            Some(Command::Discharge(DischargeCommand::OfferCoordinator { mentor: mentor?, start: start?, end: end? }))
+        }
+        C::AnswerDischargeCoordinatorOffer(c) => {
+            Some(Command::Discharge(DischargeCommand::AnswerCoordinatorOffer { accepted: c.accepted }))
+        }
+        C::RequestNetworkMeeting(c) => {
+            scope!("request_network_meeting");
+            let meeting_on = f.take(date("meeting_date", &c.meeting_date));
+            Some(Command::Discharge(DischargeCommand::RequestNetworkMeeting { meeting_on: meeting_on? }))
+        }
+        C::RequestAdvanceStatements(_) => Some(Command::Discharge(DischargeCommand::RequestAdvanceStatements)),
+        C::AgreeNextContactPerson(c) => {
+            scope!("agree_next_contact_person");
+            let organisation = f.take(OrganisationId::parse("organisation_id", &c.organisation_id));
+            let professional = f.take(ProfessionalId::parse("professional_id", &c.professional_id));
+            Some(Command::Discharge(DischargeCommand::AgreeNextContactPerson {
+                organisation: organisation?,
+                professional: professional?,
+            }))
+        }
+        C::CompleteDischarge(c) => {
+            scope!("complete_discharge");
+            let on = f.take(date("discharge_date", &c.discharge_date));
+            Some(Command::Discharge(DischargeCommand::Complete { on: on? }))
+        }
     }
 }
 

@@ -106,6 +106,7 @@ pub fn plan(p: &Plan, categories: &[DataCategory], today: Date) -> pb::Plan {
     pb::Plan {
         clocks: p.clocks.iter().map(|c| rights_clock(c, today)).collect(),
         indsatsplan: p.indsatsplan.as_ref().map(indsatsplan),
+        discharge: p.discharge.as_ref().map(|d| discharge(d, p, today)),
         name: p.id.resource_name(),
         version: p.version,
         status: status_to(p.status),
@@ -327,6 +328,31 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
         EventPayload::IndsatsplanReopened { version } => {
             E::IndsatsplanReopened(pb::IndsatsplanReopened { version: *version })
         }
+        EventPayload::DischargeCoordinatorOffered { mentor, start, end, .. } => {
+            E::DischargeCoordinatorOffered(pb::DischargeCoordinatorOffered {
+                mentor_professional_id: mentor.to_string(),
+                start_date: date_text(Some(*start)),
+                end_date: date_text(Some(*end)),
+            })
+        }
+        EventPayload::DischargeCoordinatorOfferAnswered { accepted } => {
+            E::DischargeCoordinatorOfferAnswered(pb::DischargeCoordinatorOfferAnswered { accepted: *accepted })
+        }
+        EventPayload::NetworkMeetingRequested { meeting_on } => {
+            E::NetworkMeetingRequested(pb::NetworkMeetingRequested { meeting_date: date_text(Some(*meeting_on)) })
+        }
+        EventPayload::AdvanceStatementsRequested { on } => {
+            E::AdvanceStatementsRequested(pb::AdvanceStatementsRequested { request_date: date_text(Some(*on)) })
+        }
+        EventPayload::NextContactPersonAgreed { organisation, professional } => {
+            E::NextContactPersonAgreed(pb::NextContactPersonAgreed {
+                organisation_id: organisation.to_string(),
+                professional_id: professional.to_string(),
+            })
+        }
+        EventPayload::DischargeCompleted { on } => {
+            E::DischargeCompleted(pb::DischargeCompleted { discharge_date: date_text(Some(*on)) })
+        }
     };
     pb::PlanEvent {
         plan: e.plan_id.resource_name(),
@@ -343,6 +369,48 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
         request_id: e.request_id.clone().unwrap_or_default(),
         event: Some(event),
         category: category_to(e.category),
+    }
+}
+
+fn discharge(d: &discharge::Discharge, plan: &Plan, today: Date) -> pb::Discharge {
+    use discharge::{Step, StepState};
+    let steps = d
+        .steps(plan, today)
+        .into_iter()
+        .map(|(step, state)| pb::DischargeStep {
+            kind: match step {
+                Step::NetworkMeetingRequested => pb::DischargeStepKind::NetworkMeetingRequested,
+                Step::NetworkMeetingHeld => pb::DischargeStepKind::NetworkMeetingHeld,
+                Step::AdvanceStatementsRequested => pb::DischargeStepKind::AdvanceStatementsRequested,
+                Step::Completed => pb::DischargeStepKind::Completed,
+                Step::ContactPersonPassedOn => pb::DischargeStepKind::ContactPersonPassedOn,
+            } as i32,
+            state: match state {
+                StepState::Done => pb::DischargeStepState::Done,
+                StepState::Pending => pb::DischargeStepState::Pending,
+                StepState::Overdue => pb::DischargeStepState::Overdue,
+            } as i32,
+        })
+        .collect();
+    pb::Discharge {
+        planned_date: date_text(Some(d.planned_on)),
+        expected_date: date_text(Some(d.expected_on)),
+        coordinator_offer: d.coordinator.as_ref().map(|o| pb::DischargeCoordinatorOffer {
+            organisation_id: o.offered_by.to_string(),
+            mentor_professional_id: o.mentor.to_string(),
+            start_date: date_text(Some(o.start)),
+            end_date: date_text(Some(o.end)),
+            answered: o.accepted.is_some(),
+            accepted: o.accepted.unwrap_or(false),
+        }),
+        network_meeting_date: date_text(d.network_meeting_on),
+        network_meeting_held_date: date_text(d.network_meeting_held_on),
+        advance_statements_requested_date: date_text(d.advance_statements_requested_on),
+        advance_statement_recorded: d.advance_statement_recorded,
+        next_contact_organisation_id: d.next_contact.as_ref().map(|n| n.organisation.to_string()).unwrap_or_default(),
+        next_contact_professional_id: d.next_contact.as_ref().map(|n| n.professional.to_string()).unwrap_or_default(),
+        completed_date: date_text(d.completed_on),
+        steps,
     }
 }
 

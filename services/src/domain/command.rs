@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cpr::CprKind;
 use super::deadlines::{self, DeadlineRules, Milestone};
+use super::discharge::{self, DischargeCommand};
 use super::error::DomainError;
 use super::event::EventPayload;
 use super::indsatsplan;
@@ -135,6 +136,8 @@ pub enum Command {
     SignIndsatsplan {
         version: u32,
     },
+    /// A step of the discharge flow.
+    Discharge(DischargeCommand),
 }
 
 impl Command {
@@ -170,6 +173,7 @@ impl Command {
             Command::SetIndsatsplanMeeting { .. } => "SetIndsatsplanMeeting",
             Command::PrioritiseIndsatsAction { .. } => "PrioritiseIndsatsAction",
             Command::SignIndsatsplan { .. } => "SignIndsatsplan",
+            Command::Discharge(step) => step.name(),
         }
     }
 
@@ -210,6 +214,7 @@ impl Command {
             | Command::PrioritiseIndsatsAction { .. }
             | Command::SignIndsatsplan { .. } => DataCategory::Psychiatric,
             Command::RecordMilestone { milestone, .. } => milestone.category(),
+            Command::Discharge(step) => step.category(),
             Command::PauseClock { clock_id, .. } | Command::ResumeClock { clock_id } => {
                 plan.clock(clock_id).map_or(DataCategory::PlanAndContact, |c| c.kind.category())
             }
@@ -610,6 +615,7 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
             indsatsplan::prioritise(plan, ctx.actor, activity_id, *priority)?
         }
         Command::SignIndsatsplan { version } => indsatsplan::sign(plan, ctx.actor, *version)?,
+        Command::Discharge(step) => return discharge::decide(plan, ctx.actor, step, ctx.now),
     };
     let mut events = vec![event];
     events.extend(indsatsplan::follow_up(plan, &events));

@@ -397,6 +397,12 @@ pub(super) fn record_milestone(
     {
         return Err(DomainError::invalid("expected_discharge_date", "is before the discharge was planned"));
     }
+    if matches!(milestone, Milestone::DischargePlanned { .. }) && plan.discharge.as_ref().is_some_and(|d| d.is_open()) {
+        return Err(DomainError::precondition(
+            "DISCHARGE_ALREADY_PLANNED",
+            "a discharge is planned and not completed; complete it first",
+        ));
+    }
     let stopped: Vec<String> = plan
         .clocks
         .iter()

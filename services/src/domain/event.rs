@@ -145,6 +145,28 @@ pub enum EventPayload {
     IndsatsplanReopened {
         version: u32,
     },
+    DischargeCoordinatorOffered {
+        offered_by: OrganisationId,
+        mentor: ProfessionalId,
+        start: Date,
+        end: Date,
+    },
+    DischargeCoordinatorOfferAnswered {
+        accepted: bool,
+    },
+    NetworkMeetingRequested {
+        meeting_on: Date,
+    },
+    AdvanceStatementsRequested {
+        on: Date,
+    },
+    NextContactPersonAgreed {
+        organisation: OrganisationId,
+        professional: ProfessionalId,
+    },
+    DischargeCompleted {
+        on: Date,
+    },
 }
 
 impl EventPayload {
@@ -175,7 +197,12 @@ impl EventPayload {
             | IndsatsplanMeetingSet { .. }
             | IndsatsActionPrioritised { .. }
             | IndsatsplanSigned { .. }
-            | IndsatsplanReopened { .. } => DataCategory::Psychiatric,
+            | IndsatsplanReopened { .. }
+            | AdvanceStatementsRequested { .. } => DataCategory::Psychiatric,
+            DischargeCoordinatorOffered { .. } | DischargeCoordinatorOfferAnswered { .. } => DataCategory::Employment,
+            NetworkMeetingRequested { .. } | NextContactPersonAgreed { .. } | DischargeCompleted { .. } => {
+                DataCategory::PlanAndContact
+            }
             MilestoneRecorded { milestone, .. } => milestone.category(),
             ClockPaused { clock_id, .. } | ClockResumed { clock_id, .. } | ClockOverdue { clock_id, .. } => {
                 plan.and_then(|p| p.clock(clock_id)).map_or(DataCategory::PlanAndContact, |c| c.kind.category())
@@ -232,6 +259,12 @@ impl EventPayload {
             Self::IndsatsActionPrioritised { .. } => "IndsatsActionPrioritised",
             Self::IndsatsplanSigned { .. } => "IndsatsplanSigned",
             Self::IndsatsplanReopened { .. } => "IndsatsplanReopened",
+            Self::DischargeCoordinatorOffered { .. } => "DischargeCoordinatorOffered",
+            Self::DischargeCoordinatorOfferAnswered { .. } => "DischargeCoordinatorOfferAnswered",
+            Self::NetworkMeetingRequested { .. } => "NetworkMeetingRequested",
+            Self::AdvanceStatementsRequested { .. } => "AdvanceStatementsRequested",
+            Self::NextContactPersonAgreed { .. } => "NextContactPersonAgreed",
+            Self::DischargeCompleted { .. } => "DischargeCompleted",
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod command;
 pub mod cpr;
 pub mod deadlines;
+pub mod discharge;
 pub mod error;
 pub mod event;
 pub mod indsatsplan;
@@ -15,6 +16,8 @@ pub mod rules;
 #[cfg(test)]
 mod deadline_tests;
 #[cfg(test)]
+mod discharge_tests;
+#[cfg(test)]
 mod indsatsplan_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -25,6 +28,7 @@ pub use audit::{AuditEntry, Decision};
 pub use command::{Command, Context, DEFAULT_EMERGENCY_ACCESS_MICROS, create, decide, emergency_access, join};
 pub use cpr::{CitizenKey, Cpr, CprError, CprKind, PseudonymKey, contains_cpr};
 pub use deadlines::{Clock, ClockKind, ClockState, DeadlineRule, DeadlineRules, Milestone, Period, mark_overdue};
+pub use discharge::DischargeCommand;
 pub use error::DomainError;
 pub use event::{EventPayload, RecordedEvent};
 pub use model::*;

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::cpr::CprKind;
-use super::deadlines::{Clock, ClockState};
+use super::deadlines::{Clock, ClockState, Milestone};
+use super::discharge::{self, Discharge};
 use super::event::{EventPayload, RecordedEvent};
 use super::indsatsplan::{self, Indsatsplan, Signature};
 use super::model::*;
@@ -185,6 +186,8 @@ pub struct Plan {
     pub clocks: Vec<Clock>,
     /// The koordinerende indsatsplan, once started.
     pub indsatsplan: Option<Indsatsplan>,
+    /// The latest discharge from a psychiatric ward, planned or completed.
+    pub discharge: Option<Discharge>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -213,6 +216,7 @@ impl Plan {
             emergency_grants: Vec::new(),
             clocks: Vec::new(),
             indsatsplan: None,
+            discharge: None,
             created_at: event.recorded_at,
             updated_at: event.recorded_at,
         })
@@ -351,7 +355,18 @@ impl Plan {
             EventPayload::EmergencyAccessGranted { .. } => {
                 self.emergency_grants.extend(EmergencyGrant::granted_by(event))
             }
-            EventPayload::MilestoneRecorded { occurred_on, started, stopped, .. } => {
+            EventPayload::MilestoneRecorded { milestone, occurred_on, started, stopped } => {
+                match milestone {
+                    Milestone::DischargePlanned { expected } => {
+                        self.discharge = Some(Discharge::new(*occurred_on, *expected));
+                    }
+                    Milestone::NetworkMeetingHeld => {
+                        if let Some(discharge) = self.discharge.as_mut().filter(|d| d.is_open()) {
+                            discharge.network_meeting_held_on = Some(*occurred_on);
+                        }
+                    }
+                    _ => {}
+                }
                 for clock in self.clocks.iter_mut().filter(|c| stopped.contains(&c.clock_id)) {
                     clock.state = ClockState::Stopped { on: *occurred_on };
                 }
@@ -415,6 +430,15 @@ impl Plan {
                 }
             }
             EventPayload::IndsatsplanReopened { .. } => {}
+            EventPayload::DischargeCoordinatorOffered { .. }
+            | EventPayload::DischargeCoordinatorOfferAnswered { .. }
+            | EventPayload::NetworkMeetingRequested { .. }
+            | EventPayload::AdvanceStatementsRequested { .. }
+            | EventPayload::NextContactPersonAgreed { .. }
+            | EventPayload::DischargeCompleted { .. } => {}
+        }
+        if let Some(discharge) = self.discharge.as_mut().filter(|d| d.is_open()) {
+            discharge::apply(discharge, &event.payload);
         }
     }
 
@@ -451,6 +475,14 @@ impl Plan {
         if !sees(DataCategory::Psychiatric) {
             plan.advance_statements.clear();
             plan.indsatsplan = None;
+        }
+        if !sees(DataCategory::Employment)
+            && let Some(discharge) = &mut plan.discharge
+        {
+            discharge.coordinator = None;
+        }
+        if !sees(DataCategory::PlanAndContact) {
+            plan.discharge = None;
         }
         if !sees(DataCategory::PlanAndContact) {
             plan.status_reason = None;

@@ -243,12 +243,20 @@ fn command_strategy() -> impl Strategy<Value = (usize, Command)> {
             }),
         id("clock").prop_map(|clock_id| Command::PauseClock { clock_id, reason: text("borgerens ønske") }),
         id("clock").prop_map(|clock_id| Command::ResumeClock { clock_id }),
+        Just(Command::StartIndsatsplan { next_meeting: Date::from_ymd_opt(2027, 1, 15).expect("date") }),
+        (1..4u32).prop_map(|version| Command::SignIndsatsplan { version }),
+        Just(Command::Discharge(DischargeCommand::RequestAdvanceStatements)),
+        (0..ACTORS.len()).prop_map(|i| Command::Discharge(DischargeCommand::AgreeNextContactPerson {
+            organisation: org(ACTORS[i].0),
+            professional: prof("p-3"),
+        })),
+        Just(Command::Discharge(DischargeCommand::Complete { on: Date::from_ymd_opt(2026, 11, 23).expect("date") })),
     ];
     (who, command)
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     /// For random command sequences the persisted projection equals a replay
     /// of the log, byte for byte, and positions stay gap-free.
