@@ -61,13 +61,20 @@ pub fn plan_client(channel: Channel, professional: Professional) -> PlanClient {
 /// A subscription stream as a client holds it.
 pub type Subscription = tonic::Streaming<pb::SubscribePlanEventsResponse>;
 
-/// Reads a subscription until a heartbeat at or past `position`; returns the events it sent.
+/// Reads a subscription until it has sent everything up to `position` (an
+/// event at it, or a heartbeat at or past it); returns the events it sent.
 pub async fn events_until(stream: &mut Subscription, position: u64) -> anyhow::Result<Vec<pb::PlanEvent>> {
     use pb::subscribe_plan_events_response::Message;
     let mut events = Vec::new();
     loop {
         match stream.message().await?.and_then(|m| m.message) {
-            Some(Message::Event(event)) => events.push(event),
+            Some(Message::Event(event)) => {
+                let reached = event.global_position >= position;
+                events.push(event);
+                if reached {
+                    return Ok(events);
+                }
+            }
             Some(Message::Heartbeat(beat)) if beat.cursor >= position => return Ok(events),
             Some(Message::Heartbeat(_)) => {}
             None => anyhow::bail!("the subscription ended before position {position}"),

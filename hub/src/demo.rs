@@ -1,5 +1,8 @@
-//! `samplan demo`: an embedded hub on a temporary folder, and a discharge
-//! story told through real gRPC clients of the four sectors.
+//! `samplan demo`: an embedded hub on a temporary folder, and the story of a
+//! citizen with a dual diagnosis — admission, the shared plan, the
+//! koordinerende indsatsplan, discharge, consent, rights and deadlines — told
+//! through real gRPC clients of the four sectors, each following its own
+//! subscription.
 
 use anyhow::Context;
 use samplan_proto::v1 as pb;
@@ -55,7 +58,8 @@ fn uuid_like(version: u64, organisation: &str) -> String {
 pub async fn run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     println!("Samplan demo: an embedded hub with a fresh development PKI in {}", dir.path().display());
-    let hub = EmbeddedHub::start(dir.path()).await?;
+    // Heartbeats every 200 ms (15 s by default), so that the feeds of chapter 9 end promptly.
+    let hub = EmbeddedHub::start_configured(dir.path(), "[subscriptions]\nheartbeat_ms = 200\n").await?;
     println!(
         "Hub listening on {} (mTLS, TLS 1.3); four organisations connect with their own certificates.\n",
         hub.addr
@@ -319,15 +323,100 @@ pub async fn run() -> anyhow::Result<()> {
         addiction.label, replayed.version
     );
 
-    println!("\n5. Discharge: the activities move on and the contact person is handed over.");
+    println!(
+        "\n5. Dual diagnosis: the koordinerende indsatsplan, agreed only when both sides sign its current version."
+    );
+    let kip = pb::LegalPlanType::KoordinerendeIndsatsplan;
     story
         .step(
             &mut ward,
-            "starts the discharge activity",
+            "starts the koordinerende indsatsplan (next joint meeting in 60 days)",
+            Command::StartIndsatsplan(pb::StartIndsatsplan { next_meeting_date: date(60) }),
+        )
+        .await?;
+    let kip_actions: [(&mut Participant, pb::SectionKind, &str, &str); 2] = [
+        (&mut ward, pb::SectionKind::Psychiatry, "Fælles kriseplan for psykose og alkohol", "aut-4471"),
+        (&mut addiction, pb::SectionKind::Addiction, "Lægesamtale og ambulant alkoholbehandling", "cfm-3307"),
+    ];
+    for (who, section, title, responsible) in kip_actions {
+        story
+            .step(who, "adds an action to the indsatsplan", activity(section, title, kip, responsible, 0, &["goal-3"]))
+            .await?;
+    }
+    let sign = |version| Command::SignIndsatsplan(pb::SignIndsatsplan { version });
+    story.step(&mut ward, "signs version 3 for the psychiatry side", sign(3)).await?;
+    let agreed = story.step(&mut addiction, "signs version 3 for the addiction side", sign(3)).await?;
+    let agreed = agreed.events.iter().any(|e| matches!(&e.event, Some(Event::IndsatsplanSigned(s)) if s.agreed));
+    println!("        {:<22} -> {}", "", if agreed { "agreed by both sides" } else { "NOT AGREED?" });
+    story
+        .step(
+            &mut addiction,
+            "starts its action: a change that reopens the agreement, and both sides are told",
             Command::ChangeActivityStatus(pb::ChangeActivityStatus {
-                activity_id: "activity-2".into(),
+                activity_id: "activity-7".into(),
                 status: pb::ActivityStatus::InProgress as i32,
             }),
+        )
+        .await?;
+
+    println!(
+        "\n6. Discharge: planned by the ward, prepared by every sector, completed with the contact person handed over."
+    );
+    let milestone = |kind: pb::MilestoneKind, occurred_on: String, expected: String| {
+        Command::RecordMilestone(pb::RecordMilestone {
+            milestone: kind as i32,
+            occurred_on,
+            serious_illness: false,
+            expected_discharge_date: expected,
+        })
+    };
+    use pb::MilestoneKind as M;
+    let in_progress = |activity: &str, status: pb::ActivityStatus| {
+        Command::ChangeActivityStatus(pb::ChangeActivityStatus { activity_id: activity.into(), status: status as i32 })
+    };
+    story
+        .step(&mut ward, "starts the discharge activity", in_progress("activity-2", pb::ActivityStatus::InProgress))
+        .await?;
+    story
+        .step(&mut ward, "plans the discharge for in 5 days", milestone(M::DischargePlanned, date(0), date(5)))
+        .await?;
+    story
+        .step(
+            &mut job,
+            "offers an udskrivningskoordinator (mentor), for 6 months from today",
+            Command::OfferDischargeCoordinator(pb::OfferDischargeCoordinator {
+                mentor_professional_id: "mentor-31".into(),
+                start_date: date(0),
+                end_date: date(190),
+            }),
+        )
+        .await?;
+    story
+        .step(
+            &mut job,
+            "records the citizen's answer: yes",
+            Command::AnswerDischargeCoordinatorOffer(pb::AnswerDischargeCoordinatorOffer { accepted: true }),
+        )
+        .await?;
+    story
+        .step(
+            &mut social,
+            "calls the network meeting for today",
+            Command::RequestNetworkMeeting(pb::RequestNetworkMeeting { meeting_date: date(0) }),
+        )
+        .await?;
+    story
+        .step(
+            &mut social,
+            "records the network meeting as held",
+            milestone(M::NetworkMeetingHeld, date(0), String::new()),
+        )
+        .await?;
+    story
+        .step(
+            &mut ward,
+            "asks the citizen for advance statements",
+            Command::RequestAdvanceStatements(pb::RequestAdvanceStatements {}),
         )
         .await?;
     story
@@ -344,28 +433,40 @@ pub async fn run() -> anyhow::Result<()> {
     story
         .step(
             &mut ward,
-            "hands the contact person over to social services",
-            Command::HandOverContactPerson(pb::HandOverContactPerson {
-                from_organisation_id: "psykiatri-amager".into(),
-                from_professional_id: "aut-4471".into(),
-                to_organisation_id: "kbh-socialforvaltning".into(),
-                to_professional_id: "sagsbeh-2210".into(),
-                reason: "Udskrevet til egen bolig; kommunen koordinerer".into(),
+            "agrees with social services that they take over as contact person",
+            Command::AgreeNextContactPerson(pb::AgreeNextContactPerson {
+                organisation_id: "kbh-socialforvaltning".into(),
+                professional_id: "sagsbeh-2210".into(),
             }),
         )
         .await?;
     story
+        .step(&mut ward, "completes the discharge activity", in_progress("activity-2", pb::ActivityStatus::Completed))
+        .await?;
+    story
         .step(
             &mut ward,
-            "completes the discharge",
-            Command::ChangeActivityStatus(pb::ChangeActivityStatus {
-                activity_id: "activity-2".into(),
-                status: pb::ActivityStatus::Completed as i32,
-            }),
+            "completes the discharge: the contact person passes to social services in the same step",
+            Command::CompleteDischarge(pb::CompleteDischarge { discharge_date: date(0) }),
         )
         .await?;
+    let discharged = social.client.get_plan(pb::GetPlanRequest { name: story.plan.clone() }).await?.into_inner().plan;
+    let steps: Vec<String> = discharged
+        .and_then(|p| p.discharge)
+        .map(|d| d.steps)
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                short(name::<pb::DischargeStepKind>(s.kind)),
+                short(name::<pb::DischargeStepState>(s.state))
+            )
+        })
+        .collect();
+    println!("        {:<22} discharge steps: {}", social.label, steps.join("; "));
 
-    println!("\n6. Who sees what: the job centre sees health information only under the citizen's consent.");
+    println!("\n7. Who sees what: the job centre sees health information only under the citizen's consent.");
     print_view(&mut job, &story.plan).await?;
     story
         .step(
@@ -383,7 +484,7 @@ pub async fn run() -> anyhow::Result<()> {
         .await?;
     print_view(&mut job, &story.plan).await?;
 
-    println!("\n7. The citizen's access view (Min Log), as the contact person lists it:");
+    println!("\n8. The citizen's access view (Min Log), as the contact person lists it:");
     let log = social
         .client
         .list_plan_access(pb::ListPlanAccessRequest {
@@ -394,11 +495,17 @@ pub async fn run() -> anyhow::Result<()> {
         .await?
         .into_inner()
         .entries;
-    println!("  {} audited operations; the job centre's:", log.len());
-    for e in log.iter().filter(|e| e.organisation_id == job.organisation) {
+    let jobs: Vec<_> = log.iter().filter(|e| e.organisation_id == job.organisation).collect();
+    let (deliveries, calls): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|e| e.action == "SubscribePlanEvents");
+    println!(
+        "  {} audited operations; the job centre's {} deliveries on its subscription, and its calls:",
+        log.len(),
+        deliveries.len()
+    );
+    for e in calls {
         let categories: Vec<_> = e.categories.iter().map(|c| short(name::<pb::DataCategory>(*c))).collect();
         println!(
-            "    {:<28} {:<32} {} {}",
+            "    {:<28} {:<42} {} {}",
             e.organisation_name,
             e.action,
             if e.allowed { "allowed" } else { "refused" },
@@ -410,16 +517,7 @@ pub async fn run() -> anyhow::Result<()> {
         );
     }
 
-    println!("\n8. Rights and deadlines: milestones start and stop the citizen's clocks.");
-    let milestone = |kind: pb::MilestoneKind, occurred_on: String, expected: String| {
-        Command::RecordMilestone(pb::RecordMilestone {
-            milestone: kind as i32,
-            occurred_on,
-            serious_illness: false,
-            expected_discharge_date: expected,
-        })
-    };
-    use pb::MilestoneKind as M;
+    println!("\n9. Rights and deadlines: milestones start and stop the citizen's clocks.");
     story
         .step(
             &mut addiction,
@@ -434,9 +532,6 @@ pub async fn run() -> anyhow::Result<()> {
             milestone(M::DoctorConsultationHeld, date(-10), String::new()),
         )
         .await?;
-    story
-        .step(&mut ward, "plans the discharge for in 5 days", milestone(M::DischargePlanned, date(0), date(5)))
-        .await?;
     // The watcher runs every `deadlines.check_interval_ms` (a minute by default); the demo runs one round now.
     let marked = samplan_services::watcher::mark_overdue_clocks(&hub.store).await?;
     println!(
@@ -445,7 +540,7 @@ pub async fn run() -> anyhow::Result<()> {
     story.version += marked as u64;
     for who in [&mut ward, &mut job] {
         let clocks = who.client.list_clocks(pb::ListClocksRequest::default()).await?.into_inner().clocks;
-        println!("  {} lists its open clocks:", who.label);
+        println!("  {} lists its open clocks:{}", who.label, if clocks.is_empty() { " none it may see" } else { "" });
         for clock in clocks.iter().filter_map(|c| c.clock.as_ref()) {
             println!(
                 "    {:<8} {:<26} due {}{:<9} {}",
@@ -458,7 +553,7 @@ pub async fn run() -> anyhow::Result<()> {
         }
     }
 
-    println!("\n9. What each sector's system heard, live, on its subscription (filtered when sent):");
+    println!("\n10. What each sector's system heard, live, on its subscription (filtered when sent):");
     let last = hub.store.durable_position();
     for (label, mut feed) in feeds {
         let events = events_until(&mut feed, last).await?;
@@ -616,7 +711,7 @@ fn print_timeline(events: &[pb::PlanEvent]) {
 
 /// The event's type name (the first word of its description).
 fn event_name(event: &Event) -> String {
-    describe(event).split([' ', ':']).next().unwrap_or_default().to_owned()
+    describe(event).split([' ', ':', ',']).next().unwrap_or_default().to_owned()
 }
 
 fn describe(event: &Event) -> String {

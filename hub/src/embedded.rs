@@ -37,8 +37,19 @@ impl EmbeddedHub {
     /// Writes a dev PKI and configuration into `dir` and serves from `dir/data`
     /// on 127.0.0.1 with an ephemeral port.
     pub async fn start(dir: &Path) -> anyhow::Result<Self> {
+        Self::start_configured(dir, "").await
+    }
+
+    /// Like [`EmbeddedHub::start`], with `settings` (TOML tables the dev
+    /// configuration does not have, such as `[subscriptions]`) added to it.
+    pub async fn start_configured(dir: &Path, settings: &str) -> anyhow::Result<Self> {
         let pki = Pki::new()?;
         pki.write_dev_dir(dir)?;
+        if !settings.is_empty() {
+            let path = dir.join("samplan.toml");
+            let config = std::fs::read_to_string(&path)? + "\n" + settings;
+            std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
+        }
         Self::start_with(dir, pki).await
     }
 

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use samplan_hub::client::PlanClient;
 use samplan_hub::embedded::EmbeddedHub;
-use samplan_hub::pki::Pki;
 use samplan_proto::v1 as pb;
 use samplan_services::domain::AuditEntry;
 use tonic::Status;
@@ -28,20 +27,13 @@ pub struct TestHub {
 
 impl TestHub {
     pub async fn start() -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let hub = EmbeddedHub::start(dir.path()).await?;
-        Ok(Self { hub, _dir: dir })
+        Self::start_configured("").await
     }
 
     /// A hub whose dev configuration ends with `settings` (TOML tables such as `[subscriptions]`).
     pub async fn start_configured(settings: &str) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let pki = Pki::new()?;
-        pki.write_dev_dir(dir.path())?;
-        let path = dir.path().join("samplan.toml");
-        let config = std::fs::read_to_string(&path)? + "\n" + settings;
-        std::fs::write(&path, config)?;
-        let hub = EmbeddedHub::start_with(dir.path(), pki).await?;
+        let hub = EmbeddedHub::start_configured(dir.path(), settings).await?;
         Ok(Self { hub, _dir: dir })
     }
 

@@ -1,0 +1,202 @@
+//! End to end: four organisations, each with its own certificate, follow
+//! their subscriptions while a citizen with a dual diagnosis is discharged
+//! from a psychiatric ward — the koordinerende indsatsplan agreed and
+//! reopened, the addiction treatment requested, the discharge planned, a
+//! mentor offered, the network meeting called and held, advance statements
+//! asked for and given, the contact person handed over at discharge — and
+//! each receives exactly what it should.
+
+use anyhow::Context;
+use samplan_proto::v1 as pb;
+use samplan_proto::v1::change_plan_request::Command;
+use samplan_proto::v1::plan_event::Event;
+use samplan_services::domain::Timestamp;
+use samplan_tests::*;
+
+/// The hub's today, `days` from now, as YYYY-MM-DD.
+fn day(days: i64) -> String {
+    (Timestamp::now().date() + chrono::Duration::days(days)).format("%Y-%m-%d").to_string()
+}
+
+fn milestone(kind: pb::MilestoneKind, expected: &str) -> Command {
+    Command::RecordMilestone(pb::RecordMilestone {
+        milestone: kind as i32,
+        occurred_on: day(0),
+        expected_discharge_date: expected.into(),
+        ..Default::default()
+    })
+}
+
+/// An event's type, as a test reads it.
+fn kind(event: &pb::PlanEvent) -> &'static str {
+    match &event.event {
+        Some(Event::IndsatsplanStarted(_)) => "IndsatsplanStarted",
+        Some(Event::ActivityAdded(_)) => "ActivityAdded",
+        Some(Event::IndsatsplanSigned(s)) if s.agreed => "IndsatsplanAgreed",
+        Some(Event::IndsatsplanSigned(_)) => "IndsatsplanSigned",
+        Some(Event::MilestoneRecorded(m)) if m.milestone == pb::MilestoneKind::AddictionTreatmentRequested as i32 => {
+            "AddictionTreatmentRequested"
+        }
+        Some(Event::MilestoneRecorded(m)) if m.milestone == pb::MilestoneKind::DischargePlanned as i32 => {
+            "DischargePlanned"
+        }
+        Some(Event::MilestoneRecorded(m)) if m.milestone == pb::MilestoneKind::NetworkMeetingHeld as i32 => {
+            "NetworkMeetingHeld"
+        }
+        Some(Event::DischargeCoordinatorOffered(_)) => "DischargeCoordinatorOffered",
+        Some(Event::DischargeCoordinatorOfferAnswered(_)) => "DischargeCoordinatorOfferAnswered",
+        Some(Event::NetworkMeetingRequested(_)) => "NetworkMeetingRequested",
+        Some(Event::AdvanceStatementsRequested(_)) => "AdvanceStatementsRequested",
+        Some(Event::AdvanceStatementRecorded(_)) => "AdvanceStatementRecorded",
+        Some(Event::NextContactPersonAgreed(_)) => "NextContactPersonAgreed",
+        Some(Event::ActivityStatusChanged(_)) => "ActivityStatusChanged",
+        Some(Event::IndsatsplanReopened(_)) => "IndsatsplanReopened",
+        Some(Event::DischargeCompleted(_)) => "DischargeCompleted",
+        Some(Event::ContactPersonHandedOver(_)) => "ContactPersonHandedOver",
+        _ => "other",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_what_it_may() -> anyhow::Result<()> {
+    let t = TestHub::start_configured("[subscriptions]\nheartbeat_ms = 50\n").await?;
+    let mut ward = t.client(WARD).await?;
+    let mut social = t.client(SOCIAL).await?;
+    let mut job = t.client(JOB).await?;
+    let mut addiction = t.client(ADDICTION).await?;
+
+    // The plan: all four on the care team, the ward's physician the contact
+    // person, each health service owning its section; no consents.
+    let (name, _) = create_plan(&mut ward, CPR).await?;
+    join(&mut social, CPR, "bostøtte").await?;
+    join(&mut job, CPR, "sygedagpenge").await?;
+    let (_, mut version) = join(&mut addiction, CPR, "henvist til misbrugsbehandling").await?;
+    let contact = Command::AssignContactPerson(pb::AssignContactPerson {
+        organisation_id: WARD.into(),
+        professional_id: "aut-4471".into(),
+    });
+    version = apply(&mut ward, &name, version, contact).await?;
+    version = apply(&mut ward, &name, version, take_section(pb::SectionKind::Psychiatry)).await?;
+    version = apply(&mut addiction, &name, version, take_section(pb::SectionKind::Addiction)).await?;
+
+    // Each organisation's system follows its subscription from here.
+    let head = t.hub.store.durable_position();
+    let mut feeds = Vec::new();
+    for (org, client) in [(WARD, &mut ward), (SOCIAL, &mut social), (JOB, &mut job), (ADDICTION, &mut addiction)] {
+        feeds.push((org, subscribe(client, head, &format!("{org}-feed")).await?));
+    }
+
+    use pb::{LegalPlanType as L, MilestoneKind as M, SectionKind as S};
+    let kip = L::KoordinerendeIndsatsplan;
+    let indsatsplan = Command::StartIndsatsplan(pb::StartIndsatsplan { next_meeting_date: day(60) });
+    let sign = |version| Command::SignIndsatsplan(pb::SignIndsatsplan { version });
+    let steps: Vec<(&str, Command)> = vec![
+        (WARD, indsatsplan),
+        (WARD, add_activity(S::Psychiatry, "medicinsk behandling", kip, "aut-4471")),
+        (ADDICTION, add_activity(S::Addiction, "ambulant alkoholbehandling", kip, "cfm-3307")),
+        (WARD, sign(3)),
+        (ADDICTION, sign(3)),
+        (ADDICTION, milestone(M::AddictionTreatmentRequested, "")),
+        (WARD, milestone(M::DischargePlanned, &day(4))),
+        (
+            JOB,
+            Command::OfferDischargeCoordinator(pb::OfferDischargeCoordinator {
+                mentor_professional_id: "mentor-12".into(),
+                start_date: day(0),
+                end_date: day(200),
+            }),
+        ),
+        (JOB, Command::AnswerDischargeCoordinatorOffer(pb::AnswerDischargeCoordinatorOffer { accepted: true })),
+        (SOCIAL, Command::RequestNetworkMeeting(pb::RequestNetworkMeeting { meeting_date: day(0) })),
+        (SOCIAL, milestone(M::NetworkMeetingHeld, "")),
+        (WARD, Command::RequestAdvanceStatements(pb::RequestAdvanceStatements {})),
+        (
+            WARD,
+            Command::RecordAdvanceStatement(pb::RecordAdvanceStatement {
+                occasion: pb::AdvanceStatementOccasion::Discharge as i32,
+                text: "Ring til min søster, hvis jeg får det dårligt igen.".into(),
+                supersedes: String::new(),
+            }),
+        ),
+        (
+            WARD,
+            Command::AgreeNextContactPerson(pb::AgreeNextContactPerson {
+                organisation_id: SOCIAL.into(),
+                professional_id: "sagsbeh-2210".into(),
+            }),
+        ),
+        (
+            ADDICTION,
+            Command::ChangeActivityStatus(pb::ChangeActivityStatus {
+                activity_id: "activity-2".into(),
+                status: pb::ActivityStatus::InProgress as i32,
+            }),
+        ),
+        (WARD, Command::CompleteDischarge(pb::CompleteDischarge { discharge_date: day(0) })),
+    ];
+    for (org, command) in steps {
+        let client = match org {
+            WARD => &mut ward,
+            SOCIAL => &mut social,
+            JOB => &mut job,
+            _ => &mut addiction,
+        };
+        version = apply(client, &name, version, command).await.with_context(|| format!("{org} at v{version}"))?;
+    }
+    let last = t.hub.store.durable_position();
+
+    // The health services treat the citizen and hear everything; social
+    // services and the job centre, without consent, hear of the discharge,
+    // the mentor, the meetings and the handover — never of the indsatsplan,
+    // the addiction treatment or the advance statements.
+    let everything = [
+        "IndsatsplanStarted",
+        "ActivityAdded",
+        "ActivityAdded",
+        "IndsatsplanSigned",
+        "IndsatsplanAgreed",
+        "AddictionTreatmentRequested",
+        "DischargePlanned",
+        "DischargeCoordinatorOffered",
+        "DischargeCoordinatorOfferAnswered",
+        "NetworkMeetingRequested",
+        "NetworkMeetingHeld",
+        "AdvanceStatementsRequested",
+        "AdvanceStatementRecorded",
+        "NextContactPersonAgreed",
+        "ActivityStatusChanged",
+        "IndsatsplanReopened",
+        "DischargeCompleted",
+        "ContactPersonHandedOver",
+    ];
+    let coordination = [
+        "DischargePlanned",
+        "DischargeCoordinatorOffered",
+        "DischargeCoordinatorOfferAnswered",
+        "NetworkMeetingRequested",
+        "NetworkMeetingHeld",
+        "NextContactPersonAgreed",
+        "DischargeCompleted",
+        "ContactPersonHandedOver",
+    ];
+    for (org, mut feed) in feeds {
+        let events = events_until(&mut feed, last).await?;
+        let heard: Vec<&str> = events.iter().map(kind).collect();
+        let expected: &[&str] = if matches!(org, WARD | ADDICTION) { &everything } else { &coordination };
+        assert_eq!(heard, expected, "{org} heard");
+        assert!(events.windows(2).all(|w| w[0].global_position < w[1].global_position), "{org}: in order");
+    }
+
+    // Afterwards: the discharge is done step by step, the contact person has
+    // passed to social services, and the indsatsplan awaits both signatures.
+    let plan = social.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.context("plan")?;
+    let discharge = plan.discharge.context("discharge")?;
+    assert!(discharge.steps.iter().all(|s| s.state == pb::DischargeStepState::Done as i32), "{:?}", discharge.steps);
+    assert_eq!(discharge.completed_date, day(0));
+    assert_eq!(plan.contact_person.map(|c| c.organisation_id), Some(SOCIAL.to_owned()));
+    assert!(plan.indsatsplan.is_none(), "social services see no indsatsplan without consent");
+    let ward_view = ward.get_plan(pb::GetPlanRequest { name }).await?.into_inner().plan.context("plan")?;
+    let kip_plan = ward_view.indsatsplan.context("the ward sees the indsatsplan")?;
+    assert_eq!((kip_plan.version, kip_plan.agreed), (4, false));
+    Ok(())
+}
