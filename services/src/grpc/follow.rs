@@ -1,0 +1,103 @@
+//! The handlers that follow every plan a caller may see: the subscription
+//! stream and the list of rights clocks.
+
+use samplan_proto::v1 as pb;
+
+use super::PlanApi;
+use super::answer::*;
+use super::paging::*;
+use crate::convert;
+use crate::domain::*;
+use crate::subscription::{self, EventStream};
+
+impl PlanApi {
+    /// Opens a subscription; the opening is audited before the first message,
+    /// and every delivery on it by the stream itself.
+    pub(super) async fn subscribe(
+        &self,
+        actor: Actor,
+        correlation_id: String,
+        request: pb::SubscribePlanEventsRequest,
+    ) -> Handled<EventStream> {
+        let after = request.after_position;
+        self.subscriptions.admit(&self.store, &actor, after)?;
+        let opened = Disclosure {
+            plan: None,
+            purpose: Purpose::CareCoordination,
+            categories: Vec::new(),
+            legal_ground: format!("following the plans it may read, after position {after}"),
+        };
+        let record =
+            entry(subscription::ACTION, Some(actor.clone()), correlation_id.clone(), opened, Decision::Allowed);
+        self.store.record(record).await?;
+        Ok(Answer::recorded(self.subscriptions.start(self.store.clone(), actor, correlation_id, after)))
+    }
+}
+
+impl PlanApi {
+    /// The open clocks of every plan the caller may see, plan by plan; each
+    /// plan listed is audited with the categories its clocks disclosed.
+    pub(super) async fn list_clocks(
+        &self,
+        actor: Actor,
+        correlation_id: String,
+        request: pb::ListClocksRequest,
+    ) -> Handled<pb::ListClocksResponse> {
+        policy::may_read_plans(&actor)?;
+        let page_size = page_size(request.page_size)?;
+        let after = match request.page_token.as_str() {
+            "" => None,
+            token => Some(convert::plan_name("page_token", token)?),
+        };
+        let now = Timestamp::now();
+        let mut plans: Vec<(PlanId, Vec<usize>)> = Vec::new();
+        for (plan, index) in self.store.open_clocks(after, usize::MAX)? {
+            match plans.last_mut() {
+                Some((last, indices)) if *last == plan => indices.push(index),
+                _ => plans.push((plan, vec![index])),
+            }
+        }
+        let mut clocks = Vec::new();
+        let mut disclosures = Vec::new();
+        let mut next_page_token = String::new();
+        for (id, indices) in plans {
+            if disclosures.len() == page_size {
+                next_page_token =
+                    disclosures.last().and_then(|d: &Disclosure| d.plan).map(|p| p.resource_name()).unwrap_or_default();
+                break;
+            }
+            let Some(plan) = self.store.plan(id).await? else { continue };
+            let Ok(view) = policy::view(&plan, &actor, now) else { continue };
+            let shown: Vec<_> = indices
+                .iter()
+                .filter_map(|i| plan.clocks.get(*i))
+                .filter(|c| view.sees(c.kind.category()) && (!request.overdue_only || c.is_overdue(now.date())))
+                .collect();
+            if shown.is_empty() {
+                continue;
+            }
+            let mut categories: Vec<DataCategory> = shown.iter().map(|c| c.kind.category()).collect();
+            categories.sort();
+            categories.dedup();
+            let name = id.resource_name();
+            clocks.extend(
+                shown
+                    .iter()
+                    .map(|c| pb::PlanClock { plan: name.clone(), clock: Some(convert::rights_clock(c, now.date())) }),
+            );
+            let legal_ground = view.only(&categories).legal_ground();
+            disclosures.push(Disclosure { plan: Some(id), purpose: view.purpose, categories, legal_ground });
+        }
+        let method = "ListClocks";
+        let entries: Vec<AuditEntry> = if disclosures.is_empty() {
+            vec![entry(method, Some(actor), correlation_id, Disclosure::none(None), Decision::Allowed)]
+        } else {
+            disclosures
+                .into_iter()
+                .map(|d| entry(method, Some(actor.clone()), correlation_id.clone(), d, Decision::Allowed))
+                .collect()
+        };
+        self.store.record_all(entries).await?;
+        Ok(Answer::recorded(pb::ListClocksResponse { clocks, next_page_token }))
+    }
+}

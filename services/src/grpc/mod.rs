@@ -1,0 +1,205 @@
+//! The gRPC handlers: identify the caller, convert the request, ask the store
+//! and the access policy, convert the answer. No rules live here.
+//!
+//! Every request is audited before it is answered. Writes are audited by the
+//! store's writer in the same durable batch as their events; everything else
+//! (reads, exports, access reviews, refusals) is recorded here, through
+//! [`Store::record`], and the answer waits until that record is durable: the
+//! hub discloses nothing it has not durably logged.
+
+mod answer;
+mod follow;
+mod paging;
+mod plans;
+
+use std::sync::Arc;
+
+use samplan_proto::v1 as pb;
+use samplan_proto::v1::plan_service_server::PlanService;
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+use crate::access::{PeerIdentity, Registry, correlation_id};
+use crate::domain::{Actor, AuditEntry, Decision, Plan, PlanId, PseudonymKey, View};
+use crate::error::Error;
+use crate::store::Store;
+use crate::subscription::{self, EventStream, Subscriptions};
+use answer::{Answer, Disclosure, Handled, Refusal, denied, entry, viewed};
+
+/// The hard cap on a request message, enforced by the transport before
+/// decoding: requests between the configured limit and this cap are decoded
+/// and refused with details; larger ones are refused by the transport.
+pub const TRANSPORT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// Everything a request needs besides its own fields.
+pub struct PlanApi {
+    store: Store,
+    registry: Arc<Registry>,
+    pseudonyms: PseudonymKey,
+    max_request_bytes: usize,
+    subscriptions: Arc<Subscriptions>,
+}
+
+impl PlanApi {
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        pseudonyms: PseudonymKey,
+        max_request_bytes: usize,
+        subscriptions: Arc<Subscriptions>,
+    ) -> Self {
+        Self { store, registry, pseudonyms, max_request_bytes, subscriptions }
+    }
+
+    /// The current plan and what `actor` may see of it; refusals name the plan.
+    async fn view(&self, actor: &Actor, id: PlanId) -> Result<(Plan, View), Refusal> {
+        viewed(self.store.plan(id).await?, actor)
+    }
+
+    /// Identifies the caller, checks the request's size, runs `handler` in a
+    /// span that names the method, the organisation, the role and the
+    /// correlation id (never request content), records what the audit log is
+    /// to say and waits until it is durable; errors become statuses here.
+    async fn handle<T, R, F>(
+        &self,
+        method: &'static str,
+        request: Request<T>,
+        handler: impl FnOnce(Actor, String, T) -> F,
+    ) -> Result<Response<R>, Status>
+    where
+        T: prost::Message,
+        F: Future<Output = Handled<R>>,
+    {
+        let correlation_id = correlation_id(request.metadata());
+        let peer = request.extensions().get::<PeerIdentity>();
+        let actor = match self.registry.caller(peer, request.metadata()) {
+            Ok(actor) => actor,
+            Err(error) => {
+                let certificate_identity = peer.and_then(|p| p.organisation_identifier.clone());
+                let entry = entry(method, None, correlation_id, Disclosure::none(None), denied(&error));
+                return Err(self.record(AuditEntry { certificate_identity, ..entry }, error).await);
+            }
+        };
+        let span = span(method, &actor, &correlation_id);
+        let size = request.get_ref().encoded_len();
+        let result = if size > self.max_request_bytes {
+            Err(Error::RequestTooLarge { size, limit: self.max_request_bytes }.into())
+        } else {
+            handler(actor.clone(), correlation_id.clone(), request.into_inner()).instrument(span).await
+        };
+        match result {
+            Ok(Answer { response, audit: None }) => Ok(Response::new(response)),
+            Ok(Answer { response, audit: Some(disclosure) }) => {
+                let entry = entry(method, Some(actor), correlation_id, disclosure, Decision::Allowed);
+                self.store.record(entry).await.map_err(Status::from)?;
+                Ok(Response::new(response))
+            }
+            Err(Refusal { error, recorded: true, .. }) => Err(error.into()),
+            Err(Refusal { error, plan, recorded: false }) => {
+                let entry = entry(method, Some(actor), correlation_id, Disclosure::none(plan), denied(&error));
+                Err(self.record(entry, error).await)
+            }
+        }
+    }
+
+    /// Records a refusal; the caller hears of the refusal, or of the audit log failing.
+    async fn record(&self, entry: AuditEntry, error: Error) -> Status {
+        match self.store.record(entry).await {
+            Ok(()) => error.into(),
+            Err(audit_failed) => audit_failed.into(),
+        }
+    }
+}
+
+fn span(method: &'static str, actor: &Actor, correlation_id: &str) -> tracing::Span {
+    tracing::info_span!(
+        "rpc",
+        method,
+        organisation = %actor.organisation,
+        role = ?actor.role,
+        correlation_id = %correlation_id,
+    )
+}
+
+#[tonic::async_trait]
+impl PlanService for PlanApi {
+    async fn list_clocks(
+        &self,
+        request: Request<pb::ListClocksRequest>,
+    ) -> Result<Response<pb::ListClocksResponse>, Status> {
+        self.handle("ListClocks", request, |actor, correlation_id, r| self.list_clocks(actor, correlation_id, r)).await
+    }
+
+    type SubscribePlanEventsStream = EventStream;
+
+    async fn subscribe_plan_events(
+        &self,
+        request: Request<pb::SubscribePlanEventsRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        self.handle(subscription::ACTION, request, |actor, correlation_id, r| self.subscribe(actor, correlation_id, r))
+            .await
+    }
+
+    async fn create_plan(
+        &self,
+        request: Request<pb::CreatePlanRequest>,
+    ) -> Result<Response<pb::CreatePlanResponse>, Status> {
+        self.handle("CreatePlan", request, |actor, correlation_id, r| self.create(actor, correlation_id, r)).await
+    }
+
+    async fn lookup_plan(
+        &self,
+        request: Request<pb::LookupPlanRequest>,
+    ) -> Result<Response<pb::LookupPlanResponse>, Status> {
+        self.handle("LookupPlan", request, |actor, _, r| self.lookup(actor, r)).await
+    }
+
+    async fn get_plan(&self, request: Request<pb::GetPlanRequest>) -> Result<Response<pb::GetPlanResponse>, Status> {
+        self.handle("GetPlan", request, |actor, _, r| self.get(actor, r)).await
+    }
+
+    async fn change_plan(
+        &self,
+        request: Request<pb::ChangePlanRequest>,
+    ) -> Result<Response<pb::ChangePlanResponse>, Status> {
+        self.handle("ChangePlan", request, |actor, correlation_id, r| self.change(actor, correlation_id, r)).await
+    }
+
+    async fn list_plan_events(
+        &self,
+        request: Request<pb::ListPlanEventsRequest>,
+    ) -> Result<Response<pb::ListPlanEventsResponse>, Status> {
+        self.handle("ListPlanEvents", request, |actor, _, r| self.list_events(actor, r)).await
+    }
+
+    async fn export_plan(
+        &self,
+        request: Request<pb::ExportPlanRequest>,
+    ) -> Result<Response<pb::ExportPlanResponse>, Status> {
+        self.handle("ExportPlan", request, |actor, _, r| self.export(actor, r)).await
+    }
+
+    async fn request_emergency_access(
+        &self,
+        request: Request<pb::RequestEmergencyAccessRequest>,
+    ) -> Result<Response<pb::RequestEmergencyAccessResponse>, Status> {
+        self.handle("RequestEmergencyAccess", request, |actor, correlation_id, r| {
+            self.emergency(actor, correlation_id, r)
+        })
+        .await
+    }
+
+    async fn list_plan_access(
+        &self,
+        request: Request<pb::ListPlanAccessRequest>,
+    ) -> Result<Response<pb::ListPlanAccessResponse>, Status> {
+        self.handle("ListPlanAccess", request, |actor, _, r| self.list_access(actor, r)).await
+    }
+
+    async fn list_emergency_accesses(
+        &self,
+        request: Request<pb::ListEmergencyAccessesRequest>,
+    ) -> Result<Response<pb::ListEmergencyAccessesResponse>, Status> {
+        self.handle("ListEmergencyAccesses", request, |actor, _, r| self.list_emergency(actor, r)).await
+    }
+}
