@@ -353,10 +353,9 @@ impl Store {
 
     /// The current plan, once durable.
     pub async fn plan(&self, id: PlanId) -> Result<Option<Plan>, Error> {
-        let Some(bytes) = self.shared.db.get(keys::projection(id))? else {
+        let Some(plan) = projection(&self.shared.db, id)? else {
             return Ok(None);
         };
-        let plan: Plan = decode(&bytes)?;
         self.wait_durable(plan.last_position).await?;
         Ok(Some(plan))
     }
@@ -542,6 +541,25 @@ impl Store {
         let mut durable = self.shared.durable.clone();
         durable.wait_for(|p| *p >= position).await.map_err(|_| Error::Unavailable)?;
         Ok(())
+    }
+}
+
+/// A plan's stored projection. One this build cannot decode — written by an
+/// earlier build whose `Plan` had fewer fields — is rebuilt from the plan's
+/// log, whose events stay decodable (variants are only ever appended); the
+/// next write stores it in the current format. `verify` still reports it.
+pub(super) fn projection(db: &sled::Db, id: PlanId) -> Result<Option<Plan>, Error> {
+    let Some(bytes) = db.get(keys::projection(id))? else { return Ok(None) };
+    match decode(&bytes) {
+        Ok(plan) => Ok(Some(plan)),
+        Err(error) => {
+            tracing::warn!(plan = %id.resource_name(), %error, "projection not decodable; rebuilding it from the log");
+            let mut events = Vec::new();
+            for item in db.range(keys::event(id, 1)..=keys::event(id, u64::MAX)) {
+                events.push(decode::<RecordedEvent>(&item?.1)?);
+            }
+            Plan::replay(&events).map(Some).ok_or_else(|| corrupt("plan log"))
+        }
     }
 }
 

@@ -342,3 +342,23 @@ async fn the_deadline_watcher_marks_each_overdue_clock_once() {
     assert_eq!(store.open_clocks(None, 10).expect("index").len(), 2, "overdue clocks are still open");
     assert!(store.verify().expect("verify").problems.is_empty());
 }
+
+#[tokio::test]
+async fn a_projection_this_build_cannot_decode_is_rebuilt_from_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let ward = actor("ward", Sector::RegionalPsychiatry);
+    let plan = create(&store, &ward, 1).await.plan_id;
+    let add = Command::AddGoal { text: text("bo selv"), category: DataCategory::Goals };
+    change(&store, &ward, plan, 1, add, None).await.expect("goal");
+    let expected = store.plan(plan).await.expect("read").expect("plan");
+
+    // As if an earlier build, whose plans had fewer fields, had written it.
+    store.shared.db.insert(keys::projection(plan), vec![0xff; 3]).expect("overwrite");
+    assert_eq!(store.plan(plan).await.expect("read"), Some(expected.clone()), "rebuilt for reads");
+    assert!(!store.verify().expect("verify").problems.is_empty(), "verify still reports it");
+    let add = Command::AddGoal { text: text("arbejde"), category: DataCategory::Goals };
+    change(&store, &ward, plan, 2, add, None).await.expect("the writer rebuilds it too");
+    assert_eq!(store.plan(plan).await.expect("read").map(|p| p.goals.len()), Some(2));
+    assert!(store.verify().expect("verify").problems.is_empty(), "and the next write stores it anew");
+}

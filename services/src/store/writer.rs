@@ -444,7 +444,7 @@ impl Writer {
         if let Some(plan) = st.plans.get(&id) {
             return Ok(Some(plan.clone()));
         }
-        self.db.get(keys::projection(id))?.map(|b| decode(&b)).transpose()
+        super::projection(&self.db, id)
     }
 
     /// `f` of the plan as staged or stored, without copying a staged one.
