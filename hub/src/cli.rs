@@ -50,6 +50,10 @@ enum Cmd {
         /// an integration's pooled channels would.
         #[arg(long, default_value_t = 4)]
         connections: usize,
+        /// Live subscribers during an extra write scenario at the most writers
+        /// (next to one that reads nothing); 0 leaves it out.
+        #[arg(long, default_value_t = 4)]
+        subscribers: usize,
         /// Folder for the temporary database (it should be on the disk you deploy to).
         #[arg(long, default_value = "target/samplan-load")]
         dir: PathBuf,
@@ -78,11 +82,12 @@ pub fn main() -> anyhow::Result<()> {
                 init_logging(LogFormat::Pretty, "warn");
                 crate::demo::run().await
             }
-            Cmd::Load { seconds, writers, readers, connections, dir } => {
+            Cmd::Load { seconds, writers, readers, connections, subscribers, dir } => {
                 init_logging(LogFormat::Pretty, "warn");
                 anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
                 anyhow::ensure!(readers > 0 && writers.iter().all(|w| *w > 0), "client counts must be positive");
-                crate::load::run(crate::load::LoadOptions { seconds, writers, readers, connections, dir }).await
+                let options = crate::load::LoadOptions { seconds, writers, readers, connections, subscribers, dir };
+                crate::load::run(options).await
             }
             Cmd::Verify { config } => verify(config),
         }

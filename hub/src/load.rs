@@ -30,6 +30,9 @@ pub struct LoadOptions {
     pub readers: usize,
     /// HTTP/2 connections the clients share.
     pub connections: usize,
+    /// Live subscribers (each on its own connection) during the last write
+    /// scenario, next to one that reads nothing; 0 leaves the scenario out.
+    pub subscribers: usize,
     /// Where the embedded hub's database lives (a temporary folder inside it).
     pub dir: std::path::PathBuf,
 }
@@ -81,9 +84,19 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for &writers in &options.writers {
         eprintln!("load: {writers} writer(s) for {:.0}s…", options.seconds);
-        rows.push(writes(&clients[..writers], duration).await?);
+        rows.push(writes("ChangePlan (durable write)", &clients[..writers], duration).await?);
     }
     let writers = options.writers.iter().copied().max().unwrap_or(1);
+    let mut followed = None;
+    if options.subscribers > 0 {
+        eprintln!(
+            "load: {writers} writer(s) with {} live subscriber(s) and one that reads nothing…",
+            options.subscribers
+        );
+        let (row, delivered) = followed_writes(&hub, &clients[..writers], options.subscribers, duration).await?;
+        followed = Some((row.ops, delivered));
+        rows.push(row);
+    }
     eprintln!("load: {writers} writer(s) straight on the store, without gRPC…");
     rows.push(store_writes(&hub.store, &clients[..writers], duration).await?);
     eprintln!("load: {} reader(s)…", options.readers);
@@ -110,6 +123,14 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
     let empty_rate = rows.iter().find(|r| r.scenario.starts_with("empty")).map_or(0.0, Row::rate);
     if empty_rate > 0.0 {
         println!("\nplan reads run at {:.0}% of the empty handler's rate", 100.0 * read_rate / empty_rate);
+    }
+    if let Some((written, delivered)) = followed {
+        println!(
+            "live subscribers: each received {} of the {written} events written while they followed (min {}, max {})",
+            delivered.iter().sum::<usize>() / delivered.len().max(1),
+            delivered.iter().min().unwrap_or(&0),
+            delivered.iter().max().unwrap_or(&0),
+        );
     }
     println!("group commit: {}", hub.store.stats());
     println!(
@@ -189,8 +210,73 @@ where
     Ok(Row { scenario, clients, ops: latencies_us.len(), elapsed: start.elapsed(), latencies_us })
 }
 
+/// The write scenario while `subscribers` systems follow the log live, each
+/// on a connection of its own, and one more subscribes and reads nothing:
+/// what following costs the writers. Returns how many events each live
+/// subscriber received.
+async fn followed_writes(
+    hub: &EmbeddedHub,
+    clients: &[(PlanClient, String)],
+    subscribers: usize,
+    duration: Duration,
+) -> anyhow::Result<(Row, Vec<usize>)> {
+    use pb::subscribe_plan_events_response::Message;
+    let identity = hub.identity("psykiatri-amager")?;
+    let head = hub.store.durable_position();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut feeds = Vec::new();
+    for i in 0..=subscribers {
+        let channel = connect(hub.addr, &hub.pki.ca_pem, &identity).await?;
+        let mut client = plan_client(channel, Professional::new(&format!("feed-{i}"), "NURSE")?);
+        let request = pb::SubscribePlanEventsRequest { after_position: head };
+        feeds.push(client.subscribe_plan_events(request).await?.into_inner());
+    }
+    let stalled = feeds.pop();
+    // Each live subscriber counts events until it has the last one written (or is stopped).
+    let (target_tx, target) = tokio::sync::watch::channel(u64::MAX);
+    let mut followers = Vec::new();
+    for mut feed in feeds {
+        let (stop, target) = (stop.clone(), target.clone());
+        followers.push(tokio::spawn(async move {
+            let mut events = 0;
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return anyhow::Ok(events),
+                    message = feed.message() => match message?.and_then(|m| m.message) {
+                        Some(Message::Event(event)) => {
+                            events += 1;
+                            if event.global_position >= *target.borrow() {
+                                return Ok(events);
+                            }
+                        }
+                        Some(Message::Heartbeat(_)) => {}
+                        None => return Ok(events),
+                    },
+                }
+            }
+        }));
+    }
+    let row = writes("ChangePlan, subscribers following", clients, duration).await?;
+    target_tx.send(hub.store.durable_position())?;
+    // A subscriber still behind ten seconds after the writers stopped is counted where it got to.
+    let timer = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            stop.cancel();
+        }
+    });
+    let mut delivered = Vec::new();
+    for follower in followers {
+        delivered.push(follower.await??);
+    }
+    timer.abort();
+    drop(stalled);
+    Ok((row, delivered))
+}
+
 /// Each writer puts its own plan on hold and resumes it, so plans never grow.
-async fn writes(clients: &[(PlanClient, String)], duration: Duration) -> anyhow::Result<Row> {
+async fn writes(scenario: &'static str, clients: &[(PlanClient, String)], duration: Duration) -> anyhow::Result<Row> {
     let mut states = Vec::new();
     for (client, plan) in clients {
         let mut client = client.clone();
@@ -200,7 +286,7 @@ async fn writes(clients: &[(PlanClient, String)], duration: Duration) -> anyhow:
         let on_hold = current.status == pb::PlanStatus::OnHold as i32;
         states.push((client, plan.clone(), current.version, on_hold));
     }
-    closed_loop("ChangePlan (durable write)", states, duration, |(mut client, plan, version, on_hold)| async move {
+    closed_loop(scenario, states, duration, |(mut client, plan, version, on_hold)| async move {
         let command = if on_hold {
             Command::ResumePlan(pb::ResumePlan {})
         } else {
