@@ -17,7 +17,7 @@
 use chrono::{Datelike, Months, Weekday};
 use serde::{Deserialize, Serialize};
 
-use super::command::no_such;
+use super::decide::no_such;
 use super::error::DomainError;
 use super::event::EventPayload;
 use super::model::{Actor, DataCategory, Date, OrganisationId, ProfessionalId, ProfessionalRole, Sector, Text};

@@ -1,0 +1,445 @@
+//! The rules that turn a command on a plan into events. `decide` is pure:
+//! given the plan and the command, it returns the events to append, or why
+//! not. Nothing here touches storage or the network.
+
+use super::command::Command;
+use super::cpr::CprKind;
+use super::deadlines::{self, DeadlineRules};
+use super::discharge;
+use super::error::DomainError;
+use super::event::EventPayload;
+use super::indsatsplan;
+use super::model::*;
+use super::plan::{Activity, CareTeamMember, ConsentTerms, Plan, Relative};
+use super::policy;
+use super::rules::{OwnershipRules, legal_plan_fits};
+
+/// What a decision may depend on besides the plan and the command.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    pub actor: &'a Actor,
+    pub now: Timestamp,
+    pub rules: &'a OwnershipRules,
+    pub deadlines: &'a DeadlineRules,
+}
+
+/// How long emergency access lasts unless configured otherwise.
+pub const DEFAULT_EMERGENCY_ACCESS_MICROS: i64 = 24 * 3600 * 1_000_000;
+
+impl Context<'_> {
+    fn today(&self) -> Date {
+        self.now.date()
+    }
+}
+
+/// The first event of a new plan: the creating organisation joins the care team.
+pub fn create(actor: &Actor, citizen_kind: CprKind, today: Date, reason: Text) -> EventPayload {
+    EventPayload::PlanCreated { citizen_kind, first_member: acting_member(actor, 1, today), reason }
+}
+
+/// What asking for an existing plan does: nothing for a care-team member; an
+/// outsider joins the care team, with its reason on record.
+pub fn join(plan: &Plan, actor: &Actor, now: Timestamp, reason: Text) -> Option<EventPayload> {
+    if plan.is_member(&actor.organisation, now) {
+        return None;
+    }
+    Some(EventPayload::CareTeamJoined { member: acting_member(actor, plan.care_team.len() + 1, now.date()), reason })
+}
+
+/// Emergency access (værdispring) for the acting professional, for `duration_micros`
+/// from `now`, on the strength of a written justification.
+pub fn emergency_access(
+    plan: &Plan,
+    actor: &Actor,
+    now: Timestamp,
+    justification: Text,
+    duration_micros: i64,
+) -> Result<EventPayload, DomainError> {
+    policy::may_request_emergency_access(actor)?;
+    Ok(EventPayload::EmergencyAccessGranted {
+        grant_id: format!("emergency-{}", plan.emergency_grants.len() + 1),
+        justification,
+        expires_at: Timestamp(now.0.saturating_add(duration_micros)),
+    })
+}
+
+fn acting_member(actor: &Actor, number: usize, today: Date) -> CareTeamMember {
+    CareTeamMember {
+        member_id: format!("member-{number}"),
+        organisation: actor.organisation.clone(),
+        sector: actor.sector,
+        professional: Some(actor.professional.clone()),
+        role: actor.role,
+        start_date: today,
+        end_date: None,
+        left_at: None,
+    }
+}
+
+pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<EventPayload>, DomainError> {
+    let today = ctx.today();
+    if !plan.is_member(&ctx.actor.organisation, ctx.now) {
+        return Err(DomainError::PlanNotFound);
+    }
+    policy::may_write(ctx.actor, command.category(plan), command.writes_section())?;
+    if plan.status == PlanStatus::Closed && !matches!(command, Command::ReopenPlan { .. }) {
+        return Err(DomainError::precondition("PLAN_CLOSED", "the plan is closed; reopen it first"));
+    }
+    let event = match command {
+        Command::ActivatePlan => {
+            require_status(plan, PlanStatus::Draft, "only a draft plan can be activated")?;
+            if plan.contact_person.is_none() {
+                return Err(DomainError::precondition(
+                    "CONTACT_PERSON_MISSING",
+                    "a plan needs a coordinating contact person before it is activated",
+                ));
+            }
+            EventPayload::PlanActivated
+        }
+        Command::PutPlanOnHold { reason } => {
+            require_status(plan, PlanStatus::Active, "only an active plan can be put on hold")?;
+            EventPayload::PlanPutOnHold { reason: reason.clone() }
+        }
+        Command::ResumePlan => {
+            require_status(plan, PlanStatus::OnHold, "only a plan on hold can be resumed")?;
+            EventPayload::PlanResumed
+        }
+        Command::ClosePlan { reason } => EventPayload::PlanClosed { reason: reason.clone() },
+        Command::ReopenPlan { reason } => {
+            require_status(plan, PlanStatus::Closed, "only a closed plan can be reopened")?;
+            EventPayload::PlanReopened { reason: reason.clone() }
+        }
+        Command::AddGoal { text, category } => EventPayload::GoalAdded {
+            goal_id: format!("goal-{}", plan.goals.len() + 1),
+            text: text.clone(),
+            category: *category,
+        },
+        Command::ReviseGoal { goal_id, text } => {
+            active_goal(plan, goal_id)?;
+            EventPayload::GoalRevised { goal_id: goal_id.clone(), text: text.clone() }
+        }
+        Command::AssessGoal { goal_id, achievement } => {
+            plan.goal(goal_id).ok_or_else(|| no_such("goal_id", "goal"))?;
+            EventPayload::GoalAssessed { goal_id: goal_id.clone(), achievement: *achievement }
+        }
+        Command::EndGoal { goal_id, reason } => {
+            active_goal(plan, goal_id)?;
+            EventPayload::GoalEnded { goal_id: goal_id.clone(), reason: reason.clone() }
+        }
+        Command::TakeSectionOwnership { section } => {
+            if plan.sections.contains_key(section) {
+                return Err(DomainError::precondition(
+                    "SECTION_ALREADY_OWNED",
+                    "the section has an owner; ask the owner to transfer it",
+                ));
+            }
+            if !ctx.rules.may_own(ctx.actor.sector, *section, today) {
+                return Err(DomainError::forbidden(
+                    "SECTOR_MAY_NOT_OWN_SECTION",
+                    "organisations of the caller's sector may not own this section",
+                ));
+            }
+            EventPayload::SectionOwnershipTaken {
+                section: *section,
+                organisation: ctx.actor.organisation.clone(),
+                effective: today,
+            }
+        }
+        Command::TransferSectionOwnership { section, to } => {
+            require_section_owner(plan, *section, ctx.actor)?;
+            if to.id == ctx.actor.organisation {
+                return Err(DomainError::invalid("to_organisation_id", "already owns the section"));
+            }
+            if !ctx.rules.may_own(to.sector, *section, today) {
+                return Err(DomainError::invalid(
+                    "to_organisation_id",
+                    "organisations of that sector may not own this section",
+                ));
+            }
+            if !plan.is_member(&to.id, ctx.now) {
+                return Err(DomainError::invalid("to_organisation_id", "is not on the care team"));
+            }
+            EventPayload::SectionOwnershipTransferred {
+                section: *section,
+                from: ctx.actor.organisation.clone(),
+                to: to.id.clone(),
+                effective: today,
+            }
+        }
+        Command::AddActivity {
+            section,
+            title,
+            legal_plan_type,
+            responsible_professional,
+            start_date,
+            end_date,
+            goal_ids,
+        } => {
+            require_section_owner(plan, *section, ctx.actor)?;
+            if !legal_plan_fits(*section, *legal_plan_type) {
+                return Err(DomainError::invalid("legal_plan_type", "does not belong in this section"));
+            }
+            check_period("end_date", *start_date, *end_date)?;
+            for goal_id in goal_ids {
+                active_goal(plan, goal_id)
+                    .map_err(|_| DomainError::invalid("goal_ids", "names no active goal of the plan"))?;
+            }
+            EventPayload::ActivityAdded(Activity {
+                activity_id: format!("activity-{}", plan.activities.len() + 1),
+                section: *section,
+                title: title.clone(),
+                legal_plan_type: *legal_plan_type,
+                responsible_organisation: ctx.actor.organisation.clone(),
+                responsible_professional: responsible_professional.clone(),
+                status: ActivityStatus::Planned,
+                start_date: *start_date,
+                end_date: *end_date,
+                goal_ids: goal_ids.clone(),
+            })
+        }
+        Command::ChangeActivityStatus { activity_id, status } => {
+            let activity = plan
+                .activities
+                .iter()
+                .find(|a| &a.activity_id == activity_id)
+                .ok_or_else(|| no_such("activity_id", "activity"))?;
+            require_section_owner(plan, activity.section, ctx.actor)?;
+            if !activity.status.can_move_to(*status) {
+                return Err(DomainError::precondition(
+                    "ACTIVITY_STATUS_TRANSITION",
+                    "activities move planned -> in progress -> completed, or to cancelled before completion",
+                ));
+            }
+            EventPayload::ActivityStatusChanged { activity_id: activity_id.clone(), from: activity.status, to: *status }
+        }
+        Command::AddCareTeamMember { organisation, professional, role, start_date, end_date } => {
+            check_period("end_date", *start_date, *end_date)?;
+            let duplicate = plan.care_team.iter().any(|m| {
+                m.is_open() && m.organisation == organisation.id && &m.professional == professional && m.role == *role
+            });
+            if duplicate {
+                return Err(DomainError::precondition("ALREADY_ON_CARE_TEAM", "that membership is already open"));
+            }
+            EventPayload::CareTeamMemberAdded(CareTeamMember {
+                member_id: format!("member-{}", plan.care_team.len() + 1),
+                organisation: organisation.id.clone(),
+                sector: organisation.sector,
+                professional: professional.clone(),
+                role: *role,
+                start_date: *start_date,
+                end_date: *end_date,
+                left_at: None,
+            })
+        }
+        Command::EndCareTeamMembership { member_id, end_date } => {
+            let member = plan
+                .care_team
+                .iter()
+                .find(|m| &m.member_id == member_id)
+                .ok_or_else(|| no_such("member_id", "care-team membership"))?;
+            if !member.is_open() {
+                return Err(DomainError::precondition("MEMBERSHIP_ENDED", "the membership has already ended"));
+            }
+            if *end_date < member.start_date {
+                return Err(DomainError::invalid("end_date", "is before the membership started"));
+            }
+            let keeps_contact_person = plan.contact_person.as_ref().is_none_or(|cp| {
+                cp.organisation != member.organisation
+                    || plan
+                        .care_team
+                        .iter()
+                        .any(|m| m.member_id != member.member_id && m.organisation == cp.organisation && m.is_open())
+            });
+            if !keeps_contact_person {
+                return Err(DomainError::precondition(
+                    "CONTACT_PERSON_ORGANISATION",
+                    "the contact person's organisation would leave the care team; hand the contact person over first",
+                ));
+            }
+            let ends_last_membership = plan.care_team.iter().all(|m| m.member_id == member.member_id || !m.is_open());
+            if ends_last_membership {
+                return Err(DomainError::precondition(
+                    "LAST_CARE_TEAM_MEMBER",
+                    "a plan keeps at least one care-team member",
+                ));
+            }
+            EventPayload::CareTeamMembershipEnded { member_id: member_id.clone(), end_date: *end_date }
+        }
+        Command::AssignContactPerson { organisation, professional } => {
+            if plan.contact_person.is_some() {
+                return Err(DomainError::precondition(
+                    "CONTACT_PERSON_ASSIGNED",
+                    "the plan has a contact person; hand the role over instead",
+                ));
+            }
+            require_member("organisation_id", plan, organisation, ctx.now)?;
+            EventPayload::ContactPersonAssigned {
+                organisation: organisation.clone(),
+                professional: professional.clone(),
+            }
+        }
+        Command::HandOverContactPerson {
+            from_organisation,
+            from_professional,
+            to_organisation,
+            to_professional,
+            reason,
+        } => {
+            let current = plan.contact_person.as_ref().ok_or_else(|| {
+                DomainError::precondition(
+                    "CONTACT_PERSON_MISSING",
+                    "the plan has no contact person to hand over; assign one",
+                )
+            })?;
+            if &current.organisation != from_organisation || &current.professional != from_professional {
+                return Err(DomainError::precondition(
+                    "CONTACT_PERSON_CHANGED",
+                    "from_* does not name the current contact person",
+                ));
+            }
+            if from_organisation == to_organisation && from_professional == to_professional {
+                return Err(DomainError::invalid("to_professional_id", "is already the contact person"));
+            }
+            require_member("to_organisation_id", plan, to_organisation, ctx.now)?;
+            EventPayload::ContactPersonHandedOver {
+                from_organisation: from_organisation.clone(),
+                from_professional: from_professional.clone(),
+                to_organisation: to_organisation.clone(),
+                to_professional: to_professional.clone(),
+                reason: reason.clone(),
+            }
+        }
+        Command::RecordAdvanceStatement { occasion, text, supersedes } => {
+            if let Some(old) = supersedes {
+                let old = plan
+                    .advance_statements
+                    .iter()
+                    .find(|s| &s.statement_id == old)
+                    .ok_or_else(|| no_such("supersedes", "advance statement"))?;
+                if old.superseded_by.is_some() {
+                    return Err(DomainError::precondition(
+                        "ALREADY_SUPERSEDED",
+                        "that statement was already superseded; supersede the newest one",
+                    ));
+                }
+            }
+            EventPayload::AdvanceStatementRecorded {
+                statement_id: format!("statement-{}", plan.advance_statements.len() + 1),
+                occasion: *occasion,
+                text: text.clone(),
+                supersedes: supersedes.clone(),
+            }
+        }
+        Command::RegisterRelative { name, relation, involvement } => EventPayload::RelativeRegistered(Relative {
+            relative_id: format!("relative-{}", plan.relatives.len() + 1),
+            name: name.clone(),
+            relation: relation.clone(),
+            involvement: *involvement,
+        }),
+        Command::ChangeRelativeInvolvement { relative_id, involvement } => {
+            let relative = plan
+                .relatives
+                .iter()
+                .find(|r| &r.relative_id == relative_id)
+                .ok_or_else(|| no_such("relative_id", "relative"))?;
+            if relative.involvement == *involvement {
+                return Err(DomainError::precondition("UNCHANGED", "the involvement is already so"));
+            }
+            EventPayload::RelativeInvolvementChanged { relative_id: relative_id.clone(), involvement: *involvement }
+        }
+        Command::RecordConsent { recipient, categories, given_by, form, given_on, valid_until } => {
+            if categories.is_empty() {
+                return Err(DomainError::invalid("categories", "name at least one data category"));
+            }
+            if *given_on > today {
+                return Err(DomainError::invalid("given_on", "is in the future"));
+            }
+            check_period("valid_until", *given_on, *valid_until)?;
+            let mut categories = categories.clone();
+            categories.sort();
+            categories.dedup();
+            EventPayload::ConsentRecorded(ConsentTerms {
+                consent_id: format!("consent-{}", plan.consents.len() + 1),
+                recipient: recipient.id.clone(),
+                categories,
+                given_by: *given_by,
+                form: *form,
+                given_on: *given_on,
+                valid_until: *valid_until,
+            })
+        }
+        Command::WithdrawConsent { consent_id, reason } => {
+            let consent = plan
+                .consents
+                .iter()
+                .find(|c| &c.terms.consent_id == consent_id)
+                .ok_or_else(|| no_such("consent_id", "consent"))?;
+            if consent.withdrawn_at.is_some() {
+                return Err(DomainError::precondition("CONSENT_WITHDRAWN", "the consent has already been withdrawn"));
+            }
+            EventPayload::ConsentWithdrawn { consent_id: consent_id.clone(), reason: reason.clone() }
+        }
+        Command::RecordMilestone { milestone, occurred_on } => {
+            deadlines::record_milestone(plan, ctx.deadlines, milestone, *occurred_on, today)?
+        }
+        Command::PauseClock { clock_id, reason } => deadlines::pause(plan, clock_id, reason, today)?,
+        Command::ResumeClock { clock_id } => deadlines::resume(plan, clock_id, today)?,
+        Command::StartIndsatsplan { next_meeting } => {
+            indsatsplan::start(plan, ctx.actor, ctx.deadlines, *next_meeting, today)?
+        }
+        Command::SetIndsatsplanMeeting { next_meeting } => {
+            indsatsplan::set_meeting(plan, ctx.actor, ctx.deadlines, *next_meeting, today)?
+        }
+        Command::PrioritiseIndsatsAction { activity_id, priority } => {
+            indsatsplan::prioritise(plan, ctx.actor, activity_id, *priority)?
+        }
+        Command::SignIndsatsplan { version } => indsatsplan::sign(plan, ctx.actor, *version)?,
+        Command::Discharge(step) => return discharge::decide(plan, ctx.actor, step, ctx.now),
+    };
+    let mut events = vec![event];
+    events.extend(indsatsplan::follow_up(plan, &events));
+    Ok(events)
+}
+
+fn require_status(plan: &Plan, status: PlanStatus, message: &'static str) -> Result<(), DomainError> {
+    if plan.status == status { Ok(()) } else { Err(DomainError::precondition("PLAN_STATUS", message)) }
+}
+
+fn require_section_owner(plan: &Plan, section: SectionKind, actor: &Actor) -> Result<(), DomainError> {
+    match plan.sections.get(&section) {
+        Some(owner) if owner.organisation == actor.organisation => Ok(()),
+        Some(_) => Err(DomainError::forbidden("SECTION_NOT_OWNED", "only the section's owner writes it")),
+        None => Err(DomainError::precondition(
+            "SECTION_UNOWNED",
+            "the section has no owner yet; take ownership of it first",
+        )),
+    }
+}
+
+fn require_member(
+    field: &'static str,
+    plan: &Plan,
+    organisation: &OrganisationId,
+    now: Timestamp,
+) -> Result<(), DomainError> {
+    if plan.is_member(organisation, now) { Ok(()) } else { Err(DomainError::invalid(field, "is not on the care team")) }
+}
+
+fn active_goal<'p>(plan: &'p Plan, goal_id: &str) -> Result<&'p super::plan::Goal, DomainError> {
+    let goal = plan.goal(goal_id).ok_or_else(|| no_such("goal_id", "goal"))?;
+    if goal.lifecycle == GoalLifecycle::Ended {
+        return Err(DomainError::precondition("GOAL_ENDED", "the goal has ended"));
+    }
+    Ok(goal)
+}
+
+fn check_period(field: &'static str, start: Date, end: Option<Date>) -> Result<(), DomainError> {
+    match end {
+        Some(end) if end < start => Err(DomainError::invalid(field, "is before the start date")),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn no_such(field: &'static str, what: &'static str) -> DomainError {
+    DomainError::invalid(field, format!("names no {what} of this plan"))
+}
