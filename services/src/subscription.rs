@@ -243,10 +243,8 @@ impl Feed {
             .into_iter()
             .filter_map(|plan| {
                 let view = views.get(&plan)?.as_ref()?;
-                let categories: Vec<DataCategory> = DataCategory::ALL
-                    .into_iter()
-                    .filter(|c| visible.iter().any(|e| e.plan_id == plan && e.category == *c))
-                    .collect();
+                let categories =
+                    DataCategory::distinct(visible.iter().filter(|e| e.plan_id == plan).map(|e| e.category));
                 Some(AuditEntry {
                     at: Timestamp::now(),
                     actor: Some(self.actor.clone()),

@@ -9,8 +9,12 @@ fn timestamp(t: Timestamp) -> ProtoTimestamp {
     ProtoTimestamp { seconds: t.0.div_euclid(1_000_000), nanos: (t.0.rem_euclid(1_000_000) * 1000) as i32 }
 }
 
+fn day_text(date: Date) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
 fn date_text(date: Option<Date>) -> String {
-    date.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+    date.map(day_text).unwrap_or_default()
 }
 
 fn activity(a: &plan::Activity) -> pb::Activity {
@@ -22,7 +26,7 @@ fn activity(a: &plan::Activity) -> pb::Activity {
         responsible_organisation_id: a.responsible_organisation.to_string(),
         responsible_professional_id: a.responsible_professional.to_string(),
         status: activity_status_to(a.status),
-        start_date: date_text(Some(a.start_date)),
+        start_date: day_text(a.start_date),
         end_date: date_text(a.end_date),
         goal_ids: a.goal_ids.clone(),
     }
@@ -34,7 +38,7 @@ fn member(m: &plan::CareTeamMember) -> pb::CareTeamMember {
         organisation_id: m.organisation.to_string(),
         professional_id: m.professional.as_ref().map(ToString::to_string).unwrap_or_default(),
         role: role_to(m.role),
-        start_date: date_text(Some(m.start_date)),
+        start_date: day_text(m.start_date),
         end_date: date_text(m.end_date),
         sector: sector_to(m.sector),
         leave_time: m.left_at.map(timestamp),
@@ -48,7 +52,7 @@ fn consent(terms: &plan::ConsentTerms, recorded: Option<&plan::Consent>) -> pb::
         categories: terms.categories.iter().map(|c| category_to(*c)).collect(),
         given_by: consent_giver_to(terms.given_by),
         form: consent_form_to(terms.form),
-        given_on: date_text(Some(terms.given_on)),
+        given_on: day_text(terms.given_on),
         valid_until: date_text(terms.valid_until),
         record_time: recorded.map(|c| timestamp(c.recorded_at)),
         recorded_by_organisation_id: recorded.map(|c| c.recorded_by.to_string()).unwrap_or_default(),
@@ -129,7 +133,7 @@ pub fn plan(p: &Plan, categories: &[DataCategory], today: Date) -> pb::Plan {
             .map(|(kind, owner)| pb::Section {
                 kind: section_to(*kind),
                 owner_organisation_id: owner.organisation.to_string(),
-                owned_since: date_text(Some(owner.since)),
+                owned_since: day_text(owner.since),
             })
             .collect(),
         activities: p.activities.iter().map(activity).collect(),
@@ -195,7 +199,7 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
             E::SectionOwnershipTaken(pb::SectionOwnershipTaken {
                 section: section_to(*section),
                 organisation_id: organisation.to_string(),
-                effective_date: date_text(Some(*effective)),
+                effective_date: day_text(*effective),
             })
         }
         EventPayload::SectionOwnershipTransferred { section, from, to, effective } => {
@@ -203,7 +207,7 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
                 section: section_to(*section),
                 from_organisation_id: from.to_string(),
                 to_organisation_id: to.to_string(),
-                effective_date: date_text(Some(*effective)),
+                effective_date: day_text(*effective),
             })
         }
         EventPayload::ActivityAdded(a) => E::ActivityAdded(pb::ActivityAdded { activity: Some(activity(a)) }),
@@ -220,7 +224,7 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
         EventPayload::CareTeamMembershipEnded { member_id, end_date } => {
             E::CareTeamMembershipEnded(pb::CareTeamMembershipEnded {
                 member_id: member_id.clone(),
-                end_date: date_text(Some(*end_date)),
+                end_date: day_text(*end_date),
             })
         }
         EventPayload::ContactPersonAssigned { organisation, professional } => {
@@ -276,7 +280,7 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
             let (kind, serious_illness, expected) = milestone_to(milestone);
             E::MilestoneRecorded(pb::MilestoneRecorded {
                 milestone: kind as i32,
-                occurred_on: date_text(Some(*occurred_on)),
+                occurred_on: day_text(*occurred_on),
                 serious_illness,
                 expected_discharge_date: date_text(expected),
                 started: started
@@ -284,8 +288,8 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
                     .map(|c| pb::RightsClock {
                         clock_id: c.clock_id.clone(),
                         kind: clock_kind_to(c.kind),
-                        start_date: date_text(Some(*occurred_on)),
-                        due_date: date_text(Some(c.due_on)),
+                        start_date: day_text(*occurred_on),
+                        due_date: day_text(c.due_on),
                         state: pb::ClockState::Running as i32,
                         legal_source: c.source.clone(),
                         responsible_organisation_id: e.actor.organisation.to_string(),
@@ -295,24 +299,22 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
                 stopped_clock_ids: stopped.clone(),
             })
         }
-        EventPayload::ClockPaused { clock_id, reason: r, on } => E::ClockPaused(pb::ClockPaused {
-            clock_id: clock_id.clone(),
-            reason: reason(r),
-            pause_date: date_text(Some(*on)),
-        }),
+        EventPayload::ClockPaused { clock_id, reason: r, on } => {
+            E::ClockPaused(pb::ClockPaused { clock_id: clock_id.clone(), reason: reason(r), pause_date: day_text(*on) })
+        }
         EventPayload::ClockResumed { clock_id, on, due_on } => E::ClockResumed(pb::ClockResumed {
             clock_id: clock_id.clone(),
-            resume_date: date_text(Some(*on)),
-            due_date: date_text(Some(*due_on)),
+            resume_date: day_text(*on),
+            due_date: day_text(*due_on),
         }),
         EventPayload::ClockOverdue { clock_id, due_on } => {
-            E::ClockOverdue(pb::ClockOverdue { clock_id: clock_id.clone(), due_date: date_text(Some(*due_on)) })
+            E::ClockOverdue(pb::ClockOverdue { clock_id: clock_id.clone(), due_date: day_text(*due_on) })
         }
         EventPayload::IndsatsplanStarted { next_meeting } => {
-            E::IndsatsplanStarted(pb::IndsatsplanStarted { next_meeting_date: date_text(Some(*next_meeting)) })
+            E::IndsatsplanStarted(pb::IndsatsplanStarted { next_meeting_date: day_text(*next_meeting) })
         }
         EventPayload::IndsatsplanMeetingSet { next_meeting } => {
-            E::IndsatsplanMeetingSet(pb::IndsatsplanMeetingSet { next_meeting_date: date_text(Some(*next_meeting)) })
+            E::IndsatsplanMeetingSet(pb::IndsatsplanMeetingSet { next_meeting_date: day_text(*next_meeting) })
         }
         EventPayload::IndsatsActionPrioritised { activity_id, priority } => {
             E::IndsatsActionPrioritised(pb::IndsatsActionPrioritised {
@@ -331,18 +333,18 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
         EventPayload::DischargeCoordinatorOffered { mentor, start, end, .. } => {
             E::DischargeCoordinatorOffered(pb::DischargeCoordinatorOffered {
                 mentor_professional_id: mentor.to_string(),
-                start_date: date_text(Some(*start)),
-                end_date: date_text(Some(*end)),
+                start_date: day_text(*start),
+                end_date: day_text(*end),
             })
         }
         EventPayload::DischargeCoordinatorOfferAnswered { accepted } => {
             E::DischargeCoordinatorOfferAnswered(pb::DischargeCoordinatorOfferAnswered { accepted: *accepted })
         }
         EventPayload::NetworkMeetingRequested { meeting_on } => {
-            E::NetworkMeetingRequested(pb::NetworkMeetingRequested { meeting_date: date_text(Some(*meeting_on)) })
+            E::NetworkMeetingRequested(pb::NetworkMeetingRequested { meeting_date: day_text(*meeting_on) })
         }
         EventPayload::AdvanceStatementsRequested { on } => {
-            E::AdvanceStatementsRequested(pb::AdvanceStatementsRequested { request_date: date_text(Some(*on)) })
+            E::AdvanceStatementsRequested(pb::AdvanceStatementsRequested { request_date: day_text(*on) })
         }
         EventPayload::NextContactPersonAgreed { organisation, professional } => {
             E::NextContactPersonAgreed(pb::NextContactPersonAgreed {
@@ -351,7 +353,7 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
             })
         }
         EventPayload::DischargeCompleted { on } => {
-            E::DischargeCompleted(pb::DischargeCompleted { discharge_date: date_text(Some(*on)) })
+            E::DischargeCompleted(pb::DischargeCompleted { discharge_date: day_text(*on) })
         }
     };
     pb::PlanEvent {
@@ -393,13 +395,13 @@ fn discharge(d: &discharge::Discharge, plan: &Plan, today: Date) -> pb::Discharg
         })
         .collect();
     pb::Discharge {
-        planned_date: date_text(Some(d.planned_on)),
-        expected_date: date_text(Some(d.expected_on)),
+        planned_date: day_text(d.planned_on),
+        expected_date: day_text(d.expected_on),
         coordinator_offer: d.coordinator.as_ref().map(|o| pb::DischargeCoordinatorOffer {
             organisation_id: o.offered_by.to_string(),
             mentor_professional_id: o.mentor.to_string(),
-            start_date: date_text(Some(o.start)),
-            end_date: date_text(Some(o.end)),
+            start_date: day_text(o.start),
+            end_date: day_text(o.end),
             answered: o.accepted.is_some(),
             accepted: o.accepted.unwrap_or(false),
         }),
@@ -417,9 +419,9 @@ fn discharge(d: &discharge::Discharge, plan: &Plan, today: Date) -> pb::Discharg
 fn indsatsplan(k: &indsatsplan::Indsatsplan) -> pb::Indsatsplan {
     pb::Indsatsplan {
         started_by_organisation_id: k.started_by.to_string(),
-        start_date: date_text(Some(k.started_on)),
+        start_date: day_text(k.started_on),
         version: k.version,
-        next_meeting_date: date_text(Some(k.next_meeting)),
+        next_meeting_date: day_text(k.next_meeting),
         priorities: k.priorities.iter().map(|(id, p)| (id.clone(), *p)).collect(),
         signatures: k
             .signatures
@@ -448,8 +450,8 @@ pub fn rights_clock(c: &Clock, today: Date) -> pb::RightsClock {
     pb::RightsClock {
         clock_id: c.clock_id.clone(),
         kind: clock_kind_to(c.kind),
-        start_date: date_text(Some(c.started_on)),
-        due_date: date_text(Some(c.due_on)),
+        start_date: day_text(c.started_on),
+        due_date: day_text(c.due_on),
         state: state as i32,
         overdue: c.is_overdue(today),
         stop_date: date_text(stop_date),

@@ -15,7 +15,7 @@
 use chrono::Months;
 use serde::{Deserialize, Serialize};
 
-use super::deadlines::ClockKind;
+use super::deadlines::{Clock, ClockKind};
 use super::error::DomainError;
 use super::event::EventPayload;
 use super::model::{
@@ -92,14 +92,14 @@ impl Discharge {
         self.completed_on.is_none()
     }
 
+    /// The network-meeting clock this discharge's planning started.
+    fn network_clock<'p>(&self, plan: &'p Plan) -> Option<&'p Clock> {
+        plan.clocks.iter().rev().find(|c| c.kind == ClockKind::NetworkMeeting && c.started_on == self.planned_on)
+    }
+
     /// Where each step stands on `today`, given the plan's clocks and contact person.
     pub fn steps(&self, plan: &Plan, today: Date) -> Vec<(Step, StepState)> {
-        let meeting_overdue = plan
-            .clocks
-            .iter()
-            .rev()
-            .find(|c| c.kind == ClockKind::NetworkMeeting && c.started_on == self.planned_on)
-            .is_some_and(|c| c.is_overdue(today));
+        let meeting_overdue = self.network_clock(plan).is_some_and(|c| c.is_overdue(today));
         let by_discharge = today > self.expected_on && self.is_open();
         let state = |done: bool, late: bool| match (done, late) {
             (true, _) => StepState::Done,
@@ -247,8 +247,7 @@ pub(super) fn decide(
         }
         DischargeCommand::RequestNetworkMeeting { meeting_on } => {
             require_sector(actor, Sector::MunicipalSocial, "the municipality calls the network meeting")?;
-            let due =
-                plan.clocks.iter().rev().find(|c| c.kind == ClockKind::NetworkMeeting && c.is_open()).map(|c| c.due_on);
+            let due = discharge.network_clock(plan).map(|c| c.due_on);
             if *meeting_on < today || due.is_some_and(|due| *meeting_on > due) {
                 return Err(DomainError::invalid(
                     "meeting_date",

@@ -257,6 +257,12 @@ pub enum DataCategory {
 impl DataCategory {
     pub const ALL: [Self; 6] =
         [Self::PlanAndContact, Self::Goals, Self::Psychiatric, Self::SubstanceAbuse, Self::Social, Self::Employment];
+
+    /// The distinct categories among `categories`, in [`DataCategory::ALL`] order.
+    pub fn distinct(categories: impl IntoIterator<Item = Self>) -> Vec<Self> {
+        let present: Vec<Self> = categories.into_iter().collect();
+        Self::ALL.into_iter().filter(|c| present.contains(c)).collect()
+    }
 }
 
 impl SectionKind {

@@ -50,20 +50,13 @@ impl PlanApi {
             token => Some(convert::plan_name("page_token", token)?),
         };
         let now = Timestamp::now();
-        let mut plans: Vec<(PlanId, Vec<usize>)> = Vec::new();
-        for (plan, index) in self.store.open_clocks(after, usize::MAX)? {
-            match plans.last_mut() {
-                Some((last, indices)) if *last == plan => indices.push(index),
-                _ => plans.push((plan, vec![index])),
-            }
-        }
         let mut clocks = Vec::new();
         let mut disclosures = Vec::new();
         let mut next_page_token = String::new();
-        for (id, indices) in plans {
+        let mut last_listed: Option<PlanId> = None;
+        for (id, indices) in self.store.open_clocks(after)? {
             if disclosures.len() == page_size {
-                next_page_token =
-                    disclosures.last().and_then(|d: &Disclosure| d.plan).map(|p| p.resource_name()).unwrap_or_default();
+                next_page_token = last_listed.map(|p| p.resource_name()).unwrap_or_default();
                 break;
             }
             let Some(plan) = self.store.plan(id).await? else { continue };
@@ -76,9 +69,7 @@ impl PlanApi {
             if shown.is_empty() {
                 continue;
             }
-            let mut categories: Vec<DataCategory> = shown.iter().map(|c| c.kind.category()).collect();
-            categories.sort();
-            categories.dedup();
+            let categories = DataCategory::distinct(shown.iter().map(|c| c.kind.category()));
             let name = id.resource_name();
             clocks.extend(
                 shown
@@ -87,6 +78,7 @@ impl PlanApi {
             );
             let legal_ground = view.only(&categories).legal_ground();
             disclosures.push(Disclosure { plan: Some(id), purpose: view.purpose, categories, legal_ground });
+            last_listed = Some(id);
         }
         let method = "ListClocks";
         let entries: Vec<AuditEntry> = if disclosures.is_empty() {

@@ -71,14 +71,13 @@ pub fn due_before(day: Date) -> [u8; 5] {
 
 /// The plan and clock index at the end of a `t` or `d` key.
 pub fn decode_clock_ref(key: &[u8]) -> Result<(PlanId, usize), Error> {
-    let n = key.len();
-    match (key.get(n.saturating_sub(20)..n - 4), key.get(n.saturating_sub(4)..)) {
-        (Some(plan), Some(index)) if n >= 21 => {
-            let index = u32::from_be_bytes(index.try_into().map_err(|_| Error::Storage("corrupt clock key".into()))?);
-            Ok((decode_plan_id(plan)?, index as usize))
-        }
-        _ => Err(Error::Storage("corrupt clock key".into())),
-    }
+    let tail = key.len().checked_sub(20).filter(|_| key.len() >= 21).map(|start| &key[start..]);
+    let (plan, index) = tail.ok_or_else(|| Error::Storage("corrupt clock key".into()))?.split_at(16);
+    Ok((decode_plan_id(plan)?, decode_u32(index) as usize))
+}
+
+fn decode_u32(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0, |n, b| (n << 8) | u32::from(*b))
 }
 
 /// The index keys a plan's clocks need: every open clock, and every running

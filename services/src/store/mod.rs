@@ -321,15 +321,22 @@ impl Store {
         range.take(limit).map(|item| keys::decode_clock_ref(&item?.0)).collect()
     }
 
-    /// Up to `limit` open clocks, as (plan, index into its clocks), in plan
-    /// order, starting after the plan `after` (a page token's plan).
-    pub fn open_clocks(&self, after: Option<PlanId>, limit: usize) -> Result<Vec<(PlanId, usize)>, Error> {
+    /// Every plan with open clocks, in plan order, after the plan `after` (a
+    /// page token's plan), with the indices of its open clocks.
+    pub fn open_clocks(&self, after: Option<PlanId>) -> Result<Vec<(PlanId, Vec<usize>)>, Error> {
         let start = match after {
             Some(plan) => keys::open_clock(plan, u32::MAX).to_vec(),
             None => vec![keys::OPEN_CLOCK],
         };
-        let range = self.shared.db.range(start..vec![keys::OPEN_CLOCK + 1]);
-        range.take(limit).map(|item| keys::decode_clock_ref(&item?.0)).collect()
+        let mut plans: Vec<(PlanId, Vec<usize>)> = Vec::new();
+        for item in self.shared.db.range(start..vec![keys::OPEN_CLOCK + 1]) {
+            let (plan, index) = keys::decode_clock_ref(&item?.0)?;
+            match plans.last_mut() {
+                Some((last, indices)) if *last == plan => indices.push(index),
+                _ => plans.push((plan, vec![index])),
+            }
+        }
+        Ok(plans)
     }
 
     /// Follows the durable position: changes whenever more events become
