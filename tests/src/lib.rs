@@ -104,6 +104,11 @@ pub fn audit_by_correlation(hub: &EmbeddedHub) -> anyhow::Result<HashMap<String,
     Ok(records.into_iter().map(|r| (r.entry.correlation_id.clone(), r.entry)).collect())
 }
 
+/// The hub's own date (a Danish date) `days` from today, as YYYY-MM-DD.
+pub fn hub_date(days: i64) -> String {
+    (samplan_services::domain::Timestamp::now().date() + chrono::Duration::days(days)).format("%Y-%m-%d").to_string()
+}
+
 /// Applies `command` to the plan at `version` as `client`; returns the new version.
 pub async fn apply(
     client: &mut PlanClient,

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use samplan_hub::client::PlanClient;
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
-use samplan_services::domain::{DataCategory, Decision, Timestamp};
+use samplan_services::domain::{DataCategory, Decision};
 use samplan_tests::*;
 use tonic::Code;
 
@@ -192,16 +192,11 @@ async fn setup(
             .collect();
         assert!(!members.is_empty(), "the coordinator sees the viewer's membership");
         for member_id in members {
-            let end = pb::EndCareTeamMembership { member_id, end_date: today() };
+            let end = pb::EndCareTeamMembership { member_id, end_date: hub_date(0) };
             version = apply(coordinator_client, &name, version, Command::EndCareTeamMembership(end)).await?;
         }
     }
     Ok(Setup { viewer, relation, consent, name, version })
-}
-
-fn today() -> String {
-    // The hub's own notion of today (a Danish date).
-    Timestamp::now().date().format("%Y-%m-%d").to_string()
 }
 
 fn categories_of(plan: &pb::Plan) -> Vec<pb::DataCategory> {

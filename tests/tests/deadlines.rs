@@ -8,18 +8,13 @@ use anyhow::Context;
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
 use samplan_proto::v1::plan_event::Event;
-use samplan_services::domain::{Decision, Timestamp};
+use samplan_services::domain::Decision;
 use samplan_tests::*;
 use tonic::Code;
 
 type TestResult = anyhow::Result<()>;
 
 const SETTINGS: &str = "[subscriptions]\nheartbeat_ms = 50\n\n[deadlines]\ncheck_interval_ms = 20\n";
-
-/// The hub's today, `days` from now, as YYYY-MM-DD.
-fn day(days: i64) -> String {
-    (Timestamp::now().date() + chrono::Duration::days(days)).format("%Y-%m-%d").to_string()
-}
 
 fn record(milestone: pb::MilestoneKind, occurred_on: &str) -> Command {
     Command::RecordMilestone(pb::RecordMilestone {
@@ -54,12 +49,13 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
     // then on, so the referral is the last write here.
     let discharge = Command::RecordMilestone(pb::RecordMilestone {
         milestone: pb::MilestoneKind::DischargePlanned as i32,
-        occurred_on: day(0),
-        expected_discharge_date: day(3),
+        occurred_on: hub_date(0),
+        expected_discharge_date: hub_date(3),
         ..Default::default()
     });
     let version = apply(&mut ward, &name, version, discharge).await?;
-    let version = apply(&mut ward, &name, version, record(pb::MilestoneKind::ReferredForAssessment, &day(-40))).await?;
+    let version =
+        apply(&mut ward, &name, version, record(pb::MilestoneKind::ReferredForAssessment, &hub_date(-40))).await?;
 
     let clocks = list_clocks(&mut ward, false, "ward-clocks").await?;
     let kinds: Vec<_> = clocks.iter().map(|c| (c.kind, c.overdue, c.due_date.clone())).collect();
@@ -67,7 +63,7 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
         kinds,
         [
             (pb::ClockKind::NetworkMeeting as i32, false, clocks[0].due_date.clone()),
-            (pb::ClockKind::Assessment as i32, true, day(-10))
+            (pb::ClockKind::Assessment as i32, true, hub_date(-10))
         ]
     );
     assert_eq!(clocks[1].legal_source, "udredningsret, sundhedsloven § 82 a");
@@ -86,7 +82,7 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
         if let Some(pb::subscribe_plan_events_response::Message::Event(e)) = event
             && let Some(Event::ClockOverdue(overdue)) = &e.event
         {
-            assert_eq!((overdue.clock_id.as_str(), overdue.due_date.as_str()), ("clock-2", day(-10).as_str()));
+            assert_eq!((overdue.clock_id.as_str(), overdue.due_date.as_str()), ("clock-2", hub_date(-10).as_str()));
             assert_eq!(e.actor.as_ref().map(|a| a.professional_id.as_str()), Some("samplan-deadline-watcher"));
             break e.global_position;
         }
@@ -115,9 +111,12 @@ async fn bad_milestones_are_refused_with_field_details_and_write_nothing() -> Te
     let mut ward = t.client(WARD).await?;
     let (name, version) = create_plan(&mut ward, CPR).await?;
     let cases = [
-        (pb::RecordMilestone { milestone: 0, occurred_on: day(0), ..Default::default() }, "record_milestone.milestone"),
         (
-            pb::RecordMilestone { milestone: 99, occurred_on: day(0), ..Default::default() },
+            pb::RecordMilestone { milestone: 0, occurred_on: hub_date(0), ..Default::default() },
+            "record_milestone.milestone",
+        ),
+        (
+            pb::RecordMilestone { milestone: 99, occurred_on: hub_date(0), ..Default::default() },
             "record_milestone.milestone",
         ),
         (
@@ -131,7 +130,7 @@ async fn bad_milestones_are_refused_with_field_details_and_write_nothing() -> Te
         (
             pb::RecordMilestone {
                 milestone: pb::MilestoneKind::ReferredForAssessment as i32,
-                occurred_on: day(0),
+                occurred_on: hub_date(0),
                 serious_illness: true,
                 ..Default::default()
             },
@@ -140,7 +139,7 @@ async fn bad_milestones_are_refused_with_field_details_and_write_nothing() -> Te
         (
             pb::RecordMilestone {
                 milestone: pb::MilestoneKind::DischargePlanned as i32,
-                occurred_on: day(0),
+                occurred_on: hub_date(0),
                 ..Default::default()
             },
             "record_milestone.expected_discharge_date",
@@ -148,7 +147,7 @@ async fn bad_milestones_are_refused_with_field_details_and_write_nothing() -> Te
         (
             pb::RecordMilestone {
                 milestone: pb::MilestoneKind::ReferredForAssessment as i32,
-                occurred_on: day(2),
+                occurred_on: hub_date(2),
                 ..Default::default()
             },
             "occurred_on",

@@ -10,18 +10,12 @@ use anyhow::Context;
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
 use samplan_proto::v1::plan_event::Event;
-use samplan_services::domain::Timestamp;
 use samplan_tests::*;
-
-/// The hub's today, `days` from now, as YYYY-MM-DD.
-fn day(days: i64) -> String {
-    (Timestamp::now().date() + chrono::Duration::days(days)).format("%Y-%m-%d").to_string()
-}
 
 fn milestone(kind: pb::MilestoneKind, expected: &str) -> Command {
     Command::RecordMilestone(pb::RecordMilestone {
         milestone: kind as i32,
-        occurred_on: day(0),
+        occurred_on: hub_date(0),
         expected_discharge_date: expected.into(),
         ..Default::default()
     })
@@ -88,7 +82,7 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
 
     use pb::{LegalPlanType as L, MilestoneKind as M, SectionKind as S};
     let kip = L::KoordinerendeIndsatsplan;
-    let indsatsplan = Command::StartIndsatsplan(pb::StartIndsatsplan { next_meeting_date: day(60) });
+    let indsatsplan = Command::StartIndsatsplan(pb::StartIndsatsplan { next_meeting_date: hub_date(60) });
     let sign = |version| Command::SignIndsatsplan(pb::SignIndsatsplan { version });
     let steps: Vec<(&str, Command)> = vec![
         (WARD, indsatsplan),
@@ -97,17 +91,17 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
         (WARD, sign(3)),
         (ADDICTION, sign(3)),
         (ADDICTION, milestone(M::AddictionTreatmentRequested, "")),
-        (WARD, milestone(M::DischargePlanned, &day(4))),
+        (WARD, milestone(M::DischargePlanned, &hub_date(4))),
         (
             JOB,
             Command::OfferDischargeCoordinator(pb::OfferDischargeCoordinator {
                 mentor_professional_id: "mentor-12".into(),
-                start_date: day(0),
-                end_date: day(200),
+                start_date: hub_date(0),
+                end_date: hub_date(200),
             }),
         ),
         (JOB, Command::AnswerDischargeCoordinatorOffer(pb::AnswerDischargeCoordinatorOffer { accepted: true })),
-        (SOCIAL, Command::RequestNetworkMeeting(pb::RequestNetworkMeeting { meeting_date: day(0) })),
+        (SOCIAL, Command::RequestNetworkMeeting(pb::RequestNetworkMeeting { meeting_date: hub_date(0) })),
         (SOCIAL, milestone(M::NetworkMeetingHeld, "")),
         (WARD, Command::RequestAdvanceStatements(pb::RequestAdvanceStatements {})),
         (
@@ -132,7 +126,7 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
                 status: pb::ActivityStatus::InProgress as i32,
             }),
         ),
-        (WARD, Command::CompleteDischarge(pb::CompleteDischarge { discharge_date: day(0) })),
+        (WARD, Command::CompleteDischarge(pb::CompleteDischarge { discharge_date: hub_date(0) })),
     ];
     for (org, command) in steps {
         let client = match org {
@@ -192,7 +186,7 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
     let plan = social.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.context("plan")?;
     let discharge = plan.discharge.context("discharge")?;
     assert!(discharge.steps.iter().all(|s| s.state == pb::DischargeStepState::Done as i32), "{:?}", discharge.steps);
-    assert_eq!(discharge.completed_date, day(0));
+    assert_eq!(discharge.completed_date, hub_date(0));
     assert_eq!(plan.contact_person.map(|c| c.organisation_id), Some(SOCIAL.to_owned()));
     assert!(plan.indsatsplan.is_none(), "social services see no indsatsplan without consent");
     let ward_view = ward.get_plan(pb::GetPlanRequest { name }).await?.into_inner().plan.context("plan")?;

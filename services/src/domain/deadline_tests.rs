@@ -5,16 +5,6 @@
 use super::testkit::*;
 use super::*;
 
-fn day(y: i32, m: u32, d: u32) -> Date {
-    Date::from_ymd_opt(y, m, d).expect("date")
-}
-
-/// Noon (UTC) on a day: the hub's clock, injected.
-fn at(y: i32, m: u32, d: u32) -> Timestamp {
-    let noon = day(y, m, d).and_hms_opt(12, 0, 0).expect("time").and_utc();
-    Timestamp(noon.timestamp_micros())
-}
-
 fn milestone(milestone: Milestone, occurred_on: Date) -> Command {
     Command::RecordMilestone { milestone, occurred_on }
 }

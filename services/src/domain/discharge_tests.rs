@@ -6,14 +6,6 @@ use super::discharge::{Step, StepState};
 use super::testkit::*;
 use super::*;
 
-fn day(y: i32, m: u32, d: u32) -> Date {
-    Date::from_ymd_opt(y, m, d).expect("date")
-}
-
-fn at(y: i32, m: u32, d: u32) -> Timestamp {
-    Timestamp(day(y, m, d).and_hms_opt(12, 0, 0).expect("time").and_utc().timestamp_micros())
-}
-
 fn step(command: DischargeCommand) -> Command {
     Command::Discharge(command)
 }

@@ -5,10 +5,6 @@
 use super::testkit::*;
 use super::*;
 
-fn day(y: i32, m: u32, d: u32) -> Date {
-    Date::from_ymd_opt(y, m, d).expect("date")
-}
-
 /// A dual-diagnosis plan whose psychiatry section the ward owns and whose
 /// addiction section the addiction service owns.
 fn sides() -> Given {

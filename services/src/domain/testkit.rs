@@ -11,6 +11,15 @@ pub fn prof(id: &str) -> ProfessionalId {
     ProfessionalId::parse("professional_id", id).expect("professional id")
 }
 
+pub fn day(y: i32, m: u32, d: u32) -> Date {
+    Date::from_ymd_opt(y, m, d).expect("date")
+}
+
+/// Noon (UTC) on a day: the hub's clock, injected.
+pub fn at(y: i32, m: u32, d: u32) -> Timestamp {
+    Timestamp(day(y, m, d).and_hms_opt(12, 0, 0).expect("time").and_utc().timestamp_micros())
+}
+
 pub fn text(s: &str) -> Text {
     Text::parse("text", s).expect("text")
 }
