@@ -330,7 +330,7 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
         EventPayload::IndsatsplanReopened { version } => {
             E::IndsatsplanReopened(pb::IndsatsplanReopened { version: *version })
         }
-        EventPayload::DischargeCoordinatorOffered { mentor, start, end, .. } => {
+        EventPayload::DischargeCoordinatorOffered { mentor, start, end } => {
             E::DischargeCoordinatorOffered(pb::DischargeCoordinatorOffered {
                 mentor_professional_id: mentor.to_string(),
                 start_date: day_text(*start),

@@ -45,17 +45,6 @@ pub enum ClockKind {
 }
 
 impl ClockKind {
-    pub const ALL: [Self; 8] = [
-        Self::Assessment,
-        Self::TreatmentSerious,
-        Self::TreatmentOther,
-        Self::AddictionTreatment,
-        Self::DoctorConsultation,
-        Self::DualDiagnosisTreatment,
-        Self::IndsatsplanMeeting,
-        Self::NetworkMeeting,
-    ];
-
     /// What a clock of this kind tells about the citizen, for the access policy.
     pub fn category(self) -> DataCategory {
         match self {
@@ -128,22 +117,6 @@ impl Milestone {
     /// of the clocks it touches.
     pub fn category(&self) -> DataCategory {
         self.starts().iter().chain(self.stops()).next().map_or(DataCategory::PlanAndContact, |k| k.category())
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::ReferredForAssessment => "ReferredForAssessment",
-            Self::AssessmentCompleted { .. } => "AssessmentCompleted",
-            Self::PsychiatricTreatmentStarted => "PsychiatricTreatmentStarted",
-            Self::AddictionTreatmentRequested => "AddictionTreatmentRequested",
-            Self::DoctorConsultationHeld => "DoctorConsultationHeld",
-            Self::AddictionTreatmentStarted => "AddictionTreatmentStarted",
-            Self::ReferredForDualDiagnosisTreatment => "ReferredForDualDiagnosisTreatment",
-            Self::DualDiagnosisTreatmentStarted => "DualDiagnosisTreatmentStarted",
-            Self::IndsatsplanMeetingHeld => "IndsatsplanMeetingHeld",
-            Self::DischargePlanned { .. } => "DischargePlanned",
-            Self::NetworkMeetingHeld => "NetworkMeetingHeld",
-        }
     }
 }
 
@@ -218,10 +191,6 @@ impl DeadlineRules {
             }
         }
         Ok(Self(rules))
-    }
-
-    pub fn rules(&self) -> &[DeadlineRule] {
-        &self.0
     }
 
     /// The rule for a clock of `kind` started on `start`; `None` where no right was in force then.

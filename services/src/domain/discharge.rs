@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::deadlines::{Clock, ClockKind};
 use super::error::DomainError;
-use super::event::EventPayload;
+use super::event::{EventPayload, RecordedEvent};
 use super::model::{
     Actor, AdvanceStatementOccasion, DataCategory, Date, OrganisationId, ProfessionalId, Sector, Text, Timestamp,
 };
@@ -127,11 +127,11 @@ impl Discharge {
 }
 
 /// Applies a discharge event to the plan's discharge.
-pub(super) fn apply(discharge: &mut Discharge, event: &EventPayload) {
-    match event {
-        EventPayload::DischargeCoordinatorOffered { mentor, start, end, offered_by } => {
+pub(super) fn apply(discharge: &mut Discharge, event: &RecordedEvent) {
+    match &event.payload {
+        EventPayload::DischargeCoordinatorOffered { mentor, start, end } => {
             discharge.coordinator = Some(CoordinatorOffer {
-                offered_by: offered_by.clone(),
+                offered_by: event.actor.organisation.clone(),
                 mentor: mentor.clone(),
                 start: *start,
                 end: *end,
@@ -223,12 +223,7 @@ pub(super) fn decide(
             if start.checked_add_months(Months::new(6)).is_none_or(|six| *end < six) {
                 return Err(DomainError::invalid("end_date", "support lasts at least 6 months"));
             }
-            EventPayload::DischargeCoordinatorOffered {
-                offered_by: actor.organisation.clone(),
-                mentor: mentor.clone(),
-                start: *start,
-                end: *end,
-            }
+            EventPayload::DischargeCoordinatorOffered { mentor: mentor.clone(), start: *start, end: *end }
         }
         DischargeCommand::AnswerCoordinatorOffer { accepted } => {
             require_sector(actor, Sector::JobCentre, "the job centre records the citizen's answer to its offer")?;

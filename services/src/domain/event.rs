@@ -145,8 +145,8 @@ pub enum EventPayload {
     IndsatsplanReopened {
         version: u32,
     },
+    /// The acting organisation (the job centre) offers an udskrivningskoordinator.
     DischargeCoordinatorOffered {
-        offered_by: OrganisationId,
         mentor: ProfessionalId,
         start: Date,
         end: Date,

@@ -438,7 +438,7 @@ impl Plan {
             | EventPayload::DischargeCompleted { .. } => {}
         }
         if let Some(discharge) = self.discharge.as_mut().filter(|d| d.is_open()) {
-            discharge::apply(discharge, &event.payload);
+            discharge::apply(discharge, event);
         }
     }
 
