@@ -13,7 +13,8 @@
 //! | `r`    | org id len (u8) + org id + SHA-256 of request id | idempotency record            |
 //! | `a`    | first audit sequence of a round (u64) | the round's audit records (audit.rs)     |
 //! | `k`    | —                                     | the audit checkpoint (audit.rs)          |
-//! | `l`    | plan id (16) + audit sequence (u64)   | empty: index of a plan's audit records   |
+//! | `l`    | plan id (16) + first audit sequence   | sequences of the plan's audit records, written together (plan_audit.rs); empty in older stores: the key's own |
+//! | `i`    | —                                     | the audit sequence up to which `l` is complete (u64) |
 //! | `x`    | global position (u64)                 | plan id + sequence of an emergency grant |
 //! | `t`    | plan id (16) + clock index (u32)      | empty: an open rights clock              |
 //! | `d`    | due day (u32) + plan id + clock index | empty: a running clock not yet overdue   |
@@ -38,6 +39,8 @@ pub const AUDIT: u8 = b'a';
 /// The single key holding the audit checkpoint.
 pub const CHECKPOINT: u8 = b'k';
 pub const PLAN_AUDIT: u8 = b'l';
+/// The single key holding the `l` index's watermark.
+pub const AUDIT_INDEXED: u8 = b'i';
 pub const EMERGENCY: u8 = b'x';
 pub const OPEN_CLOCK: u8 = b't';
 pub const DUE_CLOCK: u8 = b'd';

@@ -15,6 +15,7 @@
 
 pub mod audit;
 mod keys;
+mod plan_audit;
 mod syncer;
 mod writer;
 
@@ -63,6 +64,8 @@ pub struct StoreOptions {
     pub emergency_access_micros: i64,
     /// The deadlines of rights clocks.
     pub deadlines: DeadlineRules,
+    /// Audit records the per-plan audit index gathers before it is written.
+    pub audit_index_batch: usize,
 }
 
 impl StoreOptions {
@@ -77,6 +80,7 @@ impl StoreOptions {
             checkpoint_key: [0; 32],
             emergency_access_micros: DEFAULT_EMERGENCY_ACCESS_MICROS,
             deadlines: DeadlineRules::default(),
+            audit_index_batch: 1024,
         }
     }
 }
@@ -229,6 +233,7 @@ impl Store {
             .open()?;
         let data_file = open_data_file(&options.path)?;
         let last = last_position(&db)?;
+        let plan_index = plan_audit::PlanIndex::open(&db, options.audit_index_batch)?;
         let (durable_tx, durable) = watch::channel(last);
         let (jobs, rx) = mpsc::channel(options.queue_capacity.max(1));
         let stats = Arc::new(Stats::default());
@@ -251,6 +256,7 @@ impl Store {
             poisoned,
             sync: sync_tx,
             audit_head: audit::head(&db)?,
+            plan_index,
         };
         let handle = std::thread::Builder::new().name("samplan-writer".into()).spawn(move || writer.run(rx, syncer))?;
         Ok(Self {
@@ -498,22 +504,7 @@ impl Store {
         from_sequence: u64,
         limit: usize,
     ) -> Result<Vec<audit::AuditRecord>, Error> {
-        let mut records = Vec::new();
-        // Records are stored per writer round; neighbours often share one, so it is decoded once.
-        let mut round: Vec<audit::AuditRecord> = Vec::new();
-        for item in self.shared.db.range(keys::plan_audit(plan, from_sequence)..=keys::plan_audit(plan, u64::MAX)) {
-            if records.len() >= limit {
-                break;
-            }
-            let (key, _) = item?;
-            let sequence = keys::decode_u64(&key[17..]).ok_or_else(|| corrupt("plan audit index"))?;
-            if round.last().is_none_or(|r| r.sequence < sequence) {
-                round = audit::round_of(&self.shared.db, sequence)?;
-            }
-            let record = round.iter().find(|r| r.sequence == sequence).ok_or_else(|| corrupt("plan audit index"))?;
-            records.push(record.clone());
-        }
-        Ok(records)
+        plan_audit::records(&self.shared.db, plan, from_sequence, limit)
     }
 
     /// Up to `limit` emergency-access grants (their events) made to professionals of

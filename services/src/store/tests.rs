@@ -14,7 +14,12 @@ fn submission(actor: &Actor, request_id: Option<&str>) -> Submission {
 }
 
 fn open(dir: &std::path::Path) -> Store {
+    open_indexing_every(dir, StoreOptions::new(dir).audit_index_batch)
+}
+
+fn open_indexing_every(dir: &std::path::Path, audit_index_batch: usize) -> Store {
     let mut options = StoreOptions::new(dir);
+    options.audit_index_batch = audit_index_batch;
     options.cache_capacity_bytes = 8 * 1024 * 1024;
     let tick = Arc::new(AtomicI64::new(1_795_435_200_000_000));
     options.clock = Arc::new(move || Timestamp(tick.fetch_add(1_000_000, Ordering::Relaxed)));
@@ -102,6 +107,75 @@ async fn stale_versions_and_reused_request_ids_are_refused() {
     assert!(audit[2].entry.events.is_empty(), "the retry appended nothing");
     assert!(audit.windows(2).all(|w| w[1].previous == w[0].hash));
     assert_eq!(store.verify().expect("verify").problems, Vec::<String>::new());
+}
+
+/// A read of `plan` (or an operation on no plan) as the audit log records it.
+fn read_entry(by: &Actor, plan: Option<PlanId>) -> AuditEntry {
+    AuditEntry {
+        at: Timestamp(0),
+        actor: Some(by.clone()),
+        certificate_identity: None,
+        correlation_id: "test".into(),
+        plan,
+        action: "GetPlan".into(),
+        purpose: Purpose::CareCoordination,
+        categories: vec![DataCategory::Goals],
+        decision: Decision::Allowed,
+        legal_ground: "test".into(),
+        events: Vec::new(),
+    }
+}
+
+/// Every page of each plan's audit records equals the full audit log filtered by plan.
+fn assert_plan_audit_matches_log(store: &Store, plans: &[PlanId]) {
+    let log = store.audit_records(1, usize::MAX).expect("audit log");
+    for plan in plans {
+        let about: Vec<u64> = log.iter().filter(|r| r.entry.plan == Some(*plan)).map(|r| r.sequence).collect();
+        for from in 1..=log.len() as u64 + 1 {
+            for limit in [1, 2, 5, usize::MAX] {
+                let found: Vec<u64> = store
+                    .plan_audit_records(*plan, from, limit)
+                    .expect("plan audit")
+                    .iter()
+                    .map(|r| r.sequence)
+                    .collect();
+                let expected: Vec<u64> = about.iter().copied().filter(|s| *s >= from).take(limit).collect();
+                assert_eq!(found, expected, "plan {plan:?} from {from}, at most {limit}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_plans_audit_records_are_found_whether_indexed_yet_or_not_and_after_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ward = actor("ward", Sector::RegionalPsychiatry);
+    let plans;
+    {
+        // The index is written every third record; the rest is found in the rounds after it.
+        let store = open_indexing_every(dir.path(), 3);
+        plans = [create(&store, &ward, 1).await.plan_id, create(&store, &ward, 2).await.plan_id];
+        for i in 0..10 {
+            let plan = if i % 4 == 3 { None } else { Some(plans[i % 2]) };
+            store.record(read_entry(&ward, plan)).await.expect("record");
+        }
+        let stale = change(&store, &ward, plans[0], 99, Command::ActivatePlan, None).await;
+        assert!(matches!(stale, Err(Error::StaleVersion { .. })), "a refusal is recorded too: {stale:?}");
+        store
+            .record_all(vec![read_entry(&ward, Some(plans[1])), read_entry(&ward, Some(plans[0]))])
+            .await
+            .expect("record");
+        assert_plan_audit_matches_log(&store, &plans);
+        store.shutdown().await;
+    }
+    // Reopened with another batch size: the pending records are gathered again from the rounds.
+    let store = open_indexing_every(dir.path(), 4);
+    assert_plan_audit_matches_log(&store, &plans);
+    for plan in plans.iter().chain(plans.iter()).chain(plans.iter()) {
+        store.record(read_entry(&ward, Some(*plan))).await.expect("record");
+    }
+    assert_plan_audit_matches_log(&store, &plans);
+    assert_eq!(store.plan_audit_records(plans[0], 1, usize::MAX).expect("plan audit").len(), 11);
 }
 
 #[tokio::test]

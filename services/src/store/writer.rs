@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::audit::{AuditRecord, Checkpoint, event_hash};
+use super::plan_audit::PlanIndex;
 use super::syncer::{Answer, Pending, answer};
 use super::{Error, Intent, Job, MAX_EVENT_BYTES, MAX_PLAN_BYTES, Message, Outcome, Stats, StoreOptions, Submission};
 use super::{decode, encode, keys};
@@ -72,6 +73,7 @@ pub(super) struct Writer {
     pub sync: SyncSender<Pending>,
     /// The last audit record's sequence and hash.
     pub audit_head: (u64, [u8; 32]),
+    pub plan_index: PlanIndex,
 }
 
 impl Writer {
@@ -178,9 +180,7 @@ impl Writer {
         let mut records = Vec::with_capacity(st.audit.len());
         for entry in st.audit.drain(..) {
             sequence += 1;
-            if let Some(plan) = entry.plan {
-                st.batch.insert(keys::plan_audit(plan, sequence).as_slice(), &[]);
-            }
+            self.plan_index.add(entry.plan, sequence);
             let record = AuditRecord::link(sequence, previous, entry)?;
             previous = record.hash;
             records.push(record);
@@ -190,6 +190,7 @@ impl Writer {
         }
         let checkpoint = Checkpoint::sign(&self.options.checkpoint_key, sequence, previous);
         st.batch.insert([keys::CHECKPOINT].as_slice(), encode(&checkpoint)?);
+        self.plan_index.stage(&mut st.batch, sequence)?;
         self.audit_head = (sequence, previous);
         Ok(())
     }
