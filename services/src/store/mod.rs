@@ -489,6 +489,7 @@ impl Store {
         let (audit_records, problems) = audit::verify(&self.shared.db, &self.shared.checkpoint_key)?;
         report.audit_records = audit_records;
         report.problems.extend(problems);
+        report.problems.extend(plan_audit::verify(&self.shared.db)?);
         Ok(report)
     }
 

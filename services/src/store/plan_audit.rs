@@ -74,6 +74,47 @@ impl PlanIndex {
     }
 }
 
+/// `verify`'s check: the index up to its watermark lists exactly the records about each plan.
+pub(super) fn verify(db: &sled::Db) -> Result<Vec<String>, Error> {
+    let indexed = watermark(db)?.unwrap_or(0);
+    let mut listed = std::collections::BTreeSet::new();
+    for item in db.scan_prefix([keys::PLAN_AUDIT]) {
+        let (key, value) = item?;
+        let plan = keys::decode_plan_id(&key[1..17])?;
+        for sequence in sequences(&key, &value)?.into_iter().filter(|s| *s <= indexed) {
+            listed.insert((plan, sequence));
+        }
+    }
+    let mut about = std::collections::BTreeSet::new();
+    for record in audit::records(db, 1, usize::MAX)?.into_iter().take_while(|r| r.sequence <= indexed) {
+        if let Some(plan) = record.entry.plan {
+            about.insert((plan, record.sequence));
+        }
+    }
+    let mut problems = Vec::new();
+    if let Some((plan, sequence)) = about.difference(&listed).next() {
+        problems.push(format!("audit record {sequence} is missing from the index of {}", plan.resource_name()));
+    }
+    if let Some((plan, sequence)) = listed.difference(&about).next() {
+        problems.push(format!(
+            "the index of {} lists audit record {sequence}, which is not about it",
+            plan.resource_name()
+        ));
+    }
+    Ok(problems)
+}
+
+/// The sequences one `l` key lists. A store from before the coalesced index
+/// has one empty-valued key per record.
+fn sequences(key: &[u8], value: &[u8]) -> Result<Vec<u64>, Error> {
+    if value.is_empty() {
+        let sequence = keys::decode_u64(&key[17..]).ok_or_else(|| Error::Storage("corrupt plan audit index".into()))?;
+        Ok(vec![sequence])
+    } else {
+        decode(value)
+    }
+}
+
 fn watermark(db: &sled::Db) -> Result<Option<u64>, Error> {
     db.get([keys::AUDIT_INDEXED])?
         .map(|bytes| keys::decode_u64(&bytes).ok_or_else(|| Error::Storage("corrupt audit index watermark".into())))
@@ -90,7 +131,7 @@ pub(super) fn records(
     // The watermark first: an index flushed after this moment only adds
     // sequences the scan of the rounds after the watermark finds anyway.
     let indexed = watermark(db)?.unwrap_or(0);
-    let mut sequences = Vec::new();
+    let mut wanted = Vec::new();
     let (first, last) = (keys::plan_audit(plan, 0), keys::plan_audit(plan, u64::MAX));
     // The list holding `from_sequence` starts at or before it.
     let start = match db.range(first..=keys::plan_audit(plan, from_sequence)).next_back() {
@@ -99,23 +140,17 @@ pub(super) fn records(
     };
     'lists: for item in db.range(start..=last.to_vec()) {
         let (key, value) = item?;
-        // A store from before the coalesced index has one empty-valued key per record.
-        let list = if value.is_empty() {
-            vec![keys::decode_u64(&key[17..]).ok_or_else(|| Error::Storage("corrupt plan audit index".into()))?]
-        } else {
-            decode::<Vec<u64>>(&value)?
-        };
-        for sequence in list.into_iter().filter(|s| (from_sequence..=indexed).contains(s)) {
-            if sequences.len() >= limit {
+        for sequence in sequences(&key, &value)?.into_iter().filter(|s| (from_sequence..=indexed).contains(s)) {
+            if wanted.len() >= limit {
                 break 'lists;
             }
-            sequences.push(sequence);
+            wanted.push(sequence);
         }
     }
-    let mut found = Vec::with_capacity(sequences.len());
+    let mut found = Vec::with_capacity(wanted.len());
     // Records are stored per writer round; neighbours often share one, so it is decoded once.
     let mut round: Vec<AuditRecord> = Vec::new();
-    for sequence in sequences {
+    for sequence in wanted {
         if round.last().is_none_or(|r| r.sequence < sequence) {
             round = audit::round_of(db, sequence)?;
         }

@@ -176,6 +176,12 @@ async fn a_plans_audit_records_are_found_whether_indexed_yet_or_not_and_after_re
     }
     assert_plan_audit_matches_log(&store, &plans);
     assert_eq!(store.plan_audit_records(plans[0], 1, usize::MAX).expect("plan audit").len(), 11);
+    assert_eq!(store.verify().expect("verify").problems, Vec::<String>::new());
+    // A list removed from the index is noticed.
+    let (key, _) = store.shared.db.scan_prefix([keys::PLAN_AUDIT]).next().expect("an index list").expect("read");
+    store.shared.db.remove(key).expect("remove");
+    let problems = store.verify().expect("verify").problems;
+    assert!(problems.iter().any(|p| p.contains("missing from the index")), "{problems:?}");
 }
 
 #[tokio::test]
