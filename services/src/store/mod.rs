@@ -66,6 +66,8 @@ pub struct StoreOptions {
     pub deadlines: DeadlineRules,
     /// Audit records the per-plan audit index gathers before it is written.
     pub audit_index_batch: usize,
+    /// Encoded bytes of recently written plans the writer keeps decoded.
+    pub recent_plans_bytes: usize,
 }
 
 impl StoreOptions {
@@ -81,6 +83,7 @@ impl StoreOptions {
             emergency_access_micros: DEFAULT_EMERGENCY_ACCESS_MICROS,
             deadlines: DeadlineRules::default(),
             audit_index_batch: 1024,
+            recent_plans_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -234,6 +237,7 @@ impl Store {
         let data_file = open_data_file(&options.path)?;
         let last = last_position(&db)?;
         let plan_index = plan_audit::PlanIndex::open(&db, options.audit_index_batch)?;
+        let recent = writer::RecentPlans::new(options.recent_plans_bytes);
         let (durable_tx, durable) = watch::channel(last);
         let (jobs, rx) = mpsc::channel(options.queue_capacity.max(1));
         let stats = Arc::new(Stats::default());
@@ -257,6 +261,7 @@ impl Store {
             sync: sync_tx,
             audit_head: audit::head(&db)?,
             plan_index,
+            recent,
         };
         let handle = std::thread::Builder::new().name("samplan-writer".into()).spawn(move || writer.run(rx, syncer))?;
         Ok(Self {

@@ -43,6 +43,8 @@ struct RequestRecord {
 struct Staging {
     batch: sled::Batch,
     plans: HashMap<PlanId, Plan>,
+    /// The encoded size of each staged plan.
+    plan_bytes: HashMap<PlanId, usize>,
     citizens: HashMap<CitizenKey, PlanId>,
     requests: HashMap<Vec<u8>, RequestRecord>,
     /// Events staged by requests with an id, for a retry within the same round.
@@ -74,6 +76,34 @@ pub(super) struct Writer {
     /// The last audit record's sequence and hash.
     pub audit_head: (u64, [u8; 32]),
     pub plan_index: PlanIndex,
+    /// Plans as the last rounds wrote them, so a write need not read and decode its projection.
+    pub recent: RecentPlans,
+}
+
+/// The plans the writer wrote lately, up to a budget of encoded bytes. Only
+/// the writer changes plans, so what it wrote is what sled holds.
+#[derive(Default)]
+pub(super) struct RecentPlans {
+    plans: HashMap<PlanId, Plan>,
+    bytes: usize,
+    budget: usize,
+}
+
+impl RecentPlans {
+    pub(super) fn new(budget: usize) -> Self {
+        Self { budget, ..Self::default() }
+    }
+
+    /// Keeps a round's plans once the round is applied; starts afresh when over budget.
+    fn keep(&mut self, plans: HashMap<PlanId, Plan>, sizes: &HashMap<PlanId, usize>) {
+        let added: usize = sizes.values().sum();
+        if self.bytes + added > self.budget {
+            self.plans.clear();
+            self.bytes = 0;
+        }
+        self.bytes += added;
+        self.plans.extend(plans);
+    }
 }
 
 impl Writer {
@@ -162,6 +192,7 @@ impl Writer {
             }
             return;
         }
+        self.recent.keep(staging.plans, &staging.plan_bytes);
         let pending = Pending { position: self.position, answers };
         if let Err(unsent) = self.sync.send(pending) {
             for answer in unsent.0.answers {
@@ -365,7 +396,8 @@ impl Writer {
         }
         let plan = plan.ok_or_else(|| Error::Storage("a new plan must start with PlanCreated".into()))?;
         let plan_bytes = encode(&plan)?;
-        if plan_bytes.len() > MAX_PLAN_BYTES {
+        let plan_size = plan_bytes.len();
+        if plan_size > MAX_PLAN_BYTES {
             return Err(Error::PlanTooLarge { limit: MAX_PLAN_BYTES });
         }
 
@@ -397,6 +429,7 @@ impl Writer {
         }
         let outcome = Outcome { plan_id, version: plan.version, created, events };
         st.plans.insert(plan_id, plan);
+        st.plan_bytes.insert(plan_id, plan_size);
         self.position += outcome.events.len() as u64;
         let count = u32::try_from(outcome.events.len()).unwrap_or(u32::MAX);
         self.remember(st, request, &outcome, count)?;
@@ -442,7 +475,7 @@ impl Writer {
     }
 
     fn load(&self, st: &Staging, id: PlanId) -> Result<Option<Plan>, Error> {
-        if let Some(plan) = st.plans.get(&id) {
+        if let Some(plan) = st.plans.get(&id).or_else(|| self.recent.plans.get(&id)) {
             return Ok(Some(plan.clone()));
         }
         super::projection(&self.db, id)
@@ -450,7 +483,7 @@ impl Writer {
 
     /// `f` of the plan as staged or stored, without copying a staged one.
     fn inspect<R>(&self, st: &Staging, id: PlanId, f: impl FnOnce(&Plan) -> R) -> Option<R> {
-        match st.plans.get(&id) {
+        match st.plans.get(&id).or_else(|| self.recent.plans.get(&id)) {
             Some(plan) => Some(f(plan)),
             None => self.load(st, id).ok().flatten().map(|plan| f(&plan)),
         }
