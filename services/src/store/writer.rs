@@ -84,7 +84,8 @@ pub(super) struct Writer {
 /// the writer changes plans, so what it wrote is what sled holds.
 #[derive(Default)]
 pub(super) struct RecentPlans {
-    plans: HashMap<PlanId, Plan>,
+    /// Each plan with its encoded size.
+    plans: HashMap<PlanId, (Plan, usize)>,
     bytes: usize,
     budget: usize,
 }
@@ -94,15 +95,23 @@ impl RecentPlans {
         Self { budget, ..Self::default() }
     }
 
-    /// Keeps a round's plans once the round is applied; starts afresh when over budget.
+    fn get(&self, id: &PlanId) -> Option<&Plan> {
+        self.plans.get(id).map(|(plan, _)| plan)
+    }
+
+    /// Keeps a round's plans once the round is applied; over budget, only those.
     fn keep(&mut self, plans: HashMap<PlanId, Plan>, sizes: &HashMap<PlanId, usize>) {
-        let added: usize = sizes.values().sum();
-        if self.bytes + added > self.budget {
-            self.plans.clear();
-            self.bytes = 0;
+        for (id, plan) in plans {
+            let size = sizes.get(&id).copied().unwrap_or(0);
+            if let Some((_, replaced)) = self.plans.insert(id, (plan, size)) {
+                self.bytes -= replaced;
+            }
+            self.bytes += size;
         }
-        self.bytes += added;
-        self.plans.extend(plans);
+        if self.bytes > self.budget {
+            self.plans.retain(|id, _| sizes.contains_key(id));
+            self.bytes = self.plans.values().map(|(_, size)| size).sum();
+        }
     }
 }
 
@@ -475,7 +484,7 @@ impl Writer {
     }
 
     fn load(&self, st: &Staging, id: PlanId) -> Result<Option<Plan>, Error> {
-        if let Some(plan) = st.plans.get(&id).or_else(|| self.recent.plans.get(&id)) {
+        if let Some(plan) = st.plans.get(&id).or_else(|| self.recent.get(&id)) {
             return Ok(Some(plan.clone()));
         }
         super::projection(&self.db, id)
@@ -483,7 +492,7 @@ impl Writer {
 
     /// `f` of the plan as staged or stored, without copying a staged one.
     fn inspect<R>(&self, st: &Staging, id: PlanId, f: impl FnOnce(&Plan) -> R) -> Option<R> {
-        match st.plans.get(&id).or_else(|| self.recent.plans.get(&id)) {
+        match st.plans.get(&id).or_else(|| self.recent.get(&id)) {
             Some(plan) => Some(f(plan)),
             None => self.load(st, id).ok().flatten().map(|plan| f(&plan)),
         }
