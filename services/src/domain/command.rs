@@ -197,11 +197,9 @@ impl Command {
             Command::TakeSectionOwnership { section }
             | Command::TransferSectionOwnership { section, .. }
             | Command::AddActivity { section, .. } => section.category(),
-            Command::ChangeActivityStatus { activity_id, .. } => plan
-                .activities
-                .iter()
-                .find(|a| &a.activity_id == activity_id)
-                .map_or(DataCategory::PlanAndContact, |a| a.section.category()),
+            Command::ChangeActivityStatus { activity_id, .. } => {
+                plan.activity(activity_id).map_or(DataCategory::PlanAndContact, |a| a.section.category())
+            }
             Command::RecordAdvanceStatement { .. }
             | Command::StartIndsatsplan { .. }
             | Command::SetIndsatsplanMeeting { .. }

@@ -198,11 +198,7 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
             })
         }
         Command::ChangeActivityStatus { activity_id, status } => {
-            let activity = plan
-                .activities
-                .iter()
-                .find(|a| &a.activity_id == activity_id)
-                .ok_or_else(|| no_such("activity_id", "activity"))?;
+            let activity = plan.activity(activity_id).ok_or_else(|| no_such("activity_id", "activity"))?;
             require_section_owner(plan, activity.section, ctx.actor)?;
             if !activity.status.can_move_to(*status) {
                 return Err(DomainError::precondition(
@@ -232,11 +228,7 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
             })
         }
         Command::EndCareTeamMembership { member_id, end_date } => {
-            let member = plan
-                .care_team
-                .iter()
-                .find(|m| &m.member_id == member_id)
-                .ok_or_else(|| no_such("member_id", "care-team membership"))?;
+            let member = plan.member(member_id).ok_or_else(|| no_such("member_id", "care-team membership"))?;
             if !member.is_open() {
                 return Err(DomainError::precondition("MEMBERSHIP_ENDED", "the membership has already ended"));
             }

@@ -176,17 +176,15 @@ impl EventPayload {
     pub fn category(&self, plan: Option<&Plan>) -> DataCategory {
         use EventPayload::*;
         let goal = |id: &str| plan.and_then(|p| p.goal(id)).map_or(DataCategory::Goals, |g| g.category);
-        let activity = |id: &str| {
-            plan.and_then(|p| p.activities.iter().find(|a| a.activity_id == id))
-                .map_or(DataCategory::PlanAndContact, |a| a.section.category())
-        };
+        let activity =
+            |id: &str| plan.and_then(|p| p.activity(id)).map_or(DataCategory::PlanAndContact, |a| a.section.category());
         match self {
             PlanCreated { first_member: member, .. } | CareTeamMemberAdded(member) | CareTeamJoined { member, .. } => {
                 member.sector.category()
             }
-            CareTeamMembershipEnded { member_id, .. } => plan
-                .and_then(|p| p.care_team.iter().find(|m| &m.member_id == member_id))
-                .map_or(DataCategory::PlanAndContact, |m| m.sector.category()),
+            CareTeamMembershipEnded { member_id, .. } => {
+                plan.and_then(|p| p.member(member_id)).map_or(DataCategory::PlanAndContact, |m| m.sector.category())
+            }
             GoalAdded { category, .. } => *category,
             GoalRevised { goal_id, .. } | GoalAssessed { goal_id, .. } | GoalEnded { goal_id, .. } => goal(goal_id),
             SectionOwnershipTaken { section, .. } | SectionOwnershipTransferred { section, .. } => section.category(),

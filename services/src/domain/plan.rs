@@ -450,6 +450,14 @@ impl Plan {
         self.clocks.iter_mut().find(|c| c.clock_id == clock_id)
     }
 
+    pub fn activity(&self, activity_id: &str) -> Option<&Activity> {
+        self.activities.iter().find(|a| a.activity_id == activity_id)
+    }
+
+    pub fn member(&self, member_id: &str) -> Option<&CareTeamMember> {
+        self.care_team.iter().find(|m| m.member_id == member_id)
+    }
+
     pub fn goal(&self, goal_id: &str) -> Option<&Goal> {
         self.goals.iter().find(|g| g.goal_id == goal_id)
     }
