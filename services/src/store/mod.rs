@@ -5,9 +5,9 @@
 //! Flow of a write: a handler calls [`Store::submit`]; the job is queued to the
 //! single writer thread ([`writer`]), which takes every queued job (up to
 //! `max_batch`), decides each against the current plan, stages all resulting
-//! keys in one sled `Batch` and applies it atomically. The syncer thread
-//! ([`syncer`]) then calls `Db::flush` and `fdatasync` on sled's data file for
-//! every round applied since its last sync, and only then answers their jobs;
+//! keys in one sled `Batch`, applies it atomically and calls `Db::flush`. The
+//! syncer thread ([`syncer`]) then calls `fdatasync` on sled's data file for
+//! every round flushed since its last sync, and only then answers their jobs;
 //! meanwhile the writer decides the next round.
 //!
 //! Reads never see state that is not yet durable: a read whose projection is

@@ -1,10 +1,10 @@
-//! The syncer thread: makes what the writer applied device-durable, then answers.
+//! The syncer thread: makes what the writer applied and flushed device-durable, then answers.
 //!
 //! It takes every round the writer has handed over since its last sync (so one
-//! sync can cover several rounds), calls sled's `flush` and then `fdatasync`
-//! on sled's data file — sled 0.34's flush ends in `sync_file_range`, which
-//! flushes neither the drive's cache nor the file's metadata — advances the
-//! durable position and only then answers the rounds' jobs, in order.
+//! sync can cover several rounds) and calls `fdatasync` on sled's data file —
+//! the writer's `Db::flush` ends in `sync_file_range`, which flushes neither
+//! the drive's cache nor the file's metadata — then advances the durable
+//! position and only then answers the rounds' jobs, in order.
 //!
 //! If a flush or sync fails, the store stops taking writes for good (the page
 //! cache may no longer match the disk, the fsync-gate lesson): every waiting
@@ -31,7 +31,7 @@ pub(super) fn answer<T: Send + 'static>(reply: oneshot::Sender<Result<T, Error>>
     })
 }
 
-/// One round of the writer, applied to sled but not yet durable.
+/// One round of the writer, applied to sled and flushed to its file but not yet durable.
 pub(super) struct Pending {
     /// The last global position assigned when the round was applied.
     pub position: u64,
@@ -56,7 +56,7 @@ impl Syncer {
             let result = if self.poisoned.load(Ordering::Acquire) {
                 Err(Error::Unavailable)
             } else {
-                sync(&self.db, &self.data_file, &self.stats)
+                sync(&self.data_file, &self.stats)
             };
             match result {
                 Ok(()) => {
@@ -83,18 +83,16 @@ impl Syncer {
                 answer(succeeded);
             }
         }
+        // Anything written outside a round (the audit index watermark on open) is flushed here.
         if !self.poisoned.load(Ordering::Acquire)
-            && let Err(error) = sync(&self.db, &self.data_file, &self.stats)
+            && let Err(error) = self.db.flush().map_err(Error::from).and_then(|_| sync(&self.data_file, &self.stats))
         {
             tracing::error!(%error, "final flush failed");
         }
     }
 }
 
-fn sync(db: &sled::Db, data_file: &std::fs::File, stats: &Stats) -> Result<(), Error> {
-    let started = Instant::now();
-    db.flush()?;
-    add_micros(&stats.flush_micros, started);
+fn sync(data_file: &std::fs::File, stats: &Stats) -> Result<(), Error> {
     let started = Instant::now();
     data_file.sync_data()?;
     add_micros(&stats.sync_micros, started);

@@ -2,10 +2,11 @@
 //!
 //! One thread owns every write, so decisions need no locks and the global
 //! position is assigned without gaps. Each round takes all queued jobs (up to
-//! `max_batch`), decides them in order against the plans as staged so far, and
-//! applies everything to sled in one atomic batch. It then hands the answers to
-//! the syncer ([`super::syncer`]) and goes on with the next round while the
-//! syncer makes the earlier rounds durable: deciding and syncing overlap.
+//! `max_batch`), decides them in order against the plans as staged so far,
+//! applies everything to sled in one atomic batch and flushes sled's buffers
+//! to the file. It then hands the answers to the syncer ([`super::syncer`])
+//! and goes on with the next round while the syncer makes the earlier rounds
+//! device-durable: the next round overlaps the `fdatasync`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -192,6 +193,15 @@ impl Writer {
         let applied = self.seal(&mut staging, first_position).and_then(|()| Ok(self.db.apply_batch(staging.batch)?));
         add_micros(&self.stats.apply_micros, started);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        // sled's flush holds its concurrency-control read lock until its
+        // buffers are written, and `apply_batch` takes the write lock, so the
+        // two cannot overlap. Flushing here, in line, keeps the next round's
+        // apply from queueing on that lock during a flush, and with it every
+        // reader (parking_lot's lock is fair: readers wait behind a waiting
+        // writer). The syncer's `fdatasync` still overlaps the next round.
+        let started = Instant::now();
+        let applied = applied.and_then(|()| Ok(self.db.flush().map(drop)?));
+        add_micros(&self.stats.flush_micros, started);
         if let Err(error) = applied {
             tracing::error!(%error, "writing a round failed; the store stops taking writes");
             self.poisoned.store(true, Ordering::Release);
