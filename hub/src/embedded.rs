@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::{PlanClient, Professional, connect, plan_client};
 use crate::config::Config;
 use crate::pki::{Identity, Pki};
-use samplan_services::store::Store;
+use samplan_services::store::{Clock, Store};
 use samplan_services::subscription::Subscriptions;
 
 pub struct EmbeddedHub {
@@ -53,13 +53,29 @@ impl EmbeddedHub {
         Self::start_with(dir, pki).await
     }
 
+    /// Like [`EmbeddedHub::start`], on a hub whose clock is `clock`, not the
+    /// wall clock: it decides every write, read and deadline by that clock.
+    pub async fn start_at(dir: &Path, clock: Clock) -> anyhow::Result<Self> {
+        let pki = Pki::new()?;
+        pki.write_dev_dir(dir)?;
+        Self::serve(dir, pki, Some(clock)).await
+    }
+
     /// Serves with the configuration already in `dir` (e.g. after a restart).
     pub async fn start_with(dir: &Path, pki: Pki) -> anyhow::Result<Self> {
+        Self::serve(dir, pki, None).await
+    }
+
+    async fn serve(dir: &Path, pki: Pki, clock: Option<Clock>) -> anyhow::Result<Self> {
         let config = Config::load(&dir.join("samplan.toml"), |_| None)?;
         let listener = TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
-        let store = crate::server::open_store(&config)?;
+        let mut options = crate::server::store_options(&config)?;
+        if let Some(clock) = clock {
+            options.clock = clock;
+        }
+        let store = crate::server::open_store_with(&config, options)?;
         let subscriptions = crate::server::subscriptions(&config, &shutdown);
         let serving = crate::server::serve_store(
             config.clone(),

@@ -33,6 +33,16 @@ pub fn subscriptions(config: &Config, shutdown: &CancellationToken) -> Arc<Subsc
 
 /// Opens the store the configuration names.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    open_store_with(config, store_options(config)?)
+}
+
+/// Opens the store in `options`, made from `config` by [`store_options`] and perhaps changed.
+pub fn open_store_with(config: &Config, options: StoreOptions) -> anyhow::Result<Store> {
+    Store::open(options).with_context(|| format!("opening the store in {}", config.data_dir.display()))
+}
+
+/// The store's options as the configuration sets them.
+pub fn store_options(config: &Config) -> anyhow::Result<StoreOptions> {
     let mut options = StoreOptions::new(&config.data_dir);
     options.checkpoint_key = checkpoint_key(config.secret());
     options.max_batch = config.limits.group_commit_max_batch;
@@ -40,7 +50,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     options.cache_capacity_bytes = config.limits.cache_mb * 1024 * 1024;
     options.emergency_access_micros = i64::from(config.access.emergency_access_hours) * 3600 * 1_000_000;
     options.deadlines = config.deadlines.table()?;
-    Store::open(options).with_context(|| format!("opening the store in {}", config.data_dir.display()))
+    Ok(options)
 }
 
 /// Like [`serve`], with a store and subscriptions the caller made (and may watch).

@@ -28,7 +28,7 @@ use tonic::Status;
 use tracing::Instrument;
 
 use crate::convert;
-use crate::domain::{Actor, AuditEntry, DataCategory, Decision, PlanId, RecordedEvent, Timestamp, View, policy};
+use crate::domain::{Actor, AuditEntry, DataCategory, Decision, PlanId, RecordedEvent, View, policy};
 use crate::error::Error;
 use crate::store::Store;
 
@@ -193,7 +193,7 @@ impl Feed {
     }
 
     async fn heartbeat(&mut self) -> Result<(), End> {
-        self.send(convert::heartbeat(self.scanned, Timestamp::now()), self.scanned).await
+        self.send(convert::heartbeat(self.scanned, self.store.now()), self.scanned).await
     }
 
     /// Sends the next batch of the log that the caller may see, after recording
@@ -205,7 +205,7 @@ impl Feed {
         };
         // Each plan's current state decides: a withdrawn consent or an ended
         // membership holds for every event sent after it.
-        let now = Timestamp::now();
+        let now = self.store.now();
         let mut views: HashMap<PlanId, Option<View>> = HashMap::new();
         let mut visible: Vec<RecordedEvent> = Vec::new();
         for event in events {
@@ -246,7 +246,7 @@ impl Feed {
                 let categories =
                     DataCategory::distinct(visible.iter().filter(|e| e.plan_id == plan).map(|e| e.category));
                 Some(AuditEntry {
-                    at: Timestamp::now(),
+                    at: self.store.now(),
                     actor: Some(self.actor.clone()),
                     certificate_identity: None,
                     correlation_id: self.correlation_id.clone(),

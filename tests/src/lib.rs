@@ -37,6 +37,13 @@ impl TestHub {
         Ok(Self { hub, _dir: dir })
     }
 
+    /// A hub that tells the time by `clock` instead of the wall clock.
+    pub async fn start_at(clock: samplan_services::store::Clock) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let hub = EmbeddedHub::start_at(dir.path(), clock).await?;
+        Ok(Self { hub, _dir: dir })
+    }
+
     /// Graceful shutdown; the hub's folder goes once it has stopped.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.hub.stop().await

@@ -4,7 +4,10 @@
 use samplan_hub::client::PlanClient;
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
-use samplan_services::domain::{Decision, Purpose};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use samplan_services::domain::{Decision, Purpose, Timestamp};
 use samplan_tests::*;
 use tonic::Code;
 
@@ -263,6 +266,41 @@ async fn emergency_access_is_personal_time_limited_and_listed_for_review() -> Te
     assert!(emergency.iter().all(|e| e.professional_id == "vagtlaege-9"));
     assert!(log.iter().any(|e| e.action == "GetPlan" && !e.allowed && e.professional_id == "cfm-3307"));
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_are_decided_on_the_hubs_clock_like_writes() -> TestResult {
+    // The hub's clock runs two days behind the wall clock, and the test moves it on.
+    const HOUR: i64 = 3600 * 1_000_000;
+    let offset = Arc::new(AtomicI64::new(-48 * HOUR));
+    let clock = {
+        let offset = offset.clone();
+        Arc::new(move || Timestamp(Timestamp::now().0 + offset.load(Ordering::Relaxed)))
+    };
+    let t = TestHub::start_at(clock).await?;
+    let mut ward = t.client(WARD).await?;
+    let (name, _) = join(&mut ward, CPR, "indlagt").await?;
+    let mut night = t.hub.plan_client(ADDICTION, "vagtlaege-9", "PHYSICIAN").await?;
+    let granted = night
+        .request_emergency_access(pb::RequestEmergencyAccessRequest {
+            cpr: CPR.into(),
+            justification: "indbragt bevidstløs".into(),
+            request_id: String::new(),
+        })
+        .await?
+        .into_inner();
+    let access = granted.access.expect("access");
+    let expires = access.expire_time.expect("expiry").seconds;
+    assert!(expires < Timestamp::now().0 / 1_000_000, "by the wall clock the grant has already run out");
+    // By the hub's clock it holds, for the answer to the grant and for later reads.
+    assert_eq!(granted.plan.expect("the plan, shown with the grant").name, name);
+    night.get_plan(pb::GetPlanRequest { name: name.clone() }).await?;
+
+    // 25 hours later by the hub's clock, it has run out.
+    offset.fetch_add(25 * HOUR, Ordering::Relaxed);
+    let expired = night.get_plan(pb::GetPlanRequest { name: name.clone() }).await.expect_err("expired");
+    assert_eq!(expired.code(), Code::NotFound);
+    t.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -85,19 +85,21 @@ impl Refusal {
 
 pub(super) type Handled<R> = Result<Answer<R>, Refusal>;
 
-/// `plan`, if there is one, and what `actor` may see of it; refusals name the plan.
-pub(super) fn viewed(plan: Option<Plan>, actor: &Actor) -> Result<(Plan, View), Refusal> {
+/// `plan`, if there is one, and what `actor` may see of it at `now`; refusals name the plan.
+pub(super) fn viewed(plan: Option<Plan>, actor: &Actor, now: Timestamp) -> Result<(Plan, View), Refusal> {
     let plan = plan.ok_or(DomainError::PlanNotFound)?;
-    let view = policy::view(&plan, actor, Timestamp::now()).map_err(Refusal::about(plan.id))?;
+    let view = policy::view(&plan, actor, now).map_err(Refusal::about(plan.id))?;
     Ok((plan, view))
 }
 
-/// `plan` as `view` shows it, today.
-pub(super) fn shown(plan: &Plan, view: &View) -> pb::Plan {
-    convert::plan(plan, &view.categories(), Timestamp::now().date())
+/// `plan` as `view` shows it on `today`.
+pub(super) fn shown(plan: &Plan, view: &View, today: Date) -> pb::Plan {
+    convert::plan(plan, &view.categories(), today)
 }
 
+/// The audit entry of a call; the store's writer stamps its time.
 pub(super) fn entry(
+    at: Timestamp,
     method: &'static str,
     actor: Option<Actor>,
     correlation_id: String,
@@ -105,7 +107,7 @@ pub(super) fn entry(
     decision: Decision,
 ) -> AuditEntry {
     AuditEntry {
-        at: Timestamp::now(),
+        at,
         actor,
         certificate_identity: None,
         correlation_id,

@@ -27,8 +27,14 @@ impl PlanApi {
             categories: Vec::new(),
             legal_ground: format!("following the plans it may read, after position {after}"),
         };
-        let record =
-            entry(subscription::ACTION, Some(actor.clone()), correlation_id.clone(), opened, Decision::Allowed);
+        let record = entry(
+            self.store.now(),
+            subscription::ACTION,
+            Some(actor.clone()),
+            correlation_id.clone(),
+            opened,
+            Decision::Allowed,
+        );
         self.store.record(record).await?;
         Ok(Answer::recorded(self.subscriptions.start(self.store.clone(), actor, correlation_id, after)))
     }
@@ -49,7 +55,7 @@ impl PlanApi {
             "" => None,
             token => Some(convert::plan_name("page_token", token)?),
         };
-        let now = Timestamp::now();
+        let now = self.store.now();
         let mut clocks = Vec::new();
         let mut disclosures = Vec::new();
         let mut next_page_token = String::new();
@@ -82,11 +88,20 @@ impl PlanApi {
         }
         let method = "ListClocks";
         let entries: Vec<AuditEntry> = if disclosures.is_empty() {
-            vec![entry(method, Some(actor), correlation_id, Disclosure::none(None), Decision::Allowed)]
+            vec![entry(
+                self.store.now(),
+                method,
+                Some(actor),
+                correlation_id,
+                Disclosure::none(None),
+                Decision::Allowed,
+            )]
         } else {
             disclosures
                 .into_iter()
-                .map(|d| entry(method, Some(actor.clone()), correlation_id.clone(), d, Decision::Allowed))
+                .map(|d| {
+                    entry(self.store.now(), method, Some(actor.clone()), correlation_id.clone(), d, Decision::Allowed)
+                })
                 .collect()
         };
         self.store.record_all(entries).await?;

@@ -53,7 +53,7 @@ impl PlanApi {
 
     /// The current plan and what `actor` may see of it; refusals name the plan.
     async fn view(&self, actor: &Actor, id: PlanId) -> Result<(Plan, View), Refusal> {
-        viewed(self.store.plan(id).await?, actor)
+        viewed(self.store.plan(id).await?, actor, self.store.now())
     }
 
     /// Identifies the caller, checks the request's size, runs `handler` in a
@@ -76,7 +76,8 @@ impl PlanApi {
             Ok(actor) => actor,
             Err(error) => {
                 let certificate_identity = peer.and_then(|p| p.organisation_identifier.clone());
-                let entry = entry(method, None, correlation_id, Disclosure::none(None), denied(&error));
+                let entry =
+                    entry(self.store.now(), method, None, correlation_id, Disclosure::none(None), denied(&error));
                 return Err(self.record(AuditEntry { certificate_identity, ..entry }, error).await);
             }
         };
@@ -90,13 +91,20 @@ impl PlanApi {
         match result {
             Ok(Answer { response, audit: None }) => Ok(Response::new(response)),
             Ok(Answer { response, audit: Some(disclosure) }) => {
-                let entry = entry(method, Some(actor), correlation_id, disclosure, Decision::Allowed);
+                let entry = entry(self.store.now(), method, Some(actor), correlation_id, disclosure, Decision::Allowed);
                 self.store.record(entry).await.map_err(Status::from)?;
                 Ok(Response::new(response))
             }
             Err(Refusal { error, recorded: true, .. }) => Err(error.into()),
             Err(Refusal { error, plan, recorded: false }) => {
-                let entry = entry(method, Some(actor), correlation_id, Disclosure::none(plan), denied(&error));
+                let entry = entry(
+                    self.store.now(),
+                    method,
+                    Some(actor),
+                    correlation_id,
+                    Disclosure::none(plan),
+                    denied(&error),
+                );
                 Err(self.record(entry, error).await)
             }
         }

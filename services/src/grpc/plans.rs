@@ -26,21 +26,22 @@ impl PlanApi {
         let outcome = self.store.submit(submission, intent).await.map_err(Refusal::recorded)?;
         tracing::info!(created = outcome.created, joined = outcome.joined(), "plan create");
         let (plan, view) = self.view(&actor, outcome.plan_id).await?;
-        let plan = Some(shown(&plan, &view));
+        let plan = Some(shown(&plan, &view, self.store.now().date()));
         Ok(Answer::recorded(pb::CreatePlanResponse { plan, created: outcome.created }))
     }
 
     pub(super) async fn lookup(&self, actor: Actor, request: pb::LookupPlanRequest) -> Handled<pb::LookupPlanResponse> {
         let cpr = convert::cpr(&request.cpr)?;
-        let (plan, view) = viewed(self.store.plan_of(&self.pseudonyms.citizen_key(&cpr)).await?, &actor)?;
-        let response = pb::LookupPlanResponse { plan: Some(shown(&plan, &view)) };
+        let (plan, view) =
+            viewed(self.store.plan_of(&self.pseudonyms.citizen_key(&cpr)).await?, &actor, self.store.now())?;
+        let response = pb::LookupPlanResponse { plan: Some(shown(&plan, &view, self.store.now().date())) };
         Ok(Answer::disclosing(response, Disclosure::of(plan.id, &view)))
     }
 
     pub(super) async fn get(&self, actor: Actor, request: pb::GetPlanRequest) -> Handled<pb::GetPlanResponse> {
         let id = convert::plan_name("name", &request.name)?;
         let (plan, view) = self.view(&actor, id).await?;
-        let response = pb::GetPlanResponse { plan: Some(shown(&plan, &view)) };
+        let response = pb::GetPlanResponse { plan: Some(shown(&plan, &view, self.store.now().date())) };
         Ok(Answer::disclosing(response, Disclosure::of(id, &view)))
     }
 
@@ -81,8 +82,10 @@ impl PlanApi {
         let id = convert::plan_name("name", &request.name)?;
         let (plan, view) = self.view(&actor, id).await?;
         let events = self.store.plan_events(id, 1, usize::MAX)?;
-        let response =
-            pb::ExportPlanResponse { plan: Some(shown(&plan, &view)), events: visible_events(&events, &view) };
+        let response = pb::ExportPlanResponse {
+            plan: Some(shown(&plan, &view, self.store.now().date())),
+            events: visible_events(&events, &view),
+        };
         Ok(Answer::disclosing(response, Disclosure::of(id, &view)))
     }
 
@@ -102,7 +105,7 @@ impl PlanApi {
         tracing::warn!(plan = %outcome.plan_id.resource_name(), "emergency access granted");
         let (plan, view) = self.view(&actor, outcome.plan_id).await?;
         let response = pb::RequestEmergencyAccessResponse {
-            plan: Some(shown(&plan, &view)),
+            plan: Some(shown(&plan, &view, self.store.now().date())),
             access: outcome.events.first().and_then(EmergencyGrant::granted_by).as_ref().map(convert::emergency_access),
         };
         Ok(Answer::disclosing(response, Disclosure::of(plan.id, &view)))
@@ -117,7 +120,7 @@ impl PlanApi {
         let page_size = page_size(request.page_size)?;
         let from = page_token(&request.page_token)?.unwrap_or(1);
         let plan = self.store.plan(id).await?.ok_or(DomainError::PlanNotFound)?;
-        policy::may_review_access(&plan, &actor, Timestamp::now()).map_err(Refusal::about(id))?;
+        policy::may_review_access(&plan, &actor, self.store.now()).map_err(Refusal::about(id))?;
         let mut records = self.store.plan_audit_records(id, from, page_size + 1)?;
         let next_page_token = next_page(&mut records, page_size, |r| r.sequence);
         let entries = records
