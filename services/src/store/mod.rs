@@ -66,7 +66,8 @@ pub struct StoreOptions {
     pub deadlines: DeadlineRules,
     /// Audit records the per-plan audit index gathers before it is written.
     pub audit_index_batch: usize,
-    /// Encoded bytes of recently written plans the writer keeps decoded.
+    /// Encoded bytes of recently written plans the writer keeps decoded, for
+    /// its next writes and for reads.
     pub recent_plans_bytes: usize,
 }
 
@@ -207,6 +208,8 @@ struct Shared {
     durable: watch::Receiver<u64>,
     stats: Arc<Stats>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The writer's recent plans: a read finds its plan here without sled.
+    recent: writer::SharedPlans,
 }
 
 /// A handle to the store; cheap to clone.
@@ -237,7 +240,8 @@ impl Store {
         let data_file = open_data_file(&options.path)?;
         let last = last_position(&db)?;
         let plan_index = plan_audit::PlanIndex::open(&db, options.audit_index_batch)?;
-        let recent = writer::RecentPlans::new(options.recent_plans_bytes);
+        let recent: writer::SharedPlans =
+            Arc::new(parking_lot::RwLock::new(writer::RecentPlans::new(options.recent_plans_bytes)));
         let (durable_tx, durable) = watch::channel(last);
         let (jobs, rx) = mpsc::channel(options.queue_capacity.max(1));
         let stats = Arc::new(Stats::default());
@@ -261,7 +265,7 @@ impl Store {
             sync: sync_tx,
             audit_head: audit::head(&db)?,
             plan_index,
-            recent,
+            recent: recent.clone(),
         };
         let handle = std::thread::Builder::new().name("samplan-writer".into()).spawn(move || writer.run(rx, syncer))?;
         Ok(Self {
@@ -273,6 +277,7 @@ impl Store {
                 durable,
                 stats,
                 writer: Mutex::new(Some(handle)),
+                recent,
             }),
         })
     }
@@ -371,8 +376,14 @@ impl Store {
 
     /// The current plan, once durable.
     pub async fn plan(&self, id: PlanId) -> Result<Option<Plan>, Error> {
-        let Some(plan) = projection(&self.shared.db, id)? else {
-            return Ok(None);
+        // The lock is held only for the lookup; the writer holds it only to add a round's plans.
+        let recent = self.shared.recent.read().get(&id);
+        let plan = match recent {
+            Some(plan) => Plan::clone(&plan),
+            None => match projection(&self.shared.db, id)? {
+                Some(plan) => plan,
+                None => return Ok(None),
+            },
         };
         self.wait_durable(plan.last_position).await?;
         Ok(Some(plan))

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
+use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -77,16 +78,22 @@ pub(super) struct Writer {
     /// The last audit record's sequence and hash.
     pub audit_head: (u64, [u8; 32]),
     pub plan_index: PlanIndex,
-    /// Plans as the last rounds wrote them, so a write need not read and decode its projection.
-    pub recent: RecentPlans,
+    /// Plans as the last rounds wrote them, so neither a write nor a read
+    /// need read and decode the projection.
+    pub recent: SharedPlans,
 }
 
+/// The writer's recent plans, shared with the store's readers.
+pub(super) type SharedPlans = Arc<RwLock<RecentPlans>>;
+
 /// The plans the writer wrote lately, up to a budget of encoded bytes. Only
-/// the writer changes plans, so what it wrote is what sled holds.
+/// the writer changes plans, so what it wrote is what sled holds. The writer
+/// updates them after applying a round and before handing the round to the
+/// syncer, so no change a client was told of is missing here.
 #[derive(Default)]
 pub(super) struct RecentPlans {
     /// Each plan with its encoded size.
-    plans: HashMap<PlanId, (Plan, usize)>,
+    plans: HashMap<PlanId, (Arc<Plan>, usize)>,
     bytes: usize,
     budget: usize,
 }
@@ -96,15 +103,15 @@ impl RecentPlans {
         Self { budget, ..Self::default() }
     }
 
-    fn get(&self, id: &PlanId) -> Option<&Plan> {
-        self.plans.get(id).map(|(plan, _)| plan)
+    pub(super) fn get(&self, id: &PlanId) -> Option<Arc<Plan>> {
+        self.plans.get(id).map(|(plan, _)| plan.clone())
     }
 
     /// Keeps a round's plans once the round is applied; over budget, only those.
     fn keep(&mut self, plans: HashMap<PlanId, Plan>, sizes: &HashMap<PlanId, usize>) {
         for (id, plan) in plans {
             let size = sizes.get(&id).copied().unwrap_or(0);
-            if let Some((_, replaced)) = self.plans.insert(id, (plan, size)) {
+            if let Some((_, replaced)) = self.plans.insert(id, (Arc::new(plan), size)) {
                 self.bytes -= replaced;
             }
             self.bytes += size;
@@ -211,7 +218,7 @@ impl Writer {
             }
             return;
         }
-        self.recent.keep(staging.plans, &staging.plan_bytes);
+        self.recent.write().keep(staging.plans, &staging.plan_bytes);
         let pending = Pending { position: self.position, answers };
         if let Err(unsent) = self.sync.send(pending) {
             for answer in unsent.0.answers {
@@ -494,15 +501,19 @@ impl Writer {
     }
 
     fn load(&self, st: &Staging, id: PlanId) -> Result<Option<Plan>, Error> {
-        if let Some(plan) = st.plans.get(&id).or_else(|| self.recent.get(&id)) {
+        if let Some(plan) = st.plans.get(&id) {
             return Ok(Some(plan.clone()));
+        }
+        if let Some(plan) = self.recent.read().get(&id) {
+            return Ok(Some(Plan::clone(&plan)));
         }
         super::projection(&self.db, id)
     }
 
-    /// `f` of the plan as staged or stored, without copying a staged one.
+    /// `f` of the plan as staged or stored, without copying a staged or recent one.
     fn inspect<R>(&self, st: &Staging, id: PlanId, f: impl FnOnce(&Plan) -> R) -> Option<R> {
-        match st.plans.get(&id).or_else(|| self.recent.get(&id)) {
+        let recent = if st.plans.contains_key(&id) { None } else { self.recent.read().get(&id) };
+        match st.plans.get(&id).or(recent.as_deref()) {
             Some(plan) => Some(f(plan)),
             None => self.load(st, id).ok().flatten().map(|plan| f(&plan)),
         }
