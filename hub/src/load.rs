@@ -17,6 +17,9 @@ use samplan_services::store::{Intent, Store, Submission};
 use crate::client::{PlanClient, Professional, connect, plan_client};
 use crate::embedded::EmbeddedHub;
 
+/// The write scenario's name in the table.
+const WRITES: &str = "ChangePlan (durable write)";
+
 /// The reason given when a load client creates its plan and puts it on hold.
 const REASON: &str = "belastningstest";
 
@@ -84,7 +87,7 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for &writers in &options.writers {
         eprintln!("load: {writers} writer(s) for {:.0}s…", options.seconds);
-        rows.push(writes("ChangePlan (durable write)", &clients[..writers], duration).await?);
+        rows.push(writes(WRITES, &clients[..writers], duration).await?);
     }
     let writers = options.writers.iter().copied().max().unwrap_or(1);
     let mut followed = None;
@@ -121,8 +124,13 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
     }
     let read_rate = rows.iter().find(|r| r.scenario.starts_with("GetPlan")).map_or(0.0, Row::rate);
     let empty_rate = rows.iter().find(|r| r.scenario.starts_with("empty")).map_or(0.0, Row::rate);
+    let write_rate = rows.iter().find(|r| r.scenario == WRITES && r.clients == writers).map_or(0.0, Row::rate);
     if empty_rate > 0.0 {
         println!("\nplan reads run at {:.0}% of the empty handler's rate", 100.0 * read_rate / empty_rate);
+        println!(
+            "durable writes at {writers} clients run at {:.0}% of the empty handler's rate",
+            100.0 * write_rate / empty_rate
+        );
     }
     if let Some((written, delivered)) = followed {
         println!(
