@@ -129,8 +129,10 @@ pub fn round_of(db: &sled::Db, sequence: u64) -> Result<Vec<AuditRecord>, Error>
     }
 }
 
-/// Checks the chain, the events it vouches for, and the checkpoint.
-pub fn verify(db: &sled::Db, key: &[u8; 32]) -> Result<(u64, Vec<String>), Error> {
+/// Checks the chain, the events it vouches for, and the checkpoint; hands
+/// every readable record to `each` on the way, so other checks need not read
+/// the log again.
+pub fn verify(db: &sled::Db, key: &[u8; 32], mut each: impl FnMut(&AuditRecord)) -> Result<(u64, Vec<String>), Error> {
     let mut problems = Vec::new();
     let mut expected = 1;
     let mut previous = [0u8; 32];
@@ -177,6 +179,7 @@ pub fn verify(db: &sled::Db, key: &[u8; 32]) -> Result<(u64, Vec<String>), Error
                 vouched.insert((plan, *event_sequence));
             }
         }
+        each(&record);
         previous = record.hash;
         hashes.push(record.hash);
         expected = sequence + 1;

@@ -502,10 +502,16 @@ impl Store {
                 clock_keys.len()
             ));
         }
-        let (audit_records, problems) = audit::verify(&self.shared.db, &self.shared.checkpoint_key)?;
+        // One pass over the audit log serves the chain's check and the per-plan index's.
+        let mut about = Vec::new();
+        let (audit_records, problems) = audit::verify(&self.shared.db, &self.shared.checkpoint_key, |record| {
+            if let Some(plan) = record.entry.plan {
+                about.push((plan, record.sequence));
+            }
+        })?;
         report.audit_records = audit_records;
         report.problems.extend(problems);
-        report.problems.extend(plan_audit::verify(&self.shared.db)?);
+        report.problems.extend(plan_audit::verify(&self.shared.db, about)?);
         Ok(report)
     }
 

@@ -74,8 +74,10 @@ impl PlanIndex {
     }
 }
 
-/// `verify`'s check: the index up to its watermark lists exactly the records about each plan.
-pub(super) fn verify(db: &sled::Db) -> Result<Vec<String>, Error> {
+/// `verify`'s check: the index up to its watermark lists exactly the records
+/// about each plan; `about` is every audit record's (plan, sequence), as the
+/// chain's check read them.
+pub(super) fn verify(db: &sled::Db, about: impl IntoIterator<Item = (PlanId, u64)>) -> Result<Vec<String>, Error> {
     let indexed = watermark(db)?.unwrap_or(0);
     let mut listed = std::collections::BTreeSet::new();
     for item in db.scan_prefix([keys::PLAN_AUDIT]) {
@@ -85,12 +87,7 @@ pub(super) fn verify(db: &sled::Db) -> Result<Vec<String>, Error> {
             listed.insert((plan, sequence));
         }
     }
-    let mut about = std::collections::BTreeSet::new();
-    for record in audit::records(db, 1, usize::MAX)?.into_iter().take_while(|r| r.sequence <= indexed) {
-        if let Some(plan) = record.entry.plan {
-            about.insert((plan, record.sequence));
-        }
-    }
+    let about: std::collections::BTreeSet<_> = about.into_iter().filter(|(_, sequence)| *sequence <= indexed).collect();
     let mut problems = Vec::new();
     if let Some((plan, sequence)) = about.difference(&listed).next() {
         problems.push(format!("audit record {sequence} is missing from the index of {}", plan.resource_name()));
