@@ -2,6 +2,7 @@
 
 use samplan_proto::v1 as pb;
 
+use super::PlanApi;
 use crate::convert;
 use crate::domain::*;
 use crate::error::Error;
@@ -85,39 +86,42 @@ impl Refusal {
 
 pub(super) type Handled<R> = Result<Answer<R>, Refusal>;
 
-/// `plan`, if there is one, and what `actor` may see of it at `now`; refusals name the plan.
-pub(super) fn viewed(plan: Option<Plan>, actor: &Actor, now: Timestamp) -> Result<(Plan, View), Refusal> {
-    let plan = plan.ok_or(DomainError::PlanNotFound)?;
-    let view = policy::view(&plan, actor, now).map_err(Refusal::about(plan.id))?;
-    Ok((plan, view))
-}
+/// What needs the time takes it from the store's clock, as writes do.
+impl PlanApi {
+    /// `plan`, if there is one, and what `actor` may see of it now; refusals name the plan.
+    pub(super) fn viewed(&self, plan: Option<Plan>, actor: &Actor) -> Result<(Plan, View), Refusal> {
+        let plan = plan.ok_or(DomainError::PlanNotFound)?;
+        let view = policy::view(&plan, actor, self.store.now()).map_err(Refusal::about(plan.id))?;
+        Ok((plan, view))
+    }
 
-/// `plan` as `view` shows it on `today`.
-pub(super) fn shown(plan: &Plan, view: &View, today: Date) -> pb::Plan {
-    convert::plan(plan, &view.categories(), today)
-}
+    /// `plan` as `view` shows it, today.
+    pub(super) fn shown(&self, plan: &Plan, view: &View) -> pb::Plan {
+        convert::plan(plan, &view.categories(), self.store.now().date())
+    }
 
-/// The audit entry of a call; the store's writer stamps its time.
-pub(super) fn entry(
-    at: Timestamp,
-    method: &'static str,
-    actor: Option<Actor>,
-    correlation_id: String,
-    disclosure: Disclosure,
-    decision: Decision,
-) -> AuditEntry {
-    AuditEntry {
-        at,
-        actor,
-        certificate_identity: None,
-        correlation_id,
-        plan: disclosure.plan,
-        action: method.to_owned(),
-        purpose: disclosure.purpose,
-        categories: disclosure.categories,
-        decision,
-        legal_ground: disclosure.legal_ground,
-        events: Vec::new(),
+    /// The audit entry of a call.
+    pub(super) fn entry(
+        &self,
+        method: &'static str,
+        actor: Option<Actor>,
+        correlation_id: String,
+        disclosure: Disclosure,
+        decision: Decision,
+    ) -> AuditEntry {
+        AuditEntry {
+            at: self.store.now(),
+            actor,
+            certificate_identity: None,
+            correlation_id,
+            plan: disclosure.plan,
+            action: method.to_owned(),
+            purpose: disclosure.purpose,
+            categories: disclosure.categories,
+            decision,
+            legal_ground: disclosure.legal_ground,
+            events: Vec::new(),
+        }
     }
 }
 

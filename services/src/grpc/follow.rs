@@ -27,14 +27,8 @@ impl PlanApi {
             categories: Vec::new(),
             legal_ground: format!("following the plans it may read, after position {after}"),
         };
-        let record = entry(
-            self.store.now(),
-            subscription::ACTION,
-            Some(actor.clone()),
-            correlation_id.clone(),
-            opened,
-            Decision::Allowed,
-        );
+        let record =
+            self.entry(subscription::ACTION, Some(actor.clone()), correlation_id.clone(), opened, Decision::Allowed);
         self.store.record(record).await?;
         Ok(Answer::recorded(self.subscriptions.start(self.store.clone(), actor, correlation_id, after)))
     }
@@ -88,20 +82,11 @@ impl PlanApi {
         }
         let method = "ListClocks";
         let entries: Vec<AuditEntry> = if disclosures.is_empty() {
-            vec![entry(
-                self.store.now(),
-                method,
-                Some(actor),
-                correlation_id,
-                Disclosure::none(None),
-                Decision::Allowed,
-            )]
+            vec![self.entry(method, Some(actor), correlation_id, Disclosure::none(None), Decision::Allowed)]
         } else {
             disclosures
                 .into_iter()
-                .map(|d| {
-                    entry(self.store.now(), method, Some(actor.clone()), correlation_id.clone(), d, Decision::Allowed)
-                })
+                .map(|d| self.entry(method, Some(actor.clone()), correlation_id.clone(), d, Decision::Allowed))
                 .collect()
         };
         self.store.record_all(entries).await?;

@@ -24,7 +24,7 @@ use crate::domain::{Actor, AuditEntry, Decision, Plan, PlanId, PseudonymKey, Vie
 use crate::error::Error;
 use crate::store::Store;
 use crate::subscription::{self, EventStream, Subscriptions};
-use answer::{Answer, Disclosure, Handled, Refusal, denied, entry, viewed};
+use answer::{Answer, Disclosure, Handled, Refusal, denied};
 
 /// The hard cap on a request message, enforced by the transport before
 /// decoding: requests between the configured limit and this cap are decoded
@@ -53,7 +53,7 @@ impl PlanApi {
 
     /// The current plan and what `actor` may see of it; refusals name the plan.
     async fn view(&self, actor: &Actor, id: PlanId) -> Result<(Plan, View), Refusal> {
-        viewed(self.store.plan(id).await?, actor, self.store.now())
+        self.viewed(self.store.plan(id).await?, actor)
     }
 
     /// Identifies the caller, checks the request's size, runs `handler` in a
@@ -76,8 +76,7 @@ impl PlanApi {
             Ok(actor) => actor,
             Err(error) => {
                 let certificate_identity = peer.and_then(|p| p.organisation_identifier.clone());
-                let entry =
-                    entry(self.store.now(), method, None, correlation_id, Disclosure::none(None), denied(&error));
+                let entry = self.entry(method, None, correlation_id, Disclosure::none(None), denied(&error));
                 return Err(self.record(AuditEntry { certificate_identity, ..entry }, error).await);
             }
         };
@@ -91,20 +90,13 @@ impl PlanApi {
         match result {
             Ok(Answer { response, audit: None }) => Ok(Response::new(response)),
             Ok(Answer { response, audit: Some(disclosure) }) => {
-                let entry = entry(self.store.now(), method, Some(actor), correlation_id, disclosure, Decision::Allowed);
+                let entry = self.entry(method, Some(actor), correlation_id, disclosure, Decision::Allowed);
                 self.store.record(entry).await.map_err(Status::from)?;
                 Ok(Response::new(response))
             }
             Err(Refusal { error, recorded: true, .. }) => Err(error.into()),
             Err(Refusal { error, plan, recorded: false }) => {
-                let entry = entry(
-                    self.store.now(),
-                    method,
-                    Some(actor),
-                    correlation_id,
-                    Disclosure::none(plan),
-                    denied(&error),
-                );
+                let entry = self.entry(method, Some(actor), correlation_id, Disclosure::none(plan), denied(&error));
                 Err(self.record(entry, error).await)
             }
         }

@@ -26,22 +26,21 @@ impl PlanApi {
         let outcome = self.store.submit(submission, intent).await.map_err(Refusal::recorded)?;
         tracing::info!(created = outcome.created, joined = outcome.joined(), "plan create");
         let (plan, view) = self.view(&actor, outcome.plan_id).await?;
-        let plan = Some(shown(&plan, &view, self.store.now().date()));
+        let plan = Some(self.shown(&plan, &view));
         Ok(Answer::recorded(pb::CreatePlanResponse { plan, created: outcome.created }))
     }
 
     pub(super) async fn lookup(&self, actor: Actor, request: pb::LookupPlanRequest) -> Handled<pb::LookupPlanResponse> {
         let cpr = convert::cpr(&request.cpr)?;
-        let (plan, view) =
-            viewed(self.store.plan_of(&self.pseudonyms.citizen_key(&cpr)).await?, &actor, self.store.now())?;
-        let response = pb::LookupPlanResponse { plan: Some(shown(&plan, &view, self.store.now().date())) };
+        let (plan, view) = self.viewed(self.store.plan_of(&self.pseudonyms.citizen_key(&cpr)).await?, &actor)?;
+        let response = pb::LookupPlanResponse { plan: Some(self.shown(&plan, &view)) };
         Ok(Answer::disclosing(response, Disclosure::of(plan.id, &view)))
     }
 
     pub(super) async fn get(&self, actor: Actor, request: pb::GetPlanRequest) -> Handled<pb::GetPlanResponse> {
         let id = convert::plan_name("name", &request.name)?;
         let (plan, view) = self.view(&actor, id).await?;
-        let response = pb::GetPlanResponse { plan: Some(shown(&plan, &view, self.store.now().date())) };
+        let response = pb::GetPlanResponse { plan: Some(self.shown(&plan, &view)) };
         Ok(Answer::disclosing(response, Disclosure::of(id, &view)))
     }
 
@@ -82,10 +81,8 @@ impl PlanApi {
         let id = convert::plan_name("name", &request.name)?;
         let (plan, view) = self.view(&actor, id).await?;
         let events = self.store.plan_events(id, 1, usize::MAX)?;
-        let response = pb::ExportPlanResponse {
-            plan: Some(shown(&plan, &view, self.store.now().date())),
-            events: visible_events(&events, &view),
-        };
+        let response =
+            pb::ExportPlanResponse { plan: Some(self.shown(&plan, &view)), events: visible_events(&events, &view) };
         Ok(Answer::disclosing(response, Disclosure::of(id, &view)))
     }
 
@@ -105,7 +102,7 @@ impl PlanApi {
         tracing::warn!(plan = %outcome.plan_id.resource_name(), "emergency access granted");
         let (plan, view) = self.view(&actor, outcome.plan_id).await?;
         let response = pb::RequestEmergencyAccessResponse {
-            plan: Some(shown(&plan, &view, self.store.now().date())),
+            plan: Some(self.shown(&plan, &view)),
             access: outcome.events.first().and_then(EmergencyGrant::granted_by).as_ref().map(convert::emergency_access),
         };
         Ok(Answer::disclosing(response, Disclosure::of(plan.id, &view)))
