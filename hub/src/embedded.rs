@@ -75,7 +75,7 @@ impl EmbeddedHub {
         if let Some(clock) = clock {
             options.clock = clock;
         }
-        let store = crate::server::open_store_with(&config, options)?;
+        let store = crate::server::open_store_with(options)?;
         let subscriptions = crate::server::subscriptions(&config, &shutdown);
         let serving = crate::server::serve_store(
             config.clone(),

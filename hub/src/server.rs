@@ -33,12 +33,13 @@ pub fn subscriptions(config: &Config, shutdown: &CancellationToken) -> Arc<Subsc
 
 /// Opens the store the configuration names.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
-    open_store_with(config, store_options(config)?)
+    open_store_with(store_options(config)?)
 }
 
-/// Opens the store in `options`, made from `config` by [`store_options`] and perhaps changed.
-pub fn open_store_with(config: &Config, options: StoreOptions) -> anyhow::Result<Store> {
-    Store::open(options).with_context(|| format!("opening the store in {}", config.data_dir.display()))
+/// Opens the store in `options`, made by [`store_options`] and perhaps changed.
+pub fn open_store_with(options: StoreOptions) -> anyhow::Result<Store> {
+    let path = options.path.clone();
+    Store::open(options).with_context(|| format!("opening the store in {}", path.display()))
 }
 
 /// The store's options as the configuration sets them.

@@ -240,8 +240,7 @@ impl Store {
         let data_file = open_data_file(&options.path)?;
         let last = last_position(&db)?;
         let plan_index = plan_audit::PlanIndex::open(&db, options.audit_index_batch)?;
-        let recent: writer::SharedPlans =
-            Arc::new(parking_lot::RwLock::new(writer::RecentPlans::new(options.recent_plans_bytes)));
+        let recent = writer::RecentPlans::shared(options.recent_plans_bytes);
         let (durable_tx, durable) = watch::channel(last);
         let (jobs, rx) = mpsc::channel(options.queue_capacity.max(1));
         let stats = Arc::new(Stats::default());

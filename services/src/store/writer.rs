@@ -99,8 +99,9 @@ pub(super) struct RecentPlans {
 }
 
 impl RecentPlans {
-    pub(super) fn new(budget: usize) -> Self {
-        Self { budget, ..Self::default() }
+    /// An empty set of recent plans, ready to share.
+    pub(super) fn shared(budget: usize) -> SharedPlans {
+        Arc::new(RwLock::new(Self { budget, ..Self::default() }))
     }
 
     pub(super) fn get(&self, id: &PlanId) -> Option<Arc<Plan>> {
@@ -512,11 +513,14 @@ impl Writer {
 
     /// `f` of the plan as staged or stored, without copying a staged or recent one.
     fn inspect<R>(&self, st: &Staging, id: PlanId, f: impl FnOnce(&Plan) -> R) -> Option<R> {
-        let recent = if st.plans.contains_key(&id) { None } else { self.recent.read().get(&id) };
-        match st.plans.get(&id).or(recent.as_deref()) {
-            Some(plan) => Some(f(plan)),
-            None => self.load(st, id).ok().flatten().map(|plan| f(&plan)),
+        if let Some(plan) = st.plans.get(&id) {
+            return Some(f(plan));
         }
+        let recent = self.recent.read().get(&id);
+        if let Some(plan) = recent {
+            return Some(f(&plan));
+        }
+        super::projection(&self.db, id).ok().flatten().map(|plan| f(&plan))
     }
 
     fn citizen_plan_loaded(&self, st: &Staging, plan_id: PlanId) -> Result<Plan, Error> {
