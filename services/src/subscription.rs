@@ -28,7 +28,7 @@ use tonic::Status;
 use tracing::Instrument;
 
 use crate::convert;
-use crate::domain::{Actor, AuditEntry, DataCategory, Decision, PlanId, RecordedEvent, View, policy};
+use crate::domain::{Actor, AuditEntry, DataCategory, Decision, Plan, PlanId, Timestamp, View, disclosure, policy};
 use crate::error::Error;
 use crate::store::Store;
 
@@ -124,6 +124,29 @@ impl From<Error> for End {
     }
 }
 
+/// A plan as the subscriber may see it now.
+struct Seen {
+    plan: Plan,
+    view: View,
+    categories: Vec<DataCategory>,
+}
+
+impl Seen {
+    fn new(plan: Plan, actor: &Actor, now: Timestamp) -> Option<Self> {
+        let view = policy::view(&plan, actor, now).ok()?;
+        let categories = view.categories();
+        Some(Self { plan, view, categories })
+    }
+}
+
+/// An event about to be sent, and what it reveals (for the audit record).
+struct Delivery {
+    plan: PlanId,
+    position: u64,
+    shown: pb::PlanEvent,
+    revealed: Vec<DataCategory>,
+}
+
 struct Feed {
     store: Store,
     actor: Actor,
@@ -203,48 +226,51 @@ impl Feed {
         let Some(last) = events.last().map(|e| e.global_position) else {
             return Err(Error::Storage("the global log ends before the durable position".into()).into());
         };
-        // Each plan's current state decides: a withdrawn consent or an ended
-        // membership holds for every event sent after it.
+        // Each plan's current state decides: a withdrawn consent, an objection
+        // or an ended membership holds for every event sent after it.
         let now = self.store.now();
-        let mut views: HashMap<PlanId, Option<View>> = HashMap::new();
-        let mut visible: Vec<RecordedEvent> = Vec::new();
+        let mut views: HashMap<PlanId, Option<Seen>> = HashMap::new();
+        let mut visible: Vec<Delivery> = Vec::new();
         for event in events {
-            let view = match views.entry(event.plan_id) {
+            let seen = match views.entry(event.plan_id) {
                 Entry::Occupied(known) => known.into_mut(),
                 Entry::Vacant(slot) => {
                     let plan = self.store.plan(event.plan_id).await?;
-                    slot.insert(plan.and_then(|plan| policy::view(&plan, &self.actor, now).ok()))
+                    slot.insert(plan.and_then(|plan| Seen::new(plan, &self.actor, now)))
                 }
             };
-            if view.as_ref().is_some_and(|view| view.sees(event.category)) {
-                visible.push(event);
+            let Some(seen) = seen else { continue };
+            if let Some(shown) = convert::visible_event(&event, &seen.plan, &seen.categories) {
+                let revealed = disclosure::event_reveals(&event.payload, &seen.plan);
+                visible.push(Delivery { plan: event.plan_id, position: event.global_position, shown, revealed });
             }
         }
         let entries = self.audit_entries(&visible, &views);
         if !entries.is_empty() {
             self.store.record_all(entries).await?;
         }
-        for event in &visible {
-            self.send(convert::subscribed_event(event), event.global_position).await?;
+        for delivery in visible {
+            self.send(convert::subscribed_event(delivery.shown), delivery.position).await?;
         }
         self.scanned = last;
         Ok(())
     }
 
     /// One audit record per plan whose events are about to be sent.
-    fn audit_entries(&self, visible: &[RecordedEvent], views: &HashMap<PlanId, Option<View>>) -> Vec<AuditEntry> {
+    fn audit_entries(&self, visible: &[Delivery], views: &HashMap<PlanId, Option<Seen>>) -> Vec<AuditEntry> {
         let mut plans: Vec<PlanId> = Vec::new();
-        for event in visible {
-            if !plans.contains(&event.plan_id) {
-                plans.push(event.plan_id);
+        for delivery in visible {
+            if !plans.contains(&delivery.plan) {
+                plans.push(delivery.plan);
             }
         }
         plans
             .into_iter()
             .filter_map(|plan| {
-                let view = views.get(&plan)?.as_ref()?;
-                let categories =
-                    DataCategory::distinct(visible.iter().filter(|e| e.plan_id == plan).map(|e| e.category));
+                let view = &views.get(&plan)?.as_ref()?.view;
+                let categories = DataCategory::distinct(
+                    visible.iter().filter(|d| d.plan == plan).flat_map(|d| d.revealed.iter().copied()),
+                );
                 Some(AuditEntry {
                     at: self.store.now(),
                     actor: Some(self.actor.clone()),

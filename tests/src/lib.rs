@@ -50,14 +50,37 @@ impl TestHub {
     }
 
     pub async fn client(&self, organisation: &str) -> anyhow::Result<PlanClient> {
-        let (professional, role) = match organisation {
-            WARD => ("aut-4471", "PHYSICIAN"),
-            SOCIAL => ("sagsbeh-2210", "SOCIAL_WORKER"),
-            JOB => ("jc-0915", "JOB_CONSULTANT"),
-            _ => ("cfm-3307", "ADDICTION_COUNSELLOR"),
-        };
+        let (professional, role) = staff(organisation);
         self.hub.plan_client(organisation, professional, role).await
     }
+}
+
+/// The professional each test organisation acts through, and their role.
+pub fn staff(organisation: &str) -> (&'static str, &'static str) {
+    match organisation {
+        WARD => ("aut-4471", "PHYSICIAN"),
+        SOCIAL => ("sagsbeh-2210", "SOCIAL_WORKER"),
+        JOB => ("jc-0915", "JOB_CONSULTANT"),
+        _ => ("cfm-3307", "ADDICTION_COUNSELLOR"),
+    }
+}
+
+/// Puts `organisation` on plan `name`'s care team by `inviter`'s invitation,
+/// naming the ground it takes part on; returns the plan's new version.
+pub async fn invite(inviter: &mut PlanClient, name: &str, organisation: &str, ground: &str) -> anyhow::Result<u64> {
+    let plan = inviter.get_plan(pb::GetPlanRequest { name: name.into() }).await?.into_inner().plan;
+    let version = plan.ok_or_else(|| anyhow::anyhow!("no plan"))?.version;
+    let (professional, role) = staff(organisation);
+    let role = pb::ProfessionalRole::from_str_name(&format!("PROFESSIONAL_ROLE_{role}")).unwrap_or_default();
+    let invitation = pb::change_plan_request::Command::AddCareTeamMember(pb::AddCareTeamMember {
+        organisation_id: organisation.into(),
+        professional_id: professional.into(),
+        role: role as i32,
+        start_date: "2026-01-01".into(),
+        end_date: String::new(),
+        ground: ground.into(),
+    });
+    apply(inviter, name, version, invitation).await
 }
 
 /// Creates the test citizen's plan as `client`; returns (name, version).
@@ -79,8 +102,12 @@ pub fn change(
     }
 }
 
+/// A goal of the citizen's that tells nothing of health, social or employment matters.
 pub fn add_goal(text: &str) -> pb::change_plan_request::Command {
-    pb::change_plan_request::Command::AddGoal(pb::AddGoal { text: text.into(), ..Default::default() })
+    pb::change_plan_request::Command::AddGoal(pb::AddGoal {
+        text: text.into(),
+        category: pb::DataCategory::Goals as i32,
+    })
 }
 
 /// The fields a BadRequest detail names, with their descriptions.
@@ -145,6 +172,8 @@ pub fn health_consent(recipient: &str) -> pb::change_plan_request::Command {
         form: pb::ConsentForm::Written as i32,
         given_on: "2026-01-02".into(),
         valid_until: String::new(),
+        purpose: "koordinering af behandling".into(),
+        document_reference: "journal-2026-17".into(),
     })
 }
 

@@ -30,11 +30,11 @@ struct DualDiagnosis {
 
 impl DualDiagnosis {
     async fn build(t: &TestHub, cpr: &str) -> anyhow::Result<Self> {
-        let (mut ward, mut social, mut job, mut addiction) =
+        let (mut ward, social, job, mut addiction) =
             (t.client(WARD).await?, t.client(SOCIAL).await?, t.client(JOB).await?, t.client(ADDICTION).await?);
         let (name, _) = join(&mut ward, cpr, "indlagt, dobbeltdiagnose").await?;
-        join(&mut social, cpr, "bostøtte § 85").await?;
-        join(&mut job, cpr, "sygedagpenge").await?;
+        invite(&mut ward, &name, SOCIAL, "borgerens samtykke, bostøtte § 85").await?;
+        invite(&mut ward, &name, JOB, "borgerens samtykke, sygedagpenge").await?;
         let (_, version) = join(&mut addiction, cpr, "henvist til misbrugsbehandling").await?;
         let mut plan = Self { name, version, ward, social, job, addiction };
         use pb::{LegalPlanType as L, SectionKind as S};
@@ -106,36 +106,46 @@ async fn job_centre_sees_no_diagnosis_or_substance_abuse_without_consent() -> Te
         anyhow::Ok((plan, events))
     };
     let health = [pb::DataCategory::Psychiatric as i32, pb::DataCategory::SubstanceAbuse as i32];
+    let tells_health = |e: &pb::PlanEvent| e.categories.iter().any(|c| health.contains(c));
 
-    // Without consent: employment and social parts, the contact person; no health, no substance abuse.
+    // Without consent: its own part and the plan; not social services' part
+    // (forvaltningsloven § 28), no health, and not who the contact person is
+    // (a psychiatric ward): only that there is one.
     let (plan, events) = read(p.job.clone(), p.name.clone()).await?;
-    assert_eq!(sections(&plan), [social, employment]);
-    assert_eq!(plan.contact_person.as_ref().map(|c| c.organisation_id.as_str()), Some(WARD));
+    assert_eq!(sections(&plan), [employment]);
+    let contact = plan.contact_person.as_ref().expect("a contact person");
+    assert!(contact.withheld && contact.organisation_id.is_empty() && contact.professional_id.is_empty());
     assert_eq!(plan.goals.len(), 1);
     assert!(plan.advance_statements.is_empty());
     assert!(plan.care_team.iter().all(|m| m.organisation_id == JOB || m.organisation_id == SOCIAL));
-    assert!(events.iter().all(|e| !health.contains(&e.category)), "no health event in the log view");
+    assert!(!events.iter().any(tells_health), "no health event in the log view");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.actor.as_ref().is_none_or(|a| a.organisation_id != WARD && a.organisation_id != ADDICTION))
+    );
     let full_version = plan.version;
     assert!(events.len() < full_version as usize, "events of other categories are skipped");
 
     // With the citizen's written consent for the job centre: all of it.
     p.change(WARD, health_consent(JOB)).await?;
     let (plan, events) = read(p.job.clone(), p.name.clone()).await?;
-    assert_eq!(sections(&plan), [psychiatry, social, employment, addiction]);
+    assert_eq!(sections(&plan), [psychiatry, employment, addiction]);
     assert_eq!(plan.advance_statements.len(), 1);
     assert_eq!(plan.consents.len(), 1);
+    assert_eq!(plan.contact_person.as_ref().map(|c| c.organisation_id.as_str()), Some(WARD));
     assert!(events.iter().any(|e| e.category == health[0]) && events.iter().any(|e| e.category == health[1]));
     // ...and only for the job centre: social services still see none.
     let (social_view, _) = read(p.social.clone(), p.name.clone()).await?;
-    assert_eq!(sections(&social_view), [social, employment]);
+    assert_eq!(sections(&social_view), [social]);
 
     // Withdrawn: gone again at once, for reads and for the event log.
     p.change(JOB, withdraw_consent("consent-1")).await?;
     let (plan, events) = read(p.job.clone(), p.name.clone()).await?;
-    assert_eq!(sections(&plan), [social, employment]);
+    assert_eq!(sections(&plan), [employment]);
     assert!(plan.advance_statements.is_empty());
-    assert!(plan.consents[0].withdraw_time.is_some());
-    assert!(events.iter().all(|e| !health.contains(&e.category)));
+    assert!(plan.consents.is_empty(), "a consent naming health categories tells of them");
+    assert!(!events.iter().any(tells_health));
 
     // The contact person's access view shows the job centre's reads and what each disclosed.
     let log = p
@@ -232,11 +242,8 @@ async fn emergency_access_is_personal_time_limited_and_listed_for_review() -> Te
 
     // Listed for the addiction service's auditor, not for others'.
     let mut auditor = t.hub.plan_client(ADDICTION, "rev-2", "AUDITOR").await?;
-    let review = auditor
-        .list_emergency_accesses(pb::ListEmergencyAccessesRequest { page_size: 0, page_token: String::new() })
-        .await?
-        .into_inner()
-        .accesses;
+    let review =
+        auditor.list_emergency_accesses(pb::ListEmergencyAccessesRequest::default()).await?.into_inner().accesses;
     assert_eq!(review.len(), 1);
     assert_eq!(review[0].plan, name);
     let reviewed = review[0].access.as_ref().expect("access");
@@ -245,10 +252,7 @@ async fn emergency_access_is_personal_time_limited_and_listed_for_review() -> Te
         ("vagtlaege-9", "indbragt bevidstløs, mistanke om forgiftning")
     );
     let mut ward_auditor = t.hub.plan_client(WARD, "rev-3", "AUDITOR").await?;
-    let other = ward_auditor
-        .list_emergency_accesses(pb::ListEmergencyAccessesRequest { page_size: 0, page_token: String::new() })
-        .await?
-        .into_inner();
+    let other = ward_auditor.list_emergency_accesses(pb::ListEmergencyAccessesRequest::default()).await?.into_inner();
     assert!(other.accesses.is_empty());
     let not_auditor =
         ward.list_emergency_accesses(pb::ListEmergencyAccessesRequest::default()).await.expect_err("auditors only");

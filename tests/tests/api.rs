@@ -46,45 +46,61 @@ async fn one_plan_per_citizen_visible_only_to_its_care_team() -> TestResult {
     let stale_write = job.change_plan(change(&name, 99, "", add_goal("x"))).await.expect_err("hidden");
     assert_eq!(stale_write.code(), Code::NotFound, "no version leaks to outsiders");
 
-    // Asking for the citizen's plan needs a reason; with one, the job centre
-    // joins the care team (on record) and sees the one plan.
+    // Asking for the citizen's plan needs a reason; with one, a health service
+    // in the citizen's treatment joins the care team (on record, for review);
+    // the job centre may not join on its own, only by invitation or consent.
     let no_reason = job
         .create_plan(pb::CreatePlanRequest { cpr: CPR.into(), request_id: String::new(), reason: " ".into() })
         .await
         .expect_err("a reason is required");
     assert!(field_violations(&no_reason).contains_key("reason"));
-    let joined = job
+    let refused = job
         .create_plan(pb::CreatePlanRequest {
             cpr: CPR.into(),
             request_id: String::new(),
-            reason: "Sygedagpenge; tilbyder udskrivningskoordinator".into(),
+            reason: "sygedagpenge".into(),
+        })
+        .await
+        .expect_err("not on its own");
+    assert_eq!(error_info(&refused).map(|(r, _)| r).as_deref(), Some("JOIN_NEEDS_INVITATION_OR_CONSENT"));
+    let mut addiction = t.client(ADDICTION).await?;
+    let joined = addiction
+        .create_plan(pb::CreatePlanRequest {
+            cpr: CPR.into(),
+            request_id: String::new(),
+            reason: "Henvist til alkoholbehandling".into(),
         })
         .await?
         .into_inner();
     assert!(!joined.created);
     let joined = joined.plan.expect("plan");
     assert_eq!((joined.name.as_str(), joined.version), (name.as_str(), 2));
-    // That a psychiatric ward takes part is health information: without the
-    // citizen's consent the job centre sees only its own membership.
     let members: Vec<_> = joined.care_team.iter().map(|m| m.organisation_id.as_str()).collect();
-    assert_eq!(members, [JOB]);
-    let events = job
+    assert_eq!(members, [WARD, ADDICTION], "health services in current treatment see each other");
+    let events = addiction
         .list_plan_events(pb::ListPlanEventsRequest { parent: name.clone(), page_size: 0, page_token: String::new() })
         .await?
         .into_inner()
         .events;
     match events.last().and_then(|e| e.event.as_ref()) {
         Some(pb::plan_event::Event::CareTeamJoined(j)) => {
-            assert_eq!(j.reason, "Sygedagpenge; tilbyder udskrivningskoordinator");
-            assert_eq!(j.member.as_ref().map(|m| m.organisation_id.as_str()), Some(JOB));
+            assert_eq!(j.reason, "Henvist til alkoholbehandling");
+            assert_eq!(j.member.as_ref().map(|m| m.organisation_id.as_str()), Some(ADDICTION));
         }
         other => panic!("expected CareTeamJoined, got {other:?}"),
     }
-    let again = job
+    let again = addiction
         .create_plan(pb::CreatePlanRequest { cpr: CPR.into(), request_id: String::new(), reason: "igen".into() })
         .await?
         .into_inner();
     assert_eq!(again.plan.map(|p| p.version), Some(2), "a member asking again appends nothing");
+
+    // Invited by a member that names the ground, the job centre sees the plan
+    // but not that a psychiatric ward or an addiction service take part.
+    invite(&mut ward, &name, JOB, "borgerens samtykke, sygedagpenge").await?;
+    let seen = job.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.expect("plan");
+    let members: Vec<_> = seen.care_team.iter().map(|m| m.organisation_id.as_str()).collect();
+    assert_eq!(members, [JOB]);
 
     // An eCPR replacement number is a citizen of its own, with its kind recorded.
     let (ecpr_plan, _) = create_plan(&mut ward, "0203291WQ3").await?;
@@ -224,8 +240,10 @@ async fn rule_violations_carry_a_stable_reason() -> TestResult {
         .expect_err("no contact person");
     assert_eq!(activate.code(), Code::FailedPrecondition);
     assert_eq!(error_info(&activate).map(|(r, _)| r).as_deref(), Some("CONTACT_PERSON_MISSING"));
-    let take_employment = take_section(pb::SectionKind::Employment);
-    let refused = ward.change_plan(change(&name, 1, "", take_employment)).await.expect_err("wrong sector");
+    let mut addiction = t.client(ADDICTION).await?;
+    let (_, version) = join(&mut addiction, CPR, "henvist").await?;
+    let take_psychiatry = take_section(pb::SectionKind::Psychiatry);
+    let refused = addiction.change_plan(change(&name, version, "", take_psychiatry)).await.expect_err("wrong sector");
     assert_eq!(refused.code(), Code::PermissionDenied);
     assert_eq!(error_info(&refused).map(|(r, _)| r).as_deref(), Some("SECTOR_MAY_NOT_OWN_SECTION"));
     t.hub.stop().await

@@ -39,7 +39,19 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
     let mut ward = t.client(WARD).await?;
     let mut job = t.client(JOB).await?;
     let (name, _) = create_plan(&mut ward, CPR).await?;
-    let (_, version) = join(&mut job, CPR, "sygedagpenge").await?;
+    let version = invite(&mut ward, &name, JOB, "borgerens samtykke, sygedagpenge").await?;
+    // The citizen's consent that the job centre may know of a discharge (to offer a mentor).
+    let consent = Command::RecordConsent(pb::RecordConsent {
+        recipient_organisation_id: JOB.into(),
+        categories: vec![pb::DataCategory::DischargeCoordination as i32],
+        given_by: pb::ConsentGiver::Citizen as i32,
+        form: pb::ConsentForm::Oral as i32,
+        given_on: hub_date(0),
+        valid_until: String::new(),
+        purpose: "udskrivningskoordinator".into(),
+        document_reference: String::new(),
+    });
+    let version = apply(&mut ward, &name, version, consent).await?;
     let head = t.hub.store.durable_position();
     let mut ward_feed = subscribe(&mut ward, head, "ward-feed").await?;
     let mut job_feed = subscribe(&mut job, head, "job-feed").await?;
@@ -68,9 +80,11 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
     );
     assert_eq!(clocks[1].legal_source, "udredningsret, sundhedsloven § 82 a");
     assert_eq!(list_clocks(&mut ward, true, "ward-overdue").await?.len(), 1);
-    // The job centre, without consent, sees the discharge's network meeting only.
+    // The job centre, under that consent, sees the discharge's network meeting
+    // only, and not that a psychiatric ward is responsible for it.
     let job_clocks = list_clocks(&mut job, false, "job-clocks").await?;
     assert_eq!(job_clocks.iter().map(|c| c.kind).collect::<Vec<_>>(), [pb::ClockKind::NetworkMeeting as i32]);
+    assert_eq!(job_clocks[0].responsible_organisation_id, "");
     let audit = audit_by_correlation(&t.hub)?;
     let listed = audit.get("job-clocks").context("ListClocks is audited")?;
     assert_eq!((listed.action.as_str(), &listed.decision), ("ListClocks", &Decision::Allowed));

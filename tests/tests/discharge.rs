@@ -60,10 +60,13 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
     let mut addiction = t.client(ADDICTION).await?;
 
     // The plan: all four on the care team, the ward's physician the contact
-    // person, each health service owning its section; no consents.
+    // person, each health service owning its section; an udskrivningsaftale
+    // (psykiatriloven § 13 a: social services, party to it, hear of the
+    // discharge), and the citizen's consent that the job centre may know of
+    // the discharge, to offer a mentor.
     let (name, _) = create_plan(&mut ward, CPR).await?;
-    join(&mut social, CPR, "bostøtte").await?;
-    join(&mut job, CPR, "sygedagpenge").await?;
+    invite(&mut ward, &name, SOCIAL, "udskrivningsaftale, psykiatriloven § 13 a").await?;
+    invite(&mut ward, &name, JOB, "borgerens samtykke, sygedagpenge").await?;
     let (_, mut version) = join(&mut addiction, CPR, "henvist til misbrugsbehandling").await?;
     let contact = Command::AssignContactPerson(pb::AssignContactPerson {
         organisation_id: WARD.into(),
@@ -72,6 +75,24 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
     version = apply(&mut ward, &name, version, contact).await?;
     version = apply(&mut ward, &name, version, take_section(pb::SectionKind::Psychiatry)).await?;
     version = apply(&mut addiction, &name, version, take_section(pb::SectionKind::Addiction)).await?;
+    let agreement = add_activity(
+        pb::SectionKind::Psychiatry,
+        "udskrivning til egen bolig",
+        pb::LegalPlanType::Udskrivningsaftale,
+        "aut-4471",
+    );
+    version = apply(&mut ward, &name, version, agreement).await?;
+    let consent = Command::RecordConsent(pb::RecordConsent {
+        recipient_organisation_id: JOB.into(),
+        categories: vec![pb::DataCategory::DischargeCoordination as i32],
+        given_by: pb::ConsentGiver::Citizen as i32,
+        form: pb::ConsentForm::Written as i32,
+        given_on: hub_date(0),
+        valid_until: String::new(),
+        purpose: "udskrivningskoordinator".into(),
+        document_reference: "journal-2026-31".into(),
+    });
+    version = apply(&mut ward, &name, version, consent).await?;
 
     // Each organisation's system follows its subscription from here.
     let head = t.hub.store.durable_position();
@@ -122,7 +143,7 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
         (
             ADDICTION,
             Command::ChangeActivityStatus(pb::ChangeActivityStatus {
-                activity_id: "activity-2".into(),
+                activity_id: "activity-3".into(),
                 status: pb::ActivityStatus::InProgress as i32,
             }),
         ),
@@ -139,11 +160,14 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
     }
     let last = t.hub.store.durable_position();
 
-    // The health services treat the citizen and hear everything; social
-    // services and the job centre, without consent, hear of the discharge,
-    // the mentor, the meetings and the handover — never of the indsatsplan,
-    // the addiction treatment or the advance statements.
-    let everything = [
+    // The health services treat the citizen and hear everything health
+    // (not the job centre's mentor: employment information, under no
+    // consent); social services, under the udskrivningsaftale, hear of the
+    // discharge's coordination; the job centre, under the citizen's consent,
+    // of that and its own mentor — neither of them of the indsatsplan, the
+    // addiction treatment or the advance statements, nor who in psychiatry
+    // handed the contact person over.
+    let health = [
         "IndsatsplanStarted",
         "ActivityAdded",
         "ActivityAdded",
@@ -151,8 +175,6 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
         "IndsatsplanAgreed",
         "AddictionTreatmentRequested",
         "DischargePlanned",
-        "DischargeCoordinatorOffered",
-        "DischargeCoordinatorOfferAnswered",
         "NetworkMeetingRequested",
         "NetworkMeetingHeld",
         "AdvanceStatementsRequested",
@@ -163,12 +185,22 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
         "DischargeCompleted",
         "ContactPersonHandedOver",
     ];
-    let coordination = [
+    let social_services = [
+        "DischargePlanned",
+        "NetworkMeetingRequested",
+        "NetworkMeetingHeld",
+        "AdvanceStatementsRequested",
+        "NextContactPersonAgreed",
+        "DischargeCompleted",
+        "ContactPersonHandedOver",
+    ];
+    let job_centre = [
         "DischargePlanned",
         "DischargeCoordinatorOffered",
         "DischargeCoordinatorOfferAnswered",
         "NetworkMeetingRequested",
         "NetworkMeetingHeld",
+        "AdvanceStatementsRequested",
         "NextContactPersonAgreed",
         "DischargeCompleted",
         "ContactPersonHandedOver",
@@ -176,8 +208,21 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
     for (org, mut feed) in feeds {
         let events = events_until(&mut feed, last).await?;
         let heard: Vec<&str> = events.iter().map(kind).collect();
-        let expected: &[&str] = if matches!(org, WARD | ADDICTION) { &everything } else { &coordination };
+        let expected: &[&str] = match org {
+            WARD | ADDICTION => &health,
+            SOCIAL => &social_services,
+            _ => &job_centre,
+        };
         assert_eq!(heard, expected, "{org} heard");
+        if !matches!(org, WARD | ADDICTION) {
+            let handover = events.iter().find_map(|e| match &e.event {
+                Some(Event::ContactPersonHandedOver(h)) => Some(h.clone()),
+                _ => None,
+            });
+            let handover = handover.context("the handover")?;
+            assert_eq!((handover.from_organisation_id.as_str(), handover.to_organisation_id.as_str()), ("", SOCIAL));
+            assert!(events.iter().all(|e| e.actor.as_ref().is_none_or(|a| a.organisation_id != WARD)), "{org}");
+        }
         assert!(events.windows(2).all(|w| w[0].global_position < w[1].global_position), "{org}: in order");
     }
 

@@ -63,13 +63,15 @@ async fn verify_detects_every_kind_of_tampering() -> anyhow::Result<()> {
     let base = t.hub.dir.clone();
     let mut ward = t.client(WARD).await?;
     let mut job = t.client(JOB).await?;
+    let mut addiction = t.client(ADDICTION).await?;
     let (name, mut version) = create_plan(&mut ward, CPR).await?;
     for goal in ["bo selv", "arbejde", "sove"] {
         version = ward.change_plan(change(&name, version, "", add_goal(goal))).await?.into_inner().version;
     }
     let _ = job.get_plan(pb::GetPlanRequest { name: name.clone() }).await; // not on the team
     let _ = job.change_plan(change(&name, version, "", add_goal("x"))).await; // denied, audited
-    create_plan(&mut job, CPR).await?; // joins with a reason
+    let _ = create_plan(&mut job, CPR).await; // refused: not on its own
+    create_plan(&mut addiction, CPR).await?; // a health service joins with a reason
     t.hub.stop().await?;
     let pristine = base.join("data");
     assert_eq!(verify(&base.join("samplan.toml"), &pristine)?, Vec::<String>::new(), "untouched data verifies");

@@ -9,14 +9,15 @@ use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
 use samplan_proto::v1::plan_event::Event;
 
+mod access;
 mod print;
 
 use crate::client::{PlanClient, events_until};
 use crate::embedded::EmbeddedHub;
-use print::{event_name, name, print_plan, print_timeline, print_view, short};
+use print::{event_name, name, print_plan, print_timeline, short};
 
 /// A fictitious citizen: born 7 July 1981. Never printed.
-const DEMO_CPR: &str = "0707814321";
+pub(super) const DEMO_CPR: &str = "0707814321";
 
 struct Participant {
     label: &'static str,
@@ -52,6 +53,12 @@ impl Story {
         println!("  v{:<3} {:<22} {what}", response.version, who.label);
         Ok(response)
     }
+}
+
+/// The stable reason of a refusal, from its `ErrorInfo`.
+fn reason_of(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status.get_error_details().error_info().map(|info| info.reason.clone()).unwrap_or_default()
 }
 
 fn uuid_like(version: u64, organisation: &str) -> String {
@@ -105,50 +112,62 @@ pub async fn run() -> anyhow::Result<()> {
     let plan = created.plan.context("create returned no plan")?;
     let mut story = Story { plan: plan.name.clone(), version: plan.version };
     println!("  v{:<3} {:<22} created {}", plan.version, ward.label, plan.name);
-    // Social services ask for the same citizen's plan: there is only one, and
-    // asking for it with a reason is how an organisation joins its care team.
-    let again = social
+    // Social services ask for the same citizen's plan on their own: a health
+    // service may join for the citizen's current treatment, anyone else only
+    // by invitation or under the citizen's consent.
+    let refused = social
         .client
         .create_plan(pb::CreatePlanRequest {
             cpr: DEMO_CPR.into(),
             request_id: String::new(),
             reason: "Bostøtte efter udskrivelse".into(),
         })
-        .await?
-        .into_inner()
-        .plan
-        .context("no plan")?;
-    story.version = again.version;
-    println!(
-        "  v{:<3} {:<22} asks for the citizen's plan with a reason -> the same plan ({}), joined its care team",
-        again.version,
-        social.label,
-        if again.name == plan.name { "one plan per citizen" } else { "A SECOND PLAN?" }
-    );
+        .await
+        .err()
+        .context("social services must not join on their own")?;
+    println!("        {:<22} asks to join on its own -> {:?} ({})", social.label, refused.code(), reason_of(&refused));
 
     let today = chrono::Local::now().date_naive();
     let date = |days: i64| (today + chrono::Duration::days(days)).format("%Y-%m-%d").to_string();
-    let join = |organisation: &str, professional: &str, role: pb::ProfessionalRole| {
+    let join = |organisation: &str, professional: &str, role: pb::ProfessionalRole, ground: &str| {
         Command::AddCareTeamMember(pb::AddCareTeamMember {
             organisation_id: organisation.into(),
             professional_id: professional.into(),
             role: role as i32,
             start_date: date(0),
             end_date: String::new(),
+            ground: ground.into(),
         })
     };
     story
         .step(
             &mut ward,
-            "invites the job centre",
-            join("jobcenter-kbh", "jc-0915", pb::ProfessionalRole::JobConsultant),
+            "invites social services, naming the ground: the udskrivningsaftale (psykiatriloven § 13 a)",
+            join(
+                "kbh-socialforvaltning",
+                "sagsbeh-2210",
+                pb::ProfessionalRole::SocialWorker,
+                "udskrivningsaftale, psykiatriloven § 13 a",
+            ),
         )
         .await?;
     story
         .step(
             &mut ward,
-            "invites the addiction service",
-            join("kbh-misbrugsbehandling", "cfm-3307", pb::ProfessionalRole::AddictionCounsellor),
+            "invites the job centre, naming the ground: the citizen's oral consent to take part",
+            join(
+                "jobcenter-kbh",
+                "jc-0915",
+                pb::ProfessionalRole::JobConsultant,
+                "borgerens mundtlige samtykke til at jobcentret deltager (forvaltningsloven § 28, stk. 2, nr. 1)",
+            ),
+        )
+        .await?;
+    story
+        .step(
+            &mut ward,
+            "invites the addiction service (a health service in the citizen's treatment)",
+            join("kbh-misbrugsbehandling", "cfm-3307", pb::ProfessionalRole::AddictionCounsellor, ""),
         )
         .await?;
     story
@@ -185,17 +204,19 @@ pub async fn run() -> anyhow::Result<()> {
         )
         .await?;
 
-    println!("\n2. The citizen's own goals, in their words.");
-    for goal in [
-        "Jeg vil gerne bo i min egen lejlighed igen",
-        "Jeg vil gerne i gang med noget arbejde, måske i en genbrugsbutik",
-        "Jeg vil gerne drikke mindre og sove bedre",
-    ] {
+    println!("\n2. The citizen's own goals, in their words, each stating what kind of information it is.");
+    use pb::DataCategory as Category;
+    let goals: [(&mut Participant, &str, Category); 3] = [
+        (&mut social, "Jeg vil gerne bo i min egen lejlighed igen", Category::Social),
+        (&mut job, "Jeg vil gerne i gang med noget arbejde, måske i en genbrugsbutik", Category::Employment),
+        (&mut ward, "Jeg vil gerne drikke mindre og sove bedre", Category::SubstanceAbuse),
+    ];
+    for (who, goal, category) in goals {
         story
             .step(
-                &mut ward,
-                &format!("adds goal \"{goal}\""),
-                Command::AddGoal(pb::AddGoal { text: goal.into(), ..Default::default() }),
+                who,
+                &format!("adds goal \"{goal}\" ({})", short(name::<Category>(category as i32))),
+                Command::AddGoal(pb::AddGoal { text: goal.into(), category: category as i32 }),
             )
             .await?;
     }
@@ -242,7 +263,7 @@ pub async fn run() -> anyhow::Result<()> {
                     Legal::Udskrivningsaftale,
                     "aut-4471",
                     14,
-                    &["goal-1"],
+                    &[],
                 ),
             ],
         ),
@@ -300,7 +321,7 @@ pub async fn run() -> anyhow::Result<()> {
             name: story.plan.clone(),
             expected_version: 2,
             request_id: String::new(),
-            command: Some(Command::AddGoal(pb::AddGoal { text: "x".into(), ..Default::default() })),
+            command: Some(Command::AddGoal(pb::AddGoal { text: "x".into(), category: Category::Social as i32 })),
         })
         .await
         .err()
@@ -362,8 +383,10 @@ pub async fn run() -> anyhow::Result<()> {
         )
         .await?;
 
+    access::who_sees_what(&mut story, &mut ward, &mut social, &mut job, &date(0)).await?;
+
     println!(
-        "\n6. Discharge: planned by the ward, prepared by every sector, completed with the contact person handed over."
+        "\n7. Discharge: planned by the ward, prepared by every sector, completed with the contact person handed over."
     );
     let milestone = |kind: pb::MilestoneKind, occurred_on: String, expected: String| {
         Command::RecordMilestone(pb::RecordMilestone {
@@ -468,24 +491,6 @@ pub async fn run() -> anyhow::Result<()> {
         })
         .collect();
     println!("        {:<22} discharge steps: {}", social.label, steps.join("; "));
-
-    println!("\n7. Who sees what: the job centre sees health information only under the citizen's consent.");
-    print_view(&mut job, &story.plan).await?;
-    story
-        .step(
-            &mut ward,
-            "records the citizen's written consent: the job centre may see psychiatric information",
-            Command::RecordConsent(pb::RecordConsent {
-                recipient_organisation_id: job.organisation.into(),
-                categories: vec![pb::DataCategory::Psychiatric as i32],
-                given_by: pb::ConsentGiver::Citizen as i32,
-                form: pb::ConsentForm::Written as i32,
-                given_on: date(0),
-                valid_until: date(180),
-            }),
-        )
-        .await?;
-    print_view(&mut job, &story.plan).await?;
 
     println!("\n8. The citizen's access view (Min Log), as the contact person lists it:");
     let log = social

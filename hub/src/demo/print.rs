@@ -22,28 +22,53 @@ pub(super) fn short(name: String) -> String {
     words
 }
 
-/// What one participant sees of the plan: its visible categories and sections.
+/// What one participant sees of the plan: its categories, the care team it
+/// may see, the contact person (or that one is withheld), goals and sections.
 pub(super) async fn print_view(who: &mut Participant, plan: &str) -> anyhow::Result<()> {
     let plan =
         who.client.get_plan(pb::GetPlanRequest { name: plan.into() }).await?.into_inner().plan.context("no plan")?;
     let categories: Vec<_> = plan.visible_categories.iter().map(|c| short(name::<pb::DataCategory>(*c))).collect();
     let sections: Vec<_> = plan.sections.iter().map(|s| short(name::<pb::SectionKind>(s.kind))).collect();
+    let team: Vec<_> = plan.care_team.iter().map(|m| m.organisation_id.as_str()).collect();
+    let contact = match &plan.contact_person {
+        Some(cp) if cp.withheld => "withheld (a contact person exists)".to_owned(),
+        Some(cp) => format!("{} / {}", cp.organisation_id, cp.professional_id),
+        None => "none".to_owned(),
+    };
+    println!("        {:<22} sees {}", who.label, categories.join(", "));
+    println!("        {:<22} care team: {}; contact person: {contact}", "", team.join(", "));
     println!(
-        "        {:<22} sees {} — sections: {}; {} activities, {} advance statements",
-        who.label,
-        categories.join(", "),
-        sections.join(", "),
+        "        {:<22} sections: {}; {} goals, {} activities, {} clocks, discharge {}, indsatsplan {}",
+        "",
+        if sections.is_empty() { "none".to_owned() } else { sections.join(", ") },
+        plan.goals.len(),
         plan.activities.len(),
-        plan.advance_statements.len()
+        plan.clocks.len(),
+        if plan.discharge.is_some() { "shown" } else { "not shown" },
+        if plan.indsatsplan.is_some() { "shown" } else { "not shown" },
     );
     Ok(())
 }
 
 pub(super) fn print_plan(plan: &pb::Plan) {
-    println!("\n== The plan, as the ward (a health service in current treatment) reads it ==");
+    println!(
+        "\n== The plan, as the ward reads it (health information as a treating service; social and employment under the citizen's consent) =="
+    );
     println!("{}  version {}  status {}", plan.name, plan.version, name::<pb::PlanStatus>(plan.status));
     if let Some(cp) = &plan.contact_person {
         println!("Coordinating contact person: {} / {}", cp.organisation_id, cp.professional_id);
+    }
+    for c in &plan.consents {
+        let categories: Vec<_> = c.categories.iter().map(|k| short(name::<pb::DataCategory>(*k))).collect();
+        println!(
+            "Consent {}: {} may see {} — {} (recorded by {}{})",
+            c.consent_id,
+            c.recipient_organisation_id,
+            categories.join(", "),
+            c.purpose,
+            c.recorded_by_organisation_id,
+            if c.withdraw_time.is_some() { ", withdrawn" } else { "" }
+        );
     }
     println!("Goals:");
     for g in &plan.goals {
@@ -173,6 +198,24 @@ pub(super) fn describe(event: &Event) -> String {
             format!("ConsentRecorded {} for {}: {}", c.consent_id, c.recipient_organisation_id, categories.join(", "))
         }
         Event::ConsentWithdrawn(e) => format!("ConsentWithdrawn {}", e.consent_id),
+        Event::ObjectionRecorded(e) => {
+            let o = e.objection.clone().unwrap_or_default();
+            let categories: Vec<_> = o.categories.iter().map(|c| short(name::<pb::DataCategory>(*c))).collect();
+            format!(
+                "ObjectionRecorded {} against {}: {}",
+                o.objection_id,
+                o.recipient_organisation_id,
+                categories.join(", ")
+            )
+        }
+        Event::ObjectionWithdrawn(e) => format!("ObjectionWithdrawn {}", e.objection_id),
+        Event::CitizenInformedOfEmergencyAccess(e) => {
+            format!("CitizenInformedOfEmergencyAccess {} on {}", e.grant_id, e.informed_date)
+        }
+        Event::CareTeamMemberInvited(e) => {
+            let m = e.member.clone().unwrap_or_default();
+            format!("CareTeamMemberInvited {} ({}) on the ground: {}", m.organisation_id, m.member_id, e.ground)
+        }
         Event::EmergencyAccessGranted(e) => format!("EmergencyAccessGranted {}", e.grant_id),
         Event::MilestoneRecorded(e) => {
             let started: Vec<_> = e

@@ -2,6 +2,8 @@
 //! Requests become domain values (every field checked, every violation
 //! reported at once); domain values become responses.
 
+#[cfg(test)]
+mod inference_tests;
 mod request;
 mod response;
 
@@ -10,7 +12,7 @@ use samplan_proto::v1 as pb;
 use crate::domain::*;
 
 pub use request::{PlanChange, cpr, plan_change, plan_name, reason, request_id};
-pub use response::{access_entry, emergency_access, event, heartbeat, plan, rights_clock, subscribed_event};
+pub use response::{access_entry, emergency_access, heartbeat, plan, shown_clock, subscribed_event, visible_event};
 
 macro_rules! enum_map {
     ($from:ident, $to:ident, $proto:ty, $domain:ty, { $($p:ident => $d:ident),+ $(,)? }) => {
@@ -69,6 +71,7 @@ enum_map!(involvement_from, involvement_to, pb::RelativeInvolvement, RelativeInv
 enum_map!(category_from, category_to, pb::DataCategory, DataCategory, {
     PlanAndContact => PlanAndContact, Goals => Goals, Psychiatric => Psychiatric,
     SubstanceAbuse => SubstanceAbuse, Social => Social, Employment => Employment,
+    DischargeCoordination => DischargeCoordination,
 });
 enum_map!(consent_form_from, consent_form_to, pb::ConsentForm, ConsentForm, { Oral => Oral, Written => Written });
 enum_map!(consent_giver_from, consent_giver_to, pb::ConsentGiver, ConsentGiver, {

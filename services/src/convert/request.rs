@@ -169,8 +169,7 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
         C::AddGoal(c) => {
             scope!("add_goal");
             let text = f.take(Text::parse("text", &c.text));
-            let category =
-                if c.category == 0 { Some(DataCategory::Goals) } else { f.take(category_from("category", c.category)) };
+            let category = f.take(category_from("category", c.category));
             Some(Command::AddGoal { text: text?, category: category? })
         }
         C::ReviseGoal(c) => {
@@ -234,12 +233,14 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
             let role = f.take(role_from("role", c.role));
             let start_date = f.take(date("start_date", &c.start_date));
             let end_date = f.take(optional_date("end_date", &c.end_date));
+            let ground = f.take(optional(&c.ground, |v| short_text("ground", v)));
             Some(Command::AddCareTeamMember {
                 organisation: organisation?,
                 professional: professional?,
                 role: role?,
                 start_date: start_date?,
                 end_date: end_date?,
+                ground: ground?,
             })
         }
         C::EndCareTeamMembership(c) => {
@@ -292,15 +293,16 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
         C::RecordConsent(c) => {
             scope!("record_consent");
             let recipient = f.take(registered(registry, "recipient_organisation_id", &c.recipient_organisation_id));
-            let categories: Option<Vec<_>> =
-                c.categories.iter().map(|v| f.take(category_from("categories", *v))).collect();
-            if c.categories.is_empty() {
-                f.add("categories", "name at least one data category");
-            }
+            let categories = categories(f, &c.categories);
             let given_by = f.take(consent_giver_from("given_by", c.given_by));
             let form = f.take(consent_form_from("form", c.form));
             let given_on = f.take(date("given_on", &c.given_on));
             let valid_until = f.take(optional_date("valid_until", &c.valid_until));
+            let purpose = f.take(short_text("purpose", &c.purpose));
+            let document_reference = f.take(optional(&c.document_reference, |v| short_text("document_reference", v)));
+            if form == Some(ConsentForm::Written) && c.document_reference.is_empty() {
+                f.add("document_reference", "a written consent names the document that holds it");
+            }
             Some(Command::RecordConsent {
                 recipient: recipient?,
                 categories: categories?,
@@ -308,6 +310,8 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
                 form: form?,
                 given_on: given_on?,
                 valid_until: valid_until?,
+                purpose: purpose?,
+                document_reference: document_reference?,
             })
         }
         C::WithdrawConsent(c) => {
@@ -388,7 +392,40 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
             let on = f.take(date("discharge_date", &c.discharge_date));
             Some(Command::Discharge(DischargeCommand::Complete { on: on? }))
         }
+        C::RecordObjection(c) => {
+            scope!("record_objection");
+            let recipient = f.take(registered(registry, "recipient_organisation_id", &c.recipient_organisation_id));
+            let categories = categories(f, &c.categories);
+            let given_by = f.take(consent_giver_from("given_by", c.given_by));
+            let given_on = f.take(date("given_on", &c.given_on));
+            Some(Command::RecordObjection {
+                recipient: recipient?,
+                categories: categories?,
+                given_by: given_by?,
+                given_on: given_on?,
+            })
+        }
+        C::WithdrawObjection(c) => {
+            scope!("withdraw_objection");
+            let objection_id = f.take(item_id("objection_id", &c.objection_id));
+            let reason = f.take(Text::parse("reason", &c.reason));
+            Some(Command::WithdrawObjection { objection_id: objection_id?, reason: reason? })
+        }
+        C::RecordCitizenInformed(c) => {
+            scope!("record_citizen_informed");
+            let grant_id = f.take(item_id("grant_id", &c.grant_id));
+            let informed_on = f.take(date("informed_date", &c.informed_date));
+            Some(Command::RecordCitizenInformed { grant_id: grant_id?, informed_on: informed_on? })
+        }
     }
+}
+
+/// The data categories a consent or objection names: at least one, each known.
+fn categories(f: &mut Fields, values: &[i32]) -> Option<Vec<DataCategory>> {
+    if values.is_empty() {
+        f.add("categories", "name at least one data category");
+    }
+    values.iter().map(|v| f.take(category_from("categories", *v))).collect()
 }
 
 /// A milestone from its kind and the fields that only some kinds use.

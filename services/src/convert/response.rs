@@ -57,6 +57,33 @@ fn consent(terms: &plan::ConsentTerms, recorded: Option<&plan::Consent>) -> pb::
         record_time: recorded.map(|c| timestamp(c.recorded_at)),
         recorded_by_organisation_id: recorded.map(|c| c.recorded_by.to_string()).unwrap_or_default(),
         withdraw_time: recorded.and_then(|c| c.withdrawn_at).map(timestamp),
+        purpose: recorded.and_then(|c| c.purpose.as_ref()).map(|t| t.as_str().to_owned()).unwrap_or_default(),
+        document_reference: recorded
+            .and_then(|c| c.document_reference.as_ref())
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default(),
+    }
+}
+
+/// A consent as its event gives it.
+fn consent_given(terms: &plan::ConsentTerms, purpose: Option<&Text>, document_reference: Option<&Text>) -> pb::Consent {
+    pb::Consent {
+        purpose: purpose.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+        document_reference: document_reference.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+        ..consent(terms, None)
+    }
+}
+
+fn objection(terms: &plan::ObjectionTerms, recorded: Option<&plan::Objection>) -> pb::Objection {
+    pb::Objection {
+        objection_id: terms.objection_id.clone(),
+        recipient_organisation_id: terms.recipient.to_string(),
+        categories: terms.categories.iter().map(|c| category_to(*c)).collect(),
+        given_by: consent_giver_to(terms.given_by),
+        given_on: day_text(terms.given_on),
+        record_time: recorded.map(|o| timestamp(o.recorded_at)),
+        recorded_by_organisation_id: recorded.map(|o| o.recorded_by.to_string()).unwrap_or_default(),
+        withdraw_time: recorded.and_then(|o| o.withdrawn_at).map(timestamp),
     }
 }
 
@@ -69,6 +96,8 @@ pub fn emergency_access(g: &plan::EmergencyGrant) -> pb::EmergencyAccess {
         justification: g.justification.as_str().to_owned(),
         grant_time: Some(timestamp(g.granted_at)),
         expire_time: Some(timestamp(g.expires_at)),
+        citizen_informed_date: date_text(g.citizen_informed_on),
+        citizen_to_be_informed: g.citizen_informed_on.is_none(),
     }
 }
 
@@ -103,12 +132,14 @@ fn relative(r: &plan::Relative) -> pb::Relative {
     }
 }
 
-/// The plan as a caller who sees `categories` may see it.
-/// `p` as a caller that sees `categories` may see it on `today` (which decides what is overdue).
+/// `p` as a caller that sees `categories` may see it on `today` (which decides
+/// what is overdue): items it may not see left out, and organisations whose
+/// naming would tell it what it may not see withheld.
 pub fn plan(p: &Plan, categories: &[DataCategory], today: Date) -> pb::Plan {
-    let p = &p.redacted(categories);
+    let names = |org: &OrganisationId| disclosure::shows_organisation(p, org, categories);
+    let p = &disclosure::redacted(p, categories);
     pb::Plan {
-        clocks: p.clocks.iter().map(|c| rights_clock(c, today)).collect(),
+        clocks: p.clocks.iter().map(|c| shown_clock(c, p, categories, today)).collect(),
         indsatsplan: p.indsatsplan.as_ref().map(indsatsplan),
         discharge: p.discharge.as_ref().map(|d| discharge(d, p, today)),
         name: p.id.resource_name(),
@@ -138,10 +169,14 @@ pub fn plan(p: &Plan, categories: &[DataCategory], today: Date) -> pb::Plan {
             .collect(),
         activities: p.activities.iter().map(activity).collect(),
         care_team: p.care_team.iter().map(member).collect(),
-        contact_person: p.contact_person.as_ref().map(|c| pb::ContactPerson {
-            organisation_id: c.organisation.to_string(),
-            professional_id: c.professional.to_string(),
-            since: Some(timestamp(c.since)),
+        contact_person: p.contact_person.as_ref().map(|c| {
+            let shown = names(&c.organisation);
+            pb::ContactPerson {
+                organisation_id: if shown { c.organisation.to_string() } else { String::new() },
+                professional_id: if shown { c.professional.to_string() } else { String::new() },
+                since: Some(timestamp(c.since)),
+                withheld: !shown,
+            }
         }),
         advance_statements: p
             .advance_statements
@@ -161,10 +196,54 @@ pub fn plan(p: &Plan, categories: &[DataCategory], today: Date) -> pb::Plan {
         consents: p.consents.iter().map(|c| consent(&c.terms, Some(c))).collect(),
         emergency_accesses: p.emergency_grants.iter().map(emergency_access).collect(),
         visible_categories: categories.iter().map(|c| category_to(*c)).collect(),
+        objections: p.objections.iter().map(|o| objection(&o.terms, Some(o))).collect(),
     }
 }
 
-pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
+/// `e` as a caller that sees `categories` of `plan` (the plan's current state)
+/// may see it, or `None` if it may not see all the event reveals; its author
+/// is withheld where naming it would tell more.
+pub fn visible_event(e: &RecordedEvent, plan: &Plan, categories: &[DataCategory]) -> Option<pb::PlanEvent> {
+    let revealed = disclosure::event_reveals(&e.payload, plan);
+    if !disclosure::shows(&revealed, categories) {
+        return None;
+    }
+    let mut shown = event(e, &revealed);
+    let names = |org: &OrganisationId| disclosure::shows_organisation(plan, org, categories);
+    withhold_contacts(&mut shown, &names);
+    if !categories.contains(&disclosure::membership_reveals(e.actor.sector)) {
+        shown.actor = None;
+        if let Some(pb::plan_event::Event::MilestoneRecorded(m)) = &mut shown.event {
+            m.started.iter_mut().for_each(|c| c.responsible_organisation_id.clear());
+        }
+    }
+    Some(shown)
+}
+
+/// Clears the organisation and professional of every contact person in
+/// `shown` that `names` may not name (see [`disclosure::withheld_organisations`]).
+fn withhold_contacts(shown: &mut pb::PlanEvent, names: &impl Fn(&OrganisationId) -> bool) {
+    use pb::plan_event::Event as E;
+    let named = |organisation: &str| OrganisationId::parse("organisation_id", organisation).is_ok_and(|o| names(&o));
+    let withhold = |organisation: &mut String, professional: &mut String| {
+        if !named(organisation) {
+            organisation.clear();
+            professional.clear();
+        }
+    };
+    match &mut shown.event {
+        Some(E::ContactPersonAssigned(c)) => withhold(&mut c.organisation_id, &mut c.professional_id),
+        Some(E::NextContactPersonAgreed(c)) => withhold(&mut c.organisation_id, &mut c.professional_id),
+        Some(E::ContactPersonHandedOver(c)) => {
+            withhold(&mut c.from_organisation_id, &mut c.from_professional_id);
+            withhold(&mut c.to_organisation_id, &mut c.to_professional_id);
+        }
+        _ => {}
+    }
+}
+
+/// `e` whole, filed under everything it reveals (`revealed`).
+fn event(e: &RecordedEvent, revealed: &[DataCategory]) -> pb::PlanEvent {
     use pb::plan_event::Event as E;
     let reason = |t: &Text| t.as_str().to_owned();
     let event = match &e.payload {
@@ -265,6 +344,27 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
         }
         EventPayload::ConsentRecorded(terms) => {
             E::ConsentRecorded(pb::ConsentRecorded { consent: Some(consent(terms, None)) })
+        }
+        EventPayload::ConsentGiven { terms, purpose, document_reference } => E::ConsentRecorded(pb::ConsentRecorded {
+            consent: Some(consent_given(terms, Some(purpose), document_reference.as_ref())),
+        }),
+        EventPayload::ObjectionRecorded(terms) => {
+            E::ObjectionRecorded(pb::ObjectionRecorded { objection: Some(objection(terms, None)) })
+        }
+        EventPayload::ObjectionWithdrawn { objection_id, reason: r } => {
+            E::ObjectionWithdrawn(pb::ObjectionWithdrawn { objection_id: objection_id.clone(), reason: reason(r) })
+        }
+        EventPayload::CitizenInformedOfEmergencyAccess { grant_id, informed_on } => {
+            E::CitizenInformedOfEmergencyAccess(pb::CitizenInformedOfEmergencyAccess {
+                grant_id: grant_id.clone(),
+                informed_date: day_text(*informed_on),
+            })
+        }
+        EventPayload::CareTeamMemberInvited { member: m, ground } => {
+            E::CareTeamMemberInvited(pb::CareTeamMemberInvited {
+                member: Some(member(m)),
+                ground: ground.as_str().to_owned(),
+            })
         }
         EventPayload::ConsentWithdrawn { consent_id, reason: r } => {
             E::ConsentWithdrawn(pb::ConsentWithdrawn { consent_id: consent_id.clone(), reason: reason(r) })
@@ -370,7 +470,8 @@ pub fn event(e: &RecordedEvent) -> pb::PlanEvent {
         correlation_id: e.correlation_id.clone(),
         request_id: e.request_id.clone().unwrap_or_default(),
         event: Some(event),
-        category: category_to(e.category),
+        category: category_to(disclosure::primary(revealed)),
+        categories: revealed.iter().map(|c| category_to(*c)).collect(),
     }
 }
 
@@ -438,8 +539,18 @@ fn indsatsplan(k: &indsatsplan::Indsatsplan) -> pb::Indsatsplan {
     }
 }
 
+/// A clock of `plan` as a caller that sees `categories` may see it on `today`:
+/// its responsible organisation withheld where naming it would tell more.
+pub fn shown_clock(c: &Clock, plan: &Plan, categories: &[DataCategory], today: Date) -> pb::RightsClock {
+    let mut clock = rights_clock(c, today);
+    if !disclosure::shows_organisation(plan, &c.responsible, categories) {
+        clock.responsible_organisation_id.clear();
+    }
+    clock
+}
+
 /// A rights clock as it stands on `today`.
-pub fn rights_clock(c: &Clock, today: Date) -> pb::RightsClock {
+fn rights_clock(c: &Clock, today: Date) -> pb::RightsClock {
     let (state, stop_date, pause_date, pause_reason) = match &c.state {
         ClockState::Running => (pb::ClockState::Running, None, None, String::new()),
         ClockState::Paused { since, reason } => {
@@ -480,9 +591,9 @@ fn milestone_to(m: &Milestone) -> (pb::MilestoneKind, bool, Option<Date>) {
     }
 }
 
-/// A subscription message carrying an event.
-pub fn subscribed_event(e: &RecordedEvent) -> pb::SubscribePlanEventsResponse {
-    pb::SubscribePlanEventsResponse { message: Some(pb::subscribe_plan_events_response::Message::Event(event(e))) }
+/// A subscription message carrying an event as the caller may see it.
+pub fn subscribed_event(e: pb::PlanEvent) -> pb::SubscribePlanEventsResponse {
+    pb::SubscribePlanEventsResponse { message: Some(pb::subscribe_plan_events_response::Message::Event(e)) }
 }
 
 /// A subscription heartbeat: everything the caller may see up to `cursor` has been sent.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::deadlines::Milestone;
 use super::discharge::DischargeCommand;
+use super::disclosure;
 use super::model::*;
 use super::plan::Plan;
 
@@ -64,6 +65,9 @@ pub enum Command {
         role: ProfessionalRole,
         start_date: Date,
         end_date: Option<Date>,
+        /// The legal ground the organisation takes part on; required for an
+        /// organisation that is not a health service.
+        ground: Option<Text>,
     },
     EndCareTeamMembership {
         member_id: String,
@@ -101,6 +105,9 @@ pub enum Command {
         form: ConsentForm,
         given_on: Date,
         valid_until: Option<Date>,
+        purpose: Text,
+        /// Required for a written consent: where the document is kept.
+        document_reference: Option<Text>,
     },
     WithdrawConsent {
         consent_id: String,
@@ -132,6 +139,22 @@ pub enum Command {
     },
     /// A step of the discharge flow.
     Discharge(DischargeCommand),
+    /// The citizen objects to disclosure of `categories` to `recipient` (sundhedsloven § 41, stk. 3).
+    RecordObjection {
+        recipient: OrganisationRef,
+        categories: Vec<DataCategory>,
+        given_by: ConsentGiver,
+        given_on: Date,
+    },
+    WithdrawObjection {
+        objection_id: String,
+        reason: Text,
+    },
+    /// The citizen was told of an emergency access (sundhedsloven § 43, stk. 4).
+    RecordCitizenInformed {
+        grant_id: String,
+        informed_on: Date,
+    },
 }
 
 impl Command {
@@ -168,7 +191,78 @@ impl Command {
             Command::PrioritiseIndsatsAction { .. } => "PrioritiseIndsatsAction",
             Command::SignIndsatsplan { .. } => "SignIndsatsplan",
             Command::Discharge(step) => step.name(),
+            Command::RecordObjection { .. } => "RecordObjection",
+            Command::WithdrawObjection { .. } => "WithdrawObjection",
+            Command::RecordCitizenInformed { .. } => "RecordCitizenInformed",
         }
+    }
+
+    /// Whether rules of their own decide who gives the command, beyond
+    /// holding its category: a section's owner, the discharge flow's steps,
+    /// and whoever may see the emergency access the citizen was told of.
+    pub fn own_rules(&self) -> bool {
+        self.writes_section() || matches!(self, Command::Discharge(_) | Command::RecordCitizenInformed { .. })
+    }
+
+    /// The field and kind of the plan item the command names, if any: one
+    /// the caller may not see is answered as if it did not exist.
+    pub fn item_reference(&self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Command::ReviseGoal { .. } | Command::AssessGoal { .. } | Command::EndGoal { .. } => {
+                Some(("goal_id", "goal"))
+            }
+            Command::ChangeActivityStatus { .. } | Command::PrioritiseIndsatsAction { .. } => {
+                Some(("activity_id", "activity"))
+            }
+            Command::PauseClock { .. } | Command::ResumeClock { .. } => Some(("clock_id", "clock")),
+            Command::EndCareTeamMembership { .. } => Some(("member_id", "care-team membership")),
+            Command::WithdrawConsent { .. } => Some(("consent_id", "consent")),
+            Command::WithdrawObjection { .. } => Some(("objection_id", "objection")),
+            Command::RecordCitizenInformed { .. } => Some(("grant_id", "emergency access")),
+            _ => None,
+        }
+    }
+
+    /// Every category the command touches: what its writer must be able to
+    /// see of the items it names, in [`DataCategory::ALL`] order. The
+    /// organisations it names are checked where they are used: one the writer
+    /// may not see is answered exactly as one not on the care team.
+    pub fn touches(&self, plan: &Plan) -> Vec<DataCategory> {
+        use disclosure::*;
+        let org = |id: &OrganisationId| organisation_reveals(plan, id);
+        let touched: Vec<DataCategory> = match self {
+            Command::ChangeActivityStatus { activity_id, .. }
+            | Command::PrioritiseIndsatsAction { activity_id, .. } => plan
+                .activity(activity_id)
+                .map_or(vec![], |a| vec![a.section.category(), org(&a.responsible_organisation)]),
+            Command::EndCareTeamMembership { member_id, .. } => {
+                plan.member(member_id).map_or(vec![], |m| vec![membership_reveals(m.sector)])
+            }
+            // A consent's categories are checked as the data holder's (see `consent`),
+            // so that a recipient recording one for itself hears exactly that.
+            Command::RecordObjection { categories, .. } => categories.clone(),
+            Command::WithdrawConsent { consent_id, .. } => plan
+                .consents
+                .iter()
+                .find(|c| &c.terms.consent_id == consent_id)
+                .map_or(vec![], |c| c.terms.categories.clone()),
+            Command::WithdrawObjection { objection_id, .. } => plan
+                .objections
+                .iter()
+                .find(|o| &o.terms.objection_id == objection_id)
+                .map_or(vec![], |o| o.terms.categories.clone()),
+            Command::RecordMilestone { milestone, .. } => milestone_reveals(milestone),
+            Command::PauseClock { clock_id, .. } | Command::ResumeClock { clock_id } => {
+                plan.clock(clock_id).map_or(vec![], |c| clock_reveals(c.kind).to_vec())
+            }
+            Command::StartIndsatsplan { .. }
+            | Command::SetIndsatsplanMeeting { .. }
+            | Command::SignIndsatsplan { .. } => INDSATSPLAN_REVEALS.to_vec(),
+            Command::RecordCitizenInformed { .. } => EMERGENCY_REVEALS.to_vec(),
+            Command::Discharge(step) => step.touches(),
+            _ => vec![],
+        };
+        self.category(plan).with(&touched)
     }
 
     /// Whether the command writes a section, or the koordinerende indsatsplan
@@ -205,11 +299,14 @@ impl Command {
             | Command::SetIndsatsplanMeeting { .. }
             | Command::PrioritiseIndsatsAction { .. }
             | Command::SignIndsatsplan { .. } => DataCategory::Psychiatric,
-            Command::RecordMilestone { milestone, .. } => milestone.category(),
-            Command::Discharge(step) => step.category(),
-            Command::PauseClock { clock_id, .. } | Command::ResumeClock { clock_id } => {
-                plan.clock(clock_id).map_or(DataCategory::PlanAndContact, |c| c.kind.category())
+            Command::RecordMilestone { milestone, .. } => {
+                disclosure::primary(&disclosure::milestone_reveals(milestone))
             }
+            Command::Discharge(step) => step.category(),
+            Command::PauseClock { clock_id, .. } | Command::ResumeClock { clock_id } => plan
+                .clock(clock_id)
+                .map_or(DataCategory::PlanAndContact, |c| disclosure::primary(disclosure::clock_reveals(c.kind))),
+            Command::RecordCitizenInformed { .. } => DataCategory::Psychiatric,
             Command::ActivatePlan
             | Command::PutPlanOnHold { .. }
             | Command::ResumePlan
@@ -222,7 +319,9 @@ impl Command {
             | Command::RegisterRelative { .. }
             | Command::ChangeRelativeInvolvement { .. }
             | Command::RecordConsent { .. }
-            | Command::WithdrawConsent { .. } => DataCategory::PlanAndContact,
+            | Command::WithdrawConsent { .. }
+            | Command::RecordObjection { .. }
+            | Command::WithdrawObjection { .. } => DataCategory::PlanAndContact,
         }
     }
 }

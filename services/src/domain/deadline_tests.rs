@@ -51,6 +51,7 @@ fn a_request_for_addiction_treatment_starts_treatment_and_doctor_clocks() {
             role: ProfessionalRole::AddictionCounsellor,
             start_date: today(),
             end_date: None,
+            ground: None,
         },
     );
     let requested = given.and(&addiction(), milestone(Milestone::AddictionTreatmentRequested, today()));
@@ -63,17 +64,22 @@ fn a_request_for_addiction_treatment_starts_treatment_and_doctor_clocks() {
     assert_eq!(clocks(&consulted)[1].3, ClockState::Stopped { on: today() });
     assert!(consulted.plan.clocks[0].is_running(), "the treatment clock runs on");
 
-    // The ward reads substance abuse for current treatment but does not write it.
-    let err = consulted.when(&ward(), &milestone(Milestone::AddictionTreatmentStarted, today())).expect_err("refused");
+    // Social services neither see nor write it.
+    let err = consulted
+        .when(&municipality(), &milestone(Milestone::AddictionTreatmentStarted, today()))
+        .expect_err("refused");
     assert_eq!(reason(err), "CATEGORY_NOT_WRITABLE");
 }
 
 #[test]
 fn discharge_and_indsatsplan_meetings() {
     // Planned on Monday 23 Nov: five working days is Monday 30 Nov.
+    // The ward plans it; social services, party to the udskrivningsaftale, record the meeting held.
     let planned = Given::plan()
         .with_team()
-        .and(&municipality(), milestone(Milestone::DischargePlanned { expected: day(2026, 11, 27) }, today()));
+        .and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry })
+        .and(&ward(), udskrivningsaftale())
+        .and(&ward(), milestone(Milestone::DischargePlanned { expected: day(2026, 11, 27) }, today()));
     assert_eq!(clocks(&planned)[0].1, ClockKind::NetworkMeeting);
     assert_eq!(clocks(&planned)[0].2, day(2026, 11, 30));
     let held =
@@ -185,12 +191,19 @@ fn clocks_are_seen_by_their_category() {
     let given = Given::plan()
         .with_team()
         .and(&ward(), milestone(Milestone::ReferredForAssessment, today()))
-        .and(&municipality(), milestone(Milestone::DischargePlanned { expected: day(2026, 11, 27) }, today()));
-    // The job centre, without consent, hears of the discharge's network meeting but not of the assessment.
+        .and(&ward(), milestone(Milestone::DischargePlanned { expected: day(2026, 11, 27) }, today()));
+    // The job centre, without consent, hears neither of the discharge nor of the assessment.
     let err = given.when(&jobcentre(), &milestone(Milestone::ReferredForAssessment, today()));
     assert_eq!(reason(err.expect_err("refused")), "CATEGORY_NOT_WRITABLE");
     let view = policy::view(&given.plan, &jobcentre(), NOW).expect("member");
-    let shown = given.plan.redacted(&view.categories());
+    let shown = crate::domain::disclosure::redacted(&given.plan, &view.categories());
+    assert!(shown.clocks.is_empty() && shown.discharge.is_none());
+    // Social services under an udskrivningsaftale see the discharge's network meeting, not the assessment.
+    let given = given
+        .and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry })
+        .and(&ward(), udskrivningsaftale());
+    let view = policy::view(&given.plan, &municipality(), NOW).expect("member");
+    let shown = crate::domain::disclosure::redacted(&given.plan, &view.categories());
     let kinds: Vec<_> = shown.clocks.iter().map(|c| c.kind).collect();
     assert_eq!(kinds, [ClockKind::NetworkMeeting]);
 }

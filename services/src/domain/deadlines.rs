@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::decide::no_such;
 use super::error::DomainError;
 use super::event::EventPayload;
-use super::model::{Actor, DataCategory, Date, OrganisationId, ProfessionalId, ProfessionalRole, Sector, Text};
+use super::model::{Actor, Date, OrganisationId, ProfessionalId, ProfessionalRole, Sector, Text};
 use super::plan::Plan;
 
 /// What a clock guards.
@@ -42,20 +42,6 @@ pub enum ClockKind {
     IndsatsplanMeeting,
     /// The cross-sector network meeting after a planned discharge.
     NetworkMeeting,
-}
-
-impl ClockKind {
-    /// What a clock of this kind tells about the citizen, for the access policy.
-    pub fn category(self) -> DataCategory {
-        match self {
-            Self::Assessment | Self::TreatmentSerious | Self::TreatmentOther | Self::DualDiagnosisTreatment => {
-                DataCategory::Psychiatric
-            }
-            Self::AddictionTreatment | Self::DoctorConsultation => DataCategory::SubstanceAbuse,
-            // Every care-team organisation takes part in these meetings.
-            Self::IndsatsplanMeeting | Self::NetworkMeeting => DataCategory::PlanAndContact,
-        }
-    }
 }
 
 /// A fact that starts or stops clocks.
@@ -111,12 +97,6 @@ impl Milestone {
             | Self::ReferredForDualDiagnosisTreatment
             | Self::DischargePlanned { .. } => &[],
         }
-    }
-
-    /// What recording the milestone tells, for the access policy: the category
-    /// of the clocks it touches.
-    pub fn category(&self) -> DataCategory {
-        self.starts().iter().chain(self.stops()).next().map_or(DataCategory::PlanAndContact, |k| k.category())
     }
 }
 
@@ -478,9 +458,14 @@ mod tests {
 
     #[test]
     fn milestones_touch_the_clocks_of_their_category() {
-        assert_eq!(Milestone::ReferredForAssessment.category(), DataCategory::Psychiatric);
-        assert_eq!(Milestone::DoctorConsultationHeld.category(), DataCategory::SubstanceAbuse);
-        assert_eq!(Milestone::DischargePlanned { expected: day(2026, 1, 1) }.category(), DataCategory::PlanAndContact);
+        use crate::domain::DataCategory;
+        use crate::domain::disclosure::milestone_reveals;
+        assert_eq!(milestone_reveals(&Milestone::ReferredForAssessment), vec![DataCategory::Psychiatric]);
+        assert_eq!(milestone_reveals(&Milestone::DoctorConsultationHeld), vec![DataCategory::SubstanceAbuse]);
+        assert_eq!(
+            milestone_reveals(&Milestone::DischargePlanned { expected: day(2026, 1, 1) }),
+            vec![DataCategory::DischargeCoordination]
+        );
         assert_eq!(Milestone::IndsatsplanMeetingHeld.starts(), Milestone::IndsatsplanMeetingHeld.stops());
     }
 }

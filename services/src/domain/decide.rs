@@ -3,14 +3,16 @@
 //! not. Nothing here touches storage or the network.
 
 use super::command::Command;
+use super::consent;
 use super::cpr::CprKind;
 use super::deadlines::{self, DeadlineRules};
 use super::discharge;
+use super::disclosure;
 use super::error::DomainError;
 use super::event::EventPayload;
 use super::indsatsplan;
 use super::model::*;
-use super::plan::{Activity, CareTeamMember, ConsentTerms, Plan, Relative};
+use super::plan::{Activity, CareTeamMember, Plan, Relative};
 use super::policy;
 use super::rules::{OwnershipRules, legal_plan_fits};
 
@@ -37,13 +39,24 @@ pub fn create(actor: &Actor, citizen_kind: CprKind, today: Date, reason: Text) -
     EventPayload::PlanCreated { citizen_kind, first_member: acting_member(actor, 1, today), reason }
 }
 
-/// What asking for an existing plan does: nothing for a care-team member; an
-/// outsider joins the care team, with its reason on record.
-pub fn join(plan: &Plan, actor: &Actor, now: Timestamp, reason: Text) -> Option<EventPayload> {
+/// What asking for an existing plan does: nothing for a care-team member. A
+/// health service joins the care team for the citizen's current treatment
+/// with its reason on record (and listed for review); any other organisation
+/// only under the citizen's consent naming it, or by a member's invitation.
+pub fn join(plan: &Plan, actor: &Actor, now: Timestamp, reason: Text) -> Result<Option<EventPayload>, DomainError> {
     if plan.is_member(&actor.organisation, now) {
-        return None;
+        return Ok(None);
     }
-    Some(EventPayload::CareTeamJoined { member: acting_member(actor, plan.care_team.len() + 1, now.date()), reason })
+    let consented =
+        || DataCategory::ALL.iter().any(|c| plan.consents.iter().any(|k| k.covers(&actor.organisation, *c, now)));
+    if !actor.sector.is_health() && !consented() {
+        return Err(DomainError::forbidden(
+            "JOIN_NEEDS_INVITATION_OR_CONSENT",
+            "an organisation that is not a health service joins a plan by a care-team member's invitation naming its ground, or under the citizen's consent",
+        ));
+    }
+    let member = acting_member(actor, plan.care_team.len() + 1, now.date());
+    Ok(Some(EventPayload::CareTeamJoined { member, reason }))
 }
 
 /// Emergency access (værdispring) for the acting professional, for `duration_micros`
@@ -76,12 +89,46 @@ fn acting_member(actor: &Actor, number: usize, today: Date) -> CareTeamMember {
     }
 }
 
+/// Decides `command` on `plan` for a care-team member: what it may touch is
+/// checked before (an item it may not see is one that does not exist) and
+/// what it caused after (it may not cause an event it could not read).
 pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<EventPayload>, DomainError> {
-    let today = ctx.today();
     if !plan.is_member(&ctx.actor.organisation, ctx.now) {
         return Err(DomainError::PlanNotFound);
     }
-    policy::may_write(ctx.actor, command.category(plan), command.writes_section())?;
+    let sees = policy::member_sees(plan, ctx.actor, ctx.now);
+    if !command.touches(plan).iter().all(|c| sees.contains(c)) {
+        return Err(match command.item_reference() {
+            Some((field, what)) => no_such(field, what),
+            None => DomainError::forbidden(
+                "CATEGORY_NOT_WRITABLE",
+                "the caller's sector and role may not write this kind of information",
+            ),
+        });
+    }
+    policy::may_write(ctx.actor, &sees, plan, command)?;
+    let events = decide_seen(plan, command, ctx, &sees)?;
+    if let Some(first) = events.first() {
+        policy::may_cause(&sees, plan, first)?;
+    }
+    Ok(events)
+}
+
+fn decide_seen(
+    plan: &Plan,
+    command: &Command,
+    ctx: Context<'_>,
+    sees: &[DataCategory],
+) -> Result<Vec<EventPayload>, DomainError> {
+    let today = ctx.today();
+    let visible_member = |field, organisation: &OrganisationId| {
+        require_member(field, plan, organisation, ctx.now)?;
+        if disclosure::shows_organisation(plan, organisation, sees) {
+            Ok(())
+        } else {
+            Err(DomainError::invalid(field, "is not on the care team"))
+        }
+    };
     if plan.status == PlanStatus::Closed && !matches!(command, Command::ReopenPlan { .. }) {
         return Err(DomainError::precondition("PLAN_CLOSED", "the plan is closed; reopen it first"));
     }
@@ -156,9 +203,7 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
                     "organisations of that sector may not own this section",
                 ));
             }
-            if !plan.is_member(&to.id, ctx.now) {
-                return Err(DomainError::invalid("to_organisation_id", "is not on the care team"));
-            }
+            visible_member("to_organisation_id", &to.id)?;
             EventPayload::SectionOwnershipTransferred {
                 section: *section,
                 from: ctx.actor.organisation.clone(),
@@ -182,7 +227,9 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
             check_period("end_date", *start_date, *end_date)?;
             for goal_id in goal_ids {
                 active_goal(plan, goal_id)
-                    .map_err(|_| DomainError::invalid("goal_ids", "names no active goal of the plan"))?;
+                    .ok()
+                    .filter(|goal| sees.contains(&goal.category))
+                    .ok_or_else(|| DomainError::invalid("goal_ids", "names no active goal of the plan"))?;
             }
             EventPayload::ActivityAdded(Activity {
                 activity_id: format!("activity-{}", plan.activities.len() + 1),
@@ -208,15 +255,21 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
             }
             EventPayload::ActivityStatusChanged { activity_id: activity_id.clone(), from: activity.status, to: *status }
         }
-        Command::AddCareTeamMember { organisation, professional, role, start_date, end_date } => {
+        Command::AddCareTeamMember { organisation, professional, role, start_date, end_date, ground } => {
             check_period("end_date", *start_date, *end_date)?;
+            if ground.is_none() && !organisation.sector.is_health() {
+                return Err(DomainError::invalid(
+                    "ground",
+                    "name the legal ground on which an organisation that is not a health service takes part",
+                ));
+            }
             let duplicate = plan.care_team.iter().any(|m| {
                 m.is_open() && m.organisation == organisation.id && &m.professional == professional && m.role == *role
             });
             if duplicate {
                 return Err(DomainError::precondition("ALREADY_ON_CARE_TEAM", "that membership is already open"));
             }
-            EventPayload::CareTeamMemberAdded(CareTeamMember {
+            let member = CareTeamMember {
                 member_id: format!("member-{}", plan.care_team.len() + 1),
                 organisation: organisation.id.clone(),
                 sector: organisation.sector,
@@ -225,7 +278,11 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
                 start_date: *start_date,
                 end_date: *end_date,
                 left_at: None,
-            })
+            };
+            match ground {
+                Some(ground) => EventPayload::CareTeamMemberInvited { member, ground: ground.clone() },
+                None => EventPayload::CareTeamMemberAdded(member),
+            }
         }
         Command::EndCareTeamMembership { member_id, end_date } => {
             let member = plan.member(member_id).ok_or_else(|| no_such("member_id", "care-team membership"))?;
@@ -264,7 +321,7 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
                     "the plan has a contact person; hand the role over instead",
                 ));
             }
-            require_member("organisation_id", plan, organisation, ctx.now)?;
+            visible_member("organisation_id", organisation)?;
             EventPayload::ContactPersonAssigned {
                 organisation: organisation.clone(),
                 professional: professional.clone(),
@@ -283,7 +340,11 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
                     "the plan has no contact person to hand over; assign one",
                 )
             })?;
-            if &current.organisation != from_organisation || &current.professional != from_professional {
+            // A contact person the caller may not see is one it cannot name.
+            if &current.organisation != from_organisation
+                || &current.professional != from_professional
+                || !disclosure::shows_organisation(plan, &current.organisation, sees)
+            {
                 return Err(DomainError::precondition(
                     "CONTACT_PERSON_CHANGED",
                     "from_* does not name the current contact person",
@@ -292,7 +353,7 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
             if from_organisation == to_organisation && from_professional == to_professional {
                 return Err(DomainError::invalid("to_professional_id", "is already the contact person"));
             }
-            require_member("to_organisation_id", plan, to_organisation, ctx.now)?;
+            visible_member("to_organisation_id", to_organisation)?;
             EventPayload::ContactPersonHandedOver {
                 from_organisation: from_organisation.clone(),
                 from_professional: from_professional.clone(),
@@ -339,27 +400,31 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
             }
             EventPayload::RelativeInvolvementChanged { relative_id: relative_id.clone(), involvement: *involvement }
         }
-        Command::RecordConsent { recipient, categories, given_by, form, given_on, valid_until } => {
-            if categories.is_empty() {
-                return Err(DomainError::invalid("categories", "name at least one data category"));
-            }
-            if *given_on > today {
-                return Err(DomainError::invalid("given_on", "is in the future"));
-            }
-            check_period("valid_until", *given_on, *valid_until)?;
-            let mut categories = categories.clone();
-            categories.sort();
-            categories.dedup();
-            EventPayload::ConsentRecorded(ConsentTerms {
-                consent_id: format!("consent-{}", plan.consents.len() + 1),
-                recipient: recipient.id.clone(),
+        Command::RecordConsent {
+            recipient,
+            categories,
+            given_by,
+            form,
+            given_on,
+            valid_until,
+            purpose,
+            document_reference,
+        } => consent::record(
+            plan,
+            ctx.actor,
+            sees,
+            consent::Given {
+                recipient,
                 categories,
                 given_by: *given_by,
                 form: *form,
                 given_on: *given_on,
                 valid_until: *valid_until,
-            })
-        }
+                purpose,
+                document_reference,
+            },
+            today,
+        )?,
         Command::WithdrawConsent { consent_id, reason } => {
             let consent = plan
                 .consents
@@ -386,7 +451,27 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
             indsatsplan::prioritise(plan, ctx.actor, activity_id, *priority)?
         }
         Command::SignIndsatsplan { version } => indsatsplan::sign(plan, ctx.actor, *version)?,
-        Command::Discharge(step) => return discharge::decide(plan, ctx.actor, step, ctx.now),
+        Command::Discharge(step) => return discharge::decide(plan, ctx.actor, step, ctx.now, sees),
+        Command::RecordObjection { recipient, categories, given_by, given_on } => {
+            consent::object(plan, recipient, categories, *given_by, *given_on, today)?
+        }
+        Command::WithdrawObjection { objection_id, reason } => {
+            consent::withdraw_objection(plan, ctx.actor, sees, objection_id, reason)?
+        }
+        Command::RecordCitizenInformed { grant_id, informed_on } => {
+            let grant = plan
+                .emergency_grants
+                .iter()
+                .find(|g| &g.grant_id == grant_id)
+                .ok_or_else(|| no_such("grant_id", "emergency access"))?;
+            if grant.citizen_informed_on.is_some() {
+                return Err(DomainError::precondition("CITIZEN_INFORMED", "the citizen has been told of it already"));
+            }
+            if *informed_on > today || *informed_on < grant.granted_at.date() {
+                return Err(DomainError::invalid("informed_on", "must lie between the emergency access and today"));
+            }
+            EventPayload::CitizenInformedOfEmergencyAccess { grant_id: grant_id.clone(), informed_on: *informed_on }
+        }
     };
     let mut events = vec![event];
     events.extend(indsatsplan::follow_up(plan, &events));

@@ -180,16 +180,21 @@ impl DischargeCommand {
         }
     }
 
-    /// What the step tells: the mentor offer is the job centre's employment
-    /// effort; asking for advance statements is psychiatric; the rest is the
-    /// plan's coordination, which every care-team organisation hears of.
+    /// What the step writes: the discharge's coordination, which only those
+    /// with a ground for it may see (the ward; social services under an
+    /// udskrivningsaftale; anyone else under the citizen's consent).
     pub fn category(&self) -> DataCategory {
+        DataCategory::DischargeCoordination
+    }
+
+    /// What the step touches besides: the job centre's offer is its employment effort.
+    pub fn touches(&self) -> Vec<DataCategory> {
         match self {
-            Self::OfferCoordinator { .. } | Self::AnswerCoordinatorOffer { .. } => DataCategory::Employment,
-            Self::RequestAdvanceStatements => DataCategory::Psychiatric,
-            Self::RequestNetworkMeeting { .. } | Self::AgreeNextContactPerson { .. } | Self::Complete { .. } => {
-                DataCategory::PlanAndContact
-            }
+            Self::OfferCoordinator { .. } | Self::AnswerCoordinatorOffer { .. } => vec![DataCategory::Employment],
+            Self::AgreeNextContactPerson { .. }
+            | Self::RequestNetworkMeeting { .. }
+            | Self::RequestAdvanceStatements
+            | Self::Complete { .. } => vec![],
         }
     }
 }
@@ -210,6 +215,7 @@ pub(super) fn decide(
     actor: &Actor,
     command: &DischargeCommand,
     now: Timestamp,
+    sees: &[DataCategory],
 ) -> Result<Vec<EventPayload>, DomainError> {
     let today = now.date();
     let discharge = open_discharge(plan)?;
@@ -256,7 +262,7 @@ pub(super) fn decide(
             EventPayload::AdvanceStatementsRequested { on: today }
         }
         DischargeCommand::AgreeNextContactPerson { organisation, professional } => {
-            if !plan.is_member(organisation, now) {
+            if !plan.is_member(organisation, now) || !super::disclosure::shows_organisation(plan, organisation, sees) {
                 return Err(DomainError::invalid("organisation_id", "is not on the care team"));
             }
             EventPayload::NextContactPersonAgreed {

@@ -10,16 +10,33 @@ fn step(command: DischargeCommand) -> Command {
     Command::Discharge(command)
 }
 
-/// A dual-diagnosis plan with the ward as contact person, and a discharge
-/// planned today (Monday 23 Nov 2026) for Friday 27 Nov.
+/// A dual-diagnosis plan with the ward as contact person, an udskrivningsaftale
+/// (which lets social services know of the discharge), the citizen's consent
+/// that the job centre may know of it, and a discharge planned today (Monday
+/// 23 Nov 2026) for Friday 27 Nov.
 fn planned() -> Given {
-    dual_diagnosis().with_contact().and(
-        &ward(),
-        Command::RecordMilestone {
-            milestone: Milestone::DischargePlanned { expected: day(2026, 11, 27) },
-            occurred_on: NOW.date(),
-        },
-    )
+    let consent = Command::RecordConsent {
+        recipient: OrganisationRef { id: jobcentre().organisation, sector: Sector::JobCentre },
+        categories: vec![DataCategory::DischargeCoordination],
+        given_by: ConsentGiver::Citizen,
+        form: ConsentForm::Oral,
+        given_on: NOW.date(),
+        valid_until: None,
+        purpose: text("udskrivningskoordinator"),
+        document_reference: None,
+    };
+    dual_diagnosis()
+        .with_contact()
+        .and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry })
+        .and(&ward(), udskrivningsaftale())
+        .and(&ward(), consent)
+        .and(
+            &ward(),
+            Command::RecordMilestone {
+                milestone: Milestone::DischargePlanned { expected: day(2026, 11, 27) },
+                occurred_on: NOW.date(),
+            },
+        )
 }
 
 fn steps(given: &Given, today: Date) -> Vec<(Step, StepState)> {
@@ -40,7 +57,7 @@ fn every_step_of_a_discharge_from_planning_to_the_handover() {
     let short = given.when(&jobcentre(), &offer(day(2026, 11, 1), day(2027, 4, 30)));
     assert_eq!(reason(short.expect_err("too short")), "end_date");
     let not_yours = given.when(&ward(), &offer(day(2026, 11, 1), day(2027, 5, 1)));
-    assert_eq!(reason(not_yours.expect_err("the ward")), "DISCHARGE_STEP_NOT_YOURS");
+    assert_eq!(reason(not_yours.expect_err("the ward sees no employment")), "CATEGORY_NOT_WRITABLE");
     let given = given
         .and(&jobcentre(), offer(day(2026, 8, 27), day(2027, 5, 1)))
         .and(&jobcentre(), step(DischargeCommand::AnswerCoordinatorOffer { accepted: true }));

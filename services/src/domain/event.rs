@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::cpr::CprKind;
 use super::deadlines::{Milestone, StartedClock};
+use super::disclosure;
 use super::model::*;
-use super::plan::{Activity, CareTeamMember, ConsentTerms, Plan, Relative};
+use super::plan::{Activity, CareTeamMember, ConsentTerms, ObjectionTerms, Plan, Relative};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventPayload {
@@ -167,57 +168,43 @@ pub enum EventPayload {
     DischargeCompleted {
         on: Date,
     },
+    /// A consent with its purpose and, when written, the document that holds it.
+    ConsentGiven {
+        terms: ConsentTerms,
+        purpose: Text,
+        document_reference: Option<Text>,
+    },
+    /// The citizen objects (sundhedsloven § 41, stk. 3) to disclosure to a recipient.
+    ObjectionRecorded(ObjectionTerms),
+    ObjectionWithdrawn {
+        objection_id: String,
+        reason: Text,
+    },
+    /// The citizen was told of an emergency access (sundhedsloven § 43, stk. 4).
+    CitizenInformedOfEmergencyAccess {
+        grant_id: String,
+        informed_on: Date,
+    },
+    /// A care-team member invited an organisation onto the team, naming the ground it takes part on.
+    CareTeamMemberInvited {
+        member: CareTeamMember,
+        ground: Text,
+    },
 }
 
 impl EventPayload {
-    /// The category of what the event tells: the category of the item it
-    /// touches, or of the sector whose membership it records. `plan` is the
-    /// plan before the event (`None` for its first).
+    /// The category the event is filed under (the most specific it reveals;
+    /// see [`super::disclosure::event_reveals`] for all of them). `plan` is
+    /// the plan before the event (`None` for its first).
     pub fn category(&self, plan: Option<&Plan>) -> DataCategory {
-        use EventPayload::*;
-        let goal = |id: &str| plan.and_then(|p| p.goal(id)).map_or(DataCategory::Goals, |g| g.category);
-        let activity =
-            |id: &str| plan.and_then(|p| p.activity(id)).map_or(DataCategory::PlanAndContact, |a| a.section.category());
-        match self {
-            PlanCreated { first_member: member, .. } | CareTeamMemberAdded(member) | CareTeamJoined { member, .. } => {
-                member.sector.category()
+        let reveals = match (plan, self) {
+            (Some(plan), _) => disclosure::event_reveals(self, plan),
+            (None, EventPayload::PlanCreated { first_member, .. }) => {
+                vec![disclosure::membership_reveals(first_member.sector)]
             }
-            CareTeamMembershipEnded { member_id, .. } => {
-                plan.and_then(|p| p.member(member_id)).map_or(DataCategory::PlanAndContact, |m| m.sector.category())
-            }
-            GoalAdded { category, .. } => *category,
-            GoalRevised { goal_id, .. } | GoalAssessed { goal_id, .. } | GoalEnded { goal_id, .. } => goal(goal_id),
-            SectionOwnershipTaken { section, .. } | SectionOwnershipTransferred { section, .. } => section.category(),
-            ActivityAdded(a) => a.section.category(),
-            ActivityStatusChanged { activity_id, .. } => activity(activity_id),
-            AdvanceStatementRecorded { .. }
-            | IndsatsplanStarted { .. }
-            | IndsatsplanMeetingSet { .. }
-            | IndsatsActionPrioritised { .. }
-            | IndsatsplanSigned { .. }
-            | IndsatsplanReopened { .. }
-            | AdvanceStatementsRequested { .. } => DataCategory::Psychiatric,
-            DischargeCoordinatorOffered { .. } | DischargeCoordinatorOfferAnswered { .. } => DataCategory::Employment,
-            NetworkMeetingRequested { .. } | NextContactPersonAgreed { .. } | DischargeCompleted { .. } => {
-                DataCategory::PlanAndContact
-            }
-            MilestoneRecorded { milestone, .. } => milestone.category(),
-            ClockPaused { clock_id, .. } | ClockResumed { clock_id, .. } | ClockOverdue { clock_id, .. } => {
-                plan.and_then(|p| p.clock(clock_id)).map_or(DataCategory::PlanAndContact, |c| c.kind.category())
-            }
-            PlanActivated
-            | PlanPutOnHold { .. }
-            | PlanResumed
-            | PlanClosed { .. }
-            | PlanReopened { .. }
-            | ContactPersonAssigned { .. }
-            | ContactPersonHandedOver { .. }
-            | RelativeRegistered(_)
-            | RelativeInvolvementChanged { .. }
-            | ConsentRecorded(_)
-            | ConsentWithdrawn { .. }
-            | EmergencyAccessGranted { .. } => DataCategory::PlanAndContact,
-        }
+            (None, _) => vec![DataCategory::PlanAndContact],
+        };
+        disclosure::primary(&reveals)
     }
 
     /// The event's name, for logs and metrics (never its content).
@@ -263,6 +250,11 @@ impl EventPayload {
             Self::AdvanceStatementsRequested { .. } => "AdvanceStatementsRequested",
             Self::NextContactPersonAgreed { .. } => "NextContactPersonAgreed",
             Self::DischargeCompleted { .. } => "DischargeCompleted",
+            Self::ConsentGiven { .. } => "ConsentRecorded",
+            Self::ObjectionRecorded(_) => "ObjectionRecorded",
+            Self::ObjectionWithdrawn { .. } => "ObjectionWithdrawn",
+            Self::CitizenInformedOfEmergencyAccess { .. } => "CitizenInformedOfEmergencyAccess",
+            Self::CareTeamMemberInvited { .. } => "CareTeamMemberInvited",
         }
     }
 }

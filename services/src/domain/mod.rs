@@ -2,12 +2,15 @@
 
 pub mod audit;
 pub mod command;
+pub mod consent;
 pub mod cpr;
 pub mod deadlines;
 pub mod decide;
 pub mod discharge;
+pub mod disclosure;
 pub mod error;
 pub mod event;
+pub mod grounds;
 pub mod indsatsplan;
 pub mod model;
 pub mod plan;
@@ -33,6 +36,7 @@ pub use decide::{Context, DEFAULT_EMERGENCY_ACCESS_MICROS, create, decide, emerg
 pub use discharge::DischargeCommand;
 pub use error::DomainError;
 pub use event::{EventPayload, RecordedEvent};
+pub use grounds::Ground;
 pub use model::*;
 pub use plan::{EmergencyGrant, Plan};
 pub use policy::{Purpose, View};

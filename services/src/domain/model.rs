@@ -252,11 +252,46 @@ pub enum DataCategory {
     Social,
     /// Employment, benefits and the job centre's efforts.
     Employment,
+    /// A discharge from a psychiatric ward and its coordination: that a
+    /// discharge is planned, the network meeting, the contact person agreed
+    /// for after it. Health information, narrower than [`Self::Psychiatric`],
+    /// so that a statutory ground (the udskrivningsaftale) can open it alone.
+    DischargeCoordination,
 }
 
 impl DataCategory {
-    pub const ALL: [Self; 6] =
-        [Self::PlanAndContact, Self::Goals, Self::Psychiatric, Self::SubstanceAbuse, Self::Social, Self::Employment];
+    pub const ALL: [Self; 7] = [
+        Self::PlanAndContact,
+        Self::Goals,
+        Self::Psychiatric,
+        Self::SubstanceAbuse,
+        Self::Social,
+        Self::Employment,
+        Self::DischargeCoordination,
+    ];
+
+    /// The category's name in the audit log and the citizen's access view.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::PlanAndContact => "plan and contact",
+            Self::Goals => "goals",
+            Self::Psychiatric => "psychiatric",
+            Self::SubstanceAbuse => "substance abuse",
+            Self::Social => "social",
+            Self::Employment => "employment",
+            Self::DischargeCoordination => "discharge coordination",
+        }
+    }
+
+    /// Health information: what only health law lets anyone disclose.
+    pub fn is_health(self) -> bool {
+        matches!(self, Self::Psychiatric | Self::SubstanceAbuse | Self::DischargeCoordination)
+    }
+
+    /// The categories of `self` and `others`, distinct, in [`DataCategory::ALL`] order.
+    pub fn with(self, others: &[Self]) -> Vec<Self> {
+        Self::distinct(std::iter::once(self).chain(others.iter().copied()))
+    }
 
     /// The distinct categories among `categories`, in [`DataCategory::ALL`] order.
     pub fn distinct(categories: impl IntoIterator<Item = Self>) -> Vec<Self> {
@@ -278,6 +313,29 @@ impl SectionKind {
 }
 
 impl Sector {
+    /// Whether organisations of the sector are health services (sundhedsloven
+    /// applies): regional psychiatry, and addiction treatment under
+    /// sundhedsloven §§ 141-142. Social drug treatment (serviceloven § 101) is
+    /// registered as municipal social services.
+    pub fn is_health(self) -> bool {
+        matches!(self, Self::RegionalPsychiatry | Self::AddictionService)
+    }
+
+    /// The categories an organisation of the sector holds as its own records:
+    /// what it may write outside the sections and record consent to disclose.
+    /// Everyone on the care team holds the plan itself and the citizen's goals.
+    pub fn holds(self, category: DataCategory) -> bool {
+        use DataCategory::*;
+        match category {
+            PlanAndContact | Goals => true,
+            Psychiatric | DischargeCoordination => self == Self::RegionalPsychiatry,
+            // The region treats addiction for citizens visiteret to integrated dual-diagnosis treatment.
+            SubstanceAbuse => matches!(self, Self::RegionalPsychiatry | Self::AddictionService),
+            Social => self == Self::MunicipalSocial,
+            Employment => self == Self::JobCentre,
+        }
+    }
+
     /// What a care-team membership of the sector reveals about the citizen:
     /// that an addiction service takes part is itself substance-abuse information.
     pub fn category(self) -> DataCategory {

@@ -111,9 +111,42 @@ pub struct ConsentTerms {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consent {
     pub terms: ConsentTerms,
+    /// What the information may be used for (absent on consents recorded before it was asked).
+    pub purpose: Option<Text>,
+    /// Where a written consent is kept, e.g. a journal or case document id.
+    pub document_reference: Option<Text>,
     pub recorded_at: Timestamp,
     pub recorded_by: OrganisationId,
     pub withdrawn_at: Option<Timestamp>,
+}
+
+/// What the citizen objected to: disclosure of `categories` to `recipient`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectionTerms {
+    pub objection_id: String,
+    pub recipient: OrganisationId,
+    pub categories: Vec<DataCategory>,
+    pub given_by: ConsentGiver,
+    pub given_on: Date,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Objection {
+    pub terms: ObjectionTerms,
+    pub recorded_at: Timestamp,
+    pub recorded_by: OrganisationId,
+    pub withdrawn_at: Option<Timestamp>,
+}
+
+impl Objection {
+    /// Whether the objection stops disclosure of `category` to `recipient` at
+    /// `now`: from the moment it was recorded until it is withdrawn.
+    pub fn covers(&self, recipient: &OrganisationId, category: DataCategory, now: Timestamp) -> bool {
+        &self.terms.recipient == recipient
+            && self.terms.categories.contains(&category)
+            && self.recorded_at <= now
+            && self.withdrawn_at.is_none_or(|t| now < t)
+    }
 }
 
 impl Consent {
@@ -138,6 +171,8 @@ pub struct EmergencyGrant {
     pub justification: Text,
     pub granted_at: Timestamp,
     pub expires_at: Timestamp,
+    /// When the citizen was told of it (sundhedsloven § 43, stk. 4); until then it is pending.
+    pub citizen_informed_on: Option<Date>,
 }
 
 impl EmergencyGrant {
@@ -154,6 +189,7 @@ impl EmergencyGrant {
             justification: justification.clone(),
             granted_at: event.recorded_at,
             expires_at: *expires_at,
+            citizen_informed_on: None,
         })
     }
 
@@ -181,6 +217,8 @@ pub struct Plan {
     pub advance_statements: Vec<AdvanceStatement>,
     pub relatives: Vec<Relative>,
     pub consents: Vec<Consent>,
+    /// The citizen's objections to disclosure (sundhedsloven § 41, stk. 3).
+    pub objections: Vec<Objection>,
     pub emergency_grants: Vec<EmergencyGrant>,
     /// The citizen's rights clocks, in the order they started.
     pub clocks: Vec<Clock>,
@@ -213,6 +251,7 @@ impl Plan {
             advance_statements: Vec::new(),
             relatives: Vec::new(),
             consents: Vec::new(),
+            objections: Vec::new(),
             emergency_grants: Vec::new(),
             clocks: Vec::new(),
             indsatsplan: None,
@@ -295,9 +334,9 @@ impl Plan {
                     activity.status = *to;
                 }
             }
-            EventPayload::CareTeamMemberAdded(member) | EventPayload::CareTeamJoined { member, .. } => {
-                self.care_team.push(member.clone())
-            }
+            EventPayload::CareTeamMemberAdded(member)
+            | EventPayload::CareTeamJoined { member, .. }
+            | EventPayload::CareTeamMemberInvited { member, .. } => self.care_team.push(member.clone()),
             EventPayload::CareTeamMembershipEnded { member_id, end_date } => {
                 if let Some(member) = self.care_team.iter_mut().find(|m| &m.member_id == member_id) {
                     member.end_date = Some(*end_date);
@@ -343,10 +382,36 @@ impl Plan {
             }
             EventPayload::ConsentRecorded(terms) => self.consents.push(Consent {
                 terms: terms.clone(),
+                purpose: None,
+                document_reference: None,
                 recorded_at: event.recorded_at,
                 recorded_by: event.actor.organisation.clone(),
                 withdrawn_at: None,
             }),
+            EventPayload::ConsentGiven { terms, purpose, document_reference } => self.consents.push(Consent {
+                terms: terms.clone(),
+                purpose: Some(purpose.clone()),
+                document_reference: document_reference.clone(),
+                recorded_at: event.recorded_at,
+                recorded_by: event.actor.organisation.clone(),
+                withdrawn_at: None,
+            }),
+            EventPayload::ObjectionRecorded(terms) => self.objections.push(Objection {
+                terms: terms.clone(),
+                recorded_at: event.recorded_at,
+                recorded_by: event.actor.organisation.clone(),
+                withdrawn_at: None,
+            }),
+            EventPayload::ObjectionWithdrawn { objection_id, .. } => {
+                if let Some(objection) = self.objections.iter_mut().find(|o| &o.terms.objection_id == objection_id) {
+                    objection.withdrawn_at = Some(event.recorded_at);
+                }
+            }
+            EventPayload::CitizenInformedOfEmergencyAccess { grant_id, informed_on } => {
+                if let Some(grant) = self.emergency_grants.iter_mut().find(|g| &g.grant_id == grant_id) {
+                    grant.citizen_informed_on = Some(*informed_on);
+                }
+            }
             EventPayload::ConsentWithdrawn { consent_id, .. } => {
                 if let Some(consent) = self.consents.iter_mut().find(|c| &c.terms.consent_id == consent_id) {
                     consent.withdrawn_at = Some(event.recorded_at);
@@ -469,35 +534,5 @@ impl Plan {
     /// Whether `organisation` is on the care team at `now`.
     pub fn is_member(&self, organisation: &OrganisationId, now: Timestamp) -> bool {
         self.care_team.iter().any(|m| &m.organisation == organisation && m.is_active_at(now))
-    }
-
-    /// The plan with every item outside `categories` left out.
-    pub fn redacted(&self, categories: &[DataCategory]) -> Plan {
-        let sees = |c: DataCategory| categories.contains(&c);
-        let mut plan = self.clone();
-        plan.goals.retain(|g| sees(g.category));
-        plan.sections.retain(|section, _| sees(section.category()));
-        plan.activities.retain(|a| sees(a.section.category()));
-        plan.care_team.retain(|m| sees(m.sector.category()));
-        plan.clocks.retain(|c| sees(c.kind.category()));
-        if !sees(DataCategory::Psychiatric) {
-            plan.advance_statements.clear();
-            plan.indsatsplan = None;
-        }
-        if !sees(DataCategory::Employment)
-            && let Some(discharge) = &mut plan.discharge
-        {
-            discharge.coordinator = None;
-        }
-        if !sees(DataCategory::PlanAndContact) {
-            plan.discharge = None;
-        }
-        if !sees(DataCategory::PlanAndContact) {
-            plan.status_reason = None;
-            plan.relatives.clear();
-            plan.consents.clear();
-            plan.emergency_grants.clear();
-        }
-        plan
     }
 }

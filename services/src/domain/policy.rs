@@ -1,50 +1,30 @@
 //! Who may see and write what: the one place the hub's access rules live.
 //!
-//! Two declarative tables decide every access. [`SECTOR_POLICY`] says, per
-//! sector of the calling organisation and per data category, on what ground a
-//! care-team member of that sector sees the category. [`ROLE_SCOPES`] narrows
-//! that by the professional's role. On top of both, emergency access
-//! (værdispring) lets one professional read everything for a limited time.
-//! Handlers and the store ask [`view`] and [`may_write`]; nothing else decides.
+//! What a caller sees of a plan is, per category, the first row of the ground
+//! table ([`super::grounds`]) that applies to it, narrowed by the
+//! professional's role ([`ROLE_SCOPES`]). On top of that, emergency access
+//! (værdispring) lets one authorised health professional read everything
+//! for a limited time. What each item reveals is [`super::disclosure`]'s
+//! business. Handlers and the store ask [`view`], [`may_write`] and
+//! [`may_cause`]; nothing else decides.
 //!
 //! An organisation that is not on the care team (and holds no emergency
 //! access) is told the plan does not exist, whatever it asks.
 
 use serde::{Deserialize, Serialize};
 
+use super::command::Command;
+use super::disclosure;
 use super::error::DomainError;
-use super::model::{Actor, DataCategory, ProfessionalRole, Sector, Timestamp};
+use super::event::EventPayload;
+use super::grounds::{self, Ground};
+use super::model::{Actor, DataCategory, ProfessionalRole, Timestamp};
 use super::plan::Plan;
-
-/// On what ground a care-team member of a sector sees a category.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rule {
-    /// Any care-team member of the sector sees (and may write) it.
-    Member,
-    /// Health services see each other's health information for the citizen's
-    /// current treatment (on the care team means in current treatment); read only.
-    CurrentTreatment,
-    /// Only under the citizen's recorded, unwithdrawn consent for the organisation; read only.
-    Consent,
-}
-
-use DataCategory::*;
-use Rule::*;
-
-/// The sector × category table. Columns follow [`DataCategory::ALL`]:
-/// plan & contact, goals, psychiatric, substance abuse, social, employment.
-pub const SECTOR_POLICY: [(Sector, [Rule; 6]); 5] = [
-    (Sector::RegionalPsychiatry, [Member, Member, Member, CurrentTreatment, Member, Member]),
-    (Sector::AddictionService, [Member, Member, CurrentTreatment, Member, Member, Member]),
-    (Sector::MunicipalSocial, [Member, Member, Consent, Consent, Member, Member]),
-    (Sector::JobCentre, [Member, Member, Consent, Consent, Member, Member]),
-    (Sector::Citizen, [Member, Member, Member, Member, Member, Member]),
-];
 
 /// How far a professional role reaches into a plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
-    /// Everything the sector's rules allow.
+    /// Everything the ground table allows.
     Clinical,
     /// Only the plan itself and its contact person (no goals, no sections).
     Administrative,
@@ -64,6 +44,11 @@ pub const ROLE_SCOPES: [(ProfessionalRole, Scope); 9] = [
     (ProfessionalRole::Auditor, Scope::Oversight),
 ];
 
+/// The roles that are authorised health professions (autorisationsloven) and
+/// so may use emergency access, in a health service.
+pub const AUTHORISED_HEALTH_ROLES: [ProfessionalRole; 3] =
+    [ProfessionalRole::Physician, ProfessionalRole::Nurse, ProfessionalRole::Psychologist];
+
 /// Why the hub acted on a plan; recorded in the audit log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Purpose {
@@ -75,29 +60,7 @@ pub enum Purpose {
     AccessReview,
 }
 
-/// The legal ground for disclosing a category.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Ground {
-    CareTeam,
-    CurrentTreatment,
-    /// The consent, by id.
-    Consent(String),
-    /// The emergency grant, by id.
-    Emergency(String),
-}
-
-impl Ground {
-    pub fn describe(&self) -> String {
-        match self {
-            Self::CareTeam => "care-team member coordinating the plan (GDPR art. 6(1)(e), 9(2)(h))".into(),
-            Self::CurrentTreatment => "current treatment (sundhedsloven § 41, stk. 2, nr. 1)".into(),
-            Self::Consent(id) => format!("the citizen's consent {id} (sundhedsloven § 43, stk. 1)"),
-            Self::Emergency(id) => format!("emergency access {id} (værdispring, sundhedsloven § 43, stk. 2, nr. 3)"),
-        }
-    }
-}
-
-/// What a caller may see of a plan right now, and why.
+/// What a caller may see of a plan right now, and on what ground.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct View {
     pub purpose: Purpose,
@@ -120,22 +83,24 @@ impl View {
         View { purpose: self.purpose, grants }
     }
 
-    /// The distinct grounds, described, for the audit log.
+    /// The ground of every category, for the audit log: categories that share
+    /// a ground are named together, e.g. `plan and contact, goals: care-team
+    /// member …; psychiatric: current treatment … (sundhedsloven § 41, stk. 2, nr. 1)`.
     pub fn legal_ground(&self) -> String {
-        let mut grounds: Vec<String> = Vec::new();
-        for (_, ground) in &self.grants {
+        let mut grounds: Vec<(String, Vec<&str>)> = Vec::new();
+        for (category, ground) in &self.grants {
             let text = ground.describe();
-            if !grounds.contains(&text) {
-                grounds.push(text);
+            match grounds.iter_mut().find(|(t, _)| *t == text) {
+                Some((_, categories)) => categories.push(category.label()),
+                None => grounds.push((text, vec![category.label()])),
             }
         }
-        grounds.join("; ")
+        grounds
+            .iter()
+            .map(|(text, categories)| format!("{}: {text}", categories.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
-}
-
-pub fn rule(sector: Sector, category: DataCategory) -> Rule {
-    let column = DataCategory::ALL.iter().position(|c| *c == category).unwrap_or(0);
-    SECTOR_POLICY.iter().find(|(s, _)| *s == sector).map_or(Consent, |(_, rules)| rules[column])
 }
 
 pub fn scope(role: ProfessionalRole) -> Scope {
@@ -145,9 +110,19 @@ pub fn scope(role: ProfessionalRole) -> Scope {
 fn in_scope(scope: Scope, category: DataCategory) -> bool {
     match scope {
         Scope::Clinical => true,
-        Scope::Administrative => category == PlanAndContact,
+        Scope::Administrative => category == DataCategory::PlanAndContact,
         Scope::Oversight => false,
     }
+}
+
+/// What a care-team member sees on the ground table, narrowed by its role.
+fn member_grants(plan: &Plan, actor: &Actor, now: Timestamp) -> Vec<(DataCategory, Ground)> {
+    let scope = scope(actor.role);
+    DataCategory::ALL
+        .iter()
+        .filter(|c| in_scope(scope, **c))
+        .filter_map(|c| Some((*c, grounds::ground_for(plan, &actor.organisation, actor.sector, *c, now)?)))
+        .collect()
 }
 
 /// What `actor` may read of `plan` at `now` (for reads, exports and subscriptions alike).
@@ -156,7 +131,7 @@ fn in_scope(scope: Scope, category: DataCategory) -> bool {
 /// `PERMISSION_DENIED`.
 pub fn view(plan: &Plan, actor: &Actor, now: Timestamp) -> Result<View, DomainError> {
     if let Some(grant) = plan.emergency_grants.iter().rev().find(|g| g.holds_for(actor, now)) {
-        let ground = Ground::Emergency(grant.grant_id.clone());
+        let ground = Ground::emergency(&grant.grant_id);
         return Ok(View {
             purpose: Purpose::EmergencyAccess,
             grants: DataCategory::ALL.iter().map(|c| (*c, ground.clone())).collect(),
@@ -166,39 +141,47 @@ pub fn view(plan: &Plan, actor: &Actor, now: Timestamp) -> Result<View, DomainEr
         return Err(DomainError::PlanNotFound);
     }
     may_read_plans(actor)?;
-    let scope = scope(actor.role);
-    let grants = DataCategory::ALL
-        .iter()
-        .filter(|c| in_scope(scope, **c))
-        .filter_map(|c| {
-            let ground = match rule(actor.sector, *c) {
-                Member => Ground::CareTeam,
-                CurrentTreatment => Ground::CurrentTreatment,
-                Consent => Ground::Consent(
-                    plan.consents.iter().find(|k| k.covers(&actor.organisation, *c, now))?.terms.consent_id.clone(),
-                ),
-            };
-            Some((*c, ground))
-        })
-        .collect();
-    Ok(View { purpose: Purpose::CareCoordination, grants })
+    Ok(View { purpose: Purpose::CareCoordination, grants: member_grants(plan, actor, now) })
 }
 
-/// Whether `actor`, on the care team, may write an item of `category`. The
-/// role's scope always applies. Writes to a section (`in_section`) are
-/// governed by the section's owner, an effective-dated rule of its own (the
-/// region may own the addiction section for dual diagnosis), so the sector
-/// table applies only to items outside sections: there a sector writes only
-/// categories it sees as a member.
-pub fn may_write(actor: &Actor, category: DataCategory, in_section: bool) -> Result<(), DomainError> {
-    if in_scope(scope(actor.role), category) && (in_section || rule(actor.sector, category) == Member) {
-        Ok(())
-    } else {
-        Err(DomainError::forbidden(
-            "CATEGORY_NOT_WRITABLE",
-            "the caller's sector and role may not write this kind of information",
-        ))
+/// The categories a care-team member may see as such (never through
+/// emergency access, which is read only): what its writes may touch.
+pub fn member_sees(plan: &Plan, actor: &Actor, now: Timestamp) -> Vec<DataCategory> {
+    member_grants(plan, actor, now).into_iter().map(|(c, _)| c).collect()
+}
+
+fn not_writable() -> DomainError {
+    DomainError::forbidden(
+        "CATEGORY_NOT_WRITABLE",
+        "the caller's sector and role may not write this kind of information",
+    )
+}
+
+/// Whether `actor`, on the care team and seeing `sees`, may give `command`
+/// before it is decided. It must see what the command touches: an item it
+/// names that it may not see is answered exactly as one that does not exist.
+/// Outside the sections and the discharge flow (whose owners and steps have
+/// rules of their own), it must hold the category it writes: its own
+/// sector's information, the plan and the citizen's goals, or the
+/// discharge's coordination when it takes part in it.
+pub fn may_write(actor: &Actor, sees: &[DataCategory], plan: &Plan, command: &Command) -> Result<(), DomainError> {
+    let category = command.category(plan);
+    if !sees.contains(&category) {
+        return Err(match command.item_reference() {
+            Some((field, what)) => super::decide::no_such(field, what),
+            None => not_writable(),
+        });
     }
+    let holds =
+        actor.sector.holds(category) || (category == DataCategory::DischargeCoordination && sees.contains(&category));
+    if command.own_rules() || holds { Ok(()) } else { Err(not_writable()) }
+}
+
+/// Whether the event a command caused reveals only what its writer may see:
+/// a writer cannot, say, put an organisation on the team whose membership it
+/// could not see (it would learn of it from the refusal of a second invitation).
+pub fn may_cause(sees: &[DataCategory], plan: &Plan, caused: &EventPayload) -> Result<(), DomainError> {
+    if disclosure::shows(&disclosure::event_reveals(caused, plan), sees) { Ok(()) } else { Err(not_writable()) }
 }
 
 /// Whether `actor` may review who accessed `plan` (the citizen's access view):
@@ -231,11 +214,17 @@ pub fn may_read_plans(actor: &Actor) -> Result<(), DomainError> {
     }
 }
 
-/// Whether `actor` may ask for emergency access: only clinical roles.
+/// Whether `actor` may ask for emergency access: only an authorised health
+/// professional (physician, nurse, psychologist) of a health service
+/// (sundhedsloven § 41, stk. 2, nr. 4; § 43, stk. 2, nr. 2 — decided by "the
+/// health professional who holds the information", § 43, stk. 3).
 pub fn may_request_emergency_access(actor: &Actor) -> Result<(), DomainError> {
-    if scope(actor.role) == Scope::Clinical {
+    if actor.sector.is_health() && AUTHORISED_HEALTH_ROLES.contains(&actor.role) {
         Ok(())
     } else {
-        Err(DomainError::forbidden("ROLE_MAY_NOT_REQUEST_EMERGENCY", "only clinical roles may use emergency access"))
+        Err(DomainError::forbidden(
+            "EMERGENCY_ACCESS_NOT_AUTHORISED",
+            "only an authorised health professional (physician, nurse, psychologist) of a health service may use emergency access",
+        ))
     }
 }

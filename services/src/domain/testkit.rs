@@ -99,6 +99,7 @@ impl Given {
             role: ProfessionalRole::SocialWorker,
             start_date: NOW.date(),
             end_date: None,
+            ground: Some(text("borgerens samtykke")),
         };
         self.and(&ward(), join(&municipality())).and(&ward(), join(&jobcentre()))
     }
@@ -143,10 +144,24 @@ pub fn dual_diagnosis() -> Given {
         role: ProfessionalRole::AddictionCounsellor,
         start_date: NOW.date(),
         end_date: None,
+        ground: None,
     };
     Given::plan()
         .with_team()
         .and(&ward(), join)
         .and(&ward(), Command::AddGoal { text: text("have et arbejde"), category: DataCategory::Goals })
         .and(&addiction(), Command::AddGoal { text: text("drikke mindre"), category: DataCategory::SubstanceAbuse })
+}
+
+/// The ward's udskrivningsaftale in its psychiatry section (which it must own).
+pub fn udskrivningsaftale() -> Command {
+    Command::AddActivity {
+        section: SectionKind::Psychiatry,
+        title: text("Udskrivningsaftale"),
+        legal_plan_type: LegalPlanType::Udskrivningsaftale,
+        responsible_professional: prof("p-1"),
+        start_date: NOW.date(),
+        end_date: None,
+        goal_ids: Vec::new(),
+    }
 }

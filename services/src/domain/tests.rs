@@ -114,17 +114,32 @@ fn only_the_owner_writes_a_section() {
     let take = |section| Command::TakeSectionOwnership { section };
     assert_eq!(
         reason(given.when(&municipality(), &take(SectionKind::Employment)).expect_err("wrong sector")),
-        "SECTOR_MAY_NOT_OWN_SECTION"
+        "CATEGORY_NOT_WRITABLE"
     );
     let given = given.and(&jobcentre(), take(SectionKind::Employment));
     assert_eq!(
         reason(given.when(&jobcentre(), &take(SectionKind::Employment)).expect_err("owned")),
         "SECTION_ALREADY_OWNED"
     );
-    assert_eq!(reason(given.when(&ward(), &add(SectionKind::Employment)).expect_err("not owner")), "SECTION_NOT_OWNED");
+    let unseen = given.when(&ward(), &add(SectionKind::Employment)).expect_err("without consent");
+    assert_eq!(reason(unseen), "CATEGORY_NOT_WRITABLE");
     let given = given.and(&jobcentre(), add(SectionKind::Employment));
     assert_eq!(given.plan.activities[0].responsible_organisation, org("jobcenter"));
     let change = Command::ChangeActivityStatus { activity_id: "activity-1".into(), status: ActivityStatus::InProgress };
+    assert_eq!(reason(given.when(&ward(), &change).expect_err("unseen")), "activity_id");
+    // Under the citizen's consent the ward sees the section, and still may not write it.
+    let consent = Command::RecordConsent {
+        recipient: OrganisationRef { id: ward().organisation, sector: Sector::RegionalPsychiatry },
+        categories: vec![DataCategory::Employment],
+        given_by: ConsentGiver::Citizen,
+        form: ConsentForm::Oral,
+        given_on: NOW.date(),
+        valid_until: None,
+        purpose: text("koordinering"),
+        document_reference: None,
+    };
+    let given = given.and(&jobcentre(), consent);
+    assert_eq!(reason(given.when(&ward(), &add(SectionKind::Employment)).expect_err("not owner")), "SECTION_NOT_OWNED");
     assert_eq!(reason(given.when(&ward(), &change).expect_err("not owner")), "SECTION_NOT_OWNED");
 }
 
@@ -243,33 +258,67 @@ fn identifiers_refuse_cpr_numbers() {
 }
 
 #[test]
-fn outsiders_join_only_by_asking_with_a_reason() {
+fn health_services_join_on_their_own_others_by_invitation_or_consent() {
     let given = Given::plan();
-    assert_eq!(join(&given.plan, &ward(), NOW, text("igen")), None, "members just get the plan");
-    let joined = join(&given.plan, &jobcentre(), NOW, text("sygedagpenge")).expect("joins");
+    assert_eq!(join(&given.plan, &ward(), NOW, text("igen")), Ok(None), "members just get the plan");
+    let joined = join(&given.plan, &addiction(), NOW, text("henvist")).expect("joins").expect("an event");
     let EventPayload::CareTeamJoined { member, reason } = &joined else { panic!("expected CareTeamJoined") };
-    assert_eq!((member.member_id.as_str(), member.organisation.as_str()), ("member-2", "jobcenter"));
-    assert_eq!(reason.as_str(), "sygedagpenge");
-    let mut plan = given.plan.clone();
-    plan.apply(&record(plan.id, 2, joined, &jobcentre()));
-    assert!(plan.is_member(&org("jobcenter"), NOW));
+    assert_eq!((member.member_id.as_str(), member.organisation.as_str()), ("member-2", "misbrug"));
+    assert_eq!(reason.as_str(), "henvist");
+    let refused = join(&given.plan, &jobcentre(), NOW, text("sygedagpenge")).expect_err("not on its own");
+    assert_eq!(super::testkit::reason(refused), "JOIN_NEEDS_INVITATION_OR_CONSENT");
+
+    let consented = given.and(&ward(), consent(&jobcentre(), &[DataCategory::PlanAndContact]));
+    let joined = join(&consented.plan, &jobcentre(), NOW, text("sygedagpenge")).expect("under consent");
+    assert!(matches!(joined, Some(EventPayload::CareTeamJoined { .. })));
+
+    let invite = |ground: Option<Text>| Command::AddCareTeamMember {
+        organisation: OrganisationRef { id: jobcentre().organisation, sector: Sector::JobCentre },
+        professional: None,
+        role: ProfessionalRole::JobConsultant,
+        start_date: NOW.date(),
+        end_date: None,
+        ground,
+    };
+    let plan = Given::plan();
+    assert_eq!(super::testkit::reason(plan.when(&ward(), &invite(None)).expect_err("no ground")), "ground");
+    let invited = plan.when(&ward(), &invite(Some(text("serviceloven § 141")))).expect("invited");
+    assert!(
+        matches!(&invited[0], EventPayload::CareTeamMemberInvited { ground, .. } if ground.as_str() == "serviceloven § 141")
+    );
 }
 
-// ---- Who sees what (policy.rs) ----
+// ---- Who sees what (policy.rs, grounds.rs, consent.rs) ----
 
 fn hours(n: i64) -> Timestamp {
     Timestamp(NOW.0 + n * 3_600_000_000)
 }
 
-fn consent_for(recipient: &Actor) -> Command {
+fn consent(recipient: &Actor, categories: &[DataCategory]) -> Command {
+    consent_as(recipient, categories, ConsentForm::Written, Some("journal-17"), None)
+}
+
+fn consent_as(
+    recipient: &Actor,
+    categories: &[DataCategory],
+    form: ConsentForm,
+    document: Option<&str>,
+    valid_until: Option<Date>,
+) -> Command {
     Command::RecordConsent {
         recipient: OrganisationRef { id: recipient.organisation.clone(), sector: recipient.sector },
-        categories: vec![DataCategory::SubstanceAbuse, DataCategory::Psychiatric],
+        categories: categories.to_vec(),
         given_by: ConsentGiver::Citizen,
-        form: ConsentForm::Written,
+        form,
         given_on: NOW.date(),
-        valid_until: None,
+        valid_until,
+        purpose: text("koordinering"),
+        document_reference: document.map(text),
     }
+}
+
+fn consent_for(recipient: &Actor) -> Command {
+    consent(recipient, &[DataCategory::SubstanceAbuse, DataCategory::Psychiatric])
 }
 
 fn sees(plan: &Plan, who: &Actor, at: Timestamp) -> Vec<DataCategory> {
@@ -280,54 +329,109 @@ fn sees(plan: &Plan, who: &Actor, at: Timestamp) -> Vec<DataCategory> {
 fn job_centre_sees_health_only_under_consent_and_never_after_withdrawal() {
     use DataCategory::*;
     let given = dual_diagnosis();
-    assert_eq!(sees(&given.plan, &jobcentre(), NOW), [PlanAndContact, Goals, Social, Employment]);
-    let redacted = given.plan.redacted(&sees(&given.plan, &jobcentre(), NOW));
+    assert_eq!(sees(&given.plan, &jobcentre(), NOW), [PlanAndContact, Goals, Employment]);
+    let redacted = disclosure::redacted(&given.plan, &sees(&given.plan, &jobcentre(), NOW));
     assert_eq!(redacted.goals.len(), 1, "the substance-abuse goal is left out");
-    assert!(
-        redacted
-            .care_team
-            .iter()
-            .all(|m| m.sector != Sector::AddictionService && m.sector != Sector::RegionalPsychiatry)
-    );
+    assert!(redacted.care_team.iter().all(|m| !m.sector.is_health()));
 
     let given = given.and(&ward(), consent_for(&jobcentre()));
-    assert_eq!(sees(&given.plan, &jobcentre(), NOW), DataCategory::ALL);
-    assert_eq!(
-        sees(&given.plan, &municipality(), NOW),
-        [PlanAndContact, Goals, Social, Employment],
-        "for that recipient only"
-    );
+    assert_eq!(sees(&given.plan, &jobcentre(), NOW), [PlanAndContact, Goals, Psychiatric, SubstanceAbuse, Employment]);
+    assert_eq!(sees(&given.plan, &municipality(), NOW), [PlanAndContact, Goals, Social], "for that recipient only");
 
     let withdraw = Command::WithdrawConsent { consent_id: "consent-1".into(), reason: text("borgeren fortrød") };
     let given = given.and(&jobcentre(), withdraw.clone());
-    assert_eq!(sees(&given.plan, &jobcentre(), NOW), [PlanAndContact, Goals, Social, Employment]);
+    assert_eq!(sees(&given.plan, &jobcentre(), NOW), [PlanAndContact, Goals, Employment]);
     assert_eq!(reason(given.when(&ward(), &withdraw).expect_err("once")), "CONSENT_WITHDRAWN");
 }
 
 #[test]
-fn a_consent_holds_only_until_its_last_day() {
-    let given = dual_diagnosis().and(
-        &ward(),
-        Command::RecordConsent {
-            recipient: OrganisationRef { id: jobcentre().organisation, sector: Sector::JobCentre },
-            categories: vec![DataCategory::Psychiatric],
-            given_by: ConsentGiver::Representative,
-            form: ConsentForm::Oral,
-            given_on: NOW.date(),
-            valid_until: Some(NOW.date()),
-        },
+fn social_services_and_the_job_centre_see_each_other_only_under_consent() {
+    use DataCategory::*;
+    let given = dual_diagnosis();
+    assert!(!sees(&given.plan, &jobcentre(), NOW).contains(&Social));
+    assert!(!sees(&given.plan, &municipality(), NOW).contains(&Employment));
+    let given = given.and(&municipality(), consent(&jobcentre(), &[Social]));
+    assert!(sees(&given.plan, &jobcentre(), NOW).contains(&Social));
+    let view = policy::view(&given.plan, &jobcentre(), NOW).expect("view");
+    assert!(
+        view.legal_ground()
+            .contains("social: the citizen's consent (forvaltningsloven § 28, stk. 2, nr. 1) [consent-1]")
     );
+}
+
+#[test]
+fn a_consent_is_recorded_by_the_data_holder_never_by_its_recipient() {
+    let given = dual_diagnosis();
+    let own = given.when(&jobcentre(), &consent(&jobcentre(), &[DataCategory::Psychiatric]));
+    assert_eq!(reason(own.expect_err("self-consent")), "RECORDED_BY_RECIPIENT");
+    let not_holder = given.when(&municipality(), &consent(&jobcentre(), &[DataCategory::Psychiatric]));
+    assert_eq!(reason(not_holder.expect_err("social services hold no psychiatric information")), "NOT_DATA_HOLDER");
+    let addiction_psych = given.when(&addiction(), &consent(&jobcentre(), &[DataCategory::Psychiatric]));
+    assert_eq!(reason(addiction_psych.expect_err("the addiction service holds no psychiatry")), "NOT_DATA_HOLDER");
+    let substance = [DataCategory::SubstanceAbuse];
+    let oral_no_document = consent_as(&jobcentre(), &substance, ConsentForm::Oral, None, None);
+    assert!(given.when(&addiction(), &oral_no_document).is_ok());
+    let written_no_document = consent_as(&jobcentre(), &substance, ConsentForm::Written, None, None);
+    assert_eq!(reason(given.when(&addiction(), &written_no_document).expect_err("document")), "document_reference");
+}
+
+#[test]
+fn an_objection_holds_at_once_against_every_ground_but_own_records() {
+    use DataCategory::*;
+    let given = dual_diagnosis().and(&ward(), consent_for(&jobcentre()));
+    let object = |recipient: &Actor, categories: &[DataCategory]| Command::RecordObjection {
+        recipient: OrganisationRef { id: recipient.organisation.clone(), sector: recipient.sector },
+        categories: categories.to_vec(),
+        given_by: ConsentGiver::Citizen,
+        given_on: NOW.date(),
+    };
+    let before = sees(&given.plan, &addiction(), NOW);
+    let objected =
+        given.and(&ward(), object(&addiction(), &[Psychiatric])).and(&ward(), object(&jobcentre(), &[Psychiatric]));
+    assert!(!sees(&objected.plan, &addiction(), NOW).contains(&Psychiatric), "current treatment stops");
+    assert!(sees(&objected.plan, &addiction(), NOW).contains(&SubstanceAbuse), "own records go on");
+    assert!(!sees(&objected.plan, &jobcentre(), NOW).contains(&Psychiatric), "consent stops too");
+    assert!(sees(&objected.plan, &jobcentre(), NOW).contains(&SubstanceAbuse), "only what was named");
+    assert!(before.contains(&Psychiatric), "before the objection");
+
+    let lift = Command::WithdrawObjection { objection_id: "objection-1".into(), reason: text("borgeren fortrød") };
+    assert_eq!(
+        reason(objected.when(&addiction(), &lift).expect_err("its recipient cannot even see it")),
+        "objection_id"
+    );
+    let lifted = objected.and(&ward(), lift);
+    assert!(sees(&lifted.plan, &addiction(), NOW).contains(&Psychiatric));
+}
+
+#[test]
+fn the_udskrivningsaftale_opens_the_discharge_to_social_services_only() {
+    use DataCategory::*;
+    let given = dual_diagnosis().and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry });
+    assert!(!sees(&given.plan, &municipality(), NOW).contains(&DischargeCoordination));
+    let given = given.and(&ward(), udskrivningsaftale());
+    assert_eq!(sees(&given.plan, &municipality(), NOW), [PlanAndContact, Goals, Social, DischargeCoordination]);
+    assert!(!sees(&given.plan, &jobcentre(), NOW).contains(&DischargeCoordination));
+    let view = policy::view(&given.plan, &municipality(), NOW).expect("view");
+    assert!(view.legal_ground().contains("psykiatriloven §§ 13 a-13 b"));
+}
+
+#[test]
+fn a_consent_holds_only_until_its_last_day() {
+    let limited = consent_as(&jobcentre(), &[DataCategory::Psychiatric], ConsentForm::Oral, None, Some(NOW.date()));
+    let given = dual_diagnosis().and(&ward(), limited);
     assert!(sees(&given.plan, &jobcentre(), NOW).contains(&DataCategory::Psychiatric));
     assert!(!sees(&given.plan, &jobcentre(), hours(48)).contains(&DataCategory::Psychiatric));
 }
 
 #[test]
 fn health_services_see_each_other_for_current_treatment() {
+    use DataCategory::*;
     let given = dual_diagnosis();
-    assert_eq!(sees(&given.plan, &ward(), NOW), DataCategory::ALL);
-    assert_eq!(sees(&given.plan, &addiction(), NOW), DataCategory::ALL);
-    let view = policy::view(&given.plan, &ward(), NOW).expect("view");
-    assert!(view.legal_ground().contains("§ 41, stk. 2, nr. 1"));
+    let health = [PlanAndContact, Goals, Psychiatric, SubstanceAbuse, DischargeCoordination];
+    assert_eq!(sees(&given.plan, &ward(), NOW), health);
+    assert_eq!(sees(&given.plan, &addiction(), NOW), health);
+    let view = policy::view(&given.plan, &addiction(), NOW).expect("view");
+    assert!(view.legal_ground().contains("psychiatric, discharge coordination: current treatment between health services (sundhedsloven § 41, stk. 2, nr. 1)"));
 }
 
 #[test]
@@ -343,7 +447,7 @@ fn roles_narrow_what_a_sector_sees() {
 }
 
 #[test]
-fn a_sector_writes_only_what_it_sees_as_a_member() {
+fn a_sector_writes_only_what_it_holds() {
     let given = dual_diagnosis();
     let health_goal = Command::AddGoal { text: text("tage medicin"), category: DataCategory::Psychiatric };
     assert_eq!(reason(given.when(&jobcentre(), &health_goal).expect_err("job centre")), "CATEGORY_NOT_WRITABLE");
@@ -353,6 +457,21 @@ fn a_sector_writes_only_what_it_sees_as_a_member() {
         "CATEGORY_NOT_WRITABLE"
     );
     assert!(given.when(&ward(), &health_goal).is_ok());
+}
+
+#[test]
+fn an_item_the_caller_may_not_see_is_answered_as_one_that_does_not_exist() {
+    let given = dual_diagnosis();
+    let hidden = Command::EndGoal { goal_id: "goal-2".into(), reason: text("x") };
+    let missing = Command::EndGoal { goal_id: "goal-9".into(), reason: text("x") };
+    let answer = |c: &Command| given.when(&jobcentre(), c).expect_err("refused");
+    assert_eq!(answer(&hidden), answer(&missing));
+    let ward_member = Command::EndCareTeamMembership { member_id: "member-1".into(), end_date: NOW.date() };
+    let no_member = Command::EndCareTeamMembership { member_id: "member-9".into(), end_date: NOW.date() };
+    assert_eq!(answer(&ward_member), answer(&no_member));
+    let to_ward = Command::AssignContactPerson { organisation: org("ward"), professional: prof("p-1") };
+    let to_stranger = Command::AssignContactPerson { organisation: org("ukendt"), professional: prof("p-1") };
+    assert_eq!(answer(&to_ward), answer(&to_stranger));
 }
 
 #[test]
@@ -367,7 +486,7 @@ fn leaving_the_care_team_ends_access_at_that_moment() {
 #[test]
 fn emergency_access_reads_everything_until_it_expires() {
     let given = dual_diagnosis();
-    let stranger = outsider();
+    let stranger = Actor { role: ProfessionalRole::Physician, ..actor("skadestue", Sector::RegionalPsychiatry) };
     assert_eq!(reason(policy::view(&given.plan, &stranger, NOW).expect_err("outsider")), "PLAN_NOT_FOUND");
     let granted = emergency_access(&given.plan, &stranger, NOW, text("bevidstløs på skadestuen"), 24 * 3_600_000_000)
         .expect("granted");
@@ -375,10 +494,50 @@ fn emergency_access_reads_everything_until_it_expires() {
     plan.apply(&record(plan.id, plan.version + 1, granted, &stranger));
     let view = policy::view(&plan, &stranger, hours(23)).expect("emergency view");
     assert_eq!((view.purpose, view.categories()), (Purpose::EmergencyAccess, DataCategory::ALL.to_vec()));
+    assert!(view.legal_ground().contains("§ 41, stk. 2, nr. 4, and § 43, stk. 2, nr. 2"));
     assert_eq!(reason(policy::view(&plan, &stranger, hours(24)).expect_err("expired")), "PLAN_NOT_FOUND");
     let colleague = Actor { professional: prof("p-2"), ..stranger.clone() };
     assert!(policy::view(&plan, &colleague, hours(1)).is_err(), "the grant is personal");
-    let secretary = Actor { role: ProfessionalRole::Secretary, ..stranger };
-    let refused = emergency_access(&given.plan, &secretary, NOW, text("x"), 1).expect_err("clinical roles only");
-    assert_eq!(reason(refused), "ROLE_MAY_NOT_REQUEST_EMERGENCY");
+}
+
+#[test]
+fn only_authorised_health_professionals_of_health_services_use_emergency_access() {
+    let given = dual_diagnosis();
+    let ask = |who: Actor| emergency_access(&given.plan, &who, NOW, text("x"), 1).map(|_| ());
+    for role in [ProfessionalRole::Physician, ProfessionalRole::Nurse, ProfessionalRole::Psychologist] {
+        assert!(ask(Actor { role, ..ward() }).is_ok());
+        assert!(ask(Actor { role, ..addiction() }).is_ok());
+        for other in [jobcentre(), municipality()] {
+            assert_eq!(
+                reason(ask(Actor { role, ..other }).expect_err("not a health service")),
+                "EMERGENCY_ACCESS_NOT_AUTHORISED"
+            );
+        }
+    }
+    for role in [
+        ProfessionalRole::JobConsultant,
+        ProfessionalRole::SocialWorker,
+        ProfessionalRole::Mentor,
+        ProfessionalRole::AddictionCounsellor,
+        ProfessionalRole::Secretary,
+        ProfessionalRole::Auditor,
+    ] {
+        assert_eq!(
+            reason(ask(Actor { role, ..ward() }).expect_err("not authorised")),
+            "EMERGENCY_ACCESS_NOT_AUTHORISED"
+        );
+    }
+}
+
+#[test]
+fn the_citizen_is_to_be_informed_of_an_emergency_access_until_it_is_recorded() {
+    let mut given = dual_diagnosis();
+    let granted = emergency_access(&given.plan, &ward(), NOW, text("akut"), 3_600_000_000).expect("granted");
+    given.apply(granted, &ward());
+    assert_eq!(given.plan.emergency_grants[0].citizen_informed_on, None, "pending");
+    let informed = Command::RecordCitizenInformed { grant_id: "emergency-1".into(), informed_on: NOW.date() };
+    assert_eq!(reason(given.when(&jobcentre(), &informed).expect_err("hidden")), "grant_id");
+    let given = given.and(&ward(), informed.clone());
+    assert_eq!(given.plan.emergency_grants[0].citizen_informed_on, Some(NOW.date()));
+    assert_eq!(reason(given.when(&ward(), &informed).expect_err("once")), "CITIZEN_INFORMED");
 }

@@ -61,21 +61,23 @@ impl PlanApi {
             }
             let Some(plan) = self.store.plan(id).await? else { continue };
             let Ok(view) = policy::view(&plan, &actor, now) else { continue };
+            let sees = view.categories();
             let shown: Vec<_> = indices
                 .iter()
                 .filter_map(|i| plan.clocks.get(*i))
-                .filter(|c| view.sees(c.kind.category()) && (!request.overdue_only || c.is_overdue(now.date())))
+                .filter(|c| disclosure::shows(disclosure::clock_reveals(c.kind), &sees))
+                .filter(|c| !request.overdue_only || c.is_overdue(now.date()))
                 .collect();
             if shown.is_empty() {
                 continue;
             }
-            let categories = DataCategory::distinct(shown.iter().map(|c| c.kind.category()));
+            let categories =
+                DataCategory::distinct(shown.iter().flat_map(|c| disclosure::clock_reveals(c.kind).iter().copied()));
             let name = id.resource_name();
-            clocks.extend(
-                shown
-                    .iter()
-                    .map(|c| pb::PlanClock { plan: name.clone(), clock: Some(convert::rights_clock(c, now.date())) }),
-            );
+            clocks.extend(shown.iter().map(|c| pb::PlanClock {
+                plan: name.clone(),
+                clock: Some(convert::shown_clock(c, &plan, &sees, now.date())),
+            }));
             let legal_ground = view.only(&categories).legal_ground();
             disclosures.push(Disclosure { plan: Some(id), purpose: view.purpose, categories, legal_ground });
             last_listed = Some(id);

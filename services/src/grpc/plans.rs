@@ -51,14 +51,17 @@ impl PlanApi {
         request: pb::ChangePlanRequest,
     ) -> Handled<pb::ChangePlanResponse> {
         let change = convert::plan_change(request, &self.registry)?;
-        let submission = Submission { actor, correlation_id, request_id: change.request_id };
+        let submission = Submission { actor: actor.clone(), correlation_id, request_id: change.request_id };
         let intent =
             Intent::Change { plan: change.plan, expected_version: change.expected_version, command: change.command };
         let outcome = self.store.submit(submission, intent).await.map_err(Refusal::recorded)?;
+        // The writer hears of what it caused as it may see it: a follow-up the
+        // hub added (the indsatsplan reopened) may tell it what it may not see.
+        let (plan, view) = self.view(&actor, outcome.plan_id).await?;
         Ok(Answer::recorded(pb::ChangePlanResponse {
             name: outcome.plan_id.resource_name(),
             version: outcome.version,
-            events: outcome.events.iter().map(convert::event).collect(),
+            events: visible_events(&outcome.events, &plan, &view),
         }))
     }
 
@@ -70,10 +73,10 @@ impl PlanApi {
         let id = convert::plan_name("parent", &request.parent)?;
         let page_size = page_size(request.page_size)?;
         let from = page_token(&request.page_token)?.unwrap_or(1);
-        let (_, view) = self.view(&actor, id).await?;
+        let (plan, view) = self.view(&actor, id).await?;
         let mut events = self.store.plan_events(id, from, page_size + 1)?;
         let next_page_token = next_page(&mut events, page_size, |e| e.sequence);
-        let response = pb::ListPlanEventsResponse { events: visible_events(&events, &view), next_page_token };
+        let response = pb::ListPlanEventsResponse { events: visible_events(&events, &plan, &view), next_page_token };
         Ok(Answer::disclosing(response, Disclosure::of(id, &view)))
     }
 
@@ -81,8 +84,10 @@ impl PlanApi {
         let id = convert::plan_name("name", &request.name)?;
         let (plan, view) = self.view(&actor, id).await?;
         let events = self.store.plan_events(id, 1, usize::MAX)?;
-        let response =
-            pb::ExportPlanResponse { plan: Some(self.shown(&plan, &view)), events: visible_events(&events, &view) };
+        let response = pb::ExportPlanResponse {
+            plan: Some(self.shown(&plan, &view)),
+            events: visible_events(&events, &plan, &view),
+        };
         Ok(Answer::disclosing(response, Disclosure::of(id, &view)))
     }
 
@@ -144,20 +149,29 @@ impl PlanApi {
         }
         let mut grants = self.store.emergency_grants(&actor.organisation, from, page_size + 1)?;
         let next_page_token = next_page(&mut grants, page_size, |e| e.global_position);
-        let accesses = grants.iter().map(review).collect();
+        let mut accesses = Vec::with_capacity(grants.len());
+        for event in &grants {
+            // The grant as it stands now: whether the citizen has been told of it is a later event.
+            let plan = self.store.plan(event.plan_id).await?;
+            let granted = EmergencyGrant::granted_by(event);
+            let current = plan.as_ref().zip(granted.as_ref()).and_then(|(plan, granted)| {
+                plan.emergency_grants.iter().find(|g| g.grant_id == granted.grant_id).cloned()
+            });
+            let grant = current.or(granted);
+            if request.citizen_to_be_informed_only && grant.as_ref().is_some_and(|g| g.citizen_informed_on.is_some()) {
+                continue;
+            }
+            accesses.push(pb::EmergencyAccessReview {
+                plan: event.plan_id.resource_name(),
+                access: grant.as_ref().map(convert::emergency_access),
+            });
+        }
         let disclosure = Disclosure::review(None, "an auditor reviewing its organisation's emergency accesses");
         Ok(Answer::disclosing(pb::ListEmergencyAccessesResponse { accesses, next_page_token }, disclosure))
     }
 }
 
-/// An emergency grant, from its event.
-fn review(event: &RecordedEvent) -> pb::EmergencyAccessReview {
-    pb::EmergencyAccessReview {
-        plan: event.plan_id.resource_name(),
-        access: EmergencyGrant::granted_by(event).as_ref().map(convert::emergency_access),
-    }
-}
-
-fn visible_events(events: &[RecordedEvent], view: &View) -> Vec<pb::PlanEvent> {
-    events.iter().filter(|e| view.sees(e.category)).map(convert::event).collect()
+fn visible_events(events: &[RecordedEvent], plan: &Plan, view: &View) -> Vec<pb::PlanEvent> {
+    let categories = view.categories();
+    events.iter().filter_map(|e| convert::visible_event(e, plan, &categories)).collect()
 }

@@ -44,6 +44,8 @@ pub const AUDIT_INDEXED: u8 = b'i';
 pub const EMERGENCY: u8 = b'x';
 pub const OPEN_CLOCK: u8 = b't';
 pub const DUE_CLOCK: u8 = b'd';
+/// The single key holding the projection format (see `migrate`).
+pub const PROJECTION_FORMAT: u8 = b'v';
 
 /// A day as the `d` index orders it.
 pub fn day_number(day: Date) -> u32 {

@@ -15,6 +15,7 @@
 
 pub mod audit;
 mod keys;
+mod migrate;
 mod plan_audit;
 mod syncer;
 mod writer;
@@ -237,6 +238,7 @@ impl Store {
             .flush_every_ms(None)
             .mode(sled::Mode::HighThroughput)
             .open()?;
+        migrate::projections(&db)?;
         let data_file = open_data_file(&options.path)?;
         let last = last_position(&db)?;
         let plan_index = plan_audit::PlanIndex::open(&db, options.audit_index_batch)?;
@@ -574,11 +576,7 @@ pub(super) fn projection(db: &sled::Db, id: PlanId) -> Result<Option<Plan>, Erro
         Ok(plan) => Ok(Some(plan)),
         Err(error) => {
             tracing::warn!(plan = %id.resource_name(), %error, "projection not decodable; rebuilding it from the log");
-            let mut events = Vec::new();
-            for item in db.range(keys::event(id, 1)..=keys::event(id, u64::MAX)) {
-                events.push(decode::<RecordedEvent>(&item?.1)?);
-            }
-            Plan::replay(&events).map(Some).ok_or_else(|| corrupt("plan log"))
+            migrate::replay(db, id).map(Some)
         }
     }
 }

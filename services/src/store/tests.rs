@@ -358,6 +358,7 @@ proptest! {
                     role: ProfessionalRole::SocialWorker,
                     start_date: Date::from_ymd_opt(2026, 1, 1).expect("date"),
                     end_date: None,
+                    ground: Some(Text::parse("ground", "borgerens samtykke").expect("text")),
                 };
                 change(&store, &actors[0], plan, version, join, None).await.expect("join");
             }

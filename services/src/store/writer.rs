@@ -26,7 +26,7 @@ use super::{Error, Intent, Job, MAX_EVENT_BYTES, MAX_PLAN_BYTES, Message, Outcom
 use super::{decode, encode, keys};
 use crate::domain::{
     AuditEntry, CitizenKey, Context, Decision, DomainError, EventPayload, Plan, PlanId, Purpose, RecordedEvent,
-    Timestamp, create, decide, emergency_access, join, mark_overdue, policy,
+    Timestamp, create, decide, disclosure, emergency_access, grounds, join, mark_overdue, policy,
 };
 
 /// What a request id was used for, and what it answered.
@@ -272,9 +272,19 @@ impl Writer {
                     .map(|view| view.categories())
                     .unwrap_or_default();
                 let (action, ground) = if result.as_ref().is_ok_and(Outcome::joined) {
-                    ("JoinCareTeam", "care-team join with a stated reason")
+                    if sub.actor.sector.is_health() {
+                        (
+                            "JoinCareTeam",
+                            "a health service joining for the citizen's current treatment, with a stated reason, for review (sundhedsloven § 41, stk. 2, nr. 1)",
+                        )
+                    } else {
+                        (
+                            "JoinCareTeam",
+                            "an organisation joining under the citizen's consent naming it (sundhedsloven § 43, stk. 1; forvaltningsloven § 28, stk. 2, nr. 1)",
+                        )
+                    }
                 } else {
-                    ("CreatePlan", "plan created or found by a treating organisation")
+                    ("CreatePlan", "plan created or found by an organisation of the care team")
                 };
                 (action.to_owned(), plan_id, Purpose::CareCoordination, viewed, ground)
             }
@@ -282,17 +292,19 @@ impl Writer {
                 format!("ChangePlan.{}", command.name()),
                 Some(*plan),
                 Purpose::CareCoordination,
-                // Items are never removed, so the plan after the change knows the category too.
-                self.inspect(st, *plan, |plan| vec![command.category(plan)]).unwrap_or_default(),
+                // Items are never removed, so the plan after the change knows the categories too.
+                self.inspect(st, *plan, |plan| command.touches(plan)).unwrap_or_default(),
                 "care-team member writing its part of the plan",
             ),
             (Intent::MarkOverdue { plan, clock_id }, _) => (
                 "MarkClockOverdue".to_owned(),
                 Some(*plan),
                 Purpose::CareCoordination,
-                self.inspect(st, *plan, |plan| plan.clock(clock_id).map(|c| vec![c.kind.category()]))
-                    .flatten()
-                    .unwrap_or_default(),
+                self.inspect(st, *plan, |plan| {
+                    plan.clock(clock_id).map(|c| disclosure::clock_reveals(c.kind).to_vec())
+                })
+                .flatten()
+                .unwrap_or_default(),
                 "the hub's deadline watcher: a running clock passed its due date",
             ),
             (Intent::EmergencyAccess { .. }, _) => (
@@ -300,7 +312,7 @@ impl Writer {
                 plan_id,
                 Purpose::EmergencyAccess,
                 Vec::new(),
-                "værdispring with a written justification (sundhedsloven § 43, stk. 2, nr. 3)",
+                grounds::EMERGENCY_CITATION,
             ),
         };
         let (decision, legal_ground, categories) = match result {
@@ -348,7 +360,7 @@ impl Writer {
             Intent::Create { citizen, kind, reason } => match self.citizen_plan(st, citizen)? {
                 Some(plan_id) => {
                     let plan = self.citizen_plan_loaded(st, plan_id)?;
-                    match join(&plan, &sub.actor, now, reason.clone()) {
+                    match join(&plan, &sub.actor, now, reason.clone())? {
                         Some(joined) => (plan_id, Some(plan), vec![joined]),
                         None => {
                             let outcome =

@@ -1,0 +1,136 @@
+//! The citizen's say over disclosure: consents and objections.
+//!
+//! A consent (sundhedsloven § 41, stk. 1, and § 43, stk. 1; forvaltningsloven
+//! § 28, stk. 2, nr. 1) names its recipient, the categories, its purpose and
+//! how it was given; a written one names the document that holds it. It is
+//! recorded by the **data holder** — an organisation on the care team whose
+//! sector holds every category it names ([`Sector::holds`]) — never by the
+//! recipient for itself (that would let the job centre open psychiatric
+//! information to itself). The citizen's own channel records consents too
+//! once it exists. Anyone on the team may record a withdrawal: it only ever
+//! discloses less.
+//!
+//! An objection (sundhedsloven § 41, stk. 3) stops disclosure of the named
+//! categories to the named recipient from the moment it is recorded, on
+//! every ground but the recipient's own records and emergency access (see
+//! [`super::grounds`]). Anyone on the team may record one; only a data holder
+//! other than the recipient may record that it was withdrawn.
+
+use super::decide::no_such;
+use super::error::DomainError;
+use super::event::EventPayload;
+use super::model::*;
+use super::plan::{ConsentTerms, ObjectionTerms, Plan};
+
+/// A consent as the command gives it.
+pub struct Given<'a> {
+    pub recipient: &'a OrganisationRef,
+    pub categories: &'a [DataCategory],
+    pub given_by: ConsentGiver,
+    pub form: ConsentForm,
+    pub given_on: Date,
+    pub valid_until: Option<Date>,
+    pub purpose: &'a Text,
+    pub document_reference: &'a Option<Text>,
+}
+
+fn holder_of(actor: &Actor, sees: &[DataCategory], categories: &[DataCategory]) -> Result<(), DomainError> {
+    if categories.iter().all(|c| actor.sector.holds(*c) && sees.contains(c)) {
+        Ok(())
+    } else {
+        Err(DomainError::forbidden(
+            "NOT_DATA_HOLDER",
+            "only an organisation that holds the information (or the citizen) records a consent to disclose it or withdraws an objection to it",
+        ))
+    }
+}
+
+fn not_recipient(actor: &Actor, recipient: &OrganisationId, what: &'static str) -> Result<(), DomainError> {
+    if &actor.organisation == recipient { Err(DomainError::forbidden("RECORDED_BY_RECIPIENT", what)) } else { Ok(()) }
+}
+
+fn distinct(field: &'static str, categories: &[DataCategory]) -> Result<Vec<DataCategory>, DomainError> {
+    if categories.is_empty() {
+        return Err(DomainError::invalid(field, "name at least one data category"));
+    }
+    Ok(DataCategory::distinct(categories.iter().copied()))
+}
+
+pub(super) fn record(
+    plan: &Plan,
+    actor: &Actor,
+    sees: &[DataCategory],
+    given: Given<'_>,
+    today: Date,
+) -> Result<EventPayload, DomainError> {
+    let categories = distinct("categories", given.categories)?;
+    if given.given_on > today {
+        return Err(DomainError::invalid("given_on", "is in the future"));
+    }
+    if given.valid_until.is_some_and(|until| until < given.given_on) {
+        return Err(DomainError::invalid("valid_until", "is before the start date"));
+    }
+    if given.form == ConsentForm::Written && given.document_reference.is_none() {
+        return Err(DomainError::invalid("document_reference", "a written consent names the document that holds it"));
+    }
+    not_recipient(
+        actor,
+        &given.recipient.id,
+        "a consent is recorded by the data holder or the citizen, never by its recipient",
+    )?;
+    holder_of(actor, sees, &categories)?;
+    Ok(EventPayload::ConsentGiven {
+        terms: ConsentTerms {
+            consent_id: format!("consent-{}", plan.consents.len() + 1),
+            recipient: given.recipient.id.clone(),
+            categories,
+            given_by: given.given_by,
+            form: given.form,
+            given_on: given.given_on,
+            valid_until: given.valid_until,
+        },
+        purpose: given.purpose.clone(),
+        document_reference: given.document_reference.clone(),
+    })
+}
+
+pub(super) fn object(
+    plan: &Plan,
+    recipient: &OrganisationRef,
+    categories: &[DataCategory],
+    given_by: ConsentGiver,
+    given_on: Date,
+    today: Date,
+) -> Result<EventPayload, DomainError> {
+    let categories = distinct("categories", categories)?;
+    if given_on > today {
+        return Err(DomainError::invalid("given_on", "is in the future"));
+    }
+    Ok(EventPayload::ObjectionRecorded(ObjectionTerms {
+        objection_id: format!("objection-{}", plan.objections.len() + 1),
+        recipient: recipient.id.clone(),
+        categories,
+        given_by,
+        given_on,
+    }))
+}
+
+pub(super) fn withdraw_objection(
+    plan: &Plan,
+    actor: &Actor,
+    sees: &[DataCategory],
+    objection_id: &str,
+    reason: &Text,
+) -> Result<EventPayload, DomainError> {
+    let objection = plan
+        .objections
+        .iter()
+        .find(|o| o.terms.objection_id == objection_id)
+        .ok_or_else(|| no_such("objection_id", "objection"))?;
+    if objection.withdrawn_at.is_some() {
+        return Err(DomainError::precondition("OBJECTION_WITHDRAWN", "the objection has already been withdrawn"));
+    }
+    not_recipient(actor, &objection.terms.recipient, "an objection's recipient may not lift it")?;
+    holder_of(actor, sees, &objection.terms.categories)?;
+    Ok(EventPayload::ObjectionWithdrawn { objection_id: objection_id.to_owned(), reason: reason.clone() })
+}

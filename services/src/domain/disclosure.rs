@@ -1,0 +1,202 @@
+//! What each part of a plan reveals about the citizen: the one place that
+//! decides, for every event type, plan field and clock, which categories of
+//! information a recipient must be allowed to see before it is shown.
+//!
+//! An item reveals its own category and the category of every organisation
+//! it names: a health service's part in the plan is health information (an
+//! addiction service on the team tells of substance abuse; a ward names a
+//! psychiatric admission). Social services and the job centre taking part is
+//! coordination of the plan itself. Events are shown whole or not at all; a
+//! plan is shown with what the caller may not see left out, and with the
+//! organisation (and professional) withheld where only *who* it is would
+//! reveal something: the author of an event, the contact person, a clock's
+//! responsible organisation.
+
+use super::deadlines::{ClockKind, Milestone};
+use super::event::EventPayload;
+use super::model::{DataCategory, OrganisationId, Sector};
+use super::plan::Plan;
+
+use DataCategory::*;
+
+/// What an organisation's part in a plan reveals: `None` for organisations
+/// whose taking part tells nothing beyond the plan itself.
+fn sector_reveals(sector: Sector) -> DataCategory {
+    match sector {
+        Sector::RegionalPsychiatry => Psychiatric,
+        Sector::AddictionService => SubstanceAbuse,
+        Sector::MunicipalSocial | Sector::JobCentre | Sector::Citizen => PlanAndContact,
+    }
+}
+
+/// What naming `organisation` in `plan` reveals. An organisation the plan
+/// does not know (it never does: every one named is on the care team) is
+/// taken as a health service, which discloses less.
+pub fn organisation_reveals(plan: &Plan, organisation: &OrganisationId) -> DataCategory {
+    plan.care_team.iter().find(|m| &m.organisation == organisation).map_or(Psychiatric, |m| sector_reveals(m.sector))
+}
+
+/// What a care-team membership of `sector` reveals.
+pub fn membership_reveals(sector: Sector) -> DataCategory {
+    sector_reveals(sector)
+}
+
+/// What a clock of `kind` reveals: a clock on the indsatsplan or on
+/// integrated treatment tells of a dual diagnosis.
+pub fn clock_reveals(kind: ClockKind) -> &'static [DataCategory] {
+    match kind {
+        ClockKind::Assessment | ClockKind::TreatmentSerious | ClockKind::TreatmentOther => &[Psychiatric],
+        ClockKind::AddictionTreatment | ClockKind::DoctorConsultation => &[SubstanceAbuse],
+        ClockKind::DualDiagnosisTreatment | ClockKind::IndsatsplanMeeting => &[Psychiatric, SubstanceAbuse],
+        ClockKind::NetworkMeeting => &[DischargeCoordination],
+    }
+}
+
+/// What recording `milestone` reveals: the clocks it touches, and for the
+/// discharge's milestones the discharge.
+pub fn milestone_reveals(milestone: &Milestone) -> Vec<DataCategory> {
+    let discharge: &[DataCategory] = match milestone {
+        Milestone::DischargePlanned { .. } | Milestone::NetworkMeetingHeld => &[DischargeCoordination],
+        _ => &[],
+    };
+    let clocks = milestone.starts().iter().chain(milestone.stops()).flat_map(|k| clock_reveals(*k).iter().copied());
+    DataCategory::distinct(discharge.iter().copied().chain(clocks))
+}
+
+/// The koordinerende indsatsplan exists only for a dual diagnosis.
+pub const INDSATSPLAN_REVEALS: &[DataCategory] = &[Psychiatric, SubstanceAbuse];
+/// An emergency access is taken by a health professional, in treatment.
+pub const EMERGENCY_REVEALS: &[DataCategory] = &[PlanAndContact, Psychiatric, SubstanceAbuse];
+
+/// Every category `payload` reveals, looking up the items it names in `plan`
+/// (the plan before the event, or any later state: items are never removed
+/// and never change category). The event's author is not part of this; see
+/// [`shows_organisation`].
+pub fn event_reveals(payload: &EventPayload, plan: &Plan) -> Vec<DataCategory> {
+    use EventPayload::*;
+    let org = |id: &OrganisationId| organisation_reveals(plan, id);
+    let member = |id: &str| plan.member(id).map_or(Psychiatric, |m| sector_reveals(m.sector));
+    let goal = |id: &str| plan.goal(id).map_or(Psychiatric, |g| g.category);
+    let clock = |id: &str| plan.clock(id).map_or(&[Psychiatric][..], |c| clock_reveals(c.kind)).to_vec();
+    let consent = |id: &str| {
+        plan.consents
+            .iter()
+            .find(|c| c.terms.consent_id == id)
+            .map_or(vec![Psychiatric], |c| c.terms.categories.clone())
+    };
+    let objection = |id: &str| {
+        plan.objections
+            .iter()
+            .find(|o| o.terms.objection_id == id)
+            .map_or(vec![Psychiatric], |o| o.terms.categories.clone())
+    };
+    let activity = |id: &str| {
+        plan.activity(id).map_or(vec![Psychiatric], |a| vec![a.section.category(), org(&a.responsible_organisation)])
+    };
+    let revealed = match payload {
+        PlanCreated { first_member: m, .. }
+        | CareTeamMemberAdded(m)
+        | CareTeamJoined { member: m, .. }
+        | CareTeamMemberInvited { member: m, .. } => vec![sector_reveals(m.sector)],
+        CareTeamMembershipEnded { member_id, .. } => vec![member(member_id)],
+        PlanActivated
+        | PlanPutOnHold { .. }
+        | PlanResumed
+        | PlanClosed { .. }
+        | PlanReopened { .. }
+        | RelativeRegistered(_)
+        | RelativeInvolvementChanged { .. } => vec![],
+        GoalAdded { category, .. } => vec![*category],
+        GoalRevised { goal_id, .. } | GoalAssessed { goal_id, .. } | GoalEnded { goal_id, .. } => vec![goal(goal_id)],
+        SectionOwnershipTaken { section, organisation, .. } => vec![section.category(), org(organisation)],
+        SectionOwnershipTransferred { section, from, to, .. } => vec![section.category(), org(from), org(to)],
+        ActivityAdded(a) => vec![a.section.category(), org(&a.responsible_organisation)],
+        ActivityStatusChanged { activity_id, .. } | IndsatsActionPrioritised { activity_id, .. } => {
+            let mut categories = activity(activity_id);
+            if matches!(payload, IndsatsActionPrioritised { .. }) {
+                categories.extend_from_slice(INDSATSPLAN_REVEALS);
+            }
+            categories
+        }
+        // That there is a contact person is the plan's; who it is, the answer
+        // withholds where naming them would tell more (as for the plan's field).
+        ContactPersonAssigned { .. } | ContactPersonHandedOver { .. } => vec![],
+        AdvanceStatementRecorded { .. } => vec![Psychiatric],
+        ConsentRecorded(terms) | ConsentGiven { terms, .. } => terms.categories.clone(),
+        ConsentWithdrawn { consent_id, .. } => consent(consent_id),
+        ObjectionRecorded(terms) => terms.categories.clone(),
+        ObjectionWithdrawn { objection_id, .. } => objection(objection_id),
+        EmergencyAccessGranted { .. } | CitizenInformedOfEmergencyAccess { .. } => EMERGENCY_REVEALS.to_vec(),
+        MilestoneRecorded { milestone, .. } => milestone_reveals(milestone),
+        ClockPaused { clock_id, .. } | ClockResumed { clock_id, .. } | ClockOverdue { clock_id, .. } => clock(clock_id),
+        IndsatsplanStarted { .. }
+        | IndsatsplanMeetingSet { .. }
+        | IndsatsplanSigned { .. }
+        | IndsatsplanReopened { .. } => INDSATSPLAN_REVEALS.to_vec(),
+        DischargeCoordinatorOffered { .. } | DischargeCoordinatorOfferAnswered { .. } => {
+            vec![DischargeCoordination, Employment]
+        }
+        NetworkMeetingRequested { .. } | AdvanceStatementsRequested { .. } | DischargeCompleted { .. } => {
+            vec![DischargeCoordination]
+        }
+        NextContactPersonAgreed { .. } => vec![DischargeCoordination],
+    };
+    PlanAndContact.with(&revealed)
+}
+
+/// The category an event is filed under: the most specific it reveals.
+pub fn primary(revealed: &[DataCategory]) -> DataCategory {
+    revealed.iter().copied().find(|c| *c != PlanAndContact).unwrap_or(PlanAndContact)
+}
+
+/// Whether a recipient that sees `categories` may be told that `organisation`
+/// is the one acting, responsible or contact person in `plan`.
+pub fn shows_organisation(plan: &Plan, organisation: &OrganisationId, categories: &[DataCategory]) -> bool {
+    categories.contains(&organisation_reveals(plan, organisation))
+}
+
+/// Whether a recipient that sees `categories` may see an item that reveals `revealed`.
+pub fn shows(revealed: &[DataCategory], categories: &[DataCategory]) -> bool {
+    revealed.iter().all(|c| categories.contains(c))
+}
+
+/// `plan` with every item a recipient that sees `categories` may not see left
+/// out. Who is named in what is left (the contact person, a clock's
+/// responsible organisation) is the answer's business: see [`shows_organisation`].
+pub fn redacted(plan: &Plan, categories: &[DataCategory]) -> Plan {
+    let sees = |c: DataCategory| categories.contains(&c);
+    let org = |id: &OrganisationId| sees(organisation_reveals(plan, id));
+    let mut shown = plan.clone();
+    shown.goals.retain(|g| sees(g.category));
+    shown.sections.retain(|section, owner| sees(section.category()) && org(&owner.organisation));
+    shown.activities.retain(|a| sees(a.section.category()) && org(&a.responsible_organisation));
+    shown.care_team.retain(|m| sees(sector_reveals(m.sector)));
+    shown.clocks.retain(|c| shows(clock_reveals(c.kind), categories));
+    if !sees(Psychiatric) {
+        shown.advance_statements.clear();
+    }
+    if !shows(INDSATSPLAN_REVEALS, categories) {
+        shown.indsatsplan = None;
+    }
+    if !sees(DischargeCoordination) {
+        shown.discharge = None;
+    }
+    if let Some(discharge) = &mut shown.discharge {
+        if !sees(Employment) {
+            discharge.coordinator = None;
+        }
+        if discharge.next_contact.as_ref().is_some_and(|n| !org(&n.organisation)) {
+            discharge.next_contact = None;
+        }
+    }
+    shown.consents.retain(|c| shows(&c.terms.categories, categories));
+    shown.objections.retain(|o| shows(&o.terms.categories, categories));
+    if !shows(EMERGENCY_REVEALS, categories) {
+        shown.emergency_grants.clear();
+    }
+    if !sees(PlanAndContact) {
+        shown.status_reason = None;
+        shown.relatives.clear();
+    }
+    shown
+}

@@ -1,0 +1,66 @@
+//! Projections are derived data: when a release changes the shape of
+//! [`Plan`], the store rebuilds every stored projection from its plan's log
+//! when it opens, before the writer starts. Events never change shape (new
+//! kinds are only appended), so the log of any earlier release replays.
+//!
+//! The format in force is kept under one key; a database without it was
+//! written before the key existed (format 1).
+
+use super::{Error, decode, encode, keys};
+use crate::domain::{Plan, PlanId, RecordedEvent};
+
+/// The projection format this build writes. 2: consents carry their purpose
+/// and document, objections, emergency grants note that the citizen was told.
+pub const PROJECTION_FORMAT: u32 = 2;
+
+/// Plans rebuilt per sled batch.
+const BATCH: usize = 1024;
+
+/// Rebuilds every projection if the database holds an older format; returns how many.
+pub(super) fn projections(db: &sled::Db) -> Result<usize, Error> {
+    let stored = match db.get([keys::PROJECTION_FORMAT])? {
+        Some(bytes) => decode::<u32>(&bytes)?,
+        None if db.scan_prefix([keys::PROJECTION]).next().is_none() => 0,
+        None => 1,
+    };
+    if stored == PROJECTION_FORMAT {
+        return Ok(0);
+    }
+    if stored > PROJECTION_FORMAT {
+        return Err(Error::Storage(format!(
+            "the database holds projection format {stored}, newer than this build's {PROJECTION_FORMAT}; run the newer release"
+        )));
+    }
+    let ids: Vec<PlanId> = db
+        .scan_prefix([keys::PROJECTION])
+        .keys()
+        .map(|key| keys::decode_plan_id(&key?[1..]))
+        .collect::<Result<_, _>>()?;
+    if !ids.is_empty() {
+        tracing::info!(
+            plans = ids.len(),
+            from = stored,
+            to = PROJECTION_FORMAT,
+            "rebuilding plan projections from their logs"
+        );
+    }
+    for chunk in ids.chunks(BATCH) {
+        let mut batch = sled::Batch::default();
+        for id in chunk {
+            batch.insert(keys::projection(*id).as_slice(), encode(&replay(db, *id)?)?);
+        }
+        db.apply_batch(batch)?;
+    }
+    db.insert([keys::PROJECTION_FORMAT], encode(&PROJECTION_FORMAT)?)?;
+    db.flush()?;
+    Ok(ids.len())
+}
+
+/// A plan rebuilt from its whole log.
+pub(super) fn replay(db: &sled::Db, id: PlanId) -> Result<Plan, Error> {
+    let mut events = Vec::new();
+    for item in db.range(keys::event(id, 1)..=keys::event(id, u64::MAX)) {
+        events.push(decode::<RecordedEvent>(&item?.1)?);
+    }
+    Plan::replay(&events).ok_or_else(|| Error::Storage("corrupt plan log".into()))
+}
