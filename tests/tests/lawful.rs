@@ -190,3 +190,26 @@ async fn the_citizen_is_to_be_told_of_an_emergency_access_until_someone_records_
     assert!(!all[0].access.as_ref().expect("access").citizen_to_be_informed);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_service_joining_on_its_own_is_listed_for_its_auditors() -> TestResult {
+    let t = TestHub::start().await?;
+    let mut ward = t.client(WARD).await?;
+    let (name, _) = create_plan(&mut ward, CPR).await?;
+    invite(&mut ward, &name, JOB, "borgerens samtykke").await?;
+    let mut addiction = t.client(ADDICTION).await?;
+    join(&mut addiction, CPR, "henvist til alkoholbehandling").await?;
+
+    let mut auditor = t.hub.plan_client(ADDICTION, "rev-2", "AUDITOR").await?;
+    let joins = auditor.list_care_team_joins(pb::ListCareTeamJoinsRequest::default()).await?.into_inner().joins;
+    assert_eq!(joins.len(), 1);
+    assert_eq!((joins[0].plan.as_str(), joins[0].reason.as_str()), (name.as_str(), "henvist til alkoholbehandling"));
+    assert_eq!(joins[0].member.as_ref().map(|m| m.organisation_id.as_str()), Some(ADDICTION));
+    // The ward created the plan and invited the job centre: nothing to review there.
+    let mut ward_auditor = t.hub.plan_client(WARD, "rev-3", "AUDITOR").await?;
+    let none = ward_auditor.list_care_team_joins(pb::ListCareTeamJoinsRequest::default()).await?.into_inner();
+    assert!(none.joins.is_empty());
+    let refused = addiction.list_care_team_joins(pb::ListCareTeamJoinsRequest::default()).await.expect_err("auditors");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    Ok(())
+}

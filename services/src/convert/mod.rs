@@ -12,7 +12,9 @@ use samplan_proto::v1 as pb;
 use crate::domain::*;
 
 pub use request::{PlanChange, cpr, plan_change, plan_name, reason, request_id};
-pub use response::{access_entry, emergency_access, heartbeat, plan, shown_clock, subscribed_event, visible_event};
+pub use response::{
+    access_entry, care_team_join, emergency_access, heartbeat, plan, shown_clock, subscribed_event, visible_event,
+};
 
 macro_rules! enum_map {
     ($from:ident, $to:ident, $proto:ty, $domain:ty, { $($p:ident => $d:ident),+ $(,)? }) => {

@@ -101,6 +101,17 @@ pub fn emergency_access(g: &plan::EmergencyGrant) -> pb::EmergencyAccess {
     }
 }
 
+/// A health service's own join, for review, from its event.
+pub fn care_team_join(e: &RecordedEvent) -> Option<pb::CareTeamJoinReview> {
+    let EventPayload::CareTeamJoined { member: m, reason } = &e.payload else { return None };
+    Some(pb::CareTeamJoinReview {
+        plan: e.plan_id.resource_name(),
+        member: Some(member(m)),
+        reason: reason.as_str().to_owned(),
+        join_time: Some(timestamp(e.recorded_at)),
+    })
+}
+
 /// One audit record as the citizen's access view shows it.
 pub fn access_entry(entry: &AuditEntry, organisation_name: Option<&str>) -> pb::AccessLogEntry {
     let (allowed, denial_reason) = match &entry.decision {

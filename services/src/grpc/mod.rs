@@ -196,6 +196,13 @@ impl PlanService for PlanApi {
         self.handle("ListPlanAccess", request, |actor, _, r| self.list_access(actor, r)).await
     }
 
+    async fn list_care_team_joins(
+        &self,
+        request: Request<pb::ListCareTeamJoinsRequest>,
+    ) -> Result<Response<pb::ListCareTeamJoinsResponse>, Status> {
+        self.handle("ListCareTeamJoins", request, |actor, _, r| self.list_joins(actor, r)).await
+    }
+
     async fn list_emergency_accesses(
         &self,
         request: Request<pb::ListEmergencyAccessesRequest>,

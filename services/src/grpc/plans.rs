@@ -144,9 +144,7 @@ impl PlanApi {
     ) -> Handled<pb::ListEmergencyAccessesResponse> {
         let page_size = page_size(request.page_size)?;
         let from = page_token(&request.page_token)?.unwrap_or(1);
-        if policy::scope(actor.role) != policy::Scope::Oversight {
-            return Err(DomainError::forbidden("AUDITORS_ONLY", "only auditors review emergency accesses").into());
-        }
+        auditors_only(&actor, "only auditors review emergency accesses")?;
         let mut grants = self.store.emergency_grants(&actor.organisation, from, page_size + 1)?;
         let next_page_token = next_page(&mut grants, page_size, |e| e.global_position);
         let mut accesses = Vec::with_capacity(grants.len());
@@ -168,6 +166,31 @@ impl PlanApi {
         }
         let disclosure = Disclosure::review(None, "an auditor reviewing its organisation's emergency accesses");
         Ok(Answer::disclosing(pb::ListEmergencyAccessesResponse { accesses, next_page_token }, disclosure))
+    }
+}
+
+impl PlanApi {
+    pub(super) async fn list_joins(
+        &self,
+        actor: Actor,
+        request: pb::ListCareTeamJoinsRequest,
+    ) -> Handled<pb::ListCareTeamJoinsResponse> {
+        let page_size = page_size(request.page_size)?;
+        let from = page_token(&request.page_token)?.unwrap_or(1);
+        auditors_only(&actor, "only auditors review their organisation's care-team joins")?;
+        let mut joins = self.store.care_team_joins(&actor.organisation, from, page_size + 1)?;
+        let next_page_token = next_page(&mut joins, page_size, |e| e.global_position);
+        let joins = joins.iter().filter_map(convert::care_team_join).collect();
+        let disclosure = Disclosure::review(None, "an auditor reviewing its organisation's care-team joins");
+        Ok(Answer::disclosing(pb::ListCareTeamJoinsResponse { joins, next_page_token }, disclosure))
+    }
+}
+
+fn auditors_only(actor: &Actor, message: &'static str) -> Result<(), Refusal> {
+    if policy::scope(actor.role) == policy::Scope::Oversight {
+        Ok(())
+    } else {
+        Err(DomainError::forbidden("AUDITORS_ONLY", message).into())
     }
 }
 

@@ -16,6 +16,8 @@
 //! | `l`    | plan id (16) + first audit sequence   | sequences of the plan's audit records, written together (plan_audit.rs); empty in older stores: the key's own |
 //! | `i`    | —                                     | the audit sequence up to which `l` is complete (u64) |
 //! | `x`    | global position (u64)                 | plan id + sequence of an emergency grant |
+//! | `j`    | global position (u64)                 | plan id + sequence of a health service's own join, for review |
+//! | `v`    | —                                     | the projection format (migrate.rs)       |
 //! | `t`    | plan id (16) + clock index (u32)      | empty: an open rights clock              |
 //! | `d`    | due day (u32) + plan id + clock index | empty: a running clock not yet overdue   |
 //!
@@ -42,6 +44,7 @@ pub const PLAN_AUDIT: u8 = b'l';
 /// The single key holding the `l` index's watermark.
 pub const AUDIT_INDEXED: u8 = b'i';
 pub const EMERGENCY: u8 = b'x';
+pub const JOIN: u8 = b'j';
 pub const OPEN_CLOCK: u8 = b't';
 pub const DUE_CLOCK: u8 = b'd';
 /// The single key holding the projection format (see `migrate`).
@@ -104,8 +107,9 @@ pub fn plan_audit(plan: PlanId, sequence: u64) -> [u8; 25] {
     plan_number(PLAN_AUDIT, plan, sequence)
 }
 
-pub fn emergency(position: u64) -> [u8; 9] {
-    number(EMERGENCY, position)
+/// An entry of a review index (`EMERGENCY` or `JOIN`) at a global position.
+pub fn review(index: u8, position: u64) -> [u8; 9] {
+    number(index, position)
 }
 
 /// A prefix and a number.

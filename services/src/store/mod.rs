@@ -531,23 +531,45 @@ impl Store {
         plan_audit::records(&self.shared.db, plan, from_sequence, limit)
     }
 
-    /// Up to `limit` emergency-access grants (their events) made to professionals of
-    /// `organisation`, from global position `from_position` on.
+    /// Up to `limit` emergency-access grants (their events) made to
+    /// professionals of `organisation`, from global position `from_position` on.
     pub fn emergency_grants(
         &self,
         organisation: &OrganisationId,
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, Error> {
+        self.reviews(keys::EMERGENCY, organisation, from_position, limit)
+    }
+
+    /// Up to `limit` care-team joins (their events) `organisation` made on its
+    /// own, from global position `from_position` on.
+    pub fn care_team_joins(
+        &self,
+        organisation: &OrganisationId,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, Error> {
+        self.reviews(keys::JOIN, organisation, from_position, limit)
+    }
+
+    /// The durable events of review index `index` that `organisation` caused.
+    fn reviews(
+        &self,
+        index: u8,
+        organisation: &OrganisationId,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, Error> {
         let durable = self.durable_position();
         let mut events = Vec::new();
-        // Grants of every organisation are indexed together.
-        for item in self.shared.db.range(keys::emergency(from_position)..=keys::emergency(durable)) {
+        // Every organisation's entries are indexed together.
+        for item in self.shared.db.range(keys::review(index, from_position)..=keys::review(index, durable)) {
             if events.len() >= limit {
                 break;
             }
             let (plan, sequence) = keys::decode_event_ref(&item?.1)?;
-            let bytes = self.shared.db.get(keys::event(plan, sequence))?.ok_or_else(|| corrupt("emergency index"))?;
+            let bytes = self.shared.db.get(keys::event(plan, sequence))?.ok_or_else(|| corrupt("review index"))?;
             let event: RecordedEvent = decode(&bytes)?;
             if &event.actor.organisation == organisation {
                 events.push(event);

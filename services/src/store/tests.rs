@@ -446,3 +446,44 @@ async fn a_projection_this_build_cannot_decode_is_rebuilt_from_the_log() {
     assert_eq!(store.plan(plan).await.expect("read").map(|p| p.goals.len()), Some(2));
     assert!(store.verify().expect("verify").problems.is_empty(), "and the next write stores it anew");
 }
+
+#[tokio::test]
+async fn projections_of_an_older_format_are_rebuilt_from_the_log_when_the_store_opens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ward = actor("ward", Sector::RegionalPsychiatry);
+    let (plan, expected) = {
+        let store = open(dir.path());
+        let plan = create(&store, &ward, 1).await.plan_id;
+        let add = Command::AddGoal { text: text("bo selv"), category: DataCategory::Goals };
+        change(&store, &ward, plan, 1, add, None).await.expect("goal");
+        let expected = store.plan(plan).await.expect("read").expect("plan");
+        store.shutdown().await;
+        (plan, expected)
+    };
+    {
+        // As an earlier release left it: no format key, and projections in its shape.
+        let db = sled::Config::new().path(dir.path()).segment_size(SEGMENT_SIZE).open().expect("sled");
+        db.remove([keys::PROJECTION_FORMAT]).expect("remove");
+        db.insert(keys::projection(plan), vec![0xff; 3]).expect("overwrite");
+        db.flush().expect("flush");
+    }
+    let store = open(dir.path());
+    let format = store.shared.db.get([keys::PROJECTION_FORMAT]).expect("get").expect("format written");
+    assert_eq!(decode::<u32>(&format).expect("decode"), migrate::PROJECTION_FORMAT);
+    let stored = store.shared.db.get(keys::projection(plan)).expect("get").expect("projection");
+    assert_eq!(decode::<Plan>(&stored).expect("current format"), expected);
+    assert!(store.verify().expect("verify").problems.is_empty());
+    store.shutdown().await;
+    drop(store);
+
+    // A store written by a newer release is refused, not misread.
+    {
+        let db = sled::Config::new().path(dir.path()).segment_size(SEGMENT_SIZE).open().expect("sled");
+        db.insert([keys::PROJECTION_FORMAT], encode(&(migrate::PROJECTION_FORMAT + 1)).expect("encode")).expect("set");
+        db.flush().expect("flush");
+    }
+    let mut options = StoreOptions::new(dir.path());
+    options.cache_capacity_bytes = 8 * 1024 * 1024;
+    let Err(refused) = Store::open(options) else { panic!("a newer format is refused") };
+    assert!(refused.to_string().contains("newer than this build"), "{refused}");
+}

@@ -442,9 +442,15 @@ impl Writer {
 
         for (event, bytes) in events.iter().zip(encoded) {
             st.event_hashes.push((event.sequence, event_hash(&bytes)));
-            if let EventPayload::EmergencyAccessGranted { .. } = event.payload {
+            // Emergency accesses and health services' own joins are listed for review.
+            let review = match &event.payload {
+                EventPayload::EmergencyAccessGranted { .. } => Some(keys::EMERGENCY),
+                EventPayload::CareTeamJoined { .. } => Some(keys::JOIN),
+                _ => None,
+            };
+            if let Some(index) = review {
                 st.batch.insert(
-                    keys::emergency(event.global_position).as_slice(),
+                    keys::review(index, event.global_position).as_slice(),
                     keys::event_ref(plan_id, event.sequence).as_slice(),
                 );
             }
