@@ -98,7 +98,9 @@ pub(super) async fn who_sees_what(
             ),
         )
         .await?;
-    println!("  The job centre after the citizen's consent — the discharge, nothing else of psychiatry:");
+    println!(
+        "  The job centre after the consent — it will hear of the discharge (none is planned yet), of nothing else in psychiatry:"
+    );
     print_view(job, &story.plan).await?;
     Ok(())
 }

@@ -10,6 +10,7 @@ use samplan_proto::v1::change_plan_request::Command;
 use samplan_proto::v1::plan_event::Event;
 
 mod access;
+mod discharge;
 mod print;
 
 use crate::client::{PlanClient, events_until};
@@ -59,6 +60,16 @@ impl Story {
 fn reason_of(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;
     status.get_error_details().error_info().map(|info| info.reason.clone()).unwrap_or_default()
+}
+
+/// A milestone on `occurred_on`; `expected` is the expected discharge date, for a planned discharge.
+fn milestone(kind: pb::MilestoneKind, occurred_on: String, expected: String) -> Command {
+    Command::RecordMilestone(pb::RecordMilestone {
+        milestone: kind as i32,
+        occurred_on,
+        serious_illness: false,
+        expected_discharge_date: expected,
+    })
 }
 
 fn uuid_like(version: u64, organisation: &str) -> String {
@@ -385,112 +396,7 @@ pub async fn run() -> anyhow::Result<()> {
 
     access::who_sees_what(&mut story, &mut ward, &mut social, &mut job, &date(0)).await?;
 
-    println!(
-        "\n7. Discharge: planned by the ward, prepared by every sector, completed with the contact person handed over."
-    );
-    let milestone = |kind: pb::MilestoneKind, occurred_on: String, expected: String| {
-        Command::RecordMilestone(pb::RecordMilestone {
-            milestone: kind as i32,
-            occurred_on,
-            serious_illness: false,
-            expected_discharge_date: expected,
-        })
-    };
-    use pb::MilestoneKind as M;
-    let in_progress = |activity: &str, status: pb::ActivityStatus| {
-        Command::ChangeActivityStatus(pb::ChangeActivityStatus { activity_id: activity.into(), status: status as i32 })
-    };
-    story
-        .step(&mut ward, "starts the discharge activity", in_progress("activity-2", pb::ActivityStatus::InProgress))
-        .await?;
-    story
-        .step(&mut ward, "plans the discharge for in 5 days", milestone(M::DischargePlanned, date(0), date(5)))
-        .await?;
-    story
-        .step(
-            &mut job,
-            "offers an udskrivningskoordinator (mentor), for 6 months from today",
-            Command::OfferDischargeCoordinator(pb::OfferDischargeCoordinator {
-                mentor_professional_id: "mentor-31".into(),
-                start_date: date(0),
-                end_date: date(190),
-            }),
-        )
-        .await?;
-    story
-        .step(
-            &mut job,
-            "records the citizen's answer: yes",
-            Command::AnswerDischargeCoordinatorOffer(pb::AnswerDischargeCoordinatorOffer { accepted: true }),
-        )
-        .await?;
-    story
-        .step(
-            &mut social,
-            "calls the network meeting for today",
-            Command::RequestNetworkMeeting(pb::RequestNetworkMeeting { meeting_date: date(0) }),
-        )
-        .await?;
-    story
-        .step(
-            &mut social,
-            "records the network meeting as held",
-            milestone(M::NetworkMeetingHeld, date(0), String::new()),
-        )
-        .await?;
-    story
-        .step(
-            &mut ward,
-            "asks the citizen for advance statements",
-            Command::RequestAdvanceStatements(pb::RequestAdvanceStatements {}),
-        )
-        .await?;
-    story
-        .step(
-            &mut ward,
-            "records the discharge advance statement",
-            Command::RecordAdvanceStatement(pb::RecordAdvanceStatement {
-                occasion: pb::AdvanceStatementOccasion::Discharge as i32,
-                text: "Ved ny indlæggelse: ring til Mette og til min bostøttemedarbejder.".into(),
-                supersedes: "statement-1".into(),
-            }),
-        )
-        .await?;
-    story
-        .step(
-            &mut ward,
-            "agrees with social services that they take over as contact person",
-            Command::AgreeNextContactPerson(pb::AgreeNextContactPerson {
-                organisation_id: "kbh-socialforvaltning".into(),
-                professional_id: "sagsbeh-2210".into(),
-            }),
-        )
-        .await?;
-    story
-        .step(&mut ward, "completes the discharge activity", in_progress("activity-2", pb::ActivityStatus::Completed))
-        .await?;
-    story
-        .step(
-            &mut ward,
-            "completes the discharge: the contact person passes to social services in the same step",
-            Command::CompleteDischarge(pb::CompleteDischarge { discharge_date: date(0) }),
-        )
-        .await?;
-    let discharged = social.client.get_plan(pb::GetPlanRequest { name: story.plan.clone() }).await?.into_inner().plan;
-    let steps: Vec<String> = discharged
-        .and_then(|p| p.discharge)
-        .map(|d| d.steps)
-        .unwrap_or_default()
-        .iter()
-        .map(|s| {
-            format!(
-                "{} {}",
-                short(name::<pb::DischargeStepKind>(s.kind)),
-                short(name::<pb::DischargeStepState>(s.state))
-            )
-        })
-        .collect();
-    println!("        {:<22} discharge steps: {}", social.label, steps.join("; "));
+    discharge::discharge(&mut story, &mut ward, &mut social, &mut job, &date).await?;
 
     println!("\n8. The citizen's access view (Min Log), as the contact person lists it:");
     let log = social
@@ -525,6 +431,7 @@ pub async fn run() -> anyhow::Result<()> {
         );
     }
 
+    use pb::MilestoneKind as M;
     println!("\n9. Rights and deadlines: milestones start and stop the citizen's clocks.");
     story
         .step(

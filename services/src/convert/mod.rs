@@ -2,6 +2,7 @@
 //! Requests become domain values (every field checked, every violation
 //! reported at once); domain values become responses.
 
+mod event;
 #[cfg(test)]
 mod inference_tests;
 mod request;
@@ -11,10 +12,9 @@ use samplan_proto::v1 as pb;
 
 use crate::domain::*;
 
+pub use event::{heartbeat, subscribed_event, visible_event};
 pub use request::{PlanChange, cpr, plan_change, plan_name, reason, request_id};
-pub use response::{
-    access_entry, care_team_join, emergency_access, heartbeat, plan, shown_clock, subscribed_event, visible_event,
-};
+pub use response::{access_entry, care_team_join, emergency_access, plan, shown_clock};
 
 macro_rules! enum_map {
     ($from:ident, $to:ident, $proto:ty, $domain:ty, { $($p:ident => $d:ident),+ $(,)? }) => {

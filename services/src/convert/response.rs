@@ -5,19 +5,19 @@ use samplan_proto::v1 as pb;
 
 use super::*;
 
-fn timestamp(t: Timestamp) -> ProtoTimestamp {
+pub(super) fn timestamp(t: Timestamp) -> ProtoTimestamp {
     ProtoTimestamp { seconds: t.0.div_euclid(1_000_000), nanos: (t.0.rem_euclid(1_000_000) * 1000) as i32 }
 }
 
-fn day_text(date: Date) -> String {
+pub(super) fn day_text(date: Date) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
-fn date_text(date: Option<Date>) -> String {
+pub(super) fn date_text(date: Option<Date>) -> String {
     date.map(day_text).unwrap_or_default()
 }
 
-fn activity(a: &plan::Activity) -> pb::Activity {
+pub(super) fn activity(a: &plan::Activity) -> pb::Activity {
     pb::Activity {
         activity_id: a.activity_id.clone(),
         section: section_to(a.section),
@@ -32,7 +32,7 @@ fn activity(a: &plan::Activity) -> pb::Activity {
     }
 }
 
-fn member(m: &plan::CareTeamMember) -> pb::CareTeamMember {
+pub(super) fn member(m: &plan::CareTeamMember) -> pb::CareTeamMember {
     pb::CareTeamMember {
         member_id: m.member_id.clone(),
         organisation_id: m.organisation.to_string(),
@@ -45,7 +45,7 @@ fn member(m: &plan::CareTeamMember) -> pb::CareTeamMember {
     }
 }
 
-fn consent(terms: &plan::ConsentTerms, recorded: Option<&plan::Consent>) -> pb::Consent {
+pub(super) fn consent(terms: &consent::ConsentTerms, recorded: Option<&consent::Consent>) -> pb::Consent {
     pb::Consent {
         consent_id: terms.consent_id.clone(),
         recipient_organisation_id: terms.recipient.to_string(),
@@ -66,7 +66,11 @@ fn consent(terms: &plan::ConsentTerms, recorded: Option<&plan::Consent>) -> pb::
 }
 
 /// A consent as its event gives it.
-fn consent_given(terms: &plan::ConsentTerms, purpose: Option<&Text>, document_reference: Option<&Text>) -> pb::Consent {
+pub(super) fn consent_given(
+    terms: &consent::ConsentTerms,
+    purpose: Option<&Text>,
+    document_reference: Option<&Text>,
+) -> pb::Consent {
     pb::Consent {
         purpose: purpose.map(|t| t.as_str().to_owned()).unwrap_or_default(),
         document_reference: document_reference.map(|t| t.as_str().to_owned()).unwrap_or_default(),
@@ -74,7 +78,7 @@ fn consent_given(terms: &plan::ConsentTerms, purpose: Option<&Text>, document_re
     }
 }
 
-fn objection(terms: &plan::ObjectionTerms, recorded: Option<&plan::Objection>) -> pb::Objection {
+pub(super) fn objection(terms: &consent::ObjectionTerms, recorded: Option<&consent::Objection>) -> pb::Objection {
     pb::Objection {
         objection_id: terms.objection_id.clone(),
         recipient_organisation_id: terms.recipient.to_string(),
@@ -134,7 +138,7 @@ pub fn access_entry(entry: &AuditEntry, organisation_name: Option<&str>) -> pb::
     }
 }
 
-fn relative(r: &plan::Relative) -> pb::Relative {
+pub(super) fn relative(r: &plan::Relative) -> pb::Relative {
     pb::Relative {
         relative_id: r.relative_id.clone(),
         name: r.name.as_str().to_owned(),
@@ -208,281 +212,6 @@ pub fn plan(p: &Plan, categories: &[DataCategory], today: Date) -> pb::Plan {
         emergency_accesses: p.emergency_grants.iter().map(emergency_access).collect(),
         visible_categories: categories.iter().map(|c| category_to(*c)).collect(),
         objections: p.objections.iter().map(|o| objection(&o.terms, Some(o))).collect(),
-    }
-}
-
-/// `e` as a caller that sees `categories` of `plan` (the plan's current state)
-/// may see it, or `None` if it may not see all the event reveals; its author
-/// is withheld where naming it would tell more.
-pub fn visible_event(e: &RecordedEvent, plan: &Plan, categories: &[DataCategory]) -> Option<pb::PlanEvent> {
-    let revealed = disclosure::event_reveals(&e.payload, plan);
-    if !disclosure::shows(&revealed, categories) {
-        return None;
-    }
-    let mut shown = event(e, &revealed);
-    let names = |org: &OrganisationId| disclosure::shows_organisation(plan, org, categories);
-    withhold_contacts(&mut shown, &names);
-    if !categories.contains(&disclosure::membership_reveals(e.actor.sector)) {
-        shown.actor = None;
-        if let Some(pb::plan_event::Event::MilestoneRecorded(m)) = &mut shown.event {
-            m.started.iter_mut().for_each(|c| c.responsible_organisation_id.clear());
-        }
-    }
-    Some(shown)
-}
-
-/// Clears the organisation and professional of every contact person in
-/// `shown` that `names` may not name (see [`disclosure::withheld_organisations`]).
-fn withhold_contacts(shown: &mut pb::PlanEvent, names: &impl Fn(&OrganisationId) -> bool) {
-    use pb::plan_event::Event as E;
-    let named = |organisation: &str| OrganisationId::parse("organisation_id", organisation).is_ok_and(|o| names(&o));
-    let withhold = |organisation: &mut String, professional: &mut String| {
-        if !named(organisation) {
-            organisation.clear();
-            professional.clear();
-        }
-    };
-    match &mut shown.event {
-        Some(E::ContactPersonAssigned(c)) => withhold(&mut c.organisation_id, &mut c.professional_id),
-        Some(E::NextContactPersonAgreed(c)) => withhold(&mut c.organisation_id, &mut c.professional_id),
-        Some(E::ContactPersonHandedOver(c)) => {
-            withhold(&mut c.from_organisation_id, &mut c.from_professional_id);
-            withhold(&mut c.to_organisation_id, &mut c.to_professional_id);
-        }
-        _ => {}
-    }
-}
-
-/// `e` whole, filed under everything it reveals (`revealed`).
-fn event(e: &RecordedEvent, revealed: &[DataCategory]) -> pb::PlanEvent {
-    use pb::plan_event::Event as E;
-    let reason = |t: &Text| t.as_str().to_owned();
-    let event = match &e.payload {
-        EventPayload::PlanCreated { citizen_kind, first_member, reason: r } => E::PlanCreated(pb::PlanCreated {
-            citizen_identifier_kind: cpr_kind_to(*citizen_kind),
-            first_member: Some(member(first_member)),
-            reason: reason(r),
-        }),
-        EventPayload::CareTeamJoined { member: m, reason: r } => {
-            E::CareTeamJoined(pb::CareTeamJoined { member: Some(member(m)), reason: reason(r) })
-        }
-        EventPayload::PlanActivated => E::PlanActivated(pb::PlanActivated {}),
-        EventPayload::PlanPutOnHold { reason: r } => E::PlanPutOnHold(pb::PlanPutOnHold { reason: reason(r) }),
-        EventPayload::PlanResumed => E::PlanResumed(pb::PlanResumed {}),
-        EventPayload::PlanClosed { reason: r } => E::PlanClosed(pb::PlanClosed { reason: reason(r) }),
-        EventPayload::PlanReopened { reason: r } => E::PlanReopened(pb::PlanReopened { reason: reason(r) }),
-        EventPayload::GoalAdded { goal_id, text, category } => E::GoalAdded(pb::GoalAdded {
-            goal_id: goal_id.clone(),
-            text: reason(text),
-            category: category_to(*category),
-        }),
-        EventPayload::GoalRevised { goal_id, text } => {
-            E::GoalRevised(pb::GoalRevised { goal_id: goal_id.clone(), text: reason(text) })
-        }
-        EventPayload::GoalAssessed { goal_id, achievement } => {
-            E::GoalAssessed(pb::GoalAssessed { goal_id: goal_id.clone(), achievement: achievement_to(*achievement) })
-        }
-        EventPayload::GoalEnded { goal_id, reason: r } => {
-            E::GoalEnded(pb::GoalEnded { goal_id: goal_id.clone(), reason: reason(r) })
-        }
-        EventPayload::SectionOwnershipTaken { section, organisation, effective } => {
-            E::SectionOwnershipTaken(pb::SectionOwnershipTaken {
-                section: section_to(*section),
-                organisation_id: organisation.to_string(),
-                effective_date: day_text(*effective),
-            })
-        }
-        EventPayload::SectionOwnershipTransferred { section, from, to, effective } => {
-            E::SectionOwnershipTransferred(pb::SectionOwnershipTransferred {
-                section: section_to(*section),
-                from_organisation_id: from.to_string(),
-                to_organisation_id: to.to_string(),
-                effective_date: day_text(*effective),
-            })
-        }
-        EventPayload::ActivityAdded(a) => E::ActivityAdded(pb::ActivityAdded { activity: Some(activity(a)) }),
-        EventPayload::ActivityStatusChanged { activity_id, from, to } => {
-            E::ActivityStatusChanged(pb::ActivityStatusChanged {
-                activity_id: activity_id.clone(),
-                from_status: activity_status_to(*from),
-                to_status: activity_status_to(*to),
-            })
-        }
-        EventPayload::CareTeamMemberAdded(m) => {
-            E::CareTeamMemberAdded(pb::CareTeamMemberAdded { member: Some(member(m)) })
-        }
-        EventPayload::CareTeamMembershipEnded { member_id, end_date } => {
-            E::CareTeamMembershipEnded(pb::CareTeamMembershipEnded {
-                member_id: member_id.clone(),
-                end_date: day_text(*end_date),
-            })
-        }
-        EventPayload::ContactPersonAssigned { organisation, professional } => {
-            E::ContactPersonAssigned(pb::ContactPersonAssigned {
-                organisation_id: organisation.to_string(),
-                professional_id: professional.to_string(),
-            })
-        }
-        EventPayload::ContactPersonHandedOver {
-            from_organisation,
-            from_professional,
-            to_organisation,
-            to_professional,
-            reason: r,
-        } => E::ContactPersonHandedOver(pb::ContactPersonHandedOver {
-            from_organisation_id: from_organisation.to_string(),
-            from_professional_id: from_professional.to_string(),
-            to_organisation_id: to_organisation.to_string(),
-            to_professional_id: to_professional.to_string(),
-            reason: reason(r),
-        }),
-        EventPayload::AdvanceStatementRecorded { statement_id, occasion, text, supersedes } => {
-            E::AdvanceStatementRecorded(pb::AdvanceStatementRecorded {
-                statement_id: statement_id.clone(),
-                occasion: occasion_to(*occasion),
-                text: reason(text),
-                supersedes: supersedes.clone().unwrap_or_default(),
-            })
-        }
-        EventPayload::RelativeRegistered(r) => {
-            E::RelativeRegistered(pb::RelativeRegistered { relative: Some(relative(r)) })
-        }
-        EventPayload::RelativeInvolvementChanged { relative_id, involvement } => {
-            E::RelativeInvolvementChanged(pb::RelativeInvolvementChanged {
-                relative_id: relative_id.clone(),
-                involvement: involvement_to(*involvement),
-            })
-        }
-        EventPayload::ConsentRecorded(terms) => {
-            E::ConsentRecorded(pb::ConsentRecorded { consent: Some(consent(terms, None)) })
-        }
-        EventPayload::ConsentGiven { terms, purpose, document_reference } => E::ConsentRecorded(pb::ConsentRecorded {
-            consent: Some(consent_given(terms, Some(purpose), document_reference.as_ref())),
-        }),
-        EventPayload::ObjectionRecorded(terms) => {
-            E::ObjectionRecorded(pb::ObjectionRecorded { objection: Some(objection(terms, None)) })
-        }
-        EventPayload::ObjectionWithdrawn { objection_id, reason: r } => {
-            E::ObjectionWithdrawn(pb::ObjectionWithdrawn { objection_id: objection_id.clone(), reason: reason(r) })
-        }
-        EventPayload::CitizenInformedOfEmergencyAccess { grant_id, informed_on } => {
-            E::CitizenInformedOfEmergencyAccess(pb::CitizenInformedOfEmergencyAccess {
-                grant_id: grant_id.clone(),
-                informed_date: day_text(*informed_on),
-            })
-        }
-        EventPayload::CareTeamMemberInvited { member: m, ground } => {
-            E::CareTeamMemberInvited(pb::CareTeamMemberInvited {
-                member: Some(member(m)),
-                ground: ground.as_str().to_owned(),
-            })
-        }
-        EventPayload::ConsentWithdrawn { consent_id, reason: r } => {
-            E::ConsentWithdrawn(pb::ConsentWithdrawn { consent_id: consent_id.clone(), reason: reason(r) })
-        }
-        EventPayload::EmergencyAccessGranted { grant_id, justification, expires_at } => {
-            E::EmergencyAccessGranted(pb::EmergencyAccessGranted {
-                grant_id: grant_id.clone(),
-                justification: reason(justification),
-                expire_time: Some(timestamp(*expires_at)),
-            })
-        }
-        EventPayload::MilestoneRecorded { milestone, occurred_on, started, stopped } => {
-            let (kind, serious_illness, expected) = milestone_to(milestone);
-            E::MilestoneRecorded(pb::MilestoneRecorded {
-                milestone: kind as i32,
-                occurred_on: day_text(*occurred_on),
-                serious_illness,
-                expected_discharge_date: date_text(expected),
-                started: started
-                    .iter()
-                    .map(|c| pb::RightsClock {
-                        clock_id: c.clock_id.clone(),
-                        kind: clock_kind_to(c.kind),
-                        start_date: day_text(*occurred_on),
-                        due_date: day_text(c.due_on),
-                        state: pb::ClockState::Running as i32,
-                        legal_source: c.source.clone(),
-                        responsible_organisation_id: e.actor.organisation.to_string(),
-                        ..Default::default()
-                    })
-                    .collect(),
-                stopped_clock_ids: stopped.clone(),
-            })
-        }
-        EventPayload::ClockPaused { clock_id, reason: r, on } => {
-            E::ClockPaused(pb::ClockPaused { clock_id: clock_id.clone(), reason: reason(r), pause_date: day_text(*on) })
-        }
-        EventPayload::ClockResumed { clock_id, on, due_on } => E::ClockResumed(pb::ClockResumed {
-            clock_id: clock_id.clone(),
-            resume_date: day_text(*on),
-            due_date: day_text(*due_on),
-        }),
-        EventPayload::ClockOverdue { clock_id, due_on } => {
-            E::ClockOverdue(pb::ClockOverdue { clock_id: clock_id.clone(), due_date: day_text(*due_on) })
-        }
-        EventPayload::IndsatsplanStarted { next_meeting } => {
-            E::IndsatsplanStarted(pb::IndsatsplanStarted { next_meeting_date: day_text(*next_meeting) })
-        }
-        EventPayload::IndsatsplanMeetingSet { next_meeting } => {
-            E::IndsatsplanMeetingSet(pb::IndsatsplanMeetingSet { next_meeting_date: day_text(*next_meeting) })
-        }
-        EventPayload::IndsatsActionPrioritised { activity_id, priority } => {
-            E::IndsatsActionPrioritised(pb::IndsatsActionPrioritised {
-                activity_id: activity_id.clone(),
-                priority: *priority,
-            })
-        }
-        EventPayload::IndsatsplanSigned { version, sides, agreed } => E::IndsatsplanSigned(pb::IndsatsplanSigned {
-            version: *version,
-            sides: sides.iter().map(|s| section_to(*s)).collect(),
-            agreed: *agreed,
-        }),
-        EventPayload::IndsatsplanReopened { version } => {
-            E::IndsatsplanReopened(pb::IndsatsplanReopened { version: *version })
-        }
-        EventPayload::DischargeCoordinatorOffered { mentor, start, end } => {
-            E::DischargeCoordinatorOffered(pb::DischargeCoordinatorOffered {
-                mentor_professional_id: mentor.to_string(),
-                start_date: day_text(*start),
-                end_date: day_text(*end),
-            })
-        }
-        EventPayload::DischargeCoordinatorOfferAnswered { accepted } => {
-            E::DischargeCoordinatorOfferAnswered(pb::DischargeCoordinatorOfferAnswered { accepted: *accepted })
-        }
-        EventPayload::NetworkMeetingRequested { meeting_on } => {
-            E::NetworkMeetingRequested(pb::NetworkMeetingRequested { meeting_date: day_text(*meeting_on) })
-        }
-        EventPayload::AdvanceStatementsRequested { on } => {
-            E::AdvanceStatementsRequested(pb::AdvanceStatementsRequested { request_date: day_text(*on) })
-        }
-        EventPayload::NextContactPersonAgreed { organisation, professional } => {
-            E::NextContactPersonAgreed(pb::NextContactPersonAgreed {
-                organisation_id: organisation.to_string(),
-                professional_id: professional.to_string(),
-            })
-        }
-        EventPayload::DischargeCompleted { on } => {
-            E::DischargeCompleted(pb::DischargeCompleted { discharge_date: day_text(*on) })
-        }
-    };
-    pb::PlanEvent {
-        plan: e.plan_id.resource_name(),
-        sequence: e.sequence,
-        global_position: e.global_position,
-        record_time: Some(timestamp(e.recorded_at)),
-        actor: Some(pb::Actor {
-            organisation_id: e.actor.organisation.to_string(),
-            sector: sector_to(e.actor.sector),
-            professional_id: e.actor.professional.to_string(),
-            role: role_to(e.actor.role),
-        }),
-        correlation_id: e.correlation_id.clone(),
-        request_id: e.request_id.clone().unwrap_or_default(),
-        event: Some(event),
-        category: category_to(disclosure::primary(revealed)),
-        categories: revealed.iter().map(|c| category_to(*c)).collect(),
     }
 }
 
@@ -582,37 +311,5 @@ fn rights_clock(c: &Clock, today: Date) -> pb::RightsClock {
         pause_reason,
         legal_source: c.source.clone(),
         responsible_organisation_id: c.responsible.to_string(),
-    }
-}
-
-fn milestone_to(m: &Milestone) -> (pb::MilestoneKind, bool, Option<Date>) {
-    use pb::MilestoneKind as K;
-    match m {
-        Milestone::ReferredForAssessment => (K::ReferredForAssessment, false, None),
-        Milestone::AssessmentCompleted { serious } => (K::AssessmentCompleted, *serious, None),
-        Milestone::PsychiatricTreatmentStarted => (K::PsychiatricTreatmentStarted, false, None),
-        Milestone::AddictionTreatmentRequested => (K::AddictionTreatmentRequested, false, None),
-        Milestone::DoctorConsultationHeld => (K::DoctorConsultationHeld, false, None),
-        Milestone::AddictionTreatmentStarted => (K::AddictionTreatmentStarted, false, None),
-        Milestone::ReferredForDualDiagnosisTreatment => (K::ReferredForDualDiagnosisTreatment, false, None),
-        Milestone::DualDiagnosisTreatmentStarted => (K::DualDiagnosisTreatmentStarted, false, None),
-        Milestone::IndsatsplanMeetingHeld => (K::IndsatsplanMeetingHeld, false, None),
-        Milestone::DischargePlanned { expected } => (K::DischargePlanned, false, Some(*expected)),
-        Milestone::NetworkMeetingHeld => (K::NetworkMeetingHeld, false, None),
-    }
-}
-
-/// A subscription message carrying an event as the caller may see it.
-pub fn subscribed_event(e: pb::PlanEvent) -> pb::SubscribePlanEventsResponse {
-    pb::SubscribePlanEventsResponse { message: Some(pb::subscribe_plan_events_response::Message::Event(e)) }
-}
-
-/// A subscription heartbeat: everything the caller may see up to `cursor` has been sent.
-pub fn heartbeat(cursor: u64, now: Timestamp) -> pb::SubscribePlanEventsResponse {
-    pb::SubscribePlanEventsResponse {
-        message: Some(pb::subscribe_plan_events_response::Message::Heartbeat(pb::Heartbeat {
-            cursor,
-            time: Some(timestamp(now)),
-        })),
     }
 }

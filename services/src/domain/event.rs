@@ -3,11 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::consent::{ConsentTerms, ObjectionTerms};
 use super::cpr::CprKind;
 use super::deadlines::{Milestone, StartedClock};
 use super::disclosure;
 use super::model::*;
-use super::plan::{Activity, CareTeamMember, ConsentTerms, ObjectionTerms, Plan, Relative};
+use super::plan::{Activity, CareTeamMember, Plan, Relative};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventPayload {

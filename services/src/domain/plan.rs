@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::consent::{Consent, Objection};
 use super::cpr::CprKind;
 use super::deadlines::{Clock, ClockState, Milestone};
 use super::discharge::{self, Discharge};
@@ -92,73 +93,6 @@ pub struct Relative {
     pub name: Text,
     pub relation: Text,
     pub involvement: RelativeInvolvement,
-}
-
-/// What the citizen consented to, as recorded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsentTerms {
-    pub consent_id: String,
-    /// The organisation that may receive the information.
-    pub recipient: OrganisationId,
-    pub categories: Vec<DataCategory>,
-    pub given_by: ConsentGiver,
-    pub form: ConsentForm,
-    pub given_on: Date,
-    /// The last day the consent holds, if it is limited.
-    pub valid_until: Option<Date>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Consent {
-    pub terms: ConsentTerms,
-    /// What the information may be used for (absent on consents recorded before it was asked).
-    pub purpose: Option<Text>,
-    /// Where a written consent is kept, e.g. a journal or case document id.
-    pub document_reference: Option<Text>,
-    pub recorded_at: Timestamp,
-    pub recorded_by: OrganisationId,
-    pub withdrawn_at: Option<Timestamp>,
-}
-
-/// What the citizen objected to: disclosure of `categories` to `recipient`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectionTerms {
-    pub objection_id: String,
-    pub recipient: OrganisationId,
-    pub categories: Vec<DataCategory>,
-    pub given_by: ConsentGiver,
-    pub given_on: Date,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Objection {
-    pub terms: ObjectionTerms,
-    pub recorded_at: Timestamp,
-    pub recorded_by: OrganisationId,
-    pub withdrawn_at: Option<Timestamp>,
-}
-
-impl Objection {
-    /// Whether the objection stops disclosure of `category` to `recipient` at
-    /// `now`: from the moment it was recorded until it is withdrawn.
-    pub fn covers(&self, recipient: &OrganisationId, category: DataCategory, now: Timestamp) -> bool {
-        &self.terms.recipient == recipient
-            && self.terms.categories.contains(&category)
-            && self.recorded_at <= now
-            && self.withdrawn_at.is_none_or(|t| now < t)
-    }
-}
-
-impl Consent {
-    /// Whether the consent lets `recipient` see `category` at `now`.
-    pub fn covers(&self, recipient: &OrganisationId, category: DataCategory, now: Timestamp) -> bool {
-        let t = &self.terms;
-        &t.recipient == recipient
-            && t.categories.contains(&category)
-            && self.withdrawn_at.is_none()
-            && t.given_on <= now.date()
-            && t.valid_until.is_none_or(|last| now.date() <= last)
-    }
 }
 
 /// Emergency access (værdispring) granted to one professional, for a limited time.
