@@ -128,14 +128,14 @@ impl From<Error> for End {
 struct Seen {
     plan: Plan,
     view: View,
-    categories: Vec<DataCategory>,
+    audience: disclosure::Audience,
 }
 
 impl Seen {
     fn new(plan: Plan, actor: &Actor, now: Timestamp) -> Option<Self> {
         let view = policy::view(&plan, actor, now).ok()?;
-        let categories = view.categories();
-        Some(Self { plan, view, categories })
+        let audience = view.audience();
+        Some(Self { plan, view, audience })
     }
 }
 
@@ -240,7 +240,7 @@ impl Feed {
                 }
             };
             let Some(seen) = seen else { continue };
-            if let Some(shown) = convert::visible_event(&event, &seen.plan, &seen.categories) {
+            if let Some(shown) = convert::visible_event(&event, &seen.plan, &seen.audience) {
                 let revealed = disclosure::event_reveals(&event.payload, &seen.plan);
                 visible.push(Delivery { plan: event.plan_id, position: event.global_position, shown, revealed });
             }

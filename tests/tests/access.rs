@@ -147,8 +147,20 @@ async fn job_centre_sees_no_diagnosis_or_substance_abuse_without_consent() -> Te
     assert!(plan.consents.is_empty(), "a consent naming health categories tells of them");
     assert!(!events.iter().any(tells_health));
 
-    // The contact person's access view shows the job centre's reads and what each disclosed.
-    let log = p
+    // The job centre's auditor sees its organisation's reads and what each disclosed, on what ground.
+    let mut job_auditor = t.hub.plan_client(JOB, "rev-0", "AUDITOR").await?;
+    let log = job_auditor
+        .list_plan_access(pb::ListPlanAccessRequest {
+            parent: p.name.clone(),
+            page_size: 1000,
+            page_token: String::new(),
+        })
+        .await?
+        .into_inner()
+        .entries;
+    assert!(log.iter().all(|e| e.organisation_id == JOB), "an auditor reviews its own organisation");
+    // The ward's contact person sees them too, but only what it may see of them: not employment.
+    let ward_log = p
         .ward
         .list_plan_access(pb::ListPlanAccessRequest {
             parent: p.name.clone(),
@@ -158,6 +170,9 @@ async fn job_centre_sees_no_diagnosis_or_substance_abuse_without_consent() -> Te
         .await?
         .into_inner()
         .entries;
+    let employment = pb::DataCategory::Employment as i32;
+    assert!(ward_log.iter().any(|e| e.organisation_id == JOB));
+    assert!(ward_log.iter().all(|e| !e.categories.contains(&employment) && !e.legal_ground.contains("employment")));
     let job_reads: Vec<_> = log.iter().filter(|e| e.organisation_id == JOB && e.action == "GetPlan").collect();
     assert_eq!(job_reads.len(), 3);
     assert!(!job_reads[0].categories.contains(&health[0]));

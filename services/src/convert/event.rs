@@ -10,15 +10,16 @@ use super::*;
 /// `e` as a caller that sees `categories` of `plan` (the plan's current state)
 /// may see it, or `None` if it may not see all the event reveals; its author
 /// is withheld where naming it would tell more.
-pub fn visible_event(e: &RecordedEvent, plan: &Plan, categories: &[DataCategory]) -> Option<pb::PlanEvent> {
+pub fn visible_event(e: &RecordedEvent, plan: &Plan, audience: &disclosure::Audience) -> Option<pb::PlanEvent> {
+    let categories = &audience.categories;
     let revealed = disclosure::event_reveals(&e.payload, plan);
     if !disclosure::shows(&revealed, categories) {
         return None;
     }
     let mut shown = event(e, &revealed);
-    let names = |org: &OrganisationId| disclosure::shows_organisation(plan, org, categories);
+    let names = |org: &OrganisationId| audience.names(org);
     withhold_contacts(&mut shown, &names);
-    if !categories.contains(&disclosure::membership_reveals(e.actor.sector)) {
+    if !audience.names(&e.actor.organisation) {
         shown.actor = None;
         if let Some(pb::plan_event::Event::MilestoneRecorded(m)) = &mut shown.event {
             m.started.iter_mut().for_each(|c| c.responsible_organisation_id.clear());
@@ -27,8 +28,8 @@ pub fn visible_event(e: &RecordedEvent, plan: &Plan, categories: &[DataCategory]
     Some(shown)
 }
 
-/// Clears the organisation and professional of every contact person in
-/// `shown` that `names` may not name (the contact persons it names).
+/// Clears the organisation (and professional) of every contact person and
+/// consent or objection recipient in `shown` that `names` may not name.
 fn withhold_contacts(shown: &mut pb::PlanEvent, names: &impl Fn(&OrganisationId) -> bool) {
     use pb::plan_event::Event as E;
     let named = |organisation: &str| OrganisationId::parse("organisation_id", organisation).is_ok_and(|o| names(&o));
@@ -41,6 +42,12 @@ fn withhold_contacts(shown: &mut pb::PlanEvent, names: &impl Fn(&OrganisationId)
     match &mut shown.event {
         Some(E::ContactPersonAssigned(c)) => withhold(&mut c.organisation_id, &mut c.professional_id),
         Some(E::NextContactPersonAgreed(c)) => withhold(&mut c.organisation_id, &mut c.professional_id),
+        Some(E::ConsentRecorded(pb::ConsentRecorded { consent: Some(c) })) => {
+            withhold(&mut c.recipient_organisation_id, &mut String::new())
+        }
+        Some(E::ObjectionRecorded(pb::ObjectionRecorded { objection: Some(o) })) => {
+            withhold(&mut o.recipient_organisation_id, &mut String::new())
+        }
         Some(E::ContactPersonHandedOver(c)) => {
             withhold(&mut c.from_organisation_id, &mut c.from_professional_id);
             withhold(&mut c.to_organisation_id, &mut c.to_professional_id);

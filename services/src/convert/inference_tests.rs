@@ -241,10 +241,11 @@ fn a_recipient_without_a_health_ground_learns_no_health_fact() {
     let given = health_plan();
     for viewer in [jobcentre(), municipality()] {
         let view = policy::view(&given.plan, &viewer, NOW).expect("member");
+        let audience = view.audience();
         let categories = view.categories();
         assert!(categories.iter().all(|c| !c.is_health()), "{viewer:?} has no health ground");
 
-        let shown = plan(&given.plan, &categories, NOW.date());
+        let shown = plan(&given.plan, &audience, NOW.date());
         let answer = format!("{shown:?}");
         assert!(leaks(&answer).is_empty(), "{} sees {:?} in the plan: {answer}", viewer.organisation, leaks(&answer));
         assert!(shown.contact_person.as_ref().is_some_and(|c| c.withheld), "a contact person exists, withheld");
@@ -254,7 +255,7 @@ fn a_recipient_without_a_health_ground_learns_no_health_fact() {
         for payload in every_event(&given.plan) {
             let name = variant_of(&payload);
             let event = record(given.plan.id, given.plan.version + 1, payload, &ward());
-            if let Some(event) = visible_event(&event, &given.plan, &categories) {
+            if let Some(event) = visible_event(&event, &given.plan, &audience) {
                 shown_events += 1;
                 let answer = format!("{event:?}");
                 assert!(
@@ -274,11 +275,35 @@ fn a_recipient_without_a_health_ground_learns_no_health_fact() {
 fn the_markers_are_there_for_those_who_may_see_them() {
     // The check above is not vacuous: the ward, treating the citizen, sees them all.
     let given = health_plan();
-    let categories = policy::view(&given.plan, &ward(), NOW).expect("member").categories();
-    assert!(!leaks(&format!("{:?}", plan(&given.plan, &categories, NOW.date()))).is_empty());
+    let audience = policy::view(&given.plan, &ward(), NOW).expect("member").audience();
+    assert!(!leaks(&format!("{:?}", plan(&given.plan, &audience, NOW.date()))).is_empty());
     let shown: Vec<_> = every_event(&given.plan)
         .into_iter()
-        .filter_map(|p| visible_event(&record(given.plan.id, 99, p, &ward()), &given.plan, &categories))
+        .filter_map(|p| visible_event(&record(given.plan.id, 99, p, &ward()), &given.plan, &audience))
         .collect();
     assert!(shown.len() > 40 && shown.iter().all(|e| e.actor.is_some()));
+}
+
+#[test]
+fn withholding_tells_nothing_of_who_is_withheld() {
+    // The contact person is social services, not a health service: to the job
+    // centre, without a health ground, it is withheld all the same, and so is
+    // the author of social services' events — "withheld" does not mean "health".
+    let given = health_plan().and(
+        &ward(),
+        Command::HandOverContactPerson {
+            from_organisation: org("ward"),
+            from_professional: prof("p-1"),
+            to_organisation: org("kommune"),
+            to_professional: prof("p-2"),
+            reason: text("udskrevet"),
+        },
+    );
+    let audience = policy::view(&given.plan, &jobcentre(), NOW).expect("member").audience();
+    let shown = plan(&given.plan, &audience, NOW.date());
+    assert!(shown.contact_person.as_ref().is_some_and(|c| c.withheld && c.organisation_id.is_empty()));
+    let event = record(given.plan.id, 99, EventPayload::PlanActivated, &municipality());
+    assert!(visible_event(&event, &given.plan, &audience).expect("shown").actor.is_none());
+    let own = record(given.plan.id, 99, EventPayload::PlanActivated, &jobcentre());
+    assert!(visible_event(&own, &given.plan, &audience).expect("shown").actor.is_some(), "its own name");
 }

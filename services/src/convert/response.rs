@@ -150,11 +150,12 @@ pub(super) fn relative(r: &plan::Relative) -> pb::Relative {
 /// `p` as a caller that sees `categories` may see it on `today` (which decides
 /// what is overdue): items it may not see left out, and organisations whose
 /// naming would tell it what it may not see withheld.
-pub fn plan(p: &Plan, categories: &[DataCategory], today: Date) -> pb::Plan {
-    let names = |org: &OrganisationId| disclosure::shows_organisation(p, org, categories);
+pub fn plan(p: &Plan, audience: &disclosure::Audience, today: Date) -> pb::Plan {
+    let categories = &audience.categories;
+    let names = |org: &OrganisationId| audience.names(org);
     let p = &disclosure::redacted(p, categories);
     pb::Plan {
-        clocks: p.clocks.iter().map(|c| shown_clock(c, p, categories, today)).collect(),
+        clocks: p.clocks.iter().map(|c| shown_clock(c, audience, today)).collect(),
         indsatsplan: p.indsatsplan.as_ref().map(indsatsplan),
         discharge: p.discharge.as_ref().map(|d| discharge(d, p, today)),
         name: p.id.resource_name(),
@@ -208,10 +209,36 @@ pub fn plan(p: &Plan, categories: &[DataCategory], today: Date) -> pb::Plan {
         create_time: Some(timestamp(p.created_at)),
         update_time: Some(timestamp(p.updated_at)),
         status_reason: p.status_reason.as_ref().map(|r| r.as_str().to_owned()).unwrap_or_default(),
-        consents: p.consents.iter().map(|c| consent(&c.terms, Some(c))).collect(),
+        consents: p
+            .consents
+            .iter()
+            .map(|c| {
+                let mut shown = consent(&c.terms, Some(c));
+                if !names(&c.recorded_by) {
+                    shown.recorded_by_organisation_id.clear();
+                }
+                if !names(&c.terms.recipient) {
+                    shown.recipient_organisation_id.clear();
+                }
+                shown
+            })
+            .collect(),
         emergency_accesses: p.emergency_grants.iter().map(emergency_access).collect(),
         visible_categories: categories.iter().map(|c| category_to(*c)).collect(),
-        objections: p.objections.iter().map(|o| objection(&o.terms, Some(o))).collect(),
+        objections: p
+            .objections
+            .iter()
+            .map(|o| {
+                let mut shown = objection(&o.terms, Some(o));
+                if !names(&o.recorded_by) {
+                    shown.recorded_by_organisation_id.clear();
+                }
+                if !names(&o.terms.recipient) {
+                    shown.recipient_organisation_id.clear();
+                }
+                shown
+            })
+            .collect(),
     }
 }
 
@@ -281,9 +308,9 @@ fn indsatsplan(k: &indsatsplan::Indsatsplan) -> pb::Indsatsplan {
 
 /// A clock of `plan` as a caller that sees `categories` may see it on `today`:
 /// its responsible organisation withheld where naming it would tell more.
-pub fn shown_clock(c: &Clock, plan: &Plan, categories: &[DataCategory], today: Date) -> pb::RightsClock {
+pub fn shown_clock(c: &Clock, audience: &disclosure::Audience, today: Date) -> pb::RightsClock {
     let mut clock = rights_clock(c, today);
-    if !disclosure::shows_organisation(plan, &c.responsible, categories) {
+    if !audience.names(&c.responsible) {
         clock.responsible_organisation_id.clear();
     }
     clock

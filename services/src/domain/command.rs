@@ -229,12 +229,11 @@ impl Command {
     /// may not see is answered exactly as one not on the care team.
     pub fn touches(&self, plan: &Plan) -> Vec<DataCategory> {
         use disclosure::*;
-        let org = |id: &OrganisationId| organisation_reveals(plan, id);
         let touched: Vec<DataCategory> = match self {
             Command::ChangeActivityStatus { activity_id, .. }
-            | Command::PrioritiseIndsatsAction { activity_id, .. } => plan
-                .activity(activity_id)
-                .map_or(vec![], |a| vec![a.section.category(), org(&a.responsible_organisation)]),
+            | Command::PrioritiseIndsatsAction { activity_id, .. } => {
+                plan.activity(activity_id).map_or(vec![], |a| activity_reveals(plan, a))
+            }
             Command::EndCareTeamMembership { member_id, .. } => {
                 plan.member(member_id).map_or(vec![], |m| vec![membership_reveals(m.sector)])
             }
@@ -245,12 +244,12 @@ impl Command {
                 .consents
                 .iter()
                 .find(|c| &c.terms.consent_id == consent_id)
-                .map_or(vec![], |c| c.terms.categories.clone()),
+                .map_or(vec![], |c| consent_reveals(plan, &c.terms)),
             Command::WithdrawObjection { objection_id, .. } => plan
                 .objections
                 .iter()
                 .find(|o| &o.terms.objection_id == objection_id)
-                .map_or(vec![], |o| o.terms.categories.clone()),
+                .map_or(vec![], |o| objection_reveals(plan, &o.terms)),
             Command::RecordMilestone { milestone, .. } => milestone_reveals(milestone),
             Command::PauseClock { clock_id, .. } | Command::ResumeClock { clock_id } => {
                 plan.clock(clock_id).map_or(vec![], |c| clock_reveals(c.kind).to_vec())

@@ -133,6 +133,12 @@ pub(super) fn record(
     today: Date,
 ) -> Result<EventPayload, DomainError> {
     let categories = distinct("categories", given.categories)?;
+    if categories.iter().any(|c| matches!(c, DataCategory::PlanAndContact | DataCategory::Goals)) {
+        return Err(DomainError::invalid(
+            "categories",
+            "the plan and the goals are shared with the care team: invite the organisation instead of a consent for them",
+        ));
+    }
     if given.given_on > today {
         return Err(DomainError::invalid("given_on", "is in the future"));
     }

@@ -41,15 +41,15 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
     if !command.touches(plan).iter().all(|c| sees.contains(c)) {
         return Err(match command.item_reference() {
             Some((field, what)) => no_such(field, what),
-            None => DomainError::forbidden(
-                "CATEGORY_NOT_WRITABLE",
-                "the caller's sector and role may not write this kind of information",
-            ),
+            None => policy::not_writable(),
         });
     }
     policy::may_write(ctx.actor, &sees, plan, command)?;
     let events = decide_seen(plan, command, ctx, &sees)?;
-    if let Some(first) = events.first() {
+    // A consent or an objection names its recipient as the writer chose it;
+    // their own rules check what they name (see `consent`).
+    let names_recipient = matches!(command, Command::RecordConsent { .. } | Command::RecordObjection { .. });
+    if let Some(first) = events.first().filter(|_| !names_recipient) {
         policy::may_cause(&sees, plan, first)?;
     }
     Ok(events)
@@ -198,6 +198,11 @@ fn decide_seen(
         }
         Command::AddCareTeamMember { organisation, professional, role, start_date, end_date, ground } => {
             check_period("end_date", *start_date, *end_date)?;
+            // Before anything that depends on the team: one may not invite an
+            // organisation whose membership one could not see.
+            if !sees.contains(&disclosure::membership_reveals(organisation.sector)) {
+                return Err(policy::not_writable());
+            }
             if ground.is_none() && !organisation.sector.is_health() {
                 return Err(DomainError::invalid(
                     "ground",
@@ -246,7 +251,12 @@ fn decide_seen(
                     "the contact person's organisation would leave the care team; hand the contact person over first",
                 ));
             }
-            let ends_last_membership = plan.care_team.iter().all(|m| m.member_id == member.member_id || !m.is_open());
+            // Only members the caller may see count: a refusal must not tell of a hidden one.
+            let ends_last_membership = plan.care_team.iter().all(|m| {
+                m.member_id == member.member_id
+                    || !m.is_open()
+                    || !sees.contains(&disclosure::membership_reveals(m.sector))
+            });
             if ends_last_membership {
                 return Err(DomainError::precondition(
                     "LAST_CARE_TEAM_MEMBER",
@@ -284,7 +294,8 @@ fn decide_seen(
             // A contact person the caller may not see is one it cannot name.
             if &current.organisation != from_organisation
                 || &current.professional != from_professional
-                || !disclosure::shows_organisation(plan, &current.organisation, sees)
+                || !(disclosure::Audience { organisation: ctx.actor.organisation.clone(), categories: sees.to_vec() })
+                    .names(&current.organisation)
             {
                 return Err(DomainError::precondition(
                     "CONTACT_PERSON_CHANGED",
@@ -378,6 +389,7 @@ fn decide_seen(
             EventPayload::ConsentWithdrawn { consent_id: consent_id.clone(), reason: reason.clone() }
         }
         Command::RecordMilestone { milestone, occurred_on } => {
+            discharge::may_record(ctx.actor, milestone)?;
             deadlines::record_milestone(plan, ctx.deadlines, milestone, *occurred_on, today)?
         }
         Command::PauseClock { clock_id, reason } => deadlines::pause(plan, clock_id, reason, today)?,

@@ -199,6 +199,26 @@ impl DischargeCommand {
     }
 }
 
+/// Who records the discharge's milestones: the ward plans the discharge;
+/// the ward or the municipality, who hold the network meeting, record it held.
+pub(super) fn may_record(actor: &Actor, milestone: &super::deadlines::Milestone) -> Result<(), DomainError> {
+    use super::deadlines::Milestone;
+    match milestone {
+        Milestone::DischargePlanned { .. } => {
+            require_sector(actor, Sector::RegionalPsychiatry, "the ward plans the discharge")
+        }
+        Milestone::NetworkMeetingHeld
+            if !matches!(actor.sector, Sector::RegionalPsychiatry | Sector::MunicipalSocial) =>
+        {
+            Err(DomainError::forbidden(
+                "DISCHARGE_STEP_NOT_YOURS",
+                "the region or the municipality records the network meeting",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn open_discharge(plan: &Plan) -> Result<&Discharge, DomainError> {
     plan.discharge.as_ref().filter(|d| d.is_open()).ok_or_else(|| {
         DomainError::precondition("NO_DISCHARGE_PLANNED", "no discharge is planned; the ward records it first")

@@ -12,10 +12,12 @@
 //! reveal something: the author of an event, the contact person, a clock's
 //! responsible organisation.
 
+use super::consent::{ConsentTerms, ObjectionTerms};
 use super::deadlines::{ClockKind, Milestone};
 use super::event::EventPayload;
+use super::model::LegalPlanType;
 use super::model::{DataCategory, OrganisationId, Sector};
-use super::plan::Plan;
+use super::plan::{Activity, Plan};
 
 use DataCategory::*;
 
@@ -82,17 +84,15 @@ pub fn event_reveals(payload: &EventPayload, plan: &Plan) -> Vec<DataCategory> {
         plan.consents
             .iter()
             .find(|c| c.terms.consent_id == id)
-            .map_or(vec![Psychiatric], |c| c.terms.categories.clone())
+            .map_or(vec![Psychiatric], |c| consent_reveals(plan, &c.terms))
     };
     let objection = |id: &str| {
         plan.objections
             .iter()
             .find(|o| o.terms.objection_id == id)
-            .map_or(vec![Psychiatric], |o| o.terms.categories.clone())
+            .map_or(vec![Psychiatric], |o| objection_reveals(plan, &o.terms))
     };
-    let activity = |id: &str| {
-        plan.activity(id).map_or(vec![Psychiatric], |a| vec![a.section.category(), org(&a.responsible_organisation)])
-    };
+    let activity = |id: &str| plan.activity(id).map_or(vec![Psychiatric], |a| activity_reveals(plan, a));
     let revealed = match payload {
         PlanCreated { first_member: m, .. }
         | CareTeamMemberAdded(m)
@@ -110,7 +110,7 @@ pub fn event_reveals(payload: &EventPayload, plan: &Plan) -> Vec<DataCategory> {
         GoalRevised { goal_id, .. } | GoalAssessed { goal_id, .. } | GoalEnded { goal_id, .. } => vec![goal(goal_id)],
         SectionOwnershipTaken { section, organisation, .. } => vec![section.category(), org(organisation)],
         SectionOwnershipTransferred { section, from, to, .. } => vec![section.category(), org(from), org(to)],
-        ActivityAdded(a) => vec![a.section.category(), org(&a.responsible_organisation)],
+        ActivityAdded(a) => activity_reveals(plan, a),
         ActivityStatusChanged { activity_id, .. } | IndsatsActionPrioritised { activity_id, .. } => {
             let mut categories = activity(activity_id);
             if matches!(payload, IndsatsActionPrioritised { .. }) {
@@ -122,9 +122,9 @@ pub fn event_reveals(payload: &EventPayload, plan: &Plan) -> Vec<DataCategory> {
         // withholds where naming them would tell more (as for the plan's field).
         ContactPersonAssigned { .. } | ContactPersonHandedOver { .. } => vec![],
         AdvanceStatementRecorded { .. } => vec![Psychiatric],
-        ConsentRecorded(terms) | ConsentGiven { terms, .. } => terms.categories.clone(),
+        ConsentRecorded(terms) | ConsentGiven { terms, .. } => consent_reveals(plan, terms),
         ConsentWithdrawn { consent_id, .. } => consent(consent_id),
-        ObjectionRecorded(terms) => terms.categories.clone(),
+        ObjectionRecorded(terms) => objection_reveals(plan, terms),
         ObjectionWithdrawn { objection_id, .. } => objection(objection_id),
         EmergencyAccessGranted { .. } | CitizenInformedOfEmergencyAccess { .. } => EMERGENCY_REVEALS.to_vec(),
         MilestoneRecorded { milestone, .. } => milestone_reveals(milestone),
@@ -144,13 +144,65 @@ pub fn event_reveals(payload: &EventPayload, plan: &Plan) -> Vec<DataCategory> {
     PlanAndContact.with(&revealed)
 }
 
+/// What the legal plan an activity belongs to tells: a koordinerende
+/// indsatsplan a dual diagnosis, an udskrivningsaftale or koordinationsplan a
+/// discharge from a psychiatric ward, wherever it is written.
+pub fn legal_plan_reveals(legal_plan: LegalPlanType) -> &'static [DataCategory] {
+    match legal_plan {
+        LegalPlanType::KoordinerendeIndsatsplan => INDSATSPLAN_REVEALS,
+        LegalPlanType::Udskrivningsaftale | LegalPlanType::Koordinationsplan => &[DischargeCoordination],
+        LegalPlanType::Behandlingsplan
+        | LegalPlanType::Handleplan
+        | LegalPlanType::Jobplan
+        | LegalPlanType::Rehabiliteringsplan => &[],
+    }
+}
+
+/// What an activity reveals: its section, its responsible organisation and its legal plan.
+pub fn activity_reveals(plan: &Plan, activity: &Activity) -> Vec<DataCategory> {
+    let mut revealed =
+        vec![activity.section.category(), organisation_reveals(plan, &activity.responsible_organisation)];
+    revealed.extend_from_slice(legal_plan_reveals(activity.legal_plan_type));
+    revealed
+}
+
+/// What a consent reveals: the categories it names. Its recipient and its
+/// recorder are named only where the answer may name them (see [`Audience::names`]).
+pub fn consent_reveals(_plan: &Plan, terms: &ConsentTerms) -> Vec<DataCategory> {
+    PlanAndContact.with(&terms.categories)
+}
+
+/// What an objection reveals: the categories it names; its recipient as for a consent.
+pub fn objection_reveals(_plan: &Plan, terms: &ObjectionTerms) -> Vec<DataCategory> {
+    PlanAndContact.with(&terms.categories)
+}
+
 /// The category an event is filed under: the most specific it reveals.
 pub fn primary(revealed: &[DataCategory]) -> DataCategory {
     revealed.iter().copied().find(|c| *c != PlanAndContact).unwrap_or(PlanAndContact)
 }
 
-/// Whether a recipient that sees `categories` may be told that `organisation`
-/// is the one acting, responsible or contact person in `plan`.
+/// Who an answer is for: the recipient's organisation and the categories it sees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audience {
+    pub organisation: OrganisationId,
+    pub categories: Vec<DataCategory>,
+}
+
+impl Audience {
+    /// Whether the answer may name `organisation` as the one acting, responsible
+    /// or contact person. Withholding only health services would itself tell
+    /// that one is there; so a recipient that does not see both psychiatric and
+    /// substance-abuse information is told the name of its own organisation
+    /// only, and "withheld" says nothing about who it is.
+    pub fn names(&self, organisation: &OrganisationId) -> bool {
+        organisation == &self.organisation
+            || (self.categories.contains(&Psychiatric) && self.categories.contains(&SubstanceAbuse))
+    }
+}
+
+/// Whether a writer that sees `categories` may know that `organisation` is on
+/// the team of `plan` (and so may name it in a command).
 pub fn shows_organisation(plan: &Plan, organisation: &OrganisationId, categories: &[DataCategory]) -> bool {
     categories.contains(&organisation_reveals(plan, organisation))
 }
@@ -169,7 +221,7 @@ pub fn redacted(plan: &Plan, categories: &[DataCategory]) -> Plan {
     let mut shown = plan.clone();
     shown.goals.retain(|g| sees(g.category));
     shown.sections.retain(|section, owner| sees(section.category()) && org(&owner.organisation));
-    shown.activities.retain(|a| sees(a.section.category()) && org(&a.responsible_organisation));
+    shown.activities.retain(|a| shows(&activity_reveals(plan, a), categories));
     shown.care_team.retain(|m| sees(sector_reveals(m.sector)));
     shown.clocks.retain(|c| shows(clock_reveals(c.kind), categories));
     if !sees(Psychiatric) {
@@ -189,8 +241,8 @@ pub fn redacted(plan: &Plan, categories: &[DataCategory]) -> Plan {
             discharge.next_contact = None;
         }
     }
-    shown.consents.retain(|c| shows(&c.terms.categories, categories));
-    shown.objections.retain(|o| shows(&o.terms.categories, categories));
+    shown.consents.retain(|c| shows(&consent_reveals(plan, &c.terms), categories));
+    shown.objections.retain(|o| shows(&objection_reveals(plan, &o.terms), categories));
     if !shows(EMERGENCY_REVEALS, categories) {
         shown.emergency_grants.clear();
     }

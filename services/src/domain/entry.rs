@@ -27,8 +27,13 @@ pub fn join(plan: &Plan, actor: &Actor, now: Timestamp, reason: Text) -> Result<
     if plan.is_member(&actor.organisation, now) {
         return Ok(None);
     }
-    let consented =
-        || DataCategory::ALL.iter().any(|c| plan.consents.iter().any(|k| k.covers(&actor.organisation, *c, now)));
+    // A consent to a sector's own information, not to the plan itself.
+    let consented = || {
+        DataCategory::ALL
+            .iter()
+            .filter(|c| !matches!(c, DataCategory::PlanAndContact | DataCategory::Goals))
+            .any(|c| plan.consents.iter().any(|k| k.covers(&actor.organisation, *c, now)))
+    };
     if !actor.sector.is_health() && !consented() {
         return Err(DomainError::forbidden(
             "JOIN_NEEDS_INVITATION_OR_CONSENT",

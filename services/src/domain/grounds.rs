@@ -28,7 +28,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{DataCategory, Date, LegalPlanType, OrganisationId, Sector, Timestamp};
+use super::model::{DataCategory, Date, LegalPlanType, OrganisationId, SectionKind, Sector, Timestamp};
 use super::plan::Plan;
 
 /// What kind of ground a row is.
@@ -191,7 +191,8 @@ impl GroundRule {
         match self.condition {
             Condition::None => true,
             Condition::DischargeAgreement => plan.activities.iter().any(|a| {
-                matches!(a.legal_plan_type, LegalPlanType::Udskrivningsaftale | LegalPlanType::Koordinationsplan)
+                a.section == SectionKind::Psychiatry
+                    && matches!(a.legal_plan_type, LegalPlanType::Udskrivningsaftale | LegalPlanType::Koordinationsplan)
                     && a.status != super::model::ActivityStatus::Cancelled
             }),
         }

@@ -13,12 +13,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::audit::AuditEntry;
 use super::command::Command;
-use super::disclosure;
+use super::disclosure::{self, Audience};
 use super::error::DomainError;
 use super::event::EventPayload;
 use super::grounds::{self, Ground};
-use super::model::{Actor, DataCategory, ProfessionalRole, Timestamp};
+use super::model::{Actor, DataCategory, OrganisationId, ProfessionalRole, Timestamp};
 use super::plan::Plan;
 
 /// How far a professional role reaches into a plan.
@@ -63,6 +64,8 @@ pub enum Purpose {
 /// What a caller may see of a plan right now, and on what ground.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct View {
+    /// The caller's organisation.
+    pub organisation: OrganisationId,
     pub purpose: Purpose,
     /// Each category the caller sees, with its ground, in [`DataCategory::ALL`] order.
     pub grants: Vec<(DataCategory, Ground)>,
@@ -73,6 +76,11 @@ impl View {
         self.grants.iter().map(|(c, _)| *c).collect()
     }
 
+    /// Who answers shown on this view are for.
+    pub fn audience(&self) -> Audience {
+        Audience { organisation: self.organisation.clone(), categories: self.categories() }
+    }
+
     pub fn sees(&self, category: DataCategory) -> bool {
         self.grants.iter().any(|(c, _)| *c == category)
     }
@@ -80,7 +88,7 @@ impl View {
     /// The same view, narrowed to `categories` (e.g. those a delivery held).
     pub fn only(&self, categories: &[DataCategory]) -> View {
         let grants = self.grants.iter().filter(|(c, _)| categories.contains(c)).cloned().collect();
-        View { purpose: self.purpose, grants }
+        View { organisation: self.organisation.clone(), purpose: self.purpose, grants }
     }
 
     /// The ground of every category, for the audit log: categories that share
@@ -133,6 +141,7 @@ pub fn view(plan: &Plan, actor: &Actor, now: Timestamp) -> Result<View, DomainEr
     if let Some(grant) = plan.emergency_grants.iter().rev().find(|g| g.holds_for(actor, now)) {
         let ground = Ground::emergency(&grant.grant_id);
         return Ok(View {
+            organisation: actor.organisation.clone(),
             purpose: Purpose::EmergencyAccess,
             grants: DataCategory::ALL.iter().map(|c| (*c, ground.clone())).collect(),
         });
@@ -141,7 +150,11 @@ pub fn view(plan: &Plan, actor: &Actor, now: Timestamp) -> Result<View, DomainEr
         return Err(DomainError::PlanNotFound);
     }
     may_read_plans(actor)?;
-    Ok(View { purpose: Purpose::CareCoordination, grants: member_grants(plan, actor, now) })
+    Ok(View {
+        organisation: actor.organisation.clone(),
+        purpose: Purpose::CareCoordination,
+        grants: member_grants(plan, actor, now),
+    })
 }
 
 /// The categories a care-team member may see as such (never through
@@ -150,7 +163,7 @@ pub fn member_sees(plan: &Plan, actor: &Actor, now: Timestamp) -> Vec<DataCatego
     member_grants(plan, actor, now).into_iter().map(|(c, _)| c).collect()
 }
 
-fn not_writable() -> DomainError {
+pub(super) fn not_writable() -> DomainError {
     DomainError::forbidden(
         "CATEGORY_NOT_WRITABLE",
         "the caller's sector and role may not write this kind of information",
@@ -202,6 +215,31 @@ pub fn may_review_access(plan: &Plan, actor: &Actor, now: Timestamp) -> Result<(
             "only the plan's contact person or an auditor may list who accessed it",
         ))
     }
+}
+
+/// `entry` as `reviewer` may see it in a plan's access log, if at all: an
+/// auditor sees its own organisation's entries; the contact person those of
+/// organisations it may name (that a psychiatric ward read the plan is a
+/// health fact too), with only the categories it sees and their grounds.
+pub fn shown_access_entry(reviewer: &Actor, sees: &[DataCategory], entry: &AuditEntry) -> Option<AuditEntry> {
+    let actor = entry.actor.as_ref()?;
+    let own = actor.organisation == reviewer.organisation;
+    if scope(reviewer.role) == Scope::Oversight || own {
+        return own.then(|| entry.clone());
+    }
+    let audience = Audience { organisation: reviewer.organisation.clone(), categories: sees.to_vec() };
+    if !audience.names(&actor.organisation) {
+        return None;
+    }
+    let seen = |labels: &str| labels.split(", ").all(|label| sees.iter().any(|c| c.label() == label));
+    let legal_ground = entry
+        .legal_ground
+        .split("; ")
+        .filter(|part| part.split_once(": ").is_none_or(|(labels, _)| seen(labels)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let categories = entry.categories.iter().copied().filter(|c| sees.contains(c)).collect();
+    Some(AuditEntry { categories, legal_ground, ..entry.clone() })
 }
 
 /// Whether `actor`'s role reads plan content at all (for reads and for

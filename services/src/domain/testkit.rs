@@ -63,6 +63,11 @@ impl Given {
         }
     }
 
+    /// A copy of this plan, to try another story on.
+    pub fn clone_plan(&self) -> Self {
+        Self { plan: self.plan.clone(), rules: self.rules.clone(), deadlines: self.deadlines.clone() }
+    }
+
     /// Applies `command` by `by`, which must succeed.
     pub fn and(self, by: &Actor, command: Command) -> Self {
         self.and_at(NOW, by, command)

@@ -268,7 +268,9 @@ fn health_services_join_on_their_own_others_by_invitation_or_consent() {
     let refused = join(&given.plan, &jobcentre(), NOW, text("sygedagpenge")).expect_err("not on its own");
     assert_eq!(super::testkit::reason(refused), "JOIN_NEEDS_INVITATION_OR_CONSENT");
 
-    let consented = given.and(&ward(), consent(&jobcentre(), &[DataCategory::PlanAndContact]));
+    let plan_only = given.when(&ward(), &consent(&jobcentre(), &[DataCategory::PlanAndContact]));
+    assert_eq!(super::testkit::reason(plan_only.expect_err("the plan is the care team's")), "categories");
+    let consented = given.and(&ward(), consent(&jobcentre(), &[DataCategory::DischargeCoordination]));
     let joined = join(&consented.plan, &jobcentre(), NOW, text("sygedagpenge")).expect("under consent");
     assert!(matches!(joined, Some(EventPayload::CareTeamJoined { .. })));
 
@@ -408,6 +410,31 @@ fn the_udskrivningsaftale_opens_the_discharge_to_social_services_only() {
     use DataCategory::*;
     let given = dual_diagnosis().and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry });
     assert!(!sees(&given.plan, &municipality(), NOW).contains(&DischargeCoordination));
+    // Social services cannot give themselves the ground with a plan in their own section.
+    let own = Command::AddActivity {
+        section: SectionKind::Social,
+        title: text("koordinationsplan"),
+        legal_plan_type: LegalPlanType::Koordinationsplan,
+        responsible_professional: prof("p-1"),
+        start_date: NOW.date(),
+        end_date: None,
+        goal_ids: Vec::new(),
+    };
+    let social =
+        given.clone_plan().and(&municipality(), Command::TakeSectionOwnership { section: SectionKind::Social });
+    if let Ok(events) = social.when(&municipality(), &own) {
+        let mut social = social;
+        for event in events {
+            social.apply(event, &municipality());
+        }
+        assert!(!sees(&social.plan, &municipality(), NOW).contains(&DischargeCoordination));
+    }
+    let planned = Command::RecordMilestone {
+        milestone: Milestone::DischargePlanned { expected: NOW.date() },
+        occurred_on: NOW.date(),
+    };
+    let refused = given.when(&municipality(), &planned).expect_err("the ward plans a discharge");
+    assert!(matches!(reason(refused), "DISCHARGE_STEP_NOT_YOURS" | "CATEGORY_NOT_WRITABLE"));
     let given = given.and(&ward(), udskrivningsaftale());
     assert_eq!(sees(&given.plan, &municipality(), NOW), [PlanAndContact, Goals, Social, DischargeCoordination]);
     assert!(!sees(&given.plan, &jobcentre(), NOW).contains(&DischargeCoordination));

@@ -97,7 +97,7 @@ impl PlanApi {
 
     /// `plan` as `view` shows it, today.
     pub(super) fn shown(&self, plan: &Plan, view: &View) -> pb::Plan {
-        convert::plan(plan, &view.categories(), self.store.now().date())
+        convert::plan(plan, &view.audience(), self.store.now().date())
     }
 
     /// The audit entry of a call.

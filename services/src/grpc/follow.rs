@@ -76,7 +76,7 @@ impl PlanApi {
             let name = id.resource_name();
             clocks.extend(shown.iter().map(|c| pb::PlanClock {
                 plan: name.clone(),
-                clock: Some(convert::shown_clock(c, &plan, &sees, now.date())),
+                clock: Some(convert::shown_clock(c, &view.audience(), now.date())),
             }));
             let legal_ground = view.only(&categories).legal_ground();
             disclosures.push(Disclosure { plan: Some(id), purpose: view.purpose, categories, legal_ground });

@@ -125,12 +125,14 @@ impl PlanApi {
         policy::may_review_access(&plan, &actor, self.store.now()).map_err(Refusal::about(id))?;
         let mut records = self.store.plan_audit_records(id, from, page_size + 1)?;
         let next_page_token = next_page(&mut records, page_size, |r| r.sequence);
+        let sees = policy::member_sees(&plan, &actor, self.store.now());
         let entries = records
             .iter()
-            .map(|r| {
+            .filter_map(|r| policy::shown_access_entry(&actor, &sees, &r.entry))
+            .map(|entry| {
                 let name =
-                    r.entry.actor.as_ref().and_then(|a| self.registry.get(&a.organisation)).map(|o| o.name.as_str());
-                convert::access_entry(&r.entry, name)
+                    entry.actor.as_ref().and_then(|a| self.registry.get(&a.organisation)).map(|o| o.name.as_str());
+                convert::access_entry(&entry, name)
             })
             .collect();
         let disclosure = Disclosure::review(Some(id), "the citizen's contact person or an auditor reviewing access");
@@ -195,6 +197,6 @@ fn auditors_only(actor: &Actor, message: &'static str) -> Result<(), Refusal> {
 }
 
 fn visible_events(events: &[RecordedEvent], plan: &Plan, view: &View) -> Vec<pb::PlanEvent> {
-    let categories = view.categories();
-    events.iter().filter_map(|e| convert::visible_event(e, plan, &categories)).collect()
+    let audience = view.audience();
+    events.iter().filter_map(|e| convert::visible_event(e, plan, &audience)).collect()
 }

@@ -387,6 +387,8 @@ impl Writer {
                 (*plan, Some(current), payloads)
             }
             Intent::EmergencyAccess { citizen, justification } => {
+                // Who may ask at all is decided first: whether the citizen has a plan is not for others to learn.
+                policy::may_request_emergency_access(&sub.actor)?;
                 let plan_id = self.citizen_plan(st, citizen)?.ok_or(DomainError::PlanNotFound)?;
                 let plan = self.citizen_plan_loaded(st, plan_id)?;
                 let granted = emergency_access(
@@ -445,7 +447,7 @@ impl Writer {
             // Emergency accesses and health services' own joins are listed for review.
             let review = match &event.payload {
                 EventPayload::EmergencyAccessGranted { .. } => Some(keys::EMERGENCY),
-                EventPayload::CareTeamJoined { .. } => Some(keys::JOIN),
+                EventPayload::CareTeamJoined { .. } if event.actor.sector.is_health() => Some(keys::JOIN),
                 _ => None,
             };
             if let Some(index) = review {
