@@ -163,18 +163,31 @@ pub async fn join(client: &mut PlanClient, cpr: &str, reason: &str) -> anyhow::R
     Ok((plan.name, plan.version))
 }
 
-/// The citizen's written consent that `recipient` may see psychiatric and substance-abuse information.
-pub fn health_consent(recipient: &str) -> pb::change_plan_request::Command {
+/// The citizen's consent, given on 2 Jan 2026, that `recipient` may see
+/// `categories` for `purpose`: written, kept in `document`, or oral when `document` is empty.
+pub fn consent(
+    recipient: &str,
+    categories: &[pb::DataCategory],
+    purpose: &str,
+    document: &str,
+) -> pb::change_plan_request::Command {
+    let form = if document.is_empty() { pb::ConsentForm::Oral } else { pb::ConsentForm::Written };
     pb::change_plan_request::Command::RecordConsent(pb::RecordConsent {
         recipient_organisation_id: recipient.into(),
-        categories: vec![pb::DataCategory::Psychiatric as i32, pb::DataCategory::SubstanceAbuse as i32],
+        categories: categories.iter().map(|c| *c as i32).collect(),
         given_by: pb::ConsentGiver::Citizen as i32,
-        form: pb::ConsentForm::Written as i32,
+        form: form as i32,
         given_on: "2026-01-02".into(),
         valid_until: String::new(),
-        purpose: "koordinering af behandling".into(),
-        document_reference: "journal-2026-17".into(),
+        purpose: purpose.into(),
+        document_reference: document.into(),
     })
+}
+
+/// The citizen's written consent that `recipient` may see psychiatric and substance-abuse information.
+pub fn health_consent(recipient: &str) -> pb::change_plan_request::Command {
+    let health = [pb::DataCategory::Psychiatric, pb::DataCategory::SubstanceAbuse];
+    consent(recipient, &health, "koordinering af behandling", "journal-2026-17")
 }
 
 pub fn withdraw_consent(consent_id: &str) -> pb::change_plan_request::Command {

@@ -32,19 +32,6 @@ fn write_command(category: pb::DataCategory) -> Command {
     }
 }
 
-fn consent(recipient: &str, categories: &[pb::DataCategory]) -> Command {
-    Command::RecordConsent(pb::RecordConsent {
-        recipient_organisation_id: recipient.into(),
-        categories: categories.iter().map(|c| *c as i32).collect(),
-        given_by: pb::ConsentGiver::Citizen as i32,
-        form: pb::ConsentForm::Oral as i32,
-        given_on: "2026-01-02".into(),
-        valid_until: String::new(),
-        purpose: "koordinering".into(),
-        document_reference: String::new(),
-    })
-}
-
 fn objection(recipient: &str, categories: &[pb::DataCategory]) -> Command {
     Command::RecordObjection(pb::RecordObjection {
         recipient_organisation_id: recipient.into(),
@@ -117,7 +104,7 @@ async fn setup(
     };
     if matches!(situation, Situation::Consent | Situation::ConsentWithdrawn | Situation::Objection) {
         for other in &others {
-            steps.push((other, consent(viewer, &held(other))));
+            steps.push((other, consent(viewer, &held(other), "koordinering", "")));
         }
     }
     if situation == Situation::ConsentWithdrawn {

@@ -41,17 +41,8 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
     let (name, _) = create_plan(&mut ward, CPR).await?;
     let version = invite(&mut ward, &name, JOB, "borgerens samtykke, sygedagpenge").await?;
     // The citizen's consent that the job centre may know of a discharge (to offer a mentor).
-    let consent = Command::RecordConsent(pb::RecordConsent {
-        recipient_organisation_id: JOB.into(),
-        categories: vec![pb::DataCategory::DischargeCoordination as i32],
-        given_by: pb::ConsentGiver::Citizen as i32,
-        form: pb::ConsentForm::Oral as i32,
-        given_on: hub_date(0),
-        valid_until: String::new(),
-        purpose: "udskrivningskoordinator".into(),
-        document_reference: String::new(),
-    });
-    let version = apply(&mut ward, &name, version, consent).await?;
+    let discharge = consent(JOB, &[pb::DataCategory::DischargeCoordination], "udskrivningskoordinator", "");
+    let version = apply(&mut ward, &name, version, discharge).await?;
     let head = t.hub.store.durable_position();
     let mut ward_feed = subscribe(&mut ward, head, "ward-feed").await?;
     let mut job_feed = subscribe(&mut job, head, "job-feed").await?;

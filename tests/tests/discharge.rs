@@ -82,17 +82,8 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
         "aut-4471",
     );
     version = apply(&mut ward, &name, version, agreement).await?;
-    let consent = Command::RecordConsent(pb::RecordConsent {
-        recipient_organisation_id: JOB.into(),
-        categories: vec![pb::DataCategory::DischargeCoordination as i32],
-        given_by: pb::ConsentGiver::Citizen as i32,
-        form: pb::ConsentForm::Written as i32,
-        given_on: hub_date(0),
-        valid_until: String::new(),
-        purpose: "udskrivningskoordinator".into(),
-        document_reference: "journal-2026-31".into(),
-    });
-    version = apply(&mut ward, &name, version, consent).await?;
+    let discharge = consent(JOB, &[pb::DataCategory::DischargeCoordination], "udskrivningskoordinator", "j-31");
+    version = apply(&mut ward, &name, version, discharge).await?;
 
     // Each organisation's system follows its subscription from here.
     let head = t.hub.store.durable_position();

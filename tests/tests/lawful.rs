@@ -13,19 +13,6 @@ use tonic::Code;
 
 type TestResult = anyhow::Result<()>;
 
-fn record_consent(recipient: &str, category: pb::DataCategory, form: pb::ConsentForm, document: &str) -> Command {
-    Command::RecordConsent(pb::RecordConsent {
-        recipient_organisation_id: recipient.into(),
-        categories: vec![category as i32],
-        given_by: pb::ConsentGiver::Citizen as i32,
-        form: form as i32,
-        given_on: "2026-01-02".into(),
-        valid_until: String::new(),
-        purpose: "udskrivningskoordinator".into(),
-        document_reference: document.into(),
-    })
-}
-
 fn denied_reason(hub: &samplan_hub::embedded::EmbeddedHub, correlation_id: &str) -> anyhow::Result<String> {
     let audit = audit_by_correlation(hub)?;
     let entry = audit.get(correlation_id).ok_or_else(|| anyhow::anyhow!("{correlation_id} not audited"))?;
@@ -62,13 +49,17 @@ async fn refusals_keep_health_information_from_those_without_a_ground() -> TestR
 
     // A consent naming the organisation that records it.
     let mut job = t.client(JOB).await?;
-    let own = record_consent(JOB, pb::DataCategory::Psychiatric, pb::ConsentForm::Oral, "");
+    let own = consent(JOB, &[pb::DataCategory::Psychiatric], "udskrivningskoordinator", "");
     let refused = job.change_plan(tagged(change(&name, version, "", own), "self-consent")).await.expect_err("own");
     assert_eq!(refused.code(), Code::PermissionDenied);
     assert_eq!(error_info(&refused).map(|(r, _)| r).as_deref(), Some("RECORDED_BY_RECIPIENT"));
     assert_eq!(denied_reason(&t.hub, "self-consent")?, "RECORDED_BY_RECIPIENT");
     // A written consent without its document.
-    let undocumented = record_consent(JOB, pb::DataCategory::Psychiatric, pb::ConsentForm::Written, "");
+    let Command::RecordConsent(mut undocumented) = consent(JOB, &[pb::DataCategory::Psychiatric], "x", "doc") else {
+        unreachable!("a consent")
+    };
+    undocumented.document_reference.clear();
+    let undocumented = Command::RecordConsent(undocumented);
     let refused = ward.change_plan(change(&name, version, "", undocumented)).await.expect_err("document");
     assert!(field_violations(&refused).contains_key("record_consent.document_reference"));
 
@@ -85,8 +76,8 @@ async fn refusals_keep_health_information_from_those_without_a_ground() -> TestR
     // Nothing of it was written; the ward's own consent for the job centre is.
     let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.expect("plan");
     assert_eq!(plan.version, version, "refusals write nothing");
-    let consent = record_consent(JOB, pb::DataCategory::DischargeCoordination, pb::ConsentForm::Written, "journal-17");
-    apply(&mut ward, &name, version, consent).await?;
+    let discharge = consent(JOB, &[pb::DataCategory::DischargeCoordination], "udskrivningskoordinator", "journal-17");
+    apply(&mut ward, &name, version, discharge).await?;
     let plan = job.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.expect("plan");
     assert!(plan.visible_categories.contains(&(pb::DataCategory::DischargeCoordination as i32)));
     assert!(!plan.visible_categories.contains(&(pb::DataCategory::Psychiatric as i32)));
