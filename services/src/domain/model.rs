@@ -335,18 +335,6 @@ impl Sector {
             Employment => self == Self::JobCentre,
         }
     }
-
-    /// What a care-team membership of the sector reveals about the citizen:
-    /// that an addiction service takes part is itself substance-abuse information.
-    pub fn category(self) -> DataCategory {
-        match self {
-            Self::RegionalPsychiatry => DataCategory::Psychiatric,
-            Self::MunicipalSocial => DataCategory::Social,
-            Self::JobCentre => DataCategory::Employment,
-            Self::AddictionService => DataCategory::SubstanceAbuse,
-            Self::Citizen => DataCategory::PlanAndContact,
-        }
-    }
 }
 
 /// How a consent was given.
