@@ -17,9 +17,8 @@ pub fn visible_event(e: &RecordedEvent, plan: &Plan, audience: &disclosure::Audi
         return None;
     }
     let mut shown = event(e, &revealed);
-    let names = |org: &OrganisationId| audience.names(org);
-    withhold_contacts(&mut shown, &names);
-    if !audience.names(&e.actor.organisation) {
+    withhold_contacts(&mut shown, audience);
+    if !audience.names(e.actor.organisation.as_str()) {
         shown.actor = None;
         if let Some(pb::plan_event::Event::MilestoneRecorded(m)) = &mut shown.event {
             m.started.iter_mut().for_each(|c| c.responsible_organisation_id.clear());
@@ -29,12 +28,11 @@ pub fn visible_event(e: &RecordedEvent, plan: &Plan, audience: &disclosure::Audi
 }
 
 /// Clears the organisation (and professional) of every contact person and
-/// consent or objection recipient in `shown` that `names` may not name.
-fn withhold_contacts(shown: &mut pb::PlanEvent, names: &impl Fn(&OrganisationId) -> bool) {
+/// consent or objection recipient in `shown` that `audience` may not be told of.
+fn withhold_contacts(shown: &mut pb::PlanEvent, audience: &disclosure::Audience) {
     use pb::plan_event::Event as E;
-    let named = |organisation: &str| OrganisationId::parse("organisation_id", organisation).is_ok_and(|o| names(&o));
     let withhold = |organisation: &mut String, professional: &mut String| {
-        if !named(organisation) {
+        if !audience.names(organisation) {
             organisation.clear();
             professional.clear();
         }

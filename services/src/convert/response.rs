@@ -152,12 +152,12 @@ pub(super) fn relative(r: &plan::Relative) -> pb::Relative {
 /// naming would tell it what it may not see withheld.
 pub fn plan(p: &Plan, audience: &disclosure::Audience, today: Date) -> pb::Plan {
     let categories = &audience.categories;
-    let names = |org: &OrganisationId| audience.names(org);
+    let names = |org: &OrganisationId| audience.names(org.as_str());
     let p = &disclosure::redacted(p, categories);
     pb::Plan {
         clocks: p.clocks.iter().map(|c| shown_clock(c, audience, today)).collect(),
         indsatsplan: p.indsatsplan.as_ref().map(indsatsplan),
-        discharge: p.discharge.as_ref().map(|d| discharge(d, p, today)),
+        discharge: p.discharge.as_ref().map(|d| discharge(d, p, audience, today)),
         name: p.id.resource_name(),
         version: p.version,
         status: status_to(p.status),
@@ -242,8 +242,11 @@ pub fn plan(p: &Plan, audience: &disclosure::Audience, today: Date) -> pb::Plan 
     }
 }
 
-fn discharge(d: &discharge::Discharge, plan: &Plan, today: Date) -> pb::Discharge {
+/// The discharge as `audience` may see it: the contact person agreed for
+/// after it named as the plan's contact person is (see `Audience::names`).
+fn discharge(d: &discharge::Discharge, plan: &Plan, audience: &disclosure::Audience, today: Date) -> pb::Discharge {
     use discharge::{Step, StepState};
+    let next_contact = d.next_contact.as_ref().filter(|n| audience.names(n.organisation.as_str()));
     let steps = d
         .steps(plan, today)
         .into_iter()
@@ -277,8 +280,8 @@ fn discharge(d: &discharge::Discharge, plan: &Plan, today: Date) -> pb::Discharg
         network_meeting_held_date: date_text(d.network_meeting_held_on),
         advance_statements_requested_date: date_text(d.advance_statements_requested_on),
         advance_statement_recorded: d.advance_statement_recorded,
-        next_contact_organisation_id: d.next_contact.as_ref().map(|n| n.organisation.to_string()).unwrap_or_default(),
-        next_contact_professional_id: d.next_contact.as_ref().map(|n| n.professional.to_string()).unwrap_or_default(),
+        next_contact_organisation_id: next_contact.map(|n| n.organisation.to_string()).unwrap_or_default(),
+        next_contact_professional_id: next_contact.map(|n| n.professional.to_string()).unwrap_or_default(),
         completed_date: date_text(d.completed_on),
         steps,
     }
@@ -310,7 +313,7 @@ fn indsatsplan(k: &indsatsplan::Indsatsplan) -> pb::Indsatsplan {
 /// its responsible organisation withheld where naming it would tell more.
 pub fn shown_clock(c: &Clock, audience: &disclosure::Audience, today: Date) -> pb::RightsClock {
     let mut clock = rights_clock(c, today);
-    if !audience.names(&c.responsible) {
+    if !audience.names(c.responsible.as_str()) {
         clock.responsible_organisation_id.clear();
     }
     clock

@@ -244,12 +244,12 @@ impl Command {
                 .consents
                 .iter()
                 .find(|c| &c.terms.consent_id == consent_id)
-                .map_or(vec![], |c| consent_reveals(plan, &c.terms)),
+                .map_or(vec![], |c| consent_reveals(&c.terms)),
             Command::WithdrawObjection { objection_id, .. } => plan
                 .objections
                 .iter()
                 .find(|o| &o.terms.objection_id == objection_id)
-                .map_or(vec![], |o| objection_reveals(plan, &o.terms)),
+                .map_or(vec![], |o| objection_reveals(&o.terms)),
             Command::RecordMilestone { milestone, .. } => milestone_reveals(milestone),
             Command::PauseClock { clock_id, .. } | Command::ResumeClock { clock_id } => {
                 plan.clock(clock_id).map_or(vec![], |c| clock_reveals(c.kind).to_vec())

@@ -295,7 +295,7 @@ fn decide_seen(
             if &current.organisation != from_organisation
                 || &current.professional != from_professional
                 || !(disclosure::Audience { organisation: ctx.actor.organisation.clone(), categories: sees.to_vec() })
-                    .names(&current.organisation)
+                    .names(current.organisation.as_str())
             {
                 return Err(DomainError::precondition(
                     "CONTACT_PERSON_CHANGED",

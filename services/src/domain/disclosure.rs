@@ -7,10 +7,10 @@
 //! addiction service on the team tells of substance abuse; a ward names a
 //! psychiatric admission). Social services and the job centre taking part is
 //! coordination of the plan itself. Events are shown whole or not at all; a
-//! plan is shown with what the caller may not see left out, and with the
-//! organisation (and professional) withheld where only *who* it is would
-//! reveal something: the author of an event, the contact person, a clock's
-//! responsible organisation.
+//! plan is shown with what the caller may not see left out. Who is named in
+//! what is shown — the author of an event, the contact person, a clock's
+//! responsible organisation, a consent's recipient — follows one rule,
+//! [`Audience::names`], so that a name withheld tells nothing.
 
 use super::consent::{ConsentTerms, ObjectionTerms};
 use super::deadlines::{ClockKind, Milestone};
@@ -21,9 +21,9 @@ use super::plan::{Activity, Plan};
 
 use DataCategory::*;
 
-/// What an organisation's part in a plan reveals: `None` for organisations
-/// whose taking part tells nothing beyond the plan itself.
-fn sector_reveals(sector: Sector) -> DataCategory {
+/// What a care-team membership of `sector` reveals: the plan itself for
+/// organisations whose taking part tells nothing more.
+pub fn membership_reveals(sector: Sector) -> DataCategory {
     match sector {
         Sector::RegionalPsychiatry => Psychiatric,
         Sector::AddictionService => SubstanceAbuse,
@@ -35,12 +35,10 @@ fn sector_reveals(sector: Sector) -> DataCategory {
 /// does not know (it never does: every one named is on the care team) is
 /// taken as a health service, which discloses less.
 pub fn organisation_reveals(plan: &Plan, organisation: &OrganisationId) -> DataCategory {
-    plan.care_team.iter().find(|m| &m.organisation == organisation).map_or(Psychiatric, |m| sector_reveals(m.sector))
-}
-
-/// What a care-team membership of `sector` reveals.
-pub fn membership_reveals(sector: Sector) -> DataCategory {
-    sector_reveals(sector)
+    plan.care_team
+        .iter()
+        .find(|m| &m.organisation == organisation)
+        .map_or(Psychiatric, |m| membership_reveals(m.sector))
 }
 
 /// What a clock of `kind` reveals: a clock on the indsatsplan or on
@@ -77,27 +75,24 @@ pub const EMERGENCY_REVEALS: &[DataCategory] = &[PlanAndContact, Psychiatric, Su
 pub fn event_reveals(payload: &EventPayload, plan: &Plan) -> Vec<DataCategory> {
     use EventPayload::*;
     let org = |id: &OrganisationId| organisation_reveals(plan, id);
-    let member = |id: &str| plan.member(id).map_or(Psychiatric, |m| sector_reveals(m.sector));
+    let member = |id: &str| plan.member(id).map_or(Psychiatric, |m| membership_reveals(m.sector));
     let goal = |id: &str| plan.goal(id).map_or(Psychiatric, |g| g.category);
     let clock = |id: &str| plan.clock(id).map_or(&[Psychiatric][..], |c| clock_reveals(c.kind)).to_vec();
     let consent = |id: &str| {
-        plan.consents
-            .iter()
-            .find(|c| c.terms.consent_id == id)
-            .map_or(vec![Psychiatric], |c| consent_reveals(plan, &c.terms))
+        plan.consents.iter().find(|c| c.terms.consent_id == id).map_or(vec![Psychiatric], |c| consent_reveals(&c.terms))
     };
     let objection = |id: &str| {
         plan.objections
             .iter()
             .find(|o| o.terms.objection_id == id)
-            .map_or(vec![Psychiatric], |o| objection_reveals(plan, &o.terms))
+            .map_or(vec![Psychiatric], |o| objection_reveals(&o.terms))
     };
     let activity = |id: &str| plan.activity(id).map_or(vec![Psychiatric], |a| activity_reveals(plan, a));
     let revealed = match payload {
         PlanCreated { first_member: m, .. }
         | CareTeamMemberAdded(m)
         | CareTeamJoined { member: m, .. }
-        | CareTeamMemberInvited { member: m, .. } => vec![sector_reveals(m.sector)],
+        | CareTeamMemberInvited { member: m, .. } => vec![membership_reveals(m.sector)],
         CareTeamMembershipEnded { member_id, .. } => vec![member(member_id)],
         PlanActivated
         | PlanPutOnHold { .. }
@@ -122,9 +117,9 @@ pub fn event_reveals(payload: &EventPayload, plan: &Plan) -> Vec<DataCategory> {
         // withholds where naming them would tell more (as for the plan's field).
         ContactPersonAssigned { .. } | ContactPersonHandedOver { .. } => vec![],
         AdvanceStatementRecorded { .. } => vec![Psychiatric],
-        ConsentRecorded(terms) | ConsentGiven { terms, .. } => consent_reveals(plan, terms),
+        ConsentRecorded(terms) | ConsentGiven { terms, .. } => consent_reveals(terms),
         ConsentWithdrawn { consent_id, .. } => consent(consent_id),
-        ObjectionRecorded(terms) => objection_reveals(plan, terms),
+        ObjectionRecorded(terms) => objection_reveals(terms),
         ObjectionWithdrawn { objection_id, .. } => objection(objection_id),
         EmergencyAccessGranted { .. } | CitizenInformedOfEmergencyAccess { .. } => EMERGENCY_REVEALS.to_vec(),
         MilestoneRecorded { milestone, .. } => milestone_reveals(milestone),
@@ -168,12 +163,12 @@ pub fn activity_reveals(plan: &Plan, activity: &Activity) -> Vec<DataCategory> {
 
 /// What a consent reveals: the categories it names. Its recipient and its
 /// recorder are named only where the answer may name them (see [`Audience::names`]).
-pub fn consent_reveals(_plan: &Plan, terms: &ConsentTerms) -> Vec<DataCategory> {
+pub fn consent_reveals(terms: &ConsentTerms) -> Vec<DataCategory> {
     PlanAndContact.with(&terms.categories)
 }
 
 /// What an objection reveals: the categories it names; its recipient as for a consent.
-pub fn objection_reveals(_plan: &Plan, terms: &ObjectionTerms) -> Vec<DataCategory> {
+pub fn objection_reveals(terms: &ObjectionTerms) -> Vec<DataCategory> {
     PlanAndContact.with(&terms.categories)
 }
 
@@ -195,8 +190,8 @@ impl Audience {
     /// that one is there; so a recipient that does not see both psychiatric and
     /// substance-abuse information is told the name of its own organisation
     /// only, and "withheld" says nothing about who it is.
-    pub fn names(&self, organisation: &OrganisationId) -> bool {
-        organisation == &self.organisation
+    pub fn names(&self, organisation: &str) -> bool {
+        organisation == self.organisation.as_str()
             || (self.categories.contains(&Psychiatric) && self.categories.contains(&SubstanceAbuse))
     }
 }
@@ -213,8 +208,7 @@ pub fn shows(revealed: &[DataCategory], categories: &[DataCategory]) -> bool {
 }
 
 /// `plan` with every item a recipient that sees `categories` may not see left
-/// out. Who is named in what is left (the contact person, a clock's
-/// responsible organisation) is the answer's business: see [`shows_organisation`].
+/// out. Who is named in what is left is the answer's business: see [`Audience::names`].
 pub fn redacted(plan: &Plan, categories: &[DataCategory]) -> Plan {
     let sees = |c: DataCategory| categories.contains(&c);
     let org = |id: &OrganisationId| sees(organisation_reveals(plan, id));
@@ -222,7 +216,7 @@ pub fn redacted(plan: &Plan, categories: &[DataCategory]) -> Plan {
     shown.goals.retain(|g| sees(g.category));
     shown.sections.retain(|section, owner| sees(section.category()) && org(&owner.organisation));
     shown.activities.retain(|a| shows(&activity_reveals(plan, a), categories));
-    shown.care_team.retain(|m| sees(sector_reveals(m.sector)));
+    shown.care_team.retain(|m| sees(membership_reveals(m.sector)));
     shown.clocks.retain(|c| shows(clock_reveals(c.kind), categories));
     if !sees(Psychiatric) {
         shown.advance_statements.clear();
@@ -233,16 +227,13 @@ pub fn redacted(plan: &Plan, categories: &[DataCategory]) -> Plan {
     if !sees(DischargeCoordination) {
         shown.discharge = None;
     }
-    if let Some(discharge) = &mut shown.discharge {
-        if !sees(Employment) {
-            discharge.coordinator = None;
-        }
-        if discharge.next_contact.as_ref().is_some_and(|n| !org(&n.organisation)) {
-            discharge.next_contact = None;
-        }
+    if let Some(discharge) = &mut shown.discharge
+        && !sees(Employment)
+    {
+        discharge.coordinator = None;
     }
-    shown.consents.retain(|c| shows(&consent_reveals(plan, &c.terms), categories));
-    shown.objections.retain(|o| shows(&objection_reveals(plan, &o.terms), categories));
+    shown.consents.retain(|c| shows(&consent_reveals(&c.terms), categories));
+    shown.objections.retain(|o| shows(&objection_reveals(&o.terms), categories));
     if !shows(EMERGENCY_REVEALS, categories) {
         shown.emergency_grants.clear();
     }

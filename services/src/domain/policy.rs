@@ -171,20 +171,13 @@ pub(super) fn not_writable() -> DomainError {
 }
 
 /// Whether `actor`, on the care team and seeing `sees`, may give `command`
-/// before it is decided. It must see what the command touches: an item it
-/// names that it may not see is answered exactly as one that does not exist.
-/// Outside the sections and the discharge flow (whose owners and steps have
+/// before it is decided (that it sees what the command touches, the category
+/// among it, [`super::decide::decide`] has checked). Outside the sections and the discharge flow (whose owners and steps have
 /// rules of their own), it must hold the category it writes: its own
 /// sector's information, the plan and the citizen's goals, or the
 /// discharge's coordination when it takes part in it.
 pub fn may_write(actor: &Actor, sees: &[DataCategory], plan: &Plan, command: &Command) -> Result<(), DomainError> {
     let category = command.category(plan);
-    if !sees.contains(&category) {
-        return Err(match command.item_reference() {
-            Some((field, what)) => super::decide::no_such(field, what),
-            None => not_writable(),
-        });
-    }
     let holds =
         actor.sector.holds(category) || (category == DataCategory::DischargeCoordination && sees.contains(&category));
     if command.own_rules() || holds { Ok(()) } else { Err(not_writable()) }
@@ -228,7 +221,7 @@ pub fn shown_access_entry(reviewer: &Actor, sees: &[DataCategory], entry: &Audit
         return own.then(|| entry.clone());
     }
     let audience = Audience { organisation: reviewer.organisation.clone(), categories: sees.to_vec() };
-    if !audience.names(&actor.organisation) {
+    if !audience.names(actor.organisation.as_str()) {
         return None;
     }
     let seen = |labels: &str| labels.split(", ").all(|label| sees.iter().any(|c| c.label() == label));
