@@ -241,7 +241,7 @@ impl Feed {
             };
             let Some(seen) = seen else { continue };
             if let Some(shown) = convert::visible_event(&event, &seen.plan, &seen.audience) {
-                let revealed = disclosure::event_reveals(&event.payload, &seen.plan);
+                let revealed = seen.plan.trail.revealed(event.sequence);
                 visible.push(Delivery { plan: event.plan_id, position: event.global_position, shown, revealed });
             }
         }

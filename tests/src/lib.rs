@@ -153,6 +153,47 @@ pub async fn apply(
     Ok(client.change_plan(change(name, version, "", command)).await?.into_inner().version)
 }
 
+/// The plan's version as `client` is shown it: each reader counts only the
+/// events it may see, and its changes name that count.
+pub async fn version_of(client: &mut PlanClient, name: &str) -> anyhow::Result<u64> {
+    let plan = client.get_plan(pb::GetPlanRequest { name: name.into() }).await?.into_inner().plan;
+    plan.map(|p| p.version).ok_or_else(|| anyhow::anyhow!("no plan"))
+}
+
+/// Applies `command` as `client` to the plan as it now sees it; returns the version after.
+pub async fn apply_now(
+    client: &mut PlanClient,
+    name: &str,
+    command: pb::change_plan_request::Command,
+) -> anyhow::Result<u64> {
+    let version = version_of(client, name).await?;
+    apply(client, name, version, command).await
+}
+
+/// The current version a `STALE_VERSION` refusal names.
+pub fn current_version(status: &Status) -> Option<u64> {
+    error_info(status)?.1.get("current_version")?.parse().ok()
+}
+
+/// Applies `command` as `client` from `version`, retrying from the current
+/// version a stale refusal names, as an integration would; returns the version after.
+pub async fn apply_retrying(
+    client: &mut PlanClient,
+    name: &str,
+    mut version: u64,
+    command: pb::change_plan_request::Command,
+) -> anyhow::Result<u64> {
+    loop {
+        match client.change_plan(change(name, version, "", command.clone())).await {
+            Ok(response) => return Ok(response.into_inner().version),
+            Err(status) if status.code() == tonic::Code::Aborted => {
+                version = current_version(&status).ok_or_else(|| anyhow::anyhow!("no current version: {status:?}"))?;
+            }
+            Err(status) => return Err(status.into()),
+        }
+    }
+}
+
 /// Joins (or creates) the citizen's plan as `client`; returns (name, version).
 pub async fn join(client: &mut PlanClient, cpr: &str, reason: &str) -> anyhow::Result<(String, u64)> {
     let response = client

@@ -67,23 +67,23 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
     let (name, _) = create_plan(&mut ward, CPR).await?;
     invite(&mut ward, &name, SOCIAL, "udskrivningsaftale, psykiatriloven § 13 a").await?;
     invite(&mut ward, &name, JOB, "borgerens samtykke, sygedagpenge").await?;
-    let (_, mut version) = join(&mut addiction, CPR, "henvist til misbrugsbehandling").await?;
+    join(&mut addiction, CPR, "henvist til misbrugsbehandling").await?;
     let contact = Command::AssignContactPerson(pb::AssignContactPerson {
         organisation_id: WARD.into(),
         professional_id: "aut-4471".into(),
     });
-    version = apply(&mut ward, &name, version, contact).await?;
-    version = apply(&mut ward, &name, version, take_section(pb::SectionKind::Psychiatry)).await?;
-    version = apply(&mut addiction, &name, version, take_section(pb::SectionKind::Addiction)).await?;
+    apply_now(&mut ward, &name, contact).await?;
+    apply_now(&mut ward, &name, take_section(pb::SectionKind::Psychiatry)).await?;
+    apply_now(&mut addiction, &name, take_section(pb::SectionKind::Addiction)).await?;
     let agreement = add_activity(
         pb::SectionKind::Psychiatry,
         "udskrivning til egen bolig",
         pb::LegalPlanType::Udskrivningsaftale,
         "aut-4471",
     );
-    version = apply(&mut ward, &name, version, agreement).await?;
+    apply_now(&mut ward, &name, agreement).await?;
     let discharge = consent(JOB, &[pb::DataCategory::DischargeCoordination], "udskrivningskoordinator", "j-31");
-    version = apply(&mut ward, &name, version, discharge).await?;
+    apply_now(&mut ward, &name, discharge).await?;
 
     // Each organisation's system follows its subscription from here.
     let head = t.hub.store.durable_position();
@@ -147,7 +147,7 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
             JOB => &mut job,
             _ => &mut addiction,
         };
-        version = apply(client, &name, version, command).await.with_context(|| format!("{org} at v{version}"))?;
+        apply_now(client, &name, command).await.context(org)?;
     }
     let last = t.hub.store.durable_position();
 

@@ -50,7 +50,8 @@ async fn refusals_keep_health_information_from_those_without_a_ground() -> TestR
     // A consent naming the organisation that records it.
     let mut job = t.client(JOB).await?;
     let own = consent(JOB, &[pb::DataCategory::Psychiatric], "udskrivningskoordinator", "");
-    let refused = job.change_plan(tagged(change(&name, version, "", own), "self-consent")).await.expect_err("own");
+    let job_version = version_of(&mut job, &name).await?;
+    let refused = job.change_plan(tagged(change(&name, job_version, "", own), "self-consent")).await.expect_err("own");
     assert_eq!(refused.code(), Code::PermissionDenied);
     assert_eq!(error_info(&refused).map(|(r, _)| r).as_deref(), Some("RECORDED_BY_RECIPIENT"));
     assert_eq!(denied_reason(&t.hub, "self-consent")?, "RECORDED_BY_RECIPIENT");

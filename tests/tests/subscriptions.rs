@@ -3,6 +3,7 @@
 //! cursor), a stalled subscriber among healthy ones, heartbeats, consent
 //! withdrawal on a live stream, refusals, auditing and shutdown.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,7 +11,7 @@ use samplan_hub::client::{PlanClient, Professional, endpoint, plan_client};
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
 use samplan_proto::v1::subscribe_plan_events_response::Message;
-use samplan_services::domain::{DataCategory, Decision};
+use samplan_services::domain::{DataCategory, Decision, RecordedEvent};
 use samplan_tests::*;
 use tokio::sync::watch;
 use tonic::{Code, Status};
@@ -58,10 +59,6 @@ async fn write_goals(
         }
     }
     Ok(())
-}
-
-fn current_version(status: &Status) -> Option<u64> {
-    error_info(status)?.1.get("current_version")?.parse().ok()
 }
 
 /// Records a stream until a heartbeat reaches the position `target` names once it is known.
@@ -171,19 +168,24 @@ async fn streams_are_ordered_gap_free_filtered_resumable_and_a_stalled_one_is_cu
     let log = t.hub.store.events_from(1, usize::MAX)?;
     assert_eq!(log.len() as u64, last, "the global log is gap-free");
     let key = |plan: &str, sequence: u64, position: u64| (plan.to_owned(), sequence, position);
-    let ward_expected: Vec<_> = log
-        .iter()
-        .filter(|e| e.category != DataCategory::Employment)
-        .map(|e| key(&e.plan_id.resource_name(), e.sequence, e.global_position))
-        .collect();
-    let job_expected: Vec<_> = log
-        .iter()
-        .filter(|e| {
-            e.plan_id.resource_name() == shared
-                && matches!(e.category, DataCategory::PlanAndContact | DataCategory::Goals | DataCategory::Employment)
-        })
-        .map(|e| key(&e.plan_id.resource_name(), e.sequence, e.global_position))
-        .collect();
+    // Each recipient numbers a plan's events among those it may see: 1, 2, ….
+    let numbered = |sees: &dyn Fn(&RecordedEvent) -> bool| {
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        log.iter()
+            .filter(|e| sees(e))
+            .map(|e| {
+                let plan = e.plan_id.resource_name();
+                let count = counts.entry(plan.clone()).or_default();
+                *count += 1;
+                key(&plan, *count, e.global_position)
+            })
+            .collect::<Vec<_>>()
+    };
+    let ward_expected = numbered(&|e| e.category != DataCategory::Employment);
+    let job_expected = numbered(&|e| {
+        e.plan_id.resource_name() == shared
+            && matches!(e.category, DataCategory::PlanAndContact | DataCategory::Goals | DataCategory::Employment)
+    });
     assert!(job_expected.len() > 40 && job_expected.len() < ward_expected.len() / 4);
 
     let mut recorded = Vec::new();

@@ -49,14 +49,9 @@ pub(super) async fn who_sees_what(
         emergency.code(),
         reason_of(&emergency)
     );
-    let own = pb::ChangePlanRequest {
-        name: story.plan.clone(),
-        expected_version: story.version,
-        request_id: String::new(),
-        command: Some(consent(job.organisation, pb::DataCategory::Psychiatric, "opfølgning", "jc-notat-1", today)),
-    };
+    let own = consent(job.organisation, pb::DataCategory::Psychiatric, "opfølgning", "jc-notat-1", today);
     let self_consent =
-        job.client.change_plan(own).await.err().ok_or_else(|| anyhow::anyhow!("a self-consent must be refused"))?;
+        story.attempt(job, own).await.err().ok_or_else(|| anyhow::anyhow!("a self-consent must be refused"))?;
     println!(
         "        {:<22} records a consent naming itself -> {:?} ({})",
         job.label,

@@ -11,20 +11,34 @@ use super::*;
 /// may see it, or `None` if it may not see all the event reveals; its author
 /// is withheld where naming it would tell more.
 pub fn visible_event(e: &RecordedEvent, plan: &Plan, audience: &disclosure::Audience) -> Option<pb::PlanEvent> {
+    visible_events(std::slice::from_ref(e), plan, audience).pop()
+}
+
+/// `events`, consecutive events of `plan`, as `audience` may see them: those
+/// it may not see left out, and the others numbered as it counts the log
+/// (see [`crate::domain::trail`]).
+pub fn visible_events(events: &[RecordedEvent], plan: &Plan, audience: &disclosure::Audience) -> Vec<pb::PlanEvent> {
     let categories = &audience.categories;
-    let revealed = disclosure::event_reveals(&e.payload, plan);
-    if !disclosure::shows(&revealed, categories) {
-        return None;
-    }
-    let mut shown = event(e, &revealed);
-    withhold_contacts(&mut shown, audience);
-    if !audience.names(e.actor.organisation.as_str()) {
-        shown.actor = None;
-        if let Some(pb::plan_event::Event::MilestoneRecorded(m)) = &mut shown.event {
-            m.started.iter_mut().for_each(|c| c.responsible_organisation_id.clear());
+    let mut shown_before = events.first().map_or(0, |e| plan.trail.shown_at(categories, e.sequence.saturating_sub(1)));
+    let mut visible = Vec::new();
+    for e in events {
+        let revealed = plan.trail.revealed(e.sequence);
+        if !disclosure::shows(&revealed, categories) {
+            continue;
         }
+        shown_before += 1;
+        let mut shown = event(e, &revealed);
+        shown.sequence = shown_before;
+        withhold_contacts(&mut shown, audience);
+        if !audience.names(e.actor.organisation.as_str()) {
+            shown.actor = None;
+            if let Some(pb::plan_event::Event::MilestoneRecorded(m)) = &mut shown.event {
+                m.started.iter_mut().for_each(|c| c.responsible_organisation_id.clear());
+            }
+        }
+        visible.push(shown);
     }
-    Some(shown)
+    visible
 }
 
 /// Clears the organisation (and professional) of every contact person and

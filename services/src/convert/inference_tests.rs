@@ -9,6 +9,8 @@
 
 use serde::de::{self, Visitor};
 
+use samplan_proto::v1 as pb;
+
 use super::{plan, visible_event};
 use crate::domain::deadlines::StartedClock;
 use crate::domain::testkit::*;
@@ -219,6 +221,20 @@ fn every_event(plan: &Plan) -> Vec<EventPayload> {
     ]
 }
 
+/// `payload`, by `by`, as the next event of `plan`, as `audience` is shown it:
+/// applied first, as the store does, so that the plan's trail knows it.
+fn shown_next(
+    plan: &Plan,
+    payload: EventPayload,
+    by: &Actor,
+    audience: &disclosure::Audience,
+) -> Option<pb::PlanEvent> {
+    let event = record(plan.id, plan.version + 1, payload, by);
+    let mut after = plan.clone();
+    after.apply(&event);
+    visible_event(&event, &after, audience)
+}
+
 /// What in `answer` would tell a health fact.
 fn leaks(answer: &str) -> Vec<&'static str> {
     ["HEALTH", "\"ward\"", "\"misbrug\"", "Psychiatric", "SubstanceAbuse", "DischargeCoordination"]
@@ -254,8 +270,7 @@ fn a_recipient_without_a_health_ground_learns_no_health_fact() {
         let mut shown_events = 0;
         for payload in every_event(&given.plan) {
             let name = variant_of(&payload);
-            let event = record(given.plan.id, given.plan.version + 1, payload, &ward());
-            if let Some(event) = visible_event(&event, &given.plan, &audience) {
+            if let Some(event) = shown_next(&given.plan, payload, &ward(), &audience) {
                 shown_events += 1;
                 let answer = format!("{event:?}");
                 assert!(
@@ -277,10 +292,8 @@ fn the_markers_are_there_for_those_who_may_see_them() {
     let given = health_plan();
     let audience = policy::view(&given.plan, &ward(), NOW).expect("member").audience();
     assert!(!leaks(&format!("{:?}", plan(&given.plan, &audience, NOW.date()))).is_empty());
-    let shown: Vec<_> = every_event(&given.plan)
-        .into_iter()
-        .filter_map(|p| visible_event(&record(given.plan.id, 99, p, &ward()), &given.plan, &audience))
-        .collect();
+    let shown: Vec<_> =
+        every_event(&given.plan).into_iter().filter_map(|p| shown_next(&given.plan, p, &ward(), &audience)).collect();
     assert!(shown.len() > 40 && shown.iter().all(|e| e.actor.is_some()));
 }
 
@@ -302,8 +315,39 @@ fn withholding_tells_nothing_of_who_is_withheld() {
     let audience = policy::view(&given.plan, &jobcentre(), NOW).expect("member").audience();
     let shown = plan(&given.plan, &audience, NOW.date());
     assert!(shown.contact_person.as_ref().is_some_and(|c| c.withheld && c.organisation_id.is_empty()));
-    let event = record(given.plan.id, 99, EventPayload::PlanActivated, &municipality());
-    assert!(visible_event(&event, &given.plan, &audience).expect("shown").actor.is_none());
-    let own = record(given.plan.id, 99, EventPayload::PlanActivated, &jobcentre());
-    assert!(visible_event(&own, &given.plan, &audience).expect("shown").actor.is_some(), "its own name");
+    let shown = |by: &Actor| shown_next(&given.plan, EventPayload::PlanActivated, by, &audience).expect("shown");
+    assert!(shown(&municipality()).actor.is_none());
+    assert!(shown(&jobcentre()).actor.is_some(), "its own name");
+}
+
+#[test]
+fn counters_move_only_with_what_the_recipient_sees() {
+    // A version, an update time or a sequence number counted from the whole
+    // log would tell a recipient that something it may not see happened.
+    let given = health_plan();
+    for viewer in [jobcentre(), municipality()] {
+        let audience = policy::view(&given.plan, &viewer, NOW).expect("member").audience();
+        let before = plan(&given.plan, &audience, NOW.date());
+        for payload in every_event(&given.plan) {
+            let name = variant_of(&payload);
+            let mut event = record(given.plan.id, given.plan.version + 1, payload, &ward());
+            event.recorded_at = Timestamp(NOW.0 + 60_000_000);
+            let mut after = given.plan.clone();
+            after.apply(&event);
+            let shown = plan(&after, &audience, NOW.date());
+            match visible_event(&event, &after, &audience) {
+                None => assert_eq!(
+                    (shown.version, &shown.update_time),
+                    (before.version, &before.update_time),
+                    "{name}, unseen, moves {}'s counters",
+                    viewer.organisation
+                ),
+                Some(seen) => {
+                    assert_eq!(shown.version, before.version + 1, "{name}");
+                    assert_eq!(seen.sequence, shown.version, "{name}");
+                    assert_eq!(shown.update_time, Some(super::response::timestamp(event.recorded_at)), "{name}");
+                }
+            }
+        }
+    }
 }

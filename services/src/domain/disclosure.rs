@@ -241,5 +241,8 @@ pub fn redacted(plan: &Plan, categories: &[DataCategory]) -> Plan {
         shown.status_reason = None;
         shown.relatives.clear();
     }
+    // Counted from what the recipient may see: see `trail`.
+    shown.version = plan.trail.shown_version(categories);
+    shown.updated_at = plan.trail.shown_update(categories).unwrap_or(plan.created_at);
     shown
 }

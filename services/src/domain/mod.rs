@@ -17,6 +17,7 @@ pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod rules;
+pub mod trail;
 
 #[cfg(test)]
 mod deadline_tests;

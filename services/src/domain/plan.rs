@@ -9,9 +9,11 @@ use super::consent::{Consent, Objection};
 use super::cpr::CprKind;
 use super::deadlines::{Clock, ClockState, Milestone};
 use super::discharge::{self, Discharge};
+use super::disclosure;
 use super::event::{EventPayload, RecordedEvent};
 use super::indsatsplan::{self, Indsatsplan, Signature};
 use super::model::*;
+use super::trail::Trail;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Goal {
@@ -162,6 +164,9 @@ pub struct Plan {
     pub discharge: Option<Discharge>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// What each event of the log reveals: what a recipient is shown of the
+    /// version and the update time is counted from.
+    pub trail: Trail,
 }
 
 impl Plan {
@@ -192,6 +197,11 @@ impl Plan {
             discharge: None,
             created_at: event.recorded_at,
             updated_at: event.recorded_at,
+            trail: Trail::default(),
+        })
+        .map(|mut plan| {
+            plan.trail.record(&disclosure::event_reveals(&event.payload, &plan), event.recorded_at);
+            plan
         })
     }
 
@@ -206,6 +216,7 @@ impl Plan {
     }
 
     pub fn apply(&mut self, event: &RecordedEvent) {
+        self.trail.record(&disclosure::event_reveals(&event.payload, self), event.recorded_at);
         if indsatsplan::changes(self, &event.payload)
             && let Some(plan) = &mut self.indsatsplan
         {

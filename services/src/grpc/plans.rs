@@ -60,7 +60,7 @@ impl PlanApi {
         let (plan, view) = self.view(&actor, outcome.plan_id).await?;
         Ok(Answer::recorded(pb::ChangePlanResponse {
             name: outcome.plan_id.resource_name(),
-            version: outcome.version,
+            version: plan.trail.shown_at(&view.categories(), outcome.version),
             events: visible_events(&outcome.events, &plan, &view),
         }))
     }
@@ -72,18 +72,28 @@ impl PlanApi {
     ) -> Handled<pb::ListPlanEventsResponse> {
         let id = convert::plan_name("parent", &request.parent)?;
         let page_size = page_size(request.page_size)?;
+        // Pages count the events the caller may see, as their sequence numbers do.
         let from = page_token(&request.page_token)?.unwrap_or(1);
         let (plan, view) = self.view(&actor, id).await?;
-        let mut events = self.store.plan_events(id, from, page_size + 1)?;
-        let next_page_token = next_page(&mut events, page_size, |e| e.sequence);
-        let response = pb::ListPlanEventsResponse { events: visible_events(&events, &plan, &view), next_page_token };
+        let events = match plan.trail.page(&view.categories(), from, page_size) {
+            Some((first, last)) => self.store.plan_events(id, first, usize::try_from(last - first + 1).unwrap_or(0))?,
+            None => Vec::new(),
+        };
+        let events = visible_events(&events, &plan, &view);
+        let last_shown = events.last().map_or(from - 1, |e| e.sequence);
+        let next_page_token = if last_shown < plan.trail.shown_version(&view.categories()) {
+            (last_shown + 1).to_string()
+        } else {
+            String::new()
+        };
+        let response = pb::ListPlanEventsResponse { events, next_page_token };
         Ok(Answer::disclosing(response, Disclosure::of(id, &view)))
     }
 
     pub(super) async fn export(&self, actor: Actor, request: pb::ExportPlanRequest) -> Handled<pb::ExportPlanResponse> {
         let id = convert::plan_name("name", &request.name)?;
         let (plan, view) = self.view(&actor, id).await?;
-        let events = self.store.plan_events(id, 1, usize::MAX)?;
+        let events = self.store.plan_events(id, 1, usize::try_from(plan.version).unwrap_or(usize::MAX))?;
         let response = pb::ExportPlanResponse {
             plan: Some(self.shown(&plan, &view)),
             events: visible_events(&events, &plan, &view),
@@ -197,6 +207,5 @@ fn auditors_only(actor: &Actor, message: &'static str) -> Result<(), Refusal> {
 }
 
 fn visible_events(events: &[RecordedEvent], plan: &Plan, view: &View) -> Vec<pb::PlanEvent> {
-    let audience = view.audience();
-    events.iter().filter_map(|e| convert::visible_event(e, plan, &audience)).collect()
+    convert::visible_events(events, plan, &view.audience())
 }

@@ -11,7 +11,8 @@ use crate::domain::{Plan, PlanId, RecordedEvent};
 
 /// The projection format this build writes. 2: consents carry their purpose
 /// and document, objections, emergency grants note that the citizen was told.
-pub const PROJECTION_FORMAT: u32 = 2;
+/// 3: the trail of what each event reveals.
+pub const PROJECTION_FORMAT: u32 = 3;
 
 /// Plans rebuilt per sled batch.
 const BATCH: usize = 1024;

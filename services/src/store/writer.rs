@@ -378,8 +378,11 @@ impl Writer {
                 if !current.is_member(&sub.actor.organisation, now) {
                     return Err(DomainError::PlanNotFound.into());
                 }
-                if current.version != *expected_version {
-                    return Err(Error::StaleVersion { expected: *expected_version, current: current.version });
+                // The version as the writer reads it (a role that reads no plans
+                // writes none): changes it may not see do not make it stale.
+                let shown = current.trail.shown_version(&policy::view(&current, &sub.actor, now)?.categories());
+                if shown != *expected_version {
+                    return Err(Error::StaleVersion { expected: *expected_version, current: shown });
                 }
                 let ctx =
                     Context { actor: &sub.actor, now, rules: &self.options.rules, deadlines: &self.options.deadlines };

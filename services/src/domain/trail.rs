@@ -1,0 +1,141 @@
+//! The plan's log as each recipient counts it. A recipient's version of the
+//! plan, its update time and the sequence numbers of the events it is shown
+//! count only the events it may see: were they counted from the whole log, a
+//! number that jumps by two after the recipient's own change (the
+//! indsatsplan reopened by it) or moves while nothing it sees has changed
+//! would tell it of what it may not see.
+//!
+//! The trail keeps, for every event of the log, the set of categories it
+//! reveals ([`super::disclosure::event_reveals`], decided as the event is
+//! applied), and when an event revealing each set was last recorded.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{DataCategory, Timestamp};
+
+/// A set of categories, one bit per [`DataCategory::ALL`] entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CategorySet(u8);
+
+impl CategorySet {
+    pub fn of(categories: &[DataCategory]) -> Self {
+        Self(categories.iter().fold(0, |bits, c| bits | Self::bit(*c)))
+    }
+
+    fn bit(category: DataCategory) -> u8 {
+        let index = DataCategory::ALL.iter().position(|c| *c == category).unwrap_or(0);
+        1 << index
+    }
+
+    /// Whether every category of `self` is in `other`.
+    pub fn within(self, other: Self) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    pub fn categories(self) -> Vec<DataCategory> {
+        DataCategory::ALL.into_iter().filter(|c| self.0 & Self::bit(*c) != 0).collect()
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trail {
+    /// What event `sequence` reveals, at index `sequence - 1`.
+    reveals: Vec<CategorySet>,
+    /// When an event revealing each set was last recorded.
+    last_recorded: BTreeMap<CategorySet, Timestamp>,
+}
+
+impl Trail {
+    /// Adds the next event of the log.
+    pub fn record(&mut self, revealed: &[DataCategory], at: Timestamp) {
+        let set = CategorySet::of(revealed);
+        self.reveals.push(set);
+        self.last_recorded.insert(set, at);
+    }
+
+    /// What the event at `sequence` reveals (everything, for one the trail does not know).
+    pub fn revealed(&self, sequence: u64) -> Vec<DataCategory> {
+        let index = usize::try_from(sequence).ok().and_then(|s| s.checked_sub(1));
+        index.and_then(|i| self.reveals.get(i)).map_or(DataCategory::ALL.to_vec(), |set| set.categories())
+    }
+
+    /// How many of the first `sequence` events a recipient that sees
+    /// `categories` may see: the plan's version after event `sequence`, as
+    /// that recipient is shown it.
+    pub fn shown_at(&self, categories: &[DataCategory], sequence: u64) -> u64 {
+        let sees = CategorySet::of(categories);
+        let upto = usize::try_from(sequence).unwrap_or(usize::MAX).min(self.reveals.len());
+        self.reveals[..upto].iter().filter(|set| set.within(sees)).count() as u64
+    }
+
+    /// The plan's version as a recipient that sees `categories` is shown it.
+    pub fn shown_version(&self, categories: &[DataCategory]) -> u64 {
+        self.shown_at(categories, u64::MAX)
+    }
+
+    /// Where in the log the events a recipient that sees `categories` counts
+    /// as `first` to `first + count - 1` lie (fewer at the end of the log): the
+    /// first and the last sequence of that page, if it holds any.
+    pub fn page(&self, categories: &[DataCategory], first: u64, count: usize) -> Option<(u64, u64)> {
+        let sees = CategorySet::of(categories);
+        let mut shown = self
+            .reveals
+            .iter()
+            .zip(1u64..)
+            .filter(|(set, _)| set.within(sees))
+            .map(|(_, sequence)| sequence)
+            .skip(usize::try_from(first.max(1) - 1).unwrap_or(usize::MAX))
+            .take(count);
+        let start = shown.next()?;
+        Some((start, shown.last().unwrap_or(start)))
+    }
+
+    /// When the last event a recipient that sees `categories` may see was recorded.
+    pub fn shown_update(&self, categories: &[DataCategory]) -> Option<Timestamp> {
+        let sees = CategorySet::of(categories);
+        self.last_recorded.iter().filter(|(set, _)| set.within(sees)).map(|(_, at)| *at).max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DataCategory::*;
+
+    #[test]
+    fn counts_only_what_the_recipient_sees() {
+        let mut trail = Trail::default();
+        trail.record(&[PlanAndContact], Timestamp(10));
+        trail.record(&[Psychiatric, SubstanceAbuse], Timestamp(20));
+        trail.record(&[], Timestamp(30));
+        trail.record(&[Psychiatric], Timestamp(40));
+        let job_centre = [PlanAndContact, Goals, Employment];
+        assert_eq!(trail.shown_version(&job_centre), 2);
+        assert_eq!(trail.shown_at(&job_centre, 2), 1);
+        assert_eq!(trail.shown_at(&job_centre, 3), 2);
+        assert_eq!(trail.shown_update(&job_centre), Some(Timestamp(30)));
+        let ward = [PlanAndContact, Goals, Psychiatric];
+        assert_eq!(trail.shown_version(&ward), 3);
+        assert_eq!(trail.shown_update(&ward), Some(Timestamp(40)));
+        assert_eq!(trail.shown_version(&DataCategory::ALL), 4);
+        assert_eq!(trail.page(&job_centre, 1, 1), Some((1, 1)));
+        assert_eq!(trail.page(&job_centre, 2, 5), Some((3, 3)));
+        assert_eq!(trail.page(&job_centre, 3, 5), None);
+        assert_eq!(trail.page(&ward, 2, 2), Some((3, 4)));
+        assert_eq!(trail.revealed(2), vec![Psychiatric, SubstanceAbuse]);
+        assert_eq!(trail.revealed(9), DataCategory::ALL.to_vec());
+    }
+
+    #[test]
+    fn sets_hold_every_category() {
+        let all = CategorySet::of(&DataCategory::ALL);
+        assert_eq!(all.categories(), DataCategory::ALL.to_vec());
+        for category in DataCategory::ALL {
+            let one = CategorySet::of(&[category]);
+            assert!(one.within(all));
+            assert!(!one.within(CategorySet::default()));
+        }
+    }
+}
