@@ -61,6 +61,27 @@ pub fn plan_client(channel: Channel, professional: Professional) -> PlanClient {
 /// A subscription stream as a client holds it.
 pub type Subscription = tonic::Streaming<pb::SubscribePlanEventsResponse>;
 
+/// The id of the item the change added (a goal, an activity, a consent, …,
+/// the first clock a milestone started): ids are drawn at random by the hub,
+/// so a client learns them from the answer.
+pub fn added_id(response: &pb::ChangePlanResponse) -> anyhow::Result<String> {
+    use pb::plan_event::Event as E;
+    response
+        .events
+        .iter()
+        .find_map(|e| match e.event.as_ref()? {
+            E::GoalAdded(g) => Some(g.goal_id.clone()),
+            E::ActivityAdded(a) => a.activity.as_ref().map(|a| a.activity_id.clone()),
+            E::ConsentRecorded(c) => c.consent.as_ref().map(|c| c.consent_id.clone()),
+            E::ObjectionRecorded(o) => o.objection.as_ref().map(|o| o.objection_id.clone()),
+            E::AdvanceStatementRecorded(s) => Some(s.statement_id.clone()),
+            E::RelativeRegistered(r) => r.relative.as_ref().map(|r| r.relative_id.clone()),
+            E::MilestoneRecorded(m) => m.started.first().map(|c| c.clock_id.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| anyhow::anyhow!("the change added no item"))
+}
+
 /// Reads a subscription until it has sent everything up to `position` (an
 /// event at it, or a heartbeat at or past it); returns the events it sent.
 pub async fn events_until(stream: &mut Subscription, position: u64) -> anyhow::Result<Vec<pb::PlanEvent>> {

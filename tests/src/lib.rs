@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use samplan_hub::client::PlanClient;
+pub use samplan_hub::client::added_id;
 use samplan_hub::embedded::EmbeddedHub;
 use samplan_proto::v1 as pb;
 use samplan_services::domain::AuditEntry;
@@ -160,14 +161,14 @@ pub async fn version_of(client: &mut PlanClient, name: &str) -> anyhow::Result<u
     plan.map(|p| p.version).ok_or_else(|| anyhow::anyhow!("no plan"))
 }
 
-/// Applies `command` as `client` to the plan as it now sees it; returns the version after.
+/// Applies `command` as `client` to the plan as it now sees it.
 pub async fn apply_now(
     client: &mut PlanClient,
     name: &str,
     command: pb::change_plan_request::Command,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<pb::ChangePlanResponse> {
     let version = version_of(client, name).await?;
-    apply(client, name, version, command).await
+    Ok(client.change_plan(change(name, version, "", command)).await?.into_inner())
 }
 
 /// The current version a `STALE_VERSION` refusal names.
@@ -176,22 +177,33 @@ pub fn current_version(status: &Status) -> Option<u64> {
 }
 
 /// Applies `command` as `client` from `version`, retrying from the current
-/// version a stale refusal names, as an integration would; returns the version after.
+/// version a stale refusal names, as an integration would.
 pub async fn apply_retrying(
     client: &mut PlanClient,
     name: &str,
     mut version: u64,
     command: pb::change_plan_request::Command,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<pb::ChangePlanResponse> {
     loop {
         match client.change_plan(change(name, version, "", command.clone())).await {
-            Ok(response) => return Ok(response.into_inner().version),
+            Ok(response) => return Ok(response.into_inner()),
             Err(status) if status.code() == tonic::Code::Aborted => {
                 version = current_version(&status).ok_or_else(|| anyhow::anyhow!("no current version: {status:?}"))?;
             }
             Err(status) => return Err(status.into()),
         }
     }
+}
+
+/// Applies `command` as `client` on `version`; returns the id of the item it added and the version after.
+pub async fn add(
+    client: &mut PlanClient,
+    name: &str,
+    version: u64,
+    command: pb::change_plan_request::Command,
+) -> anyhow::Result<(String, u64)> {
+    let response = client.change_plan(change(name, version, "", command)).await?.into_inner();
+    Ok((added_id(&response)?, response.version))
 }
 
 /// Joins (or creates) the citizen's plan as `client`; returns (name, version).

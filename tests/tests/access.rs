@@ -62,15 +62,16 @@ impl DualDiagnosis {
         Ok(plan)
     }
 
-    async fn change(&mut self, who: &str, command: Command) -> anyhow::Result<()> {
+    async fn change(&mut self, who: &str, command: Command) -> anyhow::Result<pb::ChangePlanResponse> {
         let client = match who {
             WARD => &mut self.ward,
             SOCIAL => &mut self.social,
             JOB => &mut self.job,
             _ => &mut self.addiction,
         };
-        self.version = apply_retrying(client, &self.name, self.version, command).await?;
-        Ok(())
+        let response = apply_retrying(client, &self.name, self.version, command).await?;
+        self.version = response.version;
+        Ok(response)
     }
 }
 
@@ -127,7 +128,7 @@ async fn job_centre_sees_no_diagnosis_or_substance_abuse_without_consent() -> Te
     assert_eq!(events.len() as u64, plan.version, "events of other categories are skipped, and not counted");
 
     // With the citizen's written consent for the job centre: all of it.
-    p.change(WARD, health_consent(JOB)).await?;
+    let consent_id = added_id(&p.change(WARD, health_consent(JOB)).await?)?;
     let (plan, events) = read(p.job.clone(), p.name.clone()).await?;
     assert_eq!(sections(&plan), [psychiatry, employment, addiction]);
     assert_eq!(plan.advance_statements.len(), 1);
@@ -139,7 +140,7 @@ async fn job_centre_sees_no_diagnosis_or_substance_abuse_without_consent() -> Te
     assert_eq!(sections(&social_view), [social]);
 
     // Withdrawn: gone again at once, for reads and for the event log.
-    p.change(JOB, withdraw_consent("consent-1")).await?;
+    p.change(JOB, withdraw_consent(&consent_id)).await?;
     let (plan, events) = read(p.job.clone(), p.name.clone()).await?;
     assert_eq!(sections(&plan), [employment]);
     assert!(plan.advance_statements.is_empty());
@@ -175,7 +176,7 @@ async fn job_centre_sees_no_diagnosis_or_substance_abuse_without_consent() -> Te
     let job_reads: Vec<_> = log.iter().filter(|e| e.organisation_id == JOB && e.action == "GetPlan").collect();
     assert_eq!(job_reads.len(), 3);
     assert!(!job_reads[0].categories.contains(&health[0]));
-    assert!(job_reads[1].categories.contains(&health[0]) && job_reads[1].legal_ground.contains("consent-1"));
+    assert!(job_reads[1].categories.contains(&health[0]) && job_reads[1].legal_ground.contains(&consent_id));
     assert!(!job_reads[2].categories.contains(&health[0]));
     assert!(job_reads.iter().all(|e| e.organisation_name == "Jobcenter København" && e.allowed));
 

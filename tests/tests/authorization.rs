@@ -107,11 +107,6 @@ async fn setup(
             steps.push((other, consent(viewer, &held(other), "koordinering", "")));
         }
     }
-    if situation == Situation::ConsentWithdrawn {
-        for (n, other) in others.iter().enumerate() {
-            steps.push((other, withdraw_consent(&format!("consent-{}", n + 1))));
-        }
-    }
     if situation == Situation::Objection {
         for other in &others {
             steps.push((other, objection(viewer, &held(other))));
@@ -120,8 +115,20 @@ async fn setup(
     if situation == Situation::Statutory {
         steps.push((WARD, add_activity(S::Psychiatry, "udskrivning", L::Udskrivningsaftale, "p-1")));
     }
+    let mut consents = Vec::new();
     for (org, command) in steps {
-        version = apply_retrying(clients.get_mut(org).expect("client"), &name, version, command).await?;
+        let is_consent = matches!(command, Command::RecordConsent(_));
+        let response = apply_retrying(clients.get_mut(org).expect("client"), &name, version, command).await?;
+        version = response.version;
+        if is_consent {
+            consents.push((org, added_id(&response)?));
+        }
+    }
+    if situation == Situation::ConsentWithdrawn {
+        for (org, consent_id) in consents {
+            let withdraw = withdraw_consent(&consent_id);
+            version = apply_retrying(clients.get_mut(org).expect("client"), &name, version, withdraw).await?.version;
+        }
     }
     if situation == Situation::Left {
         let coordinator_client = clients.get_mut(coordinator).expect("client");

@@ -87,7 +87,10 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
         if let Some(pb::subscribe_plan_events_response::Message::Event(e)) = event
             && let Some(Event::ClockOverdue(overdue)) = &e.event
         {
-            assert_eq!((overdue.clock_id.as_str(), overdue.due_date.as_str()), ("clock-2", hub_date(-10).as_str()));
+            assert_eq!(
+                (overdue.clock_id.as_str(), overdue.due_date.as_str()),
+                (clocks[1].clock_id.as_str(), hub_date(-10).as_str())
+            );
             assert_eq!(e.actor.as_ref().map(|a| a.professional_id.as_str()), Some("samplan-deadline-watcher"));
             break e.global_position;
         }

@@ -134,20 +134,29 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
         (
             ADDICTION,
             Command::ChangeActivityStatus(pb::ChangeActivityStatus {
-                activity_id: "activity-3".into(),
+                activity_id: String::new(), // the addiction service's action, once added
                 status: pb::ActivityStatus::InProgress as i32,
             }),
         ),
         (WARD, Command::CompleteDischarge(pb::CompleteDischarge { discharge_date: hub_date(0) })),
     ];
-    for (org, command) in steps {
+    // Ids are the hub's: the addiction service's action is named by the id its addition answered.
+    let mut addiction_action = String::new();
+    for (org, mut command) in steps {
         let client = match org {
             WARD => &mut ward,
             SOCIAL => &mut social,
             JOB => &mut job,
             _ => &mut addiction,
         };
-        apply_now(client, &name, command).await.context(org)?;
+        if let Command::ChangeActivityStatus(change) = &mut command {
+            change.activity_id.clone_from(&addiction_action);
+        }
+        let adds_action = org == ADDICTION && matches!(command, Command::AddActivity(_));
+        let response = apply_now(client, &name, command).await.context(org)?;
+        if adds_action {
+            addiction_action = added_id(&response)?;
+        }
     }
     let last = t.hub.store.durable_position();
 

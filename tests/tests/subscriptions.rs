@@ -254,7 +254,7 @@ async fn heartbeats_consent_withdrawal_refusals_audit_and_shutdown() -> TestResu
     invite(&mut ward, &name, JOB, "borgerens samtykke").await?;
     let version =
         ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.context("plan")?.version;
-    let version = apply(&mut ward, &name, version, health_consent(JOB)).await?;
+    let (consent_id, version) = add(&mut ward, &name, version, health_consent(JOB)).await?;
     let head = t.hub.store.durable_position();
 
     // Caught up at once, then idle: heartbeats carrying the head of the log.
@@ -272,7 +272,7 @@ async fn heartbeats_consent_withdrawal_refusals_audit_and_shutdown() -> TestResu
     // (Events are filtered when sent, so the first is read before the withdrawal.)
     let version = apply(&mut ward, &name, version, goal("sove om natten", pb::DataCategory::Psychiatric)).await?;
     let mut got: Vec<u64> = events_until(&mut live, head + 1).await?.iter().map(|e| e.global_position).collect();
-    let version = apply(&mut ward, &name, version, withdraw_consent("consent-1")).await?;
+    let version = apply(&mut ward, &name, version, withdraw_consent(&consent_id)).await?;
     let version = apply(&mut ward, &name, version, goal("færre indlæggelser", pb::DataCategory::Psychiatric)).await?;
     apply(&mut ward, &name, version, goal("en lejlighed", pb::DataCategory::Goals)).await?;
     got.extend(events_until(&mut live, head + 4).await?.iter().map(|e| e.global_position));

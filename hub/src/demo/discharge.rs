@@ -23,7 +23,11 @@ pub(super) async fn discharge(
         Command::ChangeActivityStatus(pb::ChangeActivityStatus { activity_id: activity.into(), status: status as i32 })
     };
     story
-        .step(ward, "starts the discharge activity", in_progress("activity-2", pb::ActivityStatus::InProgress))
+        .step(
+            ward,
+            "starts the discharge activity",
+            in_progress(&story.id("discharge activity")?, pb::ActivityStatus::InProgress),
+        )
         .await?;
     story.step(ward, "plans the discharge for in 5 days", milestone(M::DischargePlanned, date(0), date(5))).await?;
     story
@@ -68,7 +72,7 @@ pub(super) async fn discharge(
             Command::RecordAdvanceStatement(pb::RecordAdvanceStatement {
                 occasion: pb::AdvanceStatementOccasion::Discharge as i32,
                 text: "Ved ny indlæggelse: ring til Mette og til min bostøttemedarbejder.".into(),
-                supersedes: "statement-1".into(),
+                supersedes: story.id("admission statement")?,
             }),
         )
         .await?;
@@ -83,7 +87,11 @@ pub(super) async fn discharge(
         )
         .await?;
     story
-        .step(ward, "completes the discharge activity", in_progress("activity-2", pb::ActivityStatus::Completed))
+        .step(
+            ward,
+            "completes the discharge activity",
+            in_progress(&story.id("discharge activity")?, pb::ActivityStatus::Completed),
+        )
         .await?;
     story
         .step(

@@ -4,6 +4,8 @@
 //! through real gRPC clients of the four sectors, each following its own
 //! subscription.
 
+use std::collections::HashMap;
+
 use anyhow::Context;
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
@@ -13,7 +15,7 @@ mod access;
 mod discharge;
 mod print;
 
-use crate::client::{PlanClient, events_until};
+use crate::client::{PlanClient, added_id, events_until};
 use crate::embedded::EmbeddedHub;
 use print::{event_name, name, print_plan, print_timeline, short};
 
@@ -35,6 +37,9 @@ struct Participant {
 
 struct Story {
     plan: String,
+    /// The ids of the items the story added, by what they are: ids are the
+    /// hub's, drawn at random, and learnt from its answers.
+    ids: HashMap<&'static str, String>,
 }
 
 impl Story {
@@ -78,6 +83,24 @@ impl Story {
         let response = self.attempt(who, command).await.with_context(|| format!("{} could not {what}", who.label))?;
         println!("  v{:<3} {:<22} {what}", response.version, who.label);
         Ok(response)
+    }
+
+    /// A step that adds an item, remembered as `item`.
+    async fn add(
+        &mut self,
+        who: &mut Participant,
+        what: &str,
+        item: &'static str,
+        command: Command,
+    ) -> anyhow::Result<pb::ChangePlanResponse> {
+        let response = self.step(who, what, command).await?;
+        self.ids.insert(item, added_id(&response)?);
+        Ok(response)
+    }
+
+    /// The id of the item remembered as `item`.
+    fn id(&self, item: &str) -> anyhow::Result<String> {
+        self.ids.get(item).cloned().with_context(|| format!("the story has not added {item}"))
     }
 }
 
@@ -155,7 +178,7 @@ pub async fn run() -> anyhow::Result<()> {
         .await?
         .into_inner();
     let plan = created.plan.context("create returned no plan")?;
-    let mut story = Story { plan: plan.name.clone() };
+    let mut story = Story { plan: plan.name.clone(), ids: HashMap::new() };
     ward.version = plan.version;
     println!("  v{:<3} {:<22} created {}", plan.version, ward.label, plan.name);
     // Social services ask for the same citizen's plan on their own: a health
@@ -228,9 +251,10 @@ pub async fn run() -> anyhow::Result<()> {
         .await?;
     story.step(&mut ward, "activates the plan", Command::ActivatePlan(pb::ActivatePlan {})).await?;
     story
-        .step(
+        .add(
             &mut ward,
             "records an advance statement",
+            "admission statement",
             Command::RecordAdvanceStatement(pb::RecordAdvanceStatement {
                 occasion: pb::AdvanceStatementOccasion::Admission as i32,
                 text: "Hvis jeg bliver dårlig igen, vil jeg helst ikke have Haldol. Ring til min søster.".into(),
@@ -252,20 +276,27 @@ pub async fn run() -> anyhow::Result<()> {
 
     println!("\n2. The citizen's own goals, in their words, each stating what kind of information it is.");
     use pb::DataCategory as Category;
-    let goals: [(&mut Participant, &str, Category); 3] = [
-        (&mut social, "Jeg vil gerne bo i min egen lejlighed igen", Category::Social),
-        (&mut job, "Jeg vil gerne i gang med noget arbejde, måske i en genbrugsbutik", Category::Employment),
-        (&mut ward, "Jeg vil gerne drikke mindre og sove bedre", Category::SubstanceAbuse),
+    let goals: [(&mut Participant, &str, Category, &str); 3] = [
+        (&mut social, "Jeg vil gerne bo i min egen lejlighed igen", Category::Social, "housing goal"),
+        (
+            &mut job,
+            "Jeg vil gerne i gang med noget arbejde, måske i en genbrugsbutik",
+            Category::Employment,
+            "work goal",
+        ),
+        (&mut ward, "Jeg vil gerne drikke mindre og sove bedre", Category::SubstanceAbuse, "drinking goal"),
     ];
-    for (who, goal, category) in goals {
+    for (who, goal, category, item) in goals {
         story
-            .step(
+            .add(
                 who,
                 &format!("adds goal \"{goal}\" ({})", short(name::<Category>(category as i32))),
+                item,
                 Command::AddGoal(pb::AddGoal { text: goal.into(), category: category as i32 }),
             )
             .await?;
     }
+    let (housing, work, drinking) = (story.id("housing goal")?, story.id("work goal")?, story.id("drinking goal")?);
 
     println!("\n3. Each sector writes its own section of the one plan.");
     let take =
@@ -301,7 +332,7 @@ pub async fn run() -> anyhow::Result<()> {
                     Legal::Behandlingsplan,
                     "aut-4471",
                     0,
-                    &["goal-3"],
+                    &[drinking.as_str()],
                 ),
                 (
                     "plans discharge (udskrivningsaftale)",
@@ -323,7 +354,7 @@ pub async fn run() -> anyhow::Result<()> {
                 Legal::Handleplan,
                 "sagsbeh-2210",
                 14,
-                &["goal-1"],
+                &[housing.as_str()],
             )],
         ),
         (
@@ -336,7 +367,7 @@ pub async fn run() -> anyhow::Result<()> {
                 Legal::Jobplan,
                 "jc-0915",
                 0,
-                &["goal-2"],
+                &[work.as_str()],
             )],
         ),
         (
@@ -349,21 +380,27 @@ pub async fn run() -> anyhow::Result<()> {
                 Legal::Behandlingsplan,
                 "cfm-3307",
                 3,
-                &["goal-3"],
+                &[drinking.as_str()],
             )],
         ),
     ];
     for (who, section, taking, planned) in sections {
         story.step(who, taking, take(section)).await?;
         for (what, title, legal, professional, start, goals) in planned {
-            story.step(who, what, activity(section, title, *legal, professional, *start, goals)).await?;
+            let planned = activity(section, title, *legal, professional, *start, goals);
+            if *legal == Legal::Udskrivningsaftale {
+                story.add(who, what, "discharge activity", planned).await?;
+            } else {
+                story.step(who, what, planned).await?;
+            }
         }
     }
 
     println!("\n4. Optimistic concurrency and safe retries.");
     println!(
-        "        (each organisation's version counts only the events it may see: {} v{}, {} v{})",
-        ward.label, ward.version, job.label, job.version
+        "        (versions count only the events each organisation may see: the {} last wrote at v{})",
+        job.label.to_lowercase(),
+        job.version
     );
     let stale = ward
         .client
@@ -400,9 +437,9 @@ pub async fn run() -> anyhow::Result<()> {
         (&mut addiction, pb::SectionKind::Addiction, "Lægesamtale og ambulant alkoholbehandling", "cfm-3307"),
     ];
     for (who, section, title, responsible) in kip_actions {
-        story
-            .step(who, "adds an action to the indsatsplan", activity(section, title, kip, responsible, 0, &["goal-3"]))
-            .await?;
+        let item = if section == pb::SectionKind::Addiction { "addiction action" } else { "psychiatry action" };
+        let action = activity(section, title, kip, responsible, 0, &[drinking.as_str()]);
+        story.add(who, "adds an action to the indsatsplan", item, action).await?;
     }
     let sign = |version| Command::SignIndsatsplan(pb::SignIndsatsplan { version });
     story.step(&mut ward, "signs version 3 for the psychiatry side", sign(3)).await?;
@@ -414,7 +451,7 @@ pub async fn run() -> anyhow::Result<()> {
             &mut addiction,
             "starts its action: a change that reopens the agreement, and both sides are told",
             Command::ChangeActivityStatus(pb::ChangeActivityStatus {
-                activity_id: "activity-7".into(),
+                activity_id: story.id("addiction action")?,
                 status: pb::ActivityStatus::InProgress as i32,
             }),
         )

@@ -122,7 +122,8 @@ fn health_plan() -> Given {
         .and(&ward, health_consent)
         .and(&ward, objection);
     let physician = Actor { role: ProfessionalRole::Physician, ..ward.clone() };
-    let granted = emergency_access(&given.plan, &physician, NOW, health("bevidstløs"), 3_600_000_000).expect("granted");
+    let granted =
+        emergency_access(&physician, NOW, health("bevidstløs"), 3_600_000_000, IdSeed::random()).expect("granted");
     given.apply(granted, &physician);
     given
 }

@@ -126,11 +126,11 @@ fn distinct(field: &'static str, categories: &[DataCategory]) -> Result<Vec<Data
 }
 
 pub(super) fn record(
-    plan: &Plan,
     actor: &Actor,
     sees: &[DataCategory],
     given: Given<'_>,
     today: Date,
+    ids: IdSeed,
 ) -> Result<EventPayload, DomainError> {
     let categories = distinct("categories", given.categories)?;
     if categories.iter().any(|c| matches!(c, DataCategory::PlanAndContact | DataCategory::Goals)) {
@@ -156,7 +156,7 @@ pub(super) fn record(
     holder_of(actor, sees, &categories)?;
     Ok(EventPayload::ConsentGiven {
         terms: ConsentTerms {
-            consent_id: format!("consent-{}", plan.consents.len() + 1),
+            consent_id: ids.id("consent", 0),
             recipient: given.recipient.id.clone(),
             categories,
             given_by: given.given_by,
@@ -170,19 +170,19 @@ pub(super) fn record(
 }
 
 pub(super) fn object(
-    plan: &Plan,
     recipient: &OrganisationRef,
     categories: &[DataCategory],
     given_by: ConsentGiver,
     given_on: Date,
     today: Date,
+    ids: IdSeed,
 ) -> Result<EventPayload, DomainError> {
     let categories = distinct("categories", categories)?;
     if given_on > today {
         return Err(DomainError::invalid("given_on", "is in the future"));
     }
     Ok(EventPayload::ObjectionRecorded(ObjectionTerms {
-        objection_id: format!("objection-{}", plan.objections.len() + 1),
+        objection_id: ids.id("objection", 0),
         recipient: recipient.id.clone(),
         categories,
         given_by,

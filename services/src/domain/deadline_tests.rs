@@ -10,8 +10,11 @@ fn milestone(milestone: Milestone, occurred_on: Date) -> Command {
 }
 
 /// The plan's clocks as (id, kind, due date, state).
-fn clocks(given: &Given) -> Vec<(String, ClockKind, Date, ClockState)> {
-    given.plan.clocks.iter().map(|c| (c.clock_id.clone(), c.kind, c.due_on, c.state.clone())).collect()
+/// The plan's clocks, in the order they started (their ids are drawn at random, and distinct).
+fn clocks(given: &Given) -> Vec<(ClockKind, Date, ClockState)> {
+    let ids: std::collections::HashSet<_> = given.plan.clocks.iter().map(|c| &c.clock_id).collect();
+    assert_eq!(ids.len(), given.plan.clocks.len(), "clock ids are distinct");
+    given.plan.clocks.iter().map(|c| (c.kind, c.due_on, c.state.clone())).collect()
 }
 
 fn today() -> Date {
@@ -21,14 +24,14 @@ fn today() -> Date {
 #[test]
 fn a_referral_starts_the_assessment_clock_and_the_assessment_the_treatment_clock() {
     let given = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
-    assert_eq!(clocks(&given), [("clock-1".into(), ClockKind::Assessment, day(2026, 12, 23), ClockState::Running)]);
+    assert_eq!(clocks(&given), [(ClockKind::Assessment, day(2026, 12, 23), ClockState::Running)]);
     assert_eq!(given.plan.clocks[0].source, "udredningsret, sundhedsloven § 82 a");
 
     let serious = given.and(&ward(), milestone(Milestone::AssessmentCompleted { serious: true }, today()));
     let after = clocks(&serious);
-    assert_eq!(after[0].3, ClockState::Stopped { on: today() });
+    assert_eq!(after[0].2, ClockState::Stopped { on: today() });
     assert_eq!(serious.plan.clocks[0].met(), Some(true));
-    assert_eq!(after[1], ("clock-2".into(), ClockKind::TreatmentSerious, day(2026, 12, 23), ClockState::Running));
+    assert_eq!(after[1], (ClockKind::TreatmentSerious, day(2026, 12, 23), ClockState::Running));
 
     let started = serious.and(&ward(), milestone(Milestone::PsychiatricTreatmentStarted, today()));
     assert!(started.plan.clocks.iter().all(|c| !c.is_open()), "treatment start satisfies the treatment clock");
@@ -36,8 +39,8 @@ fn a_referral_starts_the_assessment_clock_and_the_assessment_the_treatment_clock
     let other = Given::plan()
         .and(&ward(), milestone(Milestone::ReferredForAssessment, today()))
         .and(&ward(), milestone(Milestone::AssessmentCompleted { serious: false }, today()));
-    assert_eq!(clocks(&other)[1].1, ClockKind::TreatmentOther);
-    assert_eq!(clocks(&other)[1].2, day(2027, 1, 22), "60 days when the illness is not serious");
+    assert_eq!(clocks(&other)[1].0, ClockKind::TreatmentOther);
+    assert_eq!(clocks(&other)[1].1, day(2027, 1, 22), "60 days when the illness is not serious");
 }
 
 #[test]
@@ -55,13 +58,13 @@ fn a_request_for_addiction_treatment_starts_treatment_and_doctor_clocks() {
         },
     );
     let requested = given.and(&addiction(), milestone(Milestone::AddictionTreatmentRequested, today()));
-    let kinds: Vec<_> = clocks(&requested).into_iter().map(|c| (c.1, c.2)).collect();
+    let kinds: Vec<_> = clocks(&requested).into_iter().map(|c| (c.0, c.1)).collect();
     assert_eq!(
         kinds,
         [(ClockKind::AddictionTreatment, day(2026, 12, 7)), (ClockKind::DoctorConsultation, day(2026, 12, 7))]
     );
     let consulted = requested.and(&addiction(), milestone(Milestone::DoctorConsultationHeld, today()));
-    assert_eq!(clocks(&consulted)[1].3, ClockState::Stopped { on: today() });
+    assert_eq!(clocks(&consulted)[1].2, ClockState::Stopped { on: today() });
     assert!(consulted.plan.clocks[0].is_running(), "the treatment clock runs on");
 
     // Social services neither see nor write it.
@@ -80,8 +83,8 @@ fn discharge_and_indsatsplan_meetings() {
         .and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry })
         .and(&ward(), udskrivningsaftale())
         .and(&ward(), milestone(Milestone::DischargePlanned { expected: day(2026, 11, 27) }, today()));
-    assert_eq!(clocks(&planned)[0].1, ClockKind::NetworkMeeting);
-    assert_eq!(clocks(&planned)[0].2, day(2026, 11, 30));
+    assert_eq!(clocks(&planned)[0].0, ClockKind::NetworkMeeting);
+    assert_eq!(clocks(&planned)[0].1, day(2026, 11, 30));
     let held =
         planned.and_at(at(2026, 11, 26), &municipality(), milestone(Milestone::NetworkMeetingHeld, day(2026, 11, 26)));
     assert_eq!(held.plan.clocks[0].met(), Some(true));
@@ -92,8 +95,8 @@ fn discharge_and_indsatsplan_meetings() {
     assert_eq!(
         clocks(&second),
         [
-            ("clock-1".into(), ClockKind::IndsatsplanMeeting, day(2027, 5, 23), ClockState::Stopped { on: today() }),
-            ("clock-2".into(), ClockKind::IndsatsplanMeeting, day(2027, 5, 23), ClockState::Running),
+            (ClockKind::IndsatsplanMeeting, day(2027, 5, 23), ClockState::Stopped { on: today() }),
+            (ClockKind::IndsatsplanMeeting, day(2027, 5, 23), ClockState::Running),
         ]
     );
 }
@@ -102,15 +105,15 @@ fn discharge_and_indsatsplan_meetings() {
 fn the_rule_in_force_when_the_clock_starts_decides_its_deadline() {
     // Recorded today, for referrals made before and after 1 Sep 2015.
     let before = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, day(2015, 8, 31)));
-    assert_eq!(clocks(&before)[0].2, day(2015, 10, 30), "60 days before 1 Sep 2015");
+    assert_eq!(clocks(&before)[0].1, day(2015, 10, 30), "60 days before 1 Sep 2015");
     let after = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, day(2015, 9, 1)));
-    assert_eq!(clocks(&after)[0].2, day(2015, 10, 1), "30 days from 1 Sep 2015");
+    assert_eq!(clocks(&after)[0].1, day(2015, 10, 1), "30 days from 1 Sep 2015");
 
     // Integrated dual-diagnosis treatment became a right on 1 Sep 2024.
     let early = Given::plan().and(&ward(), milestone(Milestone::ReferredForDualDiagnosisTreatment, day(2024, 8, 31)));
     assert!(early.plan.clocks.is_empty());
     let late = Given::plan().and(&ward(), milestone(Milestone::ReferredForDualDiagnosisTreatment, day(2024, 9, 1)));
-    assert_eq!(clocks(&late)[0].2, day(2024, 9, 15));
+    assert_eq!(clocks(&late)[0].1, day(2024, 9, 15));
 
     // An operator's table change applies to clocks started after it, not to running ones.
     let mut changed = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
@@ -122,11 +125,11 @@ fn the_rule_in_force_when_the_clock_starts_decides_its_deadline() {
         source: "a changed table".into(),
     }])
     .expect("table");
-    assert_eq!(clocks(&changed)[0].2, day(2026, 12, 23), "the running clock keeps its due date");
+    assert_eq!(clocks(&changed)[0].1, day(2026, 12, 23), "the running clock keeps its due date");
     let next = changed
         .and(&ward(), milestone(Milestone::AssessmentCompleted { serious: false }, today()))
         .and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
-    let kinds: Vec<_> = clocks(&next).into_iter().map(|c| (c.1, c.2)).collect();
+    let kinds: Vec<_> = clocks(&next).into_iter().map(|c| (c.0, c.1)).collect();
     // No treatment row in the new table: no treatment clock; the new referral gets 10 days.
     assert_eq!(kinds, [(ClockKind::Assessment, day(2026, 12, 23)), (ClockKind::Assessment, day(2026, 12, 3))]);
 }
@@ -135,15 +138,16 @@ fn the_rule_in_force_when_the_clock_starts_decides_its_deadline() {
 fn pausing_moves_the_due_date_by_the_days_paused() {
     let given = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
     assert_eq!(given.plan.clocks[0].due_on, day(2026, 12, 23));
-    let pause = |reason: &str| Command::PauseClock { clock_id: "clock-1".into(), reason: text(reason) };
+    let clock_id = given.clock_id(1);
+    let pause = |reason: &str| Command::PauseClock { clock_id: clock_id.clone(), reason: text(reason) };
     let paused = given.and_at(at(2026, 12, 1), &ward(), pause("borgeren ønsker at vente"));
     assert!(!paused.plan.clocks[0].is_overdue(day(2027, 2, 1)), "a paused clock is never overdue");
     let again = paused.when_at(at(2026, 12, 2), &ward(), &pause("igen"));
     assert_eq!(reason(again.expect_err("refused")), "CLOCK_NOT_RUNNING");
-    let resumed = paused.and_at(at(2026, 12, 6), &ward(), Command::ResumeClock { clock_id: "clock-1".into() });
+    let resumed = paused.and_at(at(2026, 12, 6), &ward(), Command::ResumeClock { clock_id: clock_id.clone() });
     assert_eq!(resumed.plan.clocks[0].due_on, day(2026, 12, 28), "five days paused, five days later");
     assert!(resumed.plan.clocks[0].is_running());
-    let twice = resumed.when_at(at(2026, 12, 7), &ward(), &Command::ResumeClock { clock_id: "clock-1".into() });
+    let twice = resumed.when_at(at(2026, 12, 7), &ward(), &Command::ResumeClock { clock_id: clock_id.clone() });
     assert_eq!(reason(twice.expect_err("refused")), "CLOCK_NOT_PAUSED");
 }
 
@@ -151,17 +155,15 @@ fn pausing_moves_the_due_date_by_the_days_paused() {
 fn a_clock_is_overdue_the_day_after_its_due_date_and_marked_once() {
     let mut given = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
     let clock = given.plan.clocks[0].clone();
+    let id = clock.clock_id.as_str();
     assert!(!clock.is_overdue(day(2026, 12, 23)), "due on its due date");
     assert!(clock.is_overdue(day(2026, 12, 24)));
-    assert_eq!(
-        reason(mark_overdue(&given.plan, "clock-1", day(2026, 12, 23)).expect_err("not yet")),
-        "CLOCK_NOT_OVERDUE"
-    );
-    let overdue = mark_overdue(&given.plan, "clock-1", day(2026, 12, 24)).expect("overdue");
-    assert_eq!(overdue, EventPayload::ClockOverdue { clock_id: "clock-1".into(), due_on: day(2026, 12, 23) });
+    assert_eq!(reason(mark_overdue(&given.plan, id, day(2026, 12, 23)).expect_err("not yet")), "CLOCK_NOT_OVERDUE");
+    let overdue = mark_overdue(&given.plan, id, day(2026, 12, 24)).expect("overdue");
+    assert_eq!(overdue, EventPayload::ClockOverdue { clock_id: id.into(), due_on: day(2026, 12, 23) });
     given.apply(overdue, &clock.watcher().expect("watcher"));
     assert!(given.plan.clocks[0].overdue_recorded);
-    assert_eq!(reason(mark_overdue(&given.plan, "clock-1", day(2026, 12, 25)).expect_err("once")), "CLOCK_NOT_OVERDUE");
+    assert_eq!(reason(mark_overdue(&given.plan, id, day(2026, 12, 25)).expect_err("once")), "CLOCK_NOT_OVERDUE");
 
     // Satisfied late: stopped, and not met.
     let late = given.and_at(

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::decide::no_such;
 use super::error::DomainError;
 use super::event::EventPayload;
-use super::model::{Actor, Date, OrganisationId, ProfessionalId, ProfessionalRole, Sector, Text};
+use super::model::{Actor, Date, IdSeed, OrganisationId, ProfessionalId, ProfessionalRole, Sector, Text};
 use super::plan::Plan;
 
 /// What a clock guards.
@@ -306,21 +306,16 @@ pub struct StartedClock {
     pub source: String,
 }
 
-/// The clocks `milestone` on `occurred_on` starts, numbered after `existing`
-/// clocks; kinds with no rule in force on that day start none.
-pub fn start_clocks(
-    rules: &DeadlineRules,
-    milestone: &Milestone,
-    occurred_on: Date,
-    existing: usize,
-) -> Vec<StartedClock> {
+/// The clocks `milestone` on `occurred_on` starts, with ids from `ids`;
+/// kinds with no rule in force on that day start none.
+pub fn start_clocks(rules: &DeadlineRules, milestone: &Milestone, occurred_on: Date, ids: IdSeed) -> Vec<StartedClock> {
     milestone
         .starts()
         .iter()
         .filter_map(|kind| rules.rule(*kind, occurred_on))
         .enumerate()
         .map(|(i, rule)| StartedClock {
-            clock_id: format!("clock-{}", existing + i + 1),
+            clock_id: ids.id("clock", i),
             kind: rule.kind,
             due_on: rule.period.due(occurred_on),
             source: rule.source.clone(),
@@ -337,6 +332,7 @@ pub(super) fn record_milestone(
     milestone: &Milestone,
     occurred_on: Date,
     today: Date,
+    ids: IdSeed,
 ) -> Result<EventPayload, DomainError> {
     if occurred_on > today {
         return Err(DomainError::invalid("occurred_on", "must not be in the future"));
@@ -368,7 +364,7 @@ pub(super) fn record_milestone(
             "a clock of this kind is already open; record the milestone that satisfies it first",
         ));
     }
-    let started = start_clocks(rules, milestone, occurred_on, plan.clocks.len());
+    let started = start_clocks(rules, milestone, occurred_on, ids);
     Ok(EventPayload::MilestoneRecorded { milestone: *milestone, occurred_on, started, stopped })
 }
 

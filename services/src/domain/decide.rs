@@ -20,6 +20,8 @@ use super::rules::{OwnershipRules, legal_plan_fits};
 pub struct Context<'a> {
     pub actor: &'a Actor,
     pub now: Timestamp,
+    /// Where the ids of the items the decision adds come from.
+    pub ids: IdSeed,
     pub rules: &'a OwnershipRules,
     pub deadlines: &'a DeadlineRules,
 }
@@ -97,11 +99,9 @@ fn decide_seen(
             require_status(plan, PlanStatus::Closed, "only a closed plan can be reopened")?;
             EventPayload::PlanReopened { reason: reason.clone() }
         }
-        Command::AddGoal { text, category } => EventPayload::GoalAdded {
-            goal_id: format!("goal-{}", plan.goals.len() + 1),
-            text: text.clone(),
-            category: *category,
-        },
+        Command::AddGoal { text, category } => {
+            EventPayload::GoalAdded { goal_id: ctx.ids.id("goal", 0), text: text.clone(), category: *category }
+        }
         Command::ReviseGoal { goal_id, text } => {
             active_goal(plan, goal_id)?;
             EventPayload::GoalRevised { goal_id: goal_id.clone(), text: text.clone() }
@@ -173,7 +173,7 @@ fn decide_seen(
                     .ok_or_else(|| DomainError::invalid("goal_ids", "names no active goal of the plan"))?;
             }
             EventPayload::ActivityAdded(Activity {
-                activity_id: format!("activity-{}", plan.activities.len() + 1),
+                activity_id: ctx.ids.id("activity", 0),
                 section: *section,
                 title: title.clone(),
                 legal_plan_type: *legal_plan_type,
@@ -216,7 +216,7 @@ fn decide_seen(
                 return Err(DomainError::precondition("ALREADY_ON_CARE_TEAM", "that membership is already open"));
             }
             let member = CareTeamMember {
-                member_id: format!("member-{}", plan.care_team.len() + 1),
+                member_id: ctx.ids.id("member", 0),
                 organisation: organisation.id.clone(),
                 sector: organisation.sector,
                 professional: professional.clone(),
@@ -329,14 +329,14 @@ fn decide_seen(
                 }
             }
             EventPayload::AdvanceStatementRecorded {
-                statement_id: format!("statement-{}", plan.advance_statements.len() + 1),
+                statement_id: ctx.ids.id("statement", 0),
                 occasion: *occasion,
                 text: text.clone(),
                 supersedes: supersedes.clone(),
             }
         }
         Command::RegisterRelative { name, relation, involvement } => EventPayload::RelativeRegistered(Relative {
-            relative_id: format!("relative-{}", plan.relatives.len() + 1),
+            relative_id: ctx.ids.id("relative", 0),
             name: name.clone(),
             relation: relation.clone(),
             involvement: *involvement,
@@ -362,7 +362,6 @@ fn decide_seen(
             purpose,
             document_reference,
         } => consent::record(
-            plan,
             ctx.actor,
             sees,
             consent::Given {
@@ -376,6 +375,7 @@ fn decide_seen(
                 document_reference,
             },
             today,
+            ctx.ids,
         )?,
         Command::WithdrawConsent { consent_id, reason } => {
             let consent = plan
@@ -390,7 +390,7 @@ fn decide_seen(
         }
         Command::RecordMilestone { milestone, occurred_on } => {
             discharge::may_record(ctx.actor, milestone)?;
-            deadlines::record_milestone(plan, ctx.deadlines, milestone, *occurred_on, today)?
+            deadlines::record_milestone(plan, ctx.deadlines, milestone, *occurred_on, today, ctx.ids)?
         }
         Command::PauseClock { clock_id, reason } => deadlines::pause(plan, clock_id, reason, today)?,
         Command::ResumeClock { clock_id } => deadlines::resume(plan, clock_id, today)?,
@@ -406,7 +406,7 @@ fn decide_seen(
         Command::SignIndsatsplan { version } => indsatsplan::sign(plan, ctx.actor, *version)?,
         Command::Discharge(step) => return discharge::decide(plan, ctx.actor, step, ctx.now, sees),
         Command::RecordObjection { recipient, categories, given_by, given_on } => {
-            consent::object(plan, recipient, categories, *given_by, *given_on, today)?
+            consent::object(recipient, categories, *given_by, *given_on, today, ctx.ids)?
         }
         Command::WithdrawObjection { objection_id, reason } => {
             consent::withdraw_objection(plan, ctx.actor, sees, objection_id, reason)?

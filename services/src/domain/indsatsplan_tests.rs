@@ -13,7 +13,8 @@ fn sides() -> Given {
         .and(&addiction(), Command::TakeSectionOwnership { section: SectionKind::Addiction })
 }
 
-fn action(section: SectionKind, title: &str, legal_plan_type: LegalPlanType) -> Command {
+/// An action serving the substance-abuse goal of `given`, shared by both sides.
+fn action(given: &Given, section: SectionKind, title: &str, legal_plan_type: LegalPlanType) -> Command {
     Command::AddActivity {
         section,
         title: text(title),
@@ -21,7 +22,7 @@ fn action(section: SectionKind, title: &str, legal_plan_type: LegalPlanType) -> 
         responsible_professional: prof("p-7"),
         start_date: NOW.date(),
         end_date: None,
-        goal_ids: vec!["goal-2".into()],
+        goal_ids: vec![given.goal_id(2)],
     }
 }
 
@@ -41,7 +42,9 @@ fn names(events: &[EventPayload]) -> Vec<&'static str> {
 fn agreed() -> Given {
     sides()
         .and(&ward(), start())
-        .and(&ward(), action(SectionKind::Psychiatry, "medicinsk behandling", LegalPlanType::KoordinerendeIndsatsplan))
+        .and_with(&ward(), |g| {
+            action(g, SectionKind::Psychiatry, "medicinsk behandling", LegalPlanType::KoordinerendeIndsatsplan)
+        })
         .and(&ward(), sign(2))
         .and(&addiction(), sign(2))
 }
@@ -63,9 +66,9 @@ fn either_side_starts_it_and_no_one_else() {
 
 #[test]
 fn agreed_only_when_both_sides_signed_the_current_version() {
-    let given = sides()
-        .and(&ward(), start())
-        .and(&ward(), action(SectionKind::Psychiatry, "medicinsk behandling", LegalPlanType::KoordinerendeIndsatsplan));
+    let given = sides().and(&ward(), start()).and_with(&ward(), |g| {
+        action(g, SectionKind::Psychiatry, "medicinsk behandling", LegalPlanType::KoordinerendeIndsatsplan)
+    });
     assert_eq!(given.plan.indsatsplan.as_ref().map(|p| p.version), Some(2), "the action made version 2");
     let stale = given.when(&addiction(), &sign(1)).expect_err("stale");
     assert_eq!(reason(stale), "INDSATSPLAN_CHANGED");
@@ -84,18 +87,20 @@ fn agreed_only_when_both_sides_signed_the_current_version() {
 
 #[test]
 fn any_change_to_either_sides_part_reopens_the_agreement() {
+    let given = agreed();
+    let (action_id, shared_goal) = (given.activity_id(1), given.goal_id(2));
     let changes = [
-        (addiction(), action(SectionKind::Addiction, "ambulant behandling", LegalPlanType::KoordinerendeIndsatsplan)),
         (
-            ward(),
-            Command::ChangeActivityStatus { activity_id: "activity-1".into(), status: ActivityStatus::InProgress },
+            addiction(),
+            action(&given, SectionKind::Addiction, "ambulant behandling", LegalPlanType::KoordinerendeIndsatsplan),
         ),
+        (ward(), Command::ChangeActivityStatus { activity_id: action_id.clone(), status: ActivityStatus::InProgress }),
         (ward(), Command::SetIndsatsplanMeeting { next_meeting: day(2027, 2, 1) }),
-        (addiction(), Command::PrioritiseIndsatsAction { activity_id: "activity-1".into(), priority: 1 }),
-        (addiction(), Command::ReviseGoal { goal_id: "goal-2".into(), text: text("drikke mindre end før") }),
+        (addiction(), Command::PrioritiseIndsatsAction { activity_id: action_id, priority: 1 }),
+        (addiction(), Command::ReviseGoal { goal_id: shared_goal, text: text("drikke mindre end før") }),
     ];
     for (by, change) in changes {
-        let given = agreed();
+        let given = given.clone_plan();
         let events = given.when(&by, &change).expect("change");
         assert_eq!(names(&events)[1..], ["IndsatsplanReopened"], "{change:?}");
         assert_eq!(events[1], EventPayload::IndsatsplanReopened { version: 3 });
@@ -105,11 +110,11 @@ fn any_change_to_either_sides_part_reopens_the_agreement() {
     }
     // Outside the indsatsplan nothing reopens it.
     let unrelated = [
-        (addiction(), action(SectionKind::Addiction, "motiverende samtaler", LegalPlanType::Behandlingsplan)),
-        (ward(), Command::ReviseGoal { goal_id: "goal-1".into(), text: text("et arbejde jeg kan lide") }),
+        (addiction(), action(&given, SectionKind::Addiction, "motiverende samtaler", LegalPlanType::Behandlingsplan)),
+        (ward(), Command::ReviseGoal { goal_id: given.goal_id(1), text: text("et arbejde jeg kan lide") }),
     ];
     for (by, change) in unrelated {
-        let given = agreed();
+        let given = given.clone_plan();
         assert_eq!(given.when(&by, &change).expect("change").len(), 1, "{change:?}");
         assert!(given.and(&by, change).plan.indsatsplan.as_ref().expect("plan").is_agreed());
     }

@@ -54,13 +54,47 @@ pub struct Given {
 impl Given {
     /// A draft plan created by the ward.
     pub fn plan() -> Self {
-        let created = create(&ward(), CprKind::Regular, NOW.date(), text("indlagt"));
+        let created = create(&ward(), CprKind::Regular, NOW.date(), text("indlagt"), IdSeed::random());
         let event = record(PlanId([1; 16]), 1, created, &ward());
         Self {
             plan: Plan::from_first(&event).expect("created"),
             rules: OwnershipRules::default(),
             deadlines: DeadlineRules::default(),
         }
+    }
+
+    /// The ids of the plan's items, which decisions draw at random: the
+    /// `n`th goal, activity, care-team member, clock, … (1-based).
+    pub fn goal_id(&self, n: usize) -> String {
+        self.plan.goals[n - 1].goal_id.clone()
+    }
+
+    pub fn activity_id(&self, n: usize) -> String {
+        self.plan.activities[n - 1].activity_id.clone()
+    }
+
+    pub fn member_id(&self, n: usize) -> String {
+        self.plan.care_team[n - 1].member_id.clone()
+    }
+
+    pub fn clock_id(&self, n: usize) -> String {
+        self.plan.clocks[n - 1].clock_id.clone()
+    }
+
+    pub fn statement_id(&self, n: usize) -> String {
+        self.plan.advance_statements[n - 1].statement_id.clone()
+    }
+
+    pub fn relative_id(&self, n: usize) -> String {
+        self.plan.relatives[n - 1].relative_id.clone()
+    }
+
+    pub fn consent_id(&self, n: usize) -> String {
+        self.plan.consents[n - 1].terms.consent_id.clone()
+    }
+
+    pub fn objection_id(&self, n: usize) -> String {
+        self.plan.objections[n - 1].terms.objection_id.clone()
     }
 
     /// A copy of this plan, to try another story on.
@@ -71,6 +105,13 @@ impl Given {
     /// Applies `command` by `by`, which must succeed.
     pub fn and(self, by: &Actor, command: Command) -> Self {
         self.and_at(NOW, by, command)
+    }
+
+    /// Applies the command `command` makes of the plan as it stands (to name
+    /// its items by their ids), by `by`, which must succeed.
+    pub fn and_with(self, by: &Actor, command: impl FnOnce(&Self) -> Command) -> Self {
+        let command = command(&self);
+        self.and(by, command)
     }
 
     /// Applies `command` by `by` at `now`, which must succeed.
@@ -94,7 +135,8 @@ impl Given {
     }
 
     pub fn when_at(&self, now: Timestamp, by: &Actor, command: &Command) -> Result<Vec<EventPayload>, DomainError> {
-        decide(&self.plan, command, Context { actor: by, now, rules: &self.rules, deadlines: &self.deadlines })
+        let ids = IdSeed::random();
+        decide(&self.plan, command, Context { actor: by, now, ids, rules: &self.rules, deadlines: &self.deadlines })
     }
 
     pub fn with_team(self) -> Self {

@@ -89,9 +89,9 @@ fn one_contact_person_handed_over_atomically() {
 #[test]
 fn contact_persons_organisation_cannot_leave_the_team() {
     let given = Given::plan().with_team().with_contact();
-    let end = Command::EndCareTeamMembership { member_id: "member-1".into(), end_date: NOW.date() };
+    let end = Command::EndCareTeamMembership { member_id: given.member_id(1), end_date: NOW.date() };
     assert_eq!(reason(given.when(&ward(), &end).expect_err("refused")), "CONTACT_PERSON_ORGANISATION");
-    let end_job = Command::EndCareTeamMembership { member_id: "member-3".into(), end_date: NOW.date() };
+    let end_job = Command::EndCareTeamMembership { member_id: given.member_id(3), end_date: NOW.date() };
     assert!(given.when(&ward(), &end_job).is_ok());
 }
 
@@ -125,7 +125,8 @@ fn only_the_owner_writes_a_section() {
     assert_eq!(reason(unseen), "CATEGORY_NOT_WRITABLE");
     let given = given.and(&jobcentre(), add(SectionKind::Employment));
     assert_eq!(given.plan.activities[0].responsible_organisation, org("jobcenter"));
-    let change = Command::ChangeActivityStatus { activity_id: "activity-1".into(), status: ActivityStatus::InProgress };
+    let change =
+        Command::ChangeActivityStatus { activity_id: given.activity_id(1), status: ActivityStatus::InProgress };
     assert_eq!(reason(given.when(&ward(), &change).expect_err("unseen")), "activity_id");
     // Under the citizen's consent the ward sees the section, and still may not write it.
     let consent = Command::RecordConsent {
@@ -154,20 +155,22 @@ fn region_takes_the_addiction_section_for_dual_diagnosis() {
 fn activities_are_never_deleted_only_cancelled() {
     let given = Given::plan()
         .and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry })
-        .and(&ward(), Command::AddGoal { text: text("sove om natten"), category: DataCategory::Goals })
-        .and(
-            &ward(),
-            Command::AddActivity {
-                section: SectionKind::Psychiatry,
-                title: text("medicinsamtale"),
-                legal_plan_type: LegalPlanType::Behandlingsplan,
-                responsible_professional: prof("p-1"),
-                start_date: NOW.date(),
-                end_date: None,
-                goal_ids: vec!["goal-1".into()],
-            },
-        );
-    let status = |s| Command::ChangeActivityStatus { activity_id: "activity-1".into(), status: s };
+        .and(&ward(), Command::AddGoal { text: text("sove om natten"), category: DataCategory::Goals });
+    let goal = given.goal_id(1);
+    let given = given.and(
+        &ward(),
+        Command::AddActivity {
+            section: SectionKind::Psychiatry,
+            title: text("medicinsamtale"),
+            legal_plan_type: LegalPlanType::Behandlingsplan,
+            responsible_professional: prof("p-1"),
+            start_date: NOW.date(),
+            end_date: None,
+            goal_ids: vec![goal],
+        },
+    );
+    let activity = given.activity_id(1);
+    let status = |s| Command::ChangeActivityStatus { activity_id: activity.clone(), status: s };
     assert_eq!(
         reason(given.when(&ward(), &status(ActivityStatus::Completed)).expect_err("skip")),
         "ACTIVITY_STATUS_TRANSITION"
@@ -199,21 +202,23 @@ fn activity_must_fit_its_section_and_serve_real_goals() {
 
 #[test]
 fn goal_lifecycle_is_separate_from_achievement() {
-    let given = Given::plan()
-        .and(&ward(), Command::AddGoal { text: text("have et arbejde"), category: DataCategory::Goals })
-        .and(&ward(), Command::AssessGoal { goal_id: "goal-1".into(), achievement: GoalAchievement::PartlyAchieved })
-        .and(&ward(), Command::ReviseGoal { goal_id: "goal-1".into(), text: text("have et fritidsjob") });
-    let goal = &given.plan.goals[0];
+    let given =
+        Given::plan().and(&ward(), Command::AddGoal { text: text("have et arbejde"), category: DataCategory::Goals });
+    let goal = given.goal_id(1);
+    let given = given
+        .and(&ward(), Command::AssessGoal { goal_id: goal.clone(), achievement: GoalAchievement::PartlyAchieved })
+        .and(&ward(), Command::ReviseGoal { goal_id: goal.clone(), text: text("have et fritidsjob") });
+    let shown = &given.plan.goals[0];
     assert_eq!(
-        (goal.lifecycle, goal.achievement, goal.revision),
+        (shown.lifecycle, shown.achievement, shown.revision),
         (GoalLifecycle::Active, GoalAchievement::PartlyAchieved, 1)
     );
-    let given = given.and(&ward(), Command::EndGoal { goal_id: "goal-1".into(), reason: text("ønsker andet") });
+    let given = given.and(&ward(), Command::EndGoal { goal_id: goal.clone(), reason: text("ønsker andet") });
     assert_eq!(given.plan.goals[0].lifecycle, GoalLifecycle::Ended);
     assert_eq!(given.plan.goals[0].achievement, GoalAchievement::PartlyAchieved);
-    let revise = Command::ReviseGoal { goal_id: "goal-1".into(), text: text("x") };
+    let revise = Command::ReviseGoal { goal_id: goal.clone(), text: text("x") };
     assert_eq!(reason(given.when(&ward(), &revise).expect_err("ended")), "GOAL_ENDED");
-    let assess = Command::AssessGoal { goal_id: "goal-1".into(), achievement: GoalAchievement::Achieved };
+    let assess = Command::AssessGoal { goal_id: goal, achievement: GoalAchievement::Achieved };
     assert!(given.when(&ward(), &assess).is_ok(), "an ended goal can still be assessed");
 }
 
@@ -224,10 +229,12 @@ fn advance_statements_are_superseded_never_rewritten() {
         text: text("ring til min søster"),
         supersedes: supersedes.map(str::to_owned),
     };
-    let given = Given::plan().and(&ward(), record(None)).and(&ward(), record(Some("statement-1")));
+    let given = Given::plan().and(&ward(), record(None));
+    let first = given.statement_id(1);
+    let given = given.and(&ward(), record(Some(&first)));
     assert_eq!(given.plan.advance_statements.len(), 2);
-    assert_eq!(given.plan.advance_statements[0].superseded_by.as_deref(), Some("statement-2"));
-    assert_eq!(reason(given.when(&ward(), &record(Some("statement-1"))).expect_err("x")), "ALREADY_SUPERSEDED");
+    assert_eq!(given.plan.advance_statements[0].superseded_by, Some(given.statement_id(2)));
+    assert_eq!(reason(given.when(&ward(), &record(Some(&first))).expect_err("x")), "ALREADY_SUPERSEDED");
 }
 
 #[test]
@@ -240,12 +247,13 @@ fn relatives_keep_the_citizens_wishes() {
             involvement: RelativeInvolvement::Full,
         },
     );
+    let relative = given.relative_id(1);
     let same =
-        Command::ChangeRelativeInvolvement { relative_id: "relative-1".into(), involvement: RelativeInvolvement::Full };
+        Command::ChangeRelativeInvolvement { relative_id: relative.clone(), involvement: RelativeInvolvement::Full };
     assert_eq!(reason(given.when(&ward(), &same).expect_err("unchanged")), "UNCHANGED");
     let given = given.and(
         &ward(),
-        Command::ChangeRelativeInvolvement { relative_id: "relative-1".into(), involvement: RelativeInvolvement::None },
+        Command::ChangeRelativeInvolvement { relative_id: relative, involvement: RelativeInvolvement::None },
     );
     assert_eq!(given.plan.relatives[0].involvement, RelativeInvolvement::None);
 }
@@ -260,18 +268,22 @@ fn identifiers_refuse_cpr_numbers() {
 #[test]
 fn health_services_join_on_their_own_others_by_invitation_or_consent() {
     let given = Given::plan();
-    assert_eq!(join(&given.plan, &ward(), NOW, text("igen")), Ok(None), "members just get the plan");
-    let joined = join(&given.plan, &addiction(), NOW, text("henvist")).expect("joins").expect("an event");
+    assert_eq!(join(&given.plan, &ward(), NOW, text("igen"), IdSeed::random()), Ok(None), "members just get the plan");
+    let joined =
+        join(&given.plan, &addiction(), NOW, text("henvist"), IdSeed::random()).expect("joins").expect("an event");
     let EventPayload::CareTeamJoined { member, reason } = &joined else { panic!("expected CareTeamJoined") };
-    assert_eq!((member.member_id.as_str(), member.organisation.as_str()), ("member-2", "misbrug"));
+    assert_eq!(member.organisation.as_str(), "misbrug");
+    assert!(member.member_id.starts_with("member-") && member.member_id != given.member_id(1));
     assert_eq!(reason.as_str(), "henvist");
-    let refused = join(&given.plan, &jobcentre(), NOW, text("sygedagpenge")).expect_err("not on its own");
+    let refused =
+        join(&given.plan, &jobcentre(), NOW, text("sygedagpenge"), IdSeed::random()).expect_err("not on its own");
     assert_eq!(super::testkit::reason(refused), "JOIN_NEEDS_INVITATION_OR_CONSENT");
 
     let plan_only = given.when(&ward(), &consent(&jobcentre(), &[DataCategory::PlanAndContact]));
     assert_eq!(super::testkit::reason(plan_only.expect_err("the plan is the care team's")), "categories");
     let consented = given.and(&ward(), consent(&jobcentre(), &[DataCategory::DischargeCoordination]));
-    let joined = join(&consented.plan, &jobcentre(), NOW, text("sygedagpenge")).expect("under consent");
+    let joined =
+        join(&consented.plan, &jobcentre(), NOW, text("sygedagpenge"), IdSeed::random()).expect("under consent");
     assert!(matches!(joined, Some(EventPayload::CareTeamJoined { .. })));
 
     let invite = |ground: Option<Text>| Command::AddCareTeamMember {
@@ -340,7 +352,7 @@ fn job_centre_sees_health_only_under_consent_and_never_after_withdrawal() {
     assert_eq!(sees(&given.plan, &jobcentre(), NOW), [PlanAndContact, Goals, Psychiatric, SubstanceAbuse, Employment]);
     assert_eq!(sees(&given.plan, &municipality(), NOW), [PlanAndContact, Goals, Social], "for that recipient only");
 
-    let withdraw = Command::WithdrawConsent { consent_id: "consent-1".into(), reason: text("borgeren fortrød") };
+    let withdraw = Command::WithdrawConsent { consent_id: given.consent_id(1), reason: text("borgeren fortrød") };
     let given = given.and(&jobcentre(), withdraw.clone());
     assert_eq!(sees(&given.plan, &jobcentre(), NOW), [PlanAndContact, Goals, Employment]);
     assert_eq!(reason(given.when(&ward(), &withdraw).expect_err("once")), "CONSENT_WITHDRAWN");
@@ -355,10 +367,9 @@ fn social_services_and_the_job_centre_see_each_other_only_under_consent() {
     let given = given.and(&municipality(), consent(&jobcentre(), &[Social]));
     assert!(sees(&given.plan, &jobcentre(), NOW).contains(&Social));
     let view = policy::view(&given.plan, &jobcentre(), NOW).expect("view");
-    assert!(
-        view.legal_ground()
-            .contains("social: the citizen's consent (forvaltningsloven § 28, stk. 2, nr. 1) [consent-1]")
-    );
+    let ground =
+        format!("social: the citizen's consent (forvaltningsloven § 28, stk. 2, nr. 1) [{}]", given.consent_id(1));
+    assert!(view.legal_ground().contains(&ground));
 }
 
 #[test]
@@ -396,7 +407,7 @@ fn an_objection_holds_at_once_against_every_ground_but_own_records() {
     assert!(sees(&objected.plan, &jobcentre(), NOW).contains(&SubstanceAbuse), "only what was named");
     assert!(before.contains(&Psychiatric), "before the objection");
 
-    let lift = Command::WithdrawObjection { objection_id: "objection-1".into(), reason: text("borgeren fortrød") };
+    let lift = Command::WithdrawObjection { objection_id: objected.objection_id(1), reason: text("borgeren fortrød") };
     assert_eq!(
         reason(objected.when(&addiction(), &lift).expect_err("its recipient cannot even see it")),
         "objection_id"
@@ -489,11 +500,12 @@ fn a_sector_writes_only_what_it_holds() {
 #[test]
 fn an_item_the_caller_may_not_see_is_answered_as_one_that_does_not_exist() {
     let given = dual_diagnosis();
-    let hidden = Command::EndGoal { goal_id: "goal-2".into(), reason: text("x") };
+    let substance_goal = given.plan.goals.iter().find(|g| g.category == DataCategory::SubstanceAbuse).expect("goal");
+    let hidden = Command::EndGoal { goal_id: substance_goal.goal_id.clone(), reason: text("x") };
     let missing = Command::EndGoal { goal_id: "goal-9".into(), reason: text("x") };
     let answer = |c: &Command| given.when(&jobcentre(), c).expect_err("refused");
     assert_eq!(answer(&hidden), answer(&missing));
-    let ward_member = Command::EndCareTeamMembership { member_id: "member-1".into(), end_date: NOW.date() };
+    let ward_member = Command::EndCareTeamMembership { member_id: given.member_id(1), end_date: NOW.date() };
     let no_member = Command::EndCareTeamMembership { member_id: "member-9".into(), end_date: NOW.date() };
     assert_eq!(answer(&ward_member), answer(&no_member));
     let to_ward = Command::AssignContactPerson { organisation: org("ward"), professional: prof("p-1") };
@@ -515,8 +527,9 @@ fn emergency_access_reads_everything_until_it_expires() {
     let given = dual_diagnosis();
     let stranger = Actor { role: ProfessionalRole::Physician, ..actor("skadestue", Sector::RegionalPsychiatry) };
     assert_eq!(reason(policy::view(&given.plan, &stranger, NOW).expect_err("outsider")), "PLAN_NOT_FOUND");
-    let granted = emergency_access(&given.plan, &stranger, NOW, text("bevidstløs på skadestuen"), 24 * 3_600_000_000)
-        .expect("granted");
+    let granted =
+        emergency_access(&stranger, NOW, text("bevidstløs på skadestuen"), 24 * 3_600_000_000, IdSeed::random())
+            .expect("granted");
     let mut plan = given.plan.clone();
     plan.apply(&record(plan.id, plan.version + 1, granted, &stranger));
     let view = policy::view(&plan, &stranger, hours(23)).expect("emergency view");
@@ -529,8 +542,7 @@ fn emergency_access_reads_everything_until_it_expires() {
 
 #[test]
 fn only_authorised_health_professionals_of_health_services_use_emergency_access() {
-    let given = dual_diagnosis();
-    let ask = |who: Actor| emergency_access(&given.plan, &who, NOW, text("x"), 1).map(|_| ());
+    let ask = |who: Actor| emergency_access(&who, NOW, text("x"), 1, IdSeed::random()).map(|_| ());
     for role in [ProfessionalRole::Physician, ProfessionalRole::Nurse, ProfessionalRole::Psychologist] {
         assert!(ask(Actor { role, ..ward() }).is_ok());
         assert!(ask(Actor { role, ..addiction() }).is_ok());
@@ -559,12 +571,35 @@ fn only_authorised_health_professionals_of_health_services_use_emergency_access(
 #[test]
 fn the_citizen_is_to_be_informed_of_an_emergency_access_until_it_is_recorded() {
     let mut given = dual_diagnosis();
-    let granted = emergency_access(&given.plan, &ward(), NOW, text("akut"), 3_600_000_000).expect("granted");
+    let granted = emergency_access(&ward(), NOW, text("akut"), 3_600_000_000, IdSeed::random()).expect("granted");
     given.apply(granted, &ward());
     assert_eq!(given.plan.emergency_grants[0].citizen_informed_on, None, "pending");
-    let informed = Command::RecordCitizenInformed { grant_id: "emergency-1".into(), informed_on: NOW.date() };
+    let informed = Command::RecordCitizenInformed {
+        grant_id: given.plan.emergency_grants[0].grant_id.clone(),
+        informed_on: NOW.date(),
+    };
     assert_eq!(reason(given.when(&jobcentre(), &informed).expect_err("hidden")), "grant_id");
     let given = given.and(&ward(), informed.clone());
     assert_eq!(given.plan.emergency_grants[0].citizen_informed_on, Some(NOW.date()));
     assert_eq!(reason(given.when(&ward(), &informed).expect_err("once")), "CITIZEN_INFORMED");
+}
+
+#[test]
+fn item_ids_tell_nothing_of_how_many_items_there_are() {
+    // Two plans, one with a goal the job centre may not see: the next goal's
+    // id is drawn at random in both, not numbered after the hidden one.
+    let seen = Given::plan().with_team();
+    let psychiatric = Command::AddGoal { text: text("sove om natten"), category: DataCategory::Psychiatric };
+    let hidden = seen.clone_plan().and(&ward(), psychiatric);
+    let employment = Command::AddGoal { text: text("et arbejde"), category: DataCategory::Employment };
+    let next = |given: &Given| given.clone_plan().and(&jobcentre(), employment.clone()).plan.goals.last().cloned();
+    let (a, b) = (next(&seen).expect("goal"), next(&hidden).expect("goal"));
+    for id in [&a.goal_id, &b.goal_id] {
+        let hex = id.strip_prefix("goal-").expect("kind prefix");
+        assert!(hex.len() == 16 && hex.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+    }
+    assert_ne!(a.goal_id, b.goal_id);
+    let seed = IdSeed(7);
+    assert_ne!(seed.id("clock", 0), seed.id("clock", 1), "one decision's ids are distinct");
+    assert_eq!(seed.id("clock", 1), IdSeed(7).id("clock", 1), "and follow from the seed alone");
 }

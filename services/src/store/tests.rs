@@ -399,7 +399,9 @@ async fn the_deadline_watcher_marks_each_overdue_clock_once() {
     change(&store, &ward, plan, 1, record(Milestone::ReferredForAssessment), None).await.expect("referral");
     let discharge = Milestone::DischargePlanned { expected: today };
     change(&store, &ward, plan, 2, record(discharge), None).await.expect("discharge planned");
-    let pause = Command::PauseClock { clock_id: "clock-1".into(), reason: text("borgeren ønsker at vente") };
+    let clocks = store.plan(plan).await.expect("read").expect("plan").clocks;
+    let (assessment, network) = (clocks[0].clock_id.clone(), clocks[1].clock_id.clone());
+    let pause = Command::PauseClock { clock_id: assessment.clone(), reason: text("borgeren ønsker at vente") };
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "nothing is due yet");
 
     // Eight days on the network meeting (five working days) is overdue; the assessment (30 days) is not.
@@ -407,14 +409,14 @@ async fn the_deadline_watcher_marks_each_overdue_clock_once() {
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 1);
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "once");
     let marked = store.plan_events(plan, 4, 10).expect("events");
-    assert!(matches!(&marked[0].payload, EventPayload::ClockOverdue { clock_id, .. } if clock_id == "clock-2"));
+    assert!(matches!(&marked[0].payload, EventPayload::ClockOverdue { clock_id, .. } if *clock_id == network));
     assert_eq!(marked[0].actor.professional.as_str(), crate::domain::deadlines::WATCHER);
 
     // A paused clock is never marked; once resumed past its (moved) due date, it is.
     change(&store, &ward, plan, 4, pause, None).await.expect("pause");
     days(40);
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "paused");
-    let resume = Command::ResumeClock { clock_id: "clock-1".into() };
+    let resume = Command::ResumeClock { clock_id: assessment };
     change(&store, &ward, plan, 5, resume, None).await.expect("resume");
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "the pause moved it on");
     days(31);

@@ -25,7 +25,7 @@ use super::syncer::{Answer, Pending, answer};
 use super::{Error, Intent, Job, MAX_EVENT_BYTES, MAX_PLAN_BYTES, Message, Outcome, Stats, StoreOptions, Submission};
 use super::{decode, encode, keys};
 use crate::domain::{
-    AuditEntry, CitizenKey, Context, Decision, DomainError, EventPayload, Plan, PlanId, Purpose, RecordedEvent,
+    AuditEntry, CitizenKey, Context, Decision, DomainError, EventPayload, IdSeed, Plan, PlanId, Purpose, RecordedEvent,
     Timestamp, create, decide, disclosure, emergency_access, grounds, join, mark_overdue, policy,
 };
 
@@ -356,11 +356,12 @@ impl Writer {
         }
 
         let today = now.date();
+        let ids = IdSeed::random();
         let (plan_id, before, payloads) = match intent {
             Intent::Create { citizen, kind, reason } => match self.citizen_plan(st, citizen)? {
                 Some(plan_id) => {
                     let plan = self.citizen_plan_loaded(st, plan_id)?;
-                    match join(&plan, &sub.actor, now, reason.clone())? {
+                    match join(&plan, &sub.actor, now, reason.clone(), ids)? {
                         Some(joined) => (plan_id, Some(plan), vec![joined]),
                         None => {
                             let outcome =
@@ -370,7 +371,7 @@ impl Writer {
                         }
                     }
                 }
-                None => (PlanId::random(), None, vec![create(&sub.actor, *kind, today, reason.clone())]),
+                None => (PlanId::random(), None, vec![create(&sub.actor, *kind, today, reason.clone(), ids)]),
             },
             Intent::Change { plan, expected_version, command } => {
                 let current = self.load(st, *plan)?.ok_or(DomainError::PlanNotFound)?;
@@ -384,8 +385,13 @@ impl Writer {
                 if shown != *expected_version {
                     return Err(Error::StaleVersion { expected: *expected_version, current: shown });
                 }
-                let ctx =
-                    Context { actor: &sub.actor, now, rules: &self.options.rules, deadlines: &self.options.deadlines };
+                let ctx = Context {
+                    actor: &sub.actor,
+                    now,
+                    ids,
+                    rules: &self.options.rules,
+                    deadlines: &self.options.deadlines,
+                };
                 let payloads = decide(&current, command, ctx)?;
                 (*plan, Some(current), payloads)
             }
@@ -395,11 +401,11 @@ impl Writer {
                 let plan_id = self.citizen_plan(st, citizen)?.ok_or(DomainError::PlanNotFound)?;
                 let plan = self.citizen_plan_loaded(st, plan_id)?;
                 let granted = emergency_access(
-                    &plan,
                     &sub.actor,
                     now,
                     justification.clone(),
                     self.options.emergency_access_micros,
+                    ids,
                 )?;
                 (plan_id, Some(plan), vec![granted])
             }
