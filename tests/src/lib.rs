@@ -237,10 +237,16 @@ pub fn consent(
     })
 }
 
-/// The citizen's written consent that `recipient` may see psychiatric and substance-abuse information.
-pub fn health_consent(recipient: &str) -> pb::change_plan_request::Command {
-    let health = [pb::DataCategory::Psychiatric, pb::DataCategory::SubstanceAbuse];
-    consent(recipient, &health, "koordinering af behandling", "journal-2026-17")
+/// The citizen's written consent that `recipient` may see psychiatric
+/// information: recorded by the psychiatric service, which holds it.
+pub fn psychiatric_consent(recipient: &str) -> pb::change_plan_request::Command {
+    consent(recipient, &[pb::DataCategory::Psychiatric], "koordinering af behandling", "journal-2026-17")
+}
+
+/// The citizen's written consent that `recipient` may see substance-abuse
+/// information: recorded by the addiction service, which holds it.
+pub fn substance_consent(recipient: &str) -> pb::change_plan_request::Command {
+    consent(recipient, &[pb::DataCategory::SubstanceAbuse], "koordinering af behandling", "misbrug-2026-4")
 }
 
 pub fn withdraw_consent(consent_id: &str) -> pb::change_plan_request::Command {

@@ -128,11 +128,12 @@ async fn job_centre_sees_no_diagnosis_or_substance_abuse_without_consent() -> Te
     assert_eq!(events.len() as u64, plan.version, "events of other categories are skipped, and not counted");
 
     // With the citizen's written consent for the job centre: all of it.
-    let consent_id = added_id(&p.change(WARD, health_consent(JOB)).await?)?;
+    let consent_id = added_id(&p.change(WARD, psychiatric_consent(JOB)).await?)?;
+    let substance_consent_id = added_id(&p.change(ADDICTION, substance_consent(JOB)).await?)?;
     let (plan, events) = read(p.job.clone(), p.name.clone()).await?;
     assert_eq!(sections(&plan), [psychiatry, employment, addiction]);
     assert_eq!(plan.advance_statements.len(), 1);
-    assert_eq!(plan.consents.len(), 1);
+    assert_eq!(plan.consents.len(), 2);
     assert_eq!(plan.contact_person.as_ref().map(|c| c.organisation_id.as_str()), Some(WARD));
     assert!(events.iter().any(|e| e.category == health[0]) && events.iter().any(|e| e.category == health[1]));
     // ...and only for the job centre: social services still see none.
@@ -141,6 +142,7 @@ async fn job_centre_sees_no_diagnosis_or_substance_abuse_without_consent() -> Te
 
     // Withdrawn: gone again at once, for reads and for the event log.
     p.change(JOB, withdraw_consent(&consent_id)).await?;
+    p.change(JOB, withdraw_consent(&substance_consent_id)).await?;
     let (plan, events) = read(p.job.clone(), p.name.clone()).await?;
     assert_eq!(sections(&plan), [employment]);
     assert!(plan.advance_statements.is_empty());

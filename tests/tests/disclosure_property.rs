@@ -22,7 +22,7 @@ const ORGS: [&str; 4] = [WARD, SOCIAL, JOB, ADDICTION];
 /// What an organisation holds and so may consent to disclose, object for, or write.
 fn held(org: &str) -> &'static [C] {
     match org {
-        WARD => &[C::Psychiatric, C::SubstanceAbuse, C::DischargeCoordination],
+        WARD => &[C::Psychiatric, C::DischargeCoordination],
         ADDICTION => &[C::SubstanceAbuse],
         SOCIAL => &[C::Social],
         _ => &[C::Employment],

@@ -254,7 +254,7 @@ async fn heartbeats_consent_withdrawal_refusals_audit_and_shutdown() -> TestResu
     invite(&mut ward, &name, JOB, "borgerens samtykke").await?;
     let version =
         ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.context("plan")?.version;
-    let (consent_id, version) = add(&mut ward, &name, version, health_consent(JOB)).await?;
+    let (consent_id, version) = add(&mut ward, &name, version, psychiatric_consent(JOB)).await?;
     let head = t.hub.store.durable_position();
 
     // Caught up at once, then idle: heartbeats carrying the head of the log.

@@ -284,7 +284,7 @@ pub async fn run() -> anyhow::Result<()> {
             Category::Employment,
             "work goal",
         ),
-        (&mut ward, "Jeg vil gerne drikke mindre og sove bedre", Category::SubstanceAbuse, "drinking goal"),
+        (&mut addiction, "Jeg vil gerne drikke mindre og sove bedre", Category::SubstanceAbuse, "drinking goal"),
     ];
     for (who, goal, category, item) in goals {
         story

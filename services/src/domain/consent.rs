@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::decide::no_such;
 use super::error::DomainError;
 use super::event::EventPayload;
+use super::grounds;
 use super::model::*;
 use super::plan::Plan;
 
@@ -103,8 +104,15 @@ pub struct Given<'a> {
     pub document_reference: &'a Option<Text>,
 }
 
-fn holder_of(actor: &Actor, sees: &[DataCategory], categories: &[DataCategory]) -> Result<(), DomainError> {
-    if categories.iter().all(|c| actor.sector.holds(*c) && sees.contains(c)) {
+fn holder_of(
+    plan: &Plan,
+    actor: &Actor,
+    sees: &[DataCategory],
+    categories: &[DataCategory],
+    today: Date,
+) -> Result<(), DomainError> {
+    let holds = |c: DataCategory| grounds::holds(plan, &actor.organisation, actor.sector, c, today);
+    if categories.iter().all(|c| holds(*c) && sees.contains(c)) {
         Ok(())
     } else {
         Err(DomainError::forbidden(
@@ -126,6 +134,7 @@ fn distinct(field: &'static str, categories: &[DataCategory]) -> Result<Vec<Data
 }
 
 pub(super) fn record(
+    plan: &Plan,
     actor: &Actor,
     sees: &[DataCategory],
     given: Given<'_>,
@@ -153,7 +162,7 @@ pub(super) fn record(
         &given.recipient.id,
         "a consent is recorded by the data holder or the citizen, never by its recipient",
     )?;
-    holder_of(actor, sees, &categories)?;
+    holder_of(plan, actor, sees, &categories, today)?;
     Ok(EventPayload::ConsentGiven {
         terms: ConsentTerms {
             consent_id: ids.id("consent", 0),
@@ -196,6 +205,7 @@ pub(super) fn withdraw_objection(
     sees: &[DataCategory],
     objection_id: &str,
     reason: &Text,
+    now: Timestamp,
 ) -> Result<EventPayload, DomainError> {
     let objection = plan
         .objections
@@ -206,6 +216,6 @@ pub(super) fn withdraw_objection(
         return Err(DomainError::precondition("OBJECTION_WITHDRAWN", "the objection has already been withdrawn"));
     }
     not_recipient(actor, &objection.terms.recipient, "an objection's recipient may not lift it")?;
-    holder_of(actor, sees, &objection.terms.categories)?;
+    holder_of(plan, actor, sees, &objection.terms.categories, now.date())?;
     Ok(EventPayload::ObjectionWithdrawn { objection_id: objection_id.to_owned(), reason: reason.clone() })
 }

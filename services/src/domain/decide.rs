@@ -46,7 +46,7 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
             None => policy::not_writable(),
         });
     }
-    policy::may_write(ctx.actor, &sees, plan, command)?;
+    policy::may_write(ctx.actor, &sees, plan, command, ctx.now)?;
     let events = decide_seen(plan, command, ctx, &sees)?;
     // A consent or an objection names its recipient as the writer chose it;
     // their own rules check what they name (see `consent`).
@@ -362,6 +362,7 @@ fn decide_seen(
             purpose,
             document_reference,
         } => consent::record(
+            plan,
             ctx.actor,
             sees,
             consent::Given {
@@ -409,7 +410,7 @@ fn decide_seen(
             consent::object(recipient, categories, *given_by, *given_on, today, ctx.ids)?
         }
         Command::WithdrawObjection { objection_id, reason } => {
-            consent::withdraw_objection(plan, ctx.actor, sees, objection_id, reason)?
+            consent::withdraw_objection(plan, ctx.actor, sees, objection_id, reason, ctx.now)?
         }
         Command::RecordCitizenInformed { grant_id, informed_on } => {
             let grant = plan

@@ -344,21 +344,6 @@ impl Sector {
     pub fn is_health(self) -> bool {
         matches!(self, Self::RegionalPsychiatry | Self::AddictionService)
     }
-
-    /// The categories an organisation of the sector holds as its own records:
-    /// what it may write outside the sections and record consent to disclose.
-    /// Everyone on the care team holds the plan itself and the citizen's goals.
-    pub fn holds(self, category: DataCategory) -> bool {
-        use DataCategory::*;
-        match category {
-            PlanAndContact | Goals => true,
-            Psychiatric | DischargeCoordination => self == Self::RegionalPsychiatry,
-            // The region treats addiction for citizens visiteret to integrated dual-diagnosis treatment.
-            SubstanceAbuse => matches!(self, Self::RegionalPsychiatry | Self::AddictionService),
-            Social => self == Self::MunicipalSocial,
-            Employment => self == Self::JobCentre,
-        }
-    }
 }
 
 /// How a consent was given.

@@ -176,10 +176,16 @@ pub(super) fn not_writable() -> DomainError {
 /// rules of their own), it must hold the category it writes: its own
 /// sector's information, the plan and the citizen's goals, or the
 /// discharge's coordination when it takes part in it.
-pub fn may_write(actor: &Actor, sees: &[DataCategory], plan: &Plan, command: &Command) -> Result<(), DomainError> {
+pub fn may_write(
+    actor: &Actor,
+    sees: &[DataCategory],
+    plan: &Plan,
+    command: &Command,
+    now: Timestamp,
+) -> Result<(), DomainError> {
     let category = command.category(plan);
-    let holds =
-        actor.sector.holds(category) || (category == DataCategory::DischargeCoordination && sees.contains(&category));
+    let holds = grounds::holds(plan, &actor.organisation, actor.sector, category, now.date())
+        || (category == DataCategory::DischargeCoordination && sees.contains(&category));
     if command.own_rules() || holds { Ok(()) } else { Err(not_writable()) }
 }
 

@@ -331,8 +331,12 @@ fn consent_as(
     }
 }
 
-fn consent_for(recipient: &Actor) -> Command {
-    consent(recipient, &[DataCategory::SubstanceAbuse, DataCategory::Psychiatric])
+/// The citizen's consent that `recipient` may see their health information,
+/// each part recorded by the service that holds it.
+fn with_health_consent(given: Given, recipient: &Actor) -> Given {
+    given
+        .and(&ward(), consent(recipient, &[DataCategory::Psychiatric]))
+        .and(&addiction(), consent(recipient, &[DataCategory::SubstanceAbuse]))
 }
 
 fn sees(plan: &Plan, who: &Actor, at: Timestamp) -> Vec<DataCategory> {
@@ -348,13 +352,13 @@ fn job_centre_sees_health_only_under_consent_and_never_after_withdrawal() {
     assert_eq!(redacted.goals.len(), 1, "the substance-abuse goal is left out");
     assert!(redacted.care_team.iter().all(|m| !m.sector.is_health()));
 
-    let given = given.and(&ward(), consent_for(&jobcentre()));
+    let given = with_health_consent(given, &jobcentre());
     assert_eq!(sees(&given.plan, &jobcentre(), NOW), [PlanAndContact, Goals, Psychiatric, SubstanceAbuse, Employment]);
     assert_eq!(sees(&given.plan, &municipality(), NOW), [PlanAndContact, Goals, Social], "for that recipient only");
 
     let withdraw = Command::WithdrawConsent { consent_id: given.consent_id(1), reason: text("borgeren fortrød") };
     let given = given.and(&jobcentre(), withdraw.clone());
-    assert_eq!(sees(&given.plan, &jobcentre(), NOW), [PlanAndContact, Goals, Employment]);
+    assert_eq!(sees(&given.plan, &jobcentre(), NOW), [PlanAndContact, Goals, SubstanceAbuse, Employment]);
     assert_eq!(reason(given.when(&ward(), &withdraw).expect_err("once")), "CONSENT_WITHDRAWN");
 }
 
@@ -381,6 +385,13 @@ fn a_consent_is_recorded_by_the_data_holder_never_by_its_recipient() {
     assert_eq!(reason(not_holder.expect_err("social services hold no psychiatric information")), "NOT_DATA_HOLDER");
     let addiction_psych = given.when(&addiction(), &consent(&jobcentre(), &[DataCategory::Psychiatric]));
     assert_eq!(reason(addiction_psych.expect_err("the addiction service holds no psychiatry")), "NOT_DATA_HOLDER");
+    // The ward sees the addiction service's records (current treatment) but does not hold them ...
+    let ward_substance = given.when(&ward(), &consent(&jobcentre(), &[DataCategory::SubstanceAbuse]));
+    assert_eq!(reason(ward_substance.expect_err("not the ward's records")), "NOT_DATA_HOLDER");
+    // ... unless the region gives the citizen integrated treatment: it owns the addiction section.
+    let integrated =
+        Given::plan().with_team().and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Addiction });
+    assert!(integrated.when(&ward(), &consent(&jobcentre(), &[DataCategory::SubstanceAbuse])).is_ok());
     let substance = [DataCategory::SubstanceAbuse];
     let oral_no_document = consent_as(&jobcentre(), &substance, ConsentForm::Oral, None, None);
     assert!(given.when(&addiction(), &oral_no_document).is_ok());
@@ -391,7 +402,7 @@ fn a_consent_is_recorded_by_the_data_holder_never_by_its_recipient() {
 #[test]
 fn an_objection_holds_at_once_against_every_ground_but_own_records() {
     use DataCategory::*;
-    let given = dual_diagnosis().and(&ward(), consent_for(&jobcentre()));
+    let given = with_health_consent(dual_diagnosis(), &jobcentre());
     let object = |recipient: &Actor, categories: &[DataCategory]| Command::RecordObjection {
         recipient: OrganisationRef { id: recipient.organisation.clone(), sector: recipient.sector },
         categories: categories.to_vec(),
@@ -489,7 +500,7 @@ fn a_sector_writes_only_what_it_holds() {
     let given = dual_diagnosis();
     let health_goal = Command::AddGoal { text: text("tage medicin"), category: DataCategory::Psychiatric };
     assert_eq!(reason(given.when(&jobcentre(), &health_goal).expect_err("job centre")), "CATEGORY_NOT_WRITABLE");
-    let given = given.and(&ward(), consent_for(&jobcentre()));
+    let given = with_health_consent(given, &jobcentre());
     assert_eq!(
         reason(given.when(&jobcentre(), &health_goal).expect_err("consent lets it read, not write")),
         "CATEGORY_NOT_WRITABLE"

@@ -79,7 +79,9 @@ fn health_service(org: &str) -> bool {
 /// diagnosis, so the ward holds substance abuse too.
 pub fn holds(org: &str) -> Vec<C> {
     let own: &[C] = match org {
-        WARD => &[C::Psychiatric, C::SubstanceAbuse, C::DischargeCoordination],
+        // The region holds substance-abuse records only where it owns the
+        // addiction section (integrated treatment); here the addiction service does.
+        WARD => &[C::Psychiatric, C::DischargeCoordination],
         ADDICTION => &[C::SubstanceAbuse],
         SOCIAL => &[C::Social],
         _ => &[C::Employment],
