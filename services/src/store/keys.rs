@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use super::{Error, decode};
 use chrono::Datelike;
 
-use crate::domain::{CitizenKey, Date, OrganisationId, Plan, PlanId};
+use crate::domain::{CitizenKey, Date, EventPayload, OrganisationId, Plan, PlanId, RecordedEvent};
 
 pub const EVENT: u8 = b'e';
 pub const GLOBAL: u8 = b'g';
@@ -110,6 +110,16 @@ pub fn plan_audit(plan: PlanId, sequence: u64) -> [u8; 25] {
 /// An entry of a review index (`EMERGENCY` or `JOIN`) at a global position.
 pub fn review(index: u8, position: u64) -> [u8; 9] {
     number(index, position)
+}
+
+/// The review index `event` is listed in, if any: emergency accesses, and
+/// health services' joins on their own, are listed for their auditors.
+pub fn review_index(event: &RecordedEvent) -> Option<u8> {
+    match &event.payload {
+        EventPayload::EmergencyAccessGranted { .. } => Some(EMERGENCY),
+        EventPayload::CareTeamJoined { .. } if event.actor.sector.is_health() => Some(JOIN),
+        _ => None,
+    }
 }
 
 /// A prefix and a number.

@@ -48,7 +48,17 @@ pub(super) fn projections(db: &sled::Db) -> Result<usize, Error> {
     for chunk in ids.chunks(BATCH) {
         let mut batch = sled::Batch::default();
         for id in chunk {
-            batch.insert(keys::projection(*id).as_slice(), encode(&replay(db, *id)?)?);
+            let events = log(db, *id)?;
+            // The review indexes, too: a release may have added one (the `j`
+            // index of health services' joins came with format 2).
+            for event in &events {
+                if let Some(index) = keys::review_index(event) {
+                    let entry = keys::event_ref(*id, event.sequence);
+                    batch.insert(keys::review(index, event.global_position).as_slice(), entry.as_slice());
+                }
+            }
+            let plan = Plan::replay(&events).ok_or_else(|| Error::Storage("corrupt plan log".into()))?;
+            batch.insert(keys::projection(*id).as_slice(), encode(&plan)?);
         }
         db.apply_batch(batch)?;
     }
@@ -57,11 +67,12 @@ pub(super) fn projections(db: &sled::Db) -> Result<usize, Error> {
     Ok(ids.len())
 }
 
+/// A plan's whole log.
+fn log(db: &sled::Db, id: PlanId) -> Result<Vec<RecordedEvent>, Error> {
+    db.range(keys::event(id, 1)..=keys::event(id, u64::MAX)).map(|item| decode::<RecordedEvent>(&item?.1)).collect()
+}
+
 /// A plan rebuilt from its whole log.
 pub(super) fn replay(db: &sled::Db, id: PlanId) -> Result<Plan, Error> {
-    let mut events = Vec::new();
-    for item in db.range(keys::event(id, 1)..=keys::event(id, u64::MAX)) {
-        events.push(decode::<RecordedEvent>(&item?.1)?);
-    }
-    Plan::replay(&events).ok_or_else(|| Error::Storage("corrupt plan log".into()))
+    Plan::replay(&log(db, id)?).ok_or_else(|| Error::Storage("corrupt plan log".into()))
 }

@@ -458,6 +458,9 @@ async fn projections_of_an_older_format_are_rebuilt_from_the_log_when_the_store_
         let plan = create(&store, &ward, 1).await.plan_id;
         let add = Command::AddGoal { text: text("bo selv"), category: DataCategory::Goals };
         change(&store, &ward, plan, 1, add, None).await.expect("goal");
+        // A health service joins on its own: listed for its auditors' review.
+        let joined = create(&store, &actor("misbrug", Sector::AddictionService), 1).await;
+        assert!(joined.joined(), "joins the ward's plan");
         let expected = store.plan(plan).await.expect("read").expect("plan");
         store.shutdown().await;
         (plan, expected)
@@ -467,6 +470,10 @@ async fn projections_of_an_older_format_are_rebuilt_from_the_log_when_the_store_
         let db = sled::Config::new().path(dir.path()).segment_size(SEGMENT_SIZE).open().expect("sled");
         db.remove([keys::PROJECTION_FORMAT]).expect("remove");
         db.insert(keys::projection(plan), vec![0xff; 3]).expect("overwrite");
+        // ... and before the review index of joins existed.
+        for key in db.scan_prefix([keys::JOIN]).keys() {
+            db.remove(key.expect("key")).expect("remove");
+        }
         db.flush().expect("flush");
     }
     let store = open(dir.path());
@@ -474,6 +481,8 @@ async fn projections_of_an_older_format_are_rebuilt_from_the_log_when_the_store_
     assert_eq!(decode::<u32>(&format).expect("decode"), migrate::PROJECTION_FORMAT);
     let stored = store.shared.db.get(keys::projection(plan)).expect("get").expect("projection");
     assert_eq!(decode::<Plan>(&stored).expect("current format"), expected);
+    let joins = store.care_team_joins(&OrganisationId::parse("organisation", "misbrug").expect("id"), 0, 10);
+    assert_eq!(joins.expect("index").len(), 1, "the review index is rebuilt with the projections");
     assert!(store.verify().expect("verify").problems.is_empty());
     store.shutdown().await;
     drop(store);

@@ -25,8 +25,8 @@ use super::syncer::{Answer, Pending, answer};
 use super::{Error, Intent, Job, MAX_EVENT_BYTES, MAX_PLAN_BYTES, Message, Outcome, Stats, StoreOptions, Submission};
 use super::{decode, encode, keys};
 use crate::domain::{
-    AuditEntry, CitizenKey, Context, Decision, DomainError, EventPayload, IdSeed, Plan, PlanId, Purpose, RecordedEvent,
-    Timestamp, create, decide, disclosure, emergency_access, grounds, join, mark_overdue, policy,
+    AuditEntry, CitizenKey, Context, Decision, DomainError, IdSeed, Plan, PlanId, Purpose, RecordedEvent, Timestamp,
+    create, decide, disclosure, emergency_access, grounds, join, mark_overdue, policy,
 };
 
 /// What a request id was used for, and what it answered.
@@ -453,13 +453,7 @@ impl Writer {
 
         for (event, bytes) in events.iter().zip(encoded) {
             st.event_hashes.push((event.sequence, event_hash(&bytes)));
-            // Emergency accesses and health services' own joins are listed for review.
-            let review = match &event.payload {
-                EventPayload::EmergencyAccessGranted { .. } => Some(keys::EMERGENCY),
-                EventPayload::CareTeamJoined { .. } if event.actor.sector.is_health() => Some(keys::JOIN),
-                _ => None,
-            };
-            if let Some(index) = review {
+            if let Some(index) = keys::review_index(event) {
                 st.batch.insert(
                     keys::review(index, event.global_position).as_slice(),
                     keys::event_ref(plan_id, event.sequence).as_slice(),
