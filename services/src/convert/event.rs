@@ -32,8 +32,13 @@ pub fn visible_events(events: &[RecordedEvent], plan: &Plan, audience: &disclosu
         withhold_contacts(&mut shown, audience);
         if !audience.names(e.actor.organisation.as_str()) {
             shown.actor = None;
-            if let Some(pb::plan_event::Event::MilestoneRecorded(m)) = &mut shown.event {
-                m.started.iter_mut().for_each(|c| c.responsible_organisation_id.clear());
+            // What names the author's organisation, or one of its people, goes with it.
+            match &mut shown.event {
+                Some(pb::plan_event::Event::MilestoneRecorded(m)) => {
+                    m.started.iter_mut().for_each(|c| c.responsible_organisation_id.clear());
+                }
+                Some(pb::plan_event::Event::DischargeCoordinatorOffered(o)) => o.mentor_professional_id.clear(),
+                _ => {}
             }
         }
         visible.push(shown);

@@ -352,3 +352,23 @@ fn counters_move_only_with_what_the_recipient_sees() {
         }
     }
 }
+
+#[test]
+fn the_coordinator_offer_names_its_organisation_by_the_same_rule() {
+    let mut given = health_plan();
+    let offer =
+        EventPayload::DischargeCoordinatorOffered { mentor: prof("mentor-1"), start: NOW.date(), end: NOW.date() };
+    given.apply(offer.clone(), &jobcentre());
+    let offered = |audience: &disclosure::Audience| {
+        let shown = plan(&given.plan, audience, NOW.date());
+        let offer = shown.discharge.and_then(|d| d.coordinator_offer).expect("the offer is shown");
+        (offer.organisation_id, offer.mentor_professional_id)
+    };
+    let all_but_health = DataCategory::ALL.into_iter().filter(|c| *c != DataCategory::SubstanceAbuse).collect();
+    let social = disclosure::Audience { organisation: org("kommune"), categories: all_but_health };
+    assert_eq!(offered(&social), (String::new(), String::new()), "withheld, as every other organisation is");
+    let event = shown_next(&given.plan, offer, &jobcentre(), &social).expect("shown");
+    assert!(event.actor.is_none() && format!("{event:?}").contains("mentor_professional_id: \"\""));
+    let job = disclosure::Audience { organisation: org("jobcenter"), categories: DataCategory::ALL.to_vec() };
+    assert_eq!(offered(&job), ("jobcenter".to_owned(), "mentor-1".to_owned()));
+}

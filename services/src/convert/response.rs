@@ -243,7 +243,8 @@ pub fn plan(p: &Plan, audience: &disclosure::Audience, today: Date) -> pb::Plan 
 }
 
 /// The discharge as `audience` may see it: the contact person agreed for
-/// after it named as the plan's contact person is (see `Audience::names`).
+/// after it, and the organisation offering the coordinator, named as the
+/// plan's contact person is (see `Audience::names`).
 fn discharge(d: &discharge::Discharge, plan: &Plan, audience: &disclosure::Audience, today: Date) -> pb::Discharge {
     use discharge::{Step, StepState};
     let next_contact = d.next_contact.as_ref().filter(|n| audience.names(n.organisation.as_str()));
@@ -268,13 +269,16 @@ fn discharge(d: &discharge::Discharge, plan: &Plan, audience: &disclosure::Audie
     pb::Discharge {
         planned_date: day_text(d.planned_on),
         expected_date: day_text(d.expected_on),
-        coordinator_offer: d.coordinator.as_ref().map(|o| pb::DischargeCoordinatorOffer {
-            organisation_id: o.offered_by.to_string(),
-            mentor_professional_id: o.mentor.to_string(),
-            start_date: day_text(o.start),
-            end_date: day_text(o.end),
-            answered: o.accepted.is_some(),
-            accepted: o.accepted.unwrap_or(false),
+        coordinator_offer: d.coordinator.as_ref().map(|o| {
+            let named = audience.names(o.offered_by.as_str());
+            pb::DischargeCoordinatorOffer {
+                organisation_id: if named { o.offered_by.to_string() } else { String::new() },
+                mentor_professional_id: if named { o.mentor.to_string() } else { String::new() },
+                start_date: day_text(o.start),
+                end_date: day_text(o.end),
+                answered: o.accepted.is_some(),
+                accepted: o.accepted.unwrap_or(false),
+            }
         }),
         network_meeting_date: date_text(d.network_meeting_on),
         network_meeting_held_date: date_text(d.network_meeting_held_on),
