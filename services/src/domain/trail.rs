@@ -41,38 +41,46 @@ impl CategorySet {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trail {
-    /// What event `sequence` reveals, at index `sequence - 1`.
-    reveals: Vec<CategorySet>,
-    /// When an event revealing each set was last recorded.
-    last_recorded: BTreeMap<CategorySet, Timestamp>,
+    /// What event `sequence` reveals (a [`CategorySet`]'s bits), at index
+    /// `sequence - 1`: one byte per event, stored as bytes.
+    #[serde(with = "serde_bytes")]
+    reveals: Vec<u8>,
+    /// Per set revealed: how many events revealed it, and when the last was recorded.
+    by_set: BTreeMap<CategorySet, (u64, Timestamp)>,
 }
 
 impl Trail {
     /// Adds the next event of the log.
     pub fn record(&mut self, revealed: &[DataCategory], at: Timestamp) {
         let set = CategorySet::of(revealed);
-        self.reveals.push(set);
-        self.last_recorded.insert(set, at);
+        self.reveals.push(set.0);
+        let entry = self.by_set.entry(set).or_insert((0, at));
+        *entry = (entry.0 + 1, at);
     }
 
     /// What the event at `sequence` reveals (everything, for one the trail does not know).
     pub fn revealed(&self, sequence: u64) -> Vec<DataCategory> {
         let index = usize::try_from(sequence).ok().and_then(|s| s.checked_sub(1));
-        index.and_then(|i| self.reveals.get(i)).map_or(DataCategory::ALL.to_vec(), |set| set.categories())
-    }
-
-    /// How many of the first `sequence` events a recipient that sees
-    /// `categories` may see: the plan's version after event `sequence`, as
-    /// that recipient is shown it.
-    pub fn shown_at(&self, categories: &[DataCategory], sequence: u64) -> u64 {
-        let sees = CategorySet::of(categories);
-        let upto = usize::try_from(sequence).unwrap_or(usize::MAX).min(self.reveals.len());
-        self.reveals[..upto].iter().filter(|set| set.within(sees)).count() as u64
+        index
+            .and_then(|i| self.reveals.get(i))
+            .map_or(DataCategory::ALL.to_vec(), |bits| CategorySet(*bits).categories())
     }
 
     /// The plan's version as a recipient that sees `categories` is shown it.
     pub fn shown_version(&self, categories: &[DataCategory]) -> u64 {
-        self.shown_at(categories, u64::MAX)
+        let sees = CategorySet::of(categories);
+        self.by_set.iter().filter(|(set, _)| set.within(sees)).map(|(_, (count, _))| count).sum()
+    }
+
+    /// How many of the first `sequence` events a recipient that sees
+    /// `categories` may see: the plan's version after event `sequence`, as
+    /// that recipient is shown it. Counted back from the end, where the
+    /// events asked about (just written or delivered) usually are.
+    pub fn shown_at(&self, categories: &[DataCategory], sequence: u64) -> u64 {
+        let sees = CategorySet::of(categories);
+        let from = usize::try_from(sequence).unwrap_or(usize::MAX).min(self.reveals.len());
+        let later = self.reveals[from..].iter().filter(|bits| CategorySet(**bits).within(sees)).count() as u64;
+        self.shown_version(categories) - later
     }
 
     /// Where in the log the events a recipient that sees `categories` counts
@@ -84,7 +92,7 @@ impl Trail {
             .reveals
             .iter()
             .zip(1u64..)
-            .filter(|(set, _)| set.within(sees))
+            .filter(|(bits, _)| CategorySet(**bits).within(sees))
             .map(|(_, sequence)| sequence)
             .skip(usize::try_from(first.max(1) - 1).unwrap_or(usize::MAX))
             .take(count);
@@ -95,7 +103,7 @@ impl Trail {
     /// When the last event a recipient that sees `categories` may see was recorded.
     pub fn shown_update(&self, categories: &[DataCategory]) -> Option<Timestamp> {
         let sees = CategorySet::of(categories);
-        self.last_recorded.iter().filter(|(set, _)| set.within(sees)).map(|(_, at)| *at).max()
+        self.by_set.iter().filter(|(set, _)| set.within(sees)).map(|(_, (_, at))| *at).max()
     }
 }
 
