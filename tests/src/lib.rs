@@ -154,6 +154,12 @@ pub async fn apply(
     Ok(client.change_plan(change(name, version, "", command)).await?.into_inner().version)
 }
 
+/// How many events a version counts: a plan's version is 256 × the events
+/// the caller may see, plus a code for the categories it sees.
+pub fn events_in(version: u64) -> u64 {
+    version / 256
+}
+
 /// The plan's version as `client` is shown it: each reader counts only the
 /// events it may see, and its changes name that count.
 pub async fn version_of(client: &mut PlanClient, name: &str) -> anyhow::Result<u64> {

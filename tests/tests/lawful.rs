@@ -98,7 +98,7 @@ async fn an_objection_holds_from_that_moment_for_reads_and_subscriptions() -> Te
     let mut addiction = t.client(ADDICTION).await?;
     let (name, _) = create_plan(&mut ward, CPR).await?;
     join(&mut addiction, CPR, "henvist til misbrugsbehandling").await?;
-    let version = apply(&mut ward, &name, 2, take_section(pb::SectionKind::Psychiatry)).await?;
+    let version = apply_now(&mut ward, &name, take_section(pb::SectionKind::Psychiatry)).await?.version;
     let version = apply(
         &mut ward,
         &name,
@@ -150,7 +150,7 @@ async fn an_objection_holds_from_that_moment_for_reads_and_subscriptions() -> Te
 async fn the_citizen_is_to_be_told_of_an_emergency_access_until_someone_records_it() -> TestResult {
     let t = TestHub::start().await?;
     let mut ward = t.client(WARD).await?;
-    let (name, version) = create_plan(&mut ward, CPR).await?;
+    let (name, _) = create_plan(&mut ward, CPR).await?;
     let mut night = t.hub.plan_client(ADDICTION, "vagtlaege-9", "PHYSICIAN").await?;
     let granted = night
         .request_emergency_access(pb::RequestEmergencyAccessRequest {
@@ -172,7 +172,7 @@ async fn the_citizen_is_to_be_told_of_an_emergency_access_until_someone_records_
         grant_id: access.grant_id.clone(),
         informed_date: hub_date(0),
     });
-    apply(&mut ward, &name, version + 1, informed).await?;
+    apply_now(&mut ward, &name, informed).await?;
     let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.expect("plan");
     assert!(!plan.emergency_accesses[0].citizen_to_be_informed);
     assert_eq!(plan.emergency_accesses[0].citizen_informed_date, hub_date(0));

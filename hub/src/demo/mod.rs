@@ -81,7 +81,7 @@ impl Story {
         command: Command,
     ) -> anyhow::Result<pb::ChangePlanResponse> {
         let response = self.attempt(who, command).await.with_context(|| format!("{} could not {what}", who.label))?;
-        println!("  v{:<3} {:<22} {what}", response.version, who.label);
+        println!("  {:>4} {:<22} {what}", seen(response.version), who.label);
         Ok(response)
     }
 
@@ -108,6 +108,11 @@ impl Story {
 fn reason_of(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;
     status.get_error_details().error_info().map(|info| info.reason.clone()).unwrap_or_default()
+}
+
+/// How many events a version counts (256 × events seen, plus a code for the categories seen).
+fn seen(version: u64) -> u64 {
+    version / 256
 }
 
 /// The current version a `STALE_VERSION` refusal names.
@@ -180,7 +185,8 @@ pub async fn run() -> anyhow::Result<()> {
     let plan = created.plan.context("create returned no plan")?;
     let mut story = Story { plan: plan.name.clone(), ids: HashMap::new() };
     ward.version = plan.version;
-    println!("  v{:<3} {:<22} created {}", plan.version, ward.label, plan.name);
+    println!("  (the number before each step counts the events that organisation may see after it)");
+    println!("  {:>4} {:<22} created {}", seen(plan.version), ward.label, plan.name);
     // Social services ask for the same citizen's plan on their own: a health
     // service may join for the citizen's current treatment, anyone else only
     // by invitation or under the citizen's consent.
@@ -398,7 +404,8 @@ pub async fn run() -> anyhow::Result<()> {
 
     println!("\n4. Optimistic concurrency and safe retries.");
     println!(
-        "        (versions count only the events each organisation may see: the {} last wrote at v{})",
+        "        (a version counts only the events its reader may see — 256 × that count, plus a code for what it \
+         sees — so the {}'s is {} while the ward's is larger)",
         job.label.to_lowercase(),
         job.version
     );
@@ -417,7 +424,7 @@ pub async fn run() -> anyhow::Result<()> {
     let retry = addiction.last_request.clone().context("the addiction service has written")?;
     let replayed = addiction.client.change_plan(retry).await?.into_inner();
     println!(
-        "        {:<22} retries its last request -> same answer (v{}), nothing appended",
+        "        {:<22} retries its last request -> same answer (version {}), nothing appended",
         addiction.label, replayed.version
     );
 

@@ -22,10 +22,10 @@ pub fn visible_events(events: &[RecordedEvent], plan: &Plan, audience: &disclosu
     let mut shown_before = events.first().map_or(0, |e| plan.trail.shown_at(categories, e.sequence.saturating_sub(1)));
     let mut visible = Vec::new();
     for e in events {
-        let revealed = plan.trail.revealed(e.sequence);
-        if !disclosure::shows(&revealed, categories) {
+        if !plan.trail.shows(categories, e.sequence) {
             continue;
         }
+        let revealed = plan.trail.revealed(e.sequence);
         shown_before += 1;
         let mut shown = event(e, &revealed);
         shown.sequence = shown_before;

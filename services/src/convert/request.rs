@@ -60,10 +60,10 @@ fn short_text(field: &'static str, value: &str) -> Result<Text, DomainError> {
     Text::parse_max(field, value, 200)
 }
 
-/// Ids the hub assigned (`goal-3`); checked for shape, looked up by the domain.
+/// Ids the hub assigned (`goal-3f9a0c2e71d4b815`); checked for shape, looked up by the domain.
 fn item_id(field: &'static str, value: &str) -> Result<String, DomainError> {
     if value.is_empty() || value.len() > 32 || !value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        return Err(DomainError::invalid(field, "must be an id the hub assigned, like goal-1"));
+        return Err(DomainError::invalid(field, "must be an id the hub assigned, as answered when the item was added"));
     }
     Ok(value.to_owned())
 }

@@ -54,9 +54,6 @@ pub enum Condition {
     /// The plan has an udskrivningsaftale or a koordinationsplan in its
     /// psychiatry section that is not cancelled.
     DischargeAgreement,
-    /// The recipient owns the plan's addiction section: the region, for a
-    /// citizen visiteret to integrated dual-diagnosis treatment.
-    OwnsAddictionSection,
 }
 
 /// One row of the ground table.
@@ -112,16 +109,6 @@ pub const GROUNDS: &[GroundRule] = &[
         condition: Condition::None,
         citation: "the addiction service's own treatment records (sundhedsloven § 40)",
         from: (2007, 1, 1),
-        until: None,
-    },
-    GroundRule {
-        id: "own-records-integrated-treatment",
-        basis: Basis::OwnRecords,
-        recipients: &[RegionalPsychiatry],
-        categories: &[SubstanceAbuse],
-        condition: Condition::OwnsAddictionSection,
-        citation: "the region's own records of the integrated dual-diagnosis treatment it gives (sundhedsloven § 82 c, § 40)",
-        from: (2024, 9, 1),
         until: None,
     },
     GroundRule {
@@ -199,13 +186,10 @@ impl GroundRule {
         day(self.from) <= today && self.until.is_none_or(|until| today < day(until))
     }
 
-    /// Whether the row's condition holds for `recipient` on `plan`.
-    pub fn holds_for(&self, plan: &Plan, recipient: &OrganisationId) -> bool {
+    /// Whether the row's condition holds for `plan`.
+    pub fn holds_for(&self, plan: &Plan) -> bool {
         match self.condition {
             Condition::None => true,
-            Condition::OwnsAddictionSection => {
-                plan.sections.get(&SectionKind::Addiction).is_some_and(|owner| &owner.organisation == recipient)
-            }
             Condition::DischargeAgreement => plan.activities.iter().any(|a| {
                 a.section == SectionKind::Psychiatry
                     && matches!(a.legal_plan_type, LegalPlanType::Udskrivningsaftale | LegalPlanType::Koordinationsplan)
@@ -268,20 +252,27 @@ pub fn ground_for(
                 .iter()
                 .find(|c| c.covers(recipient, category, now))
                 .map(|c| Ground::of(row, Some(c.terms.consent_id.clone()))),
-            _ => row.holds_for(plan, recipient).then(|| Ground::of(row, None)),
+            _ => row.holds_for(plan).then(|| Ground::of(row, None)),
         })
 }
 
 /// Whether `organisation` (of `sector`) holds `category` of `plan` as its
-/// own: the plan and the goals as a care-team member, or its own records
-/// (a region its substance-abuse records only where it gives integrated
-/// treatment). What it may write outside the sections, and consent for.
+/// own: the plan and the goals as a care-team member, its own records, and
+/// the substance-abuse information of the addiction section it owns (the
+/// region, for a citizen visiteret to integrated dual-diagnosis treatment,
+/// sundhedsloven § 82 c; who may own the section when is the ownership
+/// table's, see `rules`). What it may write outside the sections, and record
+/// consent to disclose. Reading the addiction service's earlier records
+/// stays on current treatment, which the citizen may object to.
 pub fn holds(plan: &Plan, organisation: &OrganisationId, sector: Sector, category: DataCategory, today: Date) -> bool {
-    GROUNDS.iter().any(|row| {
+    let own_row = GROUNDS.iter().any(|row| {
         matches!(row.basis, Basis::CareTeam | Basis::OwnRecords)
             && row.in_force(today)
             && row.recipients.contains(&sector)
             && row.categories.contains(&category)
-            && row.holds_for(plan, organisation)
-    })
+            && row.holds_for(plan)
+    });
+    let owns_addiction = category == SubstanceAbuse
+        && plan.sections.get(&SectionKind::Addiction).is_some_and(|owner| &owner.organisation == organisation);
+    own_row || owns_addiction
 }

@@ -26,23 +26,19 @@ impl PlanId {
 }
 
 /// Where one decision takes the ids of the items it adds (a goal, a member,
-/// a clock, …). Drawn at random for each decision by the store, so that an
+/// a clock, …). The store draws a random seed for each decision, so that an
 /// id tells nothing of how many items the plan holds: numbered ids
 /// (`goal-3` after `goal-1`) would tell a reader of a `goal-2` it may not see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IdSeed(pub u64);
 
 impl IdSeed {
-    pub fn random() -> Self {
-        let bytes = uuid::Uuid::new_v4().into_bytes();
-        Self(u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]]))
-    }
-
     /// The `n`th id of `kind` the decision adds: `{kind}-{16 hex digits}`,
-    /// distinct for distinct `n` (a bijective mix of the seed and `n`).
+    /// distinct for distinct `n` (a bijective mix of the seed, the kind and `n`).
     pub fn id(self, kind: &str, n: usize) -> String {
+        let kind_mix = kind.bytes().fold(0u64, |h, b| h.wrapping_mul(0x100_0000_01B3).wrapping_add(u64::from(b)));
         // SplitMix64's finaliser: a bijection on u64.
-        let mut z = self.0.wrapping_add((n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut z = (self.0 ^ kind_mix).wrapping_add((n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         format!("{kind}-{:016x}", z ^ (z >> 31))

@@ -54,7 +54,7 @@ pub struct Given {
 impl Given {
     /// A draft plan created by the ward.
     pub fn plan() -> Self {
-        let created = create(&ward(), CprKind::Regular, NOW.date(), text("indlagt"), IdSeed::random());
+        let created = create(&ward(), CprKind::Regular, NOW.date(), text("indlagt"), IdSeed(1));
         let event = record(PlanId([1; 16]), 1, created, &ward());
         Self {
             plan: Plan::from_first(&event).expect("created"),
@@ -135,7 +135,8 @@ impl Given {
     }
 
     pub fn when_at(&self, now: Timestamp, by: &Actor, command: &Command) -> Result<Vec<EventPayload>, DomainError> {
-        let ids = IdSeed::random();
+        // Deterministic, and different for every state of the plan (as random seeds are).
+        let ids = IdSeed(self.plan.version);
         decide(&self.plan, command, Context { actor: by, now, ids, rules: &self.rules, deadlines: &self.deadlines })
     }
 

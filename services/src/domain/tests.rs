@@ -268,22 +268,19 @@ fn identifiers_refuse_cpr_numbers() {
 #[test]
 fn health_services_join_on_their_own_others_by_invitation_or_consent() {
     let given = Given::plan();
-    assert_eq!(join(&given.plan, &ward(), NOW, text("igen"), IdSeed::random()), Ok(None), "members just get the plan");
-    let joined =
-        join(&given.plan, &addiction(), NOW, text("henvist"), IdSeed::random()).expect("joins").expect("an event");
+    assert_eq!(join(&given.plan, &ward(), NOW, text("igen"), IdSeed(7)), Ok(None), "members just get the plan");
+    let joined = join(&given.plan, &addiction(), NOW, text("henvist"), IdSeed(7)).expect("joins").expect("an event");
     let EventPayload::CareTeamJoined { member, reason } = &joined else { panic!("expected CareTeamJoined") };
     assert_eq!(member.organisation.as_str(), "misbrug");
     assert!(member.member_id.starts_with("member-") && member.member_id != given.member_id(1));
     assert_eq!(reason.as_str(), "henvist");
-    let refused =
-        join(&given.plan, &jobcentre(), NOW, text("sygedagpenge"), IdSeed::random()).expect_err("not on its own");
+    let refused = join(&given.plan, &jobcentre(), NOW, text("sygedagpenge"), IdSeed(7)).expect_err("not on its own");
     assert_eq!(super::testkit::reason(refused), "JOIN_NEEDS_INVITATION_OR_CONSENT");
 
     let plan_only = given.when(&ward(), &consent(&jobcentre(), &[DataCategory::PlanAndContact]));
     assert_eq!(super::testkit::reason(plan_only.expect_err("the plan is the care team's")), "categories");
     let consented = given.and(&ward(), consent(&jobcentre(), &[DataCategory::DischargeCoordination]));
-    let joined =
-        join(&consented.plan, &jobcentre(), NOW, text("sygedagpenge"), IdSeed::random()).expect("under consent");
+    let joined = join(&consented.plan, &jobcentre(), NOW, text("sygedagpenge"), IdSeed(7)).expect("under consent");
     assert!(matches!(joined, Some(EventPayload::CareTeamJoined { .. })));
 
     let invite = |ground: Option<Text>| Command::AddCareTeamMember {
@@ -538,9 +535,8 @@ fn emergency_access_reads_everything_until_it_expires() {
     let given = dual_diagnosis();
     let stranger = Actor { role: ProfessionalRole::Physician, ..actor("skadestue", Sector::RegionalPsychiatry) };
     assert_eq!(reason(policy::view(&given.plan, &stranger, NOW).expect_err("outsider")), "PLAN_NOT_FOUND");
-    let granted =
-        emergency_access(&stranger, NOW, text("bevidstløs på skadestuen"), 24 * 3_600_000_000, IdSeed::random())
-            .expect("granted");
+    let granted = emergency_access(&stranger, NOW, text("bevidstløs på skadestuen"), 24 * 3_600_000_000, IdSeed(7))
+        .expect("granted");
     let mut plan = given.plan.clone();
     plan.apply(&record(plan.id, plan.version + 1, granted, &stranger));
     let view = policy::view(&plan, &stranger, hours(23)).expect("emergency view");
@@ -553,7 +549,7 @@ fn emergency_access_reads_everything_until_it_expires() {
 
 #[test]
 fn only_authorised_health_professionals_of_health_services_use_emergency_access() {
-    let ask = |who: Actor| emergency_access(&who, NOW, text("x"), 1, IdSeed::random()).map(|_| ());
+    let ask = |who: Actor| emergency_access(&who, NOW, text("x"), 1, IdSeed(7)).map(|_| ());
     for role in [ProfessionalRole::Physician, ProfessionalRole::Nurse, ProfessionalRole::Psychologist] {
         assert!(ask(Actor { role, ..ward() }).is_ok());
         assert!(ask(Actor { role, ..addiction() }).is_ok());
@@ -582,7 +578,7 @@ fn only_authorised_health_professionals_of_health_services_use_emergency_access(
 #[test]
 fn the_citizen_is_to_be_informed_of_an_emergency_access_until_it_is_recorded() {
     let mut given = dual_diagnosis();
-    let granted = emergency_access(&ward(), NOW, text("akut"), 3_600_000_000, IdSeed::random()).expect("granted");
+    let granted = emergency_access(&ward(), NOW, text("akut"), 3_600_000_000, IdSeed(7)).expect("granted");
     given.apply(granted, &ward());
     assert_eq!(given.plan.emergency_grants[0].citizen_informed_on, None, "pending");
     let informed = Command::RecordCitizenInformed {

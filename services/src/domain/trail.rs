@@ -25,8 +25,7 @@ impl CategorySet {
     }
 
     fn bit(category: DataCategory) -> u8 {
-        let index = DataCategory::ALL.iter().position(|c| *c == category).unwrap_or(0);
-        1 << index
+        1 << (category as u8)
     }
 
     /// Whether every category of `self` is in `other`.
@@ -37,6 +36,21 @@ impl CategorySet {
     pub fn categories(self) -> Vec<DataCategory> {
         DataCategory::ALL.into_iter().filter(|c| self.0 & Self::bit(*c) != 0).collect()
     }
+}
+
+/// `count` events seen by a recipient that sees `categories`, as a version or
+/// a page token: 256 times the count, plus the set of categories. A count
+/// alone could come back with other content once what the recipient may see
+/// changed (12 events, 8 after a consent is withdrawn, 12 again after four
+/// more); with the set in it, a version or token issued before the change
+/// never matches after it.
+pub fn counted(categories: &[DataCategory], count: u64) -> u64 {
+    count.saturating_mul(256) + u64::from(CategorySet::of(categories).0)
+}
+
+/// The count in `value` (see [`counted`]), if it was issued to a recipient that saw `categories`.
+pub fn count_of(categories: &[DataCategory], value: u64) -> Option<u64> {
+    (value % 256 == u64::from(CategorySet::of(categories).0)).then_some(value / 256)
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,34 +80,46 @@ impl Trail {
             .map_or(DataCategory::ALL.to_vec(), |bits| CategorySet(*bits).categories())
     }
 
-    /// The plan's version as a recipient that sees `categories` is shown it.
-    pub fn shown_version(&self, categories: &[DataCategory]) -> u64 {
+    /// Whether a recipient that sees `categories` may see the event at `sequence`.
+    pub fn shows(&self, categories: &[DataCategory], sequence: u64) -> bool {
+        let index = usize::try_from(sequence).ok().and_then(|s| s.checked_sub(1));
+        index
+            .and_then(|i| self.reveals.get(i))
+            .is_some_and(|bits| CategorySet(*bits).within(CategorySet::of(categories)))
+    }
+
+    /// How many events a recipient that sees `categories` may see.
+    pub fn shown_count(&self, categories: &[DataCategory]) -> u64 {
         let sees = CategorySet::of(categories);
         self.by_set.iter().filter(|(set, _)| set.within(sees)).map(|(_, (count, _))| count).sum()
     }
 
     /// How many of the first `sequence` events a recipient that sees
-    /// `categories` may see: the plan's version after event `sequence`, as
-    /// that recipient is shown it. Counted back from the end, where the
-    /// events asked about (just written or delivered) usually are.
+    /// `categories` may see: the number it is shown for event `sequence`.
+    /// Counted back from the end, where the events asked about (just
+    /// written or delivered) usually are.
     pub fn shown_at(&self, categories: &[DataCategory], sequence: u64) -> u64 {
-        let sees = CategorySet::of(categories);
         let from = usize::try_from(sequence).unwrap_or(usize::MAX).min(self.reveals.len());
-        let later = self.reveals[from..].iter().filter(|bits| CategorySet(**bits).within(sees)).count() as u64;
-        self.shown_version(categories) - later
+        let later = (from + 1..=self.reveals.len()).filter(|s| self.shows(categories, *s as u64)).count() as u64;
+        self.shown_count(categories) - later
+    }
+
+    /// The plan's version as a recipient that sees `categories` is shown it.
+    pub fn shown_version(&self, categories: &[DataCategory]) -> u64 {
+        counted(categories, self.shown_count(categories))
+    }
+
+    /// The plan's version after event `sequence`, as such a recipient is shown it.
+    pub fn version_at(&self, categories: &[DataCategory], sequence: u64) -> u64 {
+        counted(categories, self.shown_at(categories, sequence))
     }
 
     /// Where in the log the events a recipient that sees `categories` counts
     /// as `first` to `first + count - 1` lie (fewer at the end of the log): the
     /// first and the last sequence of that page, if it holds any.
     pub fn page(&self, categories: &[DataCategory], first: u64, count: usize) -> Option<(u64, u64)> {
-        let sees = CategorySet::of(categories);
-        let mut shown = self
-            .reveals
-            .iter()
-            .zip(1u64..)
-            .filter(|(bits, _)| CategorySet(**bits).within(sees))
-            .map(|(_, sequence)| sequence)
+        let mut shown = (1..=self.reveals.len() as u64)
+            .filter(|sequence| self.shows(categories, *sequence))
             .skip(usize::try_from(first.max(1) - 1).unwrap_or(usize::MAX))
             .take(count);
         let start = shown.next()?;
@@ -120,20 +146,32 @@ mod tests {
         trail.record(&[], Timestamp(30));
         trail.record(&[Psychiatric], Timestamp(40));
         let job_centre = [PlanAndContact, Goals, Employment];
-        assert_eq!(trail.shown_version(&job_centre), 2);
+        assert_eq!(trail.shown_count(&job_centre), 2);
+        assert_eq!(trail.shown_version(&job_centre), counted(&job_centre, 2));
         assert_eq!(trail.shown_at(&job_centre, 2), 1);
         assert_eq!(trail.shown_at(&job_centre, 3), 2);
         assert_eq!(trail.shown_update(&job_centre), Some(Timestamp(30)));
         let ward = [PlanAndContact, Goals, Psychiatric];
-        assert_eq!(trail.shown_version(&ward), 3);
+        assert_eq!(trail.shown_count(&ward), 3);
         assert_eq!(trail.shown_update(&ward), Some(Timestamp(40)));
-        assert_eq!(trail.shown_version(&DataCategory::ALL), 4);
+        assert_eq!(trail.shown_count(&DataCategory::ALL), 4);
+        assert_eq!(trail.version_at(&ward, 2), counted(&ward, 1));
         assert_eq!(trail.page(&job_centre, 1, 1), Some((1, 1)));
         assert_eq!(trail.page(&job_centre, 2, 5), Some((3, 3)));
         assert_eq!(trail.page(&job_centre, 3, 5), None);
         assert_eq!(trail.page(&ward, 2, 2), Some((3, 4)));
         assert_eq!(trail.revealed(2), vec![Psychiatric, SubstanceAbuse]);
         assert_eq!(trail.revealed(9), DataCategory::ALL.to_vec());
+    }
+
+    #[test]
+    fn a_version_never_comes_back_once_what_is_seen_changed() {
+        // Twelve events seen; a consent withdrawn leaves eight; four more make twelve again.
+        let before = counted(&[PlanAndContact, Goals, Psychiatric], 12);
+        let after = counted(&[PlanAndContact, Goals], 12);
+        assert_ne!(before, after);
+        assert_eq!(count_of(&[PlanAndContact, Goals], after), Some(12));
+        assert_eq!(count_of(&[PlanAndContact, Goals], before), None, "a token of the earlier view is refused");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::answer::*;
 use super::paging::*;
 use crate::convert;
 use crate::domain::*;
+use crate::error::Error;
 use crate::store::{Intent, Submission};
 
 impl PlanApi {
@@ -60,7 +61,7 @@ impl PlanApi {
         let (plan, view) = self.view(&actor, outcome.plan_id).await?;
         Ok(Answer::recorded(pb::ChangePlanResponse {
             name: outcome.plan_id.resource_name(),
-            version: plan.trail.shown_at(&view.categories(), outcome.version),
+            version: plan.trail.version_at(&view.categories(), outcome.version),
             events: visible_events(&outcome.events, &plan, &view),
         }))
     }
@@ -72,17 +73,27 @@ impl PlanApi {
     ) -> Handled<pb::ListPlanEventsResponse> {
         let id = convert::plan_name("parent", &request.parent)?;
         let page_size = page_size(request.page_size)?;
-        // Pages count the events the caller may see, as their sequence numbers do.
-        let from = page_token(&request.page_token)?.unwrap_or(1);
+        // Pages count the events the caller may see, as their sequence numbers
+        // do; a token names what the caller saw, so it holds only while that stays.
         let (plan, view) = self.view(&actor, id).await?;
-        let events = match plan.trail.page(&view.categories(), from, page_size) {
+        let categories = view.categories();
+        let from = match page_token(&request.page_token)? {
+            None => 1,
+            Some(token) => trail::count_of(&categories, token).ok_or_else(|| {
+                Error::invalid(
+                    "page_token",
+                    "what the caller may see has changed since it was issued; list from the start",
+                )
+            })?,
+        };
+        let events = match plan.trail.page(&categories, from, page_size) {
             Some((first, last)) => self.store.plan_events(id, first, usize::try_from(last - first + 1).unwrap_or(0))?,
             None => Vec::new(),
         };
         let events = visible_events(&events, &plan, &view);
         let last_shown = events.last().map_or(from - 1, |e| e.sequence);
-        let next_page_token = if last_shown < plan.trail.shown_version(&view.categories()) {
-            (last_shown + 1).to_string()
+        let next_page_token = if last_shown < plan.trail.shown_count(&categories) {
+            trail::counted(&categories, last_shown + 1).to_string()
         } else {
             String::new()
         };

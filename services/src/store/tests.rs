@@ -31,15 +31,23 @@ async fn create(store: &Store, by: &Actor, citizen: u8) -> Outcome {
     store.submit(submission(by, None), intent).await.expect("create")
 }
 
+/// `command` by `by` on `plan`, expecting it to hold `count` events that `by` may see.
 async fn change(
     store: &Store,
     by: &Actor,
     plan: PlanId,
-    version: u64,
+    count: u64,
     command: Command,
     request_id: Option<&str>,
 ) -> Result<Outcome, Error> {
-    store.submit(submission(by, request_id), Intent::Change { plan, expected_version: version, command }).await
+    let expected_version = trail::counted(&categories(store, by, plan).await, count);
+    store.submit(submission(by, request_id), Intent::Change { plan, expected_version, command }).await
+}
+
+/// What `by` may see of `plan` now (nothing, if it may not read it).
+async fn categories(store: &Store, by: &Actor, plan: PlanId) -> Vec<DataCategory> {
+    let plan = store.plan(plan).await.ok().flatten();
+    plan.and_then(|p| policy::view(&p, by, store.now()).ok()).map(|v| v.categories()).unwrap_or_default()
 }
 
 #[tokio::test]
@@ -77,7 +85,9 @@ async fn stale_versions_and_reused_request_ids_are_refused() {
     let reused = change(&store, &ward, plan, 2, add("noget andet"), Some("req-1")).await;
     assert!(matches!(reused, Err(Error::RequestIdReused)));
     let stale = change(&store, &ward, plan, 1, add("x"), None).await;
-    assert!(matches!(stale, Err(Error::StaleVersion { expected: 1, current: 2 })));
+    let seen = categories(&store, &ward, plan).await;
+    let (expected, current) = (trail::counted(&seen, 1), trail::counted(&seen, 2));
+    assert!(matches!(stale, Err(Error::StaleVersion { expected: e, current: c }) if (e, c) == (expected, current)));
 
     // Another organisation's identical request id is its own.
     let outsider = actor("outsider", Sector::JobCentre);

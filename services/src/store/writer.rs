@@ -356,7 +356,7 @@ impl Writer {
         }
 
         let today = now.date();
-        let ids = IdSeed::random();
+        let ids = fresh_ids();
         let (plan_id, before, payloads) = match intent {
             Intent::Create { citizen, kind, reason } => match self.citizen_plan(st, citizen)? {
                 Some(plan_id) => {
@@ -567,4 +567,10 @@ impl Writer {
 
 pub(super) fn add_micros(counter: &AtomicU64, since: Instant) {
     counter.fetch_add(u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+}
+
+/// A random seed for the ids one decision gives the items it adds.
+fn fresh_ids() -> IdSeed {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    IdSeed(u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]]))
 }
