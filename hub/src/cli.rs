@@ -27,10 +27,28 @@ enum Cmd {
         config: PathBuf,
     },
     /// Write a development PKI (CA, server and one client certificate per demo
-    /// organisation), a pseudonym key and a ready-to-serve samplan.toml.
+    /// organisation), a development identity provider per organisation (a
+    /// signing key and its JWKS), a pseudonym key and a ready-to-serve samplan.toml.
     DevPki {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
+    },
+    /// Print a signed assertion (a JWT, valid for 15 minutes) from a
+    /// development identity provider that `dev-pki` wrote, to send as
+    /// `authorization: Bearer <token>` (e.g. with grpcurl -H).
+    Token {
+        /// The folder `dev-pki` wrote.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The organisation's id, e.g. psykiatri-amager.
+        #[arg(long)]
+        organisation: String,
+        /// The acting professional's id.
+        #[arg(long)]
+        professional: String,
+        /// A ProfessionalRole name, e.g. PHYSICIAN.
+        #[arg(long)]
+        role: String,
     },
     /// Run an embedded hub on a temporary folder and play a discharge story
     /// through real gRPC clients of four sectors.
@@ -76,6 +94,11 @@ pub fn main() -> anyhow::Result<()> {
                 let written = crate::pki::Pki::new()?.write_dev_dir(&dir)?;
                 println!("wrote {} files to {}: {}", written.len(), dir.display(), written.join(", "));
                 println!("serve with: samplan serve --config {}", dir.join("samplan.toml").display());
+                Ok(())
+            }
+            Cmd::Token { dir, organisation, professional, role } => {
+                let minter = crate::identity::Minter::from_dev_dir(&dir, &organisation)?;
+                println!("{}", minter.mint(&professional, &role)?.0);
                 Ok(())
             }
             Cmd::Demo => {

@@ -6,12 +6,16 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::plan_service_client::PlanServiceClient;
+use std::sync::{Arc, Mutex};
+
 use samplan_services::access::{PROFESSIONAL_HEADER, ROLE_HEADER};
+use samplan_services::assertion::ASSERTION_HEADER;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
+use crate::identity::{Minter, unix_now};
 use crate::pki::Identity;
 
 /// Opens an mTLS channel to the hub at `addr`, trusting `ca_pem` and presenting `identity`.
@@ -28,26 +32,86 @@ pub fn endpoint(addr: SocketAddr, ca_pem: &str, identity: &Identity) -> anyhow::
     Ok(Endpoint::from_shared(format!("https://{addr}"))?.tls_config(tls)?.tcp_nodelay(true))
 }
 
-/// Adds `x-samplan-professional-id` and `x-samplan-role` to every request.
+/// Says who acts on every request: a signed assertion minted for the
+/// professional (renewed a minute before it expires), or, against a hub in
+/// development-headers mode, the `x-samplan-professional-id` and
+/// `x-samplan-role` headers.
 #[derive(Clone, Debug)]
 pub struct Professional {
-    id: AsciiMetadataValue,
-    role: AsciiMetadataValue,
+    credentials: Credentials,
+}
+
+#[derive(Clone, Debug)]
+enum Credentials {
+    Headers {
+        id: AsciiMetadataValue,
+        role: AsciiMetadataValue,
+    },
+    /// An `authorization` value sent as it is.
+    Fixed(AsciiMetadataValue),
+    Signed {
+        minter: Arc<Minter>,
+        id: String,
+        role: String,
+        token: Arc<Mutex<(AsciiMetadataValue, u64)>>,
+    },
 }
 
 impl Professional {
+    /// The development headers: only a hub in `development-headers` mode accepts them.
     pub fn new(id: &str, role: &str) -> anyhow::Result<Self> {
         Ok(Self {
-            id: MetadataValue::try_from(id).context("professional id must be ASCII")?,
-            role: MetadataValue::try_from(role).context("role must be ASCII")?,
+            credentials: Credentials::Headers {
+                id: MetadataValue::try_from(id).context("professional id must be ASCII")?,
+                role: MetadataValue::try_from(role).context("role must be ASCII")?,
+            },
         })
     }
+
+    /// Signed assertions for `id` in `role`, minted with `minter`.
+    pub fn signed(minter: Arc<Minter>, id: &str, role: &str) -> anyhow::Result<Self> {
+        let token = bearer(&minter, id, role)?;
+        Ok(Self {
+            credentials: Credentials::Signed {
+                minter,
+                id: id.into(),
+                role: role.into(),
+                token: Arc::new(Mutex::new(token)),
+            },
+        })
+    }
+
+    /// A fixed `authorization` value, whatever it holds (for tests of refusals).
+    pub fn bearer_token(token: &str) -> anyhow::Result<Self> {
+        let value = MetadataValue::try_from(format!("Bearer {token}")).context("token must be ASCII")?;
+        Ok(Self { credentials: Credentials::Fixed(value) })
+    }
+}
+
+fn bearer(minter: &Minter, id: &str, role: &str) -> anyhow::Result<(AsciiMetadataValue, u64)> {
+    let (token, exp) = minter.mint(id, role)?;
+    Ok((MetadataValue::try_from(format!("Bearer {token}")).context("a token is ASCII")?, exp))
 }
 
 impl Interceptor for Professional {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        request.metadata_mut().insert(PROFESSIONAL_HEADER, self.id.clone());
-        request.metadata_mut().insert(ROLE_HEADER, self.role.clone());
+        let metadata = request.metadata_mut();
+        match &self.credentials {
+            Credentials::Headers { id, role } => {
+                metadata.insert(PROFESSIONAL_HEADER, id.clone());
+                metadata.insert(ROLE_HEADER, role.clone());
+            }
+            Credentials::Fixed(value) => {
+                metadata.insert(ASSERTION_HEADER, value.clone());
+            }
+            Credentials::Signed { minter, id, role, token } => {
+                let mut token = token.lock().map_err(|_| tonic::Status::internal("token lock poisoned"))?;
+                if token.1 <= unix_now() + 60 {
+                    *token = bearer(minter, id, role).map_err(|e| tonic::Status::internal(e.to_string()))?;
+                }
+                metadata.insert(ASSERTION_HEADER, token.0.clone());
+            }
+        }
         Ok(request)
     }
 }

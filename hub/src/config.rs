@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use samplan_services::access::{Organisation, Registry};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use samplan_services::access::{Authentication, Organisation, Registry};
+use samplan_services::assertion::{AssertionSettings, IdentityProvider, Verifier};
 use samplan_services::domain::{ClockKind, DeadlineRule, DeadlineRules, OrganisationId, Period, Sector};
 use samplan_services::subscription::SubscriptionOptions;
 use serde::{Deserialize, Serialize};
@@ -30,6 +34,8 @@ pub struct Config {
     pub limits: Limits,
     #[serde(default)]
     pub access: AccessConfig,
+    #[serde(default)]
+    pub identity: IdentityConfig,
     #[serde(default)]
     pub subscriptions: SubscriptionConfig,
     #[serde(default)]
@@ -127,6 +133,56 @@ impl Default for AccessConfig {
     fn default() -> Self {
         Self { emergency_access_hours: default_emergency_access_hours() }
     }
+}
+
+/// How the hub learns who acts for an organisation (see `docs/identity.md`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// `signed` (the default): every call carries a signed assertion of the
+    /// organisation's identity provider. `development-headers`: the
+    /// professional and role are taken from request headers as the calling
+    /// system claims them — for development only; the hub warns at start-up.
+    #[serde(default)]
+    pub mode: IdentityMode,
+    /// The audience (`aud`) every assertion must name: this hub.
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    /// Allowed difference between the hub's clock and the identity providers' (0 to 600 s).
+    #[serde(default = "default_clock_skew_seconds")]
+    pub clock_skew_seconds: u64,
+    /// The longest an assertion may be valid, `exp - nbf` (60 s to 12 h).
+    #[serde(default = "default_max_token_lifetime_seconds")]
+    pub max_token_lifetime_seconds: u64,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            mode: IdentityMode::default(),
+            audience: default_audience(),
+            clock_skew_seconds: default_clock_skew_seconds(),
+            max_token_lifetime_seconds: default_max_token_lifetime_seconds(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentityMode {
+    #[default]
+    Signed,
+    DevelopmentHeaders,
+}
+
+fn default_audience() -> String {
+    "samplan-hub".into()
+}
+fn default_clock_skew_seconds() -> u64 {
+    60
+}
+fn default_max_token_lifetime_seconds() -> u64 {
+    3600
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -270,6 +326,14 @@ pub struct OrganisationConfig {
     /// The organizationIdentifier (OID 2.5.4.97) in the organisation's client
     /// certificates, e.g. `NTRDK-29190925`. Renewed certificates keep it.
     pub certificate_identity: String,
+    /// The issuer (`iss`) of the organisation's identity provider; every
+    /// organisation has its own. Required in `signed` mode.
+    #[serde(default)]
+    pub issuer: String,
+    /// The provider's verification keys as a JWKS file, read again whenever
+    /// it changes (replace it atomically, by renaming). Required in `signed` mode.
+    #[serde(default)]
+    pub jwks_file: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -368,7 +432,8 @@ impl Config {
             &mut self.tls.private_key,
             &mut self.tls.client_ca,
         ];
-        for path in fixed.into_iter().chain(self.tls.client_crls.iter_mut()) {
+        let jwks = self.organisations.iter_mut().map(|o| &mut o.jwks_file).filter(|p| !p.as_os_str().is_empty());
+        for path in fixed.into_iter().chain(self.tls.client_crls.iter_mut()).chain(jwks) {
             if path.is_relative() {
                 *path = base.join(&*path);
             }
@@ -398,11 +463,22 @@ impl Config {
         if !(2..=65_536).contains(&self.subscriptions.buffer) {
             bail!("subscriptions.buffer must be between 2 and 65536");
         }
+        if self.identity.clock_skew_seconds > 600 {
+            bail!("identity.clock_skew_seconds must be at most 600");
+        }
+        if !(60..=43_200).contains(&self.identity.max_token_lifetime_seconds) {
+            bail!("identity.max_token_lifetime_seconds must be between 60 and 43200");
+        }
+        if self.identity.audience.is_empty() {
+            bail!("identity.audience must not be empty");
+        }
         if !(10..=3_600_000).contains(&self.deadlines.check_interval_ms) {
             bail!("deadlines.check_interval_ms must be between 10 and 3600000");
         }
         self.deadlines.table()?;
-        self.registry()?;
+        self.check_identity()?;
+        // Ids and certificate identities unique (the keys are read when the hub starts).
+        Registry::new(self.organisations()?, Authentication::DevelopmentHeaders).map_err(anyhow::Error::msg)?;
         Ok(())
     }
 
@@ -411,9 +487,14 @@ impl Config {
         &self.secret.0
     }
 
+    /// The registered organisations, with every organisation's identity
+    /// provider's keys read now (in `signed` mode).
     pub fn registry(&self) -> anyhow::Result<Registry> {
-        let organisations = self
-            .organisations
+        Registry::new(self.organisations()?, self.authentication()?).map_err(anyhow::Error::msg)
+    }
+
+    fn organisations(&self) -> anyhow::Result<Vec<Organisation>> {
+        self.organisations
             .iter()
             .map(|o| {
                 let id =
@@ -428,8 +509,50 @@ impl Config {
                     certificate_identity: o.certificate_identity.clone(),
                 })
             })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Registry::new(organisations).map_err(anyhow::Error::msg)
+            .collect::<anyhow::Result<Vec<_>>>()
+    }
+
+    /// In `signed` mode every organisation names its own issuer and a JWKS file.
+    fn check_identity(&self) -> anyhow::Result<()> {
+        if self.identity.mode == IdentityMode::DevelopmentHeaders {
+            return Ok(());
+        }
+        let mut issuers = HashSet::new();
+        for o in &self.organisations {
+            if o.issuer.is_empty() || o.jwks_file.as_os_str().is_empty() {
+                bail!("organisation {:?}: issuer and jwks_file are required in identity mode \"signed\"", o.id);
+            }
+            if !issuers.insert(o.issuer.as_str()) {
+                bail!(
+                    "organisation {:?}: issuer {:?} belongs to another organisation; each needs its own",
+                    o.id,
+                    o.issuer
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// How the hub learns who acts: in `signed` mode each organisation's
+    /// identity provider, its keys read now.
+    fn authentication(&self) -> anyhow::Result<Authentication> {
+        if self.identity.mode == IdentityMode::DevelopmentHeaders {
+            return Ok(Authentication::DevelopmentHeaders);
+        }
+        self.check_identity()?;
+        let mut providers = HashMap::new();
+        for o in &self.organisations {
+            let id = OrganisationId::parse("id", &o.id).map_err(|e| anyhow::anyhow!("organisation {:?}: {e}", o.id))?;
+            let provider = IdentityProvider::load(&o.issuer, &o.jwks_file)
+                .map_err(|e| anyhow::anyhow!("organisation {:?}: identity provider keys: {e}", o.id))?;
+            providers.insert(id, provider);
+        }
+        let settings = AssertionSettings {
+            audience: self.identity.audience.clone(),
+            clock_skew_seconds: self.identity.clock_skew_seconds,
+            max_lifetime_seconds: self.identity.max_token_lifetime_seconds,
+        };
+        Ok(Authentication::Signed(Arc::new(Verifier::new(settings, providers))))
     }
 }
 

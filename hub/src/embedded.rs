@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{PlanClient, Professional, connect, plan_client};
 use crate::config::Config;
+use crate::identity::Minter;
 use crate::pki::{Identity, Pki};
 use samplan_services::store::{Clock, Store};
 use samplan_services::subscription::Subscriptions;
@@ -50,6 +51,16 @@ impl EmbeddedHub {
             let config = std::fs::read_to_string(&path)? + "\n" + settings;
             std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
         }
+        Self::start_with(dir, pki).await
+    }
+
+    /// Like [`EmbeddedHub::start`], with the dev configuration changed by `edit` first.
+    pub async fn start_edited(dir: &Path, edit: impl FnOnce(String) -> String) -> anyhow::Result<Self> {
+        let pki = Pki::new()?;
+        pki.write_dev_dir(dir)?;
+        let path = dir.join("samplan.toml");
+        let config = edit(std::fs::read_to_string(&path)?);
+        std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
         Self::start_with(dir, pki).await
     }
 
@@ -93,7 +104,8 @@ impl EmbeddedHub {
         read_identity(&self.dir, organisation_id)
     }
 
-    /// A plan client for `organisation_id`, acting as `professional` in `role`.
+    /// A plan client for `organisation_id`, acting as `professional` in
+    /// `role` with assertions of the organisation's development identity provider.
     pub async fn plan_client(
         &self,
         organisation_id: &str,
@@ -101,7 +113,18 @@ impl EmbeddedHub {
         role: &str,
     ) -> anyhow::Result<PlanClient> {
         let channel = connect(self.addr, &self.pki.ca_pem, &self.identity(organisation_id)?).await?;
-        Ok(plan_client(channel, Professional::new(professional, role)?))
+        Ok(plan_client(channel, self.professional(organisation_id, professional, role)?))
+    }
+
+    /// `professional` in `role` of `organisation_id`, proven by assertions its
+    /// development identity provider signs.
+    pub fn professional(&self, organisation_id: &str, professional: &str, role: &str) -> anyhow::Result<Professional> {
+        Professional::signed(Arc::new(self.minter(organisation_id)?), professional, role)
+    }
+
+    /// The development identity provider `dev-pki` wrote for `organisation_id`.
+    pub fn minter(&self, organisation_id: &str) -> anyhow::Result<Minter> {
+        Minter::from_dev_dir(&self.dir, organisation_id)
     }
 
     /// Graceful shutdown: health NOT_SERVING, open calls finish, the store flushes.

@@ -7,6 +7,7 @@ pub mod client;
 pub mod config;
 pub mod demo;
 pub mod embedded;
+pub mod identity;
 pub mod load;
 pub mod pki;
 pub mod server;

@@ -14,7 +14,7 @@ use samplan_services::domain::{
 };
 use samplan_services::store::{Intent, Store, Submission};
 
-use crate::client::{PlanClient, Professional, connect, plan_client};
+use crate::client::{PlanClient, connect, plan_client};
 use crate::embedded::EmbeddedHub;
 
 /// The write scenario's name in the table.
@@ -78,7 +78,7 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
     let mut clients = Vec::with_capacity(most);
     for i in 0..most {
         let channel = channels[i % channels.len()].clone();
-        let mut client = plan_client(channel, Professional::new(&format!("load-{i}"), "NURSE")?);
+        let mut client = plan_client(channel, hub.professional("psykiatri-amager", &format!("load-{i}"), "NURSE")?);
         let plan = prepare_plan(&mut client, i).await?;
         clients.push((client, plan));
     }
@@ -235,7 +235,7 @@ async fn followed_writes(
     let mut feeds = Vec::new();
     for i in 0..=subscribers {
         let channel = connect(hub.addr, &hub.pki.ca_pem, &identity).await?;
-        let mut client = plan_client(channel, Professional::new(&format!("feed-{i}"), "NURSE")?);
+        let mut client = plan_client(channel, hub.professional("psykiatri-amager", &format!("feed-{i}"), "NURSE")?);
         let request = pb::SubscribePlanEventsRequest { after_position: head };
         feeds.push(client.subscribe_plan_events(request).await?.into_inner());
     }

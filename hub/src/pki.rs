@@ -12,6 +12,7 @@ use rcgen::{
 use time::{Duration, OffsetDateTime};
 
 use crate::config::SectorName;
+use crate::identity::{DEV_AUDIENCE, DevIdp, dev_issuer, dev_kid};
 
 /// What a test or demo client certificate looks like.
 #[derive(Clone, Copy, Debug)]
@@ -156,7 +157,8 @@ impl Pki {
         Ok(params.signed_by(&self.issuer)?.pem()?)
     }
 
-    /// Writes the CA, the server identity, one client identity per demo
+    /// Writes the CA, the server identity, one client identity and one
+    /// development identity provider (`*.idp.key`, `*.jwks.json`) per demo
     /// organisation, a pseudonym key and a ready-to-use `samplan.toml` to `dir`.
     pub fn write_dev_dir(&self, dir: &Path) -> anyhow::Result<Vec<String>> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -176,6 +178,9 @@ impl Pki {
             let identity = self.client(org.name, Some(org.certificate_identity))?;
             write(&format!("{}.pem", org.id), &identity.certificate_pem)?;
             write(&format!("{}.key", org.id), &identity.key_pem)?;
+            let idp = DevIdp::generate(&dev_kid(org.id))?;
+            write(&format!("{}.idp.key", org.id), &idp.key_pem)?;
+            write(&format!("{}.jwks.json", org.id), &idp.jwks_json)?;
         }
         write("pseudonym.key", &hex::encode(rand::random::<[u8; 32]>()))?;
         write("samplan.toml", &dev_config(&DEMO_ORGANISATIONS))?;
@@ -198,12 +203,19 @@ pub fn dev_config(organisations: &[DemoOrganisation]) -> String {
          client_crls = [\"ca.crl.pem\"]\n\
          handshake_timeout_ms = 10000\n",
     );
+    // Each organisation's development identity provider signs its professionals' assertions.
+    config.push_str(&format!("\n[identity]\nmode = \"signed\"\naudience = \"{DEV_AUDIENCE}\"\n"));
     for org in organisations {
         // The sector's name as the configuration spells it (the serde renaming of `SectorName`).
         let sector = toml::Value::try_from(org.sector).map(|v| v.to_string()).unwrap_or_default();
         config.push_str(&format!(
-            "\n[[organisations]]\nid = \"{}\"\nname = \"{}\"\nsector = {sector}\ncertificate_identity = \"{}\"\n",
-            org.id, org.name, org.certificate_identity
+            "\n[[organisations]]\nid = \"{}\"\nname = \"{}\"\nsector = {sector}\ncertificate_identity = \"{}\"\n\
+             issuer = \"{}\"\njwks_file = \"{}.jwks.json\"\n",
+            org.id,
+            org.name,
+            org.certificate_identity,
+            dev_issuer(org.id),
+            org.id
         ));
     }
     config

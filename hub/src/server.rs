@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use samplan_proto::v1::plan_service_server::PlanServiceServer;
+use samplan_services::access::Authentication;
 use samplan_services::domain::PseudonymKey;
 use samplan_services::grpc::{PlanApi, TRANSPORT_MAX_REQUEST_BYTES};
 use samplan_services::store::audit::checkpoint_key;
@@ -63,6 +64,12 @@ pub async fn serve_store(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let registry = Arc::new(config.registry()?);
+    if matches!(registry.authentication(), Authentication::DevelopmentHeaders) {
+        tracing::warn!(
+            "identity.mode is \"development-headers\": the professional and role are taken as the calling \
+             systems claim them; never run a hub with real data this way"
+        );
+    }
     let pseudonyms = PseudonymKey::new(*config.secret());
     let read = |path: &std::path::Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
     let tls_config = tls::server_config(&tls::TlsMaterial {

@@ -1,5 +1,6 @@
 //! Who is calling: the organisation, from the identity in its client
-//! certificate, and the professional acting for it, from the request headers.
+//! certificate, and the professional acting for it, from a signed assertion
+//! (see [`crate::assertion`]) — or, in development only, from request headers.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use samplan_proto::v1 as pb;
 use tonic::metadata::MetadataMap;
 
+use crate::assertion::Verifier;
 use crate::convert;
 use crate::domain::{Actor, OrganisationId, ProfessionalId, ProfessionalRole, Sector, contains_cpr};
 use crate::error::{Error, FieldViolation};
@@ -38,16 +40,32 @@ pub struct Organisation {
     pub certificate_identity: String,
 }
 
-/// Every organisation the hub knows, by id and by certificate identity.
-#[derive(Clone, Debug, Default)]
+/// How the hub learns who acts for an organisation.
+#[derive(Clone, Debug)]
+pub enum Authentication {
+    /// From a signed assertion of the organisation's identity provider.
+    Signed(Arc<Verifier>),
+    /// From the `x-samplan-professional-id` and `x-samplan-role` headers, as
+    /// the calling system claims them: for development only.
+    DevelopmentHeaders,
+}
+
+/// Every organisation the hub knows, by id and by certificate identity, and
+/// how it learns who acts for them.
+#[derive(Clone, Debug)]
 pub struct Registry {
     by_id: HashMap<OrganisationId, Arc<Organisation>>,
     by_certificate: HashMap<String, Arc<Organisation>>,
+    authentication: Authentication,
 }
 
 impl Registry {
-    pub fn new(organisations: impl IntoIterator<Item = Organisation>) -> Result<Self, String> {
-        let mut registry = Self::default();
+    pub fn new(
+        organisations: impl IntoIterator<Item = Organisation>,
+        authentication: Authentication,
+    ) -> Result<Self, String> {
+        let mut registry =
+            Self { by_id: HashMap::new(), by_certificate: HashMap::new(), authentication: authentication.clone() };
         for organisation in organisations {
             let organisation = Arc::new(organisation);
             if registry.by_id.insert(organisation.id.clone(), organisation.clone()).is_some() {
@@ -57,8 +75,20 @@ impl Registry {
             {
                 return Err(format!("certificate identity {} is registered twice", organisation.certificate_identity));
             }
+            if let Authentication::Signed(verifier) = &authentication
+                && !verifier.provides_for(&organisation.id)
+            {
+                return Err(format!(
+                    "organisation {} has no identity provider (issuer and jwks_file)",
+                    organisation.id
+                ));
+            }
         }
         Ok(registry)
+    }
+
+    pub fn authentication(&self) -> &Authentication {
+        &self.authentication
     }
 
     pub fn get(&self, id: &OrganisationId) -> Option<&Organisation> {
@@ -71,7 +101,10 @@ impl Registry {
 
     /// The acting organisation and professional of a request.
     pub fn caller(&self, peer: Option<&PeerIdentity>, metadata: &MetadataMap) -> Result<Actor, Error> {
-        let peer = peer.ok_or(Error::Unauthenticated("a client certificate is required"))?;
+        let peer = peer.ok_or(Error::Unauthenticated {
+            reason: "CLIENT_CERTIFICATE_REQUIRED",
+            message: "a client certificate is required",
+        })?;
         let organisation =
             peer.organisation_identifier.as_ref().and_then(|identity| self.by_certificate.get(identity)).ok_or(
                 Error::PermissionDenied {
@@ -79,33 +112,41 @@ impl Registry {
                     message: "the client certificate's organisation is not registered with this hub",
                 },
             )?;
-        let mut violations = Vec::new();
-        let professional = match header(metadata, PROFESSIONAL_HEADER) {
-            Some(value) => ProfessionalId::parse(PROFESSIONAL_HEADER, value)
-                .map_err(|e| violations.push(violation(PROFESSIONAL_HEADER, e.to_string())))
-                .ok(),
-            None => {
-                violations.push(violation(PROFESSIONAL_HEADER, "the acting professional must be named".into()));
-                None
-            }
-        };
-        let role = match header(metadata, ROLE_HEADER).map(parse_role) {
-            Some(Some(role)) => Some(role),
-            Some(None) => {
-                violations.push(violation(ROLE_HEADER, "must be a ProfessionalRole name such as NURSE".into()));
-                None
-            }
-            None => {
-                violations.push(violation(ROLE_HEADER, "the professional's role must be named".into()));
-                None
-            }
-        };
-        match (professional, role) {
-            (Some(professional), Some(role)) if violations.is_empty() => {
-                Ok(Actor { organisation: organisation.id.clone(), sector: organisation.sector, professional, role })
-            }
-            _ => Err(Error::InvalidRequest(violations)),
+        match &self.authentication {
+            Authentication::Signed(verifier) => verifier.actor(&organisation.id, organisation.sector, metadata),
+            Authentication::DevelopmentHeaders => from_headers(organisation, metadata),
         }
+    }
+}
+
+/// The acting professional as the development headers name them.
+fn from_headers(organisation: &Organisation, metadata: &MetadataMap) -> Result<Actor, Error> {
+    let mut violations = Vec::new();
+    let professional = match header(metadata, PROFESSIONAL_HEADER) {
+        Some(value) => ProfessionalId::parse(PROFESSIONAL_HEADER, value)
+            .map_err(|e| violations.push(violation(PROFESSIONAL_HEADER, e.to_string())))
+            .ok(),
+        None => {
+            violations.push(violation(PROFESSIONAL_HEADER, "the acting professional must be named".into()));
+            None
+        }
+    };
+    let role = match header(metadata, ROLE_HEADER).map(parse_role) {
+        Some(Some(role)) => Some(role),
+        Some(None) => {
+            violations.push(violation(ROLE_HEADER, "must be a ProfessionalRole name such as NURSE".into()));
+            None
+        }
+        None => {
+            violations.push(violation(ROLE_HEADER, "the professional's role must be named".into()));
+            None
+        }
+    };
+    match (professional, role) {
+        (Some(professional), Some(role)) if violations.is_empty() => {
+            Ok(Actor { organisation: organisation.id.clone(), sector: organisation.sector, professional, role })
+        }
+        _ => Err(Error::InvalidRequest(violations)),
     }
 }
 

@@ -32,9 +32,9 @@ pub enum Error {
     PlanTooLarge { limit: usize },
     #[error("the request is {size} bytes; at most {limit} are accepted")]
     RequestTooLarge { size: usize, limit: usize },
-    /// The caller presented no usable identity (no certificate, bad headers).
-    #[error("{0}")]
-    Unauthenticated(&'static str),
+    /// The caller presented no usable identity (no certificate, no valid assertion).
+    #[error("{message}")]
+    Unauthenticated { reason: &'static str, message: &'static str },
     /// The caller is known but may not do this (e.g. its organisation is not registered).
     #[error("{message}")]
     PermissionDenied { reason: &'static str, message: &'static str },
@@ -99,7 +99,7 @@ impl Error {
             Error::RequestIdReused => "REQUEST_ID_REUSED",
             Error::PlanTooLarge { .. } => "PLAN_TOO_LARGE",
             Error::RequestTooLarge { .. } => "REQUEST_TOO_LARGE",
-            Error::Unauthenticated(_) => "UNAUTHENTICATED",
+            Error::Unauthenticated { reason, .. } => reason,
             Error::PermissionDenied { reason, .. } => reason,
             Error::SubscriberTooSlow { .. } => "SUBSCRIBER_TOO_SLOW",
             Error::ShuttingDown { .. } => "HUB_SHUTTING_DOWN",
@@ -149,7 +149,7 @@ impl From<Error> for Status {
                 reason,
                 vec![("size_bytes", size.to_string()), ("limit_bytes", limit.to_string())],
             ),
-            Error::Unauthenticated(_) => with_info(Code::Unauthenticated, message, reason, vec![]),
+            Error::Unauthenticated { .. } => with_info(Code::Unauthenticated, message, reason, vec![]),
             Error::PermissionDenied { .. } => with_info(Code::PermissionDenied, message, reason, vec![]),
             Error::SubscriberTooSlow { cursor } => {
                 with_info(Code::ResourceExhausted, message, reason, vec![("cursor", cursor.to_string())])

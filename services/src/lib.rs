@@ -3,6 +3,7 @@
 //! one error -> status mapping, subscriptions, and the gRPC handlers.
 
 pub mod access;
+pub mod assertion;
 pub mod convert;
 pub mod domain;
 pub mod error;

@@ -38,6 +38,13 @@ impl TestHub {
         Ok(Self { hub, _dir: dir })
     }
 
+    /// A hub whose dev configuration `edit` changed (e.g. its identity mode).
+    pub async fn start_edited(edit: impl FnOnce(String) -> String) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let hub = EmbeddedHub::start_edited(dir.path(), edit).await?;
+        Ok(Self { hub, _dir: dir })
+    }
+
     /// A hub that tells the time by `clock` instead of the wall clock.
     pub async fn start_at(clock: samplan_services::store::Clock) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
@@ -137,6 +144,16 @@ pub fn tagged<T>(message: T, correlation_id: &str) -> tonic::Request<T> {
 pub fn audit_by_correlation(hub: &EmbeddedHub) -> anyhow::Result<HashMap<String, AuditEntry>> {
     let records = hub.store.audit_records(1, usize::MAX)?;
     Ok(records.into_iter().map(|r| (r.entry.correlation_id.clone(), r.entry)).collect())
+}
+
+/// The reason the audit log records for the refused call tagged `correlation_id`.
+pub fn denied_reason(hub: &EmbeddedHub, correlation_id: &str) -> anyhow::Result<String> {
+    let audit = audit_by_correlation(hub)?;
+    let entry = audit.get(correlation_id).ok_or_else(|| anyhow::anyhow!("{correlation_id} not audited"))?;
+    match &entry.decision {
+        samplan_services::domain::Decision::Denied { reason } if entry.categories.is_empty() => Ok(reason.clone()),
+        other => anyhow::bail!("{correlation_id} audited as {other:?}"),
+    }
 }
 
 /// The hub's own date (a Danish date) `days` from today, as YYYY-MM-DD.

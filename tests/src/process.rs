@@ -51,5 +51,6 @@ pub fn spawn_hub(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<(Child, Soc
 pub async fn client(dir: &Path, addr: SocketAddr) -> anyhow::Result<PlanClient> {
     let ca = std::fs::read_to_string(dir.join("ca.pem"))?;
     let channel = connect(addr, &ca, &read_identity(dir, WARD)?).await?;
-    Ok(plan_client(channel, Professional::new("aut-4471", "PHYSICIAN")?))
+    let minter = std::sync::Arc::new(samplan_hub::identity::Minter::from_dev_dir(dir, WARD)?);
+    Ok(plan_client(channel, Professional::signed(minter, "aut-4471", "PHYSICIAN")?))
 }

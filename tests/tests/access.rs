@@ -332,12 +332,12 @@ async fn callers_that_cannot_be_identified_are_audited_too() -> TestResult {
         .get_plan(tagged(pb::GetPlanRequest { name: "plans/x".into() }, "unidentified-1"))
         .await
         .expect_err("unknown role");
-    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(refused.code(), Code::Unauthenticated);
     let audit = audit_by_correlation(&t.hub)?;
     let entry = &audit["unidentified-1"];
     assert_eq!(entry.actor, None);
     assert_eq!(entry.certificate_identity.as_deref(), Some("NTRDK-29190623"));
-    assert_eq!(entry.decision, Decision::Denied { reason: "INVALID_ARGUMENT".into() });
+    assert_eq!(entry.decision, Decision::Denied { reason: "TOKEN_CLAIMS_INVALID".into() });
     assert_eq!(entry.purpose, Purpose::CareCoordination);
     Ok(())
 }

@@ -252,7 +252,8 @@ async fn rule_violations_carry_a_stable_reason() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_must_present_a_registered_certificate_and_a_professional() -> TestResult {
-    let t = TestHub::start().await?;
+    // The development mode, which takes the professional from headers.
+    let t = TestHub::start_edited(|c| c.replace("mode = \"signed\"", "mode = \"development-headers\"")).await?;
     let ca = t.hub.pki.ca_pem.clone();
 
     // A valid certificate of an organisation the hub does not know.

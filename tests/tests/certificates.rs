@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::time::Duration as StdDuration;
 
-use samplan_hub::client::{Professional, connect, plan_client};
+use samplan_hub::client::{connect, plan_client};
 use samplan_hub::embedded::EmbeddedHub;
 use samplan_hub::pki::{ClientSpec, Identity, Pki};
 use samplan_proto::v1 as pb;
-use samplan_tests::{CPR, error_info};
+use samplan_tests::{CPR, WARD, error_info};
 use time::{Duration, OffsetDateTime};
 use tokio::io::AsyncReadExt;
 use tonic::Code;
@@ -54,7 +54,7 @@ enum Outcome {
 
 async fn call(hub: &EmbeddedHub, identity: &Identity) -> anyhow::Result<Outcome> {
     let Ok(channel) = connect(hub.addr, &hub.pki.ca_pem, identity).await else { return Ok(Outcome::Refused) };
-    let mut client = plan_client(channel, Professional::new("aut-4471", "PHYSICIAN")?);
+    let mut client = plan_client(channel, hub.professional(WARD, "aut-4471", "PHYSICIAN")?);
     match client.lookup_plan(pb::LookupPlanRequest { cpr: CPR.into() }).await {
         Ok(_) => Ok(Outcome::Answered(Ok(()))),
         Err(status) if error_info(&status).is_some() => Ok(Outcome::Answered(Err(status))),
@@ -111,7 +111,7 @@ async fn certificate_matrix() -> anyhow::Result<()> {
             .domain_name("localhost"),
     )?;
     if let Ok(channel) = no_certificate.connect().await {
-        let mut anonymous = plan_client(channel, Professional::new("aut-4471", "PHYSICIAN")?);
+        let mut anonymous = plan_client(channel, hub.professional(WARD, "aut-4471", "PHYSICIAN")?);
         let refused =
             anonymous.lookup_plan(pb::LookupPlanRequest { cpr: CPR.into() }).await.expect_err("no certificate");
         assert!(error_info(&refused).is_none(), "no certificate: {refused:?}");

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use samplan_hub::client::{PlanClient, Professional, endpoint, plan_client};
+use samplan_hub::client::{PlanClient, endpoint, plan_client};
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
 use samplan_proto::v1::subscribe_plan_events_response::Message;
@@ -121,7 +121,7 @@ async fn streams_are_ordered_gap_free_filtered_resumable_and_a_stalled_one_is_cu
         .initial_connection_window_size(65_535)
         .connect()
         .await?;
-    let mut stalled_client = plan_client(channel, Professional::new("aut-0001", "PHYSICIAN")?);
+    let mut stalled_client = plan_client(channel, t.hub.professional(WARD, "aut-0001", "PHYSICIAN")?);
     let mut stalled = subscribe(&mut stalled_client, 0, "stalled").await?;
 
     // Healthy subscribers of both organisations, from the start of the log.

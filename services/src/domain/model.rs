@@ -332,7 +332,37 @@ impl SectionKind {
     }
 }
 
+impl ProfessionalRole {
+    /// Authorised health professionals (autorisationsloven): physicians,
+    /// nurses and psychologists. They carry an authorisation id, and only they
+    /// may take emergency access.
+    pub fn is_authorised_health_professional(self) -> bool {
+        matches!(self, Self::Physician | Self::Nurse | Self::Psychologist)
+    }
+}
+
 impl Sector {
+    /// Whether organisations of the sector have professionals in `role`: an
+    /// identity provider's assertion naming another role is refused. Health
+    /// professionals work in health services; job consultants and mentors in
+    /// the job centre; addiction counsellors in addiction treatment (social
+    /// drug treatment is registered as municipal social services); social
+    /// workers anywhere but the job centre; secretaries and auditors
+    /// everywhere. The citizen's portal has no professionals at all.
+    pub fn may_hold(self, role: ProfessionalRole) -> bool {
+        use ProfessionalRole::*;
+        match self {
+            Self::Citizen => false,
+            _ if matches!(role, Secretary | Auditor) => true,
+            Self::RegionalPsychiatry => matches!(role, Physician | Nurse | Psychologist | SocialWorker),
+            Self::AddictionService => {
+                matches!(role, Physician | Nurse | Psychologist | SocialWorker | AddictionCounsellor)
+            }
+            Self::MunicipalSocial => matches!(role, SocialWorker | AddictionCounsellor | Psychologist),
+            Self::JobCentre => matches!(role, JobConsultant | Mentor | Psychologist),
+        }
+    }
+
     /// Whether organisations of the sector are health services (sundhedsloven
     /// applies): regional psychiatry, and addiction treatment under
     /// sundhedsloven §§ 141-142. Social drug treatment (serviceloven § 101) is

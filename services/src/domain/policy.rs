@@ -45,11 +45,6 @@ pub const ROLE_SCOPES: [(ProfessionalRole, Scope); 9] = [
     (ProfessionalRole::Auditor, Scope::Oversight),
 ];
 
-/// The roles that are authorised health professions (autorisationsloven) and
-/// so may use emergency access, in a health service.
-pub const AUTHORISED_HEALTH_ROLES: [ProfessionalRole; 3] =
-    [ProfessionalRole::Physician, ProfessionalRole::Nurse, ProfessionalRole::Psychologist];
-
 /// Why the hub acted on a plan; recorded in the audit log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Purpose {
@@ -256,7 +251,7 @@ pub fn may_read_plans(actor: &Actor) -> Result<(), DomainError> {
 /// (sundhedsloven § 41, stk. 2, nr. 4; § 43, stk. 2, nr. 2 — decided by "the
 /// health professional who holds the information", § 43, stk. 3).
 pub fn may_request_emergency_access(actor: &Actor) -> Result<(), DomainError> {
-    if actor.sector.is_health() && AUTHORISED_HEALTH_ROLES.contains(&actor.role) {
+    if actor.sector.is_health() && actor.role.is_authorised_health_professional() {
         Ok(())
     } else {
         Err(DomainError::forbidden(

@@ -99,6 +99,21 @@ fn own_records(org: &str) -> Vec<C> {
     }
 }
 
+/// Whether the organisation's sector has professionals in `role`: an
+/// assertion naming any other role is refused before anything else
+/// (`UNAUTHENTICATED`), whatever the identity provider signed.
+pub fn sector_has(org: &str, role: &str) -> bool {
+    if matches!(role, "SECRETARY" | "AUDITOR") {
+        return true;
+    }
+    match org {
+        WARD => matches!(role, "PHYSICIAN" | "NURSE" | "PSYCHOLOGIST" | "SOCIAL_WORKER"),
+        ADDICTION => matches!(role, "PHYSICIAN" | "NURSE" | "PSYCHOLOGIST" | "SOCIAL_WORKER" | "ADDICTION_COUNSELLOR"),
+        SOCIAL => matches!(role, "SOCIAL_WORKER" | "ADDICTION_COUNSELLOR" | "PSYCHOLOGIST"),
+        _ => matches!(role, "JOB_CONSULTANT" | "MENTOR" | "PSYCHOLOGIST"),
+    }
+}
+
 /// Only an authorised health professional of a health service gets emergency access.
 pub fn authorised(org: &str, role: &str) -> bool {
     health_service(org) && matches!(role, "PHYSICIAN" | "NURSE" | "PSYCHOLOGIST")
@@ -158,6 +173,9 @@ pub fn grounds(org: &str, role: &str, situation: Situation) -> Vec<(C, &'static 
 /// Reading and exporting: outsiders learn nothing; emergency access shows all
 /// of it; auditors read access logs, not plans; otherwise the member's grounds.
 pub fn read(org: &str, role: &str, situation: Situation) -> Expected {
+    if !sector_has(org, role) {
+        return Expected::Refused(Code::Unauthenticated);
+    }
     if situation == Situation::Emergency && authorised(org, role) {
         return Expected::Allowed(CATEGORIES.to_vec());
     }
@@ -182,6 +200,9 @@ pub fn read_grounds(org: &str, role: &str, situation: Situation) -> Vec<(C, &'st
 /// of a plan whose team it left the organisation gets nothing; otherwise
 /// events of what a read would show.
 pub fn subscribe(org: &str, role: &str, situation: Situation) -> Expected {
+    if !sector_has(org, role) {
+        return Expected::Refused(Code::Unauthenticated);
+    }
     match (role, situation) {
         ("AUDITOR", _) => Expected::Refused(Code::PermissionDenied),
         (_, Situation::Left) => Expected::Allowed(Vec::new()),
@@ -193,6 +214,9 @@ pub fn subscribe(org: &str, role: &str, situation: Situation) -> Expected {
 /// emergency access reads, never writes), only a category the writer sees,
 /// and only one it holds (the discharge's coordination: any party to it).
 pub fn write(org: &str, role: &str, situation: Situation, category: C) -> Expected {
+    if !sector_has(org, role) {
+        return Expected::Refused(Code::Unauthenticated);
+    }
     if situation == Situation::Left {
         return Expected::Refused(Code::NotFound);
     }
