@@ -10,7 +10,8 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
 use samplan_services::domain::{
-    Actor, Command as DomainCommand, OrganisationId, PlanId, PlanStatus, ProfessionalId, ProfessionalRole, Sector, Text,
+    Actor, Command as DomainCommand, OrganisationId, PlanId, PlanStatus, ProfessionalId, ProfessionalRole, Sector,
+    Text, policy,
 };
 use samplan_services::store::{Intent, Store, Submission};
 
@@ -325,7 +326,10 @@ async fn store_writes(store: &Store, clients: &[(PlanClient, String)], duration:
             professional: ProfessionalId::parse("professional", &format!("load-{i}"))?,
             role: ProfessionalRole::Nurse,
         };
-        states.push((store.clone(), actor, plan, current.version, current.status == PlanStatus::OnHold));
+        // The version as the nurse sees it; every event here (on hold, resumed) is one it sees.
+        let categories = policy::view(&current, &actor, store.now())?.categories();
+        let version = current.trail.shown_version(&categories);
+        states.push((store.clone(), actor, plan, version, current.status == PlanStatus::OnHold));
     }
     let reason = Text::parse("reason", REASON)?;
     closed_loop("store only (no gRPC, no TLS)", states, duration, move |(store, actor, plan, version, on_hold)| {
@@ -334,7 +338,7 @@ async fn store_writes(store: &Store, clients: &[(PlanClient, String)], duration:
             let command = if on_hold { DomainCommand::ResumePlan } else { DomainCommand::PutPlanOnHold { reason } };
             let submission = Submission { actor: actor.clone(), correlation_id: "load".into(), request_id: None };
             let outcome = store.submit(submission, Intent::Change { plan, expected_version: version, command }).await?;
-            Ok((store, actor, plan, outcome.version, !on_hold))
+            Ok((store, actor, plan, version + 256 * outcome.events.len() as u64, !on_hold))
         }
     })
     .await
@@ -355,4 +359,22 @@ async fn empty_handler(clients: &[HealthClient<tonic::transport::Channel>], dura
         Ok(client)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    /// The load tool runs every scenario (briefly): it is not otherwise under test.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_scenario_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = super::LoadOptions {
+            seconds: 0.2,
+            writers: vec![1, 2],
+            readers: 2,
+            connections: 1,
+            subscribers: 1,
+            dir: dir.path().to_owned(),
+        };
+        super::run(options).await.expect("the load tool runs");
+    }
 }
