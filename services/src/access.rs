@@ -101,6 +101,17 @@ impl Registry {
 
     /// The acting organisation and professional of a request.
     pub fn caller(&self, peer: Option<&PeerIdentity>, metadata: &MetadataMap) -> Result<Actor, Error> {
+        self.caller_until(peer, metadata).map(|(actor, _)| actor)
+    }
+
+    /// The acting organisation and professional of a request, and until when
+    /// (seconds since 1970) its assertion is accepted: a stream opened with it
+    /// ends then. Development headers never expire.
+    pub fn caller_until(
+        &self,
+        peer: Option<&PeerIdentity>,
+        metadata: &MetadataMap,
+    ) -> Result<(Actor, Option<u64>), Error> {
         let peer = peer.ok_or(Error::Unauthenticated {
             reason: "CLIENT_CERTIFICATE_REQUIRED",
             message: "a client certificate is required",
@@ -113,8 +124,10 @@ impl Registry {
                 },
             )?;
         match &self.authentication {
-            Authentication::Signed(verifier) => verifier.actor(&organisation.id, organisation.sector, metadata),
-            Authentication::DevelopmentHeaders => from_headers(organisation, metadata),
+            Authentication::Signed(verifier) => {
+                verifier.actor(&organisation.id, organisation.sector, metadata).map(|(a, until)| (a, Some(until)))
+            }
+            Authentication::DevelopmentHeaders => from_headers(organisation, metadata).map(|a| (a, None)),
         }
     }
 }

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -69,12 +70,13 @@ pub struct IdentityProvider {
     pub issuer: String,
     jwks_file: PathBuf,
     keys: RwLock<Arc<LoadedKeys>>,
+    reloading: Mutex<()>,
 }
 
 #[derive(Default)]
 struct LoadedKeys {
-    /// The file's modification time and length when read.
-    stamp: Option<(SystemTime, u64)>,
+    /// The file's identity, size and times when read (see [`IdentityProvider::current`]).
+    stamp: Option<Stamp>,
     /// Bumped on every reload: verified tokens are remembered per generation.
     generation: u64,
     by_kid: HashMap<String, (Algorithm, DecodingKey)>,
@@ -93,39 +95,78 @@ impl IdentityProvider {
             issuer: issuer.to_owned(),
             jwks_file: jwks_file.to_owned(),
             keys: RwLock::new(Arc::new(LoadedKeys::default())),
+            reloading: Mutex::new(()),
         };
         provider.current().map_err(|e| format!("{}: {e}", jwks_file.display()))?;
         Ok(provider)
     }
 
-    /// The keys, read again if the file changed since they were read.
+    /// The keys, read again if the file changed since they were read: its
+    /// inode, size, modification and status-change times (the last is set by
+    /// the kernel on every write or rename, so a copy that keeps the old
+    /// modification time is noticed too). Reloads happen one at a time.
     fn current(&self) -> Result<Arc<LoadedKeys>, String> {
-        let metadata = std::fs::metadata(&self.jwks_file).map_err(|e| e.to_string())?;
-        let stamp = Some((metadata.modified().map_err(|e| e.to_string())?, metadata.len()));
+        let seen = Some(stamp(&self.jwks_file)?);
         let loaded = self.keys.read().clone();
-        if loaded.stamp == stamp {
+        if loaded.stamp == seen {
+            return Ok(loaded);
+        }
+        let _one_at_a_time = self.reloading.lock();
+        let seen = Some(stamp(&self.jwks_file)?);
+        let loaded = self.keys.read().clone();
+        if loaded.stamp == seen {
             return Ok(loaded);
         }
         let text = std::fs::read_to_string(&self.jwks_file).map_err(|e| e.to_string())?;
-        let set: JwkSet = serde_json::from_str(&text).map_err(|e| format!("not a JWKS: {e}"))?;
-        let mut by_kid = HashMap::new();
-        for jwk in &set.keys {
-            let kid = jwk.common.key_id.clone().ok_or("every key needs a kid")?;
-            let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("key {kid}: {e}"))?;
-            let algorithm = match &jwk.algorithm {
-                jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
-                jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
-                _ => return Err(format!("key {kid}: only EC P-256 (ES256) and RSA (RS256) keys are accepted")),
-            };
-            by_kid.insert(kid, (algorithm, key));
-        }
-        let fresh = Arc::new(LoadedKeys { stamp, generation: loaded.generation + 1, by_kid });
+        let by_kid = keys_of(&text)?;
+        let generation = GENERATIONS.fetch_add(1, Ordering::Relaxed) + 1;
+        let fresh = Arc::new(LoadedKeys { stamp: seen, generation, by_kid });
         *self.keys.write() = fresh.clone();
         if loaded.stamp.is_some() {
             tracing::info!(issuer = %self.issuer, keys = fresh.by_kid.len(), "identity provider keys reloaded");
         }
         Ok(fresh)
     }
+}
+
+/// Every reload of any provider gets a generation of its own.
+static GENERATIONS: AtomicU64 = AtomicU64::new(0);
+
+type Stamp = (u64, u64, u64, SystemTime, i64, i64);
+
+fn stamp(path: &Path) -> Result<Stamp, String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    Ok((m.dev(), m.ino(), m.len(), m.modified().map_err(|e| e.to_string())?, m.ctime(), m.ctime_nsec()))
+}
+
+/// The signing keys of a JWKS: EC P-256 keys for ES256 and RSA keys for
+/// RS256, each with its own `kid`; keys for encryption, or of other kinds,
+/// are left out (with a warning). A `kid` given twice makes the file unusable.
+fn keys_of(text: &str) -> Result<HashMap<String, (Algorithm, DecodingKey)>, String> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, PublicKeyUse};
+    let set: JwkSet = serde_json::from_str(text).map_err(|e| format!("not a JWKS: {e}"))?;
+    let mut by_kid = HashMap::new();
+    for jwk in &set.keys {
+        let kid = jwk.common.key_id.clone().ok_or("every key needs a kid")?;
+        let algorithm = match &jwk.algorithm {
+            AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => Algorithm::ES256,
+            AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            _ => {
+                tracing::warn!(kid = %kid, "JWKS key left out: only EC P-256 and RSA signing keys are used");
+                continue;
+            }
+        };
+        if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
+            tracing::warn!(kid = %kid, "JWKS key left out: not a signing key (use)");
+            continue;
+        }
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("key {kid}: {e}"))?;
+        if by_kid.insert(kid.clone(), (algorithm, key)).is_some() {
+            return Err(format!("kid {kid} is given twice"));
+        }
+    }
+    Ok(by_kid)
 }
 
 /// What a verified token says, remembered so that a token sent again (as
@@ -164,8 +205,14 @@ impl Verifier {
         self.providers.contains_key(organisation)
     }
 
-    /// The professional acting for `organisation` (of `sector`), from the assertion in `metadata`.
-    pub fn actor(&self, organisation: &OrganisationId, sector: Sector, metadata: &MetadataMap) -> Result<Actor, Error> {
+    /// The professional acting for `organisation` (of `sector`), from the
+    /// assertion in `metadata`, and until when (seconds since 1970) the hub accepts it.
+    pub fn actor(
+        &self,
+        organisation: &OrganisationId,
+        sector: Sector,
+        metadata: &MetadataMap,
+    ) -> Result<(Actor, u64), Error> {
         let token = metadata
             .get(ASSERTION_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -190,6 +237,9 @@ impl Verifier {
                 let verified = self.verify(organisation, sector, provider, &keys, token)?;
                 let mut memory = self.verified.lock();
                 if memory.len() >= REMEMBERED {
+                    memory.retain(|_, v| v.exp > now);
+                }
+                if memory.len() >= REMEMBERED {
                     memory.clear();
                 }
                 memory.insert(digest, verified.clone());
@@ -206,12 +256,13 @@ impl Verifier {
         if now.saturating_add(skew) < verified.nbf {
             return Err(refused("TOKEN_NOT_YET_VALID", "the assertion is not valid yet (check the clocks)"));
         }
-        Ok(Actor {
+        let actor = Actor {
             organisation: organisation.clone(),
             sector,
             professional: verified.professional,
             role: verified.role,
-        })
+        };
+        Ok((actor, verified.exp.saturating_add(skew)))
     }
 
     /// The signature, the audience, the issuer, the claims and the role; the
@@ -259,10 +310,14 @@ impl Verifier {
                 }
             })?
             .claims;
-        if claims.exp.saturating_sub(claims.nbf) > self.settings.max_lifetime_seconds {
+        if claims.exp <= claims.nbf {
+            return Err(refused("TOKEN_CLAIMS_INVALID", "the assertion expires before it is valid"));
+        }
+        if claims.exp - claims.nbf > self.settings.max_lifetime_seconds {
             return Err(refused("TOKEN_LIFETIME_TOO_LONG", "the assertion is valid for longer than the hub accepts"));
         }
-        let role = crate::access::parse_role(&claims.role)
+        let role = samplan_proto::v1::ProfessionalRole::from_str_name(&format!("PROFESSIONAL_ROLE_{}", claims.role))
+            .and_then(|role| crate::convert::role_from("role", role as i32).ok())
             .ok_or_else(|| refused("TOKEN_CLAIMS_INVALID", "the assertion's role is not a ProfessionalRole name"))?;
         if !sector.may_hold(role) {
             return Err(refused(
@@ -270,7 +325,8 @@ impl Verifier {
                 "the organisation's sector does not have professionals in that role",
             ));
         }
-        if role.is_authorised_health_professional()
+        if sector.is_health()
+            && role.is_authorised_health_professional()
             && claims.authorisation_id.as_deref().is_none_or(|id| id.is_empty() || contains_cpr(id))
         {
             return Err(refused(

@@ -86,8 +86,16 @@ impl Subscriptions {
         Ok(())
     }
 
-    /// Starts an admitted stream for `actor` after global position `after`.
-    pub fn start(self: &Arc<Self>, store: Store, actor: Actor, correlation_id: String, after: u64) -> EventStream {
+    /// Starts an admitted stream for `actor` after global position `after`,
+    /// ending when its assertion does (`valid_until`, seconds since 1970).
+    pub fn start(
+        self: &Arc<Self>,
+        store: Store,
+        actor: Actor,
+        correlation_id: String,
+        after: u64,
+        valid_until: Option<u64>,
+    ) -> EventStream {
         let (tx, rx) = mpsc::channel(self.options.buffer.max(2));
         let span = tracing::info_span!(
             "subscription",
@@ -104,9 +112,22 @@ impl Subscriptions {
             scanned: after,
             sent: after,
             last_sent: Instant::now(),
+            expires: valid_until.map(|until| {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                Instant::now() + Duration::from_secs(until.saturating_sub(now))
+            }),
         };
         tokio::spawn(feed.run().instrument(span));
         ReceiverStream::new(rx)
+    }
+}
+
+/// The end of a stream whose assertion expired: the client opens it again,
+/// with a new assertion, after the cursor it holds.
+fn expired() -> Error {
+    Error::Unauthenticated {
+        reason: "TOKEN_EXPIRED",
+        message: "the assertion the stream was opened with has expired; subscribe again after your cursor",
     }
 }
 
@@ -158,6 +179,8 @@ struct Feed {
     /// The cursor of the last message queued: what the client resumes after.
     sent: u64,
     last_sent: Instant,
+    /// When the assertion the stream was opened with expires.
+    expires: Option<Instant>,
 }
 
 impl Feed {
@@ -186,6 +209,9 @@ impl Feed {
         let mut caught_up = false;
         loop {
             while self.scanned < durable.borrow_and_update().to_owned() {
+                if self.expires.is_some_and(|at| Instant::now() >= at) {
+                    return expired().into();
+                }
                 if let Err(end) = self.deliver_batch().await {
                     return end;
                 }
@@ -197,9 +223,17 @@ impl Feed {
                 }
             }
             let next_heartbeat = self.last_sent + self.subscriptions.options.heartbeat;
+            let expires = self.expires;
+            let expiry = async move {
+                match expires {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 () = self.subscriptions.shutdown.cancelled() => return Error::ShuttingDown { cursor: self.sent }.into(),
+                () = expiry => return expired().into(),
                 () = self.tx.closed() => return End::Gone,
                 changed = durable.changed() => {
                     if changed.is_err() {

@@ -46,6 +46,14 @@ async fn every_wrong_assertion_is_refused_with_its_reason_audited_and_writes_not
     let job_key = Minter::new(&dev_issuer(WARD), DEV_AUDIENCE, &dev_kid(WARD), &read_key(JOB)?)?;
     let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let none_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims())?);
+    let with_header = |header: String| -> anyhow::Result<String> {
+        let token = sign(&claims())?;
+        let rest = token.split_once('.').map(|(_, rest)| rest.to_owned()).unwrap_or_default();
+        Ok(format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header)))
+    };
+    let rs256 = with_header(format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{}"}}"#, dev_kid(WARD)))?;
+    let hs256 = with_header(format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{}"}}"#, dev_kid(WARD)))?;
+    let backwards = Claims { nbf: now + 10, exp: now, ..claims() };
 
     let cases: Vec<(&str, Option<String>, &str)> = vec![
         ("expired", Some(sign(&expired)?), "TOKEN_EXPIRED"),
@@ -57,6 +65,9 @@ async fn every_wrong_assertion_is_refused_with_its_reason_audited_and_writes_not
         ("role-not-in-sector", Some(sign(&role)?), "ROLE_NOT_IN_SECTOR"),
         ("tampered", Some(tampered), "TOKEN_BAD_SIGNATURE"),
         ("alg-none", Some(format!("{none_header}.{none_payload}.")), "TOKEN_ALGORITHM_REFUSED"),
+        ("alg-rs256-on-an-ec-key", Some(rs256), "TOKEN_ALGORITHM_REFUSED"),
+        ("alg-hs256", Some(hs256), "TOKEN_ALGORITHM_REFUSED"),
+        ("expires-before-valid", Some(sign(&backwards)?), "TOKEN_CLAIMS_INVALID"),
         ("too-long-lived", Some(sign(&long)?), "TOKEN_LIFETIME_TOO_LONG"),
         ("no-authorisation-id", Some(sign(&unauthorised)?), "TOKEN_CLAIMS_INVALID"),
         ("garbage", Some("not-a-jwt".into()), "TOKEN_MALFORMED"),
@@ -111,5 +122,42 @@ async fn a_replaced_key_set_holds_from_the_next_call_without_a_restart() -> Test
     assert_eq!(error_info(&refused).map(|(r, _)| r).as_deref(), Some("TOKEN_UNKNOWN_KEY"));
     let refused = before.get_plan(pb::GetPlanRequest { name }).await.expect_err("remembered, but retired");
     assert_eq!(error_info(&refused).map(|(r, _)| r).as_deref(), Some("TOKEN_UNKNOWN_KEY"));
+    t.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_verified_for_one_organisation_is_not_taken_on_anothers_certificate() -> TestResult {
+    let t = TestHub::start().await?;
+    let (token, _) = t.hub.minter(JOB)?.mint("jc-0915", "JOB_CONSULTANT")?;
+    let channel = connect(t.hub.addr, &t.hub.pki.ca_pem, &t.hub.identity(JOB)?).await?;
+    let mut job = plan_client(channel, Professional::bearer_token(&token)?);
+    job.list_clocks(pb::ListClocksRequest::default()).await?; // verified, and remembered
+    let channel = connect(t.hub.addr, &t.hub.pki.ca_pem, &t.hub.identity(WARD)?).await?;
+    let mut posing = plan_client(channel, Professional::bearer_token(&token)?);
+    let refused = posing.list_clocks(pb::ListClocksRequest::default()).await.expect_err("the ward's certificate");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    assert_eq!(error_info(&refused).map(|(r, _)| r).as_deref(), Some("TOKEN_UNKNOWN_KEY"));
+    t.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ends_when_the_assertion_it_was_opened_with_expires() -> TestResult {
+    let t =
+        TestHub::start_edited(|c| c.replace("mode = \"signed\"", "mode = \"signed\"\nclock_skew_seconds = 0")).await?;
+    let minter = t.hub.minter(WARD)?;
+    let now = unix_now();
+    let short = Claims { nbf: now - 1, exp: now + 2, ..minter.claims("aut-4471", "PHYSICIAN", 600) };
+    let channel = connect(t.hub.addr, &t.hub.pki.ca_pem, &t.hub.identity(WARD)?).await?;
+    let mut client = plan_client(channel, Professional::bearer_token(&minter.sign(&short)?)?);
+    let mut stream = subscribe(&mut client, 0, "short-lived").await?;
+    let end = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(20), stream.message()).await? {
+            Ok(Some(_)) => continue,
+            Ok(None) => anyhow::bail!("the stream ended without a status"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(end.code(), Code::Unauthenticated, "{end:?}");
+    assert_eq!(error_info(&end).map(|(r, _)| r).as_deref(), Some("TOKEN_EXPIRED"));
     t.stop().await
 }

@@ -18,6 +18,7 @@ impl PlanApi {
         actor: Actor,
         correlation_id: String,
         request: pb::SubscribePlanEventsRequest,
+        valid_until: Option<u64>,
     ) -> Handled<EventStream> {
         let after = request.after_position;
         self.subscriptions.admit(&self.store, &actor, after)?;
@@ -30,7 +31,7 @@ impl PlanApi {
         let record =
             self.entry(subscription::ACTION, Some(actor.clone()), correlation_id.clone(), opened, Decision::Allowed);
         self.store.record(record).await?;
-        Ok(Answer::recorded(self.subscriptions.start(self.store.clone(), actor, correlation_id, after)))
+        Ok(Answer::recorded(self.subscriptions.start(self.store.clone(), actor, correlation_id, after, valid_until)))
     }
 }
 

@@ -136,8 +136,13 @@ impl PlanService for PlanApi {
         &self,
         request: Request<pb::SubscribePlanEventsRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        self.handle(subscription::ACTION, request, |actor, correlation_id, r| self.subscribe(actor, correlation_id, r))
-            .await
+        // The stream ends when the assertion it was opened with does.
+        let peer = request.extensions().get::<PeerIdentity>();
+        let valid_until = self.registry.caller_until(peer, request.metadata()).ok().and_then(|(_, until)| until);
+        self.handle(subscription::ACTION, request, |actor, correlation_id, r| {
+            self.subscribe(actor, correlation_id, r, valid_until)
+        })
+        .await
     }
 
     async fn create_plan(
