@@ -71,6 +71,10 @@ pub struct IdentityProvider {
     jwks_file: PathBuf,
     keys: RwLock<Arc<LoadedKeys>>,
     reloading: Mutex<()>,
+    /// The file as it was when it last could not be used: not read again
+    /// until it changes, and reported at most once a minute.
+    broken: Mutex<Option<(Stamp, String)>>,
+    last_reported: AtomicU64,
 }
 
 #[derive(Default)]
@@ -96,6 +100,8 @@ impl IdentityProvider {
             jwks_file: jwks_file.to_owned(),
             keys: RwLock::new(Arc::new(LoadedKeys::default())),
             reloading: Mutex::new(()),
+            broken: Mutex::new(None),
+            last_reported: AtomicU64::new(0),
         };
         provider.current().map_err(|e| format!("{}: {e}", jwks_file.display()))?;
         Ok(provider)
@@ -117,8 +123,22 @@ impl IdentityProvider {
         if loaded.stamp == seen {
             return Ok(loaded);
         }
-        let text = std::fs::read_to_string(&self.jwks_file).map_err(|e| e.to_string())?;
-        let by_kid = keys_of(&text)?;
+        if let Some((stamp, error)) = self.broken.lock().as_ref()
+            && Some(*stamp) == seen
+        {
+            return Err(error.clone());
+        }
+        let read = std::fs::read_to_string(&self.jwks_file).map_err(|e| e.to_string()).and_then(|t| keys_of(&t));
+        let by_kid = match read {
+            Ok(keys) => keys,
+            Err(error) => {
+                if let Some(stamp) = seen {
+                    *self.broken.lock() = Some((stamp, error.clone()));
+                }
+                return Err(error);
+            }
+        };
+        *self.broken.lock() = None;
         let generation = GENERATIONS.fetch_add(1, Ordering::Relaxed) + 1;
         let fresh = Arc::new(LoadedKeys { stamp: seen, generation, by_kid });
         *self.keys.write() = fresh.clone();
@@ -222,7 +242,13 @@ impl Verifier {
             refused("NO_IDENTITY_PROVIDER", "the organisation has no identity provider registered with this hub")
         })?;
         let keys = provider.current().map_err(|e| {
-            tracing::error!(issuer = %provider.issuer, error = %e, "identity provider keys cannot be read");
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let last = provider.last_reported.load(Ordering::Relaxed);
+            if last + 60 <= now
+                && provider.last_reported.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            {
+                tracing::error!(issuer = %provider.issuer, error = %e, "identity provider keys cannot be read");
+            }
             refused(
                 "TOKEN_KEYS_UNAVAILABLE",
                 "the organisation's registered keys cannot be read; tell the hub's operator",

@@ -161,3 +161,21 @@ async fn a_stream_ends_when_the_assertion_it_was_opened_with_expires() -> TestRe
     assert_eq!(error_info(&end).map(|(r, _)| r).as_deref(), Some("TOKEN_EXPIRED"));
     t.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_key_set_refuses_until_it_is_fixed() -> TestResult {
+    let t = TestHub::start().await?;
+    let mut ward = t.hub.plan_client(WARD, "aut-4471", "PHYSICIAN").await?;
+    let (name, _) = create_plan(&mut ward, CPR).await?;
+    let jwks = t.hub.dir.join(format!("{WARD}.jwks.json"));
+    let good = std::fs::read_to_string(&jwks)?;
+    std::fs::write(&jwks, "{ not json")?;
+    for _ in 0..2 {
+        let refused = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await.expect_err("no keys");
+        assert_eq!(refused.code(), Code::Unauthenticated);
+        assert_eq!(error_info(&refused).map(|(r, _)| r).as_deref(), Some("TOKEN_KEYS_UNAVAILABLE"));
+    }
+    std::fs::write(&jwks, good)?;
+    ward.get_plan(pb::GetPlanRequest { name }).await?;
+    t.stop().await
+}
