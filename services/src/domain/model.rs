@@ -54,12 +54,12 @@ impl Timestamp {
         Self(chrono::Utc::now().timestamp_micros())
     }
 
-    /// The calendar date in Danish local time is what deadlines and
-    /// effective dates mean; UTC+1 is used as a fixed, DST-free approximation
-    /// that never moves a date across midnight by more than an hour.
+    /// The calendar date in Denmark (Europe/Copenhagen, summer time
+    /// included, from the time-zone database): what today, due dates,
+    /// effective dates and overdue mean.
     pub fn date(&self) -> Date {
-        let dt = chrono::DateTime::from_timestamp_micros(self.0 + 3_600_000_000).unwrap_or_default();
-        dt.date_naive()
+        let utc = chrono::DateTime::from_timestamp_micros(self.0).unwrap_or_default();
+        utc.with_timezone(&chrono_tz::Europe::Copenhagen).date_naive()
     }
 }
 
@@ -385,4 +385,30 @@ pub enum ConsentGiver {
     Citizen,
     /// A guardian (værge) or holder of a power of attorney acting for the citizen.
     Representative,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(rfc3339: &str) -> Timestamp {
+        Timestamp(chrono::DateTime::parse_from_rfc3339(rfc3339).expect("time").timestamp_micros())
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> Date {
+        Date::from_ymd_opt(y, m, d).expect("date")
+    }
+
+    #[test]
+    fn dates_are_danish_summer_time_included() {
+        // Summer (CEST, UTC+2): half past midnight in Copenhagen is the next day.
+        assert_eq!(at("2026-07-01T22:30:00Z").date(), day(2026, 7, 2));
+        assert_eq!(at("2026-07-01T21:59:59Z").date(), day(2026, 7, 1));
+        // Winter (CET, UTC+1).
+        assert_eq!(at("2026-01-15T23:30:00Z").date(), day(2026, 1, 16));
+        assert_eq!(at("2026-01-15T22:59:59Z").date(), day(2026, 1, 15));
+        // The night summer time starts (29 March 2026, 02:00 CET -> 03:00 CEST).
+        assert_eq!(at("2026-03-28T23:00:00Z").date(), day(2026, 3, 29));
+        assert_eq!(at("2026-03-28T22:59:59Z").date(), day(2026, 3, 28));
+    }
 }
