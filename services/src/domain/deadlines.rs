@@ -14,9 +14,10 @@
 //! overdue from the day after while it still runs. A paused clock does not
 //! run: resuming moves the due date on by the days it was paused.
 
-use chrono::{Datelike, Months, Weekday};
+use chrono::Months;
 use serde::{Deserialize, Serialize};
 
+use super::calendar;
 use super::decide::no_such;
 use super::error::DomainError;
 use super::event::EventPayload;
@@ -104,7 +105,7 @@ impl Milestone {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Period {
     Days(u32),
-    /// Monday to Friday; public holidays are not known to the hub and count as working days.
+    /// Danish working days: Monday to Friday except public holidays (see [`super::calendar`]).
     WorkingDays(u32),
     Months(u32),
 }
@@ -120,7 +121,7 @@ impl Period {
                 let mut left = n;
                 while left > 0 {
                     day = day.succ_opt().unwrap_or(Date::MAX);
-                    if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+                    if calendar::is_working_day(day) {
                         left -= 1;
                     }
                 }

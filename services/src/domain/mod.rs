@@ -1,6 +1,7 @@
 //! The pure domain: no storage, no network, no clock of its own.
 
 pub mod audit;
+pub mod calendar;
 pub mod command;
 pub mod consent;
 pub mod cpr;
