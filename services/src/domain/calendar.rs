@@ -1,7 +1,8 @@
 //! The Danish working-day calendar: Monday to Friday, except the public
 //! holidays (helligdage) of the Danish church year, as data. Store Bededag
 //! (the fourth Friday after Easter) was abolished as a public holiday from
-//! 2024 (lov nr. 96 af 28. februar 2023). Grundlovsdag, Christmas Eve and New
+//! 2024 (lov om konsekvenser ved afskaffelsen af store bededag som helligdag,
+//! L 13, Folketingsåret 2022-23, 2. samling). Grundlovsdag, Christmas Eve and New
 //! Year's Eve are not public holidays, though many offices close: such days
 //! would be extra closed days of a deployment (not yet configurable).
 
