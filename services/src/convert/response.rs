@@ -188,8 +188,8 @@ pub fn plan(p: &Plan, audience: &disclosure::Audience, today: Date) -> pb::Plan 
         contact_person: p.contact_person.as_ref().map(|c| {
             let shown = names(&c.organisation);
             pb::ContactPerson {
-                organisation_id: if shown { c.organisation.to_string() } else { String::new() },
-                professional_id: if shown { c.professional.to_string() } else { String::new() },
+                organisation_id: named(shown, &c.organisation),
+                professional_id: named(shown, &c.professional),
                 since: Some(timestamp(c.since)),
                 withheld: !shown,
             }
@@ -272,8 +272,8 @@ fn discharge(d: &discharge::Discharge, plan: &Plan, audience: &disclosure::Audie
         coordinator_offer: d.coordinator.as_ref().map(|o| {
             let named = audience.names(o.offered_by.as_str());
             pb::DischargeCoordinatorOffer {
-                organisation_id: if named { o.offered_by.to_string() } else { String::new() },
-                mentor_professional_id: if named { o.mentor.to_string() } else { String::new() },
+                organisation_id: self::named(named, &o.offered_by),
+                mentor_professional_id: self::named(named, &o.mentor),
                 start_date: day_text(o.start),
                 end_date: day_text(o.end),
                 answered: o.accepted.is_some(),
@@ -346,4 +346,9 @@ fn rights_clock(c: &Clock, today: Date) -> pb::RightsClock {
         legal_source: c.source.clone(),
         responsible_organisation_id: c.responsible.to_string(),
     }
+}
+
+/// `id` where the audience may be told it (see `Audience::names`), else empty.
+fn named(shown: bool, id: &impl std::fmt::Display) -> String {
+    if shown { id.to_string() } else { String::new() }
 }

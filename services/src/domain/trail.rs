@@ -99,8 +99,9 @@ impl Trail {
     /// Counted back from the end, where the events asked about (just
     /// written or delivered) usually are.
     pub fn shown_at(&self, categories: &[DataCategory], sequence: u64) -> u64 {
+        let sees = CategorySet::of(categories);
         let from = usize::try_from(sequence).unwrap_or(usize::MAX).min(self.reveals.len());
-        let later = (from + 1..=self.reveals.len()).filter(|s| self.shows(categories, *s as u64)).count() as u64;
+        let later = self.reveals[from..].iter().filter(|bits| CategorySet(**bits).within(sees)).count() as u64;
         self.shown_count(categories) - later
     }
 
@@ -118,8 +119,11 @@ impl Trail {
     /// as `first` to `first + count - 1` lie (fewer at the end of the log): the
     /// first and the last sequence of that page, if it holds any.
     pub fn page(&self, categories: &[DataCategory], first: u64, count: usize) -> Option<(u64, u64)> {
-        let mut shown = (1..=self.reveals.len() as u64)
-            .filter(|sequence| self.shows(categories, *sequence))
+        let sees = CategorySet::of(categories);
+        let mut shown = (1u64..)
+            .zip(&self.reveals)
+            .filter(|(_, bits)| CategorySet(**bits).within(sees))
+            .map(|(sequence, _)| sequence)
             .skip(usize::try_from(first.max(1) - 1).unwrap_or(usize::MAX))
             .take(count);
         let start = shown.next()?;
