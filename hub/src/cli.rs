@@ -27,8 +27,9 @@ enum Cmd {
         config: PathBuf,
     },
     /// Write a development PKI (CA, server and one client certificate per demo
-    /// organisation), a development identity provider per organisation (a
-    /// signing key and its JWKS), a pseudonym key and a ready-to-serve samplan.toml.
+    /// organisation and one for a citizen portal), a development identity
+    /// provider for each (a signing key and its JWKS), a pseudonym key and a
+    /// ready-to-serve samplan.toml.
     DevPki {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
@@ -40,18 +41,21 @@ enum Cmd {
         /// The folder `dev-pki` wrote.
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
-        /// The organisation's id, e.g. psykiatri-amager.
+        /// The organisation's id, e.g. psykiatri-amager (or borgerportal, the citizen portal).
         #[arg(long)]
         organisation: String,
-        /// The acting professional's id.
+        /// The acting professional's id (for the citizen portal: its id of the person acting).
         #[arg(long)]
         professional: String,
-        /// A ProfessionalRole name, e.g. PHYSICIAN.
+        /// A ProfessionalRole name, e.g. PHYSICIAN (CITIZEN or REPRESENTATIVE for the citizen portal).
         #[arg(long)]
         role: String,
+        /// For the citizen portal: the CPR number of the citizen the assertion proves.
+        #[arg(long, value_name = "CPR")]
+        cpr: Option<String>,
     },
     /// Run an embedded hub on a temporary folder and play a discharge story
-    /// through real gRPC clients of four sectors.
+    /// through real gRPC clients of four sectors and the citizen's portal.
     Demo,
     /// Measure durable writes/s, reads/s and latencies against an embedded hub.
     Load {
@@ -96,9 +100,13 @@ pub fn main() -> anyhow::Result<()> {
                 println!("serve with: samplan serve --config {}", dir.join("samplan.toml").display());
                 Ok(())
             }
-            Cmd::Token { dir, organisation, professional, role } => {
+            Cmd::Token { dir, organisation, professional, role, cpr } => {
                 let minter = crate::identity::Minter::from_dev_dir(&dir, &organisation)?;
-                println!("{}", minter.mint(&professional, &role)?.0);
+                let (token, _) = match cpr {
+                    Some(cpr) => minter.mint_citizen(&professional, &role, &cpr)?,
+                    None => minter.mint(&professional, &role)?,
+                };
+                println!("{token}");
                 Ok(())
             }
             Cmd::Demo => {

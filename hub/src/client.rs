@@ -1,5 +1,6 @@
 //! A gRPC client of the hub over mTLS, used by the demo, the load tool and the
-//! tests. Every call names the acting professional in the request headers.
+//! tests. Every call carries who acts: a signed assertion of the
+//! organisation's identity provider (or, in development, request headers).
 
 use std::net::SocketAddr;
 
@@ -33,15 +34,28 @@ pub fn endpoint(addr: SocketAddr, ca_pem: &str, identity: &Identity) -> anyhow::
 }
 
 /// Says who acts on every request: a signed assertion minted for the
-/// professional (renewed a minute before it expires), or, against a hub in
-/// development-headers mode, the `x-samplan-professional-id` and
-/// `x-samplan-role` headers.
-#[derive(Clone, Debug)]
+/// professional, or for the citizen by their portal (renewed a minute before
+/// it expires), or, against a hub in development-headers mode, the
+/// `x-samplan-professional-id` and `x-samplan-role` headers.
+#[derive(Clone)]
 pub struct Professional {
     credentials: Credentials,
 }
 
-#[derive(Clone, Debug)]
+/// Says which kind of credentials, never what they hold (a CPR number, a token).
+impl std::fmt::Debug for Professional {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.credentials {
+            Credentials::Headers { .. } => "development headers",
+            Credentials::Fixed(_) => "fixed token",
+            Credentials::Signed { cpr: Some(_), .. } => "citizen assertions",
+            Credentials::Signed { cpr: None, .. } => "professional assertions",
+        };
+        f.debug_struct("Professional").field("credentials", &kind).finish()
+    }
+}
+
+#[derive(Clone)]
 enum Credentials {
     Headers {
         id: AsciiMetadataValue,
@@ -53,6 +67,8 @@ enum Credentials {
         minter: Arc<Minter>,
         id: String,
         role: String,
+        /// The citizen a citizen portal's assertions name.
+        cpr: Option<String>,
         token: Arc<Mutex<(AsciiMetadataValue, u64)>>,
     },
 }
@@ -70,15 +86,19 @@ impl Professional {
 
     /// Signed assertions for `id` in `role`, minted with `minter`.
     pub fn signed(minter: Arc<Minter>, id: &str, role: &str) -> anyhow::Result<Self> {
-        let token = bearer(&minter, id, role)?;
-        Ok(Self {
-            credentials: Credentials::Signed {
-                minter,
-                id: id.into(),
-                role: role.into(),
-                token: Arc::new(Mutex::new(token)),
-            },
-        })
+        Self::minted(minter, id, role, None)
+    }
+
+    /// A citizen portal's signed assertions: `subject` (the portal's id of
+    /// the person) in `role` (`CITIZEN` or `REPRESENTATIVE`) for the citizen `cpr`.
+    pub fn citizen(minter: Arc<Minter>, subject: &str, role: &str, cpr: &str) -> anyhow::Result<Self> {
+        Self::minted(minter, subject, role, Some(cpr.into()))
+    }
+
+    fn minted(minter: Arc<Minter>, id: &str, role: &str, cpr: Option<String>) -> anyhow::Result<Self> {
+        let token = bearer(&minter, id, role, cpr.as_deref())?;
+        let token = Arc::new(Mutex::new(token));
+        Ok(Self { credentials: Credentials::Signed { minter, id: id.into(), role: role.into(), cpr, token } })
     }
 
     /// A fixed `authorization` value, whatever it holds (for tests of refusals).
@@ -88,8 +108,11 @@ impl Professional {
     }
 }
 
-fn bearer(minter: &Minter, id: &str, role: &str) -> anyhow::Result<(AsciiMetadataValue, u64)> {
-    let (token, exp) = minter.mint(id, role)?;
+fn bearer(minter: &Minter, id: &str, role: &str, cpr: Option<&str>) -> anyhow::Result<(AsciiMetadataValue, u64)> {
+    let (token, exp) = match cpr {
+        Some(cpr) => minter.mint_citizen(id, role, cpr)?,
+        None => minter.mint(id, role)?,
+    };
     Ok((MetadataValue::try_from(format!("Bearer {token}")).context("a token is ASCII")?, exp))
 }
 
@@ -104,10 +127,11 @@ impl Interceptor for Professional {
             Credentials::Fixed(value) => {
                 metadata.insert(ASSERTION_HEADER, value.clone());
             }
-            Credentials::Signed { minter, id, role, token } => {
+            Credentials::Signed { minter, id, role, cpr, token } => {
                 let mut token = token.lock().map_err(|_| tonic::Status::internal("token lock poisoned"))?;
                 if token.1 <= unix_now() + 60 {
-                    *token = bearer(minter, id, role).map_err(|e| tonic::Status::internal(e.to_string()))?;
+                    *token =
+                        bearer(minter, id, role, cpr.as_deref()).map_err(|e| tonic::Status::internal(e.to_string()))?;
                 }
                 metadata.insert(ASSERTION_HEADER, token.0.clone());
             }

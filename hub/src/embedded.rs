@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::{PlanClient, Professional, connect, plan_client};
 use crate::config::Config;
 use crate::identity::Minter;
-use crate::pki::{Identity, Pki};
+use crate::pki::{CITIZEN_PORTAL, Identity, Pki};
 use samplan_services::store::{Clock, Store};
 use samplan_services::subscription::Subscriptions;
 
@@ -120,6 +120,14 @@ impl EmbeddedHub {
     /// development identity provider signs.
     pub fn professional(&self, organisation_id: &str, professional: &str, role: &str) -> anyhow::Result<Professional> {
         Professional::signed(Arc::new(self.minter(organisation_id)?), professional, role)
+    }
+
+    /// A plan client of the demo citizen portal, acting for the citizen with
+    /// CPR number `cpr` (the citizen themselves, `CITIZEN`, or their `REPRESENTATIVE`).
+    pub async fn citizen_client(&self, subject: &str, role: &str, cpr: &str) -> anyhow::Result<PlanClient> {
+        let channel = connect(self.addr, &self.pki.ca_pem, &self.identity(CITIZEN_PORTAL)?).await?;
+        let minter = Arc::new(self.minter(CITIZEN_PORTAL)?);
+        Ok(plan_client(channel, Professional::citizen(minter, subject, role, cpr)?))
     }
 
     /// The development identity provider `dev-pki` wrote for `organisation_id`.

@@ -100,7 +100,15 @@ impl Minter {
             nbf: now,
             role: role.into(),
             authorisation_id: health.then(|| professional.to_owned()),
+            cpr: None,
         }
+    }
+
+    /// The claims of a citizen portal's assertion: `subject` (the portal's id
+    /// of the person acting) in `role` (`CITIZEN` or `REPRESENTATIVE`) for the
+    /// citizen with CPR number `cpr`.
+    pub fn citizen_claims(&self, subject: &str, role: &str, cpr: &str, lifetime: u64) -> Claims {
+        Claims { cpr: Some(cpr.to_owned()), ..self.claims(subject, role, lifetime) }
     }
 
     /// `claims`, signed.
@@ -112,8 +120,16 @@ impl Minter {
 
     /// A token for `professional` in `role`, valid for [`TOKEN_LIFETIME_SECONDS`].
     pub fn mint(&self, professional: &str, role: &str) -> anyhow::Result<(String, u64)> {
-        let claims = self.claims(professional, role, TOKEN_LIFETIME_SECONDS);
-        Ok((self.sign(&claims)?, claims.exp))
+        self.mint_claims(&self.claims(professional, role, TOKEN_LIFETIME_SECONDS))
+    }
+
+    /// A citizen portal's token (see [`Minter::citizen_claims`]), valid for [`TOKEN_LIFETIME_SECONDS`].
+    pub fn mint_citizen(&self, subject: &str, role: &str, cpr: &str) -> anyhow::Result<(String, u64)> {
+        self.mint_claims(&self.citizen_claims(subject, role, cpr, TOKEN_LIFETIME_SECONDS))
+    }
+
+    fn mint_claims(&self, claims: &Claims) -> anyhow::Result<(String, u64)> {
+        Ok((self.sign(claims)?, claims.exp))
     }
 }
 

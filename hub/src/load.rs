@@ -325,6 +325,7 @@ async fn store_writes(store: &Store, clients: &[(PlanClient, String)], duration:
             sector: Sector::RegionalPsychiatry,
             professional: ProfessionalId::parse("professional", &format!("load-{i}"))?,
             role: ProfessionalRole::Nurse,
+            own_plan: None,
         };
         // The version as the nurse sees it; every event here (on hold, resumed) is one it sees.
         let categories = policy::view(&current, &actor, store.now())?.categories();

@@ -40,8 +40,12 @@ pub struct DemoOrganisation {
     pub certificate_identity: &'static str,
 }
 
-/// The four sectors of the coordinated plan, one organisation each.
-pub const DEMO_ORGANISATIONS: [DemoOrganisation; 4] = [
+/// The demo citizen portal's organisation id.
+pub const CITIZEN_PORTAL: &str = "borgerportal";
+
+/// The four sectors of the coordinated plan, one organisation each, and a
+/// citizen portal through which the citizen acts on their own plan.
+pub const DEMO_ORGANISATIONS: [DemoOrganisation; 5] = [
     DemoOrganisation {
         id: "psykiatri-amager",
         name: "Psykiatrisk Center Amager, afsnit 3",
@@ -65,6 +69,12 @@ pub const DEMO_ORGANISATIONS: [DemoOrganisation; 4] = [
         name: "Københavns Kommune, Center for Misbrugsbehandling",
         sector: SectorName::AddictionService,
         certificate_identity: "NTRDK-64942214",
+    },
+    DemoOrganisation {
+        id: "borgerportal",
+        name: "Borgerportalen (udvikling)",
+        sector: SectorName::Citizen,
+        certificate_identity: "NTRDK-64942215",
     },
 ];
 

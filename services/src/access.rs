@@ -10,7 +10,7 @@ use tonic::metadata::MetadataMap;
 
 use crate::assertion::Verifier;
 use crate::convert;
-use crate::domain::{Actor, OrganisationId, ProfessionalId, ProfessionalRole, Sector, contains_cpr};
+use crate::domain::{Actor, Cpr, OrganisationId, ProfessionalId, ProfessionalRole, Sector, contains_cpr};
 use crate::error::{Error, FieldViolation};
 
 /// Request header naming the acting professional.
@@ -38,6 +38,18 @@ pub struct Organisation {
     /// The organisation identifier its client certificates carry. Mapping by
     /// identifier, not fingerprint, means a renewed certificate needs no redeploy.
     pub certificate_identity: String,
+}
+
+/// Who calls, as the hub has proven it.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub actor: Actor,
+    /// Until when (seconds since 1970) its assertion is accepted: a stream
+    /// opened with it ends then. Development headers never expire.
+    pub valid_until: Option<u64>,
+    /// The citizen a citizen portal's assertion names (never logged; the hub
+    /// finds their plan by its pseudonym).
+    pub citizen: Option<Cpr>,
 }
 
 /// How the hub learns who acts for an organisation.
@@ -99,19 +111,8 @@ impl Registry {
         self.by_id.values().map(Arc::as_ref)
     }
 
-    /// The acting organisation and professional of a request.
-    pub fn caller(&self, peer: Option<&PeerIdentity>, metadata: &MetadataMap) -> Result<Actor, Error> {
-        self.caller_until(peer, metadata).map(|(actor, _)| actor)
-    }
-
-    /// The acting organisation and professional of a request, and until when
-    /// (seconds since 1970) its assertion is accepted: a stream opened with it
-    /// ends then. Development headers never expire.
-    pub fn caller_until(
-        &self,
-        peer: Option<&PeerIdentity>,
-        metadata: &MetadataMap,
-    ) -> Result<(Actor, Option<u64>), Error> {
+    /// The acting organisation and professional (or citizen) of a request.
+    pub fn caller(&self, peer: Option<&PeerIdentity>, metadata: &MetadataMap) -> Result<Caller, Error> {
         let peer = peer.ok_or(Error::Unauthenticated {
             reason: "CLIENT_CERTIFICATE_REQUIRED",
             message: "a client certificate is required",
@@ -124,10 +125,16 @@ impl Registry {
                 },
             )?;
         match &self.authentication {
-            Authentication::Signed(verifier) => {
-                verifier.actor(&organisation.id, organisation.sector, metadata).map(|(a, until)| (a, Some(until)))
+            Authentication::Signed(verifier) => verifier.caller(&organisation.id, organisation.sector, metadata),
+            Authentication::DevelopmentHeaders if organisation.sector == Sector::Citizen => {
+                Err(Error::Unauthenticated {
+                    reason: "CITIZEN_ASSERTION_REQUIRED",
+                    message: "a citizen portal's calls carry a signed citizen assertion, in development too",
+                })
             }
-            Authentication::DevelopmentHeaders => from_headers(organisation, metadata).map(|a| (a, None)),
+            Authentication::DevelopmentHeaders => {
+                from_headers(organisation, metadata).map(|actor| Caller { actor, valid_until: None, citizen: None })
+            }
         }
     }
 }
@@ -156,9 +163,13 @@ fn from_headers(organisation: &Organisation, metadata: &MetadataMap) -> Result<A
         }
     };
     match (professional, role) {
-        (Some(professional), Some(role)) if violations.is_empty() => {
-            Ok(Actor { organisation: organisation.id.clone(), sector: organisation.sector, professional, role })
-        }
+        (Some(professional), Some(role)) if violations.is_empty() => Ok(Actor {
+            organisation: organisation.id.clone(),
+            sector: organisation.sector,
+            professional,
+            role,
+            own_plan: None,
+        }),
         _ => Err(Error::InvalidRequest(violations)),
     }
 }

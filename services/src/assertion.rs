@@ -3,7 +3,10 @@
 //! `authorization: Bearer <token>`. The certificate proves the organisation;
 //! the token, verified with that organisation's registered keys (a JWKS file,
 //! read again whenever it changes), proves the professional, their role and,
-//! for health professionals, their authorisation id.
+//! for health professionals, their authorisation id. A citizen portal's
+//! assertion proves the citizen instead: its `cpr` claim names them, its
+//! `role` is `CITIZEN` or `REPRESENTATIVE`, its `sub` is the portal's own id of
+//! the person acting (MitID is upstream of the portal).
 //!
 //! Every refusal is `UNAUTHENTICATED` with a stable reason (`TOKEN_*`,
 //! `ROLE_NOT_IN_SECTOR`), audited like any other refusal.
@@ -24,7 +27,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tonic::metadata::MetadataMap;
 
-use crate::domain::{Actor, OrganisationId, ProfessionalId, ProfessionalRole, Sector, contains_cpr};
+use crate::access::Caller;
+use crate::domain::{Actor, Cpr, OrganisationId, ProfessionalId, ProfessionalRole, Sector, contains_cpr};
 use crate::error::Error;
 
 /// The request header that carries the assertion, as `Bearer <token>`.
@@ -51,6 +55,9 @@ pub struct Claims {
     /// psychologist); required for those roles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorisation_id: Option<String>,
+    /// The citizen's CPR number: in a citizen portal's assertions, and only there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpr: Option<String>,
 }
 
 /// How the hub verifies assertions.
@@ -197,6 +204,8 @@ struct Verified {
     generation: u64,
     professional: ProfessionalId,
     role: ProfessionalRole,
+    /// The citizen a citizen portal's assertion names.
+    citizen: Option<Cpr>,
     nbf: u64,
     exp: u64,
 }
@@ -225,14 +234,15 @@ impl Verifier {
         self.providers.contains_key(organisation)
     }
 
-    /// The professional acting for `organisation` (of `sector`), from the
-    /// assertion in `metadata`, and until when (seconds since 1970) the hub accepts it.
-    pub fn actor(
+    /// The professional (or the citizen) acting for `organisation` (of
+    /// `sector`), from the assertion in `metadata`, and until when (seconds
+    /// since 1970) the hub accepts it.
+    pub fn caller(
         &self,
         organisation: &OrganisationId,
         sector: Sector,
         metadata: &MetadataMap,
-    ) -> Result<(Actor, u64), Error> {
+    ) -> Result<Caller, Error> {
         let token = metadata
             .get(ASSERTION_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -287,8 +297,9 @@ impl Verifier {
             sector,
             professional: verified.professional,
             role: verified.role,
+            own_plan: None,
         };
-        Ok((actor, verified.exp.saturating_add(skew)))
+        Ok(Caller { actor, valid_until: Some(verified.exp.saturating_add(skew)), citizen: verified.citizen })
     }
 
     /// The signature, the audience, the issuer, the claims and the role; the
@@ -362,14 +373,31 @@ impl Verifier {
         }
         let professional = ProfessionalId::parse("sub", &claims.sub)
             .map_err(|_| refused("TOKEN_CLAIMS_INVALID", "the assertion's sub is not a usable professional id"))?;
+        let citizen = citizen_of(sector, claims.cpr.as_deref())?;
         Ok(Verified {
             organisation: organisation.clone(),
             generation: keys.generation,
             professional,
             role,
+            citizen,
             nbf: claims.nbf,
             exp: claims.exp,
         })
+    }
+}
+
+/// The citizen an assertion names: a citizen portal's must name one by a
+/// valid CPR number; a professional's names none.
+fn citizen_of(sector: Sector, cpr: Option<&str>) -> Result<Option<Cpr>, Error> {
+    match (sector, cpr) {
+        (Sector::Citizen, Some(cpr)) => Cpr::parse(cpr)
+            .map(Some)
+            .map_err(|_| refused("TOKEN_CLAIMS_INVALID", "the citizen assertion's cpr is not a valid CPR number")),
+        (Sector::Citizen, None) => {
+            Err(refused("TOKEN_CLAIMS_INVALID", "a citizen portal's assertion names the citizen (cpr)"))
+        }
+        (_, Some(_)) => Err(refused("TOKEN_CLAIMS_INVALID", "a professional's assertion names no citizen (cpr)")),
+        (_, None) => Ok(None),
     }
 }
 

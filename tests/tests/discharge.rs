@@ -28,6 +28,8 @@ fn kind(event: &pb::PlanEvent) -> &'static str {
         Some(Event::ActivityAdded(_)) => "ActivityAdded",
         Some(Event::IndsatsplanSigned(s)) if s.agreed => "IndsatsplanAgreed",
         Some(Event::IndsatsplanSigned(_)) => "IndsatsplanSigned",
+        Some(Event::IndsatsplanAccepted(a)) if a.agreed => "IndsatsplanAgreed",
+        Some(Event::IndsatsplanAccepted(_)) => "IndsatsplanAccepted",
         Some(Event::MilestoneRecorded(m)) if m.milestone == pb::MilestoneKind::AddictionTreatmentRequested as i32 => {
             "AddictionTreatmentRequested"
         }
@@ -102,6 +104,8 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
         (ADDICTION, add_activity(S::Addiction, "ambulant alkoholbehandling", kip, "cfm-3307")),
         (WARD, sign(3)),
         (ADDICTION, sign(3)),
+        // The citizen accepted it at the joint meeting; the ward records that.
+        (WARD, Command::AcceptIndsatsplan(pb::AcceptIndsatsplan { version: 3 })),
         (ADDICTION, milestone(M::AddictionTreatmentRequested, "")),
         (WARD, milestone(M::DischargePlanned, &hub_date(4))),
         (
@@ -172,6 +176,7 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
         "ActivityAdded",
         "ActivityAdded",
         "IndsatsplanSigned",
+        "IndsatsplanSigned",
         "IndsatsplanAgreed",
         "AddictionTreatmentRequested",
         "DischargePlanned",
@@ -229,7 +234,8 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
     }
 
     // Afterwards: the discharge is done step by step, the contact person has
-    // passed to social services, and the indsatsplan awaits both signatures.
+    // passed to social services, and the indsatsplan awaits both signatures
+    // and the citizen's acceptance.
     let plan = social.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.context("plan")?;
     let discharge = plan.discharge.context("discharge")?;
     assert!(discharge.steps.iter().all(|s| s.state == pb::DischargeStepState::Done as i32), "{:?}", discharge.steps);

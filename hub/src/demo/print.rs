@@ -247,10 +247,17 @@ pub(super) fn describe(event: &Event) -> String {
                 "IndsatsplanSigned v{} for {}{}",
                 e.version,
                 sides.join(" and "),
-                if e.agreed { ": agreed by both sides" } else { "" }
+                if e.agreed { ": agreed by both sides and the citizen" } else { "" }
             )
         }
-        Event::IndsatsplanReopened(e) => format!("IndsatsplanReopened: v{} awaits both signatures", e.version),
+        Event::IndsatsplanAccepted(e) => format!(
+            "IndsatsplanAccepted v{} by the citizen{}",
+            e.version,
+            if e.agreed { ": agreed by both sides and the citizen" } else { "" }
+        ),
+        Event::IndsatsplanReopened(e) => {
+            format!("IndsatsplanReopened: v{} awaits both signatures and the citizen", e.version)
+        }
         Event::DischargeCoordinatorOffered(e) => {
             format!("DischargeCoordinatorOffered {} from {} to {}", e.mentor_professional_id, e.start_date, e.end_date)
         }
@@ -258,6 +265,7 @@ pub(super) fn describe(event: &Event) -> String {
             format!("DischargeCoordinatorOfferAnswered: {}", if e.accepted { "accepted" } else { "declined" })
         }
         Event::NetworkMeetingRequested(e) => format!("NetworkMeetingRequested for {}", e.meeting_date),
+        Event::NetworkMeetingAskedFor(e) => format!("NetworkMeetingAskedFor by the citizen on {}", e.ask_date),
         Event::AdvanceStatementsRequested(_) => "AdvanceStatementsRequested".into(),
         Event::NextContactPersonAgreed(e) => {
             format!("NextContactPersonAgreed {}/{}", e.organisation_id, e.professional_id)

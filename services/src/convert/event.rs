@@ -261,6 +261,12 @@ fn event(e: &RecordedEvent, revealed: &[DataCategory]) -> pb::PlanEvent {
         EventPayload::IndsatsplanReopened { version } => {
             E::IndsatsplanReopened(pb::IndsatsplanReopened { version: *version })
         }
+        EventPayload::IndsatsplanAccepted { version, agreed } => {
+            E::IndsatsplanAccepted(pb::IndsatsplanAccepted { version: *version, agreed: *agreed })
+        }
+        EventPayload::NetworkMeetingAskedFor { on } => {
+            E::NetworkMeetingAskedFor(pb::NetworkMeetingAskedFor { ask_date: day_text(*on) })
+        }
         EventPayload::DischargeCoordinatorOffered { mentor, start, end } => {
             E::DischargeCoordinatorOffered(pb::DischargeCoordinatorOffered {
                 mentor_professional_id: mentor.to_string(),

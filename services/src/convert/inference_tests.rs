@@ -218,6 +218,8 @@ fn every_event(plan: &Plan) -> Vec<EventPayload> {
         ObjectionWithdrawn { objection_id: objection.objection_id, reason: text("fortrudt") },
         CitizenInformedOfEmergencyAccess { grant_id: "emergency-1".into(), informed_on: NOW.date() },
         CareTeamMemberInvited { member: ward_member, ground: text("current treatment") },
+        IndsatsplanAccepted { version: 1, agreed: false },
+        NetworkMeetingAskedFor { on: NOW.date() },
     ]
 }
 

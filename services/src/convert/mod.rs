@@ -43,7 +43,7 @@ enum_map!(sector_from, sector_to, pb::Sector, Sector, {
 enum_map!(role_from, role_to, pb::ProfessionalRole, ProfessionalRole, {
     Physician => Physician, Nurse => Nurse, Psychologist => Psychologist, SocialWorker => SocialWorker,
     JobConsultant => JobConsultant, AddictionCounsellor => AddictionCounsellor, Mentor => Mentor,
-    Secretary => Secretary, Auditor => Auditor,
+    Secretary => Secretary, Auditor => Auditor, Citizen => Citizen, Representative => Representative,
 });
 enum_map!(status_from, status_to, pb::PlanStatus, PlanStatus, {
     Draft => Draft, Active => Active, OnHold => OnHold, Closed => Closed,

@@ -362,6 +362,13 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
             }
             Some(Command::SignIndsatsplan { version: c.version })
         }
+        C::AcceptIndsatsplan(c) => {
+            scope!("accept_indsatsplan");
+            if c.version == 0 {
+                f.add("version", "must be the indsatsplan's current version (Indsatsplan.version)");
+            }
+            Some(Command::AcceptIndsatsplan { version: c.version })
+        }
         C::OfferDischargeCoordinator(c) => {
             scope!("offer_discharge_coordinator");
             let mentor = f.take(ProfessionalId::parse("mentor_professional_id", &c.mentor_professional_id));
@@ -378,6 +385,7 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
             Some(Command::Discharge(DischargeCommand::RequestNetworkMeeting { meeting_on: meeting_on? }))
         }
         C::RequestAdvanceStatements(_) => Some(Command::Discharge(DischargeCommand::RequestAdvanceStatements)),
+        C::AskForNetworkMeeting(_) => Some(Command::Discharge(DischargeCommand::AskForNetworkMeeting)),
         C::AgreeNextContactPerson(c) => {
             scope!("agree_next_contact_person");
             let organisation = f.take(OrganisationId::parse("organisation_id", &c.organisation_id));

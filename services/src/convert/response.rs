@@ -280,6 +280,7 @@ fn discharge(d: &discharge::Discharge, plan: &Plan, audience: &disclosure::Audie
                 accepted: o.accepted.unwrap_or(false),
             }
         }),
+        network_meeting_asked_date: date_text(d.network_meeting_asked_on),
         network_meeting_date: date_text(d.network_meeting_on),
         network_meeting_held_date: date_text(d.network_meeting_held_on),
         advance_statements_requested_date: date_text(d.advance_statements_requested_on),
@@ -310,6 +311,8 @@ fn indsatsplan(k: &indsatsplan::Indsatsplan) -> pb::Indsatsplan {
             })
             .collect(),
         agreed: k.is_agreed(),
+        citizen_accepted_version: k.citizen_acceptance.as_ref().map_or(0, |a| a.version),
+        citizen_accept_time: k.citizen_acceptance.as_ref().map(|a| timestamp(a.accepted_at)),
     }
 }
 

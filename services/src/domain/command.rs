@@ -155,6 +155,10 @@ pub enum Command {
         grant_id: String,
         informed_on: Date,
     },
+    /// The citizen accepts `version` of the koordinerende indsatsplan.
+    AcceptIndsatsplan {
+        version: u32,
+    },
 }
 
 impl Command {
@@ -194,14 +198,20 @@ impl Command {
             Command::RecordObjection { .. } => "RecordObjection",
             Command::WithdrawObjection { .. } => "WithdrawObjection",
             Command::RecordCitizenInformed { .. } => "RecordCitizenInformed",
+            Command::AcceptIndsatsplan { .. } => "AcceptIndsatsplan",
         }
     }
 
     /// Whether rules of their own decide who gives the command, beyond
     /// holding its category: a section's owner, the discharge flow's steps,
-    /// and whoever may see the emergency access the citizen was told of.
+    /// whoever may see the emergency access the citizen was told of, and the
+    /// citizen's acceptance of the indsatsplan (the citizen, or a side).
     pub fn own_rules(&self) -> bool {
-        self.writes_section() || matches!(self, Command::Discharge(_) | Command::RecordCitizenInformed { .. })
+        self.writes_section()
+            || matches!(
+                self,
+                Command::Discharge(_) | Command::RecordCitizenInformed { .. } | Command::AcceptIndsatsplan { .. }
+            )
     }
 
     /// The field and kind of the plan item the command names, if any: one
@@ -256,7 +266,8 @@ impl Command {
             }
             Command::StartIndsatsplan { .. }
             | Command::SetIndsatsplanMeeting { .. }
-            | Command::SignIndsatsplan { .. } => INDSATSPLAN_REVEALS.to_vec(),
+            | Command::SignIndsatsplan { .. }
+            | Command::AcceptIndsatsplan { .. } => INDSATSPLAN_REVEALS.to_vec(),
             Command::RecordCitizenInformed { .. } => EMERGENCY_REVEALS.to_vec(),
             Command::Discharge(step) => step.touches(),
             _ => vec![],
@@ -297,7 +308,8 @@ impl Command {
             | Command::StartIndsatsplan { .. }
             | Command::SetIndsatsplanMeeting { .. }
             | Command::PrioritiseIndsatsAction { .. }
-            | Command::SignIndsatsplan { .. } => DataCategory::Psychiatric,
+            | Command::SignIndsatsplan { .. }
+            | Command::AcceptIndsatsplan { .. } => DataCategory::Psychiatric,
             Command::RecordMilestone { milestone, .. } => {
                 disclosure::primary(&disclosure::milestone_reveals(milestone))
             }

@@ -6,9 +6,10 @@
 //! recorded by the **data holder** — an organisation on the care team whose
 //! sector holds every category it names ([`Sector::holds`]) — never by the
 //! recipient for itself (that would let the job centre open psychiatric
-//! information to itself). The citizen's own channel records consents too
-//! once it exists. Anyone on the team may record a withdrawal: it only ever
-//! discloses less.
+//! information to itself). The citizen records consents through their own
+//! portal too (see [`super::citizen`]). Anyone on the team may record a
+//! withdrawal: it only ever discloses less. A citizen portal is never a
+//! recipient: the citizen reads their own plan on a ground of their own.
 //!
 //! An objection (sundhedsloven § 41, stk. 3) stops disclosure of the named
 //! categories to the named recipient from the moment it is recorded, on
@@ -126,6 +127,16 @@ fn not_recipient(actor: &Actor, recipient: &OrganisationId, what: &'static str) 
     if &actor.organisation == recipient { Err(DomainError::forbidden("RECORDED_BY_RECIPIENT", what)) } else { Ok(()) }
 }
 
+fn not_portal(recipient: &OrganisationRef) -> Result<(), DomainError> {
+    if recipient.sector == Sector::Citizen {
+        return Err(DomainError::invalid(
+            "recipient_organisation_id",
+            "a citizen portal receives nothing by consent or objection; the citizen reads their own plan",
+        ));
+    }
+    Ok(())
+}
+
 fn distinct(field: &'static str, categories: &[DataCategory]) -> Result<Vec<DataCategory>, DomainError> {
     if categories.is_empty() {
         return Err(DomainError::invalid(field, "name at least one data category"));
@@ -141,6 +152,7 @@ pub(super) fn record(
     today: Date,
     ids: IdSeed,
 ) -> Result<EventPayload, DomainError> {
+    not_portal(given.recipient)?;
     let categories = distinct("categories", given.categories)?;
     if categories.iter().any(|c| matches!(c, DataCategory::PlanAndContact | DataCategory::Goals)) {
         return Err(DomainError::invalid(
@@ -186,6 +198,7 @@ pub(super) fn object(
     today: Date,
     ids: IdSeed,
 ) -> Result<EventPayload, DomainError> {
+    not_portal(recipient)?;
     let categories = distinct("categories", categories)?;
     if given_on > today {
         return Err(DomainError::invalid("given_on", "is in the future"));

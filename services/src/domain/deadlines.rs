@@ -291,6 +291,7 @@ impl Clock {
             sector: self.responsible_sector,
             professional: ProfessionalId::parse("professional_id", WATCHER)?,
             role: ProfessionalRole::Secretary,
+            own_plan: None,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! given the plan and the command, it returns the events to append, or why
 //! not. Nothing here touches storage or the network.
 
+use super::citizen;
 use super::command::Command;
 use super::consent;
 use super::deadlines::{self, DeadlineRules};
@@ -32,11 +33,12 @@ impl Context<'_> {
     }
 }
 
-/// Decides `command` on `plan` for a care-team member: what it may touch is
-/// checked before (an item it may not see is one that does not exist) and
-/// what it caused after (it may not cause an event it could not read).
+/// Decides `command` on `plan` for a care-team member or the plan's own
+/// citizen: what it may touch is checked before (an item it may not see is
+/// one that does not exist) and what it caused after (it may not cause an
+/// event it could not read).
 pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<EventPayload>, DomainError> {
-    if !plan.is_member(&ctx.actor.organisation, ctx.now) {
+    if !policy::takes_part(plan, ctx.actor, ctx.now) {
         return Err(DomainError::PlanNotFound);
     }
     let sees = policy::member_sees(plan, ctx.actor, ctx.now);
@@ -198,6 +200,18 @@ fn decide_seen(
         }
         Command::AddCareTeamMember { organisation, professional, role, start_date, end_date, ground } => {
             check_period("end_date", *start_date, *end_date)?;
+            if organisation.sector == Sector::Citizen {
+                return Err(DomainError::invalid(
+                    "organisation_id",
+                    "a citizen portal does not join the care team; the citizen reads their own plan through it",
+                ));
+            }
+            if matches!(role, ProfessionalRole::Citizen | ProfessionalRole::Representative) {
+                return Err(DomainError::invalid(
+                    "role",
+                    "the citizen and their representative are not care-team members; they act through a citizen portal",
+                ));
+            }
             // Before anything that depends on the team: one may not invite an
             // organisation whose membership one could not see.
             if !sees.contains(&disclosure::membership_reveals(organisation.sector)) {
@@ -361,23 +375,26 @@ fn decide_seen(
             valid_until,
             purpose,
             document_reference,
-        } => consent::record(
-            plan,
-            ctx.actor,
-            sees,
-            consent::Given {
-                recipient,
-                categories,
-                given_by: *given_by,
-                form: *form,
-                given_on: *given_on,
-                valid_until: *valid_until,
-                purpose,
-                document_reference,
-            },
-            today,
-            ctx.ids,
-        )?,
+        } => {
+            citizen::check_giver(ctx.actor, *given_by)?;
+            consent::record(
+                plan,
+                ctx.actor,
+                sees,
+                consent::Given {
+                    recipient,
+                    categories,
+                    given_by: *given_by,
+                    form: *form,
+                    given_on: *given_on,
+                    valid_until: *valid_until,
+                    purpose,
+                    document_reference,
+                },
+                today,
+                ctx.ids,
+            )?
+        }
         Command::WithdrawConsent { consent_id, reason } => {
             let consent = plan
                 .consents
@@ -405,8 +422,10 @@ fn decide_seen(
             indsatsplan::prioritise(plan, ctx.actor, activity_id, *priority)?
         }
         Command::SignIndsatsplan { version } => indsatsplan::sign(plan, ctx.actor, *version)?,
+        Command::AcceptIndsatsplan { version } => indsatsplan::accept(plan, ctx.actor, *version)?,
         Command::Discharge(step) => return discharge::decide(plan, ctx.actor, step, ctx.now, sees),
         Command::RecordObjection { recipient, categories, given_by, given_on } => {
+            citizen::check_giver(ctx.actor, *given_by)?;
             consent::object(recipient, categories, *given_by, *given_on, today, ctx.ids)?
         }
         Command::WithdrawObjection { objection_id, reason } => {

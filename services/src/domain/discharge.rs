@@ -5,7 +5,8 @@
 //! care-team organisation hears of it. The job centre may offer an
 //! udskrivningskoordinator (a mentor: support may start up to 3 months before
 //! the discharge and lasts at least 6 months) and records the citizen's
-//! answer; social services call the network meeting, to be held within 5
+//! answer; the citizen may ask for a network meeting; social services call
+//! it, to be held within 5
 //! working days; the ward asks for advance statements; who takes over as
 //! contact person can be agreed; and completing the discharge hands the
 //! contact-person role over in the same step where that was agreed. Each
@@ -46,6 +47,8 @@ pub struct Discharge {
     pub planned_on: Date,
     pub expected_on: Date,
     pub coordinator: Option<CoordinatorOffer>,
+    /// When the citizen asked for a network meeting, if they did.
+    pub network_meeting_asked_on: Option<Date>,
     pub network_meeting_on: Option<Date>,
     pub network_meeting_held_on: Option<Date>,
     pub advance_statements_requested_on: Option<Date>,
@@ -79,6 +82,7 @@ impl Discharge {
             planned_on,
             expected_on,
             coordinator: None,
+            network_meeting_asked_on: None,
             network_meeting_on: None,
             network_meeting_held_on: None,
             advance_statements_requested_on: None,
@@ -143,6 +147,7 @@ pub(super) fn apply(discharge: &mut Discharge, event: &RecordedEvent) {
                 offer.accepted = Some(*accepted);
             }
         }
+        EventPayload::NetworkMeetingAskedFor { on } => discharge.network_meeting_asked_on = Some(*on),
         EventPayload::NetworkMeetingRequested { meeting_on } => discharge.network_meeting_on = Some(*meeting_on),
         EventPayload::AdvanceStatementsRequested { on } => discharge.advance_statements_requested_on = Some(*on),
         EventPayload::NextContactPersonAgreed { organisation, professional } => {
@@ -160,12 +165,27 @@ pub(super) fn apply(discharge: &mut Discharge, event: &RecordedEvent) {
 /// The commands of the flow, with what they need besides the plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DischargeCommand {
-    OfferCoordinator { mentor: ProfessionalId, start: Date, end: Date },
-    AnswerCoordinatorOffer { accepted: bool },
-    RequestNetworkMeeting { meeting_on: Date },
+    OfferCoordinator {
+        mentor: ProfessionalId,
+        start: Date,
+        end: Date,
+    },
+    AnswerCoordinatorOffer {
+        accepted: bool,
+    },
+    RequestNetworkMeeting {
+        meeting_on: Date,
+    },
     RequestAdvanceStatements,
-    AgreeNextContactPerson { organisation: OrganisationId, professional: ProfessionalId },
-    Complete { on: Date },
+    AgreeNextContactPerson {
+        organisation: OrganisationId,
+        professional: ProfessionalId,
+    },
+    Complete {
+        on: Date,
+    },
+    /// The citizen asks for a network meeting (through their portal).
+    AskForNetworkMeeting,
 }
 
 impl DischargeCommand {
@@ -177,6 +197,7 @@ impl DischargeCommand {
             Self::RequestAdvanceStatements => "RequestAdvanceStatements",
             Self::AgreeNextContactPerson { .. } => "AgreeNextContactPerson",
             Self::Complete { .. } => "CompleteDischarge",
+            Self::AskForNetworkMeeting => "AskForNetworkMeeting",
         }
     }
 
@@ -193,6 +214,7 @@ impl DischargeCommand {
             Self::OfferCoordinator { .. } | Self::AnswerCoordinatorOffer { .. } => vec![DataCategory::Employment],
             Self::AgreeNextContactPerson { .. }
             | Self::RequestNetworkMeeting { .. }
+            | Self::AskForNetworkMeeting
             | Self::RequestAdvanceStatements
             | Self::Complete { .. } => vec![],
         }
@@ -276,6 +298,21 @@ pub(super) fn decide(
                 ));
             }
             EventPayload::NetworkMeetingRequested { meeting_on: *meeting_on }
+        }
+        DischargeCommand::AskForNetworkMeeting => {
+            if !actor.is_citizen() {
+                return Err(DomainError::forbidden(
+                    "DISCHARGE_STEP_NOT_YOURS",
+                    "the citizen asks for a network meeting; the municipality calls it",
+                ));
+            }
+            if discharge.network_meeting_asked_on.is_some() || discharge.network_meeting_on.is_some() {
+                return Err(DomainError::precondition(
+                    "NETWORK_MEETING_ASKED",
+                    "a network meeting has been asked for or called for this discharge already",
+                ));
+            }
+            EventPayload::NetworkMeetingAskedFor { on: today }
         }
         DischargeCommand::RequestAdvanceStatements => {
             require_sector(actor, Sector::RegionalPsychiatry, "the ward asks for advance statements at discharge")?;

@@ -128,13 +128,15 @@ pub fn event_reveals(payload: &EventPayload, plan: &Plan) -> Vec<DataCategory> {
         IndsatsplanStarted { .. }
         | IndsatsplanMeetingSet { .. }
         | IndsatsplanSigned { .. }
+        | IndsatsplanAccepted { .. }
         | IndsatsplanReopened { .. } => INDSATSPLAN_REVEALS.to_vec(),
         DischargeCoordinatorOffered { .. } | DischargeCoordinatorOfferAnswered { .. } => {
             vec![DischargeCoordination, Employment]
         }
-        NetworkMeetingRequested { .. } | AdvanceStatementsRequested { .. } | DischargeCompleted { .. } => {
-            vec![DischargeCoordination]
-        }
+        NetworkMeetingRequested { .. }
+        | NetworkMeetingAskedFor { .. }
+        | AdvanceStatementsRequested { .. }
+        | DischargeCompleted { .. } => vec![DischargeCoordination],
         NextContactPersonAgreed { .. } => vec![DischargeCoordination],
     };
     PlanAndContact.with(&revealed)

@@ -191,6 +191,17 @@ pub enum EventPayload {
         member: CareTeamMember,
         ground: Text,
     },
+    /// The citizen accepted `version` of the koordinerende indsatsplan (through
+    /// their portal, or recorded by a side they told); `agreed` when both
+    /// sides had signed it too.
+    IndsatsplanAccepted {
+        version: u32,
+        agreed: bool,
+    },
+    /// The citizen asked for a network meeting before their discharge.
+    NetworkMeetingAskedFor {
+        on: Date,
+    },
 }
 
 impl EventPayload {
@@ -248,6 +259,8 @@ impl EventPayload {
             Self::DischargeCoordinatorOffered { .. } => "DischargeCoordinatorOffered",
             Self::DischargeCoordinatorOfferAnswered { .. } => "DischargeCoordinatorOfferAnswered",
             Self::NetworkMeetingRequested { .. } => "NetworkMeetingRequested",
+            Self::NetworkMeetingAskedFor { .. } => "NetworkMeetingAskedFor",
+            Self::IndsatsplanAccepted { .. } => "IndsatsplanAccepted",
             Self::AdvanceStatementsRequested { .. } => "AdvanceStatementsRequested",
             Self::NextContactPersonAgreed { .. } => "NextContactPersonAgreed",
             Self::DischargeCompleted { .. } => "DischargeCompleted",

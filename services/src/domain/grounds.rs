@@ -44,6 +44,8 @@ pub enum Basis {
     Statutory,
     /// The citizen's recorded consent naming the recipient and the category.
     Consent,
+    /// The citizen's own plan, read by the citizen through a citizen portal.
+    DataSubject,
 }
 
 /// When a statutory row applies to a plan.
@@ -76,15 +78,28 @@ pub struct GroundRule {
 use DataCategory::*;
 use Sector::*;
 
-const ALL_SECTORS: &[Sector] = &[RegionalPsychiatry, AddictionService, MunicipalSocial, JobCentre, Citizen];
+/// The sectors of organisations that take part in plans (a citizen portal never does).
+const ORGANISATIONS: &[Sector] = &[RegionalPsychiatry, AddictionService, MunicipalSocial, JobCentre];
 const HEALTH: &[DataCategory] = &[Psychiatric, SubstanceAbuse, DischargeCoordination];
 
 /// The table, most specific to the recipient first: a category takes the first row that applies.
 pub const GROUNDS: &[GroundRule] = &[
+    // Records made after 1 January 2010 give no ground to withhold a health
+    // record from the patient (sundhedsloven § 37, stk. 3, limits only older ones).
+    GroundRule {
+        id: "data-subject",
+        basis: Basis::DataSubject,
+        recipients: &[Citizen],
+        categories: &DataCategory::ALL,
+        condition: Condition::None,
+        citation: "the citizen's own plan: the right of access to one's own records (sundhedsloven § 37, stk. 1; forvaltningsloven § 9; databeskyttelsesforordningen art. 15)",
+        from: (2018, 5, 25),
+        until: None,
+    },
     GroundRule {
         id: "care-team",
         basis: Basis::CareTeam,
-        recipients: ALL_SECTORS,
+        recipients: ORGANISATIONS,
         categories: &[PlanAndContact, Goals],
         condition: Condition::None,
         citation: "care-team member of the citizen's coordinated plan (databeskyttelsesforordningen art. 6, stk. 1, litra e, og art. 9, stk. 2, litra h)",
@@ -154,7 +169,7 @@ pub const GROUNDS: &[GroundRule] = &[
     GroundRule {
         id: "sundhedsloven-41-1-43-1",
         basis: Basis::Consent,
-        recipients: ALL_SECTORS,
+        recipients: ORGANISATIONS,
         categories: HEALTH,
         condition: Condition::None,
         citation: "the citizen's consent (sundhedsloven § 41, stk. 1, to health services, and § 43, stk. 1, to others)",
@@ -164,7 +179,7 @@ pub const GROUNDS: &[GroundRule] = &[
     GroundRule {
         id: "forvaltningsloven-28-2-1",
         basis: Basis::Consent,
-        recipients: ALL_SECTORS,
+        recipients: ORGANISATIONS,
         categories: &[Social, Employment],
         condition: Condition::None,
         citation: "the citizen's consent (forvaltningsloven § 28, stk. 2, nr. 1)",
@@ -200,7 +215,7 @@ impl GroundRule {
 
     /// Whether the citizen's objection can stop disclosure on this row.
     pub fn objectable(&self) -> bool {
-        !matches!(self.basis, Basis::OwnRecords | Basis::CareTeam)
+        !matches!(self.basis, Basis::OwnRecords | Basis::CareTeam | Basis::DataSubject)
     }
 }
 
@@ -263,10 +278,11 @@ pub fn ground_for(
 /// sundhedsloven § 82 c; who may own the section when is the ownership
 /// table's, see `rules`). What it may write outside the sections, and record
 /// consent to disclose. Reading the addiction service's earlier records
-/// stays on current treatment, which the citizen may object to.
+/// stays on current treatment, which the citizen may object to. The citizen
+/// holds everything about themselves.
 pub fn holds(plan: &Plan, organisation: &OrganisationId, sector: Sector, category: DataCategory, today: Date) -> bool {
     let own_row = GROUNDS.iter().any(|row| {
-        matches!(row.basis, Basis::CareTeam | Basis::OwnRecords)
+        matches!(row.basis, Basis::CareTeam | Basis::OwnRecords | Basis::DataSubject)
             && row.in_force(today)
             && row.recipients.contains(&sector)
             && row.categories.contains(&category)

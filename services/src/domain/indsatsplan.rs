@@ -9,7 +9,8 @@
 //! the addiction sections.
 //!
 //! It counts as *agreed* only when both sides have signed its current
-//! version. Every change to its content — an action added or moved on, a
+//! version and the citizen has accepted it — through their own portal, or
+//! as a side records it from a meeting with them. Every change to its content — an action added or moved on, a
 //! priority, the meeting date, a shared goal revised or ended — makes a new
 //! version; if the plan was agreed, the change is followed by an
 //! `IndsatsplanReopened` event, which both sides receive, as they receive the
@@ -48,6 +49,16 @@ pub struct Indsatsplan {
     pub priorities: BTreeMap<String, u32>,
     /// Every signature given, of any version.
     pub signatures: Vec<Signature>,
+    /// The citizen's latest acceptance.
+    pub citizen_acceptance: Option<Acceptance>,
+}
+
+/// The citizen accepted a version: who recorded it (their portal, or a side) and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acceptance {
+    pub version: u32,
+    pub recorded_by: OrganisationId,
+    pub accepted_at: Timestamp,
 }
 
 impl Indsatsplan {
@@ -55,8 +66,13 @@ impl Indsatsplan {
         self.signatures.iter().any(|s| s.side == side && s.version == self.version)
     }
 
+    /// Whether the citizen has accepted the current version.
+    pub fn accepted(&self) -> bool {
+        self.citizen_acceptance.as_ref().is_some_and(|a| a.version == self.version)
+    }
+
     pub fn is_agreed(&self) -> bool {
-        SIDES.iter().all(|side| self.signed(*side))
+        SIDES.iter().all(|side| self.signed(*side)) && self.accepted()
     }
 }
 
@@ -136,24 +152,49 @@ pub(super) fn prioritise(
     Ok(EventPayload::IndsatsActionPrioritised { activity_id: activity_id.to_owned(), priority })
 }
 
+/// The started indsatsplan, if `version` is its current one.
+fn require_current(plan: &Plan, version: u32) -> Result<&Indsatsplan, DomainError> {
+    let current = require_started(plan)?;
+    if version != current.version {
+        return Err(DomainError::precondition(
+            "INDSATSPLAN_CHANGED",
+            "the koordinerende indsatsplan has changed since that version; read it again and answer for the current one",
+        ));
+    }
+    Ok(current)
+}
+
 /// Signing `version` (which must be the current one) for every side the
 /// caller's organisation stands for; the event says whether that completes
 /// the agreement.
 pub(super) fn sign(plan: &Plan, actor: &Actor, version: u32) -> Result<EventPayload, DomainError> {
     let sides = require_side(plan, actor)?;
-    let current = require_started(plan)?;
-    if version != current.version {
-        return Err(DomainError::precondition(
-            "INDSATSPLAN_CHANGED",
-            "the koordinerende indsatsplan has changed since that version; read it again and sign the current one",
-        ));
-    }
+    let current = require_current(plan, version)?;
     let unsigned: Vec<SectionKind> = sides.into_iter().filter(|s| !current.signed(*s)).collect();
     if unsigned.is_empty() {
         return Err(DomainError::precondition("INDSATSPLAN_SIGNED", "the caller's side has signed this version"));
     }
-    let agreed = SIDES.iter().all(|s| current.signed(*s) || unsigned.contains(s));
+    let agreed = SIDES.iter().all(|s| current.signed(*s) || unsigned.contains(s)) && current.accepted();
     Ok(EventPayload::IndsatsplanSigned { version, sides: unsigned, agreed })
+}
+
+/// The citizen accepting `version` (which must be the current one): the
+/// citizen through their portal, or a side recording what the citizen told it.
+pub(super) fn accept(plan: &Plan, actor: &Actor, version: u32) -> Result<EventPayload, DomainError> {
+    if !actor.is_citizen() {
+        require_side(plan, actor).map_err(|_| {
+            DomainError::forbidden(
+                "NOT_AN_INDSATSPLAN_SIDE",
+                "the citizen accepts the koordinerende indsatsplan, or one of its sides records that they did",
+            )
+        })?;
+    }
+    let current = require_current(plan, version)?;
+    if current.accepted() {
+        return Err(DomainError::precondition("INDSATSPLAN_ACCEPTED", "the citizen has accepted this version"));
+    }
+    let agreed = SIDES.iter().all(|s| current.signed(*s));
+    Ok(EventPayload::IndsatsplanAccepted { version, agreed })
 }
 
 fn is_action(legal_plan_type: LegalPlanType) -> bool {

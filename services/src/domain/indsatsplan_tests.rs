@@ -1,6 +1,7 @@
 //! Given-when-then tests of the koordinerende indsatsplan: started by either
-//! side, agreed only when both sides have signed the current version, and
-//! reopened — with an event both sides receive — by any change to its content.
+//! side, agreed only when both sides have signed the current version and the
+//! citizen has accepted it, and reopened — with an event both sides receive —
+//! by any change to its content.
 
 use super::testkit::*;
 use super::*;
@@ -34,19 +35,25 @@ fn sign(version: u32) -> Command {
     Command::SignIndsatsplan { version }
 }
 
+fn accept(version: u32) -> Command {
+    Command::AcceptIndsatsplan { version }
+}
+
 fn names(events: &[EventPayload]) -> Vec<&'static str> {
     events.iter().map(EventPayload::name).collect()
 }
 
-/// Agreed at version 2: started, one psychiatry action, then both signatures.
+/// Agreed at version 2: started, one psychiatry action, both signatures and the citizen's acceptance.
 fn agreed() -> Given {
-    sides()
+    let signed = sides()
         .and(&ward(), start())
         .and_with(&ward(), |g| {
             action(g, SectionKind::Psychiatry, "medicinsk behandling", LegalPlanType::KoordinerendeIndsatsplan)
         })
         .and(&ward(), sign(2))
-        .and(&addiction(), sign(2))
+        .and(&addiction(), sign(2));
+    let citizen = citizen(&signed.plan);
+    signed.and(&citizen, accept(2))
 }
 
 #[test]
@@ -65,7 +72,7 @@ fn either_side_starts_it_and_no_one_else() {
 }
 
 #[test]
-fn agreed_only_when_both_sides_signed_the_current_version() {
+fn agreed_only_when_both_sides_signed_and_the_citizen_accepted_the_current_version() {
     let given = sides().and(&ward(), start()).and_with(&ward(), |g| {
         action(g, SectionKind::Psychiatry, "medicinsk behandling", LegalPlanType::KoordinerendeIndsatsplan)
     });
@@ -73,16 +80,39 @@ fn agreed_only_when_both_sides_signed_the_current_version() {
     let stale = given.when(&addiction(), &sign(1)).expect_err("stale");
     assert_eq!(reason(stale), "INDSATSPLAN_CHANGED");
 
-    let one = given.and(&ward(), sign(2));
+    let one = given.clone_plan().and(&ward(), sign(2));
     assert!(!one.plan.indsatsplan.as_ref().expect("plan").is_agreed(), "one side is not agreement");
     assert_eq!(reason(one.when(&ward(), &sign(2)).expect_err("again")), "INDSATSPLAN_SIGNED");
     let events = one.when(&addiction(), &sign(2)).expect("second side");
     assert_eq!(
         events,
-        [EventPayload::IndsatsplanSigned { version: 2, sides: vec![SectionKind::Addiction], agreed: true }]
+        [EventPayload::IndsatsplanSigned { version: 2, sides: vec![SectionKind::Addiction], agreed: false }]
     );
     let both = one.and(&addiction(), sign(2));
-    assert!(both.plan.indsatsplan.as_ref().expect("plan").is_agreed());
+    assert!(!both.plan.indsatsplan.as_ref().expect("plan").is_agreed(), "the citizen has not accepted");
+
+    let citizen = citizen(&both.plan);
+    assert_eq!(reason(both.when(&citizen, &accept(1)).expect_err("stale")), "INDSATSPLAN_CHANGED");
+    assert_eq!(
+        both.when(&citizen, &accept(2)).expect("the citizen accepts"),
+        [EventPayload::IndsatsplanAccepted { version: 2, agreed: true }]
+    );
+    // A side may record that the citizen accepted (at a joint meeting); no one else may.
+    assert_eq!(both.when(&ward(), &accept(2)).expect("recorded by a side").len(), 1);
+    assert_eq!(reason(both.when(&municipality(), &accept(2)).expect_err("no side")), "CATEGORY_NOT_WRITABLE");
+    let accepted = both.and(&citizen, accept(2));
+    let kip = accepted.plan.indsatsplan.as_ref().expect("plan");
+    assert!(kip.is_agreed());
+    assert_eq!(kip.citizen_acceptance.as_ref().map(|a| (a.version, a.recorded_by.as_str())), Some((2, "borgerportal")));
+    assert_eq!(reason(accepted.when(&citizen, &accept(2)).expect_err("again")), "INDSATSPLAN_ACCEPTED");
+
+    // Accepted first, the second signature completes the agreement.
+    let first = given.clone_plan().and(&citizen, accept(2)).and(&ward(), sign(2));
+    let events = first.when(&addiction(), &sign(2)).expect("second side");
+    assert_eq!(
+        events,
+        [EventPayload::IndsatsplanSigned { version: 2, sides: vec![SectionKind::Addiction], agreed: true }]
+    );
 }
 
 #[test]
@@ -118,12 +148,15 @@ fn any_change_to_either_sides_part_reopens_the_agreement() {
         assert_eq!(given.when(&by, &change).expect("change").len(), 1, "{change:?}");
         assert!(given.and(&by, change).plan.indsatsplan.as_ref().expect("plan").is_agreed());
     }
-    // Signed again by both, it is agreed again.
-    let again = agreed()
+    // Signed again by both and accepted again, it is agreed again.
+    let given = agreed();
+    let citizen = citizen(&given.plan);
+    let again = given
         .and(&ward(), Command::SetIndsatsplanMeeting { next_meeting: day(2027, 2, 1) })
         .and(&ward(), sign(3))
         .and(&addiction(), sign(3));
-    assert!(again.plan.indsatsplan.as_ref().expect("plan").is_agreed());
+    assert!(!again.plan.indsatsplan.as_ref().expect("plan").is_agreed(), "awaits the citizen");
+    assert!(again.and(&citizen, accept(3)).plan.indsatsplan.as_ref().expect("plan").is_agreed());
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod calendar;
+pub mod citizen;
 pub mod command;
 pub mod consent;
 pub mod cpr;
@@ -20,6 +21,8 @@ pub mod policy;
 pub mod rules;
 pub mod trail;
 
+#[cfg(test)]
+mod citizen_tests;
 #[cfg(test)]
 mod deadline_tests;
 #[cfg(test)]

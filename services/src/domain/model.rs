@@ -85,6 +85,11 @@ pub enum ProfessionalRole {
     Mentor,
     Secretary,
     Auditor,
+    /// Not a professional: the citizen, acting on their own plan through a citizen portal.
+    Citizen,
+    /// Not a professional: a guardian (værge) or holder of a power of attorney
+    /// (fremtidsfuldmægtig) acting for the citizen through a citizen portal.
+    Representative,
 }
 
 macro_rules! bounded_id {
@@ -170,13 +175,29 @@ impl Text {
     }
 }
 
-/// Who acts: the organisation (from its certificate) and its professional (from the request).
+/// Who acts: the organisation (from its certificate) and its professional
+/// (from their signed assertion) — or, through a citizen portal, the citizen
+/// or their representative (sector `Citizen`, role `Citizen` or
+/// `Representative`, `professional` the portal's id of the person).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
     pub organisation: OrganisationId,
     pub sector: Sector,
     pub professional: ProfessionalId,
     pub role: ProfessionalRole,
+    /// For the citizen acting through a citizen portal: the plan they are the
+    /// citizen of, as the hub found it from the CPR number their assertion
+    /// proves (`None` while they have no plan). A citizen reaches no other
+    /// plan. Never stored: a recorded actor says who acted, not what they may do.
+    #[serde(skip)]
+    pub own_plan: Option<PlanId>,
+}
+
+impl Actor {
+    /// Whether the citizen (or their representative) acts, through a citizen portal.
+    pub fn is_citizen(&self) -> bool {
+        self.sector == Sector::Citizen
+    }
 }
 
 /// A registered organisation named in a command, resolved against the hub's registry.
@@ -348,11 +369,13 @@ impl Sector {
     /// the job centre; addiction counsellors in addiction treatment (social
     /// drug treatment is registered as municipal social services); social
     /// workers anywhere but the job centre; secretaries and auditors
-    /// everywhere. The citizen's portal has no professionals at all.
+    /// everywhere. A citizen portal has no professionals at all: only the
+    /// citizen and their representatives act through it, and only through it.
     pub fn may_hold(self, role: ProfessionalRole) -> bool {
         use ProfessionalRole::*;
         match self {
-            Self::Citizen => false,
+            Self::Citizen => matches!(role, Citizen | Representative),
+            _ if matches!(role, Citizen | Representative) => false,
             _ if matches!(role, Secretary | Auditor) => true,
             Self::RegionalPsychiatry => matches!(role, Physician | Nurse | Psychologist | SocialWorker),
             Self::AddictionService => {

@@ -11,7 +11,7 @@ use super::deadlines::{Clock, ClockState, Milestone};
 use super::discharge::{self, Discharge};
 use super::disclosure;
 use super::event::{EventPayload, RecordedEvent};
-use super::indsatsplan::{self, Indsatsplan, Signature};
+use super::indsatsplan::{self, Acceptance, Indsatsplan, Signature};
 use super::model::*;
 use super::trail::Trail;
 
@@ -416,6 +416,7 @@ impl Plan {
                     next_meeting: *next_meeting,
                     priorities: BTreeMap::new(),
                     signatures: Vec::new(),
+                    citizen_acceptance: None,
                 });
             }
             EventPayload::IndsatsplanMeetingSet { next_meeting } => {
@@ -439,10 +440,20 @@ impl Plan {
                     }));
                 }
             }
+            EventPayload::IndsatsplanAccepted { version, .. } => {
+                if let Some(plan) = &mut self.indsatsplan {
+                    plan.citizen_acceptance = Some(Acceptance {
+                        version: *version,
+                        recorded_by: event.actor.organisation.clone(),
+                        accepted_at: event.recorded_at,
+                    });
+                }
+            }
             EventPayload::IndsatsplanReopened { .. } => {}
             EventPayload::DischargeCoordinatorOffered { .. }
             | EventPayload::DischargeCoordinatorOfferAnswered { .. }
             | EventPayload::NetworkMeetingRequested { .. }
+            | EventPayload::NetworkMeetingAskedFor { .. }
             | EventPayload::AdvanceStatementsRequested { .. }
             | EventPayload::NextContactPersonAgreed { .. }
             | EventPayload::DischargeCompleted { .. } => {}

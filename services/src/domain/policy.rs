@@ -9,7 +9,8 @@
 //! [`may_cause`]; nothing else decides.
 //!
 //! An organisation that is not on the care team (and holds no emergency
-//! access) is told the plan does not exist, whatever it asks.
+//! access) is told the plan does not exist, whatever it asks; so is a
+//! citizen about any plan but their own ([`takes_part`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -31,9 +32,11 @@ pub enum Scope {
     Administrative,
     /// No plan content; the access logs (Min Log) and emergency-access reviews.
     Oversight,
+    /// The citizen's own plan, all of it, and its access log.
+    Own,
 }
 
-pub const ROLE_SCOPES: [(ProfessionalRole, Scope); 9] = [
+pub const ROLE_SCOPES: [(ProfessionalRole, Scope); 11] = [
     (ProfessionalRole::Physician, Scope::Clinical),
     (ProfessionalRole::Nurse, Scope::Clinical),
     (ProfessionalRole::Psychologist, Scope::Clinical),
@@ -43,6 +46,8 @@ pub const ROLE_SCOPES: [(ProfessionalRole, Scope); 9] = [
     (ProfessionalRole::Mentor, Scope::Clinical),
     (ProfessionalRole::Secretary, Scope::Administrative),
     (ProfessionalRole::Auditor, Scope::Oversight),
+    (ProfessionalRole::Citizen, Scope::Own),
+    (ProfessionalRole::Representative, Scope::Own),
 ];
 
 /// Why the hub acted on a plan; recorded in the audit log.
@@ -112,7 +117,7 @@ pub fn scope(role: ProfessionalRole) -> Scope {
 
 fn in_scope(scope: Scope, category: DataCategory) -> bool {
     match scope {
-        Scope::Clinical => true,
+        Scope::Clinical | Scope::Own => true,
         Scope::Administrative => category == DataCategory::PlanAndContact,
         Scope::Oversight => false,
     }
@@ -141,7 +146,7 @@ pub fn view(plan: &Plan, actor: &Actor, now: Timestamp) -> Result<View, DomainEr
             grants: DataCategory::ALL.iter().map(|c| (*c, ground.clone())).collect(),
         });
     }
-    if !plan.is_member(&actor.organisation, now) {
+    if !takes_part(plan, actor, now) {
         return Err(DomainError::PlanNotFound);
     }
     may_read_plans(actor)?;
@@ -150,6 +155,13 @@ pub fn view(plan: &Plan, actor: &Actor, now: Timestamp) -> Result<View, DomainEr
         purpose: Purpose::CareCoordination,
         grants: member_grants(plan, actor, now),
     })
+}
+
+/// Whether `actor` takes part in `plan` at `now`: its organisation is on the
+/// care team, or it is the plan's own citizen (proven by their assertion, see
+/// [`super::citizen`]). Whoever does not is told the plan does not exist.
+pub fn takes_part(plan: &Plan, actor: &Actor, now: Timestamp) -> bool {
+    if actor.is_citizen() { actor.own_plan == Some(plan.id) } else { plan.is_member(&actor.organisation, now) }
 }
 
 /// The categories a care-team member may see as such (never through
@@ -178,6 +190,9 @@ pub fn may_write(
     command: &Command,
     now: Timestamp,
 ) -> Result<(), DomainError> {
+    if actor.is_citizen() {
+        return super::citizen::may_give(command);
+    }
     let category = command.category(plan);
     let holds = grounds::holds(plan, &actor.organisation, actor.sector, category, now.date())
         || (category == DataCategory::DischargeCoordination && sees.contains(&category));
@@ -192,10 +207,14 @@ pub fn may_cause(sees: &[DataCategory], plan: &Plan, caused: &EventPayload) -> R
 }
 
 /// Whether `actor` may review who accessed `plan` (the citizen's access view):
-/// the plan's contact person, or an auditor of an organisation on the care team.
+/// the citizen themselves, the plan's contact person, or an auditor of an
+/// organisation on the care team.
 pub fn may_review_access(plan: &Plan, actor: &Actor, now: Timestamp) -> Result<(), DomainError> {
-    if !plan.is_member(&actor.organisation, now) {
+    if !takes_part(plan, actor, now) {
         return Err(DomainError::PlanNotFound);
+    }
+    if actor.is_citizen() {
+        return Ok(());
     }
     let contact_person = plan
         .contact_person
@@ -211,12 +230,16 @@ pub fn may_review_access(plan: &Plan, actor: &Actor, now: Timestamp) -> Result<(
     }
 }
 
-/// `entry` as `reviewer` may see it in a plan's access log, if at all: an
-/// auditor sees its own organisation's entries; the contact person those of
+/// `entry` as `reviewer` may see it in a plan's access log, if at all: the
+/// citizen sees every entry (their Min Log); an auditor sees its own
+/// organisation's entries; the contact person those of
 /// organisations it may name (that a psychiatric ward read the plan is a
 /// health fact too), with only the categories it sees and their grounds.
 pub fn shown_access_entry(reviewer: &Actor, sees: &[DataCategory], entry: &AuditEntry) -> Option<AuditEntry> {
     let actor = entry.actor.as_ref()?;
+    if reviewer.is_citizen() {
+        return Some(entry.clone());
+    }
     let own = actor.organisation == reviewer.organisation;
     if scope(reviewer.role) == Scope::Oversight || own {
         return own.then(|| entry.clone());

@@ -26,7 +26,13 @@ pub fn text(s: &str) -> Text {
 
 /// Professional `p-1`, a nurse, of `organisation`.
 pub fn actor(organisation: &str, sector: Sector) -> Actor {
-    Actor { organisation: org(organisation), sector, professional: prof("p-1"), role: ProfessionalRole::Nurse }
+    Actor {
+        organisation: org(organisation),
+        sector,
+        professional: prof("p-1"),
+        role: ProfessionalRole::Nurse,
+        own_plan: None,
+    }
 }
 
 pub fn ward() -> Actor {
@@ -40,6 +46,16 @@ pub fn jobcentre() -> Actor {
 }
 pub fn outsider() -> Actor {
     actor("outsider", Sector::MunicipalSocial)
+}
+
+/// The citizen of `plan`, acting through the citizen portal (their assertion proved it).
+pub fn citizen(plan: &Plan) -> Actor {
+    Actor {
+        role: ProfessionalRole::Citizen,
+        own_plan: Some(plan.id),
+        professional: prof("mitid-7f3a"),
+        ..actor("borgerportal", Sector::Citizen)
+    }
 }
 
 /// 2026-11-23 12:00 UTC.

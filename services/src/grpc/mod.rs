@@ -19,7 +19,7 @@ use samplan_proto::v1::plan_service_server::PlanService;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use crate::access::{PeerIdentity, Registry, correlation_id};
+use crate::access::{Caller, PeerIdentity, Registry, correlation_id};
 use crate::domain::{Actor, AuditEntry, Decision, Plan, PlanId, PseudonymKey, View};
 use crate::error::Error;
 use crate::store::Store;
@@ -70,10 +70,24 @@ impl PlanApi {
         T: prost::Message,
         F: Future<Output = Handled<R>>,
     {
+        self.handle_until(method, request, |actor, _, correlation_id, r| handler(actor, correlation_id, r)).await
+    }
+
+    /// [`PlanApi::handle`], telling `handler` until when the caller's assertion holds.
+    async fn handle_until<T, R, F>(
+        &self,
+        method: &'static str,
+        request: Request<T>,
+        handler: impl FnOnce(Actor, Option<u64>, String, T) -> F,
+    ) -> Result<Response<R>, Status>
+    where
+        T: prost::Message,
+        F: Future<Output = Handled<R>>,
+    {
         let correlation_id = correlation_id(request.metadata());
         let peer = request.extensions().get::<PeerIdentity>();
-        let actor = match self.registry.caller(peer, request.metadata()) {
-            Ok(actor) => actor,
+        let (actor, valid_until) = match self.proven(self.registry.caller(peer, request.metadata())) {
+            Ok(proven) => proven,
             Err(error) => {
                 let certificate_identity = peer.and_then(|p| p.organisation_identifier.clone());
                 let entry = self.entry(method, None, correlation_id, Disclosure::none(None), denied(&error));
@@ -85,7 +99,7 @@ impl PlanApi {
         let result = if size > self.max_request_bytes {
             Err(Error::RequestTooLarge { size, limit: self.max_request_bytes }.into())
         } else {
-            handler(actor.clone(), correlation_id.clone(), request.into_inner()).instrument(span).await
+            handler(actor.clone(), valid_until, correlation_id.clone(), request.into_inner()).instrument(span).await
         };
         match result {
             Ok(Answer { response, audit: None }) => Ok(Response::new(response)),
@@ -100,6 +114,16 @@ impl PlanApi {
                 Err(self.record(entry, error).await)
             }
         }
+    }
+
+    /// The proven caller as the rules see it: a citizen with the plan that is
+    /// theirs, found by the pseudonym of the CPR number their assertion names.
+    fn proven(&self, caller: Result<Caller, Error>) -> Result<(Actor, Option<u64>), Error> {
+        let Caller { mut actor, valid_until, citizen } = caller?;
+        if let Some(cpr) = &citizen {
+            actor.own_plan = self.store.plan_id_of(&self.pseudonyms.citizen_key(cpr))?;
+        }
+        Ok((actor, valid_until))
     }
 
     /// Records a refusal; the caller hears of the refusal, or of the audit log failing.
@@ -137,9 +161,7 @@ impl PlanService for PlanApi {
         request: Request<pb::SubscribePlanEventsRequest>,
     ) -> Result<Response<EventStream>, Status> {
         // The stream ends when the assertion it was opened with does.
-        let peer = request.extensions().get::<PeerIdentity>();
-        let valid_until = self.registry.caller_until(peer, request.metadata()).ok().and_then(|(_, until)| until);
-        self.handle(subscription::ACTION, request, |actor, correlation_id, r| {
+        self.handle_until(subscription::ACTION, request, |actor, valid_until, correlation_id, r| {
             self.subscribe(actor, correlation_id, r, valid_until)
         })
         .await

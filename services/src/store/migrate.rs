@@ -11,8 +11,9 @@ use crate::domain::{Plan, PlanId, RecordedEvent};
 
 /// The projection format this build writes. 2: consents carry their purpose
 /// and document, objections, emergency grants note that the citizen was told.
-/// 3: the trail of what each event reveals.
-pub const PROJECTION_FORMAT: u32 = 3;
+/// 3: the trail of what each event reveals. 4: the citizen's acceptance of
+/// the indsatsplan and their asking for a network meeting.
+pub const PROJECTION_FORMAT: u32 = 4;
 
 /// Plans rebuilt per sled batch.
 const BATCH: usize = 1024;

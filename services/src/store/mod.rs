@@ -392,10 +392,15 @@ impl Store {
 
     /// The plan of a citizen (by pseudonym), once durable.
     pub async fn plan_of(&self, citizen: &CitizenKey) -> Result<Option<Plan>, Error> {
-        match self.shared.db.get(keys::citizen(citizen))? {
-            Some(bytes) => self.plan(keys::decode_plan_id(&bytes)?).await,
+        match self.plan_id_of(citizen)? {
+            Some(id) => self.plan(id).await,
             None => Ok(None),
         }
+    }
+
+    /// The id of a citizen's plan (by pseudonym); reading the plan waits until it is durable.
+    pub fn plan_id_of(&self, citizen: &CitizenKey) -> Result<Option<PlanId>, Error> {
+        self.shared.db.get(keys::citizen(citizen))?.map(|bytes| keys::decode_plan_id(&bytes)).transpose()
     }
 
     /// Up to `limit` events of a plan, from `from_sequence` (1-based) on; only durable ones.

@@ -26,7 +26,7 @@ use super::{Error, Intent, Job, MAX_EVENT_BYTES, MAX_PLAN_BYTES, Message, Outcom
 use super::{decode, encode, keys};
 use crate::domain::{
     AuditEntry, CitizenKey, Context, Decision, DomainError, IdSeed, Plan, PlanId, Purpose, RecordedEvent, Timestamp,
-    create, decide, disclosure, emergency_access, grounds, join, mark_overdue, policy,
+    citizen, create, decide, disclosure, emergency_access, grounds, join, mark_overdue, policy,
 };
 
 /// What a request id was used for, and what it answered.
@@ -294,7 +294,11 @@ impl Writer {
                 Purpose::CareCoordination,
                 // Items are never removed, so the plan after the change knows the categories too.
                 self.inspect(st, *plan, |plan| command.touches(plan)).unwrap_or_default(),
-                "care-team member writing its part of the plan",
+                if sub.actor.is_citizen() {
+                    "the citizen writing their own part of their plan"
+                } else {
+                    "care-team member writing its part of the plan"
+                },
             ),
             (Intent::MarkOverdue { plan, clock_id }, _) => (
                 "MarkClockOverdue".to_owned(),
@@ -357,6 +361,10 @@ impl Writer {
 
         let today = now.date();
         let ids = fresh_ids();
+        if let Intent::Create { .. } = intent {
+            // Before the lookup: whether the plan exists is not for a refused caller to learn.
+            citizen::may_enter(&sub.actor)?;
+        }
         let (plan_id, before, payloads) = match intent {
             Intent::Create { citizen, kind, reason } => match self.citizen_plan(st, citizen)? {
                 Some(plan_id) => {
@@ -376,7 +384,7 @@ impl Writer {
             Intent::Change { plan, expected_version, command } => {
                 let current = self.load(st, *plan)?.ok_or(DomainError::PlanNotFound)?;
                 // Membership first: an outsider must not learn even the version.
-                if !current.is_member(&sub.actor.organisation, now) {
+                if !policy::takes_part(&current, &sub.actor, now) {
                     return Err(DomainError::PlanNotFound.into());
                 }
                 // The version as the writer reads it (a role that reads no plans
