@@ -321,7 +321,8 @@ pub struct OrganisationConfig {
     pub id: String,
     /// Human-readable name.
     pub name: String,
-    /// `REGIONAL_PSYCHIATRY`, `MUNICIPAL_SOCIAL`, `JOB_CENTRE`, `ADDICTION_SERVICE` or `CITIZEN`.
+    /// `REGIONAL_PSYCHIATRY`, `MUNICIPAL_SOCIAL`, `JOB_CENTRE`, `ADDICTION_SERVICE`, or `CITIZEN` for a
+    /// citizen portal (its assertions name the citizen; see docs/identity.md).
     pub sector: SectorName,
     /// The organizationIdentifier (OID 2.5.4.97) in the organisation's client
     /// certificates, e.g. `NTRDK-29190925`. Renewed certificates keep it.

@@ -1,18 +1,19 @@
 //! `samplan demo`: an embedded hub on a temporary folder, and the story of a
 //! citizen with a dual diagnosis — admission, the shared plan, the
-//! koordinerende indsatsplan, discharge, consent, rights and deadlines — told
-//! through real gRPC clients of the four sectors, each following its own
-//! subscription.
+//! koordinerende indsatsplan, discharge, consent, rights and deadlines, and
+//! the citizen's own voice — told through real gRPC clients of the four
+//! sectors, each following its own subscription, and of the citizen's portal.
 
 use std::collections::HashMap;
 
 use anyhow::Context;
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
-use samplan_proto::v1::plan_event::Event;
 
 mod access;
+mod citizen;
 mod discharge;
+mod indsatsplan;
 mod print;
 
 use crate::client::{PlanClient, added_id, events_until};
@@ -428,41 +429,7 @@ pub async fn run() -> anyhow::Result<()> {
         addiction.label, replayed.version
     );
 
-    println!(
-        "\n5. Dual diagnosis: the koordinerende indsatsplan, agreed only when both sides sign its current version."
-    );
-    let kip = pb::LegalPlanType::KoordinerendeIndsatsplan;
-    story
-        .step(
-            &mut ward,
-            "starts the koordinerende indsatsplan (next joint meeting in 60 days)",
-            Command::StartIndsatsplan(pb::StartIndsatsplan { next_meeting_date: date(60) }),
-        )
-        .await?;
-    let kip_actions: [(&mut Participant, pb::SectionKind, &str, &str); 2] = [
-        (&mut ward, pb::SectionKind::Psychiatry, "Fælles kriseplan for psykose og alkohol", "aut-4471"),
-        (&mut addiction, pb::SectionKind::Addiction, "Lægesamtale og ambulant alkoholbehandling", "cfm-3307"),
-    ];
-    for (who, section, title, responsible) in kip_actions {
-        let item = if section == pb::SectionKind::Addiction { "addiction action" } else { "psychiatry action" };
-        let action = activity(section, title, kip, responsible, 0, &[drinking.as_str()]);
-        story.add(who, "adds an action to the indsatsplan", item, action).await?;
-    }
-    let sign = |version| Command::SignIndsatsplan(pb::SignIndsatsplan { version });
-    story.step(&mut ward, "signs version 3 for the psychiatry side", sign(3)).await?;
-    let agreed = story.step(&mut addiction, "signs version 3 for the addiction side", sign(3)).await?;
-    let agreed = agreed.events.iter().any(|e| matches!(&e.event, Some(Event::IndsatsplanSigned(s)) if s.agreed));
-    println!("        {:<22} -> {}", "", if agreed { "agreed by both sides" } else { "NOT AGREED?" });
-    story
-        .step(
-            &mut addiction,
-            "starts its action: a change that reopens the agreement, and both sides are told",
-            Command::ChangeActivityStatus(pb::ChangeActivityStatus {
-                activity_id: story.id("addiction action")?,
-                status: pb::ActivityStatus::InProgress as i32,
-            }),
-        )
-        .await?;
+    indsatsplan::indsatsplan(&mut story, &mut ward, &mut addiction, &date).await?;
 
     access::who_sees_what(&mut story, &mut ward, &mut social, &mut job, &date(0)).await?;
 
@@ -556,6 +523,8 @@ pub async fn run() -> anyhow::Result<()> {
          no health information until the citizen's consent. Reopening a subscription after position 0 replays\n   \
          what each may see now.)"
     );
+
+    citizen::citizen(&hub, &mut story, &mut ward, &mut job, &mut addiction, &date(0)).await?;
 
     let plan = ward
         .client
