@@ -37,8 +37,8 @@ pub const ASSERTION_HEADER: &str = "authorization";
 /// The algorithms the hub accepts; `none` and the shared-secret HMAC family never.
 pub const ALGORITHMS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::RS256];
 
-/// The claims of a professional assertion.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The claims of a professional assertion (or a citizen portal's).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The identity provider: must be the one registered for the organisation.
     pub iss: String,
@@ -58,6 +58,22 @@ pub struct Claims {
     /// The citizen's CPR number: in a citizen portal's assertions, and only there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpr: Option<String>,
+}
+
+/// Every claim but the citizen's CPR number, which is never shown.
+impl std::fmt::Debug for Claims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claims")
+            .field("iss", &self.iss)
+            .field("sub", &self.sub)
+            .field("aud", &self.aud)
+            .field("exp", &self.exp)
+            .field("nbf", &self.nbf)
+            .field("role", &self.role)
+            .field("authorisation_id", &self.authorisation_id)
+            .field("cpr", &self.cpr.as_ref().map(|_| "<withheld>"))
+            .finish()
+    }
 }
 
 /// How the hub verifies assertions.

@@ -266,6 +266,10 @@ impl Feed {
         let mut views: HashMap<PlanId, Option<Seen>> = HashMap::new();
         let mut visible: Vec<Delivery> = Vec::new();
         for event in events {
+            // A citizen sees one plan: others' are not even loaded.
+            if self.actor.is_citizen() && self.actor.own_plan != Some(event.plan_id) {
+                continue;
+            }
             let seen = match views.entry(event.plan_id) {
                 Entry::Occupied(known) => known.into_mut(),
                 Entry::Vacant(slot) => {

@@ -54,3 +54,12 @@ pub async fn client(dir: &Path, addr: SocketAddr) -> anyhow::Result<PlanClient> 
     let minter = std::sync::Arc::new(samplan_hub::identity::Minter::from_dev_dir(dir, WARD)?);
     Ok(plan_client(channel, Professional::signed(minter, "aut-4471", "PHYSICIAN")?))
 }
+
+/// A citizen portal client of a hub that `dev-pki` set up in `dir`, acting for the citizen `cpr`.
+pub async fn citizen_client(dir: &Path, addr: SocketAddr, cpr: &str) -> anyhow::Result<PlanClient> {
+    use samplan_hub::pki::CITIZEN_PORTAL;
+    let ca = std::fs::read_to_string(dir.join("ca.pem"))?;
+    let channel = connect(addr, &ca, &read_identity(dir, CITIZEN_PORTAL)?).await?;
+    let minter = std::sync::Arc::new(samplan_hub::identity::Minter::from_dev_dir(dir, CITIZEN_PORTAL)?);
+    Ok(plan_client(channel, Professional::citizen(minter, "mitid-7f3a", "CITIZEN", cpr)?))
+}

@@ -300,6 +300,23 @@ async fn another_citizens_plan_answers_exactly_as_a_plan_that_does_not_exist() -
     let clocks = me.list_clocks(pb::ListClocksRequest::default()).await?.into_inner().clocks;
     assert!(!clocks.is_empty() && clocks.iter().all(|c| c.plan == mine), "{clocks:?}");
 
+    // Request ids are each citizen's own: the same id on two citizens' plans
+    // is two requests; replaying another citizen's request answers as for none.
+    let mut other = t.hub.citizen_client("mitid-b2", "CITIZEN", OTHER_CPR).await?;
+    let mine_now = version_of(&mut me, &mine).await?;
+    let theirs_now = version_of(&mut other, &theirs).await?;
+    me.change_plan(change(&mine, mine_now, "goal-1", add_goal("sove om natten"))).await?;
+    other.change_plan(change(&theirs, theirs_now, "goal-1", add_goal("sove om natten"))).await?;
+    let replayed = seen(other.change_plan(change(&mine, mine_now, "goal-1", add_goal("sove om natten"))).await);
+    assert_eq!(replayed, seen(other.change_plan(change(&nowhere, mine_now, "goal-1", add_goal("x"))).await));
+
+    // The other citizen's access log tells that the portal looked, never who.
+    let access = pb::ListPlanAccessRequest { parent: theirs.clone(), page_size: 1000, ..Default::default() };
+    let log = other.list_plan_access(access).await?.into_inner().entries;
+    let looked = log.iter().find(|e| e.organisation_id == CITIZEN_PORTAL && e.action == "LookupPlan" && !e.allowed);
+    assert_eq!(looked.map(|e| e.professional_id.as_str()), Some("portal-user"), "{log:?}");
+    assert!(log.iter().all(|e| e.professional_id != "mitid-7f3a" && e.professional_id != "mitid-b2"));
+
     // A citizen with no plan is told of none, their own included.
     let mut planless = citizen(&t, NO_PLAN_CPR).await?;
     assert_eq!(seen(planless.get_plan(get(mine.clone())).await), seen(planless.get_plan(get(nowhere.clone())).await));

@@ -1,12 +1,14 @@
 //! CPR numbers never reach logs or the data directory: a hub process with
-//! trace logging serves creates, lookups, a subscription and refusals for several citizens;
-//! then its log and every file of its database are searched for the numbers.
+//! trace logging serves creates, lookups, a subscription, the citizens' own
+//! portal calls (whose assertions carry their numbers) and refusals for
+//! several citizens; then its log and every file of its database are
+//! searched for the numbers.
 
 use std::path::Path;
 
 use samplan_proto::v1 as pb;
-use samplan_tests::process::{client, spawn_hub};
-use samplan_tests::{add_goal, change, create_plan, events_until, subscribe};
+use samplan_tests::process::{citizen_client, client, spawn_hub};
+use samplan_tests::{add_goal, change, create_plan, events_until, field_violations, subscribe};
 
 const CITIZENS: [&str; 3] = ["0101901235", "2412857413", "0203291WQ3"];
 /// Refused numbers must not be echoed or logged either.
@@ -51,6 +53,17 @@ async fn no_cpr_number_in_logs_or_storage() -> anyhow::Result<()> {
     for cpr in REFUSED {
         let refused = ward.lookup_plan(pb::LookupPlanRequest { cpr: cpr.into() }).await.expect_err("invalid");
         assert!(!refused.message().contains(cpr));
+    }
+    // Each citizen reads their plan and writes a goal through the portal; a
+    // request id holding a CPR number is refused, never stored.
+    for cpr in CITIZENS {
+        let mut citizen = citizen_client(dir.path(), addr, cpr).await?;
+        let plan = citizen.lookup_plan(pb::LookupPlanRequest { cpr: cpr.into() }).await?.into_inner().plan;
+        let plan = plan.ok_or_else(|| anyhow::anyhow!("the citizen's plan"))?;
+        let smuggled = change(&plan.name, plan.version, cpr, add_goal("Jeg vil gerne bo selv"));
+        let refused = citizen.change_plan(smuggled).await.expect_err("a CPR number as request id");
+        assert!(field_violations(&refused).contains_key("request_id") && !refused.message().contains(cpr));
+        citizen.change_plan(change(&plan.name, plan.version, "", add_goal("Jeg vil gerne bo selv"))).await?;
     }
     hub.kill()?;
     hub.wait()?;

@@ -99,6 +99,9 @@ fn optional_request_id(value: &str) -> Result<Option<String>, DomainError> {
     if value.len() > 128 || !value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
         return Err(DomainError::invalid("request_id", "must be 1-128 letters, digits or -_.: (a UUID is ideal)"));
     }
+    if names_cpr(value) {
+        return Err(DomainError::invalid("request_id", "must not hold a CPR number (a UUID is ideal)"));
+    }
     Ok(Some(value.to_owned()))
 }
 

@@ -103,6 +103,19 @@ pub fn contains_cpr(text: &str) -> bool {
     })
 }
 
+/// Whether an identifier names a CPR or eCPR number as one of its parts: a
+/// run of letters and digits that is one (`dr-0101304000`), or two
+/// neighbouring runs that are one when joined with a dash (`010130-4000`).
+/// Whole parts, not every window, so that a UUID or a hex key never matches
+/// by chance (a window search refuses about one random UUID in 400).
+pub fn names_cpr(identifier: &str) -> bool {
+    let parts: Vec<&str> = identifier.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+    parts.iter().any(|part| part.len() == 10 && Cpr::parse(part).is_ok())
+        || parts.windows(2).any(|pair| {
+            pair[0].len() == 6 && pair[1].len() == 4 && Cpr::parse(&format!("{}-{}", pair[0], pair[1])).is_ok()
+        })
+}
+
 /// The century of a birth year, from the 7th digit and the two-digit year.
 fn century(seventh: u8, yy: u32) -> u32 {
     match seventh {
@@ -205,6 +218,21 @@ mod tests {
         assert!(contains_cpr("id0203291WQ3"));
         assert!(!contains_cpr("7c9e6679-7425-40de-944b-e07fc1f90ae7"));
         assert!(!contains_cpr("demo-psykiatri-amager-12"));
+    }
+
+    #[test]
+    fn finds_numbers_named_as_parts_of_identifiers_and_never_in_random_uuids() {
+        assert!(names_cpr("dr-0101304000"));
+        assert!(names_cpr("0101304000"));
+        assert!(names_cpr("req.010130-4000.1"));
+        assert!(names_cpr("cpr:0203291WQ3"));
+        assert!(!names_cpr("demo-psykiatri-amager-12"));
+        assert!(!names_cpr("aut-4471"));
+        // A window search finds "numbers" in about one random UUID in 400; parts never do.
+        for _ in 0..20_000 {
+            let uuid = uuid::Uuid::new_v4().to_string();
+            assert!(!names_cpr(&uuid), "{uuid}");
+        }
     }
 
     #[test]

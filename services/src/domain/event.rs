@@ -143,7 +143,8 @@ pub enum EventPayload {
         sides: Vec<SectionKind>,
         agreed: bool,
     },
-    /// A change to an agreed indsatsplan made `version`, which neither side has signed.
+    /// A change to an indsatsplan that a side had signed or the citizen had
+    /// accepted made `version`, which no one has signed or accepted.
     IndsatsplanReopened {
         version: u32,
     },

@@ -12,9 +12,10 @@
 //! version and the citizen has accepted it — through their own portal, or
 //! as a side records it from a meeting with them. Every change to its content — an action added or moved on, a
 //! priority, the meeting date, a shared goal revised or ended — makes a new
-//! version; if the plan was agreed, the change is followed by an
-//! `IndsatsplanReopened` event, which both sides receive, as they receive the
-//! signature (`IndsatsplanSigned`, saying whether it completed the agreement).
+//! version; if anyone had signed or accepted the version it changes, the
+//! change is followed by an `IndsatsplanReopened` event, which both sides
+//! receive, as they receive the signature (`IndsatsplanSigned`, saying whether
+//! it completed the agreement).
 
 use std::collections::BTreeMap;
 
@@ -73,6 +74,11 @@ impl Indsatsplan {
 
     pub fn is_agreed(&self) -> bool {
         SIDES.iter().all(|side| self.signed(*side)) && self.accepted()
+    }
+
+    /// Whether anyone has signed or accepted the current version.
+    pub fn answered(&self) -> bool {
+        SIDES.iter().any(|side| self.signed(*side)) || self.accepted()
     }
 }
 
@@ -219,9 +225,10 @@ pub fn changes(plan: &Plan, event: &EventPayload) -> bool {
 }
 
 /// What follows `events` decided on `plan`: the agreement reopened, if they
-/// change an agreed indsatsplan.
+/// change an indsatsplan whose current version a side had signed or the
+/// citizen had accepted — so that no signature or acceptance lapses unheard.
 pub(super) fn follow_up(plan: &Plan, events: &[EventPayload]) -> Option<EventPayload> {
     let current = plan.indsatsplan.as_ref()?;
     let changed = events.iter().any(|e| changes(plan, e));
-    (changed && current.is_agreed()).then_some(EventPayload::IndsatsplanReopened { version: current.version + 1 })
+    (changed && current.answered()).then_some(EventPayload::IndsatsplanReopened { version: current.version + 1 })
 }

@@ -148,6 +148,19 @@ fn any_change_to_either_sides_part_reopens_the_agreement() {
         assert_eq!(given.when(&by, &change).expect("change").len(), 1, "{change:?}");
         assert!(given.and(&by, change).plan.indsatsplan.as_ref().expect("plan").is_agreed());
     }
+    // A change to a version only one side had signed reopens it too: no signature lapses unheard.
+    let one_signed = sides()
+        .and(&ward(), start())
+        .and_with(&ward(), |g| {
+            action(g, SectionKind::Psychiatry, "medicinsk behandling", LegalPlanType::KoordinerendeIndsatsplan)
+        })
+        .and(&ward(), sign(2));
+    let events = one_signed.when(&ward(), &Command::SetIndsatsplanMeeting { next_meeting: day(2027, 2, 1) });
+    assert_eq!(names(&events.expect("change")), ["IndsatsplanMeetingSet", "IndsatsplanReopened"]);
+    let unsigned = sides().and(&ward(), start());
+    let events = unsigned.when(&ward(), &Command::SetIndsatsplanMeeting { next_meeting: day(2027, 2, 1) });
+    assert_eq!(names(&events.expect("change")), ["IndsatsplanMeetingSet"], "nothing to reopen");
+
     // Signed again by both and accepted again, it is agreed again.
     let given = agreed();
     let citizen = citizen(&given.plan);

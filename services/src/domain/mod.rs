@@ -36,7 +36,7 @@ mod tests;
 
 pub use audit::{AuditEntry, Decision};
 pub use command::Command;
-pub use cpr::{CitizenKey, Cpr, CprError, CprKind, PseudonymKey, contains_cpr};
+pub use cpr::{CitizenKey, Cpr, CprError, CprKind, PseudonymKey, contains_cpr, names_cpr};
 pub use deadlines::{Clock, ClockKind, ClockState, DeadlineRule, DeadlineRules, Milestone, Period, mark_overdue};
 pub use decide::{Context, decide};
 pub use discharge::DischargeCommand;

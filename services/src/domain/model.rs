@@ -99,7 +99,8 @@ macro_rules! bounded_id {
         pub struct $name(String);
 
         impl $name {
-            /// Letters, digits and `-_.:@`, 1-64 characters, and not shaped like a CPR number.
+            /// Letters, digits and `-_.:@`, 1-64 characters, not shaped like a CPR
+            /// number and holding none.
             pub fn parse(field: &'static str, value: &str) -> Result<Self, DomainError> {
                 if value.is_empty() || value.len() > 64 {
                     return Err(DomainError::invalid(field, concat!($what, " must be 1-64 characters")));
@@ -107,8 +108,8 @@ macro_rules! bounded_id {
                 if !value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:@".contains(&b)) {
                     return Err(DomainError::invalid(field, concat!($what, " may hold only letters, digits and -_.:@")));
                 }
-                if looks_like_cpr(value) {
-                    return Err(DomainError::invalid(field, concat!($what, " must not be a CPR number")));
+                if looks_like_cpr(value) || super::cpr::names_cpr(value) {
+                    return Err(DomainError::invalid(field, concat!($what, " must not hold a CPR number")));
                 }
                 Ok(Self(value.to_owned()))
             }

@@ -20,7 +20,7 @@ use super::disclosure::{self, Audience};
 use super::error::DomainError;
 use super::event::EventPayload;
 use super::grounds::{self, Ground};
-use super::model::{Actor, DataCategory, OrganisationId, ProfessionalRole, Timestamp};
+use super::model::{Actor, DataCategory, OrganisationId, ProfessionalId, ProfessionalRole, Timestamp};
 use super::plan::Plan;
 
 /// How far a professional role reaches into a plan.
@@ -236,6 +236,23 @@ pub fn may_review_access(plan: &Plan, actor: &Actor, now: Timestamp) -> Result<(
 /// organisations it may name (that a psychiatric ward read the plan is a
 /// health fact too), with only the categories it sees and their grounds.
 pub fn shown_access_entry(reviewer: &Actor, sees: &[DataCategory], entry: &AuditEntry) -> Option<AuditEntry> {
+    let actor = entry.actor.as_ref()?;
+    if actor.is_citizen() {
+        // Who acted through a citizen portal is the portal's business: the
+        // entry may be another citizen's refused attempt on this plan.
+        let mut entry = entry.clone();
+        if let (Some(shown), Ok(person)) = (entry.actor.as_mut(), ProfessionalId::parse("professional", PORTAL_USER)) {
+            shown.professional = person;
+        }
+        return shown_access_entry_as(reviewer, sees, &entry);
+    }
+    shown_access_entry_as(reviewer, sees, entry)
+}
+
+/// How an access log names whoever acted through a citizen portal.
+pub const PORTAL_USER: &str = "portal-user";
+
+fn shown_access_entry_as(reviewer: &Actor, sees: &[DataCategory], entry: &AuditEntry) -> Option<AuditEntry> {
     let actor = entry.actor.as_ref()?;
     if reviewer.is_citizen() {
         return Some(entry.clone());

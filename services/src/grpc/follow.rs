@@ -55,7 +55,9 @@ impl PlanApi {
         let mut disclosures = Vec::new();
         let mut next_page_token = String::new();
         let mut last_listed: Option<PlanId> = None;
-        for (id, indices) in self.store.open_clocks(after)? {
+        // A citizen sees one plan: others' are not even loaded.
+        let reachable = |id: &PlanId| !actor.is_citizen() || actor.own_plan == Some(*id);
+        for (id, indices) in self.store.open_clocks(after)?.into_iter().filter(|(id, _)| reachable(id)) {
             if disclosures.len() == page_size {
                 next_page_token = last_listed.map(|p| p.resource_name()).unwrap_or_default();
                 break;

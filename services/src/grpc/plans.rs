@@ -156,7 +156,14 @@ impl PlanApi {
                 convert::access_entry(&entry, name)
             })
             .collect();
-        let disclosure = Disclosure::review(Some(id), "the citizen's contact person or an auditor reviewing access");
+        let disclosure = Disclosure::review(
+            Some(id),
+            if actor.is_citizen() {
+                "the citizen reading their own access log (sundhedsloven § 37, stk. 1; databeskyttelsesforordningen art. 15)"
+            } else {
+                "the citizen's contact person or an auditor reviewing access"
+            },
+        );
         Ok(Answer::disclosing(pb::ListPlanAccessResponse { entries, next_page_token }, disclosure))
     }
 

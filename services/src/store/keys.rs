@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use super::{Error, decode};
 use chrono::Datelike;
 
-use crate::domain::{CitizenKey, Date, EventPayload, OrganisationId, Plan, PlanId, RecordedEvent};
+use crate::domain::{Actor, CitizenKey, Date, EventPayload, Plan, PlanId, RecordedEvent};
 
 pub const EVENT: u8 = b'e';
 pub const GLOBAL: u8 = b'g';
@@ -177,14 +177,22 @@ pub fn citizen(citizen: &CitizenKey) -> [u8; 33] {
 
 /// The request id is client-chosen text, so the key holds its SHA-256 rather
 /// than the text: whatever a client puts in it never becomes a storage key.
-pub fn request(organisation: &OrganisationId, request_id: &str) -> Vec<u8> {
-    let org = organisation.as_str().as_bytes();
+/// Request ids are the acting organisation's — and for a citizen acting
+/// through a citizen portal, whose organisation every citizen shares, that
+/// citizen's own: their plan id is hashed in before the id.
+pub fn request(actor: &Actor, request_id: &str) -> Vec<u8> {
+    let org = actor.organisation.as_str().as_bytes();
     let mut key = Vec::with_capacity(2 + org.len() + 32);
     key.push(REQUEST);
     // Organisation ids are at most 64 bytes (validated), so the length fits.
     key.push(u8::try_from(org.len()).unwrap_or(u8::MAX));
     key.extend_from_slice(org);
-    key.extend_from_slice(&Sha256::digest(request_id.as_bytes()));
+    let mut digest = Sha256::new();
+    if actor.is_citizen() {
+        digest.update(actor.own_plan.map_or([0; 16], |plan| plan.0));
+    }
+    digest.update(request_id.as_bytes());
+    key.extend_from_slice(&digest.finalize());
     key
 }
 

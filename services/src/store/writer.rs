@@ -347,7 +347,7 @@ impl Writer {
     ) -> Result<Outcome, Error> {
         // The request id's key and the fingerprint of what it asked for.
         let request = match &sub.request_id {
-            Some(id) => Some((keys::request(&sub.actor.organisation, id), Sha256::digest(encode(intent)?).into())),
+            Some(id) => Some((keys::request(&sub.actor, id), Sha256::digest(encode(intent)?).into())),
             None => None,
         };
         if let Some((key, fingerprint)) = &request
