@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use samplan_services::access::{Authentication, Organisation, Registry};
 use samplan_services::assertion::{AssertionSettings, IdentityProvider, Verifier};
-use samplan_services::domain::{ClockKind, DeadlineRule, DeadlineRules, OrganisationId, Period, Sector};
+use samplan_services::domain::{Calendar, ClockKind, DeadlineRule, DeadlineRules, OrganisationId, Period, Sector};
 use samplan_services::subscription::SubscriptionOptions;
 use serde::{Deserialize, Serialize};
 
@@ -229,17 +229,27 @@ pub struct DeadlineConfig {
     /// The effective-dated deadline table; when given, it replaces the default table whole.
     #[serde(default)]
     pub rules: Option<Vec<DeadlineRuleConfig>>,
+    /// Days (YYYY-MM-DD) the deployment's offices are closed besides weekends
+    /// and public holidays: not working days for any working-day clock.
+    #[serde(default)]
+    pub closed_days: Vec<chrono::NaiveDate>,
 }
 
 impl Default for DeadlineConfig {
     fn default() -> Self {
-        Self { check_interval_ms: default_check_interval_ms(), rules: None }
+        Self { check_interval_ms: default_check_interval_ms(), rules: None, closed_days: Vec::new() }
     }
 }
 
 impl DeadlineConfig {
-    /// The table: the configured rows, or the default table.
+    /// The table (the configured rows, or the default table) on the working-day
+    /// calendar with the configured closed days.
     pub fn table(&self) -> anyhow::Result<DeadlineRules> {
+        let calendar = Calendar::with_closed_days(self.closed_days.iter().copied());
+        Ok(self.rows()?.with_calendar(calendar))
+    }
+
+    fn rows(&self) -> anyhow::Result<DeadlineRules> {
         let Some(rows) = &self.rules else { return Ok(DeadlineRules::default()) };
         let rules = rows
             .iter()

@@ -3,8 +3,10 @@
 //! (the fourth Friday after Easter) was abolished as a public holiday from
 //! 2024 (lov om konsekvenser ved afskaffelsen af store bededag som helligdag,
 //! L 13, Folketingsåret 2022-23, 2. samling). Grundlovsdag, Christmas Eve and New
-//! Year's Eve are not public holidays, though many offices close: such days
-//! would be extra closed days of a deployment (not yet configurable).
+//! Year's Eve are not public holidays, though many offices close: those are
+//! a deployment's extra closed days ([`Calendar`], from configuration).
+
+use std::collections::BTreeSet;
 
 use chrono::{Datelike, Weekday};
 
@@ -71,6 +73,50 @@ pub fn is_working_day(date: Date) -> bool {
     !matches!(date.weekday(), Weekday::Sat | Weekday::Sun) && !is_public_holiday(date)
 }
 
+/// The working days of a deployment: Monday to Friday except the public
+/// holidays and the extra days its offices close (e.g. Grundlovsdag,
+/// Christmas Eve, New Year's Eve), which its configuration names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Calendar {
+    closed: BTreeSet<Date>,
+}
+
+impl Calendar {
+    pub fn with_closed_days(days: impl IntoIterator<Item = Date>) -> Self {
+        Self { closed: days.into_iter().collect() }
+    }
+
+    pub fn is_working_day(&self, date: Date) -> bool {
+        is_working_day(date) && !self.closed.contains(&date)
+    }
+
+    /// The day `n` working days after `start` (`start` itself when `n` is 0).
+    pub fn add_working_days(&self, start: Date, n: u32) -> Date {
+        let mut day = start;
+        let mut left = n;
+        while left > 0 {
+            day = day.succ_opt().unwrap_or(Date::MAX);
+            if day == Date::MAX {
+                return day;
+            }
+            if self.is_working_day(day) {
+                left -= 1;
+            }
+        }
+        day
+    }
+
+    /// How many working days lie in `from..until`.
+    pub fn working_days_between(&self, from: Date, until: Date) -> u32 {
+        from.iter_days()
+            .take_while(|d| *d < until)
+            .filter(|d| self.is_working_day(*d))
+            .count()
+            .try_into()
+            .unwrap_or(u32::MAX)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,8 +161,51 @@ mod tests {
     fn working_day_periods_skip_the_holidays() {
         use crate::domain::deadlines::Period;
         // Five working days from Wednesday 1 April 2026: Easter takes Thursday to Monday.
-        assert_eq!(Period::WorkingDays(5).due(day(2026, 4, 1)), day(2026, 4, 13));
+        let danish = Calendar::default();
+        assert_eq!(Period::WorkingDays(5).due(day(2026, 4, 1), &danish), day(2026, 4, 13));
         // From Wednesday 23 December 2026: the 25th and 26th and the weekend.
-        assert_eq!(Period::WorkingDays(5).due(day(2026, 12, 23)), day(2026, 12, 31));
+        assert_eq!(Period::WorkingDays(5).due(day(2026, 12, 23), &danish), day(2026, 12, 31));
+        // A deployment whose offices close on Christmas Eve and New Year's Eve.
+        let closing = Calendar::with_closed_days([day(2026, 12, 24), day(2026, 12, 31)]);
+        assert_eq!(Period::WorkingDays(5).due(day(2026, 12, 23), &closing), day(2027, 1, 5));
+        assert_eq!(closing.working_days_between(day(2026, 12, 21), day(2027, 1, 4)), 6);
+    }
+
+    /// Every Danish public holiday of 2024-2030, from the church calendar.
+    #[test]
+    fn the_public_holidays_of_2024_to_2030() {
+        // (Easter Sunday, Store Bededag in force)
+        let years = [
+            (2024, day(2024, 3, 31)),
+            (2025, day(2025, 4, 20)),
+            (2026, day(2026, 4, 5)),
+            (2027, day(2027, 3, 28)),
+            (2028, day(2028, 4, 16)),
+            (2029, day(2029, 4, 1)),
+            (2030, day(2030, 4, 21)),
+        ];
+        for (year, sunday) in years {
+            assert_eq!(easter(year), sunday, "{year}");
+            let holidays: Vec<Date> = day(year, 1, 1)
+                .iter_days()
+                .take_while(|d| d.year() == year)
+                .filter(|d| is_public_holiday(*d))
+                .collect();
+            let from_easter = |n: i64| sunday + chrono::Duration::days(n);
+            let expected = vec![
+                day(year, 1, 1),
+                from_easter(-3),
+                from_easter(-2),
+                sunday,
+                from_easter(1),
+                from_easter(39),
+                from_easter(49),
+                from_easter(50),
+                day(year, 12, 25),
+                day(year, 12, 26),
+            ];
+            assert_eq!(holidays, expected, "{year}: ten holidays, no Store Bededag");
+        }
+        assert!(is_public_holiday(easter(2023) + chrono::Duration::days(26)), "Store Bededag 2023");
     }
 }

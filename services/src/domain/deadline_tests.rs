@@ -152,6 +152,46 @@ fn pausing_moves_the_due_date_by_the_days_paused() {
 }
 
 #[test]
+fn a_paused_working_day_clock_moves_on_by_the_working_days_paused() {
+    // A network meeting clock started on Monday 21 Dec 2026: five working days
+    // (Christmas Day is a Friday, Boxing Day a Saturday) end on Tuesday 29 Dec.
+    let planned = |deadlines: DeadlineRules| {
+        let mut given = Given::plan()
+            .with_team()
+            .and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry })
+            .and(&ward(), udskrivningsaftale());
+        given.deadlines = deadlines;
+        given.and_at(
+            at(2026, 12, 21),
+            &ward(),
+            milestone(Milestone::DischargePlanned { expected: day(2027, 1, 8) }, day(2026, 12, 21)),
+        )
+    };
+    let given = planned(DeadlineRules::default());
+    assert_eq!(given.plan.clocks[0].due_on, day(2026, 12, 29), "Mon-Thu, then Mon and Tue: the 25th is a holiday");
+    let clock_id = given.clock_id(1);
+    let paused = given.and_at(
+        at(2026, 12, 22),
+        &ward(),
+        Command::PauseClock { clock_id: clock_id.clone(), reason: text("borgeren indlagt igen") },
+    );
+    // Paused Tuesday 22 Dec to Monday 4 Jan: 22, 23, 24, 28, 29, 30, 31 Dec are working days (7).
+    let resumed = paused.and_at(at(2027, 1, 4), &ward(), Command::ResumeClock { clock_id: clock_id.clone() });
+    assert_eq!(resumed.plan.clocks[0].due_on, day(2027, 1, 8), "seven working days on from 29 Dec (1 Jan a holiday)");
+
+    // A deployment closed on Christmas Eve and New Year's Eve counts neither.
+    let closing = DeadlineRules::default()
+        .with_calendar(calendar::Calendar::with_closed_days([day(2026, 12, 24), day(2026, 12, 31)]));
+    let given = planned(closing);
+    assert_eq!(given.plan.clocks[0].due_on, day(2026, 12, 30), "the 24th does not count");
+    let clock_id = given.clock_id(1);
+    let resumed = given
+        .and_at(at(2026, 12, 22), &ward(), Command::PauseClock { clock_id: clock_id.clone(), reason: text("indlagt") })
+        .and_at(at(2027, 1, 4), &ward(), Command::ResumeClock { clock_id });
+    assert_eq!(resumed.plan.clocks[0].due_on, day(2027, 1, 8), "five working days paused, five on");
+}
+
+#[test]
 fn a_clock_is_overdue_the_day_after_its_due_date_and_marked_once() {
     let mut given = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
     let clock = given.plan.clocks[0].clone();

@@ -17,7 +17,7 @@
 use chrono::Months;
 use serde::{Deserialize, Serialize};
 
-use super::calendar;
+use super::calendar::Calendar;
 use super::decide::no_such;
 use super::error::DomainError;
 use super::event::EventPayload;
@@ -112,20 +112,21 @@ pub enum Period {
 
 impl Period {
     /// The due date of a clock started on `start`: the last day within the period.
-    pub fn due(self, start: Date) -> Date {
+    pub fn due(self, start: Date, calendar: &Calendar) -> Date {
         match self {
             Self::Days(n) => start + chrono::Days::new(u64::from(n)),
             Self::Months(n) => start.checked_add_months(Months::new(n)).unwrap_or(Date::MAX),
-            Self::WorkingDays(n) => {
-                let mut day = start;
-                let mut left = n;
-                while left > 0 {
-                    day = day.succ_opt().unwrap_or(Date::MAX);
-                    if calendar::is_working_day(day) {
-                        left -= 1;
-                    }
-                }
-                day
+            Self::WorkingDays(n) => calendar.add_working_days(start, n),
+        }
+    }
+
+    /// A due date moved on by a pause from `since` until `resumed`: by the
+    /// calendar days it lasted, or for a working-day clock by the working days.
+    pub fn moved(self, due: Date, since: Date, resumed: Date, calendar: &Calendar) -> Date {
+        match self {
+            Self::WorkingDays(_) => calendar.add_working_days(due, calendar.working_days_between(since, resumed)),
+            Self::Days(_) | Self::Months(_) => {
+                due + chrono::Days::new(u64::try_from((resumed - since).num_days()).unwrap_or(0))
             }
         }
     }
@@ -149,9 +150,13 @@ impl DeadlineRule {
     }
 }
 
-/// The effective-dated deadline table.
+/// The effective-dated deadline table, and the working-day calendar its
+/// working-day periods count on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeadlineRules(Vec<DeadlineRule>);
+pub struct DeadlineRules {
+    rules: Vec<DeadlineRule>,
+    calendar: Calendar,
+}
 
 impl DeadlineRules {
     /// A table; refused if two rows for one kind hold on the same day.
@@ -171,12 +176,26 @@ impl DeadlineRules {
                 }
             }
         }
-        Ok(Self(rules))
+        Ok(Self { rules, calendar: Calendar::default() })
+    }
+
+    /// The same table, counting working days on `calendar`.
+    pub fn with_calendar(self, calendar: Calendar) -> Self {
+        Self { calendar, ..self }
+    }
+
+    pub fn calendar(&self) -> &Calendar {
+        &self.calendar
     }
 
     /// The rule for a clock of `kind` started on `start`; `None` where no right was in force then.
     pub fn rule(&self, kind: ClockKind, start: Date) -> Option<&DeadlineRule> {
-        self.0.iter().find(|r| r.kind == kind && r.holds_on(start))
+        self.rules.iter().find(|r| r.kind == kind && r.holds_on(start))
+    }
+
+    /// The due date of a clock of `kind` started on `start`, if a right was in force then.
+    pub fn due(&self, kind: ClockKind, start: Date) -> Option<Date> {
+        self.rule(kind, start).map(|r| r.period.due(start, &self.calendar))
     }
 }
 
@@ -193,7 +212,7 @@ impl Default for DeadlineRules {
         };
         use ClockKind::*;
         use Period::*;
-        Self(vec![
+        let rules = vec![
             row(
                 Assessment,
                 None,
@@ -227,7 +246,8 @@ impl Default for DeadlineRules {
             ),
             row(IndsatsplanMeeting, None, None, Months(6), "koordinerende indsatsplan: next joint meeting"),
             row(NetworkMeeting, None, None, WorkingDays(5), "network meeting at discharge"),
-        ])
+        ];
+        Self { rules, calendar: Calendar::default() }
     }
 }
 
@@ -319,7 +339,7 @@ pub fn start_clocks(rules: &DeadlineRules, milestone: &Milestone, occurred_on: D
         .map(|(i, rule)| StartedClock {
             clock_id: ids.id("clock", i),
             kind: rule.kind,
-            due_on: rule.period.due(occurred_on),
+            due_on: rule.period.due(occurred_on, rules.calendar()),
             source: rule.source.clone(),
         })
         .collect()
@@ -379,14 +399,21 @@ pub(super) fn pause(plan: &Plan, clock_id: &str, reason: &Text, today: Date) -> 
     Ok(EventPayload::ClockPaused { clock_id: clock_id.to_owned(), reason: reason.clone(), on: today })
 }
 
-/// Resuming a paused clock: its due date moves on by the days it was paused.
-pub(super) fn resume(plan: &Plan, clock_id: &str, today: Date) -> Result<EventPayload, DomainError> {
+/// Resuming a paused clock: its due date moves on by the time it was paused,
+/// counted as its period counts (working days for a working-day clock).
+pub(super) fn resume(
+    plan: &Plan,
+    rules: &DeadlineRules,
+    clock_id: &str,
+    today: Date,
+) -> Result<EventPayload, DomainError> {
     let clock = plan.clock(clock_id).ok_or_else(|| no_such("clock_id", "clock"))?;
     let ClockState::Paused { since, .. } = &clock.state else {
         return Err(DomainError::precondition("CLOCK_NOT_PAUSED", "only a paused clock can be resumed"));
     };
-    let paused_days = u64::try_from((today - *since).num_days()).unwrap_or(0);
-    let due_on = clock.due_on + chrono::Days::new(paused_days);
+    // The period of the rule the clock started under (calendar days if none is known now).
+    let period = rules.rule(clock.kind, clock.started_on).map_or(Period::Days(0), |r| r.period);
+    let due_on = period.moved(clock.due_on, *since, today, rules.calendar());
     Ok(EventPayload::ClockResumed { clock_id: clock_id.to_owned(), on: today, due_on })
 }
 
@@ -412,7 +439,7 @@ mod tests {
     fn each_default_rule_gives_its_due_date() {
         let rules = DeadlineRules::default();
         let start = day(2026, 11, 2); // a Monday
-        let due = |kind| rules.rule(kind, start).map(|r| r.period.due(start));
+        let due = |kind| rules.due(kind, start);
         assert_eq!(due(ClockKind::Assessment), Some(day(2026, 12, 2)));
         assert_eq!(due(ClockKind::TreatmentSerious), Some(day(2026, 12, 2)));
         assert_eq!(due(ClockKind::TreatmentOther), Some(day(2027, 1, 1)));
@@ -421,10 +448,7 @@ mod tests {
         assert_eq!(due(ClockKind::DualDiagnosisTreatment), Some(day(2026, 11, 16)));
         assert_eq!(due(ClockKind::IndsatsplanMeeting), Some(day(2027, 5, 2)));
         // Five working days from a Thursday: Fri, Mon, Tue, Wed, Thu.
-        assert_eq!(
-            rules.rule(ClockKind::NetworkMeeting, start).map(|r| r.period.due(day(2026, 11, 5))),
-            Some(day(2026, 11, 12))
-        );
+        assert_eq!(rules.due(ClockKind::NetworkMeeting, day(2026, 11, 5)), Some(day(2026, 11, 12)));
     }
 
     #[test]

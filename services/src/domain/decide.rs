@@ -411,7 +411,7 @@ fn decide_seen(
             deadlines::record_milestone(plan, ctx.deadlines, milestone, *occurred_on, today, ctx.ids)?
         }
         Command::PauseClock { clock_id, reason } => deadlines::pause(plan, clock_id, reason, today)?,
-        Command::ResumeClock { clock_id } => deadlines::resume(plan, clock_id, today)?,
+        Command::ResumeClock { clock_id } => deadlines::resume(plan, ctx.deadlines, clock_id, today)?,
         Command::StartIndsatsplan { next_meeting } => {
             indsatsplan::start(plan, ctx.actor, ctx.deadlines, *next_meeting, today)?
         }

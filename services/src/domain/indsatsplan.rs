@@ -106,7 +106,7 @@ fn require_started(plan: &Plan) -> Result<&Indsatsplan, DomainError> {
 
 /// The next joint meeting must lie between today and the deadline for it.
 fn check_meeting(rules: &DeadlineRules, date: Date, today: Date) -> Result<(), DomainError> {
-    let latest = rules.rule(ClockKind::IndsatsplanMeeting, today).map(|r| r.period.due(today));
+    let latest = rules.due(ClockKind::IndsatsplanMeeting, today);
     if date < today || latest.is_some_and(|latest| date > latest) {
         return Err(DomainError::invalid("next_meeting_date", "must lie between today and six months from today"));
     }

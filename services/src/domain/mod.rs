@@ -35,6 +35,7 @@ pub(crate) mod testkit;
 mod tests;
 
 pub use audit::{AuditEntry, Decision};
+pub use calendar::Calendar;
 pub use command::Command;
 pub use cpr::{CitizenKey, Cpr, CprError, CprKind, PseudonymKey, contains_cpr, names_cpr};
 pub use deadlines::{Clock, ClockKind, ClockState, DeadlineRule, DeadlineRules, Milestone, Period, mark_overdue};
