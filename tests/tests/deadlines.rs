@@ -110,6 +110,38 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
     let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.context("plan")?;
     assert_eq!(events_in(plan.version), events_in(version) + 1, "the overdue clock, once");
     assert!(plan.clocks[1].overdue && plan.clocks[1].state == pb::ClockState::Running as i32);
+    assert!(
+        plan.clocks[1].overdue_duty.contains("§ 82 b"),
+        "what the citizen is owed: {}",
+        plan.clocks[1].overdue_duty
+    );
+
+    // The referral was rejected: the ward ends the clock with that reason; it
+    // is no longer open or overdue, and the ward's feed hears of it.
+    let stop = Command::StopClock(pb::StopClock {
+        clock_id: clocks[1].clock_id.clone(),
+        reason: pb::ClockStopReason::ReferralRejected as i32,
+    });
+    let ended = apply_now(&mut ward, &name, stop).await?;
+    let ended_at = ended.events.first().map(|e| e.global_position).context("an event")?;
+    let heard = events_until(&mut ward_feed, ended_at).await?;
+    assert!(matches!(&heard.last().and_then(|e| e.event.clone()), Some(Event::ClockEnded(e))
+        if e.reason == pb::ClockStopReason::ReferralRejected as i32 && e.end_date == hub_date(0)));
+    let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.context("plan")?;
+    let clock = &plan.clocks[1];
+    assert_eq!(
+        (clock.state, clock.end_reason),
+        (pb::ClockState::Ended as i32, pb::ClockStopReason::ReferralRejected as i32)
+    );
+    assert!(!clock.overdue && !clock.met && clock.overdue_duty.is_empty());
+    assert!(list_clocks(&mut ward, true, "ward-overdue-after").await?.is_empty());
+    let stop = Command::StopClock(pb::StopClock {
+        clock_id: clocks[0].clock_id.clone(),
+        reason: pb::ClockStopReason::NotNeeded as i32,
+    });
+    let refused = apply_now(&mut job, &name, stop).await.expect_err("the job centre sees it but does not hold it");
+    let refused = refused.downcast_ref::<tonic::Status>().context("a status")?;
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     Ok(())
 }
 

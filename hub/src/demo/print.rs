@@ -238,6 +238,9 @@ pub(super) fn describe(event: &Event) -> String {
         Event::ClockPaused(e) => format!("ClockPaused {}", e.clock_id),
         Event::ClockResumed(e) => format!("ClockResumed {} due {}", e.clock_id, e.due_date),
         Event::ClockOverdue(e) => format!("ClockOverdue {} (due {})", e.clock_id, e.due_date),
+        Event::ClockEnded(e) => {
+            format!("ClockEnded {} on {}: {}", e.clock_id, e.end_date, short(name::<pb::ClockStopReason>(e.reason)))
+        }
         Event::IndsatsplanStarted(e) => format!("IndsatsplanStarted, next meeting {}", e.next_meeting_date),
         Event::IndsatsplanMeetingSet(e) => format!("IndsatsplanMeetingSet {}", e.next_meeting_date),
         Event::IndsatsActionPrioritised(e) => format!("IndsatsActionPrioritised {} #{}", e.activity_id, e.priority),

@@ -264,6 +264,11 @@ fn event(e: &RecordedEvent, revealed: &[DataCategory]) -> pb::PlanEvent {
         EventPayload::IndsatsplanAccepted { version, agreed } => {
             E::IndsatsplanAccepted(pb::IndsatsplanAccepted { version: *version, agreed: *agreed })
         }
+        EventPayload::ClockEnded { clock_id, reason, on } => E::ClockEnded(pb::ClockEnded {
+            clock_id: clock_id.clone(),
+            reason: stop_reason_to(*reason),
+            end_date: day_text(*on),
+        }),
         EventPayload::NetworkMeetingAskedFor { on } => {
             E::NetworkMeetingAskedFor(pb::NetworkMeetingAskedFor { ask_date: day_text(*on) })
         }

@@ -138,6 +138,7 @@ fn every_event(plan: &Plan) -> Vec<EventPayload> {
     let psych_activity =
         plan.activities.iter().find(|a| a.section == SectionKind::Psychiatry).expect("activity").clone();
     let health_clock = plan.clocks.iter().find(|c| c.kind == ClockKind::Assessment).expect("clock").clock_id.clone();
+    let health_clock_ended = health_clock.clone();
     let consent =
         plan.consents.iter().find(|c| c.terms.categories.contains(&DataCategory::Psychiatric)).expect("consent");
     let objection = plan.objections[0].terms.clone();
@@ -220,6 +221,7 @@ fn every_event(plan: &Plan) -> Vec<EventPayload> {
         CareTeamMemberInvited { member: ward_member, ground: text("current treatment") },
         IndsatsplanAccepted { version: 1, agreed: false },
         NetworkMeetingAskedFor { on: NOW.date() },
+        ClockEnded { clock_id: health_clock_ended, reason: StopReason::Moved, on: NOW.date() },
     ]
 }
 

@@ -79,6 +79,10 @@ enum_map!(consent_form_from, consent_form_to, pb::ConsentForm, ConsentForm, { Or
 enum_map!(consent_giver_from, consent_giver_to, pb::ConsentGiver, ConsentGiver, {
     Citizen => Citizen, Representative => Representative,
 });
+enum_map!(stop_reason_from, stop_reason_to, pb::ClockStopReason, StopReason, {
+    Declined => Declined, ReferralWithdrawn => ReferralWithdrawn, ReferralRejected => ReferralRejected,
+    Moved => Moved, Died => Died, NotNeeded => NotNeeded,
+});
 enum_map!(clock_kind_from, clock_kind_to, pb::ClockKind, ClockKind, {
     Assessment => Assessment, TreatmentSerious => TreatmentSerious, TreatmentOther => TreatmentOther,
     AddictionTreatment => AddictionTreatment, DoctorConsultation => DoctorConsultation,

@@ -340,6 +340,12 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
             let clock_id = f.take(item_id("clock_id", &c.clock_id));
             Some(Command::ResumeClock { clock_id: clock_id? })
         }
+        C::StopClock(c) => {
+            scope!("stop_clock");
+            let clock_id = f.take(item_id("clock_id", &c.clock_id));
+            let reason = f.take(stop_reason_from("reason", c.reason));
+            Some(Command::StopClock { clock_id: clock_id?, reason: reason? })
+        }
         C::StartIndsatsplan(c) => {
             scope!("start_indsatsplan");
             let next_meeting = f.take(date("next_meeting_date", &c.next_meeting_date));

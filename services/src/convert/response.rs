@@ -334,20 +334,29 @@ fn rights_clock(c: &Clock, today: Date) -> pb::RightsClock {
             (pb::ClockState::Paused, None, Some(*since), reason.as_str().to_owned())
         }
         ClockState::Stopped { on } => (pb::ClockState::Stopped, Some(*on), None, String::new()),
+        ClockState::Ended { .. } => (pb::ClockState::Ended, None, None, String::new()),
     };
+    let (end_date, end_reason) = match &c.state {
+        ClockState::Ended { on, reason } => (Some(*on), stop_reason_to(*reason)),
+        _ => (None, pb::ClockStopReason::Unspecified as i32),
+    };
+    let overdue = c.is_overdue(today);
     pb::RightsClock {
         clock_id: c.clock_id.clone(),
         kind: clock_kind_to(c.kind),
         start_date: day_text(c.started_on),
         due_date: day_text(c.due_on),
         state: state as i32,
-        overdue: c.is_overdue(today),
+        overdue,
         stop_date: date_text(stop_date),
         met: c.met().unwrap_or(false),
         pause_date: date_text(pause_date),
         pause_reason,
         legal_source: c.source.clone(),
         responsible_organisation_id: c.responsible.to_string(),
+        end_date: date_text(end_date),
+        end_reason,
+        overdue_duty: c.overdue_duty().filter(|_| overdue).unwrap_or_default().to_owned(),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::deadlines::Milestone;
+use super::deadlines::{Milestone, StopReason};
 use super::discharge::DischargeCommand;
 use super::disclosure;
 use super::model::*;
@@ -159,6 +159,11 @@ pub enum Command {
     AcceptIndsatsplan {
         version: u32,
     },
+    /// Ends a clock without the milestone that satisfies it.
+    StopClock {
+        clock_id: String,
+        reason: StopReason,
+    },
 }
 
 impl Command {
@@ -199,18 +204,25 @@ impl Command {
             Command::WithdrawObjection { .. } => "WithdrawObjection",
             Command::RecordCitizenInformed { .. } => "RecordCitizenInformed",
             Command::AcceptIndsatsplan { .. } => "AcceptIndsatsplan",
+            Command::StopClock { .. } => "StopClock",
         }
     }
 
     /// Whether rules of their own decide who gives the command, beyond
     /// holding its category: a section's owner, the discharge flow's steps,
-    /// whoever may see the emergency access the citizen was told of, and the
-    /// citizen's acceptance of the indsatsplan (the citizen, or a side).
+    /// whoever may see the emergency access the citizen was told of, the
+    /// citizen's acceptance of the indsatsplan (the citizen, or a side), and
+    /// a clock's pauses and end (the service that owes the right).
     pub fn own_rules(&self) -> bool {
         self.writes_section()
             || matches!(
                 self,
-                Command::Discharge(_) | Command::RecordCitizenInformed { .. } | Command::AcceptIndsatsplan { .. }
+                Command::Discharge(_)
+                    | Command::RecordCitizenInformed { .. }
+                    | Command::AcceptIndsatsplan { .. }
+                    | Command::PauseClock { .. }
+                    | Command::ResumeClock { .. }
+                    | Command::StopClock { .. }
             )
     }
 
@@ -224,7 +236,9 @@ impl Command {
             Command::ChangeActivityStatus { .. } | Command::PrioritiseIndsatsAction { .. } => {
                 Some(("activity_id", "activity"))
             }
-            Command::PauseClock { .. } | Command::ResumeClock { .. } => Some(("clock_id", "clock")),
+            Command::PauseClock { .. } | Command::ResumeClock { .. } | Command::StopClock { .. } => {
+                Some(("clock_id", "clock"))
+            }
             Command::EndCareTeamMembership { .. } => Some(("member_id", "care-team membership")),
             Command::WithdrawConsent { .. } => Some(("consent_id", "consent")),
             Command::WithdrawObjection { .. } => Some(("objection_id", "objection")),
@@ -261,7 +275,9 @@ impl Command {
                 .find(|o| &o.terms.objection_id == objection_id)
                 .map_or(vec![], |o| objection_reveals(&o.terms)),
             Command::RecordMilestone { milestone, .. } => milestone_reveals(milestone),
-            Command::PauseClock { clock_id, .. } | Command::ResumeClock { clock_id } => {
+            Command::PauseClock { clock_id, .. }
+            | Command::ResumeClock { clock_id }
+            | Command::StopClock { clock_id, .. } => {
                 plan.clock(clock_id).map_or(vec![], |c| clock_reveals(c.kind).to_vec())
             }
             Command::StartIndsatsplan { .. }
@@ -314,7 +330,9 @@ impl Command {
                 disclosure::primary(&disclosure::milestone_reveals(milestone))
             }
             Command::Discharge(step) => step.category(),
-            Command::PauseClock { clock_id, .. } | Command::ResumeClock { clock_id } => plan
+            Command::PauseClock { clock_id, .. }
+            | Command::ResumeClock { clock_id }
+            | Command::StopClock { clock_id, .. } => plan
                 .clock(clock_id)
                 .map_or(DataCategory::PlanAndContact, |c| disclosure::primary(disclosure::clock_reveals(c.kind))),
             Command::RecordCitizenInformed { .. } => DataCategory::Psychiatric,

@@ -192,6 +192,35 @@ fn a_paused_working_day_clock_moves_on_by_the_working_days_paused() {
 }
 
 #[test]
+fn a_clock_ends_with_a_reason_by_whoever_holds_it_and_is_never_overdue_after() {
+    let given = Given::plan()
+        .with_team()
+        .and(&ward(), milestone(Milestone::ReferredForAssessment, today()))
+        .and(&ward(), milestone(Milestone::AssessmentCompleted { serious: false }, today()));
+    let treatment = given.clock_id(2);
+    let stop = |reason| Command::StopClock { clock_id: treatment.clone(), reason };
+    let hidden = given.when(&jobcentre(), &stop(StopReason::Moved));
+    assert_eq!(reason(hidden.expect_err("the job centre cannot see it")), "clock_id");
+    let events = given.when(&ward(), &stop(StopReason::Declined)).expect("the ward holds it");
+    assert_eq!(
+        events,
+        [EventPayload::ClockEnded { clock_id: treatment.clone(), reason: StopReason::Declined, on: today() }]
+    );
+    let ended = given.clone_plan().and(&ward(), stop(StopReason::Declined));
+    let clock = &ended.plan.clocks[1];
+    assert_eq!(clock.state, ClockState::Ended { on: today(), reason: StopReason::Declined });
+    assert!(!clock.is_open() && !clock.is_overdue(day(2030, 1, 1)) && clock.met().is_none());
+    assert_eq!(reason(ended.when(&ward(), &stop(StopReason::Died)).expect_err("twice")), "CLOCK_NOT_OPEN");
+    let stopped = given.when(&ward(), &Command::StopClock { clock_id: given.clock_id(1), reason: StopReason::Moved });
+    assert_eq!(reason(stopped.expect_err("met already")), "CLOCK_NOT_OPEN");
+
+    // Left running past its due date, the treatment clock says what the citizen is owed.
+    let running = &given.plan.clocks[1];
+    assert!(running.is_overdue(day(2027, 1, 23)));
+    assert!(running.overdue_duty().is_some_and(|d| d.contains("§ 87")));
+}
+
+#[test]
 fn a_clock_is_overdue_the_day_after_its_due_date_and_marked_once() {
     let mut given = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
     let clock = given.plan.clocks[0].clone();

@@ -12,12 +12,14 @@
 //!
 //! A clock is due on its due date (the last day within the deadline) and
 //! overdue from the day after while it still runs. A paused clock does not
-//! run: resuming moves the due date on by the days it was paused.
+//! run: resuming moves the due date on by the time it was paused, as its
+//! period counts (working days for a working-day clock). A clock the right no
+//! longer applies to (a declined offer, a withdrawn referral, a move, a death)
+//! is ended with that reason: neither met nor missed, never overdue.
 
-use chrono::Months;
 use serde::{Deserialize, Serialize};
 
-use super::calendar::Calendar;
+pub use super::deadline_rules::{DeadlineRule, DeadlineRules, Period};
 use super::decide::no_such;
 use super::error::DomainError;
 use super::event::EventPayload;
@@ -101,156 +103,6 @@ impl Milestone {
     }
 }
 
-/// How long a clock runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Period {
-    Days(u32),
-    /// Danish working days: Monday to Friday except public holidays (see [`super::calendar`]).
-    WorkingDays(u32),
-    Months(u32),
-}
-
-impl Period {
-    /// The due date of a clock started on `start`: the last day within the period.
-    pub fn due(self, start: Date, calendar: &Calendar) -> Date {
-        match self {
-            Self::Days(n) => start + chrono::Days::new(u64::from(n)),
-            Self::Months(n) => start.checked_add_months(Months::new(n)).unwrap_or(Date::MAX),
-            Self::WorkingDays(n) => calendar.add_working_days(start, n),
-        }
-    }
-
-    /// A due date moved on by a pause from `since` until `resumed`: by the
-    /// calendar days it lasted, or for a working-day clock by the working days.
-    pub fn moved(self, due: Date, since: Date, resumed: Date, calendar: &Calendar) -> Date {
-        match self {
-            Self::WorkingDays(_) => calendar.add_working_days(due, calendar.working_days_between(since, resumed)),
-            Self::Days(_) | Self::Months(_) => {
-                due + chrono::Days::new(u64::try_from((resumed - since).num_days()).unwrap_or(0))
-            }
-        }
-    }
-}
-
-/// One row of the table: clocks of `kind` started from `from` (inclusive)
-/// until `until` (exclusive) run for `period`. `None` is unbounded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadlineRule {
-    pub kind: ClockKind,
-    pub from: Option<Date>,
-    pub until: Option<Date>,
-    pub period: Period,
-    /// The legal source, shown with every clock the rule starts.
-    pub source: String,
-}
-
-impl DeadlineRule {
-    fn holds_on(&self, day: Date) -> bool {
-        self.from.is_none_or(|from| from <= day) && self.until.is_none_or(|until| day < until)
-    }
-}
-
-/// The effective-dated deadline table, and the working-day calendar its
-/// working-day periods count on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeadlineRules {
-    rules: Vec<DeadlineRule>,
-    calendar: Calendar,
-}
-
-impl DeadlineRules {
-    /// A table; refused if two rows for one kind hold on the same day.
-    pub fn new(rules: Vec<DeadlineRule>) -> Result<Self, String> {
-        for (i, a) in rules.iter().enumerate() {
-            if let (Some(from), Some(until)) = (a.from, a.until)
-                && from >= until
-            {
-                return Err(format!("deadline rule {} for {:?} ends before it starts", i + 1, a.kind));
-            }
-            for b in &rules[i + 1..] {
-                let overlap = a.kind == b.kind
-                    && a.from.is_none_or(|from| b.until.is_none_or(|until| from < until))
-                    && b.from.is_none_or(|from| a.until.is_none_or(|until| from < until));
-                if overlap {
-                    return Err(format!("two deadline rules for {:?} hold on the same days", a.kind));
-                }
-            }
-        }
-        Ok(Self { rules, calendar: Calendar::default() })
-    }
-
-    /// The same table, counting working days on `calendar`.
-    pub fn with_calendar(self, calendar: Calendar) -> Self {
-        Self { calendar, ..self }
-    }
-
-    pub fn calendar(&self) -> &Calendar {
-        &self.calendar
-    }
-
-    /// The rule for a clock of `kind` started on `start`; `None` where no right was in force then.
-    pub fn rule(&self, kind: ClockKind, start: Date) -> Option<&DeadlineRule> {
-        self.rules.iter().find(|r| r.kind == kind && r.holds_on(start))
-    }
-
-    /// The due date of a clock of `kind` started on `start`, if a right was in force then.
-    pub fn due(&self, kind: ClockKind, start: Date) -> Option<Date> {
-        self.rule(kind, start).map(|r| r.period.due(start, &self.calendar))
-    }
-}
-
-impl Default for DeadlineRules {
-    /// The rules of `DOMAIN.md`, with their legal sources.
-    fn default() -> Self {
-        let date = |y, m, d| Date::from_ymd_opt(y, m, d);
-        let row = |kind, from, until, period, source: &str| DeadlineRule {
-            kind,
-            from,
-            until,
-            period,
-            source: source.to_owned(),
-        };
-        use ClockKind::*;
-        use Period::*;
-        let rules = vec![
-            row(
-                Assessment,
-                None,
-                date(2015, 9, 1),
-                Days(60),
-                "udredningsret, sundhedsloven § 82 a (2 months before 1 Sep 2015)",
-            ),
-            row(Assessment, date(2015, 9, 1), None, Days(30), "udredningsret, sundhedsloven § 82 a"),
-            row(TreatmentSerious, None, None, Days(30), "behandlingsret after assessment, serious illness"),
-            row(TreatmentOther, None, None, Days(60), "behandlingsret after assessment"),
-            row(
-                AddictionTreatment,
-                None,
-                None,
-                Days(14),
-                "treatment guarantee, sundhedsloven § 141, serviceloven § 101",
-            ),
-            row(
-                DoctorConsultation,
-                None,
-                None,
-                Days(14),
-                "lægesamtale before addiction treatment, current guidance (the 2014 plan said 3 days)",
-            ),
-            row(
-                DualDiagnosisTreatment,
-                date(2024, 9, 1),
-                None,
-                Days(14),
-                "integrated dual-diagnosis treatment in the regions, from 1 Sep 2024",
-            ),
-            row(IndsatsplanMeeting, None, None, Months(6), "koordinerende indsatsplan: next joint meeting"),
-            row(NetworkMeeting, None, None, WorkingDays(5), "network meeting at discharge"),
-        ];
-        Self { rules, calendar: Calendar::default() }
-    }
-}
-
 /// Where a clock stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClockState {
@@ -263,6 +115,29 @@ pub enum ClockState {
     Stopped {
         on: Date,
     },
+    /// Ended on `on` without the milestone that satisfies it, for `reason`.
+    Ended {
+        on: Date,
+        reason: StopReason,
+    },
+}
+
+/// Why a clock ends without the milestone that satisfies it: the right no
+/// longer applies, so the clock is neither met nor missed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StopReason {
+    /// The citizen declined the offer (or chose to wait, for good).
+    Declined,
+    /// The referral or the request was withdrawn.
+    ReferralWithdrawn,
+    /// The referral was rejected (e.g. sent back to the general practitioner).
+    ReferralRejected,
+    /// The citizen moved out of the region or municipality responsible.
+    Moved,
+    /// The citizen died.
+    Died,
+    /// The service found it was not needed (e.g. the suspicion of illness was dispelled).
+    NotNeeded,
 }
 
 /// One right's clock for the citizen.
@@ -283,7 +158,7 @@ pub struct Clock {
 
 impl Clock {
     pub fn is_open(&self) -> bool {
-        !matches!(self.state, ClockState::Stopped { .. })
+        !matches!(self.state, ClockState::Stopped { .. } | ClockState::Ended { .. })
     }
 
     pub fn is_running(&self) -> bool {
@@ -295,10 +170,23 @@ impl Clock {
         self.is_running() && today > self.due_on
     }
 
-    /// For a stopped clock: whether it was satisfied in time.
+    /// For a stopped clock: whether it was satisfied in time (an ended one was neither).
     pub fn met(&self) -> Option<bool> {
         match self.state {
             ClockState::Stopped { on } => Some(on <= self.due_on),
+            _ => None,
+        }
+    }
+
+    /// What the citizen is owed once the clock is overdue, where the law says.
+    pub fn overdue_duty(&self) -> Option<&'static str> {
+        match self.kind {
+            ClockKind::Assessment => Some(
+                "the region gives the citizen a plan for the rest of the assessment (udredningsplan, sundhedsloven § 82 b)",
+            ),
+            ClockKind::TreatmentSerious | ClockKind::TreatmentOther => {
+                Some("the citizen must be offered the extended free choice of hospital (sundhedsloven § 87)")
+            }
             _ => None,
         }
     }
@@ -390,8 +278,54 @@ pub(super) fn record_milestone(
     Ok(EventPayload::MilestoneRecorded { milestone: *milestone, occurred_on, started, stopped })
 }
 
+/// Pausing, resuming or ending a clock, by an organisation that may (see [`may_manage`]).
+pub(super) fn change_clock(
+    plan: &Plan,
+    actor: &Actor,
+    rules: &DeadlineRules,
+    command: &super::command::Command,
+    today: Date,
+) -> Result<EventPayload, DomainError> {
+    use super::command::Command;
+    match command {
+        Command::PauseClock { clock_id, reason } => {
+            may_manage(plan, actor, clock_id, today)?;
+            pause(plan, clock_id, reason, today)
+        }
+        Command::ResumeClock { clock_id } => {
+            may_manage(plan, actor, clock_id, today)?;
+            resume(plan, rules, clock_id, today)
+        }
+        Command::StopClock { clock_id, reason } => {
+            may_manage(plan, actor, clock_id, today)?;
+            stop(plan, clock_id, *reason, today)
+        }
+        _ => Err(DomainError::invalid("command", "is not a change to a clock")),
+    }
+}
+
+/// Who pauses, resumes or ends a clock: an organisation that holds the
+/// information the clock is about (the service that owes the right; seeing it
+/// under a consent is not enough), and for the network meeting the
+/// municipality too, which calls it.
+fn may_manage(plan: &Plan, actor: &Actor, clock_id: &str, today: Date) -> Result<(), DomainError> {
+    let clock = plan.clock(clock_id).ok_or_else(|| no_such("clock_id", "clock"))?;
+    let holds = super::disclosure::clock_reveals(clock.kind)
+        .iter()
+        .any(|c| super::grounds::holds(plan, &actor.organisation, actor.sector, *c, today));
+    let calls_meeting = clock.kind == ClockKind::NetworkMeeting && actor.sector == Sector::MunicipalSocial;
+    if holds || calls_meeting {
+        Ok(())
+    } else {
+        Err(DomainError::forbidden(
+            "CLOCK_NOT_YOURS",
+            "a clock is paused, resumed or ended by the service that owes the right (for the network meeting, the region or the municipality)",
+        ))
+    }
+}
+
 /// Pausing a running clock (e.g. at the citizen's own wish), with a reason.
-pub(super) fn pause(plan: &Plan, clock_id: &str, reason: &Text, today: Date) -> Result<EventPayload, DomainError> {
+fn pause(plan: &Plan, clock_id: &str, reason: &Text, today: Date) -> Result<EventPayload, DomainError> {
     let clock = plan.clock(clock_id).ok_or_else(|| no_such("clock_id", "clock"))?;
     if !clock.is_running() {
         return Err(DomainError::precondition("CLOCK_NOT_RUNNING", "only a running clock can be paused"));
@@ -401,12 +335,7 @@ pub(super) fn pause(plan: &Plan, clock_id: &str, reason: &Text, today: Date) -> 
 
 /// Resuming a paused clock: its due date moves on by the time it was paused,
 /// counted as its period counts (working days for a working-day clock).
-pub(super) fn resume(
-    plan: &Plan,
-    rules: &DeadlineRules,
-    clock_id: &str,
-    today: Date,
-) -> Result<EventPayload, DomainError> {
+fn resume(plan: &Plan, rules: &DeadlineRules, clock_id: &str, today: Date) -> Result<EventPayload, DomainError> {
     let clock = plan.clock(clock_id).ok_or_else(|| no_such("clock_id", "clock"))?;
     let ClockState::Paused { since, .. } = &clock.state else {
         return Err(DomainError::precondition("CLOCK_NOT_PAUSED", "only a paused clock can be resumed"));
@@ -415,6 +344,15 @@ pub(super) fn resume(
     let period = rules.rule(clock.kind, clock.started_on).map_or(Period::Days(0), |r| r.period);
     let due_on = period.moved(clock.due_on, *since, today, rules.calendar());
     Ok(EventPayload::ClockResumed { clock_id: clock_id.to_owned(), on: today, due_on })
+}
+
+/// Ending an open clock without the milestone that satisfies it, for `reason`.
+fn stop(plan: &Plan, clock_id: &str, reason: StopReason, today: Date) -> Result<EventPayload, DomainError> {
+    let clock = plan.clock(clock_id).ok_or_else(|| no_such("clock_id", "clock"))?;
+    if !clock.is_open() {
+        return Err(DomainError::precondition("CLOCK_NOT_OPEN", "the clock has already stopped"));
+    }
+    Ok(EventPayload::ClockEnded { clock_id: clock_id.to_owned(), reason, on: today })
 }
 
 /// That a clock went overdue, as the hub's deadline watcher records it: only
@@ -433,49 +371,6 @@ mod tests {
 
     fn day(y: i32, m: u32, d: u32) -> Date {
         Date::from_ymd_opt(y, m, d).expect("date")
-    }
-
-    #[test]
-    fn each_default_rule_gives_its_due_date() {
-        let rules = DeadlineRules::default();
-        let start = day(2026, 11, 2); // a Monday
-        let due = |kind| rules.due(kind, start);
-        assert_eq!(due(ClockKind::Assessment), Some(day(2026, 12, 2)));
-        assert_eq!(due(ClockKind::TreatmentSerious), Some(day(2026, 12, 2)));
-        assert_eq!(due(ClockKind::TreatmentOther), Some(day(2027, 1, 1)));
-        assert_eq!(due(ClockKind::AddictionTreatment), Some(day(2026, 11, 16)));
-        assert_eq!(due(ClockKind::DoctorConsultation), Some(day(2026, 11, 16)));
-        assert_eq!(due(ClockKind::DualDiagnosisTreatment), Some(day(2026, 11, 16)));
-        assert_eq!(due(ClockKind::IndsatsplanMeeting), Some(day(2027, 5, 2)));
-        // Five working days from a Thursday: Fri, Mon, Tue, Wed, Thu.
-        assert_eq!(rules.due(ClockKind::NetworkMeeting, day(2026, 11, 5)), Some(day(2026, 11, 12)));
-    }
-
-    #[test]
-    fn the_rule_in_force_on_the_start_date_decides() {
-        let rules = DeadlineRules::default();
-        let before = day(2015, 8, 31);
-        let after = day(2015, 9, 1);
-        assert_eq!(rules.rule(ClockKind::Assessment, before).map(|r| r.period), Some(Period::Days(60)));
-        assert_eq!(rules.rule(ClockKind::Assessment, after).map(|r| r.period), Some(Period::Days(30)));
-        // Integrated dual-diagnosis treatment is a right only from 1 Sep 2024.
-        assert!(rules.rule(ClockKind::DualDiagnosisTreatment, day(2024, 8, 31)).is_none());
-        assert!(rules.rule(ClockKind::DualDiagnosisTreatment, day(2024, 9, 1)).is_some());
-    }
-
-    #[test]
-    fn overlapping_rows_are_refused() {
-        let row = |from, until| DeadlineRule {
-            kind: ClockKind::Assessment,
-            from,
-            until,
-            period: Period::Days(30),
-            source: "x".into(),
-        };
-        assert!(DeadlineRules::new(vec![row(None, Some(day(2020, 1, 1))), row(Some(day(2020, 1, 1)), None)]).is_ok());
-        assert!(DeadlineRules::new(vec![row(None, Some(day(2020, 1, 2))), row(Some(day(2020, 1, 1)), None)]).is_err());
-        assert!(DeadlineRules::new(vec![row(None, None), row(None, None)]).is_err());
-        assert!(DeadlineRules::new(vec![row(Some(day(2020, 1, 1)), Some(day(2020, 1, 1)))]).is_err());
     }
 
     #[test]

@@ -410,8 +410,9 @@ fn decide_seen(
             discharge::may_record(ctx.actor, milestone)?;
             deadlines::record_milestone(plan, ctx.deadlines, milestone, *occurred_on, today, ctx.ids)?
         }
-        Command::PauseClock { clock_id, reason } => deadlines::pause(plan, clock_id, reason, today)?,
-        Command::ResumeClock { clock_id } => deadlines::resume(plan, ctx.deadlines, clock_id, today)?,
+        Command::PauseClock { .. } | Command::ResumeClock { .. } | Command::StopClock { .. } => {
+            deadlines::change_clock(plan, ctx.actor, ctx.deadlines, command, today)?
+        }
         Command::StartIndsatsplan { next_meeting } => {
             indsatsplan::start(plan, ctx.actor, ctx.deadlines, *next_meeting, today)?
         }

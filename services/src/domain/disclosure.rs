@@ -124,7 +124,10 @@ pub fn event_reveals(payload: &EventPayload, plan: &Plan) -> Vec<DataCategory> {
         ObjectionWithdrawn { objection_id, .. } => objection(objection_id),
         EmergencyAccessGranted { .. } | CitizenInformedOfEmergencyAccess { .. } => EMERGENCY_REVEALS.to_vec(),
         MilestoneRecorded { milestone, .. } => milestone_reveals(milestone),
-        ClockPaused { clock_id, .. } | ClockResumed { clock_id, .. } | ClockOverdue { clock_id, .. } => clock(clock_id),
+        ClockPaused { clock_id, .. }
+        | ClockResumed { clock_id, .. }
+        | ClockOverdue { clock_id, .. }
+        | ClockEnded { clock_id, .. } => clock(clock_id),
         IndsatsplanStarted { .. }
         | IndsatsplanMeetingSet { .. }
         | IndsatsplanSigned { .. }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::consent::{ConsentTerms, ObjectionTerms};
 use super::cpr::CprKind;
-use super::deadlines::{Milestone, StartedClock};
+use super::deadlines::{Milestone, StartedClock, StopReason};
 use super::disclosure;
 use super::model::*;
 use super::plan::{Activity, CareTeamMember, Plan, Relative};
@@ -203,6 +203,12 @@ pub enum EventPayload {
     NetworkMeetingAskedFor {
         on: Date,
     },
+    /// The acting organisation ended a clock without the milestone that satisfies it.
+    ClockEnded {
+        clock_id: String,
+        reason: StopReason,
+        on: Date,
+    },
 }
 
 impl EventPayload {
@@ -262,6 +268,7 @@ impl EventPayload {
             Self::NetworkMeetingRequested { .. } => "NetworkMeetingRequested",
             Self::NetworkMeetingAskedFor { .. } => "NetworkMeetingAskedFor",
             Self::IndsatsplanAccepted { .. } => "IndsatsplanAccepted",
+            Self::ClockEnded { .. } => "ClockEnded",
             Self::AdvanceStatementsRequested { .. } => "AdvanceStatementsRequested",
             Self::NextContactPersonAgreed { .. } => "NextContactPersonAgreed",
             Self::DischargeCompleted { .. } => "DischargeCompleted",

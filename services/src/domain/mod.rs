@@ -6,6 +6,7 @@ pub mod citizen;
 pub mod command;
 pub mod consent;
 pub mod cpr;
+pub mod deadline_rules;
 pub mod deadlines;
 pub mod decide;
 pub mod discharge;
@@ -38,7 +39,9 @@ pub use audit::{AuditEntry, Decision};
 pub use calendar::Calendar;
 pub use command::Command;
 pub use cpr::{CitizenKey, Cpr, CprError, CprKind, PseudonymKey, contains_cpr, names_cpr};
-pub use deadlines::{Clock, ClockKind, ClockState, DeadlineRule, DeadlineRules, Milestone, Period, mark_overdue};
+pub use deadlines::{
+    Clock, ClockKind, ClockState, DeadlineRule, DeadlineRules, Milestone, Period, StopReason, mark_overdue,
+};
 pub use decide::{Context, decide};
 pub use discharge::DischargeCommand;
 pub use entry::{DEFAULT_EMERGENCY_ACCESS_MICROS, create, emergency_access, join};

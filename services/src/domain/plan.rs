@@ -403,6 +403,11 @@ impl Plan {
                     clock.due_on = *due_on;
                 }
             }
+            EventPayload::ClockEnded { clock_id, reason, on } => {
+                if let Some(clock) = self.clock_mut(clock_id) {
+                    clock.state = ClockState::Ended { on: *on, reason: *reason };
+                }
+            }
             EventPayload::ClockOverdue { clock_id, .. } => {
                 if let Some(clock) = self.clock_mut(clock_id) {
                     clock.overdue_recorded = true;

@@ -12,8 +12,9 @@ use crate::domain::{Plan, PlanId, RecordedEvent};
 /// The projection format this build writes. 2: consents carry their purpose
 /// and document, objections, emergency grants note that the citizen was told.
 /// 3: the trail of what each event reveals. 4: the citizen's acceptance of
-/// the indsatsplan and their asking for a network meeting.
-pub const PROJECTION_FORMAT: u32 = 4;
+/// the indsatsplan and their asking for a network meeting. 5: clocks ended
+/// with a reason.
+pub const PROJECTION_FORMAT: u32 = 5;
 
 /// Plans rebuilt per sled batch.
 const BATCH: usize = 1024;
