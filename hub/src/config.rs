@@ -307,6 +307,10 @@ pub enum ClockKindName {
     DualDiagnosisTreatment,
     IndsatsplanMeeting,
     NetworkMeeting,
+    InformationDuty,
+    AlcoholTreatment,
+    SocialDrugTreatment,
+    MedicalDrugTreatment,
 }
 
 impl From<ClockKindName> for ClockKind {
@@ -320,6 +324,10 @@ impl From<ClockKindName> for ClockKind {
             ClockKindName::DualDiagnosisTreatment => ClockKind::DualDiagnosisTreatment,
             ClockKindName::IndsatsplanMeeting => ClockKind::IndsatsplanMeeting,
             ClockKindName::NetworkMeeting => ClockKind::NetworkMeeting,
+            ClockKindName::InformationDuty => ClockKind::InformationDuty,
+            ClockKindName::AlcoholTreatment => ClockKind::AlcoholTreatment,
+            ClockKindName::SocialDrugTreatment => ClockKind::SocialDrugTreatment,
+            ClockKindName::MedicalDrugTreatment => ClockKind::MedicalDrugTreatment,
         }
     }
 }

@@ -86,8 +86,8 @@ async fn setup(
         Command::RecordMilestone(pb::RecordMilestone {
             milestone: pb::MilestoneKind::DischargePlanned as i32,
             occurred_on: hub_date(0),
-            serious_illness: false,
             expected_discharge_date: hub_date(5),
+            ..Default::default()
         }),
     ));
     steps.push((

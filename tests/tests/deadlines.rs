@@ -60,17 +60,24 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
     let version =
         apply(&mut ward, &name, version, record(pb::MilestoneKind::ReferredForAssessment, &hub_date(-40))).await?;
 
+    // The referral also started the § 90 information duty (8 working days), overdue as well.
     let clocks = list_clocks(&mut ward, false, "ward-clocks").await?;
-    let kinds: Vec<_> = clocks.iter().map(|c| (c.kind, c.overdue, c.due_date.clone())).collect();
+    let kinds: Vec<_> = clocks.iter().map(|c| (c.kind, c.overdue, c.due_date.clone(), c.basis)).collect();
     assert_eq!(
         kinds,
         [
-            (pb::ClockKind::NetworkMeeting as i32, false, clocks[0].due_date.clone()),
-            (pb::ClockKind::Assessment as i32, true, hub_date(-10))
+            (
+                pb::ClockKind::NetworkMeeting as i32,
+                false,
+                clocks[0].due_date.clone(),
+                pb::RuleBasis::RegionalAgreement as i32
+            ),
+            (pb::ClockKind::Assessment as i32, true, hub_date(-10), pb::RuleBasis::Statute as i32),
+            (pb::ClockKind::InformationDuty as i32, true, clocks[2].due_date.clone(), pb::RuleBasis::Statute as i32),
         ]
     );
-    assert_eq!(clocks[1].legal_source, "udredningsret, sundhedsloven § 82 a");
-    assert_eq!(list_clocks(&mut ward, true, "ward-overdue").await?.len(), 1);
+    assert!(clocks[1].legal_source.contains("sundhedsloven § 82 b"), "{}", clocks[1].legal_source);
+    assert_eq!(list_clocks(&mut ward, true, "ward-overdue").await?.len(), 2);
     // The job centre, under that consent, sees the discharge's network meeting
     // only, and not that a psychiatric ward is responsible for it.
     let job_clocks = list_clocks(&mut job, false, "job-clocks").await?;
@@ -81,11 +88,12 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
     assert_eq!((listed.action.as_str(), &listed.decision), ("ListClocks", &Decision::Allowed));
     assert_eq!(listed.plan.map(|p| p.resource_name()), Some(name.clone()));
 
-    // The watcher records the overdue clock as an event; the ward hears of it.
+    // The watcher records the overdue clocks as events; the ward hears of them.
     let overdue_at = loop {
         let event = ward_feed.message().await?.and_then(|m| m.message);
         if let Some(pb::subscribe_plan_events_response::Message::Event(e)) = event
             && let Some(Event::ClockOverdue(overdue)) = &e.event
+            && overdue.clock_id == clocks[1].clock_id
         {
             assert_eq!(
                 (overdue.clock_id.as_str(), overdue.due_date.as_str()),
@@ -108,7 +116,7 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
 
     // The plan shows the clocks too, and the watcher marked the clock only once.
     let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.context("plan")?;
-    assert_eq!(events_in(plan.version), events_in(version) + 1, "the overdue clock, once");
+    assert_eq!(events_in(plan.version), events_in(version) + 2, "each overdue clock, once");
     assert!(plan.clocks[1].overdue && plan.clocks[1].state == pb::ClockState::Running as i32);
     assert!(
         plan.clocks[1].overdue_duty.contains("§ 82 b"),
@@ -134,7 +142,8 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
         (pb::ClockState::Ended as i32, pb::ClockStopReason::ReferralRejected as i32)
     );
     assert!(!clock.overdue && !clock.met && clock.overdue_duty.is_empty());
-    assert!(list_clocks(&mut ward, true, "ward-overdue-after").await?.is_empty());
+    let overdue = list_clocks(&mut ward, true, "ward-overdue-after").await?;
+    assert!(overdue.iter().all(|c| c.clock_id != clocks[1].clock_id), "ended: not overdue");
     let stop = Command::StopClock(pb::StopClock {
         clock_id: clocks[0].clock_id.clone(),
         reason: pb::ClockStopReason::NotNeeded as i32,

@@ -30,8 +30,8 @@ fn kind(event: &pb::PlanEvent) -> &'static str {
         Some(Event::IndsatsplanSigned(_)) => "IndsatsplanSigned",
         Some(Event::IndsatsplanAccepted(a)) if a.agreed => "IndsatsplanAgreed",
         Some(Event::IndsatsplanAccepted(_)) => "IndsatsplanAccepted",
-        Some(Event::MilestoneRecorded(m)) if m.milestone == pb::MilestoneKind::AddictionTreatmentRequested as i32 => {
-            "AddictionTreatmentRequested"
+        Some(Event::MilestoneRecorded(m)) if m.milestone == pb::MilestoneKind::AlcoholTreatmentRequested as i32 => {
+            "AlcoholTreatmentRequested"
         }
         Some(Event::MilestoneRecorded(m)) if m.milestone == pb::MilestoneKind::DischargePlanned as i32 => {
             "DischargePlanned"
@@ -106,7 +106,7 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
         (ADDICTION, sign(3)),
         // The citizen accepted it at the joint meeting; the ward records that.
         (WARD, Command::AcceptIndsatsplan(pb::AcceptIndsatsplan { version: 3 })),
-        (ADDICTION, milestone(M::AddictionTreatmentRequested, "")),
+        (ADDICTION, milestone(M::AlcoholTreatmentRequested, "")),
         (WARD, milestone(M::DischargePlanned, &hub_date(4))),
         (
             JOB,
@@ -178,7 +178,7 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
         "IndsatsplanSigned",
         "IndsatsplanSigned",
         "IndsatsplanAgreed",
-        "AddictionTreatmentRequested",
+        "AlcoholTreatmentRequested",
         "DischargePlanned",
         "NetworkMeetingRequested",
         "NetworkMeetingHeld",

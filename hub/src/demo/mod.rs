@@ -127,8 +127,8 @@ fn milestone(kind: pb::MilestoneKind, occurred_on: String, expected: String) -> 
     Command::RecordMilestone(pb::RecordMilestone {
         milestone: kind as i32,
         occurred_on,
-        serious_illness: false,
         expected_discharge_date: expected,
+        ..Default::default()
     })
 }
 
@@ -473,15 +473,9 @@ pub async fn run() -> anyhow::Result<()> {
     story
         .step(
             &mut addiction,
-            "records the citizen's request for treatment, 20 days ago",
-            milestone(M::AddictionTreatmentRequested, date(-20), String::new()),
-        )
-        .await?;
-    story
-        .step(
-            &mut addiction,
-            "records the doctor's consultation, 10 days ago",
-            milestone(M::DoctorConsultationHeld, date(-10), String::new()),
+            "records the citizen's request for alcohol treatment, 20 days ago (14 days, sundhedsloven § 141, stk. 2; \
+             no lægesamtale: that is for drug treatment)",
+            milestone(M::AlcoholTreatmentRequested, date(-20), String::new()),
         )
         .await?;
     // The watcher runs every `deadlines.check_interval_ms` (a minute by default); the demo runs one round now.

@@ -208,11 +208,13 @@ fn event(e: &RecordedEvent, revealed: &[DataCategory]) -> pb::PlanEvent {
             })
         }
         EventPayload::MilestoneRecorded { milestone, occurred_on, started, stopped } => {
-            let (kind, serious_illness, expected) = milestone_to(milestone);
+            let (kind, flag, expected) = milestone_to(milestone);
+            let medical = matches!(milestone, Milestone::DrugTreatmentRequested { .. });
             E::MilestoneRecorded(pb::MilestoneRecorded {
                 milestone: kind as i32,
                 occurred_on: day_text(*occurred_on),
-                serious_illness,
+                serious_illness: flag && !medical,
+                medical_treatment: flag && medical,
                 expected_discharge_date: date_text(expected),
                 started: started
                     .iter()
@@ -224,6 +226,7 @@ fn event(e: &RecordedEvent, revealed: &[DataCategory]) -> pb::PlanEvent {
                         state: pb::ClockState::Running as i32,
                         legal_source: c.source.clone(),
                         responsible_organisation_id: e.actor.organisation.to_string(),
+                        basis: basis_to(c.kind.basis()),
                         ..Default::default()
                     })
                     .collect(),
@@ -317,6 +320,7 @@ fn event(e: &RecordedEvent, revealed: &[DataCategory]) -> pb::PlanEvent {
     }
 }
 
+/// A milestone's kind, its one flag (`serious_illness` or `medical_treatment`) and its date.
 fn milestone_to(m: &Milestone) -> (pb::MilestoneKind, bool, Option<Date>) {
     use pb::MilestoneKind as K;
     match m {
@@ -331,6 +335,10 @@ fn milestone_to(m: &Milestone) -> (pb::MilestoneKind, bool, Option<Date>) {
         Milestone::IndsatsplanMeetingHeld => (K::IndsatsplanMeetingHeld, false, None),
         Milestone::DischargePlanned { expected } => (K::DischargePlanned, false, Some(*expected)),
         Milestone::NetworkMeetingHeld => (K::NetworkMeetingHeld, false, None),
+        Milestone::AssessmentPlanGiven => (K::AssessmentPlanGiven, false, None),
+        Milestone::PatientInformed => (K::PatientInformed, false, None),
+        Milestone::AlcoholTreatmentRequested => (K::AlcoholTreatmentRequested, false, None),
+        Milestone::DrugTreatmentRequested { medical } => (K::DrugTreatmentRequested, *medical, None),
     }
 }
 

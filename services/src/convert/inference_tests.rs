@@ -106,7 +106,7 @@ fn health_plan() -> Given {
         .and(&job, Command::TakeSectionOwnership { section: SectionKind::Employment })
         .and(&job, activity(SectionKind::Employment, text("jobplan"), LegalPlanType::Jobplan))
         .and(&ward, milestone(Milestone::ReferredForAssessment))
-        .and(&addiction, milestone(Milestone::AddictionTreatmentRequested))
+        .and(&addiction, milestone(Milestone::DrugTreatmentRequested { medical: false }))
         .and(&ward, milestone(Milestone::ReferredForDualDiagnosisTreatment))
         .and(&ward, milestone(Milestone::DischargePlanned { expected: day(2026, 11, 27) }))
         .and(&ward, Command::StartIndsatsplan { next_meeting: day(2027, 1, 15) })

@@ -79,6 +79,9 @@ enum_map!(consent_form_from, consent_form_to, pb::ConsentForm, ConsentForm, { Or
 enum_map!(consent_giver_from, consent_giver_to, pb::ConsentGiver, ConsentGiver, {
     Citizen => Citizen, Representative => Representative,
 });
+enum_map!(basis_from, basis_to, pb::RuleBasis, RuleBasis, {
+    Statute => Statute, Guidance => Guidance, RegionalAgreement => RegionalAgreement,
+});
 enum_map!(stop_reason_from, stop_reason_to, pb::ClockStopReason, StopReason, {
     Declined => Declined, ReferralWithdrawn => ReferralWithdrawn, ReferralRejected => ReferralRejected,
     Moved => Moved, Died => Died, NotNeeded => NotNeeded,
@@ -87,7 +90,8 @@ enum_map!(clock_kind_from, clock_kind_to, pb::ClockKind, ClockKind, {
     Assessment => Assessment, TreatmentSerious => TreatmentSerious, TreatmentOther => TreatmentOther,
     AddictionTreatment => AddictionTreatment, DoctorConsultation => DoctorConsultation,
     DualDiagnosisTreatment => DualDiagnosisTreatment, IndsatsplanMeeting => IndsatsplanMeeting,
-    NetworkMeeting => NetworkMeeting,
+    NetworkMeeting => NetworkMeeting, InformationDuty => InformationDuty, AlcoholTreatment => AlcoholTreatment,
+    SocialDrugTreatment => SocialDrugTreatment, MedicalDrugTreatment => MedicalDrugTreatment,
 });
 enum_map!(purpose_from, purpose_to, pb::AccessPurpose, Purpose, {
     CareCoordination => CareCoordination, EmergencyAccess => EmergencyAccess, AccessReview => AccessReview,

@@ -458,6 +458,9 @@ fn milestone(m: &pb::RecordMilestone) -> Result<Milestone, DomainError> {
     if kind != K::DischargePlanned {
         only_for(!m.expected_discharge_date.is_empty(), "expected_discharge_date", "DISCHARGE_PLANNED")?;
     }
+    if kind != K::DrugTreatmentRequested {
+        only_for(m.medical_treatment, "medical_treatment", "DRUG_TREATMENT_REQUESTED")?;
+    }
     Ok(match kind {
         K::Unspecified => return Err(DomainError::invalid("milestone", "must be set")),
         K::ReferredForAssessment => Milestone::ReferredForAssessment,
@@ -473,6 +476,10 @@ fn milestone(m: &pb::RecordMilestone) -> Result<Milestone, DomainError> {
             Milestone::DischargePlanned { expected: date("expected_discharge_date", &m.expected_discharge_date)? }
         }
         K::NetworkMeetingHeld => Milestone::NetworkMeetingHeld,
+        K::AssessmentPlanGiven => Milestone::AssessmentPlanGiven,
+        K::PatientInformed => Milestone::PatientInformed,
+        K::AlcoholTreatmentRequested => Milestone::AlcoholTreatmentRequested,
+        K::DrugTreatmentRequested => Milestone::DrugTreatmentRequested { medical: m.medical_treatment },
     })
 }
 

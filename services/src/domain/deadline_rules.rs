@@ -121,40 +121,96 @@ impl Default for DeadlineRules {
         };
         use ClockKind::*;
         use Period::*;
+        // Checked against the acts as stored in the reference pages (see the
+        // README's section on rights): § 82 b from the ministry's 2014 notice
+        // (psychiatry: 60 days from 1 Sep 2014, 30 from 1 Sep 2015); § 90 and §
+        // 141 from the consolidated text; § 142 and § 82 c from their bills (L 34
+        // 2014-15, L 126 2023-24); serviceloven § 101 as L 7 (2019-20) amended it.
         let rules = vec![
             row(
                 Assessment,
-                None,
+                date(2014, 9, 1),
                 date(2015, 9, 1),
                 Days(60),
-                "udredningsret, sundhedsloven § 82 a (2 months before 1 Sep 2015)",
+                "statute: udredningsret, sundhedsloven § 82 b, from the hospital's receipt of the referral (psychiatry: 60 days until 1 Sep 2015)",
             ),
-            row(Assessment, date(2015, 9, 1), None, Days(30), "udredningsret, sundhedsloven § 82 a"),
-            row(TreatmentSerious, None, None, Days(30), "behandlingsret after assessment, serious illness"),
-            row(TreatmentOther, None, None, Days(60), "behandlingsret after assessment"),
             row(
-                AddictionTreatment,
+                Assessment,
+                date(2015, 9, 1),
+                None,
+                Days(30),
+                "statute: udredningsret, sundhedsloven § 82 b, from the hospital's receipt of the referral; met by the assessment or an udredningsplan",
+            ),
+            row(
+                InformationDuty,
+                None,
+                None,
+                WorkingDays(8),
+                "statute: information to the patient within 8 working days of the receipt of the referral, sundhedsloven § 90",
+            ),
+            row(
+                TreatmentSerious,
+                None,
+                None,
+                Days(30),
+                "statute: extended free choice of hospital after assessment, serious illness, sundhedsloven § 87",
+            ),
+            row(
+                TreatmentOther,
+                None,
+                None,
+                Days(60),
+                "statute: extended free choice of hospital after assessment, sundhedsloven § 87",
+            ),
+            row(
+                AlcoholTreatment,
                 None,
                 None,
                 Days(14),
-                "treatment guarantee, sundhedsloven § 141, serviceloven § 101",
+                "statute: alcohol treatment within 14 days of the request, sundhedsloven § 141, stk. 2",
+            ),
+            row(
+                SocialDrugTreatment,
+                None,
+                None,
+                Days(14),
+                "statute: social drug-abuse treatment within 14 days of the request, serviceloven § 101 (may be waived when the citizen chooses another provider)",
+            ),
+            row(
+                MedicalDrugTreatment,
+                None,
+                None,
+                Days(14),
+                "statute: medical drug-abuse treatment within 14 days of the request, sundhedsloven § 142",
             ),
             row(
                 DoctorConsultation,
                 None,
                 None,
                 Days(14),
-                "lægesamtale before addiction treatment, current guidance (the 2014 plan said 3 days)",
+                "statute: lægesamtale before drug treatment starts (at the latest when it starts), sundhedsloven § 142",
             ),
             row(
                 DualDiagnosisTreatment,
                 date(2024, 9, 1),
                 None,
                 Days(14),
-                "integrated dual-diagnosis treatment in the regions, from 1 Sep 2024",
+                "statute: integrated dual-diagnosis treatment within 14 days of the region's receipt of the referral, for citizens visiteret to it, sundhedsloven § 82 c (phased in by target group until 2027)",
             ),
-            row(IndsatsplanMeeting, None, None, Months(6), "koordinerende indsatsplan: next joint meeting"),
-            row(NetworkMeeting, None, None, WorkingDays(5), "network meeting at discharge"),
+            row(
+                IndsatsplanMeeting,
+                None,
+                None,
+                Months(6),
+                "guidance: next joint meeting of the koordinerende indsatsplan within 6 months",
+            ),
+            row(
+                NetworkMeeting,
+                None,
+                None,
+                WorkingDays(5),
+                "regional agreement: network meeting at discharge within 5 working days",
+            ),
         ];
         Self { rules, calendar: Calendar::default() }
     }
@@ -169,17 +225,34 @@ mod tests {
     }
 
     #[test]
-    fn each_default_rule_gives_its_due_date() {
+    fn each_default_rule_gives_its_due_date_and_names_its_basis() {
+        use crate::domain::deadlines::RuleBasis;
         let rules = DeadlineRules::default();
         let start = day(2026, 11, 2); // a Monday
         let due = |kind| rules.due(kind, start);
-        assert_eq!(due(ClockKind::Assessment), Some(day(2026, 12, 2)));
-        assert_eq!(due(ClockKind::TreatmentSerious), Some(day(2026, 12, 2)));
-        assert_eq!(due(ClockKind::TreatmentOther), Some(day(2027, 1, 1)));
-        assert_eq!(due(ClockKind::AddictionTreatment), Some(day(2026, 11, 16)));
-        assert_eq!(due(ClockKind::DoctorConsultation), Some(day(2026, 11, 16)));
-        assert_eq!(due(ClockKind::DualDiagnosisTreatment), Some(day(2026, 11, 16)));
-        assert_eq!(due(ClockKind::IndsatsplanMeeting), Some(day(2027, 5, 2)));
+        // (kind, due, basis, what the citation names)
+        let rows = [
+            (ClockKind::Assessment, Some(day(2026, 12, 2)), RuleBasis::Statute, "§ 82 b"),
+            (ClockKind::InformationDuty, Some(day(2026, 11, 12)), RuleBasis::Statute, "§ 90"),
+            (ClockKind::TreatmentSerious, Some(day(2026, 12, 2)), RuleBasis::Statute, "§ 87"),
+            (ClockKind::TreatmentOther, Some(day(2027, 1, 1)), RuleBasis::Statute, "§ 87"),
+            (ClockKind::AlcoholTreatment, Some(day(2026, 11, 16)), RuleBasis::Statute, "§ 141, stk. 2"),
+            (ClockKind::SocialDrugTreatment, Some(day(2026, 11, 16)), RuleBasis::Statute, "serviceloven § 101"),
+            (ClockKind::MedicalDrugTreatment, Some(day(2026, 11, 16)), RuleBasis::Statute, "§ 142"),
+            (ClockKind::DoctorConsultation, Some(day(2026, 11, 16)), RuleBasis::Statute, "§ 142"),
+            (ClockKind::DualDiagnosisTreatment, Some(day(2026, 11, 16)), RuleBasis::Statute, "§ 82 c"),
+            (ClockKind::IndsatsplanMeeting, Some(day(2027, 5, 2)), RuleBasis::Guidance, "guidance"),
+            (ClockKind::NetworkMeeting, Some(day(2026, 11, 9)), RuleBasis::RegionalAgreement, "regional agreement"),
+            // The one addiction clock of earlier releases starts no more.
+            (ClockKind::AddictionTreatment, None, RuleBasis::Statute, ""),
+        ];
+        for (kind, expected, basis, cites) in rows {
+            assert_eq!(due(kind), expected, "{kind:?}");
+            assert_eq!(kind.basis(), basis, "{kind:?}");
+            if let Some(rule) = rules.rule(kind, start) {
+                assert!(rule.source.contains(cites), "{kind:?}: {}", rule.source);
+            }
+        }
         // Five working days from a Thursday: Fri, Mon, Tue, Wed, Thu.
         assert_eq!(rules.due(ClockKind::NetworkMeeting, day(2026, 11, 5)), Some(day(2026, 11, 12)));
     }
@@ -191,6 +264,8 @@ mod tests {
         let after = day(2015, 9, 1);
         assert_eq!(rules.rule(ClockKind::Assessment, before).map(|r| r.period), Some(Period::Days(60)));
         assert_eq!(rules.rule(ClockKind::Assessment, after).map(|r| r.period), Some(Period::Days(30)));
+        // Psychiatry's udredningsret began on 1 Sep 2014.
+        assert!(rules.rule(ClockKind::Assessment, day(2014, 8, 31)).is_none());
         // Integrated dual-diagnosis treatment is a right only from 1 Sep 2024.
         assert!(rules.rule(ClockKind::DualDiagnosisTreatment, day(2024, 8, 31)).is_none());
         assert!(rules.rule(ClockKind::DualDiagnosisTreatment, day(2024, 9, 1)).is_some());

@@ -23,15 +23,31 @@ fn today() -> Date {
 
 #[test]
 fn a_referral_starts_the_assessment_clock_and_the_assessment_the_treatment_clock() {
+    // The hospital received the referral on Monday 23 Nov 2026: 30 days to
+    // assess (§ 82 b), 8 working days to inform the patient (§ 90).
     let given = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
-    assert_eq!(clocks(&given), [(ClockKind::Assessment, day(2026, 12, 23), ClockState::Running)]);
-    assert_eq!(given.plan.clocks[0].source, "udredningsret, sundhedsloven § 82 a");
+    assert_eq!(
+        clocks(&given),
+        [
+            (ClockKind::Assessment, day(2026, 12, 23), ClockState::Running),
+            (ClockKind::InformationDuty, day(2026, 12, 3), ClockState::Running)
+        ]
+    );
+    assert!(given.plan.clocks[0].source.contains("sundhedsloven § 82 b"));
+    assert!(given.plan.clocks[1].source.contains("sundhedsloven § 90"));
+    let informed = given.clone_plan().and(&ward(), milestone(Milestone::PatientInformed, today()));
+    assert_eq!(clocks(&informed)[1].2, ClockState::Stopped { on: today() });
+    // An udredningsplan, when the assessment cannot be done in time, meets the assessment clock.
+    let planned = given.clone_plan().and(&ward(), milestone(Milestone::AssessmentPlanGiven, today()));
+    assert_eq!(planned.plan.clocks[0].met(), Some(true));
+    assert!(planned.plan.clocks[1].is_running(), "the information is still owed");
 
     let serious = given.and(&ward(), milestone(Milestone::AssessmentCompleted { serious: true }, today()));
     let after = clocks(&serious);
     assert_eq!(after[0].2, ClockState::Stopped { on: today() });
+    assert_eq!(after[1].2, ClockState::Stopped { on: today() }, "assessed: nothing more to inform of under § 90");
     assert_eq!(serious.plan.clocks[0].met(), Some(true));
-    assert_eq!(after[1], (ClockKind::TreatmentSerious, day(2026, 12, 23), ClockState::Running));
+    assert_eq!(after[2], (ClockKind::TreatmentSerious, day(2026, 12, 23), ClockState::Running));
 
     let started = serious.and(&ward(), milestone(Milestone::PsychiatricTreatmentStarted, today()));
     assert!(started.plan.clocks.iter().all(|c| !c.is_open()), "treatment start satisfies the treatment clock");
@@ -39,12 +55,12 @@ fn a_referral_starts_the_assessment_clock_and_the_assessment_the_treatment_clock
     let other = Given::plan()
         .and(&ward(), milestone(Milestone::ReferredForAssessment, today()))
         .and(&ward(), milestone(Milestone::AssessmentCompleted { serious: false }, today()));
-    assert_eq!(clocks(&other)[1].0, ClockKind::TreatmentOther);
-    assert_eq!(clocks(&other)[1].1, day(2027, 1, 22), "60 days when the illness is not serious");
+    assert_eq!(clocks(&other)[2].0, ClockKind::TreatmentOther);
+    assert_eq!(clocks(&other)[2].1, day(2027, 1, 22), "60 days when the illness is not serious");
 }
 
 #[test]
-fn a_request_for_addiction_treatment_starts_treatment_and_doctor_clocks() {
+fn each_addiction_right_has_its_clock_and_drug_treatment_waits_for_the_laegesamtale() {
     let given = Given::plan().with_team();
     let given = given.and(
         &ward(),
@@ -57,21 +73,34 @@ fn a_request_for_addiction_treatment_starts_treatment_and_doctor_clocks() {
             ground: None,
         },
     );
-    let requested = given.and(&addiction(), milestone(Milestone::AddictionTreatmentRequested, today()));
-    let kinds: Vec<_> = clocks(&requested).into_iter().map(|c| (c.0, c.1)).collect();
-    assert_eq!(
-        kinds,
-        [(ClockKind::AddictionTreatment, day(2026, 12, 7)), (ClockKind::DoctorConsultation, day(2026, 12, 7))]
-    );
-    let consulted = requested.and(&addiction(), milestone(Milestone::DoctorConsultationHeld, today()));
-    assert_eq!(clocks(&consulted)[1].2, ClockState::Stopped { on: today() });
-    assert!(consulted.plan.clocks[0].is_running(), "the treatment clock runs on");
+    let kinds = |g: &Given| clocks(g).into_iter().map(|c| (c.0, c.1)).collect::<Vec<_>>();
+    let vague = given.when(&addiction(), &milestone(Milestone::AddictionTreatmentRequested, today()));
+    assert_eq!(reason(vague.expect_err("three rights, one name")), "milestone");
 
-    // Social services neither see nor write it.
-    let err = consulted
-        .when(&municipality(), &milestone(Milestone::AddictionTreatmentStarted, today()))
-        .expect_err("refused");
-    assert_eq!(reason(err), "CATEGORY_NOT_WRITABLE");
+    // Alcohol (sundhedsloven § 141, stk. 2): 14 days, no lægesamtale.
+    let alcohol = given.clone_plan().and(&addiction(), milestone(Milestone::AlcoholTreatmentRequested, today()));
+    assert_eq!(kinds(&alcohol), [(ClockKind::AlcoholTreatment, day(2026, 12, 7))]);
+    let started = alcohol.and(&addiction(), milestone(Milestone::AddictionTreatmentStarted, today()));
+    assert_eq!(started.plan.clocks[0].met(), Some(true));
+
+    // Social drug treatment (serviceloven § 101) and medical (sundhedsloven § 142): the lægesamtale first.
+    for (medical, kind) in [(false, ClockKind::SocialDrugTreatment), (true, ClockKind::MedicalDrugTreatment)] {
+        let requested =
+            given.clone_plan().and(&addiction(), milestone(Milestone::DrugTreatmentRequested { medical }, today()));
+        assert_eq!(kinds(&requested), [(kind, day(2026, 12, 7)), (ClockKind::DoctorConsultation, day(2026, 12, 7))]);
+        let early = requested.when(&addiction(), &milestone(Milestone::AddictionTreatmentStarted, today()));
+        assert_eq!(reason(early.expect_err("before the lægesamtale")), "DOCTOR_CONSULTATION_FIRST");
+        let consulted = requested.and(&addiction(), milestone(Milestone::DoctorConsultationHeld, today()));
+        assert_eq!(clocks(&consulted)[1].2, ClockState::Stopped { on: today() });
+        assert!(consulted.plan.clocks[0].is_running(), "the treatment clock runs on");
+        // Social services neither see nor write it.
+        let err = consulted
+            .when(&municipality(), &milestone(Milestone::AddictionTreatmentStarted, today()))
+            .expect_err("refused");
+        assert_eq!(reason(err), "CATEGORY_NOT_WRITABLE");
+        let treated = consulted.and(&addiction(), milestone(Milestone::AddictionTreatmentStarted, today()));
+        assert_eq!(treated.plan.clocks[0].met(), Some(true));
+    }
 }
 
 #[test]
@@ -131,7 +160,14 @@ fn the_rule_in_force_when_the_clock_starts_decides_its_deadline() {
         .and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
     let kinds: Vec<_> = clocks(&next).into_iter().map(|c| (c.0, c.1)).collect();
     // No treatment row in the new table: no treatment clock; the new referral gets 10 days.
-    assert_eq!(kinds, [(ClockKind::Assessment, day(2026, 12, 23)), (ClockKind::Assessment, day(2026, 12, 3))]);
+    assert_eq!(
+        kinds,
+        [
+            (ClockKind::Assessment, day(2026, 12, 23)),
+            (ClockKind::InformationDuty, day(2026, 12, 3)),
+            (ClockKind::Assessment, day(2026, 12, 3))
+        ]
+    );
 }
 
 #[test]
@@ -197,7 +233,7 @@ fn a_clock_ends_with_a_reason_by_whoever_holds_it_and_is_never_overdue_after() {
         .with_team()
         .and(&ward(), milestone(Milestone::ReferredForAssessment, today()))
         .and(&ward(), milestone(Milestone::AssessmentCompleted { serious: false }, today()));
-    let treatment = given.clock_id(2);
+    let treatment = given.clock_id(3);
     let stop = |reason| Command::StopClock { clock_id: treatment.clone(), reason };
     let hidden = given.when(&jobcentre(), &stop(StopReason::Moved));
     assert_eq!(reason(hidden.expect_err("the job centre cannot see it")), "clock_id");
@@ -207,7 +243,7 @@ fn a_clock_ends_with_a_reason_by_whoever_holds_it_and_is_never_overdue_after() {
         [EventPayload::ClockEnded { clock_id: treatment.clone(), reason: StopReason::Declined, on: today() }]
     );
     let ended = given.clone_plan().and(&ward(), stop(StopReason::Declined));
-    let clock = &ended.plan.clocks[1];
+    let clock = &ended.plan.clocks[2];
     assert_eq!(clock.state, ClockState::Ended { on: today(), reason: StopReason::Declined });
     assert!(!clock.is_open() && !clock.is_overdue(day(2030, 1, 1)) && clock.met().is_none());
     assert_eq!(reason(ended.when(&ward(), &stop(StopReason::Died)).expect_err("twice")), "CLOCK_NOT_OPEN");
@@ -215,7 +251,7 @@ fn a_clock_ends_with_a_reason_by_whoever_holds_it_and_is_never_overdue_after() {
     assert_eq!(reason(stopped.expect_err("met already")), "CLOCK_NOT_OPEN");
 
     // Left running past its due date, the treatment clock says what the citizen is owed.
-    let running = &given.plan.clocks[1];
+    let running = &given.plan.clocks[2];
     assert!(running.is_overdue(day(2027, 1, 23)));
     assert!(running.overdue_duty().is_some_and(|d| d.contains("§ 87")));
 }

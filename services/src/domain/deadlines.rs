@@ -26,32 +26,83 @@ use super::event::EventPayload;
 use super::model::{Actor, Date, IdSeed, OrganisationId, ProfessionalId, ProfessionalRole, Sector, Text};
 use super::plan::Plan;
 
-/// What a clock guards.
+/// What a clock guards: one kind per legal basis. (Kinds are stored by their
+/// position: new ones are added at the end.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ClockKind {
-    /// Udredningsret: assessment within 30 days of the referral (60 before 1 Sep 2015).
+    /// Udredningsret (sundhedsloven § 82 b): assessment within 30 days of the
+    /// hospital's receipt of the referral, or an udredningsplan.
     Assessment,
-    /// Treatment start after the assessment, for serious illness.
+    /// Treatment start after the assessment, for serious illness (§ 87: then
+    /// the extended free choice of hospital).
     TreatmentSerious,
-    /// Treatment start after the assessment, otherwise.
+    /// Treatment start after the assessment, otherwise (§ 87).
     TreatmentOther,
-    /// Alcohol and drug-abuse treatment start after the request.
+    /// Alcohol and drug-abuse treatment start after the request: the one clock
+    /// of releases before the three were told apart; kept for the clocks it
+    /// started, started no more.
     AddictionTreatment,
-    /// The doctor's consultation (lægesamtale) before addiction treatment starts.
+    /// The doctor's consultation (lægesamtale) before drug treatment starts.
     DoctorConsultation,
-    /// Integrated dual-diagnosis treatment start after the referral.
+    /// Integrated dual-diagnosis treatment start after the region's receipt of
+    /// the referral of a citizen visiteret to it.
     DualDiagnosisTreatment,
-    /// The next joint meeting of the koordinerende indsatsplan.
+    /// The next joint meeting of the koordinerende indsatsplan (guidance).
     IndsatsplanMeeting,
-    /// The cross-sector network meeting after a planned discharge.
+    /// The cross-sector network meeting at discharge (regional agreement).
     NetworkMeeting,
+    /// The information duty (sundhedsloven § 90): the patient is told within
+    /// 8 working days of the receipt of the referral.
+    InformationDuty,
+    /// Alcohol treatment within 14 days of the request (sundhedsloven § 141, stk. 2).
+    AlcoholTreatment,
+    /// Social drug-abuse treatment within 14 days of the request (serviceloven § 101, stk. 2).
+    SocialDrugTreatment,
+    /// Medical drug-abuse treatment within 14 days of the request (sundhedsloven § 142).
+    MedicalDrugTreatment,
+}
+
+/// What kind of rule a clock rests on: shown with every clock, so that a
+/// guideline is never presented as a right.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RuleBasis {
+    Statute,
+    Guidance,
+    RegionalAgreement,
+}
+
+impl ClockKind {
+    /// The kind of rule the clock rests on.
+    pub fn basis(self) -> RuleBasis {
+        match self {
+            Self::IndsatsplanMeeting => RuleBasis::Guidance,
+            Self::NetworkMeeting => RuleBasis::RegionalAgreement,
+            Self::Assessment
+            | Self::TreatmentSerious
+            | Self::TreatmentOther
+            | Self::AddictionTreatment
+            | Self::DoctorConsultation
+            | Self::DualDiagnosisTreatment
+            | Self::InformationDuty
+            | Self::AlcoholTreatment
+            | Self::SocialDrugTreatment
+            | Self::MedicalDrugTreatment => RuleBasis::Statute,
+        }
+    }
+
+    /// Drug treatment, which the lægesamtale must precede.
+    fn is_drug_treatment(self) -> bool {
+        matches!(self, Self::SocialDrugTreatment | Self::MedicalDrugTreatment)
+    }
 }
 
 /// A fact that starts or stops clocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Milestone {
     ReferredForAssessment,
-    AssessmentCompleted { serious: bool },
+    AssessmentCompleted {
+        serious: bool,
+    },
     PsychiatricTreatmentStarted,
     AddictionTreatmentRequested,
     DoctorConsultationHeld,
@@ -59,8 +110,22 @@ pub enum Milestone {
     ReferredForDualDiagnosisTreatment,
     DualDiagnosisTreatmentStarted,
     IndsatsplanMeetingHeld,
-    DischargePlanned { expected: Date },
+    DischargePlanned {
+        expected: Date,
+    },
     NetworkMeetingHeld,
+    /// The assessment cannot be completed in time and the citizen got a plan
+    /// for it (udredningsplan, § 82 b): the assessment clock is met.
+    AssessmentPlanGiven,
+    /// The patient was given the information § 90 requires.
+    PatientInformed,
+    /// The citizen asked for alcohol treatment (sundhedsloven § 141).
+    AlcoholTreatmentRequested,
+    /// The citizen asked for drug-abuse treatment: medical (sundhedsloven §
+    /// 142) or social (serviceloven § 101).
+    DrugTreatmentRequested {
+        medical: bool,
+    },
 }
 
 impl Milestone {
@@ -68,14 +133,19 @@ impl Milestone {
     pub fn starts(&self) -> &'static [ClockKind] {
         use ClockKind::*;
         match self {
-            Self::ReferredForAssessment => &[Assessment],
+            Self::ReferredForAssessment => &[Assessment, InformationDuty],
             Self::AssessmentCompleted { serious: true } => &[TreatmentSerious],
             Self::AssessmentCompleted { serious: false } => &[TreatmentOther],
             Self::AddictionTreatmentRequested => &[AddictionTreatment, DoctorConsultation],
             Self::ReferredForDualDiagnosisTreatment => &[DualDiagnosisTreatment],
             Self::IndsatsplanMeetingHeld => &[IndsatsplanMeeting],
             Self::DischargePlanned { .. } => &[NetworkMeeting],
-            Self::PsychiatricTreatmentStarted
+            Self::AlcoholTreatmentRequested => &[AlcoholTreatment],
+            Self::DrugTreatmentRequested { medical: true } => &[MedicalDrugTreatment, DoctorConsultation],
+            Self::DrugTreatmentRequested { medical: false } => &[SocialDrugTreatment, DoctorConsultation],
+            Self::AssessmentPlanGiven
+            | Self::PatientInformed
+            | Self::PsychiatricTreatmentStarted
             | Self::DoctorConsultationHeld
             | Self::AddictionTreatmentStarted
             | Self::DualDiagnosisTreatmentStarted
@@ -87,16 +157,23 @@ impl Milestone {
     pub fn stops(&self) -> &'static [ClockKind] {
         use ClockKind::*;
         match self {
-            Self::AssessmentCompleted { .. } => &[Assessment],
+            // An assessment done also answers what § 90 asks the patient to be told.
+            Self::AssessmentCompleted { .. } => &[Assessment, InformationDuty],
+            Self::AssessmentPlanGiven => &[Assessment],
+            Self::PatientInformed => &[InformationDuty],
             Self::PsychiatricTreatmentStarted => &[TreatmentSerious, TreatmentOther],
             Self::DoctorConsultationHeld => &[DoctorConsultation],
-            Self::AddictionTreatmentStarted => &[AddictionTreatment],
+            Self::AddictionTreatmentStarted => {
+                &[AddictionTreatment, AlcoholTreatment, SocialDrugTreatment, MedicalDrugTreatment]
+            }
             Self::DualDiagnosisTreatmentStarted => &[DualDiagnosisTreatment],
             // A meeting held satisfies the one that was due and sets the next.
             Self::IndsatsplanMeetingHeld => &[IndsatsplanMeeting],
             Self::NetworkMeetingHeld => &[NetworkMeeting],
             Self::ReferredForAssessment
             | Self::AddictionTreatmentRequested
+            | Self::AlcoholTreatmentRequested
+            | Self::DrugTreatmentRequested { .. }
             | Self::ReferredForDualDiagnosisTreatment
             | Self::DischargePlanned { .. } => &[],
         }
@@ -244,20 +321,7 @@ pub(super) fn record_milestone(
     today: Date,
     ids: IdSeed,
 ) -> Result<EventPayload, DomainError> {
-    if occurred_on > today {
-        return Err(DomainError::invalid("occurred_on", "must not be in the future"));
-    }
-    if let Milestone::DischargePlanned { expected } = milestone
-        && *expected < occurred_on
-    {
-        return Err(DomainError::invalid("expected_discharge_date", "is before the discharge was planned"));
-    }
-    if matches!(milestone, Milestone::DischargePlanned { .. }) && plan.discharge.as_ref().is_some_and(|d| d.is_open()) {
-        return Err(DomainError::precondition(
-            "DISCHARGE_ALREADY_PLANNED",
-            "a discharge is planned and not completed; complete it first",
-        ));
-    }
+    check(plan, milestone, occurred_on, today)?;
     let stopped: Vec<String> = plan
         .clocks
         .iter()
@@ -276,6 +340,39 @@ pub(super) fn record_milestone(
     }
     let started = start_clocks(rules, milestone, occurred_on, ids);
     Ok(EventPayload::MilestoneRecorded { milestone: *milestone, occurred_on, started, stopped })
+}
+
+/// The refusals a milestone meets before it touches any clock.
+fn check(plan: &Plan, milestone: &Milestone, occurred_on: Date, today: Date) -> Result<(), DomainError> {
+    if occurred_on > today {
+        return Err(DomainError::invalid("occurred_on", "must not be in the future"));
+    }
+    let open = |kind: ClockKind| plan.clocks.iter().any(|c| c.is_open() && c.kind == kind);
+    match milestone {
+        Milestone::DischargePlanned { expected } if *expected < occurred_on => {
+            Err(DomainError::invalid("expected_discharge_date", "is before the discharge was planned"))
+        }
+        Milestone::DischargePlanned { .. } if plan.discharge.as_ref().is_some_and(|d| d.is_open()) => {
+            Err(DomainError::precondition(
+                "DISCHARGE_ALREADY_PLANNED",
+                "a discharge is planned and not completed; complete it first",
+            ))
+        }
+        Milestone::AddictionTreatmentRequested => Err(DomainError::invalid(
+            "milestone",
+            "name the treatment asked for: ALCOHOL_TREATMENT_REQUESTED (sundhedsloven § 141) or DRUG_TREATMENT_REQUESTED (medical, sundhedsloven § 142; social, serviceloven § 101): they are different rights",
+        )),
+        Milestone::AddictionTreatmentStarted
+            if open(ClockKind::DoctorConsultation)
+                && plan.clocks.iter().any(|c| c.is_open() && c.kind.is_drug_treatment()) =>
+        {
+            Err(DomainError::precondition(
+                "DOCTOR_CONSULTATION_FIRST",
+                "drug treatment starts after the lægesamtale (sundhedsloven § 142): record DOCTOR_CONSULTATION_HELD first, or end its clock with a reason",
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Pausing, resuming or ending a clock, by an organisation that may (see [`may_manage`]).

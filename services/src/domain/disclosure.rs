@@ -46,8 +46,15 @@ pub fn organisation_reveals(plan: &Plan, organisation: &OrganisationId) -> DataC
 /// integrated treatment tells of a dual diagnosis.
 pub fn clock_reveals(kind: ClockKind) -> &'static [DataCategory] {
     match kind {
-        ClockKind::Assessment | ClockKind::TreatmentSerious | ClockKind::TreatmentOther => &[Psychiatric],
-        ClockKind::AddictionTreatment | ClockKind::DoctorConsultation => &[SubstanceAbuse],
+        ClockKind::Assessment
+        | ClockKind::InformationDuty
+        | ClockKind::TreatmentSerious
+        | ClockKind::TreatmentOther => &[Psychiatric],
+        ClockKind::AddictionTreatment
+        | ClockKind::DoctorConsultation
+        | ClockKind::AlcoholTreatment
+        | ClockKind::SocialDrugTreatment
+        | ClockKind::MedicalDrugTreatment => &[SubstanceAbuse],
         ClockKind::DualDiagnosisTreatment | ClockKind::IndsatsplanMeeting => &[Psychiatric, SubstanceAbuse],
         ClockKind::NetworkMeeting => &[DischargeCoordination],
     }

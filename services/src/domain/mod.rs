@@ -40,7 +40,7 @@ pub use calendar::Calendar;
 pub use command::Command;
 pub use cpr::{CitizenKey, Cpr, CprError, CprKind, PseudonymKey, contains_cpr, names_cpr};
 pub use deadlines::{
-    Clock, ClockKind, ClockState, DeadlineRule, DeadlineRules, Milestone, Period, StopReason, mark_overdue,
+    Clock, ClockKind, ClockState, DeadlineRule, DeadlineRules, Milestone, Period, RuleBasis, StopReason, mark_overdue,
 };
 pub use decide::{Context, decide};
 pub use discharge::DischargeCommand;

@@ -407,10 +407,12 @@ async fn the_deadline_watcher_marks_each_overdue_clock_once() {
     let today = store.now().date();
     let record = |milestone| Command::RecordMilestone { milestone, occurred_on: today };
     change(&store, &ward, plan, 1, record(Milestone::ReferredForAssessment), None).await.expect("referral");
+    // The patient is told at once (§ 90), so that only the assessment and the network meeting run.
+    change(&store, &ward, plan, 2, record(Milestone::PatientInformed), None).await.expect("informed");
     let discharge = Milestone::DischargePlanned { expected: today };
-    change(&store, &ward, plan, 2, record(discharge), None).await.expect("discharge planned");
+    change(&store, &ward, plan, 3, record(discharge), None).await.expect("discharge planned");
     let clocks = store.plan(plan).await.expect("read").expect("plan").clocks;
-    let (assessment, network) = (clocks[0].clock_id.clone(), clocks[1].clock_id.clone());
+    let (assessment, network) = (clocks[0].clock_id.clone(), clocks[2].clock_id.clone());
     let pause = Command::PauseClock { clock_id: assessment.clone(), reason: text("borgeren ønsker at vente") };
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "nothing is due yet");
 
@@ -418,21 +420,21 @@ async fn the_deadline_watcher_marks_each_overdue_clock_once() {
     days(8);
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 1);
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "once");
-    let marked = store.plan_events(plan, 4, 10).expect("events");
+    let marked = store.plan_events(plan, 5, 10).expect("events");
     assert!(matches!(&marked[0].payload, EventPayload::ClockOverdue { clock_id, .. } if *clock_id == network));
     assert_eq!(marked[0].actor.professional.as_str(), crate::domain::deadlines::WATCHER);
 
     // A paused clock is never marked; once resumed past its (moved) due date, it is.
-    change(&store, &ward, plan, 4, pause, None).await.expect("pause");
+    change(&store, &ward, plan, 5, pause, None).await.expect("pause");
     days(40);
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "paused");
     let resume = Command::ResumeClock { clock_id: assessment };
-    change(&store, &ward, plan, 5, resume, None).await.expect("resume");
+    change(&store, &ward, plan, 6, resume, None).await.expect("resume");
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "the pause moved it on");
     days(31);
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 1);
     let plan_now = store.plan(plan).await.expect("read").expect("plan");
-    assert!(plan_now.clocks.iter().all(|c| c.overdue_recorded));
+    assert!(plan_now.clocks.iter().filter(|c| c.is_open()).all(|c| c.overdue_recorded));
     assert!(store.due_clocks(store.now().date(), 10).expect("index").is_empty());
     let open: usize = store.open_clocks(None).expect("index").iter().map(|(_, clocks)| clocks.len()).sum();
     assert_eq!(open, 2, "overdue clocks are still open");
