@@ -297,6 +297,14 @@ async fn another_citizens_plan_answers_exactly_as_a_plan_that_does_not_exist() -
     assert_eq!(code, Code::NotFound);
 
     // Their own plan's clocks and events only; nothing of the other plan.
+    for plan in [&mine, &theirs] {
+        let referral = Command::RecordMilestone(pb::RecordMilestone {
+            milestone: pb::MilestoneKind::ReferredForAssessment as i32,
+            occurred_on: hub_date(0),
+            ..Default::default()
+        });
+        apply_now(&mut ward, plan, referral).await?;
+    }
     let clocks = me.list_clocks(pb::ListClocksRequest::default()).await?.into_inner().clocks;
     assert!(!clocks.is_empty() && clocks.iter().all(|c| c.plan == mine), "{clocks:?}");
 

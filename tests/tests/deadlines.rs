@@ -57,6 +57,9 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
         ..Default::default()
     });
     let version = apply(&mut ward, &name, version, discharge).await?;
+    // The ward calls the network meeting, which starts its clock (a regional agreement).
+    let call = Command::RequestNetworkMeeting(pb::RequestNetworkMeeting { meeting_date: hub_date(0) });
+    let version = apply(&mut ward, &name, version, call).await?;
     let version =
         apply(&mut ward, &name, version, record(pb::MilestoneKind::ReferredForAssessment, &hub_date(-40))).await?;
 
@@ -109,10 +112,14 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
         .iter()
         .map(|e| match &e.event {
             Some(Event::MilestoneRecorded(m)) => format!("milestone {}", m.milestone),
+            Some(Event::NetworkMeetingRequested(_)) => "network meeting called".to_owned(),
             other => format!("{other:?}"),
         })
         .collect();
-    assert_eq!(names, [format!("milestone {}", pb::MilestoneKind::DischargePlanned as i32)]);
+    assert_eq!(
+        names,
+        [format!("milestone {}", pb::MilestoneKind::DischargePlanned as i32), "network meeting called".to_owned()]
+    );
 
     // The plan shows the clocks too, and the watcher marked the clock only once.
     let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.context("plan")?;

@@ -51,7 +51,7 @@ pub(super) async fn discharge(
     story
         .step(
             social,
-            "calls the network meeting for today",
+            "calls the network meeting for today (the call starts its clock: 5 working days, a regional agreement)",
             Command::RequestNetworkMeeting(pb::RequestNetworkMeeting { meeting_date: date(0) }),
         )
         .await?;

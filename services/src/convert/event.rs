@@ -216,21 +216,14 @@ fn event(e: &RecordedEvent, revealed: &[DataCategory]) -> pb::PlanEvent {
                 serious_illness: flag && !medical,
                 medical_treatment: flag && medical,
                 expected_discharge_date: date_text(expected),
-                started: started
-                    .iter()
-                    .map(|c| pb::RightsClock {
-                        clock_id: c.clock_id.clone(),
-                        kind: clock_kind_to(c.kind),
-                        start_date: day_text(*occurred_on),
-                        due_date: day_text(c.due_on),
-                        state: pb::ClockState::Running as i32,
-                        legal_source: c.source.clone(),
-                        responsible_organisation_id: e.actor.organisation.to_string(),
-                        basis: basis_to(c.kind.basis()),
-                        ..Default::default()
-                    })
-                    .collect(),
+                started: started_clocks(started, *occurred_on, e),
                 stopped_clock_ids: stopped.clone(),
+            })
+        }
+        EventPayload::NetworkMeetingCalled { meeting_on, started } => {
+            E::NetworkMeetingRequested(pb::NetworkMeetingRequested {
+                meeting_date: day_text(*meeting_on),
+                started: started_clocks(started, e.recorded_at.date(), e),
             })
         }
         EventPayload::ClockPaused { clock_id, reason: r, on } => {
@@ -286,7 +279,10 @@ fn event(e: &RecordedEvent, revealed: &[DataCategory]) -> pb::PlanEvent {
             E::DischargeCoordinatorOfferAnswered(pb::DischargeCoordinatorOfferAnswered { accepted: *accepted })
         }
         EventPayload::NetworkMeetingRequested { meeting_on } => {
-            E::NetworkMeetingRequested(pb::NetworkMeetingRequested { meeting_date: day_text(*meeting_on) })
+            E::NetworkMeetingRequested(pb::NetworkMeetingRequested {
+                meeting_date: day_text(*meeting_on),
+                started: Vec::new(),
+            })
         }
         EventPayload::AdvanceStatementsRequested { on } => {
             E::AdvanceStatementsRequested(pb::AdvanceStatementsRequested { request_date: day_text(*on) })
@@ -318,6 +314,28 @@ fn event(e: &RecordedEvent, revealed: &[DataCategory]) -> pb::PlanEvent {
         category: category_to(disclosure::primary(revealed)),
         categories: revealed.iter().map(|c| category_to(*c)).collect(),
     }
+}
+
+/// The clocks an event started on `on`, as its event shows them.
+fn started_clocks(
+    started: &[crate::domain::deadlines::StartedClock],
+    on: Date,
+    e: &RecordedEvent,
+) -> Vec<pb::RightsClock> {
+    started
+        .iter()
+        .map(|c| pb::RightsClock {
+            clock_id: c.clock_id.clone(),
+            kind: clock_kind_to(c.kind),
+            start_date: day_text(on),
+            due_date: day_text(c.due_on),
+            state: pb::ClockState::Running as i32,
+            legal_source: c.source.clone(),
+            responsible_organisation_id: e.actor.organisation.to_string(),
+            basis: basis_to(c.kind.basis()),
+            ..Default::default()
+        })
+        .collect()
 }
 
 /// A milestone's kind, its one flag (`serious_illness` or `medical_treatment`) and its date.

@@ -222,6 +222,7 @@ fn every_event(plan: &Plan) -> Vec<EventPayload> {
         IndsatsplanAccepted { version: 1, agreed: false },
         NetworkMeetingAskedFor { on: NOW.date() },
         ClockEnded { clock_id: health_clock_ended, reason: StopReason::Moved, on: NOW.date() },
+        NetworkMeetingCalled { meeting_on: NOW.date(), started: vec![started(ClockKind::NetworkMeeting)] },
     ]
 }
 

@@ -21,6 +21,11 @@ fn today() -> Date {
     NOW.date()
 }
 
+/// The network meeting called for `meeting_on`, which starts its clock.
+fn call_network_meeting(meeting_on: Date) -> Command {
+    Command::Discharge(DischargeCommand::RequestNetworkMeeting { meeting_on })
+}
+
 #[test]
 fn a_referral_starts_the_assessment_clock_and_the_assessment_the_treatment_clock() {
     // The hospital received the referral on Monday 23 Nov 2026: 30 days to
@@ -105,13 +110,15 @@ fn each_addiction_right_has_its_clock_and_drug_treatment_waits_for_the_laegesamt
 
 #[test]
 fn discharge_and_indsatsplan_meetings() {
-    // Planned on Monday 23 Nov: five working days is Monday 30 Nov.
-    // The ward plans it; social services, party to the udskrivningsaftale, record the meeting held.
+    // Called on Monday 23 Nov: five working days is Monday 30 Nov.
+    // The ward plans the discharge; social services, party to the udskrivningsaftale,
+    // call the meeting and record it held.
     let planned = Given::plan()
         .with_team()
         .and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry })
         .and(&ward(), udskrivningsaftale())
-        .and(&ward(), milestone(Milestone::DischargePlanned { expected: day(2026, 11, 27) }, today()));
+        .and(&ward(), milestone(Milestone::DischargePlanned { expected: day(2026, 11, 27) }, today()))
+        .and(&municipality(), call_network_meeting(day(2026, 11, 26)));
     assert_eq!(clocks(&planned)[0].0, ClockKind::NetworkMeeting);
     assert_eq!(clocks(&planned)[0].1, day(2026, 11, 30));
     let held =
@@ -197,11 +204,13 @@ fn a_paused_working_day_clock_moves_on_by_the_working_days_paused() {
             .and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry })
             .and(&ward(), udskrivningsaftale());
         given.deadlines = deadlines;
-        given.and_at(
-            at(2026, 12, 21),
-            &ward(),
-            milestone(Milestone::DischargePlanned { expected: day(2027, 1, 8) }, day(2026, 12, 21)),
-        )
+        given
+            .and_at(
+                at(2026, 12, 21),
+                &ward(),
+                milestone(Milestone::DischargePlanned { expected: day(2027, 1, 8) }, day(2026, 12, 21)),
+            )
+            .and_at(at(2026, 12, 21), &ward(), call_network_meeting(day(2026, 12, 22)))
     };
     let given = planned(DeadlineRules::default());
     assert_eq!(given.plan.clocks[0].due_on, day(2026, 12, 29), "Mon-Thu, then Mon and Tue: the 25th is a holiday");
@@ -298,7 +307,8 @@ fn clocks_are_seen_by_their_category() {
     let given = Given::plan()
         .with_team()
         .and(&ward(), milestone(Milestone::ReferredForAssessment, today()))
-        .and(&ward(), milestone(Milestone::DischargePlanned { expected: day(2026, 11, 27) }, today()));
+        .and(&ward(), milestone(Milestone::DischargePlanned { expected: day(2026, 11, 27) }, today()))
+        .and(&ward(), call_network_meeting(day(2026, 11, 26)));
     // The job centre, without consent, hears neither of the discharge nor of the assessment.
     let err = given.when(&jobcentre(), &milestone(Milestone::ReferredForAssessment, today()));
     assert_eq!(reason(err.expect_err("refused")), "CATEGORY_NOT_WRITABLE");

@@ -139,7 +139,9 @@ impl Milestone {
             Self::AddictionTreatmentRequested => &[AddictionTreatment, DoctorConsultation],
             Self::ReferredForDualDiagnosisTreatment => &[DualDiagnosisTreatment],
             Self::IndsatsplanMeetingHeld => &[IndsatsplanMeeting],
-            Self::DischargePlanned { .. } => &[NetworkMeeting],
+            // The network meeting's clock starts when the meeting is called (see
+            // `discharge`), not at planning: the regional agreement counts from the call.
+            Self::DischargePlanned { .. } => &[],
             Self::AlcoholTreatmentRequested => &[AlcoholTreatment],
             Self::DrugTreatmentRequested { medical: true } => &[MedicalDrugTreatment, DoctorConsultation],
             Self::DrugTreatmentRequested { medical: false } => &[SocialDrugTreatment, DoctorConsultation],
@@ -295,9 +297,8 @@ pub struct StartedClock {
 
 /// The clocks `milestone` on `occurred_on` starts, with ids from `ids`;
 /// kinds with no rule in force on that day start none.
-pub fn start_clocks(rules: &DeadlineRules, milestone: &Milestone, occurred_on: Date, ids: IdSeed) -> Vec<StartedClock> {
-    milestone
-        .starts()
+pub fn start_clocks(rules: &DeadlineRules, kinds: &[ClockKind], occurred_on: Date, ids: IdSeed) -> Vec<StartedClock> {
+    kinds
         .iter()
         .filter_map(|kind| rules.rule(*kind, occurred_on))
         .enumerate()
@@ -338,7 +339,7 @@ pub(super) fn record_milestone(
             "a clock of this kind is already open; record the milestone that satisfies it first",
         ));
     }
-    let started = start_clocks(rules, milestone, occurred_on, ids);
+    let started = start_clocks(rules, milestone.starts(), occurred_on, ids);
     Ok(EventPayload::MilestoneRecorded { milestone: *milestone, occurred_on, started, stopped })
 }
 

@@ -424,7 +424,9 @@ fn decide_seen(
         }
         Command::SignIndsatsplan { version } => indsatsplan::sign(plan, ctx.actor, *version)?,
         Command::AcceptIndsatsplan { version } => indsatsplan::accept(plan, ctx.actor, *version)?,
-        Command::Discharge(step) => return discharge::decide(plan, ctx.actor, step, ctx.now, sees),
+        Command::Discharge(step) => {
+            return discharge::decide(plan, ctx.actor, step, (ctx.now, ctx.deadlines, ctx.ids), sees);
+        }
         Command::RecordObjection { recipient, categories, given_by, given_on } => {
             citizen::check_giver(ctx.actor, *given_by)?;
             consent::object(recipient, categories, *given_by, *given_on, today, ctx.ids)?

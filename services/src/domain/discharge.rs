@@ -5,8 +5,9 @@
 //! care-team organisation hears of it. The job centre may offer an
 //! udskrivningskoordinator (a mentor: support may start up to 3 months before
 //! the discharge and lasts at least 6 months) and records the citizen's
-//! answer; the citizen may ask for a network meeting; social services call
-//! it, to be held within 5
+//! answer; the citizen may ask for a network meeting; the ward or social
+//! services call it — the call starts its clock (a regional agreement, 5
+//! working days in the default table) — to be held within
 //! working days; the ward asks for advance statements; who takes over as
 //! contact person can be agreed; and completing the discharge hands the
 //! contact-person role over in the same step where that was agreed. Each
@@ -16,11 +17,12 @@
 use chrono::Months;
 use serde::{Deserialize, Serialize};
 
-use super::deadlines::{Clock, ClockKind};
+use super::deadlines::{Clock, ClockKind, DeadlineRules, start_clocks};
 use super::error::DomainError;
 use super::event::{EventPayload, RecordedEvent};
 use super::model::{
-    Actor, AdvanceStatementOccasion, DataCategory, Date, OrganisationId, ProfessionalId, Sector, Text, Timestamp,
+    Actor, AdvanceStatementOccasion, DataCategory, Date, IdSeed, OrganisationId, ProfessionalId, Sector, Text,
+    Timestamp,
 };
 use super::plan::Plan;
 
@@ -96,9 +98,10 @@ impl Discharge {
         self.completed_on.is_none()
     }
 
-    /// The network-meeting clock this discharge's planning started.
+    /// The network-meeting clock of this discharge: started by its call (or,
+    /// for discharges planned by earlier releases, by its planning).
     fn network_clock<'p>(&self, plan: &'p Plan) -> Option<&'p Clock> {
-        plan.clocks.iter().rev().find(|c| c.kind == ClockKind::NetworkMeeting && c.started_on == self.planned_on)
+        plan.clocks.iter().rev().find(|c| c.kind == ClockKind::NetworkMeeting && c.started_on >= self.planned_on)
     }
 
     /// Where each step stands on `today`, given the plan's clocks and contact person.
@@ -148,7 +151,8 @@ pub(super) fn apply(discharge: &mut Discharge, event: &RecordedEvent) {
             }
         }
         EventPayload::NetworkMeetingAskedFor { on } => discharge.network_meeting_asked_on = Some(*on),
-        EventPayload::NetworkMeetingRequested { meeting_on } => discharge.network_meeting_on = Some(*meeting_on),
+        EventPayload::NetworkMeetingRequested { meeting_on }
+        | EventPayload::NetworkMeetingCalled { meeting_on, .. } => discharge.network_meeting_on = Some(*meeting_on),
         EventPayload::AdvanceStatementsRequested { on } => discharge.advance_statements_requested_on = Some(*on),
         EventPayload::NextContactPersonAgreed { organisation, professional } => {
             discharge.next_contact =
@@ -251,12 +255,43 @@ fn require_sector(actor: &Actor, sector: Sector, message: &'static str) -> Resul
     if actor.sector == sector { Ok(()) } else { Err(DomainError::forbidden("DISCHARGE_STEP_NOT_YOURS", message)) }
 }
 
+/// Calling the network meeting, by the region or the municipality (either
+/// may, under the regional agreement): the call starts its clock, and the
+/// meeting must lie between today and the clock's due date.
+fn call_meeting(
+    discharge: &Discharge,
+    actor: &Actor,
+    rules: &DeadlineRules,
+    meeting_on: Date,
+    today: Date,
+    ids: IdSeed,
+) -> Result<EventPayload, DomainError> {
+    if !matches!(actor.sector, Sector::RegionalPsychiatry | Sector::MunicipalSocial) {
+        return Err(DomainError::forbidden(
+            "DISCHARGE_STEP_NOT_YOURS",
+            "the region or the municipality calls the network meeting",
+        ));
+    }
+    if discharge.network_meeting_on.is_some() {
+        return Err(DomainError::precondition("NETWORK_MEETING_CALLED", "the network meeting has been called already"));
+    }
+    let started = start_clocks(rules, &[ClockKind::NetworkMeeting], today, ids);
+    let due = started.first().map(|c| c.due_on);
+    if meeting_on < today || due.is_some_and(|due| meeting_on > due) {
+        return Err(DomainError::invalid(
+            "meeting_date",
+            "must lie between today and the network meeting's due date (5 working days from the call, by the regional agreement)",
+        ));
+    }
+    Ok(EventPayload::NetworkMeetingCalled { meeting_on, started })
+}
+
 /// Decides a step of the flow; completing it may hand the contact person over too.
 pub(super) fn decide(
     plan: &Plan,
     actor: &Actor,
     command: &DischargeCommand,
-    now: Timestamp,
+    (now, rules, ids): (Timestamp, &DeadlineRules, IdSeed),
     sees: &[DataCategory],
 ) -> Result<Vec<EventPayload>, DomainError> {
     let today = now.date();
@@ -289,15 +324,7 @@ pub(super) fn decide(
             }
         }
         DischargeCommand::RequestNetworkMeeting { meeting_on } => {
-            require_sector(actor, Sector::MunicipalSocial, "the municipality calls the network meeting")?;
-            let due = discharge.network_clock(plan).map(|c| c.due_on);
-            if *meeting_on < today || due.is_some_and(|due| *meeting_on > due) {
-                return Err(DomainError::invalid(
-                    "meeting_date",
-                    "must lie between today and the network meeting's due date (5 working days after the discharge was planned)",
-                ));
-            }
-            EventPayload::NetworkMeetingRequested { meeting_on: *meeting_on }
+            call_meeting(discharge, actor, rules, *meeting_on, today, ids)?
         }
         DischargeCommand::AskForNetworkMeeting => {
             if !actor.is_citizen() {

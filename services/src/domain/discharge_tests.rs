@@ -48,7 +48,7 @@ fn every_step_of_a_discharge_from_planning_to_the_handover() {
     let given = planned();
     let discharge = given.plan.discharge.as_ref().expect("planned");
     assert_eq!((discharge.planned_on, discharge.expected_on), (NOW.date(), day(2026, 11, 27)));
-    assert_eq!(given.plan.clocks[0].due_on, day(2026, 11, 30), "network meeting within 5 working days");
+    assert!(given.plan.clocks.is_empty(), "the network meeting's clock starts when the meeting is called");
 
     // The job centre offers an udskrivningskoordinator: from at most 3 months before, for at least 6 months.
     let offer = |start, end| step(DischargeCommand::OfferCoordinator { mentor: prof("mentor-4"), start, end });
@@ -64,17 +64,26 @@ fn every_step_of_a_discharge_from_planning_to_the_handover() {
     let answered = given.when(&jobcentre(), &step(DischargeCommand::AnswerCoordinatorOffer { accepted: false }));
     assert_eq!(reason(answered.expect_err("once")), "OFFER_ANSWERED");
 
-    // The municipality calls the network meeting within its deadline; it is held.
-    let late =
-        given.when(&municipality(), &step(DischargeCommand::RequestNetworkMeeting { meeting_on: day(2026, 12, 1) }));
+    // The region or the municipality calls the network meeting (the regional
+    // agreement: within 5 working days of the call, Monday 23 Nov -> Monday 30 Nov);
+    // the job centre, which only sees the discharge, may not.
+    let call = |meeting_on| step(DischargeCommand::RequestNetworkMeeting { meeting_on });
+    let late = given.when(&municipality(), &call(day(2026, 12, 1)));
     assert_eq!(reason(late.expect_err("after the deadline")), "meeting_date");
-    let given = given
-        .and(&municipality(), step(DischargeCommand::RequestNetworkMeeting { meeting_on: day(2026, 11, 26) }))
-        .and_at(
-            at(2026, 11, 26),
-            &municipality(),
-            Command::RecordMilestone { milestone: Milestone::NetworkMeetingHeld, occurred_on: day(2026, 11, 26) },
-        );
+    let by_job = given.when(&jobcentre(), &call(day(2026, 11, 26)));
+    assert_eq!(reason(by_job.expect_err("not the job centre's")), "DISCHARGE_STEP_NOT_YOURS");
+    given.when(&ward(), &call(day(2026, 11, 26))).expect("the region may call it too");
+    let called = given.and(&municipality(), call(day(2026, 11, 26)));
+    assert_eq!(
+        (called.plan.clocks[0].kind, called.plan.clocks[0].due_on),
+        (ClockKind::NetworkMeeting, day(2026, 11, 30))
+    );
+    assert_eq!(reason(called.when(&ward(), &call(day(2026, 11, 27))).expect_err("once")), "NETWORK_MEETING_CALLED");
+    let given = called.and_at(
+        at(2026, 11, 26),
+        &municipality(),
+        Command::RecordMilestone { milestone: Milestone::NetworkMeetingHeld, occurred_on: day(2026, 11, 26) },
+    );
     assert_eq!(given.plan.clocks[0].met(), Some(true));
 
     // Advance statements are asked for and given; the next contact person is agreed.
@@ -114,16 +123,26 @@ fn missing_steps_show_as_overdue() {
     let given = planned();
     let pending = steps(&given, day(2026, 11, 24));
     assert!(pending.iter().all(|(_, state)| *state == StepState::Pending), "{pending:?}");
-    // The day after the network meeting's deadline, and after the expected discharge.
+    // After the expected discharge: a network meeting no one called has no deadline (one is
+    // called when needed); the other steps are overdue.
     let overdue = steps(&given, day(2026, 12, 1));
     assert_eq!(
         overdue,
         [
-            (Step::NetworkMeetingRequested, StepState::Overdue),
-            (Step::NetworkMeetingHeld, StepState::Overdue),
+            (Step::NetworkMeetingRequested, StepState::Pending),
+            (Step::NetworkMeetingHeld, StepState::Pending),
             (Step::AdvanceStatementsRequested, StepState::Overdue),
             (Step::Completed, StepState::Overdue),
         ]
+    );
+    // Called on 23 Nov and not held by its due date (30 Nov): overdue.
+    let called = given
+        .clone_plan()
+        .and(&municipality(), step(DischargeCommand::RequestNetworkMeeting { meeting_on: day(2026, 11, 26) }));
+    let late = steps(&called, day(2026, 12, 1));
+    assert_eq!(
+        late[..2],
+        [(Step::NetworkMeetingRequested, StepState::Done), (Step::NetworkMeetingHeld, StepState::Overdue)]
     );
     let asked = given.and(&ward(), step(DischargeCommand::RequestAdvanceStatements));
     assert_eq!(steps(&asked, day(2026, 12, 1))[2], (Step::AdvanceStatementsRequested, StepState::Done));

@@ -144,6 +144,7 @@ pub fn event_reveals(payload: &EventPayload, plan: &Plan) -> Vec<DataCategory> {
             vec![DischargeCoordination, Employment]
         }
         NetworkMeetingRequested { .. }
+        | NetworkMeetingCalled { .. }
         | NetworkMeetingAskedFor { .. }
         | AdvanceStatementsRequested { .. }
         | DischargeCompleted { .. } => vec![DischargeCoordination],

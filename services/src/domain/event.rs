@@ -209,6 +209,12 @@ pub enum EventPayload {
         reason: StopReason,
         on: Date,
     },
+    /// The region or the municipality called the network meeting for
+    /// `meeting_on`, which starts its clock (a regional agreement).
+    NetworkMeetingCalled {
+        meeting_on: Date,
+        started: Vec<StartedClock>,
+    },
 }
 
 impl EventPayload {
@@ -269,6 +275,7 @@ impl EventPayload {
             Self::NetworkMeetingAskedFor { .. } => "NetworkMeetingAskedFor",
             Self::IndsatsplanAccepted { .. } => "IndsatsplanAccepted",
             Self::ClockEnded { .. } => "ClockEnded",
+            Self::NetworkMeetingCalled { .. } => "NetworkMeetingCalled",
             Self::AdvanceStatementsRequested { .. } => "AdvanceStatementsRequested",
             Self::NextContactPersonAgreed { .. } => "NextContactPersonAgreed",
             Self::DischargeCompleted { .. } => "DischargeCompleted",

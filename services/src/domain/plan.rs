@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::consent::{Consent, Objection};
 use super::cpr::CprKind;
-use super::deadlines::{Clock, ClockState, Milestone};
+use super::deadlines::{Clock, ClockState, Milestone, StartedClock};
 use super::discharge::{self, Discharge};
 use super::disclosure;
 use super::event::{EventPayload, RecordedEvent};
@@ -380,17 +380,10 @@ impl Plan {
                 for clock in self.clocks.iter_mut().filter(|c| stopped.contains(&c.clock_id)) {
                     clock.state = ClockState::Stopped { on: *occurred_on };
                 }
-                self.clocks.extend(started.iter().map(|s| Clock {
-                    clock_id: s.clock_id.clone(),
-                    kind: s.kind,
-                    started_on: *occurred_on,
-                    due_on: s.due_on,
-                    source: s.source.clone(),
-                    responsible: event.actor.organisation.clone(),
-                    responsible_sector: event.actor.sector,
-                    state: ClockState::Running,
-                    overdue_recorded: false,
-                }));
+                self.start_clocks(started, *occurred_on, event);
+            }
+            EventPayload::NetworkMeetingCalled { started, .. } => {
+                self.start_clocks(started, event.recorded_at.date(), event);
             }
             EventPayload::ClockPaused { clock_id, reason, on } => {
                 if let Some(clock) = self.clock_mut(clock_id) {
@@ -493,6 +486,21 @@ impl Plan {
     }
 
     /// Whether `organisation` is on the care team at `now`.
+    /// Clocks an event started on `on`, the event's organisation responsible for them.
+    fn start_clocks(&mut self, started: &[StartedClock], on: Date, event: &RecordedEvent) {
+        self.clocks.extend(started.iter().map(|s| Clock {
+            clock_id: s.clock_id.clone(),
+            kind: s.kind,
+            started_on: on,
+            due_on: s.due_on,
+            source: s.source.clone(),
+            responsible: event.actor.organisation.clone(),
+            responsible_sector: event.actor.sector,
+            state: ClockState::Running,
+            overdue_recorded: false,
+        }));
+    }
+
     pub fn is_member(&self, organisation: &OrganisationId, now: Timestamp) -> bool {
         self.care_team.iter().any(|m| &m.organisation == organisation && m.is_active_at(now))
     }

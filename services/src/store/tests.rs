@@ -411,6 +411,8 @@ async fn the_deadline_watcher_marks_each_overdue_clock_once() {
     change(&store, &ward, plan, 2, record(Milestone::PatientInformed), None).await.expect("informed");
     let discharge = Milestone::DischargePlanned { expected: today };
     change(&store, &ward, plan, 3, record(discharge), None).await.expect("discharge planned");
+    let call = Command::Discharge(DischargeCommand::RequestNetworkMeeting { meeting_on: today });
+    change(&store, &ward, plan, 4, call, None).await.expect("network meeting called");
     let clocks = store.plan(plan).await.expect("read").expect("plan").clocks;
     let (assessment, network) = (clocks[0].clock_id.clone(), clocks[2].clock_id.clone());
     let pause = Command::PauseClock { clock_id: assessment.clone(), reason: text("borgeren ønsker at vente") };
@@ -420,16 +422,16 @@ async fn the_deadline_watcher_marks_each_overdue_clock_once() {
     days(8);
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 1);
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "once");
-    let marked = store.plan_events(plan, 5, 10).expect("events");
+    let marked = store.plan_events(plan, 6, 10).expect("events");
     assert!(matches!(&marked[0].payload, EventPayload::ClockOverdue { clock_id, .. } if *clock_id == network));
     assert_eq!(marked[0].actor.professional.as_str(), crate::domain::deadlines::WATCHER);
 
     // A paused clock is never marked; once resumed past its (moved) due date, it is.
-    change(&store, &ward, plan, 5, pause, None).await.expect("pause");
+    change(&store, &ward, plan, 6, pause, None).await.expect("pause");
     days(40);
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "paused");
     let resume = Command::ResumeClock { clock_id: assessment };
-    change(&store, &ward, plan, 6, resume, None).await.expect("resume");
+    change(&store, &ward, plan, 7, resume, None).await.expect("resume");
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "the pause moved it on");
     days(31);
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 1);
