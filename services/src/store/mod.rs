@@ -636,4 +636,6 @@ fn corrupt(what: &str) -> Error {
 }
 
 #[cfg(test)]
+mod clock_tests;
+#[cfg(test)]
 mod tests;

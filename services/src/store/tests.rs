@@ -9,11 +9,11 @@ use crate::domain::*;
 const ACTORS: [(&str, Sector); 3] =
     [("ward", Sector::RegionalPsychiatry), ("kommune", Sector::MunicipalSocial), ("jobcenter", Sector::JobCentre)];
 
-fn submission(actor: &Actor, request_id: Option<&str>) -> Submission {
+pub(super) fn submission(actor: &Actor, request_id: Option<&str>) -> Submission {
     Submission { actor: actor.clone(), correlation_id: "test".into(), request_id: request_id.map(str::to_owned) }
 }
 
-fn open(dir: &std::path::Path) -> Store {
+pub(super) fn open(dir: &std::path::Path) -> Store {
     open_indexing_every(dir, StoreOptions::new(dir).audit_index_batch)
 }
 
@@ -26,7 +26,7 @@ fn open_indexing_every(dir: &std::path::Path, audit_index_batch: usize) -> Store
     Store::open(options).expect("open store")
 }
 
-async fn create(store: &Store, by: &Actor, citizen: u8) -> Outcome {
+pub(super) async fn create(store: &Store, by: &Actor, citizen: u8) -> Outcome {
     let intent = Intent::Create { citizen: CitizenKey([citizen; 32]), kind: CprKind::Regular, reason: text("indlagt") };
     store.submit(submission(by, None), intent).await.expect("create")
 }
