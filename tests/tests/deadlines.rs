@@ -86,6 +86,24 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
     let job_clocks = list_clocks(&mut job, false, "job-clocks").await?;
     assert_eq!(job_clocks.iter().map(|c| c.kind).collect::<Vec<_>>(), [pb::ClockKind::NetworkMeeting as i32]);
     assert_eq!(job_clocks[0].responsible_organisation_id, "");
+
+    // Filters: by kind, by basis, by responsible organisation — never by one withheld from the caller.
+    let filtered = |request: pb::ListClocksRequest| async {
+        let clocks = ward.clone().list_clocks(request).await?.into_inner().clocks;
+        anyhow::Ok(clocks.into_iter().filter_map(|c| c.clock).map(|c| c.kind).collect::<Vec<_>>())
+    };
+    let assessment = pb::ListClocksRequest { kinds: vec![pb::ClockKind::Assessment as i32], ..Default::default() };
+    assert_eq!(filtered(assessment).await?, [pb::ClockKind::Assessment as i32]);
+    let agreed = pb::ListClocksRequest { bases: vec![pb::RuleBasis::RegionalAgreement as i32], ..Default::default() };
+    assert_eq!(filtered(agreed).await?, [pb::ClockKind::NetworkMeeting as i32]);
+    let by_ward = pb::ListClocksRequest { responsible_organisation_id: WARD.into(), ..Default::default() };
+    assert_eq!(filtered(by_ward.clone()).await?.len(), 3);
+    let hidden = job.list_clocks(by_ward).await?.into_inner().clocks;
+    assert!(hidden.is_empty(), "the job centre may not learn that the ward is responsible");
+    let bad = pb::ListClocksRequest { kinds: vec![99], ..Default::default() };
+    let refused = ward.list_clocks(bad).await.expect_err("unknown kind");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(field_violations(&refused).contains_key("kinds"), "{refused:?}");
     let audit = audit_by_correlation(&t.hub)?;
     let listed = audit.get("job-clocks").context("ListClocks is audited")?;
     assert_eq!((listed.action.as_str(), &listed.decision), ("ListClocks", &Decision::Allowed));

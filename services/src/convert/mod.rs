@@ -13,7 +13,7 @@ use samplan_proto::v1 as pb;
 use crate::domain::*;
 
 pub use event::{heartbeat, subscribed_event, visible_event, visible_events};
-pub use request::{PlanChange, cpr, plan_change, plan_name, reason, request_id};
+pub use request::{PlanChange, clock_filter, cpr, plan_change, plan_name, reason, request_id};
 pub use response::{access_entry, care_team_join, emergency_access, plan, shown_clock};
 
 macro_rules! enum_map {

@@ -77,6 +77,19 @@ fn registered(registry: &Registry, field: &'static str, value: &str) -> Result<O
     Ok(OrganisationRef { id, sector })
 }
 
+/// The filter of a `ListClocks` request, every field checked.
+pub fn clock_filter(request: &pb::ListClocksRequest) -> Result<ClockFilter, Error> {
+    let mut f = Fields::default();
+    let responsible = match request.responsible_organisation_id.as_str() {
+        "" => None,
+        id => f.take(OrganisationId::parse("responsible_organisation_id", id)),
+    };
+    let kinds: Vec<_> = request.kinds.iter().filter_map(|k| f.take(clock_kind_from("kinds", *k))).collect();
+    let bases: Vec<_> = request.bases.iter().filter_map(|b| f.take(basis_from("bases", *b))).collect();
+    f.finish()?;
+    Ok(ClockFilter { responsible, kinds, bases })
+}
+
 /// `plans/{uuid}`.
 pub fn plan_name(field: &'static str, value: &str) -> Result<PlanId, Error> {
     plan_id(field, value).map_err(Error::from_invalid)

@@ -283,6 +283,24 @@ impl Clock {
     }
 }
 
+/// Which clocks a list asks for (empty: all): by responsible organisation —
+/// only where the reader may be told who that is, so that a filter never
+/// confirms a name the answer would withhold — by kind and by basis.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClockFilter {
+    pub responsible: Option<OrganisationId>,
+    pub kinds: Vec<ClockKind>,
+    pub bases: Vec<RuleBasis>,
+}
+
+impl ClockFilter {
+    pub fn admits(&self, clock: &Clock, audience: &super::disclosure::Audience) -> bool {
+        self.responsible.as_ref().is_none_or(|org| &clock.responsible == org && audience.names(org.as_str()))
+            && (self.kinds.is_empty() || self.kinds.contains(&clock.kind))
+            && (self.bases.is_empty() || self.bases.contains(&clock.kind.basis()))
+    }
+}
+
 /// The professional id under which the hub's deadline watcher records overdue clocks.
 pub const WATCHER: &str = "samplan-deadline-watcher";
 

@@ -40,7 +40,8 @@ pub use calendar::Calendar;
 pub use command::Command;
 pub use cpr::{CitizenKey, Cpr, CprError, CprKind, PseudonymKey, contains_cpr, names_cpr};
 pub use deadlines::{
-    Clock, ClockKind, ClockState, DeadlineRule, DeadlineRules, Milestone, Period, RuleBasis, StopReason, mark_overdue,
+    Clock, ClockFilter, ClockKind, ClockState, DeadlineRule, DeadlineRules, Milestone, Period, RuleBasis, StopReason,
+    mark_overdue,
 };
 pub use decide::{Context, decide};
 pub use discharge::DischargeCommand;

@@ -50,14 +50,19 @@ impl PlanApi {
             "" => None,
             token => Some(convert::plan_name("page_token", token)?),
         };
+        let filter = convert::clock_filter(&request)?;
         let now = self.store.now();
         let mut clocks = Vec::new();
         let mut disclosures = Vec::new();
         let mut next_page_token = String::new();
         let mut last_listed: Option<PlanId> = None;
-        // A citizen sees one plan: others' are not even loaded.
-        let reachable = |id: &PlanId| !actor.is_citizen() || actor.own_plan == Some(*id);
-        for (id, indices) in self.store.open_clocks(after)?.into_iter().filter(|(id, _)| reachable(id)) {
+        // From the index of the caller's organisation; a citizen's own plan only.
+        let open = match (actor.is_citizen(), actor.own_plan) {
+            (false, _) => self.store.open_clocks_of(&actor.organisation, after)?,
+            (true, Some(own)) if after.is_none_or(|after| own > after) => self.store.open_clocks_of_plan(own)?,
+            (true, _) => Vec::new(),
+        };
+        for (id, indices) in open {
             if disclosures.len() == page_size {
                 next_page_token = last_listed.map(|p| p.resource_name()).unwrap_or_default();
                 break;
@@ -70,6 +75,7 @@ impl PlanApi {
                 .filter_map(|i| plan.clocks.get(*i))
                 .filter(|c| disclosure::shows(disclosure::clock_reveals(c.kind), &sees))
                 .filter(|c| !request.overdue_only || c.is_overdue(now.date()))
+                .filter(|c| filter.admits(c, &view.audience()))
                 .collect();
             if shown.is_empty() {
                 continue;

@@ -19,6 +19,7 @@
 //! | `j`    | global position (u64)                 | plan id + sequence of a health service's own join, for review |
 //! | `v`    | —                                     | the projection format (migrate.rs)       |
 //! | `t`    | plan id (16) + clock index (u32)      | empty: an open rights clock              |
+//! | `o`    | org id len (u8) + org id + plan id (16) + clock index (u32) | an open clock of a plan the organisation takes part in |
 //! | `d`    | due day (u32) + plan id + clock index | empty: a running clock not yet overdue   |
 //!
 //! The global log is kept per writer round rather than per event: one key
@@ -30,7 +31,7 @@ use sha2::{Digest, Sha256};
 use super::{Error, decode};
 use chrono::Datelike;
 
-use crate::domain::{Actor, CitizenKey, Date, EventPayload, Plan, PlanId, RecordedEvent};
+use crate::domain::{Actor, CitizenKey, Date, EventPayload, OrganisationId, Plan, PlanId, RecordedEvent};
 
 pub const EVENT: u8 = b'e';
 pub const GLOBAL: u8 = b'g';
@@ -47,8 +48,30 @@ pub const EMERGENCY: u8 = b'x';
 pub const JOIN: u8 = b'j';
 pub const OPEN_CLOCK: u8 = b't';
 pub const DUE_CLOCK: u8 = b'd';
+pub const MEMBER_CLOCK: u8 = b'o';
+/// The prefixes of the clock indexes, which `clock_keys` derives from a plan.
+pub const CLOCK_INDEXES: [u8; 3] = [OPEN_CLOCK, DUE_CLOCK, MEMBER_CLOCK];
 /// The single key holding the projection format (see `migrate`).
 pub const PROJECTION_FORMAT: u8 = b'v';
+
+/// The `o` key of an open clock, for an organisation on its plan's care team.
+pub fn member_clock(organisation: &OrganisationId, plan: PlanId, index: u32) -> Vec<u8> {
+    let mut key = member_clocks(organisation);
+    key.extend_from_slice(&plan.0);
+    key.extend_from_slice(&index.to_be_bytes());
+    key
+}
+
+/// The prefix of an organisation's `o` keys.
+pub fn member_clocks(organisation: &OrganisationId) -> Vec<u8> {
+    let org = organisation.as_str().as_bytes();
+    let mut key = Vec::with_capacity(2 + org.len() + 20);
+    key.push(MEMBER_CLOCK);
+    // Organisation ids are at most 64 bytes (validated), so the length fits.
+    key.push(u8::try_from(org.len()).unwrap_or(u8::MAX));
+    key.extend_from_slice(org);
+    key
+}
 
 /// A day as the `d` index orders it.
 pub fn day_number(day: Date) -> u32 {
@@ -88,13 +111,20 @@ fn decode_u32(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0, |n, b| (n << 8) | u32::from(*b))
 }
 
-/// The index keys a plan's clocks need: every open clock, and every running
-/// clock the deadline watcher has yet to mark overdue, by due day.
+/// The index keys a plan's clocks need: every open clock, by plan and by
+/// each organisation with an open membership of its care team (what
+/// `ListClocks` reads), and every running clock the deadline watcher has yet
+/// to mark overdue, by due day.
 pub fn clock_keys(plan: &Plan) -> Vec<Vec<u8>> {
+    let mut members: Vec<&OrganisationId> =
+        plan.care_team.iter().filter(|m| m.is_open()).map(|m| &m.organisation).collect();
+    members.sort();
+    members.dedup();
     let mut keys = Vec::new();
     for (index, clock) in (0u32..).zip(&plan.clocks) {
         if clock.is_open() {
             keys.push(open_clock(plan.id, index).to_vec());
+            keys.extend(members.iter().map(|org| member_clock(org, plan.id, index)));
         }
         if clock.is_running() && !clock.overdue_recorded {
             keys.push(due_clock(clock.due_on, plan.id, index).to_vec());

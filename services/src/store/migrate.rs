@@ -13,8 +13,8 @@ use crate::domain::{Plan, PlanId, RecordedEvent};
 /// and document, objections, emergency grants note that the citizen was told.
 /// 3: the trail of what each event reveals. 4: the citizen's acceptance of
 /// the indsatsplan and their asking for a network meeting. 5: clocks ended
-/// with a reason.
-pub const PROJECTION_FORMAT: u32 = 5;
+/// with a reason. 6: the index of open clocks by organisation (`o`).
+pub const PROJECTION_FORMAT: u32 = 6;
 
 /// Plans rebuilt per sled batch.
 const BATCH: usize = 1024;
@@ -47,6 +47,14 @@ pub(super) fn projections(db: &sled::Db) -> Result<usize, Error> {
             "rebuilding plan projections from their logs"
         );
     }
+    // The clock indexes are derived from the plans: written again from the rebuilt ones.
+    for prefix in keys::CLOCK_INDEXES {
+        let mut batch = sled::Batch::default();
+        for key in db.scan_prefix([prefix]).keys() {
+            batch.remove(key?);
+        }
+        db.apply_batch(batch)?;
+    }
     for chunk in ids.chunks(BATCH) {
         let mut batch = sled::Batch::default();
         for id in chunk {
@@ -60,6 +68,9 @@ pub(super) fn projections(db: &sled::Db) -> Result<usize, Error> {
                 }
             }
             let plan = Plan::replay(&events).ok_or_else(|| Error::Storage("corrupt plan log".into()))?;
+            for key in keys::clock_keys(&plan) {
+                batch.insert(key, &[] as &[u8]);
+            }
             batch.insert(keys::projection(*id).as_slice(), encode(&plan)?);
         }
         db.apply_batch(batch)?;

@@ -341,12 +341,35 @@ impl Store {
     /// Every plan with open clocks, in plan order, after the plan `after` (a
     /// page token's plan), with the indices of its open clocks.
     pub fn open_clocks(&self, after: Option<PlanId>) -> Result<Vec<(PlanId, Vec<usize>)>, Error> {
+        self.clocks_under(&[keys::OPEN_CLOCK], after)
+    }
+
+    /// The open clocks of the plans `organisation` takes part in (by plan, in
+    /// plan order, after `after`), from the `o` index: not every clock of the hub.
+    pub fn open_clocks_of(
+        &self,
+        organisation: &OrganisationId,
+        after: Option<PlanId>,
+    ) -> Result<Vec<(PlanId, Vec<usize>)>, Error> {
+        self.clocks_under(&keys::member_clocks(organisation), after)
+    }
+
+    /// The open clocks of one plan.
+    pub fn open_clocks_of_plan(&self, plan: PlanId) -> Result<Vec<(PlanId, Vec<usize>)>, Error> {
+        let mut prefix = vec![keys::OPEN_CLOCK];
+        prefix.extend_from_slice(&plan.0);
+        self.clocks_under(&prefix, None)
+    }
+
+    /// The (plan, clock index) pairs of the clock keys under `prefix`, grouped by plan.
+    fn clocks_under(&self, prefix: &[u8], after: Option<PlanId>) -> Result<Vec<(PlanId, Vec<usize>)>, Error> {
         let start = match after {
-            Some(plan) => keys::open_clock(plan, u32::MAX).to_vec(),
-            None => vec![keys::OPEN_CLOCK],
+            Some(plan) => [prefix, plan.0.as_slice(), &u32::MAX.to_be_bytes()].concat(),
+            None => prefix.to_vec(),
         };
+        let end = prefix_end(prefix);
         let mut plans: Vec<(PlanId, Vec<usize>)> = Vec::new();
-        for item in self.shared.db.range(start..vec![keys::OPEN_CLOCK + 1]) {
+        for item in self.shared.db.range(start..end) {
             let (plan, index) = keys::decode_clock_ref(&item?.0)?;
             match plans.last_mut() {
                 Some((last, indices)) if *last == plan => indices.push(index),
@@ -496,7 +519,7 @@ impl Store {
             }
         }
         let mut indexed = std::collections::BTreeSet::new();
-        for prefix in [keys::OPEN_CLOCK, keys::DUE_CLOCK] {
+        for prefix in keys::CLOCK_INDEXES {
             for item in self.shared.db.scan_prefix([prefix]) {
                 indexed.insert(item?.0.to_vec());
             }
@@ -629,6 +652,19 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
 
 pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Error> {
     postcard::from_bytes(bytes).map_err(|e| Error::Storage(format!("decode: {e}")))
+}
+
+/// The first key after every key starting with `prefix` (a plan id may end in 0xFF).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // Every byte 0xFF: no key sorts after the prefix but its own extensions.
+    vec![u8::MAX; prefix.len() + 25]
 }
 
 fn corrupt(what: &str) -> Error {

@@ -472,6 +472,9 @@ async fn projections_of_an_older_format_are_rebuilt_from_the_log_when_the_store_
         let plan = create(&store, &ward, 1).await.plan_id;
         let add = Command::AddGoal { text: text("bo selv"), category: DataCategory::Goals };
         change(&store, &ward, plan, 1, add, None).await.expect("goal");
+        let referral =
+            Command::RecordMilestone { milestone: Milestone::ReferredForAssessment, occurred_on: store.now().date() };
+        change(&store, &ward, plan, 2, referral, None).await.expect("referral");
         // A health service joins on its own: listed for its auditors' review.
         let joined = create(&store, &actor("misbrug", Sector::AddictionService), 1).await;
         assert!(joined.joined(), "joins the ward's plan");
@@ -484,10 +487,14 @@ async fn projections_of_an_older_format_are_rebuilt_from_the_log_when_the_store_
         let db = sled::Config::new().path(dir.path()).segment_size(SEGMENT_SIZE).open().expect("sled");
         db.remove([keys::PROJECTION_FORMAT]).expect("remove");
         db.insert(keys::projection(plan), vec![0xff; 3]).expect("overwrite");
-        // ... and before the review index of joins existed.
-        for key in db.scan_prefix([keys::JOIN]).keys() {
-            db.remove(key.expect("key")).expect("remove");
+        // ... and before the review index of joins, and the clock index by organisation, existed;
+        // with a stale clock key left behind.
+        for prefix in [keys::JOIN, keys::MEMBER_CLOCK] {
+            for key in db.scan_prefix([prefix]).keys() {
+                db.remove(key.expect("key")).expect("remove");
+            }
         }
+        db.insert(keys::open_clock(PlanId([7; 16]), 0), vec![]).expect("stale");
         db.flush().expect("flush");
     }
     let store = open(dir.path());
@@ -497,6 +504,10 @@ async fn projections_of_an_older_format_are_rebuilt_from_the_log_when_the_store_
     assert_eq!(decode::<Plan>(&stored).expect("current format"), expected);
     let joins = store.care_team_joins(&OrganisationId::parse("organisation", "misbrug").expect("id"), 0, 10);
     assert_eq!(joins.expect("index").len(), 1, "the review index is rebuilt with the projections");
+    let ward_clocks = store.open_clocks_of(&ward.organisation, None).expect("index");
+    assert_eq!(ward_clocks, [(plan, vec![0, 1])], "the clock index by organisation is rebuilt too");
+    let misbrug = OrganisationId::parse("organisation", "misbrug").expect("id");
+    assert_eq!(store.open_clocks_of(&misbrug, None).expect("index").len(), 1, "every member's");
     assert!(store.verify().expect("verify").problems.is_empty());
     store.shutdown().await;
     drop(store);
