@@ -2,6 +2,7 @@
 //! clocks with due dates from the effective-dated table; pauses move the due
 //! date; a clock is overdue the day after its due date; the watcher marks it once.
 
+use super::deadlines::StartedClock;
 use super::testkit::*;
 use super::*;
 
@@ -323,4 +324,85 @@ fn clocks_are_seen_by_their_category() {
     let shown = crate::domain::disclosure::redacted(&given.plan, &view.categories());
     let kinds: Vec<_> = shown.clocks.iter().map(|c| c.kind).collect();
     assert_eq!(kinds, [ClockKind::NetworkMeeting]);
+}
+
+/// Clocks started under the rules of earlier releases — the one addiction
+/// clock with its lægesamtale, the network meeting started by the planning —
+/// stay readable from their stored events and keep their due dates; the
+/// milestones that satisfy them still do.
+#[test]
+fn clocks_started_under_earlier_rules_keep_their_due_dates() {
+    let given = dual_diagnosis();
+    let started = |kind, due_on: Date| StartedClock {
+        clock_id: format!("clock-old-{kind:?}"),
+        kind,
+        due_on,
+        source: "as an earlier release wrote it".into(),
+    };
+    let old = [
+        EventPayload::MilestoneRecorded {
+            milestone: Milestone::AddictionTreatmentRequested,
+            occurred_on: day(2026, 11, 2),
+            started: vec![
+                started(ClockKind::AddictionTreatment, day(2026, 11, 16)),
+                started(ClockKind::DoctorConsultation, day(2026, 11, 16)),
+            ],
+            stopped: vec![],
+        },
+        EventPayload::MilestoneRecorded {
+            milestone: Milestone::DischargePlanned { expected: day(2026, 11, 27) },
+            occurred_on: today(),
+            started: vec![started(ClockKind::NetworkMeeting, day(2026, 11, 30))],
+            stopped: vec![],
+        },
+    ];
+    let mut given = given;
+    for (payload, by) in old.into_iter().zip([addiction(), ward()]) {
+        // Stored and read back as a release of today reads it.
+        let bytes = postcard::to_stdvec(&payload).expect("encode");
+        let payload: EventPayload = postcard::from_bytes(&bytes).expect("an earlier event decodes");
+        given.apply(payload, &by);
+    }
+    let kinds: Vec<_> = clocks(&given).into_iter().map(|c| (c.0, c.1)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (ClockKind::AddictionTreatment, day(2026, 11, 16)),
+            (ClockKind::DoctorConsultation, day(2026, 11, 16)),
+            (ClockKind::NetworkMeeting, day(2026, 11, 30)),
+        ]
+    );
+    // The discharge's meeting steps follow the clock its planning started.
+    let discharge = given.plan.discharge.clone().expect("planned");
+    let steps = discharge.steps(&given.plan, day(2026, 12, 1));
+    assert_eq!(steps[1], (discharge::Step::NetworkMeetingHeld, discharge::StepState::Overdue));
+    // The old addiction clock is no drug clock: its start is not held back, and it stops it.
+    let started = given.and(&addiction(), milestone(Milestone::AddictionTreatmentStarted, today()));
+    assert_eq!(started.plan.clocks[0].state, ClockState::Stopped { on: today() });
+    assert!(started.plan.clocks[1].is_open(), "the lægesamtale is its own clock");
+}
+
+/// Danish dates, summer time included: a milestone recorded at half past
+/// midnight in Copenhagen on the day it happened is not "in the future".
+#[test]
+fn a_milestone_dated_today_is_today_in_copenhagen_at_any_hour() {
+    let at_utc =
+        |rfc3339: &str| Timestamp(chrono::DateTime::parse_from_rfc3339(rfc3339).expect("time").timestamp_micros());
+    // (UTC instant, the Danish date then)
+    let cases = [
+        ("2027-07-01T22:30:00Z", day(2027, 7, 2)),   // 00:30 CEST
+        ("2027-01-15T23:30:00Z", day(2027, 1, 16)),  // 00:30 CET
+        ("2027-03-27T23:30:00Z", day(2027, 3, 28)),  // the night summer time starts
+        ("2027-10-30T22:30:00Z", day(2027, 10, 31)), // the night it ends
+    ];
+    for (instant, danish) in cases {
+        let now = at_utc(instant);
+        let given = Given::plan();
+        let referral = milestone(Milestone::ReferredForAssessment, danish);
+        let events = given.when_at(now, &ward(), &referral).expect("today, not the future");
+        let EventPayload::MilestoneRecorded { started, .. } = &events[0] else { panic!("{events:?}") };
+        assert_eq!(started[0].due_on, danish + chrono::Days::new(30), "{instant}");
+        let tomorrow = milestone(Milestone::ReferredForAssessment, danish + chrono::Days::new(1));
+        assert_eq!(reason(given.when_at(now, &ward(), &tomorrow).expect_err("future")), "occurred_on");
+    }
 }
