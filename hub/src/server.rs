@@ -70,6 +70,14 @@ pub async fn serve_store(
              systems claim them; never run a hub with real data this way"
         );
     }
+    let uncovered = config.deadlines.table()?.uncovered();
+    if !uncovered.is_empty() {
+        tracing::warn!(
+            kinds = ?uncovered,
+            "the configured deadline table has no row for these clock kinds, so none of them starts; \
+             add rows (see deploy/samplan.example.toml) or leave the table out for the defaults"
+        );
+    }
     let pseudonyms = PseudonymKey::new(*config.secret());
     let read = |path: &std::path::Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
     let tls_config = tls::server_config(&tls::TlsMaterial {

@@ -300,6 +300,17 @@ pub fn add_activity(
     })
 }
 
+/// The ward's udskrivningsaftale (psykiatriloven § 13 a) in its psychiatry
+/// section, which it must own: social services become party to the discharge.
+pub fn udskrivningsaftale() -> pb::change_plan_request::Command {
+    add_activity(
+        pb::SectionKind::Psychiatry,
+        "udskrivning til egen bolig",
+        pb::LegalPlanType::Udskrivningsaftale,
+        "aut-4471",
+    )
+}
+
 pub use samplan_hub::client::{Subscription, events_until};
 
 /// Opens a subscription after global position `after`, tagged with `correlation_id`.

@@ -68,13 +68,7 @@ async fn dual_diagnosis_plan(t: &TestHub) -> anyhow::Result<String> {
         apply_now(client, &name, Command::SignIndsatsplan(pb::SignIndsatsplan { version: 2 })).await?;
     }
     // The udskrivningsaftale makes social services party to the discharge (psykiatriloven § 13 a).
-    let agreement = add_activity(
-        pb::SectionKind::Psychiatry,
-        "udskrivning til egen bolig",
-        pb::LegalPlanType::Udskrivningsaftale,
-        "aut-4471",
-    );
-    apply_now(&mut ward, &name, agreement).await?;
+    apply_now(&mut ward, &name, udskrivningsaftale()).await?;
     let planned = Command::RecordMilestone(pb::RecordMilestone {
         milestone: pb::MilestoneKind::DischargePlanned as i32,
         occurred_on: hub_date(0),

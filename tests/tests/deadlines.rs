@@ -130,7 +130,14 @@ async fn clocks_listed_by_who_may_see_them_and_overdue_ones_delivered_as_events(
         .iter()
         .map(|e| match &e.event {
             Some(Event::MilestoneRecorded(m)) => format!("milestone {}", m.milestone),
-            Some(Event::NetworkMeetingRequested(_)) => "network meeting called".to_owned(),
+            Some(Event::NetworkMeetingRequested(m)) => {
+                // The ward called it: the job centre is not told who is responsible for its clock.
+                assert!(
+                    !m.started.is_empty() && m.started.iter().all(|c| c.responsible_organisation_id.is_empty()),
+                    "{m:?}"
+                );
+                "network meeting called".to_owned()
+            }
             other => format!("{other:?}"),
         })
         .collect();

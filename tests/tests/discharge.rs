@@ -77,13 +77,7 @@ async fn four_organisations_follow_a_dual_diagnosis_discharge_and_each_hears_wha
     apply_now(&mut ward, &name, contact).await?;
     apply_now(&mut ward, &name, take_section(pb::SectionKind::Psychiatry)).await?;
     apply_now(&mut addiction, &name, take_section(pb::SectionKind::Addiction)).await?;
-    let agreement = add_activity(
-        pb::SectionKind::Psychiatry,
-        "udskrivning til egen bolig",
-        pb::LegalPlanType::Udskrivningsaftale,
-        "aut-4471",
-    );
-    apply_now(&mut ward, &name, agreement).await?;
+    apply_now(&mut ward, &name, udskrivningsaftale()).await?;
     let discharge = consent(JOB, &[pb::DataCategory::DischargeCoordination], "udskrivningskoordinator", "j-31");
     apply_now(&mut ward, &name, discharge).await?;
 

@@ -37,6 +37,9 @@ pub fn visible_events(events: &[RecordedEvent], plan: &Plan, audience: &disclosu
                 Some(pb::plan_event::Event::MilestoneRecorded(m)) => {
                     m.started.iter_mut().for_each(|c| c.responsible_organisation_id.clear());
                 }
+                Some(pb::plan_event::Event::NetworkMeetingRequested(m)) => {
+                    m.started.iter_mut().for_each(|c| c.responsible_organisation_id.clear());
+                }
                 Some(pb::plan_event::Event::DischargeCoordinatorOffered(o)) => o.mentor_professional_id.clear(),
                 _ => {}
             }
@@ -209,7 +212,8 @@ fn event(e: &RecordedEvent, revealed: &[DataCategory]) -> pb::PlanEvent {
         }
         EventPayload::MilestoneRecorded { milestone, occurred_on, started, stopped } => {
             let (kind, flag, expected) = milestone_to(milestone);
-            let medical = matches!(milestone, Milestone::DrugTreatmentRequested { .. });
+            let medical =
+                matches!(milestone, Milestone::DrugTreatmentRequested { .. } | Milestone::DrugTreatmentStarted { .. });
             E::MilestoneRecorded(pb::MilestoneRecorded {
                 milestone: kind as i32,
                 occurred_on: day_text(*occurred_on),
@@ -357,6 +361,8 @@ fn milestone_to(m: &Milestone) -> (pb::MilestoneKind, bool, Option<Date>) {
         Milestone::PatientInformed => (K::PatientInformed, false, None),
         Milestone::AlcoholTreatmentRequested => (K::AlcoholTreatmentRequested, false, None),
         Milestone::DrugTreatmentRequested { medical } => (K::DrugTreatmentRequested, *medical, None),
+        Milestone::AlcoholTreatmentStarted => (K::AlcoholTreatmentStarted, false, None),
+        Milestone::DrugTreatmentStarted { medical } => (K::DrugTreatmentStarted, *medical, None),
     }
 }
 

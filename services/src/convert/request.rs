@@ -471,8 +471,8 @@ fn milestone(m: &pb::RecordMilestone) -> Result<Milestone, DomainError> {
     if kind != K::DischargePlanned {
         only_for(!m.expected_discharge_date.is_empty(), "expected_discharge_date", "DISCHARGE_PLANNED")?;
     }
-    if kind != K::DrugTreatmentRequested {
-        only_for(m.medical_treatment, "medical_treatment", "DRUG_TREATMENT_REQUESTED")?;
+    if !matches!(kind, K::DrugTreatmentRequested | K::DrugTreatmentStarted) {
+        only_for(m.medical_treatment, "medical_treatment", "DRUG_TREATMENT_REQUESTED and DRUG_TREATMENT_STARTED")?;
     }
     Ok(match kind {
         K::Unspecified => return Err(DomainError::invalid("milestone", "must be set")),
@@ -493,6 +493,8 @@ fn milestone(m: &pb::RecordMilestone) -> Result<Milestone, DomainError> {
         K::PatientInformed => Milestone::PatientInformed,
         K::AlcoholTreatmentRequested => Milestone::AlcoholTreatmentRequested,
         K::DrugTreatmentRequested => Milestone::DrugTreatmentRequested { medical: m.medical_treatment },
+        K::AlcoholTreatmentStarted => Milestone::AlcoholTreatmentStarted,
+        K::DrugTreatmentStarted => Milestone::DrugTreatmentStarted { medical: m.medical_treatment },
     })
 }
 

@@ -102,6 +102,26 @@ impl DeadlineRules {
         self.rules.iter().find(|r| r.kind == kind && r.holds_on(start))
     }
 
+    /// The kinds new milestones start that no row of the table covers at all:
+    /// a table configured before they existed, whose clocks would silently not start.
+    pub fn uncovered(&self) -> Vec<ClockKind> {
+        use ClockKind::*;
+        let started = [
+            Assessment,
+            InformationDuty,
+            TreatmentSerious,
+            TreatmentOther,
+            AlcoholTreatment,
+            SocialDrugTreatment,
+            MedicalDrugTreatment,
+            DoctorConsultation,
+            DualDiagnosisTreatment,
+            IndsatsplanMeeting,
+            NetworkMeeting,
+        ];
+        started.into_iter().filter(|kind| !self.rules.iter().any(|r| r.kind == *kind)).collect()
+    }
+
     /// The due date of a clock of `kind` started on `start`, if a right was in force then.
     pub fn due(&self, kind: ClockKind, start: Date) -> Option<Date> {
         self.rule(kind, start).map(|r| r.period.due(start, &self.calendar))
@@ -253,6 +273,7 @@ mod tests {
                 assert!(rule.source.contains(cites), "{kind:?}: {}", rule.source);
             }
         }
+        assert!(rules.uncovered().is_empty(), "the defaults cover every kind a milestone starts");
         // Five working days from a Thursday: Fri, Mon, Tue, Wed, Thu.
         assert_eq!(rules.due(ClockKind::NetworkMeeting, day(2026, 11, 5)), Some(day(2026, 11, 12)));
     }

@@ -86,7 +86,9 @@ fn each_addiction_right_has_its_clock_and_drug_treatment_waits_for_the_laegesamt
     // Alcohol (sundhedsloven § 141, stk. 2): 14 days, no lægesamtale.
     let alcohol = given.clone_plan().and(&addiction(), milestone(Milestone::AlcoholTreatmentRequested, today()));
     assert_eq!(kinds(&alcohol), [(ClockKind::AlcoholTreatment, day(2026, 12, 7))]);
-    let started = alcohol.and(&addiction(), milestone(Milestone::AddictionTreatmentStarted, today()));
+    let vague = alcohol.when(&addiction(), &milestone(Milestone::AddictionTreatmentStarted, today()));
+    assert_eq!(reason(vague.expect_err("which treatment?")), "milestone");
+    let started = alcohol.and(&addiction(), milestone(Milestone::AlcoholTreatmentStarted, today()));
     assert_eq!(started.plan.clocks[0].met(), Some(true));
 
     // Social drug treatment (serviceloven § 101) and medical (sundhedsloven § 142): the lægesamtale first.
@@ -94,17 +96,19 @@ fn each_addiction_right_has_its_clock_and_drug_treatment_waits_for_the_laegesamt
         let requested =
             given.clone_plan().and(&addiction(), milestone(Milestone::DrugTreatmentRequested { medical }, today()));
         assert_eq!(kinds(&requested), [(kind, day(2026, 12, 7)), (ClockKind::DoctorConsultation, day(2026, 12, 7))]);
-        let early = requested.when(&addiction(), &milestone(Milestone::AddictionTreatmentStarted, today()));
+        let start = |on: Date| milestone(Milestone::DrugTreatmentStarted { medical }, on);
+        let early = requested.when(&addiction(), &start(today()));
         assert_eq!(reason(early.expect_err("before the lægesamtale")), "DOCTOR_CONSULTATION_FIRST");
         let consulted = requested.and(&addiction(), milestone(Milestone::DoctorConsultationHeld, today()));
         assert_eq!(clocks(&consulted)[1].2, ClockState::Stopped { on: today() });
         assert!(consulted.plan.clocks[0].is_running(), "the treatment clock runs on");
+        // A start dated before the consultation was held is refused too.
+        let backdated = consulted.when(&addiction(), &start(today() - chrono::Days::new(1)));
+        assert_eq!(reason(backdated.expect_err("before it was held")), "DOCTOR_CONSULTATION_FIRST");
         // Social services neither see nor write it.
-        let err = consulted
-            .when(&municipality(), &milestone(Milestone::AddictionTreatmentStarted, today()))
-            .expect_err("refused");
+        let err = consulted.when(&municipality(), &start(today())).expect_err("refused");
         assert_eq!(reason(err), "CATEGORY_NOT_WRITABLE");
-        let treated = consulted.and(&addiction(), milestone(Milestone::AddictionTreatmentStarted, today()));
+        let treated = consulted.and(&addiction(), start(today()));
         assert_eq!(treated.plan.clocks[0].met(), Some(true));
     }
 }
@@ -247,6 +251,21 @@ fn a_clock_ends_with_a_reason_by_whoever_holds_it_and_is_never_overdue_after() {
     let stop = |reason| Command::StopClock { clock_id: treatment.clone(), reason };
     let hidden = given.when(&jobcentre(), &stop(StopReason::Moved));
     assert_eq!(reason(hidden.expect_err("the job centre cannot see it")), "clock_id");
+    // Another psychiatric service on the team holds such information, but does not owe this right.
+    let other_ward = actor("psykiatri-nord", Sector::RegionalPsychiatry);
+    let with_other = given.clone_plan().and(
+        &ward(),
+        Command::AddCareTeamMember {
+            organisation: OrganisationRef { id: other_ward.organisation.clone(), sector: other_ward.sector },
+            professional: None,
+            role: ProfessionalRole::Physician,
+            start_date: today(),
+            end_date: None,
+            ground: None,
+        },
+    );
+    let not_owed = with_other.when(&other_ward, &stop(StopReason::Moved));
+    assert_eq!(reason(not_owed.expect_err("not the service that owes it")), "CLOCK_NOT_YOURS");
     let events = given.when(&ward(), &stop(StopReason::Declined)).expect("the ward holds it");
     assert_eq!(
         events,

@@ -90,9 +90,9 @@ impl ClockKind {
         }
     }
 
-    /// Drug treatment, which the lægesamtale must precede.
-    fn is_drug_treatment(self) -> bool {
-        matches!(self, Self::SocialDrugTreatment | Self::MedicalDrugTreatment)
+    /// The clocks of the three addiction rights.
+    fn is_addiction_treatment(self) -> bool {
+        matches!(self, Self::AlcoholTreatment | Self::SocialDrugTreatment | Self::MedicalDrugTreatment)
     }
 }
 
@@ -126,6 +126,12 @@ pub enum Milestone {
     DrugTreatmentRequested {
         medical: bool,
     },
+    /// Alcohol treatment started.
+    AlcoholTreatmentStarted,
+    /// Drug-abuse treatment started (medical or social): after the lægesamtale.
+    DrugTreatmentStarted {
+        medical: bool,
+    },
 }
 
 impl Milestone {
@@ -147,6 +153,8 @@ impl Milestone {
             Self::DrugTreatmentRequested { medical: false } => &[SocialDrugTreatment, DoctorConsultation],
             Self::AssessmentPlanGiven
             | Self::PatientInformed
+            | Self::AlcoholTreatmentStarted
+            | Self::DrugTreatmentStarted { .. }
             | Self::PsychiatricTreatmentStarted
             | Self::DoctorConsultationHeld
             | Self::AddictionTreatmentStarted
@@ -165,9 +173,11 @@ impl Milestone {
             Self::PatientInformed => &[InformationDuty],
             Self::PsychiatricTreatmentStarted => &[TreatmentSerious, TreatmentOther],
             Self::DoctorConsultationHeld => &[DoctorConsultation],
-            Self::AddictionTreatmentStarted => {
-                &[AddictionTreatment, AlcoholTreatment, SocialDrugTreatment, MedicalDrugTreatment]
-            }
+            // The one addiction clock of earlier releases; the three rights each have their start.
+            Self::AddictionTreatmentStarted => &[AddictionTreatment],
+            Self::AlcoholTreatmentStarted => &[AlcoholTreatment],
+            Self::DrugTreatmentStarted { medical: true } => &[MedicalDrugTreatment],
+            Self::DrugTreatmentStarted { medical: false } => &[SocialDrugTreatment],
             Self::DualDiagnosisTreatmentStarted => &[DualDiagnosisTreatment],
             // A meeting held satisfies the one that was due and sets the next.
             Self::IndsatsplanMeetingHeld => &[IndsatsplanMeeting],
@@ -382,16 +392,30 @@ fn check(plan: &Plan, milestone: &Milestone, occurred_on: Date, today: Date) -> 
             "name the treatment asked for: ALCOHOL_TREATMENT_REQUESTED (sundhedsloven § 141) or DRUG_TREATMENT_REQUESTED (medical, sundhedsloven § 142; social, serviceloven § 101): they are different rights",
         )),
         Milestone::AddictionTreatmentStarted
-            if open(ClockKind::DoctorConsultation)
-                && plan.clocks.iter().any(|c| c.is_open() && c.kind.is_drug_treatment()) =>
+            if !open(ClockKind::AddictionTreatment)
+                && plan.clocks.iter().any(|c| c.is_open() && c.kind.is_addiction_treatment()) =>
         {
-            Err(DomainError::precondition(
-                "DOCTOR_CONSULTATION_FIRST",
-                "drug treatment starts after the lægesamtale (sundhedsloven § 142): record DOCTOR_CONSULTATION_HELD first, or end its clock with a reason",
+            Err(DomainError::invalid(
+                "milestone",
+                "name the treatment that started: ALCOHOL_TREATMENT_STARTED or DRUG_TREATMENT_STARTED",
             ))
         }
+        Milestone::DrugTreatmentStarted { .. } if !consulted_by(plan, occurred_on) => Err(DomainError::precondition(
+            "DOCTOR_CONSULTATION_FIRST",
+            "drug treatment starts after the lægesamtale (sundhedsloven § 142): record DOCTOR_CONSULTATION_HELD on or before the start, or end its clock with a reason",
+        )),
         _ => Ok(()),
     }
+}
+
+/// Whether drug treatment may start on `day`: no lægesamtale is pending, and
+/// every one held was held on or before it.
+fn consulted_by(plan: &Plan, day: Date) -> bool {
+    plan.clocks.iter().filter(|c| c.kind == ClockKind::DoctorConsultation).all(|c| match c.state {
+        ClockState::Stopped { on } => on <= day,
+        ClockState::Ended { .. } => true,
+        ClockState::Running | ClockState::Paused { .. } => false,
+    })
 }
 
 /// Pausing, resuming or ending a clock, by an organisation that may (see [`may_manage`]).
@@ -420,17 +444,19 @@ pub(super) fn change_clock(
     }
 }
 
-/// Who pauses, resumes or ends a clock: an organisation that holds the
-/// information the clock is about (the service that owes the right; seeing it
-/// under a consent is not enough), and for the network meeting the
-/// municipality too, which calls it.
+/// Who pauses, resumes or ends a clock: the service that owes the right — the
+/// organisation that started it, holding the information it is about (seeing
+/// it under a consent is not enough) — and for the network meeting either
+/// side that may call it, the region or the municipality.
 fn may_manage(plan: &Plan, actor: &Actor, clock_id: &str, today: Date) -> Result<(), DomainError> {
     let clock = plan.clock(clock_id).ok_or_else(|| no_such("clock_id", "clock"))?;
     let holds = super::disclosure::clock_reveals(clock.kind)
         .iter()
         .any(|c| super::grounds::holds(plan, &actor.organisation, actor.sector, *c, today));
-    let calls_meeting = clock.kind == ClockKind::NetworkMeeting && actor.sector == Sector::MunicipalSocial;
-    if holds || calls_meeting {
+    let owes = clock.responsible == actor.organisation;
+    let calls_meeting = clock.kind == ClockKind::NetworkMeeting
+        && matches!(actor.sector, Sector::RegionalPsychiatry | Sector::MunicipalSocial);
+    if (holds && owes) || calls_meeting {
         Ok(())
     } else {
         Err(DomainError::forbidden(

@@ -259,6 +259,7 @@ fn require_sector(actor: &Actor, sector: Sector, message: &'static str) -> Resul
 /// may, under the regional agreement): the call starts its clock, and the
 /// meeting must lie between today and the clock's due date.
 fn call_meeting(
+    plan: &Plan,
     discharge: &Discharge,
     actor: &Actor,
     rules: &DeadlineRules,
@@ -275,8 +276,13 @@ fn call_meeting(
     if discharge.network_meeting_on.is_some() {
         return Err(DomainError::precondition("NETWORK_MEETING_CALLED", "the network meeting has been called already"));
     }
-    let started = start_clocks(rules, &[ClockKind::NetworkMeeting], today, ids);
-    let due = started.first().map(|c| c.due_on);
+    // A discharge planned by an earlier release started the clock at planning: it stands.
+    let running = discharge.network_clock(plan).filter(|c| c.is_open());
+    let started = match running {
+        Some(_) => Vec::new(),
+        None => start_clocks(rules, &[ClockKind::NetworkMeeting], today, ids),
+    };
+    let due = running.map(|c| c.due_on).or_else(|| started.first().map(|c| c.due_on));
     if meeting_on < today || due.is_some_and(|due| meeting_on > due) {
         return Err(DomainError::invalid(
             "meeting_date",
@@ -324,7 +330,7 @@ pub(super) fn decide(
             }
         }
         DischargeCommand::RequestNetworkMeeting { meeting_on } => {
-            call_meeting(discharge, actor, rules, *meeting_on, today, ids)?
+            call_meeting(plan, discharge, actor, rules, *meeting_on, today, ids)?
         }
         DischargeCommand::AskForNetworkMeeting => {
             if !actor.is_citizen() {

@@ -35,7 +35,9 @@ fn step_strategy() -> impl Strategy<Value = (usize, Step)> {
         Just(Milestone::DrugTreatmentRequested { medical: true }),
         Just(Milestone::DrugTreatmentRequested { medical: false }),
         Just(Milestone::DoctorConsultationHeld),
-        Just(Milestone::AddictionTreatmentStarted),
+        Just(Milestone::AlcoholTreatmentStarted),
+        Just(Milestone::DrugTreatmentStarted { medical: true }),
+        Just(Milestone::DrugTreatmentStarted { medical: false }),
         Just(Milestone::IndsatsplanMeetingHeld),
         Just(Milestone::DischargePlanned { expected: day(2026, 11, 30) }),
         Just(Milestone::NetworkMeetingHeld),
@@ -81,7 +83,8 @@ fn actor_for(who: usize, step: &Step, plan: &Plan) -> usize {
             Milestone::AlcoholTreatmentRequested
             | Milestone::DrugTreatmentRequested { .. }
             | Milestone::DoctorConsultationHeld
-            | Milestone::AddictionTreatmentStarted,
+            | Milestone::AlcoholTreatmentStarted
+            | Milestone::DrugTreatmentStarted { .. },
             _,
         ) => ADDICTION,
         Step::Milestone(Milestone::NetworkMeetingHeld, _) | Step::CallNetworkMeeting if who.is_multiple_of(2) => SOCIAL,

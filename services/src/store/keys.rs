@@ -112,12 +112,11 @@ fn decode_u32(bytes: &[u8]) -> u32 {
 }
 
 /// The index keys a plan's clocks need: every open clock, by plan and by
-/// each organisation with an open membership of its care team (what
-/// `ListClocks` reads), and every running clock the deadline watcher has yet
-/// to mark overdue, by due day.
+/// each organisation on its care team, past, present or future (what
+/// `ListClocks` reads; who may see a clock today is the policy's to say), and
+/// every running clock the deadline watcher has yet to mark overdue, by due day.
 pub fn clock_keys(plan: &Plan) -> Vec<Vec<u8>> {
-    let mut members: Vec<&OrganisationId> =
-        plan.care_team.iter().filter(|m| m.is_open()).map(|m| &m.organisation).collect();
+    let mut members: Vec<&OrganisationId> = plan.care_team.iter().map(|m| &m.organisation).collect();
     members.sort();
     members.dedup();
     let mut keys = Vec::new();
