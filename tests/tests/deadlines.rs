@@ -248,3 +248,107 @@ async fn bad_milestones_are_refused_with_field_details_and_write_nothing() -> Te
     assert!(plan.clocks.is_empty());
     Ok(())
 }
+
+/// Copies `from` into `to`, folder by folder.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// A data folder written by release 8e13393 (before the clocks were split by
+/// legal basis): a referral 40 days back (assessment under "§ 82 a"), one
+/// request for "addiction treatment" with its lægesamtale, and a planned
+/// discharge whose planning started the network-meeting clock. This release
+/// opens it, rebuilds projections and indexes, keeps every clock's due date,
+/// and goes on from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_folder_of_the_previous_release_keeps_its_clocks() -> TestResult {
+    use samplan_services::domain::{
+        Actor, Calendar, ClockKind, Cpr, DischargeCommand, Milestone, OrganisationId, Period, ProfessionalId,
+        ProfessionalRole, PseudonymKey, Sector, Timestamp, policy,
+    };
+    use samplan_services::store::{Intent, Submission};
+    let dir = tempfile::tempdir()?;
+    copy_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/release-8e13393"), dir.path())?;
+    let config = samplan_hub::config::Config::load(&dir.path().join("samplan.toml"), |_| None)?;
+    let mut options = samplan_hub::server::store_options(&config)?;
+    // The day the folder was written (3 Dec 2026, noon UTC), so that its dates decide as they did.
+    options.clock = std::sync::Arc::new(|| Timestamp(1_796_299_200_000_000));
+    let store = samplan_hub::server::open_store_with(options)?;
+    let report = store.verify()?;
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+
+    let citizen = PseudonymKey::new(*config.secret()).citizen_key(&Cpr::parse(CPR)?);
+    let plan = store.plan_of(&citizen).await?.context("the plan")?;
+    let clocks: Vec<_> = plan.clocks.iter().map(|c| (c.kind, c.started_on, c.due_on)).collect();
+    let days = |start, n| Period::Days(n).due(start, &Calendar::default());
+    let working = |start, n| Period::WorkingDays(n).due(start, &Calendar::default());
+    let kinds: Vec<_> = clocks.iter().map(|c| c.0).collect();
+    assert_eq!(
+        kinds,
+        [
+            ClockKind::Assessment,
+            ClockKind::AddictionTreatment,
+            ClockKind::DoctorConsultation,
+            ClockKind::NetworkMeeting
+        ]
+    );
+    assert_eq!(clocks[0].2, days(clocks[0].1, 30), "due dates are kept");
+    assert_eq!(clocks[1].2, days(clocks[1].1, 14));
+    assert_eq!(clocks[3].2, working(clocks[3].1, 5));
+    assert!(plan.clocks[0].source.contains("§ 82 a"), "the source it was started under: {}", plan.clocks[0].source);
+    let ward_org = OrganisationId::parse("organisation", WARD)?;
+    let indexed: usize = store.open_clocks_of(&ward_org, None)?.iter().map(|(_, c)| c.len()).sum();
+    assert_eq!(indexed, 4, "the index by organisation is built on upgrade");
+
+    // Going on: the ward calls the meeting (the clock its planning started stands, no second one),
+    // and the old addiction clock is met by the old milestone.
+    let actor = |org: &str, sector, role| -> anyhow::Result<Actor> {
+        Ok(Actor {
+            organisation: OrganisationId::parse("organisation", org)?,
+            sector,
+            professional: ProfessionalId::parse("professional", "p-1")?,
+            role,
+            own_plan: None,
+        })
+    };
+    let ward = actor(WARD, Sector::RegionalPsychiatry, ProfessionalRole::Physician)?;
+    let addiction = actor(ADDICTION, Sector::AddictionService, ProfessionalRole::AddictionCounsellor)?;
+    let today = store.now().date();
+    let steps = [
+        (
+            &ward,
+            samplan_services::domain::Command::Discharge(DischargeCommand::RequestNetworkMeeting { meeting_on: today }),
+        ),
+        (
+            &addiction,
+            samplan_services::domain::Command::RecordMilestone {
+                milestone: Milestone::AddictionTreatmentStarted,
+                occurred_on: today,
+            },
+        ),
+    ];
+    for (by, command) in steps {
+        let current = store.plan(plan.id).await?.context("plan")?;
+        let sees = policy::view(&current, by, store.now())?.categories();
+        let expected_version = current.trail.shown_version(&sees);
+        let submission = Submission { actor: by.clone(), correlation_id: "upgrade".into(), request_id: None };
+        store.submit(submission, Intent::Change { plan: plan.id, expected_version, command }).await?;
+    }
+    let after = store.plan(plan.id).await?.context("plan")?;
+    assert_eq!(after.clocks.len(), 4, "no second network-meeting clock");
+    assert_eq!(after.discharge.as_ref().and_then(|d| d.network_meeting_on), Some(today));
+    assert_eq!(after.clocks[1].met(), Some(true), "the old addiction clock is met");
+    assert!(store.verify()?.problems.is_empty());
+    store.shutdown().await;
+    Ok(())
+}
