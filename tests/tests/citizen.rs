@@ -157,7 +157,13 @@ async fn the_citizen_reads_and_acts_on_their_own_plan_each_act_theirs_and_audite
     assert!(after.agreed && after.citizen_accepted_version == before.version);
 
     // A network meeting before the discharge.
-    act(&mut me, &name, "network-meeting", Command::AskForNetworkMeeting(pb::AskForNetworkMeeting {})).await?;
+    act(
+        &mut me,
+        &name,
+        "network-meeting",
+        Command::AskForNetworkMeeting(pb::AskForNetworkMeeting { asked_by: pb::NetworkMeetingAsker::Citizen as i32 }),
+    )
+    .await?;
     let discharge = plan(&mut t.client(SOCIAL).await?, &name).await?.discharge.context("discharge")?;
     assert_eq!(discharge.network_meeting_asked_date, hub_date(0), "social services, who call it, are told");
 

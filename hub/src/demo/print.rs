@@ -268,7 +268,13 @@ pub(super) fn describe(event: &Event) -> String {
             format!("DischargeCoordinatorOfferAnswered: {}", if e.accepted { "accepted" } else { "declined" })
         }
         Event::NetworkMeetingRequested(e) => format!("NetworkMeetingRequested for {}", e.meeting_date),
-        Event::NetworkMeetingAskedFor(e) => format!("NetworkMeetingAskedFor by the citizen on {}", e.ask_date),
+        Event::NetworkMeetingAskedFor(e) => {
+            format!(
+                "NetworkMeetingAskedFor by the {} on {}",
+                short(name::<pb::NetworkMeetingAsker>(e.asked_by)),
+                e.ask_date
+            )
+        }
         Event::AdvanceStatementsRequested(_) => "AdvanceStatementsRequested".into(),
         Event::NextContactPersonAgreed(e) => {
             format!("NextContactPersonAgreed {}/{}", e.organisation_id, e.professional_id)

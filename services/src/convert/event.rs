@@ -269,8 +269,8 @@ fn event(e: &RecordedEvent, revealed: &[DataCategory]) -> pb::PlanEvent {
             reason: stop_reason_to(*reason),
             end_date: day_text(*on),
         }),
-        EventPayload::NetworkMeetingAskedFor { on } => {
-            E::NetworkMeetingAskedFor(pb::NetworkMeetingAskedFor { ask_date: day_text(*on) })
+        EventPayload::NetworkMeetingAskedFor { on, by } => {
+            E::NetworkMeetingAskedFor(pb::NetworkMeetingAskedFor { ask_date: day_text(*on), asked_by: asker_to(*by) })
         }
         EventPayload::DischargeCoordinatorOffered { mentor, start, end } => {
             E::DischargeCoordinatorOffered(pb::DischargeCoordinatorOffered {

@@ -220,7 +220,7 @@ fn every_event(plan: &Plan) -> Vec<EventPayload> {
         CitizenInformedOfEmergencyAccess { grant_id: "emergency-1".into(), informed_on: NOW.date() },
         CareTeamMemberInvited { member: ward_member, ground: text("current treatment") },
         IndsatsplanAccepted { version: 1, agreed: false },
-        NetworkMeetingAskedFor { on: NOW.date() },
+        NetworkMeetingAskedFor { on: NOW.date(), by: discharge::Asker::Relative },
         ClockEnded { clock_id: health_clock_ended, reason: StopReason::Moved, on: NOW.date() },
         NetworkMeetingCalled { meeting_on: NOW.date(), started: vec![started(ClockKind::NetworkMeeting)] },
     ]

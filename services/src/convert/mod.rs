@@ -79,6 +79,9 @@ enum_map!(consent_form_from, consent_form_to, pb::ConsentForm, ConsentForm, { Or
 enum_map!(consent_giver_from, consent_giver_to, pb::ConsentGiver, ConsentGiver, {
     Citizen => Citizen, Representative => Representative,
 });
+enum_map!(asker_from, asker_to, pb::NetworkMeetingAsker, discharge::Asker, {
+    Citizen => Citizen, Representative => Representative, Relative => Relative,
+});
 enum_map!(basis_from, basis_to, pb::RuleBasis, RuleBasis, {
     Statute => Statute, Guidance => Guidance, RegionalAgreement => RegionalAgreement,
 });

@@ -407,7 +407,11 @@ fn command_from(command: pb::change_plan_request::Command, registry: &Registry, 
             Some(Command::Discharge(DischargeCommand::RequestNetworkMeeting { meeting_on: meeting_on? }))
         }
         C::RequestAdvanceStatements(_) => Some(Command::Discharge(DischargeCommand::RequestAdvanceStatements)),
-        C::AskForNetworkMeeting(_) => Some(Command::Discharge(DischargeCommand::AskForNetworkMeeting)),
+        C::AskForNetworkMeeting(c) => {
+            scope!("ask_for_network_meeting");
+            let by = f.take(asker_from("asked_by", c.asked_by));
+            Some(Command::Discharge(DischargeCommand::AskForNetworkMeeting { by: by? }))
+        }
         C::AgreeNextContactPerson(c) => {
             scope!("agree_next_contact_person");
             let organisation = f.take(OrganisationId::parse("organisation_id", &c.organisation_id));

@@ -26,7 +26,7 @@ pub fn may_give(command: &Command) -> Result<(), DomainError> {
         | Command::WithdrawObjection { .. }
         | Command::RecordAdvanceStatement { .. }
         | Command::AcceptIndsatsplan { .. }
-        | Command::Discharge(DischargeCommand::AskForNetworkMeeting) => Ok(()),
+        | Command::Discharge(DischargeCommand::AskForNetworkMeeting { .. }) => Ok(()),
         _ => Err(DomainError::forbidden(
             "NOT_FOR_THE_CITIZEN",
             "the citizen adds and revises goals, records consents, objections and advance statements, accepts the indsatsplan and asks for a network meeting; the rest is written by the organisations that hold it",

@@ -118,8 +118,10 @@ fn the_citizen_consents_and_objects_in_their_own_name() {
 }
 
 #[test]
-fn the_citizen_asks_for_a_network_meeting_before_their_discharge() {
-    let ask = Command::Discharge(DischargeCommand::AskForNetworkMeeting);
+fn the_citizen_or_a_relative_asks_for_a_network_meeting_before_the_discharge() {
+    use super::discharge::Asker;
+    let ask_by = |by| Command::Discharge(DischargeCommand::AskForNetworkMeeting { by });
+    let ask = ask_by(Asker::Citizen);
     let given = dual_diagnosis().and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry });
     let me = citizen(&given.plan);
     assert_eq!(reason(given.when(&me, &ask).expect_err("no discharge")), "NO_DISCHARGE_PLANNED");
@@ -130,8 +132,16 @@ fn the_citizen_asks_for_a_network_meeting_before_their_discharge() {
             occurred_on: NOW.date(),
         },
     );
-    assert_eq!(planned.when(&me, &ask).expect("asked"), [EventPayload::NetworkMeetingAskedFor { on: NOW.date() }]);
-    assert_eq!(reason(planned.when(&ward(), &ask).expect_err("the citizen asks")), "DISCHARGE_STEP_NOT_YOURS");
+    assert_eq!(
+        planned.when(&me, &ask).expect("asked"),
+        [EventPayload::NetworkMeetingAskedFor { on: NOW.date(), by: Asker::Citizen }]
+    );
+    let in_their_name = planned.when(&me, &ask_by(Asker::Relative));
+    assert_eq!(reason(in_their_name.expect_err("the assertion says who")), "asked_by");
+    // The ward, or social services, record that a relative asked them; the job centre does not.
+    planned.when(&ward(), &ask_by(Asker::Relative)).expect("the ward records a relative's ask");
+    let job = planned.when(&jobcentre(), &ask_by(Asker::Relative));
+    assert!(job.is_err(), "the job centre neither sees nor records it");
     let asked = planned.and(&me, ask.clone());
     assert_eq!(asked.plan.discharge.as_ref().and_then(|d| d.network_meeting_asked_on), Some(NOW.date()));
     assert_eq!(reason(asked.when(&me, &ask).expect_err("once")), "NETWORK_MEETING_ASKED");

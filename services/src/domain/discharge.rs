@@ -60,6 +60,16 @@ pub struct Discharge {
     pub completed_on: Option<Date>,
 }
 
+/// Who asked for a network meeting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Asker {
+    Citizen,
+    /// A guardian (værge) or holder of a power of attorney.
+    Representative,
+    /// A relative (pårørende).
+    Relative,
+}
+
 /// The steps that must happen, in order of the flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Step {
@@ -150,7 +160,7 @@ pub(super) fn apply(discharge: &mut Discharge, event: &RecordedEvent) {
                 offer.accepted = Some(*accepted);
             }
         }
-        EventPayload::NetworkMeetingAskedFor { on } => discharge.network_meeting_asked_on = Some(*on),
+        EventPayload::NetworkMeetingAskedFor { on, .. } => discharge.network_meeting_asked_on = Some(*on),
         EventPayload::NetworkMeetingRequested { meeting_on }
         | EventPayload::NetworkMeetingCalled { meeting_on, .. } => discharge.network_meeting_on = Some(*meeting_on),
         EventPayload::AdvanceStatementsRequested { on } => discharge.advance_statements_requested_on = Some(*on),
@@ -188,8 +198,12 @@ pub enum DischargeCommand {
     Complete {
         on: Date,
     },
-    /// The citizen asks for a network meeting (through their portal).
-    AskForNetworkMeeting,
+    /// The citizen, their representative or a relative asks for a network
+    /// meeting: through the citizen's portal, or as the ward or social
+    /// services record it.
+    AskForNetworkMeeting {
+        by: Asker,
+    },
 }
 
 impl DischargeCommand {
@@ -201,7 +215,7 @@ impl DischargeCommand {
             Self::RequestAdvanceStatements => "RequestAdvanceStatements",
             Self::AgreeNextContactPerson { .. } => "AgreeNextContactPerson",
             Self::Complete { .. } => "CompleteDischarge",
-            Self::AskForNetworkMeeting => "AskForNetworkMeeting",
+            Self::AskForNetworkMeeting { .. } => "AskForNetworkMeeting",
         }
     }
 
@@ -218,7 +232,7 @@ impl DischargeCommand {
             Self::OfferCoordinator { .. } | Self::AnswerCoordinatorOffer { .. } => vec![DataCategory::Employment],
             Self::AgreeNextContactPerson { .. }
             | Self::RequestNetworkMeeting { .. }
-            | Self::AskForNetworkMeeting
+            | Self::AskForNetworkMeeting { .. }
             | Self::RequestAdvanceStatements
             | Self::Complete { .. } => vec![],
         }
@@ -292,6 +306,34 @@ fn call_meeting(
     Ok(EventPayload::NetworkMeetingCalled { meeting_on, started })
 }
 
+/// Recording that the citizen, their representative or a relative asked for
+/// a network meeting: the citizen through their portal, in the name their
+/// assertion gives; the region or the municipality, who call the meeting,
+/// for whoever asked them.
+fn ask_for_meeting(discharge: &Discharge, actor: &Actor, by: Asker, today: Date) -> Result<EventPayload, DomainError> {
+    if actor.is_citizen() {
+        let named = match actor.role {
+            super::model::ProfessionalRole::Representative => Asker::Representative,
+            _ => Asker::Citizen,
+        };
+        if by != named {
+            return Err(DomainError::invalid("asked_by", "must name who asks: the citizen, or their representative"));
+        }
+    } else if !matches!(actor.sector, Sector::RegionalPsychiatry | Sector::MunicipalSocial) {
+        return Err(DomainError::forbidden(
+            "DISCHARGE_STEP_NOT_YOURS",
+            "the citizen asks through their portal, or the region or the municipality records who asked",
+        ));
+    }
+    if discharge.network_meeting_asked_on.is_some() || discharge.network_meeting_on.is_some() {
+        return Err(DomainError::precondition(
+            "NETWORK_MEETING_ASKED",
+            "a network meeting has been asked for or called for this discharge already",
+        ));
+    }
+    Ok(EventPayload::NetworkMeetingAskedFor { on: today, by })
+}
+
 /// Decides a step of the flow; completing it may hand the contact person over too.
 pub(super) fn decide(
     plan: &Plan,
@@ -332,21 +374,7 @@ pub(super) fn decide(
         DischargeCommand::RequestNetworkMeeting { meeting_on } => {
             call_meeting(plan, discharge, actor, rules, *meeting_on, today, ids)?
         }
-        DischargeCommand::AskForNetworkMeeting => {
-            if !actor.is_citizen() {
-                return Err(DomainError::forbidden(
-                    "DISCHARGE_STEP_NOT_YOURS",
-                    "the citizen asks for a network meeting; the municipality calls it",
-                ));
-            }
-            if discharge.network_meeting_asked_on.is_some() || discharge.network_meeting_on.is_some() {
-                return Err(DomainError::precondition(
-                    "NETWORK_MEETING_ASKED",
-                    "a network meeting has been asked for or called for this discharge already",
-                ));
-            }
-            EventPayload::NetworkMeetingAskedFor { on: today }
-        }
+        DischargeCommand::AskForNetworkMeeting { by } => ask_for_meeting(discharge, actor, *by, today)?,
         DischargeCommand::RequestAdvanceStatements => {
             require_sector(actor, Sector::RegionalPsychiatry, "the ward asks for advance statements at discharge")?;
             EventPayload::AdvanceStatementsRequested { on: today }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::consent::{ConsentTerms, ObjectionTerms};
 use super::cpr::CprKind;
 use super::deadlines::{Milestone, StartedClock, StopReason};
+use super::discharge::Asker;
 use super::disclosure;
 use super::model::*;
 use super::plan::{Activity, CareTeamMember, Plan, Relative};
@@ -202,6 +203,7 @@ pub enum EventPayload {
     /// The citizen asked for a network meeting before their discharge.
     NetworkMeetingAskedFor {
         on: Date,
+        by: Asker,
     },
     /// The acting organisation ended a clock without the milestone that satisfies it.
     ClockEnded {
