@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use samplan_services::access::{Authentication, Organisation, Registry};
 use samplan_services::assertion::{AssertionSettings, IdentityProvider, Verifier};
-use samplan_services::domain::{Calendar, ClockKind, DeadlineRule, DeadlineRules, OrganisationId, Period, Sector};
+use samplan_services::domain::{
+    Calendar, ClockKind, DeadlineRule, DeadlineRules, OrganisationId, Period, RuleBasis, Sector,
+};
 use samplan_services::subscription::SubscriptionOptions;
 use serde::{Deserialize, Serialize};
 
@@ -261,11 +263,13 @@ impl DeadlineConfig {
                     (None, None, Some(n)) => Period::Months(n),
                     _ => bail!("deadlines.rules[{i}]: give exactly one of days, working_days and months"),
                 };
+                let kind: ClockKind = row.kind.into();
                 Ok(DeadlineRule {
-                    kind: row.kind.into(),
+                    kind,
                     from: row.from,
                     until: row.until,
                     period,
+                    basis: row.basis.map_or(kind.basis(), RuleBasis::from),
                     source: row.source.clone(),
                 })
             })
@@ -291,8 +295,30 @@ pub struct DeadlineRuleConfig {
     pub working_days: Option<u32>,
     #[serde(default)]
     pub months: Option<u32>,
+    /// `STATUTE`, `GUIDANCE` or `REGIONAL_AGREEMENT`; the kind's usual basis when left out.
+    #[serde(default)]
+    pub basis: Option<RuleBasisName>,
     /// The legal source, shown with every clock the rule starts.
     pub source: String,
+}
+
+/// Rule bases as the configuration spells them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RuleBasisName {
+    Statute,
+    Guidance,
+    RegionalAgreement,
+}
+
+impl From<RuleBasisName> for RuleBasis {
+    fn from(b: RuleBasisName) -> Self {
+        match b {
+            RuleBasisName::Statute => RuleBasis::Statute,
+            RuleBasisName::Guidance => RuleBasis::Guidance,
+            RuleBasisName::RegionalAgreement => RuleBasis::RegionalAgreement,
+        }
+    }
 }
 
 /// Clock kinds as the configuration spells them.
@@ -603,6 +629,14 @@ mod tests {
         assert_eq!(config.limits.shutdown_grace_ms, default_shutdown_grace_ms());
         assert_eq!(config.deadlines.check_interval_ms, default_check_interval_ms());
         assert_eq!(config.deadlines.table()?, DeadlineRules::default(), "the example spells out the default table");
+        // A region whose agreement became an act says so in its row.
+        let enacted = include_str!("../../deploy/samplan.example.toml")
+            .replace("basis = \"REGIONAL_AGREEMENT\"", "basis = \"STATUTE\"");
+        let config: Config = toml::from_str(&enacted)?;
+        let table = config.deadlines.table()?;
+        let rule =
+            table.rule(ClockKind::NetworkMeeting, chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap_or_default());
+        assert_eq!(rule.map(|r| r.basis), Some(RuleBasis::Statute));
         Ok(())
     }
 

@@ -238,6 +238,7 @@ pub(super) fn describe(event: &Event) -> String {
         Event::ClockPaused(e) => format!("ClockPaused {}", e.clock_id),
         Event::ClockResumed(e) => format!("ClockResumed {} due {}", e.clock_id, e.due_date),
         Event::ClockOverdue(e) => format!("ClockOverdue {} (due {})", e.clock_id, e.due_date),
+        Event::ClockBasisSet(e) => format!("ClockBasisSet {}: {}", e.clock_id, short(name::<pb::RuleBasis>(e.basis))),
         Event::ClockEnded(e) => {
             format!("ClockEnded {} on {}: {}", e.clock_id, e.end_date, short(name::<pb::ClockStopReason>(e.reason)))
         }

@@ -264,6 +264,9 @@ fn event(e: &RecordedEvent, revealed: &[DataCategory]) -> pb::PlanEvent {
         EventPayload::IndsatsplanAccepted { version, agreed } => {
             E::IndsatsplanAccepted(pb::IndsatsplanAccepted { version: *version, agreed: *agreed })
         }
+        EventPayload::ClockBasisSet { clock_id, basis } => {
+            E::ClockBasisSet(pb::ClockBasisSet { clock_id: clock_id.clone(), basis: basis_to(*basis) })
+        }
         EventPayload::ClockEnded { clock_id, reason, on } => E::ClockEnded(pb::ClockEnded {
             clock_id: clock_id.clone(),
             reason: stop_reason_to(*reason),

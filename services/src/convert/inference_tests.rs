@@ -139,6 +139,7 @@ fn every_event(plan: &Plan) -> Vec<EventPayload> {
         plan.activities.iter().find(|a| a.section == SectionKind::Psychiatry).expect("activity").clone();
     let health_clock = plan.clocks.iter().find(|c| c.kind == ClockKind::Assessment).expect("clock").clock_id.clone();
     let health_clock_ended = health_clock.clone();
+    let health_clock_basis = health_clock.clone();
     let consent =
         plan.consents.iter().find(|c| c.terms.categories.contains(&DataCategory::Psychiatric)).expect("consent");
     let objection = plan.objections[0].terms.clone();
@@ -223,6 +224,7 @@ fn every_event(plan: &Plan) -> Vec<EventPayload> {
         NetworkMeetingAskedFor { on: NOW.date(), by: discharge::Asker::Relative },
         ClockEnded { clock_id: health_clock_ended, reason: StopReason::Moved, on: NOW.date() },
         NetworkMeetingCalled { meeting_on: NOW.date(), started: vec![started(ClockKind::NetworkMeeting)] },
+        ClockBasisSet { clock_id: health_clock_basis, basis: RuleBasis::Guidance },
     ]
 }
 

@@ -357,7 +357,7 @@ fn rights_clock(c: &Clock, today: Date) -> pb::RightsClock {
         end_date: date_text(end_date),
         end_reason,
         overdue_duty: c.overdue_duty().filter(|_| overdue).unwrap_or_default().to_owned(),
-        basis: basis_to(c.kind.basis()),
+        basis: basis_to(c.basis),
     }
 }
 

@@ -7,7 +7,7 @@ use chrono::Months;
 use serde::{Deserialize, Serialize};
 
 use super::calendar::Calendar;
-use super::deadlines::ClockKind;
+use super::deadlines::{ClockKind, RuleBasis};
 use super::model::Date;
 
 /// How long a clock runs.
@@ -49,6 +49,8 @@ pub struct DeadlineRule {
     pub from: Option<Date>,
     pub until: Option<Date>,
     pub period: Period,
+    /// Statute, guidance or regional agreement: fixed on every clock the rule starts.
+    pub basis: RuleBasis,
     /// The legal source, shown with every clock the rule starts.
     pub source: String,
 }
@@ -132,11 +134,12 @@ impl Default for DeadlineRules {
     /// The rules of `DOMAIN.md`, with their legal sources.
     fn default() -> Self {
         let date = |y, m, d| Date::from_ymd_opt(y, m, d);
-        let row = |kind, from, until, period, source: &str| DeadlineRule {
+        let row = |kind: ClockKind, from, until, period, source: &str| DeadlineRule {
             kind,
             from,
             until,
             period,
+            basis: kind.basis(),
             source: source.to_owned(),
         };
         use ClockKind::*;
@@ -299,6 +302,7 @@ mod tests {
             from,
             until,
             period: Period::Days(30),
+            basis: RuleBasis::Statute,
             source: "x".into(),
         };
         assert!(DeadlineRules::new(vec![row(None, Some(day(2020, 1, 1))), row(Some(day(2020, 1, 1)), None)]).is_ok());

@@ -163,6 +163,7 @@ fn the_rule_in_force_when_the_clock_starts_decides_its_deadline() {
         from: None,
         until: None,
         period: Period::Days(10),
+        basis: RuleBasis::Statute,
         source: "a changed table".into(),
     }])
     .expect("table");
@@ -424,4 +425,42 @@ fn a_milestone_dated_today_is_today_in_copenhagen_at_any_hour() {
         let tomorrow = milestone(Milestone::ReferredForAssessment, danish + chrono::Days::new(1));
         assert_eq!(reason(given.when_at(now, &ward(), &tomorrow).expect_err("future")), "occurred_on");
     }
+}
+
+/// The basis is the table's: a region whose network-meeting agreement became
+/// an act says so in its row, and the clocks that row starts carry it.
+#[test]
+fn a_rows_basis_is_fixed_on_the_clocks_it_starts() {
+    let planned = |deadlines: DeadlineRules| {
+        let mut given = Given::plan()
+            .with_team()
+            .and(&ward(), Command::TakeSectionOwnership { section: SectionKind::Psychiatry })
+            .and(&ward(), udskrivningsaftale())
+            .and(&ward(), milestone(Milestone::DischargePlanned { expected: day(2026, 11, 27) }, today()));
+        given.deadlines = deadlines;
+        given
+    };
+    let usual = planned(DeadlineRules::default());
+    let events = usual.when(&ward(), &call_network_meeting(day(2026, 11, 26))).expect("called");
+    assert_eq!(events.iter().map(EventPayload::name).collect::<Vec<_>>(), ["NetworkMeetingCalled"]);
+    let called = usual.and(&ward(), call_network_meeting(day(2026, 11, 26)));
+    assert_eq!(called.plan.clocks[0].basis, RuleBasis::RegionalAgreement);
+
+    let enacted = DeadlineRules::new(vec![DeadlineRule {
+        kind: ClockKind::NetworkMeeting,
+        from: None,
+        until: None,
+        period: Period::WorkingDays(5),
+        basis: RuleBasis::Statute,
+        source: "an act of this region's".into(),
+    }])
+    .expect("table");
+    let given = planned(enacted);
+    let events = given.when(&ward(), &call_network_meeting(day(2026, 11, 26))).expect("called");
+    assert_eq!(events.iter().map(EventPayload::name).collect::<Vec<_>>(), ["NetworkMeetingCalled", "ClockBasisSet"]);
+    let called = given.and(&ward(), call_network_meeting(day(2026, 11, 26)));
+    assert_eq!(called.plan.clocks[0].basis, RuleBasis::Statute);
+    let filter = ClockFilter { bases: vec![RuleBasis::Statute], ..ClockFilter::default() };
+    let audience = policy::view(&called.plan, &ward(), NOW).expect("member").audience();
+    assert!(filter.admits(&called.plan.clocks[0], &audience));
 }

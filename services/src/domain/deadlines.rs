@@ -63,7 +63,9 @@ pub enum ClockKind {
 }
 
 /// What kind of rule a clock rests on: shown with every clock, so that a
-/// guideline is never presented as a right.
+/// guideline is never presented as a right. Each kind has its usual basis
+/// ([`ClockKind::basis`]); a row of the table may say otherwise (a region whose
+/// agreement became an act), and the clocks it starts carry that.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RuleBasis {
     Statute,
@@ -72,7 +74,7 @@ pub enum RuleBasis {
 }
 
 impl ClockKind {
-    /// The kind of rule the clock rests on.
+    /// The usual kind of rule such a clock rests on.
     pub fn basis(self) -> RuleBasis {
         match self {
             Self::IndsatsplanMeeting => RuleBasis::Guidance,
@@ -240,6 +242,8 @@ pub struct Clock {
     /// The organisation that recorded the milestone that started it.
     pub responsible: OrganisationId,
     pub responsible_sector: Sector,
+    /// The basis of the rule that started it.
+    pub basis: RuleBasis,
     pub state: ClockState,
     /// Whether the hub has recorded that the clock went overdue (`ClockOverdue`).
     pub overdue_recorded: bool,
@@ -307,7 +311,7 @@ impl ClockFilter {
     pub fn admits(&self, clock: &Clock, audience: &super::disclosure::Audience) -> bool {
         self.responsible.as_ref().is_none_or(|org| &clock.responsible == org && audience.names(org.as_str()))
             && (self.kinds.is_empty() || self.kinds.contains(&clock.kind))
-            && (self.bases.is_empty() || self.bases.contains(&clock.kind.basis()))
+            && (self.bases.is_empty() || self.bases.contains(&clock.basis))
     }
 }
 
@@ -335,6 +339,25 @@ pub fn start_clocks(rules: &DeadlineRules, kinds: &[ClockKind], occurred_on: Dat
             kind: rule.kind,
             due_on: rule.period.due(occurred_on, rules.calendar()),
             source: rule.source.clone(),
+        })
+        .collect()
+}
+
+/// The bases of the clocks `events` started where the row that started them
+/// departs from the kind's usual basis: an event each, following them.
+pub(super) fn bases(events: &[EventPayload], rules: &DeadlineRules, today: Date) -> Vec<EventPayload> {
+    let started = events.iter().flat_map(|e| match e {
+        EventPayload::MilestoneRecorded { started, occurred_on, .. } => {
+            started.iter().map(|c| (c, *occurred_on)).collect()
+        }
+        EventPayload::NetworkMeetingCalled { started, .. } => started.iter().map(|c| (c, today)).collect(),
+        _ => Vec::new(),
+    });
+    started
+        .filter_map(|(clock, on)| {
+            let basis = rules.rule(clock.kind, on)?.basis;
+            (basis != clock.kind.basis())
+                .then(|| EventPayload::ClockBasisSet { clock_id: clock.clock_id.clone(), basis })
         })
         .collect()
 }

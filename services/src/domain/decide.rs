@@ -49,7 +49,8 @@ pub fn decide(plan: &Plan, command: &Command, ctx: Context<'_>) -> Result<Vec<Ev
         });
     }
     policy::may_write(ctx.actor, &sees, plan, command, ctx.now)?;
-    let events = decide_seen(plan, command, ctx, &sees)?;
+    let mut events = decide_seen(plan, command, ctx, &sees)?;
+    events.extend(deadlines::bases(&events, ctx.deadlines, ctx.today()));
     // A consent or an objection names its recipient as the writer chose it;
     // their own rules check what they name (see `consent`).
     let names_recipient = matches!(command, Command::RecordConsent { .. } | Command::RecordObjection { .. });

@@ -134,7 +134,8 @@ pub fn event_reveals(payload: &EventPayload, plan: &Plan) -> Vec<DataCategory> {
         ClockPaused { clock_id, .. }
         | ClockResumed { clock_id, .. }
         | ClockOverdue { clock_id, .. }
-        | ClockEnded { clock_id, .. } => clock(clock_id),
+        | ClockEnded { clock_id, .. }
+        | ClockBasisSet { clock_id, .. } => clock(clock_id),
         IndsatsplanStarted { .. }
         | IndsatsplanMeetingSet { .. }
         | IndsatsplanSigned { .. }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::consent::{ConsentTerms, ObjectionTerms};
 use super::cpr::CprKind;
-use super::deadlines::{Milestone, StartedClock, StopReason};
+use super::deadlines::{Milestone, RuleBasis, StartedClock, StopReason};
 use super::discharge::Asker;
 use super::disclosure;
 use super::model::*;
@@ -217,6 +217,12 @@ pub enum EventPayload {
         meeting_on: Date,
         started: Vec<StartedClock>,
     },
+    /// The clock just started rests on another basis than its kind's usual
+    /// one, as the rule table's row says.
+    ClockBasisSet {
+        clock_id: String,
+        basis: RuleBasis,
+    },
 }
 
 impl EventPayload {
@@ -278,6 +284,7 @@ impl EventPayload {
             Self::IndsatsplanAccepted { .. } => "IndsatsplanAccepted",
             Self::ClockEnded { .. } => "ClockEnded",
             Self::NetworkMeetingCalled { .. } => "NetworkMeetingCalled",
+            Self::ClockBasisSet { .. } => "ClockBasisSet",
             Self::AdvanceStatementsRequested { .. } => "AdvanceStatementsRequested",
             Self::NextContactPersonAgreed { .. } => "NextContactPersonAgreed",
             Self::DischargeCompleted { .. } => "DischargeCompleted",

@@ -396,6 +396,11 @@ impl Plan {
                     clock.due_on = *due_on;
                 }
             }
+            EventPayload::ClockBasisSet { clock_id, basis } => {
+                if let Some(clock) = self.clock_mut(clock_id) {
+                    clock.basis = *basis;
+                }
+            }
             EventPayload::ClockEnded { clock_id, reason, on } => {
                 if let Some(clock) = self.clock_mut(clock_id) {
                     clock.state = ClockState::Ended { on: *on, reason: *reason };
@@ -496,6 +501,7 @@ impl Plan {
             source: s.source.clone(),
             responsible: event.actor.organisation.clone(),
             responsible_sector: event.actor.sector,
+            basis: s.kind.basis(),
             state: ClockState::Running,
             overdue_recorded: false,
         }));

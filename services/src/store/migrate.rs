@@ -13,7 +13,8 @@ use crate::domain::{Plan, PlanId, RecordedEvent};
 /// and document, objections, emergency grants note that the citizen was told.
 /// 3: the trail of what each event reveals. 4: the citizen's acceptance of
 /// the indsatsplan and their asking for a network meeting. 5: clocks ended
-/// with a reason. 6: the index of open clocks by organisation (`o`).
+/// with a reason. 6: the index of open clocks by organisation (`o`); clocks
+/// carry their basis.
 pub const PROJECTION_FORMAT: u32 = 6;
 
 /// Plans rebuilt per sled batch.
