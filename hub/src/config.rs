@@ -13,7 +13,7 @@ use std::sync::Arc;
 use samplan_services::access::{Authentication, Organisation, Registry};
 use samplan_services::assertion::{AssertionSettings, IdentityProvider, Verifier};
 use samplan_services::domain::{
-    Calendar, ClockKind, DeadlineRule, DeadlineRules, OrganisationId, Period, RuleBasis, Sector,
+    Calendar, ClockKind, DeadlineRule, DeadlineRules, OrganisationId, Period, RuleBasis, Sector, Trigger,
 };
 use samplan_services::subscription::SubscriptionOptions;
 use serde::{Deserialize, Serialize};
@@ -263,14 +263,14 @@ impl DeadlineConfig {
                     (None, None, Some(n)) => Period::Months(n),
                     _ => bail!("deadlines.rules[{i}]: give exactly one of days, working_days and months"),
                 };
-                let kind: ClockKind = row.kind.into();
+                let usual = DeadlineRule::usual(row.kind.into(), period, &row.source);
                 Ok(DeadlineRule {
-                    kind,
                     from: row.from,
                     until: row.until,
-                    period,
-                    basis: row.basis.map_or(kind.basis(), RuleBasis::from),
-                    source: row.source.clone(),
+                    starts_on: row.starts_on.clone().unwrap_or(usual.starts_on.clone()),
+                    met_by: row.met_by.clone().unwrap_or(usual.met_by.clone()),
+                    basis: row.basis.map_or(usual.basis, RuleBasis::from),
+                    ..usual
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -298,6 +298,13 @@ pub struct DeadlineRuleConfig {
     /// `STATUTE`, `GUIDANCE` or `REGIONAL_AGREEMENT`; the kind's usual basis when left out.
     #[serde(default)]
     pub basis: Option<RuleBasisName>,
+    /// The events that start such a clock (e.g. `REFERRED_FOR_ASSESSMENT`);
+    /// the kind's usual ones when left out, none for `[]`.
+    #[serde(default)]
+    pub starts_on: Option<Vec<Trigger>>,
+    /// The events that meet it (e.g. `ASSESSMENT_PLAN_GIVEN`); the kind's usual ones when left out.
+    #[serde(default)]
+    pub met_by: Option<Vec<Trigger>>,
     /// The legal source, shown with every clock the rule starts.
     pub source: String,
 }
@@ -637,6 +644,19 @@ mod tests {
         let rule =
             table.rule(ClockKind::NetworkMeeting, chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap_or_default());
         assert_eq!(rule.map(|r| r.basis), Some(RuleBasis::Statute));
+        // A region may start the network meeting at planning, as its agreement once did…
+        let at_planning = include_str!("../../deploy/samplan.example.toml")
+            .replace("starts_on = [\"NETWORK_MEETING_CALLED\"]", "starts_on = [\"DISCHARGE_PLANNED\"]");
+        let table = toml::from_str::<Config>(&at_planning)?.deadlines.table()?;
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap_or_default();
+        let started: Vec<_> = table.started_by(Trigger::DischargePlanned, today).map(|r| r.kind).collect();
+        assert_eq!(started, [ClockKind::NetworkMeeting]);
+        assert_eq!(table.started_by(Trigger::NetworkMeetingCalled, today).count(), 0);
+        // …but no table lets a discharge milestone start a psychiatric clock.
+        let widened = include_str!("../../deploy/samplan.example.toml")
+            .replace("met_by = [\"PATIENT_INFORMED\"", "met_by = [\"DISCHARGE_PLANNED\"");
+        let error = toml::from_str::<Config>(&widened)?.deadlines.table().expect_err("widened").to_string();
+        assert!(error.contains("DischargePlanned reveals less than the clock"), "{error}");
         Ok(())
     }
 

@@ -1,13 +1,15 @@
-//! The effective-dated deadline table: how long each kind of clock runs,
-//! chosen by the day the clock starts, with its legal source, and the
-//! working-day calendar its working-day periods count on. The operator can
+//! The effective-dated deadline table: for each kind of clock, what starts
+//! it, what meets it and how long it runs, chosen by the day the clock
+//! starts, with its basis and legal source; and the working-day calendar its
+//! working-day periods count on. The operator of each region's hub can
 //! replace the table in configuration (`[[deadlines.rules]]`).
 
 use chrono::Months;
 use serde::{Deserialize, Serialize};
 
 use super::calendar::Calendar;
-use super::deadlines::{ClockKind, RuleBasis};
+use super::deadlines::{ClockKind, RuleBasis, Trigger};
+use super::disclosure::{clock_reveals, trigger_reveals};
 use super::model::Date;
 
 /// How long a clock runs.
@@ -41,13 +43,18 @@ impl Period {
     }
 }
 
-/// One row of the table: clocks of `kind` started from `from` (inclusive)
-/// until `until` (exclusive) run for `period`. `None` is unbounded.
+/// One row of the table: clocks of `kind` started by one of `starts_on`
+/// from `from` (inclusive) until `until` (exclusive) run for `period`, and are
+/// met by one of `met_by`. `None` is unbounded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadlineRule {
     pub kind: ClockKind,
     pub from: Option<Date>,
     pub until: Option<Date>,
+    /// The events that start such a clock (none: the row only serves clocks already running).
+    pub starts_on: Vec<Trigger>,
+    /// The events that meet (stop) it.
+    pub met_by: Vec<Trigger>,
     pub period: Period,
     /// Statute, guidance or regional agreement: fixed on every clock the rule starts.
     pub basis: RuleBasis,
@@ -56,6 +63,33 @@ pub struct DeadlineRule {
 }
 
 impl DeadlineRule {
+    /// A row for `kind` in force on every day, starting and met as the kind
+    /// usually is, on its usual basis.
+    pub fn usual(kind: ClockKind, period: Period, source: &str) -> Self {
+        let (starts_on, met_by) = kind.usual_triggers();
+        Self {
+            kind,
+            from: None,
+            until: None,
+            starts_on: starts_on.to_vec(),
+            met_by: met_by.to_vec(),
+            period,
+            basis: kind.basis(),
+            source: source.to_owned(),
+        }
+    }
+
+    /// A trigger that would reveal less than the clock it starts or meets: a
+    /// recorder would learn of (or touch) information it may not hold.
+    fn wider_than_its_triggers(&self) -> Option<Trigger> {
+        let clock = clock_reveals(self.kind);
+        self.starts_on
+            .iter()
+            .chain(&self.met_by)
+            .copied()
+            .find(|t| !clock.iter().all(|c| trigger_reveals(*t).contains(c)))
+    }
+
     fn holds_on(&self, day: Date) -> bool {
         self.from.is_none_or(|from| from <= day) && self.until.is_none_or(|until| day < until)
     }
@@ -70,9 +104,19 @@ pub struct DeadlineRules {
 }
 
 impl DeadlineRules {
-    /// A table; refused if two rows for one kind hold on the same day.
+    /// A table; refused if two rows for one kind hold on the same day, or a
+    /// row's clock reveals what an event it names does not (a psychiatric
+    /// clock started by a discharge milestone would let whoever may record
+    /// that see psychiatric information).
     pub fn new(rules: Vec<DeadlineRule>) -> Result<Self, String> {
         for (i, a) in rules.iter().enumerate() {
+            if let Some(trigger) = a.wider_than_its_triggers() {
+                return Err(format!(
+                    "deadline rule {} for {:?}: {trigger:?} reveals less than the clock, so it may not start or meet it",
+                    i + 1,
+                    a.kind
+                ));
+            }
             if let (Some(from), Some(until)) = (a.from, a.until)
                 && from >= until
             {
@@ -104,24 +148,34 @@ impl DeadlineRules {
         self.rules.iter().find(|r| r.kind == kind && r.holds_on(start))
     }
 
-    /// The kinds new milestones start that no row of the table covers at all:
-    /// a table configured before they existed, whose clocks would silently not start.
+    /// The rows in force on `day` whose clocks `trigger` starts.
+    pub fn started_by(&self, trigger: Trigger, day: Date) -> impl Iterator<Item = &DeadlineRule> {
+        self.rules.iter().filter(move |r| r.holds_on(day) && r.starts_on.contains(&trigger))
+    }
+
+    /// What meets a clock of `kind` started on `started_on`: the row in force
+    /// on that day (a changed reading of a right applies to the clocks running
+    /// under it; only their due dates are fixed); for a clock no row covers any
+    /// more, the kind's usual events, so that it can still be met.
+    pub fn met_by(&self, kind: ClockKind, started_on: Date) -> &[Trigger] {
+        match self.rule(kind, started_on) {
+            Some(rule) => &rule.met_by,
+            None => kind.usual_triggers().1,
+        }
+    }
+
+    /// The kinds the default table starts that no row of this table covers at
+    /// all: a table configured before they existed, whose clocks would
+    /// silently not start.
     pub fn uncovered(&self) -> Vec<ClockKind> {
-        use ClockKind::*;
-        let started = [
-            Assessment,
-            InformationDuty,
-            TreatmentSerious,
-            TreatmentOther,
-            AlcoholTreatment,
-            SocialDrugTreatment,
-            MedicalDrugTreatment,
-            DoctorConsultation,
-            DualDiagnosisTreatment,
-            IndsatsplanMeeting,
-            NetworkMeeting,
-        ];
-        started.into_iter().filter(|kind| !self.rules.iter().any(|r| r.kind == *kind)).collect()
+        let mut kinds: Vec<ClockKind> = Self::default()
+            .rules
+            .into_iter()
+            .filter(|r| !r.starts_on.is_empty() && !self.rules.iter().any(|own| own.kind == r.kind))
+            .map(|r| r.kind)
+            .collect();
+        kinds.dedup();
+        kinds
     }
 
     /// The due date of a clock of `kind` started on `start`, if a right was in force then.
@@ -135,12 +189,9 @@ impl Default for DeadlineRules {
     fn default() -> Self {
         let date = |y, m, d| Date::from_ymd_opt(y, m, d);
         let row = |kind: ClockKind, from, until, period, source: &str| DeadlineRule {
-            kind,
             from,
             until,
-            period,
-            basis: kind.basis(),
-            source: source.to_owned(),
+            ..DeadlineRule::usual(kind, period, source)
         };
         use ClockKind::*;
         use Period::*;
@@ -220,6 +271,15 @@ impl Default for DeadlineRules {
                 Days(14),
                 "statute: integrated dual-diagnosis treatment within 14 days of the region's receipt of the referral, for citizens visiteret to it, sundhedsloven § 82 c (phased in by target group until 2027)",
             ),
+            // Clocks of the one addiction right of earlier releases: none starts
+            // any more; the row lets those running be met and resumed.
+            row(
+                AddictionTreatment,
+                None,
+                None,
+                Days(14),
+                "statute: alcohol or drug-abuse treatment within 14 days of the request (the one clock of earlier releases)",
+            ),
             row(
                 IndsatsplanMeeting,
                 None,
@@ -266,8 +326,8 @@ mod tests {
             (ClockKind::DualDiagnosisTreatment, Some(day(2026, 11, 16)), RuleBasis::Statute, "§ 82 c"),
             (ClockKind::IndsatsplanMeeting, Some(day(2027, 5, 2)), RuleBasis::Guidance, "guidance"),
             (ClockKind::NetworkMeeting, Some(day(2026, 11, 9)), RuleBasis::RegionalAgreement, "regional agreement"),
-            // The one addiction clock of earlier releases starts no more.
-            (ClockKind::AddictionTreatment, None, RuleBasis::Statute, ""),
+            // The one addiction clock of earlier releases: its row serves those running.
+            (ClockKind::AddictionTreatment, Some(day(2026, 11, 16)), RuleBasis::Statute, "14 days"),
         ];
         for (kind, expected, basis, cites) in rows {
             assert_eq!(due(kind), expected, "{kind:?}");
@@ -277,6 +337,10 @@ mod tests {
             }
         }
         assert!(rules.uncovered().is_empty(), "the defaults cover every kind a milestone starts");
+        assert!(
+            rules.rules.iter().all(|r| r.kind != ClockKind::AddictionTreatment || r.starts_on.is_empty()),
+            "no event starts the one addiction clock of earlier releases"
+        );
         // Five working days from a Thursday: Fri, Mon, Tue, Wed, Thu.
         assert_eq!(rules.due(ClockKind::NetworkMeeting, day(2026, 11, 5)), Some(day(2026, 11, 12)));
     }
@@ -298,12 +362,9 @@ mod tests {
     #[test]
     fn overlapping_rows_are_refused() {
         let row = |from, until| DeadlineRule {
-            kind: ClockKind::Assessment,
             from,
             until,
-            period: Period::Days(30),
-            basis: RuleBasis::Statute,
-            source: "x".into(),
+            ..DeadlineRule::usual(ClockKind::Assessment, Period::Days(30), "x")
         };
         assert!(DeadlineRules::new(vec![row(None, Some(day(2020, 1, 1))), row(Some(day(2020, 1, 1)), None)]).is_ok());
         assert!(DeadlineRules::new(vec![row(None, Some(day(2020, 1, 2))), row(Some(day(2020, 1, 1)), None)]).is_err());

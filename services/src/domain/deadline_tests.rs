@@ -158,15 +158,9 @@ fn the_rule_in_force_when_the_clock_starts_decides_its_deadline() {
 
     // An operator's table change applies to clocks started after it, not to running ones.
     let mut changed = Given::plan().and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
-    changed.deadlines = DeadlineRules::new(vec![DeadlineRule {
-        kind: ClockKind::Assessment,
-        from: None,
-        until: None,
-        period: Period::Days(10),
-        basis: RuleBasis::Statute,
-        source: "a changed table".into(),
-    }])
-    .expect("table");
+    changed.deadlines =
+        DeadlineRules::new(vec![DeadlineRule::usual(ClockKind::Assessment, Period::Days(10), "a changed table")])
+            .expect("table");
     assert_eq!(clocks(&changed)[0].1, day(2026, 12, 23), "the running clock keeps its due date");
     let next = changed
         .and(&ward(), milestone(Milestone::AssessmentCompleted { serious: false }, today()))
@@ -447,12 +441,8 @@ fn a_rows_basis_is_fixed_on_the_clocks_it_starts() {
     assert_eq!(called.plan.clocks[0].basis, RuleBasis::RegionalAgreement);
 
     let enacted = DeadlineRules::new(vec![DeadlineRule {
-        kind: ClockKind::NetworkMeeting,
-        from: None,
-        until: None,
-        period: Period::WorkingDays(5),
         basis: RuleBasis::Statute,
-        source: "an act of this region's".into(),
+        ..DeadlineRule::usual(ClockKind::NetworkMeeting, Period::WorkingDays(5), "an act of this region's")
     }])
     .expect("table");
     let given = planned(enacted);
@@ -463,4 +453,65 @@ fn a_rows_basis_is_fixed_on_the_clocks_it_starts() {
     let filter = ClockFilter { bases: vec![RuleBasis::Statute], ..ClockFilter::default() };
     let audience = policy::view(&called.plan, &ward(), NOW).expect("member").audience();
     assert!(filter.admits(&called.plan.clocks[0], &audience));
+}
+
+/// What starts and what meets a clock are the table's. A changed reading of
+/// what meets a right applies to the clocks running under it; their due
+/// dates, told to the citizen when they started, stand.
+#[test]
+fn what_starts_and_meets_a_clock_is_the_rows() {
+    // A region whose practice is that only the § 90 letter answers § 90.
+    let own_letter = DeadlineRules::new(vec![
+        DeadlineRule::usual(ClockKind::Assessment, Period::Days(30), "§ 82 b"),
+        DeadlineRule {
+            met_by: vec![Trigger::PatientInformed],
+            ..DeadlineRule::usual(ClockKind::InformationDuty, Period::WorkingDays(8), "§ 90")
+        },
+    ])
+    .expect("table");
+    let mut given = Given::plan();
+    given.deadlines = own_letter;
+    let referred = given.and(&ward(), milestone(Milestone::ReferredForAssessment, today()));
+    let assessed = referred.and(&ward(), milestone(Milestone::AssessmentCompleted { serious: false }, today()));
+    let states: Vec<_> = clocks(&assessed).into_iter().map(|c| (c.0, c.2)).collect();
+    assert_eq!(
+        states,
+        [
+            (ClockKind::Assessment, ClockState::Stopped { on: today() }),
+            (ClockKind::InformationDuty, ClockState::Running),
+        ],
+        "no treatment row: no treatment clock; the information is still owed"
+    );
+
+    // The region reads § 90 anew: an udredningsplan tells the patient what § 90 asks.
+    let mut changed = assessed;
+    changed.deadlines = DeadlineRules::new(vec![DeadlineRule {
+        met_by: vec![Trigger::AssessmentPlanGiven],
+        ..DeadlineRule::usual(ClockKind::InformationDuty, Period::WorkingDays(20), "§ 90")
+    }])
+    .expect("table");
+    let informed = changed.and(&ward(), milestone(Milestone::AssessmentPlanGiven, today()));
+    assert_eq!(clocks(&informed)[1].1, day(2026, 12, 3));
+    assert_eq!(clocks(&informed)[1].2, ClockState::Stopped { on: today() });
+}
+
+/// No table lets an event start or meet a clock that reveals more than the
+/// event does: whoever may record a discharge milestone would otherwise touch
+/// psychiatric or addiction clocks.
+#[test]
+fn a_row_wider_than_its_events_is_refused() {
+    for (kind, trigger) in [
+        (ClockKind::Assessment, Trigger::DischargePlanned),
+        (ClockKind::DualDiagnosisTreatment, Trigger::DrugTreatmentRequestedSocial),
+        (ClockKind::AlcoholTreatment, Trigger::ReferredForAssessment),
+    ] {
+        let row = DeadlineRule { starts_on: vec![trigger], ..DeadlineRule::usual(kind, Period::Days(14), "x") };
+        let error = DeadlineRules::new(vec![row]).expect_err("wider");
+        assert!(error.contains("reveals less than the clock"), "{error}");
+    }
+    let narrower = DeadlineRule {
+        starts_on: vec![Trigger::IndsatsplanMeetingHeld],
+        ..DeadlineRule::usual(ClockKind::AlcoholTreatment, Period::Days(14), "x")
+    };
+    assert!(DeadlineRules::new(vec![narrower]).is_ok(), "a dual-diagnosis event reveals addiction too");
 }

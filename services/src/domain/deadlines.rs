@@ -3,12 +3,13 @@
 //! a planned discharge, …), with due dates from an effective-dated rule table
 //! that the hub's operator can change in configuration.
 //!
-//! Which milestone starts or stops which clock is the law's shape and lives
-//! here, in [`Milestone::starts`] and [`Milestone::stops`]; how long a clock
-//! runs is data ([`DeadlineRules`]), chosen by the date the clock starts, so a
-//! referral before 1 Sep 2015 keeps the 60 days it had then. The due date is
-//! fixed in the event that starts the clock, so a later change of the table
-//! never rewrites history and a replay needs no configuration.
+//! Which events start a clock, which meet it and how long it runs are data,
+//! rows of the effective-dated table ([`DeadlineRules`]) chosen by the date
+//! the clock starts, so a referral before 1 Sep 2015 keeps the 60 days it had
+//! then; [`ClockKind::usual_triggers`] is the law's shape the default rows
+//! follow. The due date is fixed in the event that starts the clock, and the
+//! event names the clocks it stopped, so a later change of the table never
+//! rewrites history and a replay needs no configuration.
 //!
 //! A clock is due on its due date (the last day within the deadline) and
 //! overdue from the day after while it still runs. A paused clock does not
@@ -137,59 +138,97 @@ pub enum Milestone {
 }
 
 impl Milestone {
-    /// The clocks the milestone starts.
-    pub fn starts(&self) -> &'static [ClockKind] {
-        use ClockKind::*;
+    /// The name the deadline table knows the milestone by.
+    pub fn trigger(&self) -> Trigger {
+        use Trigger as T;
         match self {
-            Self::ReferredForAssessment => &[Assessment, InformationDuty],
-            Self::AssessmentCompleted { serious: true } => &[TreatmentSerious],
-            Self::AssessmentCompleted { serious: false } => &[TreatmentOther],
-            Self::AddictionTreatmentRequested => &[AddictionTreatment, DoctorConsultation],
-            Self::ReferredForDualDiagnosisTreatment => &[DualDiagnosisTreatment],
-            Self::IndsatsplanMeetingHeld => &[IndsatsplanMeeting],
-            // The network meeting's clock starts when the meeting is called (see
-            // `discharge`), not at planning: the regional agreement counts from the call.
-            Self::DischargePlanned { .. } => &[],
-            Self::AlcoholTreatmentRequested => &[AlcoholTreatment],
-            Self::DrugTreatmentRequested { medical: true } => &[MedicalDrugTreatment, DoctorConsultation],
-            Self::DrugTreatmentRequested { medical: false } => &[SocialDrugTreatment, DoctorConsultation],
-            Self::AssessmentPlanGiven
-            | Self::PatientInformed
-            | Self::AlcoholTreatmentStarted
-            | Self::DrugTreatmentStarted { .. }
-            | Self::PsychiatricTreatmentStarted
-            | Self::DoctorConsultationHeld
-            | Self::AddictionTreatmentStarted
-            | Self::DualDiagnosisTreatmentStarted
-            | Self::NetworkMeetingHeld => &[],
+            Self::ReferredForAssessment => T::ReferredForAssessment,
+            Self::AssessmentCompleted { serious: true } => T::AssessmentCompletedSerious,
+            Self::AssessmentCompleted { serious: false } => T::AssessmentCompletedOther,
+            Self::PsychiatricTreatmentStarted => T::PsychiatricTreatmentStarted,
+            Self::AddictionTreatmentRequested => T::AddictionTreatmentRequested,
+            Self::DoctorConsultationHeld => T::DoctorConsultationHeld,
+            Self::AddictionTreatmentStarted => T::AddictionTreatmentStarted,
+            Self::ReferredForDualDiagnosisTreatment => T::ReferredForDualDiagnosisTreatment,
+            Self::DualDiagnosisTreatmentStarted => T::DualDiagnosisTreatmentStarted,
+            Self::IndsatsplanMeetingHeld => T::IndsatsplanMeetingHeld,
+            Self::DischargePlanned { .. } => T::DischargePlanned,
+            Self::NetworkMeetingHeld => T::NetworkMeetingHeld,
+            Self::AssessmentPlanGiven => T::AssessmentPlanGiven,
+            Self::PatientInformed => T::PatientInformed,
+            Self::AlcoholTreatmentRequested => T::AlcoholTreatmentRequested,
+            Self::DrugTreatmentRequested { medical: true } => T::DrugTreatmentRequestedMedical,
+            Self::DrugTreatmentRequested { medical: false } => T::DrugTreatmentRequestedSocial,
+            Self::AlcoholTreatmentStarted => T::AlcoholTreatmentStarted,
+            Self::DrugTreatmentStarted { medical: true } => T::DrugTreatmentStartedMedical,
+            Self::DrugTreatmentStarted { medical: false } => T::DrugTreatmentStartedSocial,
         }
     }
+}
 
-    /// The clocks the milestone satisfies (stops).
-    pub fn stops(&self) -> &'static [ClockKind] {
-        use ClockKind::*;
+/// An event that starts or meets clocks, as the deadline table names it in a
+/// row's `starts_on` and `met_by`: every milestone (told apart where its kind
+/// decides which right it touches) and the call of the network meeting. Not
+/// stored: an event records the clocks it started and stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Trigger {
+    ReferredForAssessment,
+    AssessmentCompletedSerious,
+    AssessmentCompletedOther,
+    AssessmentPlanGiven,
+    PatientInformed,
+    PsychiatricTreatmentStarted,
+    AlcoholTreatmentRequested,
+    AlcoholTreatmentStarted,
+    DrugTreatmentRequestedMedical,
+    DrugTreatmentRequestedSocial,
+    DoctorConsultationHeld,
+    DrugTreatmentStartedMedical,
+    DrugTreatmentStartedSocial,
+    ReferredForDualDiagnosisTreatment,
+    DualDiagnosisTreatmentStarted,
+    IndsatsplanMeetingHeld,
+    DischargePlanned,
+    NetworkMeetingCalled,
+    NetworkMeetingHeld,
+    /// The one addiction request of earlier releases (now refused).
+    AddictionTreatmentRequested,
+    /// The one addiction start of earlier releases: meets the clocks they started.
+    AddictionTreatmentStarted,
+}
+
+impl ClockKind {
+    /// The events that usually start such a clock and those that meet it —
+    /// the law's shape, as `DOMAIN.md` reads it. The default table's rows say
+    /// this; a configured row may say otherwise (within what the events
+    /// reveal, see [`super::disclosure::trigger_reveals`]).
+    pub fn usual_triggers(self) -> (&'static [Trigger], &'static [Trigger]) {
+        use Trigger::*;
         match self {
-            // An assessment done also answers what § 90 asks the patient to be told.
-            Self::AssessmentCompleted { .. } => &[Assessment, InformationDuty],
-            Self::AssessmentPlanGiven => &[Assessment],
-            Self::PatientInformed => &[InformationDuty],
-            Self::PsychiatricTreatmentStarted => &[TreatmentSerious, TreatmentOther],
-            Self::DoctorConsultationHeld => &[DoctorConsultation],
-            // The one addiction clock of earlier releases; the three rights each have their start.
-            Self::AddictionTreatmentStarted => &[AddictionTreatment],
-            Self::AlcoholTreatmentStarted => &[AlcoholTreatment],
-            Self::DrugTreatmentStarted { medical: true } => &[MedicalDrugTreatment],
-            Self::DrugTreatmentStarted { medical: false } => &[SocialDrugTreatment],
-            Self::DualDiagnosisTreatmentStarted => &[DualDiagnosisTreatment],
+            // § 82 b: met by the assessment or, where it cannot be done in time, an udredningsplan.
+            Self::Assessment => {
+                (&[ReferredForAssessment], &[AssessmentCompletedSerious, AssessmentCompletedOther, AssessmentPlanGiven])
+            }
+            // § 90: an assessment done also answers what the patient is to be told.
+            Self::InformationDuty => {
+                (&[ReferredForAssessment], &[PatientInformed, AssessmentCompletedSerious, AssessmentCompletedOther])
+            }
+            Self::TreatmentSerious => (&[AssessmentCompletedSerious], &[PsychiatricTreatmentStarted]),
+            Self::TreatmentOther => (&[AssessmentCompletedOther], &[PsychiatricTreatmentStarted]),
+            Self::AddictionTreatment => (&[], &[AddictionTreatmentStarted]),
+            Self::AlcoholTreatment => (&[AlcoholTreatmentRequested], &[AlcoholTreatmentStarted]),
+            Self::SocialDrugTreatment => (&[DrugTreatmentRequestedSocial], &[DrugTreatmentStartedSocial]),
+            Self::MedicalDrugTreatment => (&[DrugTreatmentRequestedMedical], &[DrugTreatmentStartedMedical]),
+            // The lægesamtale belongs to drug treatment only.
+            Self::DoctorConsultation => {
+                (&[DrugTreatmentRequestedMedical, DrugTreatmentRequestedSocial], &[DoctorConsultationHeld])
+            }
+            Self::DualDiagnosisTreatment => (&[ReferredForDualDiagnosisTreatment], &[DualDiagnosisTreatmentStarted]),
             // A meeting held satisfies the one that was due and sets the next.
-            Self::IndsatsplanMeetingHeld => &[IndsatsplanMeeting],
-            Self::NetworkMeetingHeld => &[NetworkMeeting],
-            Self::ReferredForAssessment
-            | Self::AddictionTreatmentRequested
-            | Self::AlcoholTreatmentRequested
-            | Self::DrugTreatmentRequested { .. }
-            | Self::ReferredForDualDiagnosisTreatment
-            | Self::DischargePlanned { .. } => &[],
+            Self::IndsatsplanMeeting => (&[IndsatsplanMeetingHeld], &[IndsatsplanMeetingHeld]),
+            // The regional agreement counts from the call, not from planning.
+            Self::NetworkMeeting => (&[NetworkMeetingCalled], &[NetworkMeetingHeld]),
         }
     }
 }
@@ -327,12 +366,11 @@ pub struct StartedClock {
     pub source: String,
 }
 
-/// The clocks `milestone` on `occurred_on` starts, with ids from `ids`;
-/// kinds with no rule in force on that day start none.
-pub fn start_clocks(rules: &DeadlineRules, kinds: &[ClockKind], occurred_on: Date, ids: IdSeed) -> Vec<StartedClock> {
-    kinds
-        .iter()
-        .filter_map(|kind| rules.rule(*kind, occurred_on))
+/// The clocks `trigger` on `occurred_on` starts by the rows in force that
+/// day, with ids from `ids`.
+pub fn start_clocks(rules: &DeadlineRules, trigger: Trigger, occurred_on: Date, ids: IdSeed) -> Vec<StartedClock> {
+    rules
+        .started_by(trigger, occurred_on)
         .enumerate()
         .map(|(i, rule)| StartedClock {
             clock_id: ids.id("clock", i),
@@ -374,23 +412,19 @@ pub(super) fn record_milestone(
     ids: IdSeed,
 ) -> Result<EventPayload, DomainError> {
     check(plan, milestone, occurred_on, today)?;
-    let stopped: Vec<String> = plan
-        .clocks
+    let trigger = milestone.trigger();
+    let meets = |c: &&Clock| c.is_open() && rules.met_by(c.kind, c.started_on).contains(&trigger);
+    let stopped: Vec<String> = plan.clocks.iter().filter(meets).map(|c| c.clock_id.clone()).collect();
+    let started = start_clocks(rules, trigger, occurred_on, ids);
+    let already_open = started
         .iter()
-        .filter(|c| c.is_open() && milestone.stops().contains(&c.kind))
-        .map(|c| c.clock_id.clone())
-        .collect();
-    let already_open = milestone
-        .starts()
-        .iter()
-        .any(|kind| !milestone.stops().contains(kind) && plan.clocks.iter().any(|c| c.is_open() && c.kind == *kind));
+        .any(|s| plan.clocks.iter().any(|c| c.kind == s.kind && c.is_open() && !stopped.contains(&c.clock_id)));
     if already_open {
         return Err(DomainError::precondition(
             "CLOCK_ALREADY_OPEN",
             "a clock of this kind is already open; record the milestone that satisfies it first",
         ));
     }
-    let started = start_clocks(rules, milestone.starts(), occurred_on, ids);
     Ok(EventPayload::MilestoneRecorded { milestone: *milestone, occurred_on, started, stopped })
 }
 
@@ -548,6 +582,7 @@ mod tests {
             milestone_reveals(&Milestone::DischargePlanned { expected: day(2026, 1, 1) }),
             vec![DataCategory::DischargeCoordination]
         );
-        assert_eq!(Milestone::IndsatsplanMeetingHeld.starts(), Milestone::IndsatsplanMeetingHeld.stops());
+        let (starts, meets) = ClockKind::IndsatsplanMeeting.usual_triggers();
+        assert_eq!(starts, meets, "a meeting held meets the one due and starts the next");
     }
 }

@@ -17,7 +17,7 @@
 use chrono::Months;
 use serde::{Deserialize, Serialize};
 
-use super::deadlines::{Clock, ClockKind, DeadlineRules, start_clocks};
+use super::deadlines::{Clock, ClockKind, DeadlineRules, Trigger, start_clocks};
 use super::error::DomainError;
 use super::event::{EventPayload, RecordedEvent};
 use super::model::{
@@ -294,7 +294,7 @@ fn call_meeting(
     let running = discharge.network_clock(plan).filter(|c| c.is_open());
     let started = match running {
         Some(_) => Vec::new(),
-        None => start_clocks(rules, &[ClockKind::NetworkMeeting], today, ids),
+        None => start_clocks(rules, Trigger::NetworkMeetingCalled, today, ids),
     };
     let due = running.map(|c| c.due_on).or_else(|| started.first().map(|c| c.due_on));
     if meeting_on < today || due.is_some_and(|due| meeting_on > due) {

@@ -13,7 +13,7 @@
 //! [`Audience::names`], so that a name withheld tells nothing.
 
 use super::consent::{ConsentTerms, ObjectionTerms};
-use super::deadlines::{ClockKind, Milestone};
+use super::deadlines::{ClockKind, Milestone, Trigger};
 use super::event::EventPayload;
 use super::model::LegalPlanType;
 use super::model::{DataCategory, OrganisationId, Sector};
@@ -60,15 +60,37 @@ pub fn clock_reveals(kind: ClockKind) -> &'static [DataCategory] {
     }
 }
 
-/// What recording `milestone` reveals: the clocks it touches, and for the
-/// discharge's milestones the discharge.
+/// What recording `milestone` reveals.
 pub fn milestone_reveals(milestone: &Milestone) -> Vec<DataCategory> {
-    let discharge: &[DataCategory] = match milestone {
-        Milestone::DischargePlanned { .. } | Milestone::NetworkMeetingHeld => &[DischargeCoordination],
-        _ => &[],
-    };
-    let clocks = milestone.starts().iter().chain(milestone.stops()).flat_map(|k| clock_reveals(*k).iter().copied());
-    DataCategory::distinct(discharge.iter().copied().chain(clocks))
+    trigger_reveals(milestone.trigger()).to_vec()
+}
+
+/// What an event that starts or meets clocks reveals, whatever the deadline
+/// table makes of it: fixed here, so that no table can widen who learns what
+/// (a table whose clock would reveal more than the events it names is refused).
+pub fn trigger_reveals(trigger: Trigger) -> &'static [DataCategory] {
+    use Trigger::*;
+    match trigger {
+        ReferredForAssessment
+        | AssessmentCompletedSerious
+        | AssessmentCompletedOther
+        | AssessmentPlanGiven
+        | PatientInformed
+        | PsychiatricTreatmentStarted => &[Psychiatric],
+        AlcoholTreatmentRequested
+        | AlcoholTreatmentStarted
+        | DrugTreatmentRequestedMedical
+        | DrugTreatmentRequestedSocial
+        | DoctorConsultationHeld
+        | DrugTreatmentStartedMedical
+        | DrugTreatmentStartedSocial
+        | AddictionTreatmentRequested
+        | AddictionTreatmentStarted => &[SubstanceAbuse],
+        ReferredForDualDiagnosisTreatment | DualDiagnosisTreatmentStarted | IndsatsplanMeetingHeld => {
+            &[Psychiatric, SubstanceAbuse]
+        }
+        DischargePlanned | NetworkMeetingCalled | NetworkMeetingHeld => &[DischargeCoordination],
+    }
 }
 
 /// The koordinerende indsatsplan exists only for a dual diagnosis.

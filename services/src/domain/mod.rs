@@ -41,7 +41,7 @@ pub use command::Command;
 pub use cpr::{CitizenKey, Cpr, CprError, CprKind, PseudonymKey, contains_cpr, names_cpr};
 pub use deadlines::{
     Clock, ClockFilter, ClockKind, ClockState, DeadlineRule, DeadlineRules, Milestone, Period, RuleBasis, StopReason,
-    mark_overdue,
+    Trigger, mark_overdue,
 };
 pub use decide::{Context, decide};
 pub use discharge::DischargeCommand;
