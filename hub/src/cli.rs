@@ -128,17 +128,19 @@ pub fn main() -> anyhow::Result<()> {
 async fn serve(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path, |key| std::env::var(key).ok())?;
     init_logging(config.log_format, "info");
-    let listener =
-        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-    // Printed (not only logged) so that scripts and tests can find the port.
-    println!("samplan listening on {}", listener.local_addr()?);
+    let listeners = crate::server::Listeners::bind(&config).await?;
+    // Printed (not only logged) so that scripts and tests can find the ports.
+    println!("samplan listening on {}", listeners.grpc.local_addr()?);
+    if let Some(admin) = &listeners.admin {
+        println!("samplan admin (livez, readyz, metrics) on http://{}", admin.local_addr()?);
+    }
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         signal.cancel();
     });
-    crate::serve(config, listener, shutdown).await
+    crate::serve(config, listeners, shutdown).await
 }
 
 async fn wait_for_signal() {

@@ -12,11 +12,12 @@ use std::sync::Arc;
 
 use samplan_services::access::{Authentication, Organisation, Registry};
 use samplan_services::assertion::{AssertionSettings, IdentityProvider, Verifier};
-use samplan_services::domain::{
-    Calendar, ClockKind, DeadlineRule, DeadlineRules, OrganisationId, Period, RuleBasis, Sector, Trigger,
-};
+use samplan_services::domain::{OrganisationId, Sector};
 use samplan_services::subscription::SubscriptionOptions;
 use serde::{Deserialize, Serialize};
+
+mod deadlines;
+pub use deadlines::{ClockKindName, DeadlineConfig, DeadlineRuleConfig, RuleBasisName};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +43,8 @@ pub struct Config {
     pub subscriptions: SubscriptionConfig,
     #[serde(default)]
     pub deadlines: DeadlineConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
     /// The organisations allowed to call the hub.
     #[serde(default)]
     pub organisations: Vec<OrganisationConfig>,
@@ -224,149 +227,6 @@ impl SubscriptionConfig {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DeadlineConfig {
-    /// How often the deadline watcher looks for clocks that went overdue.
-    #[serde(default = "default_check_interval_ms")]
-    pub check_interval_ms: u64,
-    /// The effective-dated deadline table; when given, it replaces the default table whole.
-    #[serde(default)]
-    pub rules: Option<Vec<DeadlineRuleConfig>>,
-    /// Days (YYYY-MM-DD) the deployment's offices are closed besides weekends
-    /// and public holidays: not working days for any working-day clock.
-    #[serde(default)]
-    pub closed_days: Vec<chrono::NaiveDate>,
-}
-
-impl Default for DeadlineConfig {
-    fn default() -> Self {
-        Self { check_interval_ms: default_check_interval_ms(), rules: None, closed_days: Vec::new() }
-    }
-}
-
-impl DeadlineConfig {
-    /// The table (the configured rows, or the default table) on the working-day
-    /// calendar with the configured closed days.
-    pub fn table(&self) -> anyhow::Result<DeadlineRules> {
-        let calendar = Calendar::with_closed_days(self.closed_days.iter().copied());
-        Ok(self.rows()?.with_calendar(calendar))
-    }
-
-    fn rows(&self) -> anyhow::Result<DeadlineRules> {
-        let Some(rows) = &self.rules else { return Ok(DeadlineRules::default()) };
-        let rules = rows
-            .iter()
-            .enumerate()
-            .map(|(i, row)| {
-                let period = match (row.days, row.working_days, row.months) {
-                    (Some(n), None, None) => Period::Days(n),
-                    (None, Some(n), None) => Period::WorkingDays(n),
-                    (None, None, Some(n)) => Period::Months(n),
-                    _ => bail!("deadlines.rules[{i}]: give exactly one of days, working_days and months"),
-                };
-                let usual = DeadlineRule::usual(row.kind.into(), period, &row.source);
-                Ok(DeadlineRule {
-                    from: row.from,
-                    until: row.until,
-                    starts_on: row.starts_on.clone().unwrap_or(usual.starts_on.clone()),
-                    met_by: row.met_by.clone().unwrap_or(usual.met_by.clone()),
-                    basis: row.basis.map_or(usual.basis, RuleBasis::from),
-                    ..usual
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        DeadlineRules::new(rules).map_err(|e| anyhow::anyhow!("deadlines.rules: {e}"))
-    }
-}
-
-/// One row of the deadline table.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeadlineRuleConfig {
-    pub kind: ClockKindName,
-    /// First day (YYYY-MM-DD, inclusive) a clock started on gets this rule; unbounded when absent.
-    #[serde(default)]
-    pub from: Option<chrono::NaiveDate>,
-    /// Day (exclusive) from which the rule no longer applies to new clocks.
-    #[serde(default)]
-    pub until: Option<chrono::NaiveDate>,
-    #[serde(default)]
-    pub days: Option<u32>,
-    #[serde(default)]
-    pub working_days: Option<u32>,
-    #[serde(default)]
-    pub months: Option<u32>,
-    /// `STATUTE`, `GUIDANCE` or `REGIONAL_AGREEMENT`; the kind's usual basis when left out.
-    #[serde(default)]
-    pub basis: Option<RuleBasisName>,
-    /// The events that start such a clock (e.g. `REFERRED_FOR_ASSESSMENT`);
-    /// the kind's usual ones when left out, none for `[]`.
-    #[serde(default)]
-    pub starts_on: Option<Vec<Trigger>>,
-    /// The events that meet it (e.g. `ASSESSMENT_PLAN_GIVEN`); the kind's usual ones when left out.
-    #[serde(default)]
-    pub met_by: Option<Vec<Trigger>>,
-    /// The legal source, shown with every clock the rule starts.
-    pub source: String,
-}
-
-/// Rule bases as the configuration spells them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RuleBasisName {
-    Statute,
-    Guidance,
-    RegionalAgreement,
-}
-
-impl From<RuleBasisName> for RuleBasis {
-    fn from(b: RuleBasisName) -> Self {
-        match b {
-            RuleBasisName::Statute => RuleBasis::Statute,
-            RuleBasisName::Guidance => RuleBasis::Guidance,
-            RuleBasisName::RegionalAgreement => RuleBasis::RegionalAgreement,
-        }
-    }
-}
-
-/// Clock kinds as the configuration spells them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ClockKindName {
-    Assessment,
-    TreatmentSerious,
-    TreatmentOther,
-    AddictionTreatment,
-    DoctorConsultation,
-    DualDiagnosisTreatment,
-    IndsatsplanMeeting,
-    NetworkMeeting,
-    InformationDuty,
-    AlcoholTreatment,
-    SocialDrugTreatment,
-    MedicalDrugTreatment,
-}
-
-impl From<ClockKindName> for ClockKind {
-    fn from(k: ClockKindName) -> Self {
-        match k {
-            ClockKindName::Assessment => ClockKind::Assessment,
-            ClockKindName::TreatmentSerious => ClockKind::TreatmentSerious,
-            ClockKindName::TreatmentOther => ClockKind::TreatmentOther,
-            ClockKindName::AddictionTreatment => ClockKind::AddictionTreatment,
-            ClockKindName::DoctorConsultation => ClockKind::DoctorConsultation,
-            ClockKindName::DualDiagnosisTreatment => ClockKind::DualDiagnosisTreatment,
-            ClockKindName::IndsatsplanMeeting => ClockKind::IndsatsplanMeeting,
-            ClockKindName::NetworkMeeting => ClockKind::NetworkMeeting,
-            ClockKindName::InformationDuty => ClockKind::InformationDuty,
-            ClockKindName::AlcoholTreatment => ClockKind::AlcoholTreatment,
-            ClockKindName::SocialDrugTreatment => ClockKind::SocialDrugTreatment,
-            ClockKindName::MedicalDrugTreatment => ClockKind::MedicalDrugTreatment,
-        }
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct OrganisationConfig {
     /// Stable id used in the API, e.g. `psykiatri-amager`.
     pub id: String,
@@ -410,6 +270,32 @@ impl From<SectorName> for Sector {
     }
 }
 
+/// The admin listener: `/livez`, `/readyz` and `/metrics` over plain HTTP,
+/// for the supervisor's probes and Prometheus.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Serve it at all.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Its address: loopback by default; a management network at most, never
+    /// where citizens' systems reach (it is not authenticated). Override: `SAMPLAN_ADMIN_LISTEN`.
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self { enabled: true, listen: default_admin_listen() }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7444))
+}
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7443))
 }
@@ -434,9 +320,6 @@ fn default_cache_mb() -> u64 {
 fn default_emergency_access_hours() -> u32 {
     24
 }
-fn default_check_interval_ms() -> u64 {
-    60_000
-}
 fn default_shutdown_grace_ms() -> u64 {
     10_000
 }
@@ -458,6 +341,10 @@ impl Config {
         let mut config: Config = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         if let Some(listen) = env("SAMPLAN_LISTEN") {
             config.listen = listen.parse().context("SAMPLAN_LISTEN must be an address like 0.0.0.0:7443")?;
+        }
+        if let Some(listen) = env("SAMPLAN_ADMIN_LISTEN") {
+            config.admin.listen =
+                listen.parse().context("SAMPLAN_ADMIN_LISTEN must be an address like 10.0.0.5:7444")?;
         }
         if let Some(dir) = env("SAMPLAN_DATA_DIR") {
             config.data_dir = dir.into();
@@ -623,6 +510,8 @@ fn read_pseudonym_key(path: &Path) -> anyhow::Result<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use deadlines::default_check_interval_ms;
+    use samplan_services::domain::{ClockKind, DeadlineRules, RuleBasis, Trigger};
 
     /// The example configuration documents every setting: it must parse, and
     /// its values must pass validation (bar the files it names).
@@ -635,6 +524,7 @@ mod tests {
         assert_eq!(config.subscriptions.buffer, default_subscription_buffer());
         assert_eq!(config.limits.shutdown_grace_ms, default_shutdown_grace_ms());
         assert_eq!(config.deadlines.check_interval_ms, default_check_interval_ms());
+        assert_eq!((config.admin.enabled, config.admin.listen), (true, default_admin_listen()));
         assert_eq!(config.deadlines.table()?, DeadlineRules::default(), "the example spells out the default table");
         // A region whose agreement became an act says so in its row.
         let enacted = include_str!("../../deploy/samplan.example.toml")

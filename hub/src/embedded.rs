@@ -19,6 +19,8 @@ use samplan_services::subscription::Subscriptions;
 
 pub struct EmbeddedHub {
     pub addr: SocketAddr,
+    /// The admin listener (`/livez`, `/readyz`, `/metrics`).
+    pub admin_addr: SocketAddr,
     pub dir: PathBuf,
     pub config: Config,
     pub pki: Pki,
@@ -80,7 +82,8 @@ impl EmbeddedHub {
     async fn serve(dir: &Path, pki: Pki, clock: Option<Clock>) -> anyhow::Result<Self> {
         let config = Config::load(&dir.join("samplan.toml"), |_| None)?;
         let listener = TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
+        let admin = TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
+        let (addr, admin_addr) = (listener.local_addr()?, admin.local_addr()?);
         let shutdown = CancellationToken::new();
         let mut options = crate::server::store_options(&config)?;
         if let Some(clock) = clock {
@@ -92,11 +95,11 @@ impl EmbeddedHub {
             config.clone(),
             store.clone(),
             subscriptions.clone(),
-            listener,
+            crate::server::Listeners { grpc: listener, admin: Some(admin) },
             shutdown.clone(),
         );
         let task = tokio::spawn(serving);
-        Ok(Self { addr, dir: dir.to_owned(), config, pki, store, subscriptions, shutdown, task })
+        Ok(Self { addr, admin_addr, dir: dir.to_owned(), config, pki, store, subscriptions, shutdown, task })
     }
 
     /// The client identity `dev-pki` wrote for a demo organisation.

@@ -2,6 +2,7 @@
 //! `serve(config, listener, shutdown)` is the whole server; the binary only
 //! parses arguments and calls it.
 
+pub mod admin;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -1,6 +1,8 @@
-//! Wiring: the store, the registry, TLS, the gRPC services, graceful shutdown.
+//! Wiring: the store, the registry, TLS, the gRPC services, the admin
+//! listener, truthful health and graceful shutdown.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,17 +16,43 @@ use samplan_services::subscription::Subscriptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::Admin;
 use crate::config::Config;
 use crate::tls;
 
-/// Serves the hub on a listener the caller bound, until `shutdown` is cancelled.
-/// On shutdown the health service turns NOT_SERVING first, subscriptions end
-/// with their cursors, open calls finish (within `limits.shutdown_grace_ms`),
-/// and the store flushes.
-pub async fn serve(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// The hub's sockets: gRPC over mTLS, and the admin listener if it is enabled.
+#[derive(Debug)]
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub admin: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the addresses the configuration names.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let grpc = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let admin = match config.admin.enabled {
+            true => Some(
+                TcpListener::bind(config.admin.listen)
+                    .await
+                    .with_context(|| format!("binding the admin listener {}", config.admin.listen))?,
+            ),
+            false => None,
+        };
+        Ok(Self { grpc, admin })
+    }
+}
+
+/// Serves the hub on listeners the caller bound, until `shutdown` is
+/// cancelled or the store fails. Then health (overall and per service) turns
+/// NOT_SERVING first, subscriptions end with their cursors, open calls finish
+/// (within `limits.shutdown_grace_ms`), and the store flushes. A failed store
+/// ends it with an error, so that the process exits non-zero and its
+/// supervisor restarts it: recovery runs on open.
+pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let subscriptions = subscriptions(&config, &shutdown);
-    serve_store(config, store, subscriptions, listener, shutdown).await
+    serve_store(config, store, subscriptions, listeners, shutdown).await
 }
 
 /// The hub's subscriptions, ended when `shutdown` is cancelled.
@@ -60,7 +88,7 @@ pub async fn serve_store(
     config: Config,
     store: Store,
     subscriptions: Arc<Subscriptions>,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let registry = Arc::new(config.registry()?);
@@ -95,10 +123,33 @@ pub async fn serve_store(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<PlanServiceServer<PlanApi>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(samplan_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let serving = Arc::new(AtomicBool::new(true));
+    let admin_stop = CancellationToken::new();
+    let admin = listeners
+        .admin
+        .map(|listener| tokio::spawn(Admin::new(store.clone(), serving.clone()).serve(listener, admin_stop.clone())));
+    // A store that stops taking writes ends the hub: it cannot serve truthfully again.
+    let failed = {
+        let (store, shutdown) = (store.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                cause = store.failed() => {
+                    tracing::error!(%cause, "the store stopped taking writes: NOT_SERVING, draining, then exiting so that the supervisor restarts the hub and recovery runs");
+                    shutdown.cancel();
+                }
+                () = shutdown.cancelled() => {}
+            }
+        })
+    };
+    // Reflection in both versions clients use (grpcurl: v1; Python's grpcio: v1alpha), with
+    // the descriptors of the health service and of the google.rpc error details we send.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(samplan_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+    };
+    let (reflection, reflection_alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
     let api = PlanApi::new(store.clone(), registry, pseudonyms, config.limits.max_request_bytes, subscriptions);
     let plans = PlanServiceServer::new(api).max_decoding_message_size(TRANSPORT_MAX_REQUEST_BYTES);
 
@@ -107,21 +158,38 @@ pub async fn serve_store(
         Duration::from_millis(config.deadlines.check_interval_ms),
         shutdown.clone(),
     ));
-    let incoming =
-        tls::incoming(listener, tls_config, Duration::from_millis(config.tls.handshake_timeout_ms), shutdown.clone());
-    let grace = Duration::from_millis(config.limits.shutdown_grace_ms);
-    let stopped = shutdown.clone();
-    let stopping = async move {
-        shutdown.cancelled().await;
-        health.set_not_serving::<PlanServiceServer<PlanApi>>().await;
-        tracing::info!("shutting down");
+    // Health turns NOT_SERVING first; only then do the listener and the calls
+    // drain (were the listener to end first, the server would stop before the
+    // flip). The reporter is held to the end, so that a client watching health
+    // hears NOT_SERVING rather than its stream ending.
+    let reporter = health.clone();
+    let draining = CancellationToken::new();
+    let flipped = {
+        let (shutdown, draining) = (shutdown.clone(), draining.clone());
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            serving.store(false, Ordering::Release);
+            health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+            health.set_not_serving::<PlanServiceServer<PlanApi>>().await;
+            tracing::info!("shutting down");
+            draining.cancel();
+        })
     };
+    let incoming = tls::incoming(
+        listeners.grpc,
+        tls_config,
+        Duration::from_millis(config.tls.handshake_timeout_ms),
+        draining.clone(),
+    );
+    let grace = Duration::from_millis(config.limits.shutdown_grace_ms);
+    let stopping = draining.cancelled_owned();
     let served = tonic::transport::Server::builder()
         .max_concurrent_streams(config.limits.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_alpha)
         .add_service(plans)
         .serve_with_incoming_shutdown(incoming, stopping);
     // Streams end on shutdown, but a client that reads nothing would keep its
@@ -129,7 +197,7 @@ pub async fn serve_store(
     let served = tokio::select! {
         served = served => served,
         () = async {
-            stopped.cancelled().await;
+            shutdown.cancelled().await;
             tokio::time::sleep(grace).await;
         } => {
             tracing::warn!(grace_ms = grace.as_millis(), "open calls did not finish in time; closing them");
@@ -137,7 +205,18 @@ pub async fn serve_store(
         }
     };
     let _ = watcher.await;
+    let _ = failed.await;
+    let _ = flipped.await;
+    drop(reporter);
     store.shutdown().await;
+    admin_stop.cancel();
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
     tracing::info!(stats = %store.stats(), "store closed");
-    served.context("serving gRPC")
+    served.context("serving gRPC")?;
+    match store.failure() {
+        Some(cause) => anyhow::bail!("the store stopped taking writes ({cause}); restart the hub to recover"),
+        None => Ok(()),
+    }
 }

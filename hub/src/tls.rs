@@ -160,7 +160,14 @@ pub fn incoming(
             let _ = tcp.set_nodelay(true);
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
             tokio::spawn(async move {
-                match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                let handshake = tokio::time::timeout(timeout, acceptor.accept(tcp)).await;
+                let outcome = match &handshake {
+                    Ok(Ok(_)) => "ok",
+                    Ok(Err(_)) => "failed",
+                    Err(_) => "timeout",
+                };
+                metrics::counter!(samplan_services::metrics::TLS_HANDSHAKES, "outcome" => outcome).increment(1);
+                match handshake {
                     Ok(Ok(stream)) => {
                         let peer = PeerIdentity {
                             organisation_identifier: stream

@@ -186,13 +186,17 @@ struct Feed {
 impl Feed {
     async fn run(mut self) {
         tracing::info!(after = self.scanned, "subscription opened");
-        match self.follow().await {
+        metrics::gauge!(crate::metrics::SUBSCRIBERS).increment(1.0);
+        let end = self.follow().await;
+        metrics::gauge!(crate::metrics::SUBSCRIBERS).decrement(1.0);
+        match end {
             End::Gone => tracing::info!(cursor = self.sent, "subscription ended by the client"),
             End::Stop(error) => {
                 match &error {
                     Error::SubscriberTooSlow { .. } => {
                         tracing::warn!(cursor = self.sent, "subscriber too slow; stream cut off");
                         self.subscriptions.cut_off.send_modify(|n| *n += 1);
+                        metrics::counter!(crate::metrics::SUBSCRIBER_CUTOFFS).increment(1);
                     }
                     Error::ShuttingDown { .. } => tracing::info!(cursor = self.sent, "subscription ended by shutdown"),
                     other => tracing::warn!(cursor = self.sent, reason = other.reason(), "subscription failed"),
@@ -256,6 +260,8 @@ impl Feed {
     /// Sends the next batch of the log that the caller may see, after recording
     /// the delivery in the audit log.
     async fn deliver_batch(&mut self) -> Result<(), End> {
+        let behind = self.store.durable_position().saturating_sub(self.scanned);
+        metrics::histogram!(crate::metrics::SUBSCRIBER_LAG).record(behind as f64);
         let events = self.store.events_from(self.scanned + 1, self.subscriptions.options.batch)?;
         let Some(last) = events.last().map(|e| e.global_position) else {
             return Err(Error::Storage("the global log ends before the durable position".into()).into());

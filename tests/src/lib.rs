@@ -110,6 +110,19 @@ pub fn change(
     }
 }
 
+/// The goals added to plan `name`, by event sequence (its first 1,000 events).
+pub async fn goals_by_sequence(client: &mut PlanClient, name: &str) -> anyhow::Result<Vec<(u64, String)>> {
+    let request = pb::ListPlanEventsRequest { parent: name.into(), page_size: 1000, page_token: String::new() };
+    let events = client.list_plan_events(request).await?.into_inner().events;
+    Ok(events
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Some(pb::plan_event::Event::GoalAdded(g)) => Some((e.sequence, g.text)),
+            _ => None,
+        })
+        .collect())
+}
+
 /// A goal of the citizen's that tells nothing of health, social or employment matters.
 pub fn add_goal(text: &str) -> pb::change_plan_request::Command {
     pb::change_plan_request::Command::AddGoal(pb::AddGoal {

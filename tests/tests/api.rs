@@ -302,8 +302,13 @@ async fn health_and_reflection_serve_any_grpc_client() -> TestResult {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut responses = ServerReflectionClient::new(channel)
-        .server_reflection_info(futures::stream::iter([request]))
+    // The error details we send can be decoded: their descriptors are served.
+    let details = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol("google.rpc.BadRequest".into())),
+    };
+    let mut responses = ServerReflectionClient::new(channel.clone())
+        .server_reflection_info(futures::stream::iter([request, details]))
         .await?
         .into_inner();
     let response = responses.message().await?.expect("a reflection response");
@@ -313,6 +318,27 @@ async fn health_and_reflection_serve_any_grpc_client() -> TestResult {
     let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
     assert!(names.contains(&"samplan.v1.PlanService".to_owned()), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health".to_owned()), "{names:?}");
+    let response = responses.message().await?.expect("a reflection response");
+    assert!(
+        matches!(response.message_response, Some(MessageResponse::FileDescriptorResponse(ref f)) if !f.file_descriptor_proto.is_empty()),
+        "{response:?}"
+    );
+
+    // v1alpha too, as Python's grpcio-reflection asks.
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest as AlphaRequest, server_reflection_client::ServerReflectionClient as AlphaClient,
+        server_reflection_request::MessageRequest as AlphaMessage,
+        server_reflection_response::MessageResponse as AlphaResponse,
+    };
+    let request =
+        AlphaRequest { host: String::new(), message_request: Some(AlphaMessage::ListServices(String::new())) };
+    let mut responses =
+        AlphaClient::new(channel).server_reflection_info(futures::stream::iter([request])).await?.into_inner();
+    let response = responses.message().await?.expect("a v1alpha reflection response");
+    let Some(AlphaResponse::ListServicesResponse(list)) = response.message_response else {
+        anyhow::bail!("unexpected v1alpha reflection response");
+    };
+    assert!(list.service.iter().any(|s| s.name == "samplan.v1.PlanService"));
     t.hub.stop().await
 }
 

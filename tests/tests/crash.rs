@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use samplan_proto::v1 as pb;
 use samplan_tests::process::{client, spawn_hub};
 use samplan_tests::{add_goal, change, create_plan};
 
@@ -63,22 +62,8 @@ async fn acknowledged_writes_survive_sigkill() -> anyhow::Result<()> {
     let (mut hub, addr) = spawn_hub(dir.path(), &[])?;
     let mut reader = client(dir.path(), addr).await?;
     for plan in &plans {
-        let events = reader
-            .list_plan_events(pb::ListPlanEventsRequest {
-                parent: plan.clone(),
-                page_size: 1000,
-                page_token: String::new(),
-            })
-            .await?
-            .into_inner()
-            .events;
-        let by_version: BTreeMap<u64, String> = events
-            .into_iter()
-            .filter_map(|e| match e.event {
-                Some(pb::plan_event::Event::GoalAdded(g)) => Some((e.sequence, g.text)),
-                _ => None,
-            })
-            .collect();
+        let by_version: BTreeMap<u64, String> =
+            samplan_tests::goals_by_sequence(&mut reader, plan).await?.into_iter().collect();
         for ((_, version), text) in acked.range((plan.clone(), 0)..=(plan.clone(), u64::MAX)) {
             assert_eq!(by_version.get(version), Some(text), "{plan} lost acknowledged version {version}");
         }

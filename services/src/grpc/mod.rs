@@ -84,6 +84,24 @@ impl PlanApi {
         T: prost::Message,
         F: Future<Output = Handled<R>>,
     {
+        let started = std::time::Instant::now();
+        let answered = self.answer(method, request, handler).await;
+        let code = answered.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
+        crate::metrics::rpc(method, code, started.elapsed());
+        answered
+    }
+
+    /// The work of [`PlanApi::handle_until`], without its metrics.
+    async fn answer<T, R, F>(
+        &self,
+        method: &'static str,
+        request: Request<T>,
+        handler: impl FnOnce(Actor, Option<u64>, String, T) -> F,
+    ) -> Result<Response<R>, Status>
+    where
+        T: prost::Message,
+        F: Future<Output = Handled<R>>,
+    {
         let correlation_id = correlation_id(request.metadata());
         let peer = request.extensions().get::<PeerIdentity>();
         let (actor, valid_until) = match self.proven(self.registry.caller(peer, request.metadata())) {
@@ -108,7 +126,10 @@ impl PlanApi {
                 self.store.record(entry).await.map_err(Status::from)?;
                 Ok(Response::new(response))
             }
-            Err(Refusal { error, recorded: true, .. }) => Err(error.into()),
+            Err(Refusal { error, recorded: true, .. }) => {
+                crate::metrics::refused(error.reason());
+                Err(error.into())
+            }
             Err(Refusal { error, plan, recorded: false }) => {
                 let entry = self.entry(method, Some(actor), correlation_id, Disclosure::none(plan), denied(&error));
                 Err(self.record(entry, error).await)
@@ -128,6 +149,7 @@ impl PlanApi {
 
     /// Records a refusal; the caller hears of the refusal, or of the audit log failing.
     async fn record(&self, entry: AuditEntry, error: Error) -> Status {
+        crate::metrics::refused(error.reason());
         match self.store.record(entry).await {
             Ok(()) => error.into(),
             Err(audit_failed) => audit_failed.into(),

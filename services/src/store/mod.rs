@@ -14,6 +14,7 @@
 //! newer than the durable position waits for the flush in flight.
 
 pub mod audit;
+mod failure;
 mod keys;
 mod migrate;
 mod plan_audit;
@@ -22,7 +23,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -211,6 +212,7 @@ struct Shared {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The writer's recent plans: a read finds its plan here without sled.
     recent: writer::SharedPlans,
+    failure: Arc<failure::Failure>,
 }
 
 /// A handle to the store; cheap to clone.
@@ -246,7 +248,8 @@ impl Store {
         let (durable_tx, durable) = watch::channel(last);
         let (jobs, rx) = mpsc::channel(options.queue_capacity.max(1));
         let stats = Arc::new(Stats::default());
-        let poisoned = Arc::new(AtomicBool::new(false));
+        let failure = Arc::new(failure::Failure::default());
+        metrics::gauge!(crate::metrics::STORE_WRITABLE).set(1.0);
         // Rounds applied but not yet durable; a full queue holds the writer back.
         let (sync_tx, sync_rx) = std::sync::mpsc::sync_channel(64);
         let syncer = syncer::Syncer {
@@ -254,7 +257,7 @@ impl Store {
             data_file,
             durable: durable_tx,
             stats: stats.clone(),
-            poisoned: poisoned.clone(),
+            failure: failure.clone(),
         };
         let syncer = std::thread::Builder::new().name("samplan-sync".into()).spawn(move || syncer.run(sync_rx))?;
         let writer = writer::Writer {
@@ -262,7 +265,7 @@ impl Store {
             options,
             position: last,
             stats: stats.clone(),
-            poisoned,
+            failure: failure.clone(),
             sync: sync_tx,
             audit_head: audit::head(&db)?,
             plan_index,
@@ -279,6 +282,7 @@ impl Store {
                 stats,
                 writer: Mutex::new(Some(handle)),
                 recent,
+                failure,
             }),
         })
     }
@@ -383,6 +387,21 @@ impl Store {
     /// durable; closed if the store stops taking writes.
     pub fn durable_watch(&self) -> watch::Receiver<u64> {
         self.shared.durable.clone()
+    }
+
+    /// Why the store stopped taking writes, once it has.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failure.cause()
+    }
+
+    /// Waits until the store stops taking writes, and tells why.
+    pub async fn failed(&self) -> String {
+        self.shared.failure.wait().await
+    }
+
+    /// Jobs waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.shared.jobs.max_capacity() - self.shared.jobs.capacity()
     }
 
     pub fn stats(&self) -> StatsSnapshot {

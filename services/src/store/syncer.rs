@@ -11,12 +11,13 @@
 //! job and read fails, and a restart recovers from what is on disk.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use tokio::sync::{oneshot, watch};
 
+use super::failure::Failure;
 use super::writer::add_micros;
 use super::{Error, Stats};
 
@@ -43,7 +44,7 @@ pub(super) struct Syncer {
     pub data_file: std::fs::File,
     pub durable: watch::Sender<u64>,
     pub stats: Arc<Stats>,
-    pub poisoned: Arc<AtomicBool>,
+    pub failure: Arc<Failure>,
 }
 
 impl Syncer {
@@ -53,11 +54,8 @@ impl Syncer {
             let mut rounds = vec![first];
             rounds.extend(rx.try_iter());
             // Every round writes at least its audit records.
-            let result = if self.poisoned.load(Ordering::Acquire) {
-                Err(Error::Unavailable)
-            } else {
-                sync(&self.data_file, &self.stats)
-            };
+            let result =
+                if self.failure.is_set() { Err(Error::Unavailable) } else { sync(&self.data_file, &self.stats) };
             match result {
                 Ok(()) => {
                     if let (Some(durable), Some(last)) = (&durable, rounds.last()) {
@@ -71,9 +69,7 @@ impl Syncer {
                     }
                 }
                 Err(error) => {
-                    if !self.poisoned.swap(true, Ordering::AcqRel) {
-                        tracing::error!(%error, "making writes durable failed; the store stops taking writes");
-                    }
+                    self.failure.set(&error, "making writes durable failed");
                     // Dropping the sender fails every read waiting for durability.
                     durable = None;
                 }
@@ -84,7 +80,7 @@ impl Syncer {
             }
         }
         // Anything written outside a round (the audit index watermark on open) is flushed here.
-        if !self.poisoned.load(Ordering::Acquire)
+        if !self.failure.is_set()
             && let Err(error) = self.db.flush().map_err(Error::from).and_then(|_| sync(&self.data_file, &self.stats))
         {
             tracing::error!(%error, "final flush failed");
@@ -95,6 +91,7 @@ impl Syncer {
 fn sync(data_file: &std::fs::File, stats: &Stats) -> Result<(), Error> {
     let started = Instant::now();
     data_file.sync_data()?;
+    metrics::histogram!(crate::metrics::FDATASYNC_SECONDS).record(started.elapsed().as_secs_f64());
     add_micros(&stats.sync_micros, started);
     stats.device_syncs.fetch_add(1, Ordering::Relaxed);
     Ok(())

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
@@ -73,7 +73,7 @@ pub(super) struct Writer {
     /// The last global position assigned.
     pub position: u64,
     pub stats: Arc<Stats>,
-    pub poisoned: Arc<AtomicBool>,
+    pub failure: Arc<super::failure::Failure>,
     pub sync: SyncSender<Pending>,
     /// The last audit record's sequence and hash.
     pub audit_head: (u64, [u8; 32]),
@@ -168,7 +168,7 @@ impl Writer {
         if jobs.is_empty() {
             return;
         }
-        if self.poisoned.load(Ordering::Acquire) {
+        if self.failure.is_set() {
             for job in jobs {
                 refuse(job)(false);
             }
@@ -197,6 +197,7 @@ impl Writer {
         }
         add_micros(&self.stats.decide_micros, started);
         self.stats.jobs.fetch_add(answers.len() as u64, Ordering::Relaxed);
+        let audit_records = staging.audit.len();
         let started = Instant::now();
         let applied = self.seal(&mut staging, first_position).and_then(|()| Ok(self.db.apply_batch(staging.batch)?));
         add_micros(&self.stats.apply_micros, started);
@@ -211,14 +212,15 @@ impl Writer {
         let applied = applied.and_then(|()| Ok(self.db.flush().map(drop)?));
         add_micros(&self.stats.flush_micros, started);
         if let Err(error) = applied {
-            tracing::error!(%error, "writing a round failed; the store stops taking writes");
-            self.poisoned.store(true, Ordering::Release);
+            self.failure.set(&error, "writing a round failed");
             (self.position, self.audit_head) = (first_position, audit_head);
             for answer in answers {
                 answer(false);
             }
             return;
         }
+        metrics::histogram!(crate::metrics::GROUP_COMMIT_JOBS).record(answers.len() as f64);
+        metrics::counter!(crate::metrics::AUDIT_RECORDS).increment(audit_records as u64);
         self.recent.write().keep(staging.plans, &staging.plan_bytes);
         let pending = Pending { position: self.position, answers };
         if let Err(unsent) = self.sync.send(pending) {
