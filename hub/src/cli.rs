@@ -76,6 +76,10 @@ enum Cmd {
         /// (next to one that reads nothing); 0 leaves it out.
         #[arg(long, default_value_t = 4)]
         subscribers: usize,
+        /// Writers for an overload scenario (e.g. 4× the most writers) against a
+        /// hub that takes as many calls at once as the most writers; 0 leaves it out.
+        #[arg(long, default_value_t = 0)]
+        overload: usize,
         /// Folder for the temporary database (it should be on the disk you deploy to).
         #[arg(long, default_value = "target/samplan-load")]
         dir: PathBuf,
@@ -113,11 +117,12 @@ pub fn main() -> anyhow::Result<()> {
                 init_logging(LogFormat::Pretty, "warn");
                 crate::demo::run().await
             }
-            Cmd::Load { seconds, writers, readers, connections, subscribers, dir } => {
+            Cmd::Load { seconds, writers, readers, connections, subscribers, dir, overload } => {
                 init_logging(LogFormat::Pretty, "warn");
                 anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
                 anyhow::ensure!(readers > 0 && writers.iter().all(|w| *w > 0), "client counts must be positive");
-                let options = crate::load::LoadOptions { seconds, writers, readers, connections, subscribers, dir };
+                let options =
+                    crate::load::LoadOptions { seconds, writers, readers, connections, subscribers, dir, overload };
                 crate::load::run(options).await
             }
             Cmd::Verify { config } => verify(config),

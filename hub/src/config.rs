@@ -105,6 +105,13 @@ pub struct Limits {
     /// Writes that may wait for the writer before callers wait too.
     #[serde(default = "default_write_queue")]
     pub write_queue: usize,
+    /// Calls answered at once across all connections; beyond it a call is
+    /// refused at once with `RESOURCE_EXHAUSTED` (`HUB_OVERLOADED`, retry after 100 ms).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// Calls answered at once on one connection; beyond it `RESOURCE_EXHAUSTED`.
+    #[serde(default = "default_max_in_flight_per_connection")]
+    pub max_in_flight_per_connection: usize,
     /// sled's page cache, in MiB.
     #[serde(default = "default_cache_mb")]
     pub cache_mb: u64,
@@ -120,6 +127,8 @@ impl Default for Limits {
             max_concurrent_streams: default_max_concurrent_streams(),
             group_commit_max_batch: default_group_commit_max_batch(),
             write_queue: default_write_queue(),
+            max_in_flight: default_max_in_flight(),
+            max_in_flight_per_connection: default_max_in_flight_per_connection(),
             cache_mb: default_cache_mb(),
             shutdown_grace_ms: default_shutdown_grace_ms(),
         }
@@ -314,6 +323,12 @@ fn default_group_commit_max_batch() -> usize {
 fn default_write_queue() -> usize {
     4096
 }
+fn default_max_in_flight() -> usize {
+    1024
+}
+fn default_max_in_flight_per_connection() -> usize {
+    256
+}
 fn default_cache_mb() -> u64 {
     256
 }
@@ -389,6 +404,9 @@ impl Config {
         }
         if self.limits.group_commit_max_batch == 0 || self.limits.write_queue == 0 {
             bail!("limits.group_commit_max_batch and limits.write_queue must be positive");
+        }
+        if self.limits.max_in_flight == 0 || self.limits.max_in_flight_per_connection == 0 {
+            bail!("limits.max_in_flight and limits.max_in_flight_per_connection must be positive");
         }
         if !(1..=168).contains(&self.access.emergency_access_hours) {
             bail!("access.emergency_access_hours must be between 1 and 168");

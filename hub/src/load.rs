@@ -18,6 +18,8 @@ use samplan_services::store::{Intent, Store, Submission};
 use crate::client::{PlanClient, connect, plan_client};
 use crate::embedded::EmbeddedHub;
 
+mod overload;
+
 /// The write scenario's name in the table.
 const WRITES: &str = "ChangePlan (durable write)";
 
@@ -39,6 +41,9 @@ pub struct LoadOptions {
     pub subscribers: usize,
     /// Where the embedded hub's database lives (a temporary folder inside it).
     pub dir: std::path::PathBuf,
+    /// Writers for the overload scenario, against a hub of its own that takes
+    /// as many calls at once as the most writers above; 0 leaves it out.
+    pub overload: usize,
 }
 
 struct Row {
@@ -147,7 +152,12 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     drop((clients, health, channels));
-    hub.stop().await
+    hub.stop().await?;
+    if options.overload > 0 {
+        let dir = tempfile::tempdir_in(&options.dir)?;
+        overload::run(dir.path(), writers, options.overload, options.connections, duration).await?;
+    }
+    Ok(())
 }
 
 /// A plan that can be put on hold and resumed forever without growing.
@@ -337,7 +347,8 @@ async fn store_writes(store: &Store, clients: &[(PlanClient, String)], duration:
         let reason = reason.clone();
         async move {
             let command = if on_hold { DomainCommand::ResumePlan } else { DomainCommand::PutPlanOnHold { reason } };
-            let submission = Submission { actor: actor.clone(), correlation_id: "load".into(), request_id: None };
+            let submission =
+                Submission { actor: actor.clone(), correlation_id: "load".into(), request_id: None, deadline: None };
             let outcome = store.submit(submission, Intent::Change { plan, expected_version: version, command }).await?;
             Ok((store, actor, plan, version + 256 * outcome.events.len() as u64, !on_hold))
         }
@@ -375,6 +386,7 @@ mod tests {
             connections: 1,
             subscribers: 1,
             dir: dir.path().to_owned(),
+            overload: 4,
         };
         super::run(options).await.expect("the load tool runs");
     }

@@ -150,7 +150,15 @@ pub async fn serve_store(
             .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
     };
     let (reflection, reflection_alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
-    let api = PlanApi::new(store.clone(), registry, pseudonyms, config.limits.max_request_bytes, subscriptions);
+    let limits = &config.limits;
+    let api = PlanApi::new(
+        store.clone(),
+        registry,
+        pseudonyms,
+        limits.max_request_bytes,
+        subscriptions,
+        limits.max_in_flight,
+    );
     let plans = PlanServiceServer::new(api).max_decoding_message_size(TRANSPORT_MAX_REQUEST_BYTES);
 
     let watcher = tokio::spawn(samplan_services::watcher::watch(
@@ -185,6 +193,8 @@ pub async fn serve_store(
     let stopping = draining.cancelled_owned();
     let served = tonic::transport::Server::builder()
         .max_concurrent_streams(config.limits.max_concurrent_streams)
+        .concurrency_limit_per_connection(config.limits.max_in_flight_per_connection)
+        .load_shed(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .add_service(health_service)

@@ -47,6 +47,12 @@ pub enum Error {
     /// A subscription asked to resume after a position the log has not reached.
     #[error("the log ends at position {last_position}")]
     CursorBeyondLog { last_position: u64 },
+    /// The hub has as many calls in flight as it takes; retry after a short wait.
+    #[error("the hub is answering as many calls as it takes ({limit}); retry shortly")]
+    Overloaded { limit: usize },
+    /// The caller's deadline passed before its change was decided; nothing was written.
+    #[error("the deadline passed before the change was made; nothing was written")]
+    DeadlineExceeded,
     /// The store stopped taking writes after a failed flush; restart the hub.
     #[error("the store is not accepting writes")]
     Unavailable,
@@ -104,6 +110,8 @@ impl Error {
             Error::SubscriberTooSlow { .. } => "SUBSCRIBER_TOO_SLOW",
             Error::ShuttingDown { .. } => "HUB_SHUTTING_DOWN",
             Error::CursorBeyondLog { .. } => "CURSOR_BEYOND_LOG",
+            Error::Overloaded { .. } => "HUB_OVERLOADED",
+            Error::DeadlineExceeded => "DEADLINE_EXCEEDED",
             Error::Unavailable => "STORE_UNAVAILABLE",
             Error::Storage(_) => "STORAGE",
         }
@@ -160,6 +168,18 @@ impl From<Error> for Status {
             Error::CursorBeyondLog { last_position } => {
                 with_info(Code::OutOfRange, message, reason, vec![("last_position", last_position.to_string())])
             }
+            Error::Overloaded { limit } => {
+                let mut details = ErrorDetails::with_error_info(
+                    reason,
+                    ERROR_DOMAIN,
+                    [("max_in_flight".to_owned(), limit.to_string())]
+                        .into_iter()
+                        .collect::<std::collections::HashMap<_, _>>(),
+                );
+                details.set_retry_info(Some(std::time::Duration::from_millis(100)));
+                Status::with_error_details(Code::ResourceExhausted, message, details)
+            }
+            Error::DeadlineExceeded => with_info(Code::DeadlineExceeded, message, reason, vec![]),
             Error::Unavailable => with_info(Code::Unavailable, message, reason, vec![]),
             Error::Storage(cause) => {
                 tracing::error!(%cause, "storage failure");

@@ -45,8 +45,12 @@ pub async fn mark_overdue_clocks(store: &Store) -> Result<usize, Error> {
         let Some(clock) = store.plan(plan_id).await?.and_then(|plan| plan.clocks.get(index).cloned()) else {
             continue;
         };
-        let submission =
-            Submission { actor: clock.watcher()?, correlation_id: uuid::Uuid::new_v4().to_string(), request_id: None };
+        let submission = Submission {
+            actor: clock.watcher()?,
+            correlation_id: uuid::Uuid::new_v4().to_string(),
+            request_id: None,
+            deadline: None,
+        };
         match store.submit(submission, Intent::MarkOverdue { plan: plan_id, clock_id: clock.clock_id }).await {
             Ok(_) => marked += 1,
             // Stopped, paused or marked since the index was read.

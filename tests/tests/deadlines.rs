@@ -341,7 +341,8 @@ async fn a_data_folder_of_the_previous_release_keeps_its_clocks() -> TestResult 
         let current = store.plan(plan.id).await?.context("plan")?;
         let sees = policy::view(&current, by, store.now())?.categories();
         let expected_version = current.trail.shown_version(&sees);
-        let submission = Submission { actor: by.clone(), correlation_id: "upgrade".into(), request_id: None };
+        let submission =
+            Submission { actor: by.clone(), correlation_id: "upgrade".into(), request_id: None, deadline: None };
         store.submit(submission, Intent::Change { plan: plan.id, expected_version, command }).await?;
     }
     let after = store.plan(plan.id).await?.context("plan")?;

@@ -57,6 +57,42 @@ async fn the_admin_listener_and_health_tell_the_truth() -> anyhow::Result<()> {
     stopping.await?
 }
 
+/// Beyond `limits.max_in_flight` a call is refused at once, with a reason and
+/// a retry delay, instead of queueing; the calls taken are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_hub_refuses_at_once_with_a_retry_delay() -> anyhow::Result<()> {
+    use tonic_types::StatusExt;
+    let hub = TestHub::start_configured("[limits]\nmax_in_flight = 1\n").await?;
+    let mut ward = hub.client(WARD).await?;
+    let (plan, _) = create_plan(&mut ward, CPR).await?;
+    let mut calls = Vec::new();
+    for _ in 0..4 {
+        let client = hub.client(WARD).await?;
+        for _ in 0..12 {
+            let (mut client, plan) = (client.clone(), plan.clone());
+            calls.push(tokio::spawn(async move { client.get_plan(pb::GetPlanRequest { name: plan }).await }));
+        }
+    }
+    let (mut answered, mut shed) = (0, 0);
+    for call in calls {
+        match call.await? {
+            Ok(_) => answered += 1,
+            Err(status) => {
+                assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+                let (reason, _) = samplan_tests::error_info(&status).unwrap_or_default();
+                assert_eq!(reason, "HUB_OVERLOADED");
+                let retry = status.get_details_retry_info().and_then(|r| r.retry_delay);
+                assert_eq!(retry, Some(Duration::from_millis(100)));
+                shed += 1;
+            }
+        }
+    }
+    assert!(answered >= 1 && shed >= 1, "answered {answered}, shed {shed}");
+    let (_, metrics) = admin_get(hub.hub.admin_addr, "/metrics").await?;
+    assert!(metrics.contains("samplan_refusals_total{reason=\"HUB_OVERLOADED\"}"), "{metrics}");
+    hub.stop().await
+}
+
 /// Whether this machine lets the test mount a file system (it needs root).
 fn may_mount() -> bool {
     std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))

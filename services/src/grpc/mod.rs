@@ -7,6 +7,7 @@
 //! [`Store::record`], and the answer waits until that record is durable: the
 //! hub discloses nothing it has not durably logged.
 
+mod admission;
 mod answer;
 mod follow;
 mod paging;
@@ -38,6 +39,7 @@ pub struct PlanApi {
     pseudonyms: PseudonymKey,
     max_request_bytes: usize,
     subscriptions: Arc<Subscriptions>,
+    admission: admission::Admission,
 }
 
 impl PlanApi {
@@ -47,8 +49,10 @@ impl PlanApi {
         pseudonyms: PseudonymKey,
         max_request_bytes: usize,
         subscriptions: Arc<Subscriptions>,
+        max_in_flight: usize,
     ) -> Self {
-        Self { store, registry, pseudonyms, max_request_bytes, subscriptions }
+        let admission = admission::Admission::new(max_in_flight);
+        Self { store, registry, pseudonyms, max_request_bytes, subscriptions, admission }
     }
 
     /// The current plan and what `actor` may see of it; refusals name the plan.
@@ -85,7 +89,18 @@ impl PlanApi {
         F: Future<Output = Handled<R>>,
     {
         let started = std::time::Instant::now();
-        let answered = self.answer(method, request, handler).await;
+        // Shed before any work (even checking the assertion): a refusal that names
+        // no plan and writes nothing, counted in the metrics, not the audit log.
+        let answered = match self.admission.admit() {
+            Ok(_permit) => {
+                let deadline = admission::requested(request.metadata());
+                admission::within(deadline, self.answer(method, request, handler)).await
+            }
+            Err(overloaded) => {
+                crate::metrics::refused(overloaded.reason());
+                Err(overloaded.into())
+            }
+        };
         let code = answered.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
         crate::metrics::rpc(method, code, started.elapsed());
         answered

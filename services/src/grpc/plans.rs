@@ -22,7 +22,8 @@ impl PlanApi {
         let request_id = convert::request_id(&request.request_id)?;
         let reason = convert::reason("reason", &request.reason)?;
         let citizen = self.pseudonyms.citizen_key(&cpr);
-        let submission = Submission { actor: actor.clone(), correlation_id, request_id };
+        let submission =
+            Submission { actor: actor.clone(), correlation_id, request_id, deadline: super::admission::deadline() };
         let intent = Intent::Create { citizen, kind: cpr.kind(), reason };
         let outcome = self.store.submit(submission, intent).await.map_err(Refusal::recorded)?;
         tracing::info!(created = outcome.created, joined = outcome.joined(), "plan create");
@@ -52,7 +53,12 @@ impl PlanApi {
         request: pb::ChangePlanRequest,
     ) -> Handled<pb::ChangePlanResponse> {
         let change = convert::plan_change(request, &self.registry)?;
-        let submission = Submission { actor: actor.clone(), correlation_id, request_id: change.request_id };
+        let submission = Submission {
+            actor: actor.clone(),
+            correlation_id,
+            request_id: change.request_id,
+            deadline: super::admission::deadline(),
+        };
         let intent =
             Intent::Change { plan: change.plan, expected_version: change.expected_version, command: change.command };
         let outcome = self.store.submit(submission, intent).await.map_err(Refusal::recorded)?;
@@ -122,7 +128,8 @@ impl PlanApi {
         let justification = convert::reason("justification", &request.justification)?;
         let request_id = convert::request_id(&request.request_id)?;
         let citizen = self.pseudonyms.citizen_key(&cpr);
-        let submission = Submission { actor: actor.clone(), correlation_id, request_id };
+        let submission =
+            Submission { actor: actor.clone(), correlation_id, request_id, deadline: super::admission::deadline() };
         let intent = Intent::EmergencyAccess { citizen, justification };
         let outcome = self.store.submit(submission, intent).await.map_err(Refusal::recorded)?;
         tracing::warn!(plan = %outcome.plan_id.resource_name(), "emergency access granted");

@@ -97,6 +97,8 @@ pub struct Submission {
     pub actor: Actor,
     pub correlation_id: String,
     pub request_id: Option<String>,
+    /// When the caller stops waiting: a job the writer reaches later is refused undecided.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// What the submitter wants done.

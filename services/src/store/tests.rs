@@ -10,7 +10,12 @@ const ACTORS: [(&str, Sector); 3] =
     [("ward", Sector::RegionalPsychiatry), ("kommune", Sector::MunicipalSocial), ("jobcenter", Sector::JobCentre)];
 
 pub(super) fn submission(actor: &Actor, request_id: Option<&str>) -> Submission {
-    Submission { actor: actor.clone(), correlation_id: "test".into(), request_id: request_id.map(str::to_owned) }
+    Submission {
+        actor: actor.clone(),
+        correlation_id: "test".into(),
+        request_id: request_id.map(str::to_owned),
+        deadline: None,
+    }
 }
 
 pub(super) fn open(dir: &std::path::Path) -> Store {
@@ -117,6 +122,34 @@ async fn stale_versions_and_reused_request_ids_are_refused() {
     assert!(audit[2].entry.events.is_empty(), "the retry appended nothing");
     assert!(audit.windows(2).all(|w| w[1].previous == w[0].hash));
     assert_eq!(store.verify().expect("verify").problems, Vec::<String>::new());
+}
+
+/// A change whose caller stopped waiting before the writer reached it is not
+/// decided: nothing is written, the caller hears DEADLINE_EXCEEDED, and the
+/// refusal is audited.
+#[tokio::test]
+async fn a_change_past_its_callers_deadline_is_dropped_undecided() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let ward = actor("ward", Sector::RegionalPsychiatry);
+    let plan = create(&store, &ward, 1).await.plan_id;
+    let command = Command::AddGoal { text: text("bolig"), category: DataCategory::Goals };
+    let expected_version = trail::counted(&categories(&store, &ward, plan).await, 1);
+    let late = Submission { deadline: Some(std::time::Instant::now()), ..submission(&ward, None) };
+    let refused = store.submit(late, Intent::Change { plan, expected_version, command: command.clone() }).await;
+    assert!(matches!(refused, Err(Error::DeadlineExceeded)), "{refused:?}");
+    assert_eq!(store.durable_position(), 1, "nothing written");
+    let in_time = Submission {
+        deadline: std::time::Instant::now().checked_add(std::time::Duration::from_secs(60)),
+        ..submission(&ward, None)
+    };
+    store.submit(in_time, Intent::Change { plan, expected_version, command }).await.expect("in time");
+    let audit = store.audit_records(1, 100).expect("audit");
+    let decisions: Vec<_> = audit.iter().map(|r| r.entry.decision.clone()).collect();
+    assert_eq!(
+        decisions,
+        [Decision::Allowed, Decision::Denied { reason: "DEADLINE_EXCEEDED".into() }, Decision::Allowed]
+    );
 }
 
 /// A read of `plan` (or an operation on no plan) as the audit log records it.

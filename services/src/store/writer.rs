@@ -183,7 +183,11 @@ impl Writer {
                 Job::Submit { submission, intent, reply } => {
                     staging.event_hashes.clear();
                     let now = (self.options.clock)();
-                    let result = self.process(&mut staging, &submission, &intent, now);
+                    let result = if submission.deadline.is_some_and(|deadline| deadline <= Instant::now()) {
+                        Err(Error::DeadlineExceeded)
+                    } else {
+                        self.process(&mut staging, &submission, &intent, now)
+                    };
                     let entry = self.audit_entry(&staging, &submission, &intent, &result, now);
                     staging.audit.push(entry);
                     answers.push(answer(reply, result));
