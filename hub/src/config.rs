@@ -88,6 +88,10 @@ pub struct TlsConfig {
     /// A client that has not finished its TLS handshake by then is dropped.
     #[serde(default = "default_handshake_timeout_ms")]
     pub handshake_timeout_ms: u64,
+    /// How often the hub looks whether the files above changed, to load them
+    /// again without a restart (SIGHUP loads them at once).
+    #[serde(default = "default_reload_check_ms")]
+    pub reload_check_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -309,6 +313,9 @@ fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7443))
 }
 fn default_handshake_timeout_ms() -> u64 {
+    10_000
+}
+fn default_reload_check_ms() -> u64 {
     10_000
 }
 fn default_max_request_bytes() -> usize {

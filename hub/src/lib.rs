@@ -11,6 +11,7 @@ pub mod embedded;
 pub mod identity;
 pub mod load;
 pub mod pki;
+pub mod reload;
 pub mod server;
 pub mod tls;
 

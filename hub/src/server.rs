@@ -107,13 +107,7 @@ pub async fn serve_store(
         );
     }
     let pseudonyms = PseudonymKey::new(*config.secret());
-    let read = |path: &std::path::Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
-    let tls_config = tls::server_config(&tls::TlsMaterial {
-        certificate_pem: read(&config.tls.certificate)?,
-        key_pem: read(&config.tls.private_key)?,
-        client_ca_pem: read(&config.tls.client_ca)?,
-        client_crl_pems: config.tls.client_crls.iter().map(|p| read(p)).collect::<anyhow::Result<_>>()?,
-    })?;
+    let tls_config = crate::reload::watch(config.tls.clone(), shutdown.clone())?;
 
     tracing::info!(
         durable_position = store.durable_position(),

@@ -136,14 +136,14 @@ impl AsyncWrite for MtlsStream {
 }
 
 /// Accepts TCP connections, runs each TLS handshake (bounded by `timeout`) on
-/// its own task, and hands finished connections to the gRPC server.
+/// its own task with the configuration current when it began, and hands
+/// finished connections to the gRPC server.
 pub fn incoming(
     listener: TcpListener,
-    config: rustls::ServerConfig,
+    config: crate::reload::CurrentTls,
     timeout: Duration,
     shutdown: CancellationToken,
 ) -> tokio_stream::wrappers::ReceiverStream<io::Result<MtlsStream>> {
-    let acceptor = TlsAcceptor::from(Arc::new(config));
     let (tx, rx) = mpsc::channel(128);
     tokio::spawn(async move {
         loop {
@@ -158,7 +158,7 @@ pub fn incoming(
                 },
             };
             let _ = tcp.set_nodelay(true);
-            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            let (acceptor, tx) = (TlsAcceptor::from(config.borrow().clone()), tx.clone());
             tokio::spawn(async move {
                 let handshake = tokio::time::timeout(timeout, acceptor.accept(tcp)).await;
                 let outcome = match &handshake {

@@ -129,12 +129,58 @@ async fn certificate_matrix() -> anyhow::Result<()> {
     hub.stop().await
 }
 
+/// An expired CRL refuses every client it covers — until it is renewed: the
+/// hub reads the new CRL while it serves and uses it for the next handshake, a
+/// newly revoked certificate is refused without a restart, and a broken file
+/// leaves the last good material in use.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_crl_refuses_every_client_it_covers() -> anyhow::Result<()> {
+async fn an_expired_crl_refuses_every_client_until_it_is_renewed() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let now = OffsetDateTime::now_utc();
-    let hub = hub_with_crl(dir.path(), now - Duration::days(30), now - Duration::days(1)).await?;
-    let otherwise_valid = ward_cert(&hub.pki, 2001, now - Duration::days(1), now + Duration::days(30))?;
-    assert_refused(call(&hub, &otherwise_valid).await?, "CRL past its next update");
+    let config = dir.path().join("samplan.toml");
+    let pki = Pki::new()?;
+    pki.write_dev_dir(dir.path())?;
+    let text = std::fs::read_to_string(&config)?
+        .replace("handshake_timeout_ms = 10000", "handshake_timeout_ms = 10000\nreload_check_ms = 50");
+    std::fs::write(&config, text)?;
+    let crl = dir.path().join("ca.crl.pem");
+    let renew = |pki: &Pki, revoked: &[u64], until: OffsetDateTime| -> anyhow::Result<()> {
+        // Written whole, then renamed over the old: a reader never sees half a file.
+        let fresh = dir.path().join("ca.crl.pem.new");
+        std::fs::write(&fresh, pki.crl(revoked, now - Duration::days(30), until)?)?;
+        Ok(std::fs::rename(&fresh, &crl)?)
+    };
+    renew(&pki, &[], now - Duration::days(1))?;
+    let hub = EmbeddedHub::start_with(dir.path(), pki).await?;
+    let valid = ward_cert(&hub.pki, 2001, now - Duration::days(1), now + Duration::days(30))?;
+    let to_revoke = ward_cert(&hub.pki, REVOKED_SERIAL, now - Duration::days(1), now + Duration::days(30))?;
+    assert_refused(call(&hub, &valid).await?, "CRL past its next update");
+
+    renew(&hub.pki, &[REVOKED_SERIAL], now + Duration::days(1))?;
+    let answered = eventually(|| async { Ok(matches!(call(&hub, &valid).await?, Outcome::Answered(_))) }).await?;
+    assert!(answered, "the renewed CRL is used for the next handshake, without a restart");
+    assert_refused(call(&hub, &to_revoke).await?, "revoked by the renewed CRL");
+
+    std::fs::write(&crl, "-----BEGIN X509 CRL-----\nbroken\n-----END X509 CRL-----\n")?;
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    assert_answered(call(&hub, &valid).await?, "the last good CRL stays in use", Code::NotFound);
+    assert_refused(call(&hub, &to_revoke).await?, "still revoked by the last good CRL");
+    let (_, metrics) = samplan_tests::process::admin_get(hub.admin_addr, "/metrics").await?;
+    assert!(metrics.contains("samplan_tls_reloads_total{outcome=\"failed\"}"), "{metrics}");
     hub.stop().await
+}
+
+/// Whether `check` comes true within 5 seconds.
+async fn eventually<F, Fut>(check: F) -> anyhow::Result<bool>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    for _ in 0..100 {
+        if check().await? {
+            return Ok(true);
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    Ok(false)
 }
