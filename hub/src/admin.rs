@@ -71,7 +71,9 @@ async fn metrics(State(admin): State<Admin>) -> String {
 }
 
 /// The process's Prometheus recorder, installed on first use (one per
-/// process: hubs in one process, as in the tests, share it).
+/// process: hubs in one process, as in the tests, share it), with a thread
+/// that folds histogram samples into their buckets every 5 s, so that their
+/// memory stays bounded when nobody scrapes.
 pub fn recorder() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
@@ -91,6 +93,18 @@ pub fn recorder() -> PrometheusHandle {
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("another metrics recorder is installed; /metrics shows nothing");
+            }
+            // Histogram samples pile up until they are folded into their buckets:
+            // fold them every few seconds whether or not anyone scrapes.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new().name("samplan-metrics".into()).spawn(move || {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                }
+            });
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "could not start the metrics upkeep thread");
             }
             handle
         })

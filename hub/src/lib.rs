@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod demo;
 pub mod embedded;
+pub mod health;
 pub mod identity;
 pub mod load;
 pub mod pki;

@@ -2,7 +2,6 @@
 //! listener, truthful health and graceful shutdown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::Admin;
 use crate::config::Config;
+use crate::health::Health;
 use crate::tls;
 
 /// The hub's sockets: gRPC over mTLS, and the admin listener if it is enabled.
@@ -92,20 +92,7 @@ pub async fn serve_store(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let registry = Arc::new(config.registry()?);
-    if matches!(registry.authentication(), Authentication::DevelopmentHeaders) {
-        tracing::warn!(
-            "identity.mode is \"development-headers\": the professional and role are taken as the calling \
-             systems claim them; never run a hub with real data this way"
-        );
-    }
-    let uncovered = config.deadlines.table()?.uncovered();
-    if !uncovered.is_empty() {
-        tracing::warn!(
-            kinds = ?uncovered,
-            "the configured deadline table has no row for these clock kinds, so none of them starts; \
-             add rows (see deploy/samplan.example.toml) or leave the table out for the defaults"
-        );
-    }
+    warn_about_settings(&config, &registry)?;
     let pseudonyms = PseudonymKey::new(*config.secret());
     let tls_config = crate::reload::watch(config.tls.clone(), shutdown.clone())?;
 
@@ -115,34 +102,11 @@ pub async fn serve_store(
         "store open"
     );
 
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<PlanServiceServer<PlanApi>>().await;
-    let serving = Arc::new(AtomicBool::new(true));
+    let (health, health_service) = Health::start(&store, &shutdown).await;
     let admin_stop = CancellationToken::new();
-    let admin = listeners
-        .admin
-        .map(|listener| tokio::spawn(Admin::new(store.clone(), serving.clone()).serve(listener, admin_stop.clone())));
-    // A store that stops taking writes ends the hub: it cannot serve truthfully again.
-    let failed = {
-        let (store, shutdown) = (store.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            tokio::select! {
-                cause = store.failed() => {
-                    tracing::error!(%cause, "the store stopped taking writes: NOT_SERVING, draining, then exiting so that the supervisor restarts the hub and recovery runs");
-                    shutdown.cancel();
-                }
-                () = shutdown.cancelled() => {}
-            }
-        })
-    };
-    // Reflection in both versions clients use (grpcurl: v1; Python's grpcio: v1alpha), with
-    // the descriptors of the health service and of the google.rpc error details we send.
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(samplan_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-    };
+    let admin = listeners.admin.map(|listener| {
+        tokio::spawn(Admin::new(store.clone(), health.serving.clone()).serve(listener, admin_stop.clone()))
+    });
     let (reflection, reflection_alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
     let limits = &config.limits;
     let api = PlanApi::new(
@@ -160,31 +124,14 @@ pub async fn serve_store(
         Duration::from_millis(config.deadlines.check_interval_ms),
         shutdown.clone(),
     ));
-    // Health turns NOT_SERVING first; only then do the listener and the calls
-    // drain (were the listener to end first, the server would stop before the
-    // flip). The reporter is held to the end, so that a client watching health
-    // hears NOT_SERVING rather than its stream ending.
-    let reporter = health.clone();
-    let draining = CancellationToken::new();
-    let flipped = {
-        let (shutdown, draining) = (shutdown.clone(), draining.clone());
-        tokio::spawn(async move {
-            shutdown.cancelled().await;
-            serving.store(false, Ordering::Release);
-            health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
-            health.set_not_serving::<PlanServiceServer<PlanApi>>().await;
-            tracing::info!("shutting down");
-            draining.cancel();
-        })
-    };
     let incoming = tls::incoming(
         listeners.grpc,
         tls_config,
         Duration::from_millis(config.tls.handshake_timeout_ms),
-        draining.clone(),
+        health.draining.clone(),
     );
     let grace = Duration::from_millis(config.limits.shutdown_grace_ms);
-    let stopping = draining.cancelled_owned();
+    let stopping = health.draining.clone().cancelled_owned();
     let served = tonic::transport::Server::builder()
         .max_concurrent_streams(config.limits.max_concurrent_streams)
         .concurrency_limit_per_connection(config.limits.max_in_flight_per_connection)
@@ -209,9 +156,7 @@ pub async fn serve_store(
         }
     };
     let _ = watcher.await;
-    let _ = failed.await;
-    let _ = flipped.await;
-    drop(reporter);
+    health.finish().await;
     store.shutdown().await;
     admin_stop.cancel();
     if let Some(admin) = admin {
@@ -223,4 +168,33 @@ pub async fn serve_store(
         Some(cause) => anyhow::bail!("the store stopped taking writes ({cause}); restart the hub to recover"),
         None => Ok(()),
     }
+}
+
+/// Reflection, in both versions clients use (grpcurl: v1; Python's grpcio:
+/// v1alpha), with the descriptors of the health service and of the
+/// google.rpc error details the hub sends.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(samplan_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+}
+
+/// Warns at start-up of settings that serve development, or leave rights unwatched.
+fn warn_about_settings(config: &Config, registry: &samplan_services::access::Registry) -> anyhow::Result<()> {
+    if matches!(registry.authentication(), Authentication::DevelopmentHeaders) {
+        tracing::warn!(
+            "identity.mode is \"development-headers\": the professional and role are taken as the calling \
+             systems claim them; never run a hub with real data this way"
+        );
+    }
+    let uncovered = config.deadlines.table()?.uncovered();
+    if !uncovered.is_empty() {
+        tracing::warn!(
+            kinds = ?uncovered,
+            "the configured deadline table has no row for these clock kinds, so none of them starts; \
+             add rows (see deploy/samplan.example.toml) or leave the table out for the defaults"
+        );
+    }
+    Ok(())
 }
