@@ -47,13 +47,13 @@ impl Admin {
 async fn livez(State(admin): State<Admin>) -> (StatusCode, String) {
     match admin.store.failure() {
         None => (StatusCode::OK, "alive\n".into()),
-        Some(cause) => (StatusCode::SERVICE_UNAVAILABLE, format!("store failed ({cause}); exiting to recover\n")),
+        Some(_) => (StatusCode::SERVICE_UNAVAILABLE, "store failed (the log says why); exiting to recover\n".into()),
     }
 }
 
 async fn readyz(State(admin): State<Admin>) -> (StatusCode, String) {
-    if let Some(cause) = admin.store.failure() {
-        (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: store failed ({cause})\n"))
+    if admin.store.failure().is_some() {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: store failed (the log says why)\n".into())
     } else if !admin.serving.load(Ordering::Acquire) {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready: shutting down\n".into())
     } else {

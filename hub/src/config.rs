@@ -412,6 +412,9 @@ impl Config {
         if self.limits.group_commit_max_batch == 0 || self.limits.write_queue == 0 {
             bail!("limits.group_commit_max_batch and limits.write_queue must be positive");
         }
+        if !(100..=3_600_000).contains(&self.tls.reload_check_ms) {
+            bail!("tls.reload_check_ms must be between 100 and 3600000");
+        }
         if self.limits.max_in_flight == 0 || self.limits.max_in_flight_per_connection == 0 {
             bail!("limits.max_in_flight and limits.max_in_flight_per_connection must be positive");
         }
@@ -572,6 +575,18 @@ mod tests {
             .replace("met_by = [\"PATIENT_INFORMED\"", "met_by = [\"DISCHARGE_PLANNED\"");
         let error = toml::from_str::<Config>(&widened)?.deadlines.table().expect_err("widened").to_string();
         assert!(error.contains("DischargePlanned reveals less than the clock"), "{error}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_reload_check_out_of_range_is_refused() -> anyhow::Result<()> {
+        let base = include_str!("../../deploy/samplan.example.toml");
+        for value in ["0", "99", "3600001"] {
+            let config: Config =
+                toml::from_str(&base.replace("reload_check_ms = 10000", &format!("reload_check_ms = {value}")))?;
+            let error = config.validate().expect_err(value).to_string();
+            assert!(error.contains("tls.reload_check_ms"), "{error}");
+        }
         Ok(())
     }
 

@@ -38,11 +38,13 @@ pub fn load(config: &TlsConfig) -> anyhow::Result<rustls::ServerConfig> {
 /// Loads the material now (an error if it does not load: the hub cannot
 /// start without it), then keeps it current until `stop` is cancelled.
 pub fn watch(config: TlsConfig, stop: CancellationToken) -> anyhow::Result<CurrentTls> {
+    // Listening for SIGHUP from here on (its default would end the process),
+    // and noting the files before reading them, so that no change is missed.
+    let mut hangup = Hangups::new();
+    let mut seen = stamps(&config);
     let (tx, rx) = watch::channel(Arc::new(load(&config)?));
     tokio::spawn(async move {
         let every = Duration::from_millis(config.reload_check_ms);
-        let mut seen = stamps(&config);
-        let mut hangup = Hangups::new();
         loop {
             let asked = tokio::select! {
                 () = stop.cancelled() => return,
@@ -73,12 +75,27 @@ pub fn watch(config: TlsConfig, stop: CancellationToken) -> anyhow::Result<Curre
     Ok(rx)
 }
 
-/// What identifies each file's content cheaply: its modification time and size.
-fn stamps(config: &TlsConfig) -> Vec<Option<(SystemTime, u64)>> {
+/// What tells cheaply that a file changed: its modification time and size,
+/// and where the system has them its inode and change time (a file renamed
+/// over the old one, or copied with its times kept).
+type Stamp = (SystemTime, u64, u64, i64);
+
+fn stamps(config: &TlsConfig) -> Vec<Option<Stamp>> {
     let files = [&config.certificate, &config.private_key, &config.client_ca].into_iter().chain(&config.client_crls);
-    files
-        .map(|path| std::fs::metadata(path).ok().map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len())))
-        .collect()
+    files.map(|path| std::fs::metadata(path).ok().map(|m| stamp(&m))).collect()
+}
+
+fn stamp(m: &std::fs::Metadata) -> Stamp {
+    let modified = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (modified, m.len(), m.ino(), m.ctime_nsec() + m.ctime() * 1_000_000_000)
+    }
+    #[cfg(not(unix))]
+    {
+        (modified, m.len(), 0, 0)
+    }
 }
 
 /// SIGHUP, where there is such a thing.
@@ -86,9 +103,13 @@ struct Hangups(#[cfg(unix)] Option<tokio::signal::unix::Signal>);
 
 impl Hangups {
     fn new() -> Self {
+        #[cfg(unix)]
+        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .inspect_err(|error| tracing::warn!(%error, "cannot listen for SIGHUP; TLS files are still watched"))
+            .ok();
         Self(
             #[cfg(unix)]
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok(),
+            signal,
         )
     }
 

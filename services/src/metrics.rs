@@ -16,7 +16,7 @@ pub const REFUSALS: &str = "samplan_refusals_total";
 pub const GROUP_COMMIT_JOBS: &str = "samplan_group_commit_jobs";
 /// `fdatasync` of the store's data file, in seconds.
 pub const FDATASYNC_SECONDS: &str = "samplan_fdatasync_seconds";
-/// Audit records made durable.
+/// Audit records written (each group commit's, before its fdatasync).
 pub const AUDIT_RECORDS: &str = "samplan_audit_records_total";
 /// 1 while the store takes writes, 0 once it has failed.
 pub const STORE_WRITABLE: &str = "samplan_store_writable";

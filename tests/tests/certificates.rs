@@ -141,7 +141,7 @@ async fn an_expired_crl_refuses_every_client_until_it_is_renewed() -> anyhow::Re
     let pki = Pki::new()?;
     pki.write_dev_dir(dir.path())?;
     let text = std::fs::read_to_string(&config)?
-        .replace("handshake_timeout_ms = 10000", "handshake_timeout_ms = 10000\nreload_check_ms = 50");
+        .replace("handshake_timeout_ms = 10000", "handshake_timeout_ms = 10000\nreload_check_ms = 100");
     std::fs::write(&config, text)?;
     let crl = dir.path().join("ca.crl.pem");
     let renew = |pki: &Pki, revoked: &[u64], until: OffsetDateTime| -> anyhow::Result<()> {

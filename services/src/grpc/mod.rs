@@ -88,7 +88,7 @@ impl PlanApi {
         T: prost::Message,
         F: Future<Output = Handled<R>>,
     {
-        let started = std::time::Instant::now();
+        let mut counted = Counted { method, started: std::time::Instant::now(), code: None };
         // Shed before any work (even checking the assertion): a refusal that names
         // no plan and writes nothing, counted in the metrics, not the audit log.
         let answered = match self.admission.admit() {
@@ -101,8 +101,7 @@ impl PlanApi {
                 Err(overloaded.into())
             }
         };
-        let code = answered.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
-        crate::metrics::rpc(method, code, started.elapsed());
+        counted.code = Some(answered.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok));
         answered
     }
 
@@ -169,6 +168,20 @@ impl PlanApi {
             Ok(()) => error.into(),
             Err(audit_failed) => audit_failed.into(),
         }
+    }
+}
+
+/// A call in the metrics: counted with its code when answered, and as
+/// `CANCELLED` when dropped unanswered (its deadline passed, or its client went away).
+struct Counted {
+    method: &'static str,
+    started: std::time::Instant,
+    code: Option<tonic::Code>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        crate::metrics::rpc(self.method, self.code.unwrap_or(tonic::Code::Cancelled), self.started.elapsed());
     }
 }
 
