@@ -331,3 +331,18 @@ pub async fn subscribe(client: &mut PlanClient, after: u64, correlation_id: &str
     let request = tagged(pb::SubscribePlanEventsRequest { after_position: after }, correlation_id);
     Ok(client.subscribe_plan_events(request).await?.into_inner())
 }
+
+/// Copies the folder `from` into `to`, folder by folder (a data folder to tamper with or upgrade).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}

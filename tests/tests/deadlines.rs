@@ -249,21 +249,6 @@ async fn bad_milestones_are_refused_with_field_details_and_write_nothing() -> Te
     Ok(())
 }
 
-/// Copies `from` into `to`, folder by folder.
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
-}
-
 /// A data folder written by release 8e13393 (before the clocks were split by
 /// legal basis): a referral 40 days back (assessment under "§ 82 a"), one
 /// request for "addiction treatment" with its lægesamtale, and a planned
@@ -278,7 +263,10 @@ async fn a_data_folder_of_the_previous_release_keeps_its_clocks() -> TestResult 
     };
     use samplan_services::store::{Intent, Submission};
     let dir = tempfile::tempdir()?;
-    copy_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/release-8e13393"), dir.path())?;
+    samplan_tests::copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/release-8e13393"),
+        dir.path(),
+    )?;
     let config = samplan_hub::config::Config::load(&dir.path().join("samplan.toml"), |_| None)?;
     let mut options = samplan_hub::server::store_options(&config)?;
     // The day the folder was written (3 Dec 2026, noon UTC), so that its dates decide as they did.

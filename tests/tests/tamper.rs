@@ -14,20 +14,6 @@ const AUDIT: u8 = b'a';
 const EVENT: u8 = b'e';
 const CHECKPOINT: u8 = b'k';
 
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
-}
-
 /// The problems `verify` reports for the data directory `data` (with the hub's configuration).
 fn verify(config_file: &Path, data: &Path) -> anyhow::Result<Vec<String>> {
     let data = data.display().to_string();
@@ -48,7 +34,7 @@ fn keys_with_prefix(db: &sled::Db, prefix: u8) -> Vec<sled::IVec> {
 /// Copies the pristine data directory, lets `tamper` change it directly in sled, and verifies.
 fn tampered(base: &Path, pristine: &Path, name: &str, tamper: impl FnOnce(&sled::Db)) -> anyhow::Result<Vec<String>> {
     let copy: PathBuf = base.join(name);
-    copy_dir(pristine, &copy)?;
+    samplan_tests::copy_dir(pristine, &copy)?;
     {
         let db = sled::Config::new().path(&copy).segment_size(SEGMENT_SIZE).open()?;
         tamper(&db);

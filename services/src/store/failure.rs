@@ -27,7 +27,6 @@ impl Failure {
         if kept.is_none() {
             tracing::error!(%cause, "{what}; the store stops taking writes");
             *kept = Some(format!("{what}: {cause}"));
-            metrics::gauge!(crate::metrics::STORE_WRITABLE).set(0.0);
         }
         self.failed.store(true, Ordering::Release);
         self.notify.notify_waiters();

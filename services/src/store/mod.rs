@@ -251,7 +251,6 @@ impl Store {
         let (jobs, rx) = mpsc::channel(options.queue_capacity.max(1));
         let stats = Arc::new(Stats::default());
         let failure = Arc::new(failure::Failure::default());
-        metrics::gauge!(crate::metrics::STORE_WRITABLE).set(1.0);
         // Rounds applied but not yet durable; a full queue holds the writer back.
         let (sync_tx, sync_rx) = std::sync::mpsc::sync_channel(64);
         let syncer = syncer::Syncer {
