@@ -3,16 +3,20 @@
 //! (503 once the store has failed: the hub is then draining to exit);
 //! `/readyz` 200 only while it serves — the store takes writes and the hub
 //! is not shutting down; `/metrics` the Prometheus text of
-//! [`samplan_services::metrics`]. Nothing here names a citizen, a plan or a
-//! professional, so it needs no authentication, only a network that is not public.
+//! [`samplan_services::metrics`]; `POST /backup` takes an online backup into
+//! the hub's own `backup.dir` and answers only where it wrote it and its cut.
+//! Nothing here names a citizen, a plan or a professional, so it needs no
+//! authentication, only a network that is not public.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use samplan_services::metrics as names;
 use samplan_services::store::Store;
@@ -26,11 +30,15 @@ pub struct Admin {
     /// Whether the gRPC server takes calls (false from the start of shutdown).
     serving: Arc<AtomicBool>,
     metrics: PrometheusHandle,
+    backup_dir: Arc<PathBuf>,
+    /// Held while a backup runs: one at a time.
+    backing_up: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Admin {
-    pub fn new(store: Store, serving: Arc<AtomicBool>) -> Self {
-        Self { store, serving, metrics: recorder() }
+    pub fn new(store: Store, serving: Arc<AtomicBool>, backup_dir: PathBuf) -> Self {
+        let backing_up = Arc::default();
+        Self { store, serving, metrics: recorder(), backup_dir: Arc::new(backup_dir), backing_up }
     }
 
     /// Serves the endpoints on `listener` until `stop` is cancelled.
@@ -39,6 +47,7 @@ impl Admin {
             .route("/livez", get(livez))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
+            .route("/backup", post(backup))
             .with_state(self);
         axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await
     }
@@ -68,6 +77,35 @@ async fn metrics(State(admin): State<Admin>) -> String {
     metrics::gauge!(names::STORE_WRITABLE).set(if admin.store.failure().is_some() { 0.0 } else { 1.0 });
     admin.metrics.run_upkeep();
     admin.metrics.render()
+}
+
+async fn backup(State(admin): State<Admin>) -> (StatusCode, String) {
+    let Ok(_running) = admin.backing_up.try_lock() else {
+        return (StatusCode::CONFLICT, "a backup is already running\n".into());
+    };
+    match crate::backup::take(&admin.store, &admin.backup_dir).await {
+        Ok(taken) => {
+            tracing::info!(position = taken.summary.cut.position, path = %taken.path.display(), "backup written");
+            (StatusCode::OK, format!("{taken}\n"))
+        }
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "backup failed");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("backup failed: {error:#}\n"))
+        }
+    }
+}
+
+/// One HTTP/1.1 request without a body to an admin listener: its status and body.
+pub async fn request(admin: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(admin).await?;
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map_or(String::new(), |(_, body)| body.to_owned());
+    Ok((status, body))
 }
 
 /// The process's Prometheus recorder, installed on first use (one per

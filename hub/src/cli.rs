@@ -1,4 +1,4 @@
-//! The command line: `serve`, `dev-pki`, `demo`, `load`, `verify`.
+//! The command line: `serve`, `dev-pki`, `demo`, `load`, `verify`, `backup`, `restore`.
 
 use std::path::PathBuf;
 
@@ -90,6 +90,23 @@ enum Cmd {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Take a consistent backup while the hub serves: the running hub (asked
+    /// through its admin listener) writes it into its backup.dir; with no hub
+    /// running, this command reads the data folder itself. The pseudonym key
+    /// is not in it: keep that key safe on its own.
+    Backup {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Rebuild the (absent or empty) data folder from a backup, with the
+    /// pseudonym key of the hub that took it, and check it as `verify` does.
+    Restore {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// The backup file.
+        #[arg(long, value_name = "BACKUP")]
+        from: PathBuf,
+    },
 }
 
 pub fn main() -> anyhow::Result<()> {
@@ -125,13 +142,19 @@ pub fn main() -> anyhow::Result<()> {
                     crate::load::LoadOptions { seconds, writers, readers, connections, subscribers, dir, overload };
                 crate::load::run(options).await
             }
-            Cmd::Verify { config } => verify(config),
+            Cmd::Verify { config } => verify(&load(&config)?),
+            Cmd::Backup { config } => crate::backup::run(&load(&config)?).await,
+            Cmd::Restore { config, from } => {
+                let config = load(&config)?;
+                crate::backup::restore(&config, &from)?;
+                verify(&config)
+            }
         }
     })
 }
 
 async fn serve(path: PathBuf) -> anyhow::Result<()> {
-    let config = Config::load(&path, |key| std::env::var(key).ok())?;
+    let config = load(&path)?;
     init_logging(config.log_format, "info");
     let listeners = crate::server::Listeners::bind(&config).await?;
     // Printed (not only logged) so that scripts and tests can find the ports.
@@ -163,9 +186,12 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn verify(path: PathBuf) -> anyhow::Result<()> {
-    let config = Config::load(&path, |key| std::env::var(key).ok())?;
-    let store = crate::server::open_store(&config).context("is the hub still running?")?;
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    Config::load(path, |key| std::env::var(key).ok())
+}
+
+fn verify(config: &Config) -> anyhow::Result<()> {
+    let store = crate::server::open_store(config).context("is the hub still running?")?;
     let report = store.verify()?;
     println!(
         "{} events in the global log, {} plans, {} audit records checked",

@@ -45,6 +45,8 @@ pub struct Config {
     pub deadlines: DeadlineConfig,
     #[serde(default)]
     pub admin: AdminConfig,
+    #[serde(default)]
+    pub backup: BackupConfig,
     /// The organisations allowed to call the hub.
     #[serde(default)]
     pub organisations: Vec<OrganisationConfig>,
@@ -303,6 +305,25 @@ impl Default for AdminConfig {
     }
 }
 
+/// Online backups (`samplan backup`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// The folder the hub writes backups to (created, mode 0700); another disk
+    /// than `data_dir`'s, ideally. Override: `SAMPLAN_BACKUP_DIR`.
+    #[serde(default = "default_backup_dir")]
+    pub dir: PathBuf,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self { dir: default_backup_dir() }
+    }
+}
+
+fn default_backup_dir() -> PathBuf {
+    PathBuf::from("backups")
+}
 fn yes() -> bool {
     true
 }
@@ -371,6 +392,9 @@ impl Config {
         if let Some(dir) = env("SAMPLAN_DATA_DIR") {
             config.data_dir = dir.into();
         }
+        if let Some(dir) = env("SAMPLAN_BACKUP_DIR") {
+            config.backup.dir = dir.into();
+        }
         if let Some(format) = env("SAMPLAN_LOG_FORMAT") {
             config.log_format = match format.as_str() {
                 "json" => LogFormat::Json,
@@ -388,6 +412,7 @@ impl Config {
     fn resolve(&mut self, base: &Path) {
         let fixed = [
             &mut self.data_dir,
+            &mut self.backup.dir,
             &mut self.pseudonym_key_file,
             &mut self.tls.certificate,
             &mut self.tls.private_key,

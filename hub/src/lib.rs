@@ -3,6 +3,7 @@
 //! parses arguments and calls it.
 
 pub mod admin;
+pub mod backup;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -105,7 +105,10 @@ pub async fn serve_store(
     let (health, health_service) = Health::start(&store, &shutdown).await;
     let admin_stop = CancellationToken::new();
     let admin = listeners.admin.map(|listener| {
-        tokio::spawn(Admin::new(store.clone(), health.serving.clone()).serve(listener, admin_stop.clone()))
+        tokio::spawn(
+            Admin::new(store.clone(), health.serving.clone(), config.backup.dir.clone())
+                .serve(listener, admin_stop.clone()),
+        )
     });
     let (reflection, reflection_alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
     let limits = &config.limits;

@@ -1,15 +1,18 @@
 //! The hub as a separate process (`samplan serve`, built as `hub-under-test`),
 //! for tests that kill it or read everything it prints.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use samplan_hub::client::{PlanClient, Professional, connect, plan_client};
 use samplan_hub::embedded::read_identity;
 
-use crate::WARD;
+use crate::{WARD, add_goal, change};
 
 /// The `hub-under-test` binary next to the running test executable.
 pub fn hub_binary() -> anyhow::Result<PathBuf> {
@@ -56,14 +59,7 @@ pub fn spawn_hub_with_admin(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<
 
 /// `GET path` on a hub's admin listener: the status code and the body.
 pub async fn admin_get(admin: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(admin).await?;
-    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map_or(String::new(), |(_, body)| body.to_owned());
-    Ok((status, body))
+    Ok(samplan_hub::admin::request(admin, "GET", path).await?)
 }
 
 /// A ward client of a hub that `dev-pki` set up in `dir`.
@@ -81,4 +77,76 @@ pub async fn citizen_client(dir: &Path, addr: SocketAddr, cpr: &str) -> anyhow::
     let channel = connect(addr, &ca, &read_identity(dir, CITIZEN_PORTAL)?).await?;
     let minter = std::sync::Arc::new(samplan_hub::identity::Minter::from_dev_dir(dir, CITIZEN_PORTAL)?);
     Ok(plan_client(channel, Professional::citizen(minter, "mitid-7f3a", "CITIZEN", cpr)?))
+}
+
+/// Runs `samplan <args>` with `dir/samplan.toml` as its configuration and
+/// `env` added; its stdout, once it has succeeded.
+pub fn samplan(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> anyhow::Result<String> {
+    let mut command = Command::new(hub_binary()?);
+    command.args(args).arg("--config").arg(dir.join("samplan.toml"));
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    anyhow::ensure!(
+        output.status.success(),
+        "samplan {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(stdout)
+}
+
+/// Goals acknowledged by the hub: (plan name, event sequence) → text, recorded only after OK.
+pub type Acked = Arc<Mutex<BTreeMap<(String, u64), String>>>;
+
+/// Starts `count` ward clients of the hub at `addr`, each adding goals to one
+/// of `plans` in turn (several share a plan and take its current version on a
+/// conflict) until `stop` is set or the hub is gone; each tells how many it wrote.
+pub async fn spawn_goal_writers(
+    dir: &Path,
+    addr: SocketAddr,
+    plans: &[String],
+    count: usize,
+    acked: &Acked,
+    stop: &Arc<AtomicBool>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<u64>>> {
+    let mut writers = Vec::new();
+    for (w, plan) in plans.iter().cycle().take(count).enumerate() {
+        let (mut client, plan) = (client(dir, addr).await?, plan.clone());
+        let (acked, stop) = (acked.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut version = 1;
+            let mut written = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let text = format!("skriver {w} mål {written}");
+                match client.change_plan(change(&plan, version, "", add_goal(&text))).await {
+                    Ok(response) => {
+                        version = response.into_inner().version;
+                        acked.lock().expect("lock").insert((plan.clone(), crate::events_in(version)), text);
+                        written += 1;
+                    }
+                    Err(status) if status.code() == tonic::Code::Aborted => {
+                        version = crate::current_version(&status).unwrap_or(version);
+                    }
+                    Err(_) => break, // the hub is gone
+                }
+            }
+            written
+        }));
+    }
+    Ok(writers)
+}
+
+/// Waits until at least `count` goals are acknowledged; a copy of them.
+pub async fn wait_for_acks(acked: &Acked, count: usize) -> BTreeMap<(String, u64), String> {
+    loop {
+        {
+            let acked = acked.lock().expect("lock");
+            if acked.len() >= count {
+                return acked.clone();
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }

@@ -3,11 +3,11 @@
 //! a replay of its log, and the global position has no gap.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
-use samplan_tests::process::{client, spawn_hub};
-use samplan_tests::{add_goal, change, create_plan};
+use samplan_tests::create_plan;
+use samplan_tests::process::{Acked, client, spawn_goal_writers, spawn_hub, wait_for_acks};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_sigkill() -> anyhow::Result<()> {
@@ -21,36 +21,11 @@ async fn acknowledged_writes_survive_sigkill() -> anyhow::Result<()> {
         plans.push(create_plan(&mut setup, &format!("{:02}0190{:04}", i + 1, 1000 + i)).await?.0);
     }
 
-    // Acknowledged (plan, version) -> goal text, recorded only after OK.
-    let acked: Arc<Mutex<BTreeMap<(String, u64), String>>> = Arc::default();
-    let mut writers = Vec::new();
-    for (w, plan) in plans.iter().cycle().take(16).enumerate() {
-        let (mut client, plan, acked) = (client(dir.path(), addr).await?, plan.clone(), acked.clone());
-        writers.push(tokio::spawn(async move {
-            let mut version = 1;
-            for n in 0.. {
-                let text = format!("skriver {w} mål {n}");
-                match client.change_plan(change(&plan, version, "", add_goal(&text))).await {
-                    Ok(response) => {
-                        let response = response.into_inner();
-                        version = response.version;
-                        acked.lock().expect("lock").insert((plan.clone(), samplan_tests::events_in(version)), text);
-                    }
-                    Err(status) if status.code() == tonic::Code::Aborted => {
-                        // Two writers share each plan: take the current version and go on.
-                        let (_, metadata) = samplan_tests::error_info(&status).unwrap_or_default();
-                        version = metadata.get("current_version").and_then(|v| v.parse().ok()).unwrap_or(version);
-                    }
-                    Err(_) => return n, // the hub is gone
-                }
-            }
-            0
-        }));
-    }
+    let acked = Acked::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers = spawn_goal_writers(dir.path(), addr, &plans, 16, &acked, &stop).await?;
     // Let writes flow, then kill the hub mid-stream.
-    while acked.lock().expect("lock").len() < 400 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_acks(&acked, 400).await;
     hub.kill()?;
     hub.wait()?;
     for writer in writers {

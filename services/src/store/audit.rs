@@ -76,7 +76,7 @@ impl Checkpoint {
         Self { sequence, hash, mac: mac(key, sequence, &hash) }
     }
 
-    fn is_authentic(&self, key: &[u8; 32]) -> bool {
+    pub(super) fn is_authentic(&self, key: &[u8; 32]) -> bool {
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
         m.update(&self.sequence.to_be_bytes());
         m.update(&self.hash);

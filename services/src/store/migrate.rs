@@ -48,6 +48,15 @@ pub(super) fn projections(db: &sled::Db) -> Result<usize, Error> {
             "rebuilding plan projections from their logs"
         );
     }
+    rebuild(db, &ids)?;
+    db.insert([keys::PROJECTION_FORMAT], encode(&PROJECTION_FORMAT)?)?;
+    db.flush()?;
+    Ok(ids.len())
+}
+
+/// Writes the projections of the plans `ids` and the indexes derived from
+/// their logs (clocks, reviews) afresh, from their logs alone.
+pub(super) fn rebuild(db: &sled::Db, ids: &[PlanId]) -> Result<(), Error> {
     // The clock indexes are derived from the plans: written again from the rebuilt ones.
     for prefix in keys::CLOCK_INDEXES {
         let mut batch = sled::Batch::default();
@@ -76,9 +85,7 @@ pub(super) fn projections(db: &sled::Db) -> Result<usize, Error> {
         }
         db.apply_batch(batch)?;
     }
-    db.insert([keys::PROJECTION_FORMAT], encode(&PROJECTION_FORMAT)?)?;
-    db.flush()?;
-    Ok(ids.len())
+    Ok(())
 }
 
 /// A plan's whole log.

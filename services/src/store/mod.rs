@@ -14,6 +14,7 @@
 //! newer than the durable position waits for the flush in flight.
 
 pub mod audit;
+pub mod backup;
 mod failure;
 mod keys;
 mod migrate;
@@ -202,6 +203,8 @@ enum Job {
 enum Message {
     Job(Job),
     Stop(oneshot::Sender<()>),
+    /// Name the cut after the rounds before it, once durable (for a backup).
+    Cut(oneshot::Sender<Result<backup::Cut, Error>>),
 }
 
 struct Shared {
@@ -235,13 +238,7 @@ impl Store {
         std::fs::create_dir_all(&options.path)?;
         let checkpoint_key = options.checkpoint_key;
         let clock = options.clock.clone();
-        let db = sled::Config::new()
-            .path(&options.path)
-            .segment_size(SEGMENT_SIZE)
-            .cache_capacity(options.cache_capacity_bytes)
-            .flush_every_ms(None)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        let db = sled_config(&options.path, options.cache_capacity_bytes).open()?;
         migrate::projections(&db)?;
         let data_file = open_data_file(&options.path)?;
         let last = last_position(&db)?;
@@ -323,6 +320,47 @@ impl Store {
         let handle = self.shared.writer.lock().take();
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+
+    /// Writes an online backup to `out`: every primary key at or before a cut
+    /// the writer names between two rounds, once the cut is durable, while
+    /// writes go on (see [`backup`]). Hands `out` back for the caller to sync.
+    pub async fn backup<W: std::io::Write + Send + 'static>(&self, out: W) -> Result<(backup::Summary, W), Error> {
+        let (reply, answer) = oneshot::channel();
+        self.shared.jobs.send(Message::Cut(reply)).await.map_err(|_| Error::Unavailable)?;
+        let cut = answer.await.map_err(|_| Error::Unavailable)??;
+        let (db, taken_at) = (self.shared.db.clone(), self.now());
+        tokio::task::spawn_blocking(move || {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+            let summary = backup::write(&db, cut, taken_at, &mut out)?;
+            let out = out.into_inner().map_err(|e| Error::from(e.into_error()))?;
+            Ok((summary, out))
+        })
+        .await
+        .map_err(|_| Error::Unavailable)?
+    }
+
+    /// Rebuilds a store folder at `path`, which must not exist, from a backup
+    /// (see [`backup`]); removes what it wrote if the backup is unusable.
+    pub fn restore(
+        input: impl std::io::Read,
+        path: &Path,
+        checkpoint_key: &[u8; 32],
+    ) -> Result<backup::Summary, Error> {
+        if path.exists() {
+            return Err(Error::Storage(format!("{} already exists", path.display())));
+        }
+        let restored = sled_config(path, 64 * 1024 * 1024)
+            .open()
+            .map_err(Error::from)
+            .and_then(|db| backup::restore(&db, std::io::BufReader::with_capacity(1 << 20, input), checkpoint_key));
+        match restored.and_then(|summary| open_data_file(path).map(|_| summary)) {
+            Ok(summary) => Ok(summary),
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(path);
+                Err(error)
+            }
         }
     }
 
@@ -658,6 +696,16 @@ fn last_position(db: &sled::Db) -> Result<u64, Error> {
     Ok(first + round.len() as u64 - 1)
 }
 
+/// sled's settings for a store folder; sled refuses to open one with another segment size.
+fn sled_config(path: &Path, cache_capacity_bytes: u64) -> sled::Config {
+    sled::Config::new()
+        .path(path)
+        .segment_size(SEGMENT_SIZE)
+        .cache_capacity(cache_capacity_bytes)
+        .flush_every_ms(None)
+        .mode(sled::Mode::HighThroughput)
+}
+
 /// sled's data file, opened for `fdatasync`, after making the directory entries durable.
 fn open_data_file(path: &Path) -> Result<std::fs::File, Error> {
     let file = std::fs::OpenOptions::new().read(true).open(path.join("db"))?;
@@ -691,6 +739,8 @@ fn corrupt(what: &str) -> Error {
     Error::Storage(format!("corrupt {what}"))
 }
 
+#[cfg(test)]
+mod backup_tests;
 #[cfg(test)]
 mod clock_tests;
 #[cfg(test)]

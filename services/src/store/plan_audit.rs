@@ -74,6 +74,27 @@ impl PlanIndex {
     }
 }
 
+/// Writes the whole index afresh from the audit rounds up to `through` (a
+/// restored store has none), a chunk of records at a time.
+pub(super) fn rebuild(db: &sled::Db, through: u64) -> Result<(), Error> {
+    const CHUNK: usize = 100_000;
+    let mut index = PlanIndex { indexed: 0, pending: HashMap::new(), count: 0, batch: 1 };
+    let mut next = 1;
+    while next <= through {
+        let records = audit::records(db, next, CHUNK)?;
+        let Some(last) = records.last().map(|r| r.sequence.min(through)) else { break };
+        for record in records.iter().filter(|r| r.sequence <= through) {
+            index.add(record.entry.plan, record.sequence);
+        }
+        let mut batch = sled::Batch::default();
+        index.stage(&mut batch, last)?;
+        db.apply_batch(batch)?;
+        next = last + 1;
+    }
+    db.insert([keys::AUDIT_INDEXED], &through.to_be_bytes())?;
+    Ok(())
+}
+
 /// `verify`'s check: the index up to its watermark lists exactly the records
 /// about each plan; `about` is every audit record's (plan, sequence), as the
 /// chain's check read them.

@@ -37,7 +37,7 @@ pub(super) async fn create(store: &Store, by: &Actor, citizen: u8) -> Outcome {
 }
 
 /// `command` by `by` on `plan`, expecting it to hold `count` events that `by` may see.
-async fn change(
+pub(super) async fn change(
     store: &Store,
     by: &Actor,
     plan: PlanId,

@@ -17,9 +17,10 @@ use std::time::Instant;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::audit::{AuditRecord, Checkpoint, event_hash};
+use super::backup::Cut;
 use super::plan_audit::PlanIndex;
 use super::syncer::{Answer, Pending, answer};
 use super::{Error, Intent, Job, MAX_EVENT_BYTES, MAX_PLAN_BYTES, Message, Outcome, Stats, StoreOptions, Submission};
@@ -31,10 +32,10 @@ use crate::domain::{
 
 /// What a request id was used for, and what it answered.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct RequestRecord {
+pub(super) struct RequestRecord {
     fingerprint: [u8; 32],
-    plan_id: PlanId,
-    version: u64,
+    pub plan_id: PlanId,
+    pub version: u64,
     created: bool,
     /// How many events the request appended; they end the plan's log at `version`.
     count: u32,
@@ -134,11 +135,16 @@ impl Writer {
             let Some(first) = rx.blocking_recv() else { break };
             let mut jobs = Vec::new();
             let mut next = Some(first);
+            let mut cut = None;
             while let Some(message) = next.take() {
                 match message {
                     Message::Job(job) => jobs.push(job),
                     Message::Stop(done) => {
                         stop = Some(done);
+                        break;
+                    }
+                    Message::Cut(reply) => {
+                        cut = Some(reply);
                         break;
                     }
                 }
@@ -147,6 +153,9 @@ impl Writer {
                 }
             }
             self.commit(jobs);
+            if let Some(reply) = cut {
+                self.cut(reply);
+            }
         }
         rx.close();
         // Answer whatever raced in behind the stop.
@@ -159,6 +168,20 @@ impl Writer {
         let _ = syncer.join();
         if let Some(done) = stop {
             let _ = done.send(());
+        }
+    }
+
+    /// Names the cut after the last round for a backup, through the syncer, so
+    /// that the answer comes once everything up to the cut is durable.
+    fn cut(&self, reply: oneshot::Sender<Result<Cut, Error>>) {
+        let (sequence, hash) = self.audit_head;
+        let checkpoint = Checkpoint::sign(&self.options.checkpoint_key, sequence, hash);
+        let cut = Cut { position: self.position, checkpoint };
+        let pending = Pending { position: self.position, answers: vec![answer(reply, Ok(cut))] };
+        if let Err(unsent) = self.sync.send(pending) {
+            for answer in unsent.0.answers {
+                answer(false);
+            }
         }
     }
 

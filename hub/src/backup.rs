@@ -1,0 +1,149 @@
+//! `samplan backup` and `samplan restore`.
+//!
+//! A backup is taken by the hub that owns the data folder (sled lets one
+//! process open it): `samplan backup` asks a running hub through its admin
+//! listener, and the hub writes the file into `backup.dir` on its own disk —
+//! so no personal data crosses the unauthenticated admin port. With no hub
+//! running, the command opens the data folder itself. A restore rebuilds a
+//! data folder from a backup, then checks it as `samplan verify` does.
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use samplan_services::store::Store;
+use samplan_services::store::backup::Summary;
+
+use crate::config::Config;
+
+/// A backup written to disk.
+pub struct Taken {
+    pub path: PathBuf,
+    pub summary: Summary,
+}
+
+impl std::fmt::Display for Taken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.summary;
+        writeln!(f, "backup written to {}", self.path.display())?;
+        write!(
+            f,
+            "cut at global position {} and audit record {}: {} plans, {} keys, {:.1} MiB",
+            s.cut.position,
+            s.cut.checkpoint.sequence,
+            s.plans,
+            s.pairs,
+            s.bytes as f64 / (1024.0 * 1024.0)
+        )
+    }
+}
+
+/// Takes an online backup of `store` into `dir`. The file gets its final name
+/// (time and cut) only once it is whole and synced.
+pub async fn take(store: &Store, dir: &Path) -> anyhow::Result<Taken> {
+    create_private_dir(dir)?;
+    let partial = dir.join(format!(".samplan-{}.partial", std::process::id()));
+    let file = private_file(&partial).with_context(|| format!("creating {}", partial.display()))?;
+    let written = async {
+        let (summary, file) = store.backup(file).await?;
+        file.sync_all()?;
+        anyhow::Ok(summary)
+    }
+    .await;
+    let summary = match written {
+        Ok(summary) => summary,
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(error.context("taking the backup"));
+        }
+    };
+    let taken_at = chrono::DateTime::from_timestamp_micros(summary.taken_at.0).unwrap_or_default();
+    let name = format!("samplan-{}-p{}.backup", taken_at.format("%Y%m%dT%H%M%SZ"), summary.cut.position);
+    let path = dir.join(name);
+    std::fs::rename(&partial, &path)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(Taken { path, summary })
+}
+
+/// `samplan backup`: through the running hub's admin listener, or, with no hub
+/// running, from the data folder directly.
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    if config.admin.enabled {
+        let admin = config.admin.listen;
+        println!("asking the hub at http://{admin} for a backup into its backup.dir …");
+        match crate::admin::request(admin, "POST", "/backup").await {
+            Ok((200, body)) => {
+                print!("{body}");
+                return Ok(());
+            }
+            Ok((status, body)) => bail!("the hub refused the backup ({status}): {}", body.trim()),
+            Err(error) if error.kind() == ErrorKind::ConnectionRefused => {
+                println!("no hub answers there; backing up the data folder directly");
+            }
+            Err(error) => return Err(error).with_context(|| format!("reaching the admin listener at {admin}")),
+        }
+    }
+    let store = crate::server::open_store(config).context(
+        "the data folder is in use, but no admin listener answers: take the backup through the hub's admin address",
+    )?;
+    let taken = take(&store, &config.backup.dir).await;
+    store.shutdown().await;
+    println!("{}", taken?);
+    Ok(())
+}
+
+/// `samplan restore`: rebuilds `data_dir` (which must be absent or empty)
+/// from `from`, then verifies it. It restores into a sibling folder first
+/// and renames that into place, so a restore cut short leaves no data folder
+/// a hub would start on.
+pub fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
+    let target = &config.data_dir;
+    match std::fs::read_dir(target).map(|mut entries| entries.next().is_none()) {
+        Ok(false) => bail!("{} is not empty: move it aside, then restore", target.display()),
+        Ok(true) => std::fs::remove_dir(target)?,
+        Err(error) if error.kind() == ErrorKind::NotFound => {}
+        Err(error) => return Err(error).with_context(|| format!("reading {}", target.display())),
+    }
+    let mut staging = target.clone().into_os_string();
+    staging.push(".restoring");
+    let staging = PathBuf::from(staging);
+    if staging.exists() {
+        bail!("{} is left from an earlier restore: remove it, then restore", staging.display());
+    }
+    let input = std::fs::File::open(from).with_context(|| format!("opening {}", from.display()))?;
+    println!("restoring {} into {} …", from.display(), target.display());
+    let checkpoint_key = samplan_services::store::audit::checkpoint_key(config.secret());
+    let summary = Store::restore(input, &staging, &checkpoint_key)
+        .with_context(|| format!("restoring from {}", from.display()))?;
+    std::fs::rename(&staging, target)?;
+    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    println!(
+        "restored {} plans up to global position {} and audit record {}; checking it …",
+        summary.plans, summary.cut.position, summary.cut.checkpoint.sequence
+    );
+    Ok(())
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
