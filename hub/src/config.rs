@@ -17,7 +17,9 @@ use samplan_services::subscription::SubscriptionOptions;
 use serde::{Deserialize, Serialize};
 
 mod deadlines;
+mod limits;
 pub use deadlines::{ClockKindName, DeadlineConfig, DeadlineRuleConfig, RuleBasisName};
+pub use limits::Limits;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,51 +96,6 @@ pub struct TlsConfig {
     /// again without a restart (SIGHUP loads them at once).
     #[serde(default = "default_reload_check_ms")]
     pub reload_check_ms: u64,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Limits {
-    /// Largest request message accepted, in bytes.
-    #[serde(default = "default_max_request_bytes")]
-    pub max_request_bytes: usize,
-    /// Concurrent HTTP/2 streams per connection.
-    #[serde(default = "default_max_concurrent_streams")]
-    pub max_concurrent_streams: u32,
-    /// Most writes committed by one group flush.
-    #[serde(default = "default_group_commit_max_batch")]
-    pub group_commit_max_batch: usize,
-    /// Writes that may wait for the writer before callers wait too.
-    #[serde(default = "default_write_queue")]
-    pub write_queue: usize,
-    /// Calls answered at once across all connections; beyond it a call is
-    /// refused at once with `RESOURCE_EXHAUSTED` (`HUB_OVERLOADED`, retry after 100 ms).
-    #[serde(default = "default_max_in_flight")]
-    pub max_in_flight: usize,
-    /// Calls answered at once on one connection; beyond it `RESOURCE_EXHAUSTED`.
-    #[serde(default = "default_max_in_flight_per_connection")]
-    pub max_in_flight_per_connection: usize,
-    /// sled's page cache, in MiB.
-    #[serde(default = "default_cache_mb")]
-    pub cache_mb: u64,
-    /// On shutdown, how long open calls and streams may take to finish before they are closed.
-    #[serde(default = "default_shutdown_grace_ms")]
-    pub shutdown_grace_ms: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_request_bytes: default_max_request_bytes(),
-            max_concurrent_streams: default_max_concurrent_streams(),
-            group_commit_max_batch: default_group_commit_max_batch(),
-            write_queue: default_write_queue(),
-            max_in_flight: default_max_in_flight(),
-            max_in_flight_per_connection: default_max_in_flight_per_connection(),
-            cache_mb: default_cache_mb(),
-            shutdown_grace_ms: default_shutdown_grace_ms(),
-        }
-    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -339,32 +296,8 @@ fn default_handshake_timeout_ms() -> u64 {
 fn default_reload_check_ms() -> u64 {
     10_000
 }
-fn default_max_request_bytes() -> usize {
-    256 * 1024
-}
-fn default_max_concurrent_streams() -> u32 {
-    256
-}
-fn default_group_commit_max_batch() -> usize {
-    512
-}
-fn default_write_queue() -> usize {
-    4096
-}
-fn default_max_in_flight() -> usize {
-    1024
-}
-fn default_max_in_flight_per_connection() -> usize {
-    256
-}
-fn default_cache_mb() -> u64 {
-    256
-}
 fn default_emergency_access_hours() -> u32 {
     24
-}
-fn default_shutdown_grace_ms() -> u64 {
-    10_000
 }
 fn default_heartbeat_ms() -> u64 {
     15_000
@@ -430,18 +363,9 @@ impl Config {
         if self.organisations.is_empty() {
             bail!("no organisations are registered: add [[organisations]] entries");
         }
-        let max = samplan_services::grpc::TRANSPORT_MAX_REQUEST_BYTES;
-        if !(1024..=max).contains(&self.limits.max_request_bytes) {
-            bail!("limits.max_request_bytes must be between 1024 and {max}");
-        }
-        if self.limits.group_commit_max_batch == 0 || self.limits.write_queue == 0 {
-            bail!("limits.group_commit_max_batch and limits.write_queue must be positive");
-        }
+        self.limits.validate()?;
         if !(100..=3_600_000).contains(&self.tls.reload_check_ms) {
             bail!("tls.reload_check_ms must be between 100 and 3600000");
-        }
-        if self.limits.max_in_flight == 0 || self.limits.max_in_flight_per_connection == 0 {
-            bail!("limits.max_in_flight and limits.max_in_flight_per_connection must be positive");
         }
         if !(1..=168).contains(&self.access.emergency_access_hours) {
             bail!("access.emergency_access_hours must be between 1 and 168");
@@ -575,7 +499,7 @@ mod tests {
         assert_eq!(config.subscriptions.heartbeat_ms, default_heartbeat_ms());
         assert_eq!(config.subscriptions.stall_timeout_ms, default_stall_timeout_ms());
         assert_eq!(config.subscriptions.buffer, default_subscription_buffer());
-        assert_eq!(config.limits.shutdown_grace_ms, default_shutdown_grace_ms());
+        assert_eq!(config.limits, Limits::default(), "the example spells out the default limits");
         assert_eq!(config.deadlines.check_interval_ms, default_check_interval_ms());
         assert_eq!((config.admin.enabled, config.admin.listen), (true, default_admin_listen()));
         assert_eq!(config.deadlines.table()?, DeadlineRules::default(), "the example spells out the default table");

@@ -8,7 +8,7 @@ use anyhow::Context;
 use samplan_proto::v1::plan_service_server::PlanServiceServer;
 use samplan_services::access::Authentication;
 use samplan_services::domain::PseudonymKey;
-use samplan_services::grpc::{PlanApi, TRANSPORT_MAX_REQUEST_BYTES};
+use samplan_services::grpc::{Edge, PlanApi, TRANSPORT_MAX_HEADER_BYTES, TRANSPORT_MAX_REQUEST_BYTES};
 use samplan_services::store::audit::checkpoint_key;
 use samplan_services::store::{Store, StoreOptions};
 use samplan_services::subscription::Subscriptions;
@@ -112,27 +112,24 @@ pub async fn serve_store(
     });
     let (reflection, reflection_alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
     let limits = &config.limits;
-    let api = PlanApi::new(
+    let api = PlanApi::new(store.clone(), registry, pseudonyms, subscriptions, limits.max_in_flight);
+    let plans = Edge::new(
+        PlanServiceServer::new(api).max_decoding_message_size(TRANSPORT_MAX_REQUEST_BYTES),
         store.clone(),
-        registry,
-        pseudonyms,
         limits.max_request_bytes,
-        subscriptions,
-        limits.max_in_flight,
+        limits.max_header_bytes,
     );
-    let plans = PlanServiceServer::new(api).max_decoding_message_size(TRANSPORT_MAX_REQUEST_BYTES);
 
     let watcher = tokio::spawn(samplan_services::watcher::watch(
         store.clone(),
         Duration::from_millis(config.deadlines.check_interval_ms),
         shutdown.clone(),
     ));
-    let incoming = tls::incoming(
-        listeners.grpc,
-        tls_config,
-        Duration::from_millis(config.tls.handshake_timeout_ms),
-        health.draining.clone(),
-    );
+    let timeouts = tls::Timeouts {
+        handshake: Duration::from_millis(config.tls.handshake_timeout_ms),
+        idle: Duration::from_millis(config.limits.idle_connection_ms),
+    };
+    let incoming = tls::incoming(listeners.grpc, tls_config, timeouts, health.draining.clone());
     let grace = Duration::from_millis(config.limits.shutdown_grace_ms);
     let stopping = health.draining.clone().cancelled_owned();
     let served = tonic::transport::Server::builder()
@@ -141,6 +138,7 @@ pub async fn serve_store(
         .load_shed(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .http2_max_header_list_size(TRANSPORT_MAX_HEADER_BYTES)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)

@@ -16,6 +16,7 @@ use samplan_services::access::PeerIdentity;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
@@ -89,10 +90,43 @@ pub fn organisation_identifier(certificate: &CertificateDer<'_>) -> Option<Strin
         .map(str::to_owned)
 }
 
-/// A TLS connection with its client's identity.
+/// How long a connection may take to authenticate, and to stay silent after.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub handshake: Duration,
+    pub idle: Duration,
+}
+
+/// A TLS connection with its client's identity. Reading from it fails once
+/// nothing has arrived for the idle timeout, which closes the connection.
 pub struct MtlsStream {
     inner: TlsStream<TcpStream>,
     peer: PeerIdentity,
+    idle: Duration,
+    /// When something last arrived.
+    heard: Instant,
+    /// Wakes the connection when it may have been idle for too long.
+    silence: Pin<Box<Sleep>>,
+}
+
+impl MtlsStream {
+    fn new(inner: TlsStream<TcpStream>, peer: PeerIdentity, idle: Duration) -> Self {
+        let heard = Instant::now();
+        Self { inner, peer, idle, heard, silence: Box::pin(tokio::time::sleep_until(heard + idle)) }
+    }
+
+    /// Whether nothing has arrived for the idle timeout; registers for a
+    /// wake-up when that may next be so.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> bool {
+        while self.silence.as_mut().poll(cx).is_ready() {
+            let deadline = self.heard + self.idle;
+            if deadline <= Instant::now() {
+                return true;
+            }
+            self.silence.as_mut().reset(deadline);
+        }
+        false
+    }
 }
 
 impl Connected for MtlsStream {
@@ -105,7 +139,19 @@ impl Connected for MtlsStream {
 
 impl AsyncRead for MtlsStream {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                self.heard = Instant::now();
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending if self.poll_idle(cx) => {
+                metrics::counter!(samplan_services::metrics::IDLE_CONNECTIONS_CLOSED).increment(1);
+                tracing::info!(idle_ms = self.idle.as_millis() as u64, "closing a connection that sent nothing");
+                Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "connection idle")))
+            }
+            other => other,
+        }
     }
 }
 
@@ -141,7 +187,7 @@ impl AsyncWrite for MtlsStream {
 pub fn incoming(
     listener: TcpListener,
     config: crate::reload::CurrentTls,
-    timeout: Duration,
+    timeouts: Timeouts,
     shutdown: CancellationToken,
 ) -> tokio_stream::wrappers::ReceiverStream<io::Result<MtlsStream>> {
     let (tx, rx) = mpsc::channel(128);
@@ -160,7 +206,7 @@ pub fn incoming(
             let _ = tcp.set_nodelay(true);
             let (acceptor, tx) = (TlsAcceptor::from(config.borrow().clone()), tx.clone());
             tokio::spawn(async move {
-                let handshake = tokio::time::timeout(timeout, acceptor.accept(tcp)).await;
+                let handshake = tokio::time::timeout(timeouts.handshake, acceptor.accept(tcp)).await;
                 let outcome = match &handshake {
                     Ok(Ok(_)) => "ok",
                     Ok(Err(_)) => "failed",
@@ -177,10 +223,12 @@ pub fn incoming(
                                 .and_then(|chain| chain.first())
                                 .and_then(organisation_identifier),
                         };
-                        let _ = tx.send(Ok(MtlsStream { inner: stream, peer })).await;
+                        let _ = tx.send(Ok(MtlsStream::new(stream, peer, timeouts.idle))).await;
                     }
                     Ok(Err(error)) => tracing::info!(%error, "tls handshake refused"),
-                    Err(_) => tracing::info!(timeout_ms = timeout.as_millis() as u64, "tls handshake timed out"),
+                    Err(_) => {
+                        tracing::info!(timeout_ms = timeouts.handshake.as_millis() as u64, "tls handshake timed out")
+                    }
                 }
             });
         }

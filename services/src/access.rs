@@ -10,7 +10,7 @@ use tonic::metadata::MetadataMap;
 
 use crate::assertion::Verifier;
 use crate::convert;
-use crate::domain::{Actor, Cpr, OrganisationId, ProfessionalId, ProfessionalRole, Sector, contains_cpr};
+use crate::domain::{Actor, Cpr, OrganisationId, ProfessionalId, ProfessionalRole, Sector, contains_cpr, names_cpr};
 use crate::error::{Error, FieldViolation};
 
 /// Request header naming the acting professional.
@@ -178,7 +178,12 @@ fn from_headers(organisation: &Organisation, metadata: &MetadataMap) -> Result<A
 /// a new UUID. It goes into logs and events, so one holding a CPR number is
 /// replaced too.
 pub fn correlation_id(metadata: &MetadataMap) -> String {
-    header(metadata, CORRELATION_HEADER)
+    sane_correlation_id(header(metadata, CORRELATION_HEADER))
+}
+
+/// [`correlation_id`] of a header value.
+pub fn sane_correlation_id(value: Option<&str>) -> String {
+    value
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 64
@@ -186,6 +191,16 @@ pub fn correlation_id(metadata: &MetadataMap) -> String {
                 && !contains_cpr(v)
         })
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// A request whose correlation id names a CPR number is refused, not only
+/// given another id: its sender is putting CPR numbers into other systems'
+/// logs too, and should hear of it.
+pub fn check_correlation_id(metadata: &MetadataMap) -> Result<(), Error> {
+    match header(metadata, CORRELATION_HEADER) {
+        Some(value) if names_cpr(value) => Err(Error::invalid(CORRELATION_HEADER, "must not hold a CPR number")),
+        _ => Ok(()),
+    }
 }
 
 fn header<'a>(metadata: &'a MetadataMap, name: &str) -> Option<&'a str> {

@@ -32,6 +32,16 @@ pub enum Error {
     PlanTooLarge { limit: usize },
     #[error("the request is {size} bytes; at most {limit} are accepted")]
     RequestTooLarge { size: usize, limit: usize },
+    /// The request's headers are larger than the hub takes.
+    #[error("the request's headers are {size} bytes; at most {limit} are accepted")]
+    HeadersTooLarge { size: usize, limit: usize },
+    /// The request body is not one well-formed message of its method.
+    #[error("the request body does not decode")]
+    Undecodable { field: String, description: Cow<'static, str> },
+    /// The transport refused the call before it reached a handler (e.g. an
+    /// unknown method, or a compressed message the hub does not take).
+    #[error("the call was refused before it was read ({code:?})")]
+    Transport { code: Code },
     /// The caller presented no usable identity (no certificate, no valid assertion).
     #[error("{message}")]
     Unauthenticated { reason: &'static str, message: &'static str },
@@ -105,6 +115,10 @@ impl Error {
             Error::RequestIdReused => "REQUEST_ID_REUSED",
             Error::PlanTooLarge { .. } => "PLAN_TOO_LARGE",
             Error::RequestTooLarge { .. } => "REQUEST_TOO_LARGE",
+            Error::HeadersTooLarge { .. } => "HEADERS_TOO_LARGE",
+            Error::Undecodable { .. } => "UNDECODABLE",
+            Error::Transport { code: Code::Unimplemented } => "UNKNOWN_METHOD",
+            Error::Transport { .. } => "REFUSED_BY_TRANSPORT",
             Error::Unauthenticated { reason, .. } => reason,
             Error::PermissionDenied { reason, .. } => reason,
             Error::SubscriberTooSlow { .. } => "SUBSCRIBER_TOO_SLOW",
@@ -157,6 +171,18 @@ impl From<Error> for Status {
                 reason,
                 vec![("size_bytes", size.to_string()), ("limit_bytes", limit.to_string())],
             ),
+            Error::HeadersTooLarge { size, limit } => with_info(
+                Code::ResourceExhausted,
+                message,
+                reason,
+                vec![("size_bytes", size.to_string()), ("limit_bytes", limit.to_string())],
+            ),
+            Error::Undecodable { field, description } => {
+                let mut details = ErrorDetails::with_bad_request_violation(field, description);
+                details.set_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            Error::Transport { code } => with_info(code, message, reason, vec![]),
             Error::Unauthenticated { .. } => with_info(Code::Unauthenticated, message, reason, vec![]),
             Error::PermissionDenied { .. } => with_info(Code::PermissionDenied, message, reason, vec![]),
             Error::SubscriberTooSlow { cursor } => {

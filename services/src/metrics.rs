@@ -32,6 +32,8 @@ pub const SUBSCRIBER_LAG: &str = "samplan_subscriber_lag_events";
 pub const SUBSCRIBER_CUTOFFS: &str = "samplan_subscriber_cutoffs_total";
 /// TLS handshakes, by `outcome` (`ok`, `failed`, `timeout`).
 pub const TLS_HANDSHAKES: &str = "samplan_tls_handshakes_total";
+/// Connections closed because nothing arrived for `limits.idle_connection_ms`.
+pub const IDLE_CONNECTIONS_CLOSED: &str = "samplan_connections_closed_idle_total";
 
 /// A gRPC call answered with `code` after `elapsed`.
 pub fn rpc(method: &'static str, code: tonic::Code, elapsed: Duration) {

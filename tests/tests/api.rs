@@ -216,9 +216,10 @@ async fn bad_input_is_refused_with_field_details_and_writes_nothing() -> TestRes
     let (reason, metadata) = error_info(&oversized).expect("error info");
     assert_eq!(reason, "REQUEST_TOO_LARGE");
     assert_eq!(metadata.get("limit_bytes").map(String::as_str), Some("262144"));
-    // Over the transport's hard cap (4 MiB): refused before decoding.
+    // Over the transport's hard cap (4 MiB): refused by its length prefix, before it is read.
     let huge = ward.change_plan(change(&name, 1, "", add_goal(&"x".repeat(5 << 20)))).await.expect_err("huge");
-    assert_eq!(huge.code(), Code::OutOfRange, "{huge:?}");
+    assert_eq!(huge.code(), Code::ResourceExhausted, "{huge:?}");
+    assert_eq!(error_info(&huge).map(|(reason, _)| reason).as_deref(), Some("REQUEST_TOO_LARGE"));
 
     let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.expect("plan");
     assert_eq!(events_in(plan.version), 1, "nothing was written");

@@ -103,17 +103,21 @@ pub fn contains_cpr(text: &str) -> bool {
     })
 }
 
-/// Whether an identifier names a CPR or eCPR number as one of its parts: a
-/// run of letters and digits that is one (`dr-0101304000`), or two
-/// neighbouring runs that are one when joined with a dash (`010130-4000`).
-/// Whole parts, not every window, so that a UUID or a hex key never matches
-/// by chance (a window search refuses about one random UUID in 400).
+/// Whether an identifier names a CPR or eCPR number: a run of letters and
+/// digits that is one (`dr-0101304000`), two neighbouring runs that are one
+/// when joined with a dash (`010130-4000`), or a run of exactly ten digits
+/// that is one, wherever it stands (`ref0101304000x`). Whole runs, not every
+/// window, and UUIDs are exempt from the digit-run rule, so that a UUID never
+/// matches by chance (a window search refuses about one random UUID in 400).
 pub fn names_cpr(identifier: &str) -> bool {
     let parts: Vec<&str> = identifier.split(|c: char| !c.is_ascii_alphanumeric()).collect();
-    parts.iter().any(|part| part.len() == 10 && Cpr::parse(part).is_ok())
-        || parts.windows(2).any(|pair| {
-            pair[0].len() == 6 && pair[1].len() == 4 && Cpr::parse(&format!("{}-{}", pair[0], pair[1])).is_ok()
-        })
+    let is_cpr = |text: &str| Cpr::parse(text).is_ok();
+    parts.iter().any(|part| part.len() == 10 && is_cpr(part))
+        || parts
+            .windows(2)
+            .any(|pair| pair[0].len() == 6 && pair[1].len() == 4 && is_cpr(&format!("{}-{}", pair[0], pair[1])))
+        || (uuid::Uuid::try_parse(identifier).is_err()
+            && identifier.split(|c: char| !c.is_ascii_digit()).any(|run| run.len() == 10 && is_cpr(run)))
 }
 
 /// The century of a birth year, from the 7th digit and the two-digit year.
@@ -226,6 +230,8 @@ mod tests {
         assert!(names_cpr("0101304000"));
         assert!(names_cpr("req.010130-4000.1"));
         assert!(names_cpr("cpr:0203291WQ3"));
+        assert!(names_cpr("ref0101304000x"), "a ten-digit run anywhere");
+        assert!(!names_cpr("ref01013040001"), "eleven digits are no CPR number");
         assert!(!names_cpr("demo-psykiatri-amager-12"));
         assert!(!names_cpr("aut-4471"));
         // A window search finds "numbers" in about one random UUID in 400; parts never do.

@@ -9,6 +9,7 @@
 
 mod admission;
 mod answer;
+mod edge;
 mod follow;
 mod paging;
 mod plans;
@@ -20,16 +21,16 @@ use samplan_proto::v1::plan_service_server::PlanService;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use crate::access::{Caller, PeerIdentity, Registry, correlation_id};
+use crate::access::{Caller, PeerIdentity, Registry, check_correlation_id, correlation_id};
 use crate::domain::{Actor, AuditEntry, Decision, Plan, PlanId, PseudonymKey, View};
 use crate::error::Error;
 use crate::store::Store;
 use crate::subscription::{self, EventStream, Subscriptions};
 use answer::{Answer, Disclosure, Handled, Refusal, denied};
+pub use edge::{Edge, TRANSPORT_MAX_HEADER_BYTES};
 
-/// The hard cap on a request message, enforced by the transport before
-/// decoding: requests between the configured limit and this cap are decoded
-/// and refused with details; larger ones are refused by the transport.
+/// The hard cap on a request message; [`Edge`] refuses anything over the
+/// configured limit (at most this) by its length prefix, before decoding.
 pub const TRANSPORT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// Everything a request needs besides its own fields.
@@ -37,7 +38,6 @@ pub struct PlanApi {
     store: Store,
     registry: Arc<Registry>,
     pseudonyms: PseudonymKey,
-    max_request_bytes: usize,
     subscriptions: Arc<Subscriptions>,
     admission: admission::Admission,
 }
@@ -47,12 +47,11 @@ impl PlanApi {
         store: Store,
         registry: Arc<Registry>,
         pseudonyms: PseudonymKey,
-        max_request_bytes: usize,
         subscriptions: Arc<Subscriptions>,
         max_in_flight: usize,
     ) -> Self {
         let admission = admission::Admission::new(max_in_flight);
-        Self { store, registry, pseudonyms, max_request_bytes, subscriptions, admission }
+        Self { store, registry, pseudonyms, subscriptions, admission }
     }
 
     /// The current plan and what `actor` may see of it; refusals name the plan.
@@ -60,7 +59,7 @@ impl PlanApi {
         self.viewed(self.store.plan(id).await?, actor)
     }
 
-    /// Identifies the caller, checks the request's size, runs `handler` in a
+    /// Identifies the caller, runs `handler` in a
     /// span that names the method, the organisation, the role and the
     /// correlation id (never request content), records what the audit log is
     /// to say and waits until it is durable; errors become statuses here.
@@ -88,6 +87,7 @@ impl PlanApi {
         T: prost::Message,
         F: Future<Output = Handled<R>>,
     {
+        edge::Reached::mark(request.extensions());
         let mut counted = Counted { method, started: std::time::Instant::now(), code: None };
         // Shed before any work (even checking the assertion): a refusal that names
         // no plan and writes nothing, counted in the metrics, not the audit log.
@@ -118,7 +118,9 @@ impl PlanApi {
     {
         let correlation_id = correlation_id(request.metadata());
         let peer = request.extensions().get::<PeerIdentity>();
-        let (actor, valid_until) = match self.proven(self.registry.caller(peer, request.metadata())) {
+        let caller =
+            check_correlation_id(request.metadata()).and_then(|()| self.registry.caller(peer, request.metadata()));
+        let (actor, valid_until) = match self.proven(caller) {
             Ok(proven) => proven,
             Err(error) => {
                 let certificate_identity = peer.and_then(|p| p.organisation_identifier.clone());
@@ -127,12 +129,8 @@ impl PlanApi {
             }
         };
         let span = span(method, &actor, &correlation_id);
-        let size = request.get_ref().encoded_len();
-        let result = if size > self.max_request_bytes {
-            Err(Error::RequestTooLarge { size, limit: self.max_request_bytes }.into())
-        } else {
-            handler(actor.clone(), valid_until, correlation_id.clone(), request.into_inner()).instrument(span).await
-        };
+        let result =
+            handler(actor.clone(), valid_until, correlation_id.clone(), request.into_inner()).instrument(span).await;
         match result {
             Ok(Answer { response, audit: None }) => Ok(Response::new(response)),
             Ok(Answer { response, audit: Some(disclosure) }) => {
@@ -161,13 +159,17 @@ impl PlanApi {
         Ok((actor, valid_until))
     }
 
-    /// Records a refusal; the caller hears of the refusal, or of the audit log failing.
     async fn record(&self, entry: AuditEntry, error: Error) -> Status {
-        crate::metrics::refused(error.reason());
-        match self.store.record(entry).await {
-            Ok(()) => error.into(),
-            Err(audit_failed) => audit_failed.into(),
-        }
+        record_refusal(&self.store, entry, error).await
+    }
+}
+
+/// Records a refusal; the caller hears of the refusal, or of the audit log failing.
+async fn record_refusal(store: &Store, entry: AuditEntry, error: Error) -> Status {
+    crate::metrics::refused(error.reason());
+    match store.record(entry).await {
+        Ok(()) => error.into(),
+        Err(audit_failed) => audit_failed.into(),
     }
 }
 
