@@ -174,6 +174,10 @@ pub struct SubscriptionConfig {
     /// Messages the hub buffers per stream (2 to 65536).
     #[serde(default = "default_subscription_buffer")]
     pub buffer: usize,
+    /// How long one audit record covers a stream's deliveries of one plan
+    /// (0 to 1 h; 0 records every batch).
+    #[serde(default = "default_audit_window_ms")]
+    pub audit_window_ms: u64,
 }
 
 impl Default for SubscriptionConfig {
@@ -182,6 +186,7 @@ impl Default for SubscriptionConfig {
             heartbeat_ms: default_heartbeat_ms(),
             stall_timeout_ms: default_stall_timeout_ms(),
             buffer: default_subscription_buffer(),
+            audit_window_ms: default_audit_window_ms(),
         }
     }
 }
@@ -192,6 +197,7 @@ impl SubscriptionConfig {
             heartbeat: Duration::from_millis(self.heartbeat_ms),
             stall_timeout: Duration::from_millis(self.stall_timeout_ms),
             buffer: self.buffer,
+            audit_window: Duration::from_millis(self.audit_window_ms),
             ..SubscriptionOptions::default()
         }
     }
@@ -308,6 +314,9 @@ fn default_stall_timeout_ms() -> u64 {
 fn default_subscription_buffer() -> usize {
     256
 }
+fn default_audit_window_ms() -> u64 {
+    60_000
+}
 
 impl Config {
     /// Reads `path`, applies overrides from `env` (a lookup such as
@@ -378,6 +387,9 @@ impl Config {
         }
         if !(2..=65_536).contains(&self.subscriptions.buffer) {
             bail!("subscriptions.buffer must be between 2 and 65536");
+        }
+        if self.subscriptions.audit_window_ms > 3_600_000 {
+            bail!("subscriptions.audit_window_ms must be at most 3600000");
         }
         if self.identity.clock_skew_seconds > 600 {
             bail!("identity.clock_skew_seconds must be at most 600");

@@ -102,8 +102,8 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
             "load: {writers} writer(s) with {} live subscriber(s) and one that reads nothing…",
             options.subscribers
         );
-        let (row, delivered) = followed_writes(&hub, &clients[..writers], options.subscribers, duration).await?;
-        followed = Some((row.ops, delivered));
+        let (row, delivered, lag) = followed_writes(&hub, &clients[..writers], options.subscribers, duration).await?;
+        followed = Some((row.ops, delivered, lag));
         rows.push(row);
     }
     eprintln!("load: {writers} writer(s) straight on the store, without gRPC…");
@@ -138,12 +138,23 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
             100.0 * write_rate / empty_rate
         );
     }
-    if let Some((written, delivered)) = followed {
+    if let Some((written, delivered, mut lag)) = followed {
         println!(
             "live subscribers: each received {} of the {written} events written while they followed (min {}, max {})",
             delivered.iter().sum::<usize>() / delivered.len().max(1),
             delivered.iter().min().unwrap_or(&0),
             delivered.iter().max().unwrap_or(&0),
+        );
+        lag.events_ms.sort_unstable();
+        let at = |q: f64| {
+            lag.events_ms.get(((lag.events_ms.len() as f64 * q) as usize).min(lag.events_ms.len().saturating_sub(1)))
+        };
+        println!(
+            "delivery lag (commit to receipt): p50 {} ms, p99 {} ms, max {} ms; the last subscriber caught up {} ms after the writers stopped",
+            at(0.5).unwrap_or(&0),
+            at(0.99).unwrap_or(&0),
+            lag.events_ms.last().unwrap_or(&0),
+            lag.caught_up_ms,
         );
     }
     println!("group commit: {}", hub.store.stats());
@@ -229,16 +240,23 @@ where
     Ok(Row { scenario, clients, ops: latencies_us.len(), elapsed: start.elapsed(), latencies_us })
 }
 
+/// How late live subscribers heard of events: from each event's record time
+/// to its receipt, and from the writers' stop until the last caught up.
+struct Lag {
+    events_ms: Vec<u64>,
+    caught_up_ms: u64,
+}
+
 /// The write scenario while `subscribers` systems follow the log live, each
 /// on a connection of its own, and one more subscribes and reads nothing:
 /// what following costs the writers. Returns how many events each live
-/// subscriber received.
+/// subscriber received, and how late.
 async fn followed_writes(
     hub: &EmbeddedHub,
     clients: &[(PlanClient, String)],
     subscribers: usize,
     duration: Duration,
-) -> anyhow::Result<(Row, Vec<usize>)> {
+) -> anyhow::Result<(Row, Vec<usize>, Lag)> {
     use pb::subscribe_plan_events_response::Message;
     let identity = hub.identity("psykiatri-amager")?;
     let head = hub.store.durable_position();
@@ -257,25 +275,31 @@ async fn followed_writes(
     for mut feed in feeds {
         let (stop, target) = (stop.clone(), target.clone());
         followers.push(tokio::spawn(async move {
-            let mut events = 0;
+            let (mut events, mut lags) = (0, Vec::new());
             loop {
                 tokio::select! {
-                    () = stop.cancelled() => return anyhow::Ok(events),
+                    () = stop.cancelled() => return anyhow::Ok((events, lags)),
                     message = feed.message() => match message?.and_then(|m| m.message) {
                         Some(Message::Event(event)) => {
                             events += 1;
+                            if let Some(at) = event.record_time.as_ref() {
+                                let recorded = at.seconds * 1_000 + i64::from(at.nanos) / 1_000_000;
+                                let now = chrono::Utc::now().timestamp_millis();
+                                lags.push(u64::try_from(now - recorded).unwrap_or(0));
+                            }
                             if event.global_position >= *target.borrow() {
-                                return Ok(events);
+                                return Ok((events, lags));
                             }
                         }
                         Some(Message::Heartbeat(_)) => {}
-                        None => return Ok(events),
+                        None => return Ok((events, lags)),
                     },
                 }
             }
         }));
     }
     let row = writes("ChangePlan, subscribers following", clients, duration).await?;
+    let stopped = std::time::Instant::now();
     target_tx.send(hub.store.durable_position())?;
     // A subscriber still behind ten seconds after the writers stopped is counted where it got to.
     let timer = tokio::spawn({
@@ -285,13 +309,16 @@ async fn followed_writes(
             stop.cancel();
         }
     });
-    let mut delivered = Vec::new();
+    let (mut delivered, mut lag) = (Vec::new(), Lag { events_ms: Vec::new(), caught_up_ms: 0 });
     for follower in followers {
-        delivered.push(follower.await??);
+        let (events, lags) = follower.await??;
+        delivered.push(events);
+        lag.events_ms.extend(lags);
     }
+    lag.caught_up_ms = stopped.elapsed().as_millis() as u64;
     timer.abort();
     drop(stalled);
-    Ok((row, delivered))
+    Ok((row, delivered, lag))
 }
 
 /// Each writer puts its own plan on hold and resumes it, so plans never grow.

@@ -1,7 +1,8 @@
 //! Subscriptions: each stream follows the global log from the subscriber's
 //! cursor, sends only what the access policy lets the caller read, records
-//! every delivery in the audit log before sending it, and is cut off when its
-//! client stops taking messages.
+//! its deliveries in the audit log before sending them (one record per plan
+//! and window, see `windows`), and is cut off when its client stops taking
+//! messages.
 //!
 //! One task per stream ("feed") pulls from the log; nothing is pushed to it by
 //! writers, so a subscriber can never hold a writer back. The feed hands
@@ -28,9 +29,11 @@ use tonic::Status;
 use tracing::Instrument;
 
 use crate::convert;
-use crate::domain::{Actor, AuditEntry, DataCategory, Decision, Plan, PlanId, Timestamp, View, disclosure, policy};
+use crate::domain::{Actor, DataCategory, Plan, PlanId, Timestamp, View, disclosure, policy};
 use crate::error::Error;
 use crate::store::Store;
+
+mod windows;
 
 /// The audit log's name for a subscription and its deliveries.
 pub const ACTION: &str = "SubscribePlanEvents";
@@ -48,11 +51,19 @@ pub struct SubscriptionOptions {
     pub buffer: usize,
     /// Events read from the log at a time.
     pub batch: usize,
+    /// How long one audit record covers a stream's deliveries of one plan.
+    pub audit_window: Duration,
 }
 
 impl Default for SubscriptionOptions {
     fn default() -> Self {
-        Self { heartbeat: Duration::from_secs(15), stall_timeout: Duration::from_secs(30), buffer: 256, batch: 256 }
+        Self {
+            heartbeat: Duration::from_secs(15),
+            stall_timeout: Duration::from_secs(30),
+            buffer: 256,
+            batch: 256,
+            audit_window: Duration::from_secs(60),
+        }
     }
 }
 
@@ -107,6 +118,7 @@ impl Subscriptions {
             store,
             actor,
             correlation_id,
+            windows: windows::DeliveryWindows::new(self.options.audit_window),
             subscriptions: self.clone(),
             tx,
             scanned: after,
@@ -173,6 +185,7 @@ struct Feed {
     actor: Actor,
     correlation_id: String,
     subscriptions: Arc<Subscriptions>,
+    windows: windows::DeliveryWindows,
     tx: mpsc::Sender<Result<pb::SubscribePlanEventsResponse, Status>>,
     /// Every event up to here that the caller may see has been queued.
     scanned: u64,
@@ -257,8 +270,8 @@ impl Feed {
         self.send(convert::heartbeat(self.scanned, self.store.now()), self.scanned).await
     }
 
-    /// Sends the next batch of the log that the caller may see, after recording
-    /// the delivery in the audit log.
+    /// Sends the next batch of the log that the caller may see, after
+    /// recording in the audit log what its delivery windows have not.
     async fn deliver_batch(&mut self) -> Result<(), End> {
         let behind = self.store.durable_position().saturating_sub(self.scanned);
         metrics::histogram!(crate::metrics::SUBSCRIBER_LAG).record(behind as f64);
@@ -289,7 +302,7 @@ impl Feed {
                 visible.push(Delivery { plan: event.plan_id, position: event.global_position, shown, revealed });
             }
         }
-        let entries = self.audit_entries(&visible, &views);
+        let entries = self.windows.entries(now, &self.actor, &self.correlation_id, &visible, &views);
         if !entries.is_empty() {
             self.store.record_all(entries).await?;
         }
@@ -298,38 +311,6 @@ impl Feed {
         }
         self.scanned = last;
         Ok(())
-    }
-
-    /// One audit record per plan whose events are about to be sent.
-    fn audit_entries(&self, visible: &[Delivery], views: &HashMap<PlanId, Option<Seen>>) -> Vec<AuditEntry> {
-        let mut plans: Vec<PlanId> = Vec::new();
-        for delivery in visible {
-            if !plans.contains(&delivery.plan) {
-                plans.push(delivery.plan);
-            }
-        }
-        plans
-            .into_iter()
-            .filter_map(|plan| {
-                let view = &views.get(&plan)?.as_ref()?.view;
-                let categories = DataCategory::distinct(
-                    visible.iter().filter(|d| d.plan == plan).flat_map(|d| d.revealed.iter().copied()),
-                );
-                Some(AuditEntry {
-                    at: self.store.now(),
-                    actor: Some(self.actor.clone()),
-                    certificate_identity: None,
-                    correlation_id: self.correlation_id.clone(),
-                    plan: Some(plan),
-                    action: ACTION.to_owned(),
-                    purpose: view.purpose,
-                    legal_ground: view.only(&categories).legal_ground(),
-                    categories,
-                    decision: Decision::Allowed,
-                    events: Vec::new(),
-                })
-            })
-            .collect()
     }
 
     /// Queues one message with cursor `cursor`, keeping a slot free for the

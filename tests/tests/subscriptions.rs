@@ -287,8 +287,13 @@ async fn heartbeats_consent_withdrawal_refusals_audit_and_shutdown() -> TestResu
         .map(|r| r.entry)
         .filter(|e| e.correlation_id == "job-live")
         .collect();
-    assert!(records.iter().all(|e| e.action == "SubscribePlanEvents" && e.decision == Decision::Allowed));
-    assert!(records[0].plan.is_none(), "the opening comes first");
+    assert!(records.iter().all(|e| e.action == "SubscribePlanEvents"));
+    assert!(records[0].plan.is_none() && records[0].decision == Decision::Allowed, "the opening comes first");
+    assert!(
+        matches!(records[1].decision, Decision::Delivering { first_position, .. } if first_position == head + 1),
+        "{:?}",
+        records[1]
+    );
     let mut disclosed: Vec<DataCategory> = records.iter().flat_map(|e| e.categories.clone()).collect();
     disclosed.sort_by_key(|c| *c as u8);
     disclosed.dedup();
@@ -335,4 +340,67 @@ async fn heartbeats_consent_withdrawal_refusals_audit_and_shutdown() -> TestResu
     tokio::time::timeout(Duration::from_secs(20), stopping).await???;
     drop(live);
     Ok(())
+}
+
+/// The records of the deliveries on the stream `correlation_id`: first position, end, categories.
+fn delivery_records(t: &TestHub, correlation_id: &str) -> anyhow::Result<Vec<(u64, i64, Vec<DataCategory>)>> {
+    let records = t.hub.store.audit_records(1, usize::MAX)?;
+    Ok(records
+        .into_iter()
+        .filter(|r| r.entry.correlation_id == correlation_id)
+        .filter_map(|r| match r.entry.decision {
+            Decision::Delivering { first_position, until } => Some((first_position, until.0, r.entry.categories)),
+            _ => None,
+        })
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_are_audited_once_per_plan_and_window_and_per_new_category() -> TestResult {
+    let t = TestHub::start_configured("[subscriptions]\naudit_window_ms = 1500\n").await?;
+    let mut ward = t.client(WARD).await?;
+    let (name, mut version) = create_plan(&mut ward, CPR).await?;
+    let head = t.hub.store.durable_position();
+    let mut stream = subscribe(&mut ward, head, "windowed").await?;
+
+    // Ten goals in one window: one record, naming the first position.
+    for i in 0..10 {
+        version = apply(&mut ward, &name, version, goal(&format!("mål {i}"), pb::DataCategory::Goals)).await?;
+    }
+    events_until(&mut stream, head + 10).await?;
+    let records = delivery_records(&t, "windowed")?;
+    assert_eq!(records.len(), 1, "{records:?}");
+    let (first, until, categories) = records[0].clone();
+    assert_eq!(first, head + 1);
+    assert!(categories.contains(&DataCategory::Goals));
+
+    // A category the window has not named gets its own record before it is sent, for the same window.
+    version = apply(&mut ward, &name, version, goal("sove om natten", pb::DataCategory::Psychiatric)).await?;
+    events_until(&mut stream, head + 11).await?;
+    let records = delivery_records(&t, "windowed")?;
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!((records[1].0, records[1].1), (head + 11, until));
+    assert!(records[1].2.contains(&DataCategory::Psychiatric) && records[1].2.contains(&DataCategory::Goals));
+
+    // After the window, the next delivery opens a new one.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    apply(&mut ward, &name, version, goal("en lejlighed", pb::DataCategory::Goals)).await?;
+    events_until(&mut stream, head + 12).await?;
+    let records = delivery_records(&t, "windowed")?;
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert_eq!(records[2].0, head + 12);
+    assert!(records[2].1 > until);
+
+    // The citizen's access log shows the window.
+    let log = t
+        .hub
+        .citizen_client("borger-1", "CITIZEN", CPR)
+        .await?
+        .list_plan_access(pb::ListPlanAccessRequest { parent: name.clone(), page_size: 1000, ..Default::default() })
+        .await?
+        .into_inner();
+    let shown: Vec<_> =
+        log.entries.iter().filter(|e| e.action == "SubscribePlanEvents" && e.delivered_until.is_some()).collect();
+    assert_eq!(shown.len(), 3, "{:?}", log.entries);
+    t.hub.stop().await
 }

@@ -118,9 +118,10 @@ pub fn care_team_join(e: &RecordedEvent) -> Option<pb::CareTeamJoinReview> {
 
 /// One audit record as the citizen's access view shows it.
 pub fn access_entry(entry: &AuditEntry, organisation_name: Option<&str>) -> pb::AccessLogEntry {
-    let (allowed, denial_reason) = match &entry.decision {
-        Decision::Allowed => (true, String::new()),
-        Decision::Denied { reason } => (false, reason.clone()),
+    let (allowed, denial_reason, delivered_until) = match &entry.decision {
+        Decision::Allowed => (true, String::new(), None),
+        Decision::Denied { reason } => (false, reason.clone(), None),
+        Decision::Delivering { until, .. } => (true, String::new(), Some(timestamp(*until))),
     };
     let actor = entry.actor.as_ref();
     pb::AccessLogEntry {
@@ -135,6 +136,7 @@ pub fn access_entry(entry: &AuditEntry, organisation_name: Option<&str>) -> pb::
         denial_reason,
         categories: entry.categories.iter().map(|c| category_to(*c)).collect(),
         legal_ground: entry.legal_ground.clone(),
+        delivered_until,
     }
 }
 

@@ -11,7 +11,16 @@ use super::policy::Purpose;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Decision {
     Allowed,
-    Denied { reason: String },
+    Denied {
+        reason: String,
+    },
+    /// Allowed: a subscription is told of the plan's events from global
+    /// position `first_position` until `until`, disclosing at most the
+    /// entry's categories (recorded before the first is sent).
+    Delivering {
+        first_position: u64,
+        until: Timestamp,
+    },
 }
 
 /// One audited operation.
