@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
@@ -80,6 +79,10 @@ enum Cmd {
         /// hub that takes as many calls at once as the most writers; 0 leaves it out.
         #[arg(long, default_value_t = 0)]
         overload: usize,
+        /// How long one audit record covers a subscriber's deliveries of one
+        /// plan (the hub's subscriptions.audit_window_ms; 0: one per batch).
+        #[arg(long, default_value_t = 60_000)]
+        audit_window_ms: u64,
         /// Folder for the temporary database (it should be on the disk you deploy to).
         #[arg(long, default_value = "target/samplan-load")]
         dir: PathBuf,
@@ -134,12 +137,20 @@ pub fn main() -> anyhow::Result<()> {
                 init_logging(LogFormat::Pretty, "warn");
                 crate::demo::run().await
             }
-            Cmd::Load { seconds, writers, readers, connections, subscribers, dir, overload } => {
+            Cmd::Load { seconds, writers, readers, connections, subscribers, dir, overload, audit_window_ms } => {
                 init_logging(LogFormat::Pretty, "warn");
                 anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
                 anyhow::ensure!(readers > 0 && writers.iter().all(|w| *w > 0), "client counts must be positive");
-                let options =
-                    crate::load::LoadOptions { seconds, writers, readers, connections, subscribers, dir, overload };
+                let options = crate::load::LoadOptions {
+                    seconds,
+                    writers,
+                    readers,
+                    connections,
+                    subscribers,
+                    dir,
+                    overload,
+                    audit_window_ms,
+                };
                 crate::load::run(options).await
             }
             Cmd::Verify { config } => verify(&load(&config)?),
@@ -191,7 +202,7 @@ fn load(path: &std::path::Path) -> anyhow::Result<Config> {
 }
 
 fn verify(config: &Config) -> anyhow::Result<()> {
-    let store = crate::server::open_store(config).context("is the hub still running?")?;
+    let store = crate::server::open_store(config)?;
     let report = store.verify()?;
     println!(
         "{} events in the global log, {} plans, {} audit records checked",

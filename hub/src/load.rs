@@ -44,6 +44,8 @@ pub struct LoadOptions {
     /// Writers for the overload scenario, against a hub of its own that takes
     /// as many calls at once as the most writers above; 0 leaves it out.
     pub overload: usize,
+    /// The hub's `subscriptions.audit_window_ms` (0: a record per delivered batch).
+    pub audit_window_ms: u64,
 }
 
 struct Row {
@@ -71,7 +73,8 @@ impl Row {
 pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&options.dir)?;
     let dir = tempfile::tempdir_in(&options.dir)?;
-    let hub = EmbeddedHub::start(dir.path()).await?;
+    let settings = format!("[subscriptions]\naudit_window_ms = {}\n", options.audit_window_ms);
+    let hub = EmbeddedHub::start_configured(dir.path(), &settings).await?;
     let most = options.writers.iter().copied().chain([options.readers]).max().unwrap_or(1);
     eprintln!("load: hub on {} with its database in {}; preparing {most} plans…", hub.addr, dir.path().display());
 
@@ -273,15 +276,20 @@ async fn followed_writes(
     let (target_tx, target) = tokio::sync::watch::channel(u64::MAX);
     let mut followers = Vec::new();
     for mut feed in feeds {
-        let (stop, target) = (stop.clone(), target.clone());
+        let (stop, mut target) = (stop.clone(), target.clone());
         followers.push(tokio::spawn(async move {
-            let (mut events, mut lags) = (0, Vec::new());
+            let (mut events, mut lags, mut last) = (0, Vec::new(), 0);
             loop {
                 tokio::select! {
                     () = stop.cancelled() => return anyhow::Ok((events, lags)),
+                    // The target is set once the writers stop: it may have been reached already.
+                    Ok(()) = target.changed() => if last >= *target.borrow() {
+                        return Ok((events, lags));
+                    },
                     message = feed.message() => match message?.and_then(|m| m.message) {
                         Some(Message::Event(event)) => {
                             events += 1;
+                            last = event.global_position;
                             if let Some(at) = event.record_time.as_ref() {
                                 let recorded = at.seconds * 1_000 + i64::from(at.nanos) / 1_000_000;
                                 let now = chrono::Utc::now().timestamp_millis();
@@ -414,6 +422,7 @@ mod tests {
             subscribers: 1,
             dir: dir.path().to_owned(),
             overload: 4,
+            audit_window_ms: 60_000,
         };
         super::run(options).await.expect("the load tool runs");
     }
