@@ -63,8 +63,9 @@ pub enum Error {
     /// The caller's deadline passed before its change was decided; nothing was written.
     #[error("the deadline passed before the change was made; nothing was written")]
     DeadlineExceeded,
-    /// The store stopped taking writes after a failed flush; restart the hub.
-    #[error("the store is not accepting writes")]
+    /// The store failed (a write, a flush or a read): the hub drains and exits
+    /// for its supervisor to restart it.
+    #[error("the store has failed; the hub is restarting to recover: retry shortly")]
     Unavailable,
     #[error("storage failure: {0}")]
     Storage(String),

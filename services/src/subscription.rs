@@ -205,6 +205,7 @@ impl Feed {
         match end {
             End::Gone => tracing::info!(cursor = self.sent, "subscription ended by the client"),
             End::Stop(error) => {
+                let error = self.store.unless_unreadable(error);
                 match &error {
                     Error::SubscriberTooSlow { .. } => {
                         tracing::warn!(cursor = self.sent, "subscriber too slow; stream cut off");

@@ -123,14 +123,17 @@ impl PlanApi {
         let (actor, valid_until) = match self.proven(caller) {
             Ok(proven) => proven,
             Err(error) => {
+                let error = self.store.unless_unreadable(error);
                 let certificate_identity = peer.and_then(|p| p.organisation_identifier.clone());
                 let entry = self.entry(method, None, correlation_id, Disclosure::none(None), denied(&error));
                 return Err(self.record(AuditEntry { certificate_identity, ..entry }, error).await);
             }
         };
         let span = span(method, &actor, &correlation_id);
-        let result =
-            handler(actor.clone(), valid_until, correlation_id.clone(), request.into_inner()).instrument(span).await;
+        let result = handler(actor.clone(), valid_until, correlation_id.clone(), request.into_inner())
+            .instrument(span)
+            .await
+            .map_err(|refusal| Refusal { error: self.store.unless_unreadable(refusal.error), ..refusal });
         match result {
             Ok(Answer { response, audit: None }) => Ok(Response::new(response)),
             Ok(Answer { response, audit: Some(disclosure) }) => {

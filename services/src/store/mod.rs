@@ -238,7 +238,7 @@ impl Store {
         std::fs::create_dir_all(&options.path)?;
         let checkpoint_key = options.checkpoint_key;
         let clock = options.clock.clone();
-        let db = sled_config(&options.path, options.cache_capacity_bytes).open()?;
+        let db = sled_config(&options.path, options.cache_capacity_bytes).open().map_err(open_error)?;
         migrate::projections(&db)?;
         let data_file = open_data_file(&options.path)?;
         let last = last_position(&db)?;
@@ -431,6 +431,21 @@ impl Store {
     /// Why the store stopped taking writes, once it has.
     pub fn failure(&self) -> Option<String> {
         self.shared.failure.cause()
+    }
+
+    /// What a caller hears of `error`: a store that cannot be read (an I/O
+    /// error, a value that does not decode) cannot be trusted any more than
+    /// one that cannot write, so it fails the store — health turns
+    /// NOT_SERVING, the cause is logged, the hub drains and exits for its
+    /// supervisor to restart it — and the caller hears UNAVAILABLE.
+    pub fn unless_unreadable(&self, error: Error) -> Error {
+        match error {
+            Error::Storage(cause) => {
+                self.shared.failure.set(&cause, "a read from the store failed");
+                Error::Unavailable
+            }
+            other => other,
+        }
     }
 
     /// Waits until the store stops taking writes, and tells why.
@@ -694,6 +709,19 @@ fn last_position(db: &sled::Db) -> Result<u64, Error> {
     let (key, value) = item?;
     let (first, round) = keys::decode_round(&key, &value)?;
     Ok(first + round.len() as u64 - 1)
+}
+
+/// Why sled could not open a store folder, in words an operator can act on.
+fn open_error(error: sled::Error) -> Error {
+    match error {
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => Error::Storage(
+            "the data folder is in use by another process (a hub still running on it?); stop that process first".into(),
+        ),
+        sled::Error::Corruption { at, .. } => Error::Storage(format!(
+            "the data folder is damaged (sled found corrupt data at {at:?}); restore it from a backup (samplan restore)"
+        )),
+        other => Error::Storage(format!("sled could not open the data folder: {other}")),
+    }
 }
 
 /// sled's settings for a store folder; sled refuses to open one with another segment size.
