@@ -19,6 +19,7 @@ use crate::client::{PlanClient, connect, plan_client};
 use crate::embedded::EmbeddedHub;
 
 mod overload;
+mod restart;
 
 /// The write scenario's name in the table.
 const WRITES: &str = "ChangePlan (durable write)";
@@ -46,6 +47,9 @@ pub struct LoadOptions {
     pub overload: usize,
     /// The hub's `subscriptions.audit_window_ms` (0: a record per delivered batch).
     pub audit_window_ms: u64,
+    /// Plans for the restart scenario, in a `samplan serve` process of its
+    /// own (this program's binary); 0 leaves it out.
+    pub restart_plans: usize,
 }
 
 struct Row {
@@ -170,6 +174,10 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
     if options.overload > 0 {
         let dir = tempfile::tempdir_in(&options.dir)?;
         overload::run(dir.path(), writers, options.overload, options.connections, duration).await?;
+    }
+    if options.restart_plans > 0 {
+        let dir = tempfile::tempdir_in(&options.dir)?;
+        restart::run(dir.path(), options.restart_plans, writers).await?;
     }
     Ok(())
 }
@@ -423,6 +431,8 @@ mod tests {
             dir: dir.path().to_owned(),
             overload: 4,
             audit_window_ms: 60_000,
+            // It runs this program's binary: under `cargo test` that is the test harness.
+            restart_plans: 0,
         };
         super::run(options).await.expect("the load tool runs");
     }
