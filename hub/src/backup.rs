@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use samplan_services::store::Store;
-use samplan_services::store::backup::Summary;
+use samplan_services::store::backup::{self, Summary};
 
 use crate::config::Config;
 
@@ -42,7 +42,7 @@ impl std::fmt::Display for Taken {
 /// (time and cut) only once it is whole and synced.
 pub async fn take(store: &Store, dir: &Path) -> anyhow::Result<Taken> {
     create_private_dir(dir)?;
-    let partial = dir.join(format!(".samplan-{}.partial", std::process::id()));
+    let partial = dir.join(format!(".samplan-{}.partial", uuid::Uuid::new_v4()));
     let file = private_file(&partial).with_context(|| format!("creating {}", partial.display()))?;
     let written = async {
         let (summary, file) = store.backup(file).await?;
@@ -92,37 +92,47 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `samplan restore`: rebuilds `data_dir` (which must be absent or empty)
-/// from `from`, then verifies it. It restores into a sibling folder first
-/// and renames that into place, so a restore cut short leaves no data folder
-/// a hub would start on.
+/// `samplan restore`: rebuilds `data_dir` (absent or empty; it may be a
+/// mount point) from `from`. It restores into a staging folder inside it,
+/// checks that as `samplan verify` does, and only then moves it into place;
+/// the staging folder goes last, so a restore cut short leaves it behind and
+/// no hub starts on the folder (the store refuses to open it).
 pub fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
     let target = &config.data_dir;
-    match std::fs::read_dir(target).map(|mut entries| entries.next().is_none()) {
-        Ok(false) => bail!("{} is not empty: move it aside, then restore", target.display()),
-        Ok(true) => std::fs::remove_dir(target)?,
-        Err(error) if error.kind() == ErrorKind::NotFound => {}
-        Err(error) => return Err(error).with_context(|| format!("reading {}", target.display())),
-    }
-    let mut staging = target.clone().into_os_string();
-    staging.push(".restoring");
-    let staging = PathBuf::from(staging);
+    std::fs::create_dir_all(target).with_context(|| format!("creating {}", target.display()))?;
+    let staging = target.join(backup::STAGING);
     if staging.exists() {
-        bail!("{} is left from an earlier restore: remove it, then restore", staging.display());
+        bail!(
+            "{} is left from an interrupted restore: empty {} and restore again",
+            staging.display(),
+            target.display()
+        );
+    }
+    if std::fs::read_dir(target)?.next().is_some() {
+        bail!("{} is not empty: move its contents aside, then restore", target.display());
     }
     let input = std::fs::File::open(from).with_context(|| format!("opening {}", from.display()))?;
     println!("restoring {} into {} …", from.display(), target.display());
     let checkpoint_key = samplan_services::store::audit::checkpoint_key(config.secret());
     let summary = Store::restore(input, &staging, &checkpoint_key)
         .with_context(|| format!("restoring from {}", from.display()))?;
-    std::fs::rename(&staging, target)?;
-    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::File::open(parent)?.sync_all()?;
-    }
     println!(
         "restored {} plans up to global position {} and audit record {}; checking it …",
         summary.plans, summary.cut.position, summary.cut.checkpoint.sequence
     );
+    let mut staged = config.clone();
+    staged.data_dir = staging.clone();
+    if let Err(error) = crate::cli::verify(&staged) {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(error.context("the restored data did not verify; nothing was put in place"));
+    }
+    for entry in std::fs::read_dir(&staging)? {
+        let entry = entry?;
+        std::fs::rename(entry.path(), target.join(entry.file_name()))?;
+    }
+    std::fs::remove_dir(&staging)?;
+    std::fs::File::open(target)?.sync_all()?;
+    println!("{} is ready", target.display());
     Ok(())
 }
 

@@ -83,6 +83,10 @@ enum Cmd {
         /// plan (the hub's subscriptions.audit_window_ms; 0: one per batch).
         #[arg(long, default_value_t = 60_000)]
         audit_window_ms: u64,
+        /// Plans for a restart scenario: a hub process is filled with them,
+        /// killed (SIGKILL) and started twice; 0 leaves it out.
+        #[arg(long, default_value_t = 0)]
+        restart_plans: usize,
         /// Folder for the temporary database (it should be on the disk you deploy to).
         #[arg(long, default_value = "target/samplan-load")]
         dir: PathBuf,
@@ -137,7 +141,17 @@ pub fn main() -> anyhow::Result<()> {
                 init_logging(LogFormat::Pretty, "warn");
                 crate::demo::run().await
             }
-            Cmd::Load { seconds, writers, readers, connections, subscribers, dir, overload, audit_window_ms } => {
+            Cmd::Load {
+                seconds,
+                writers,
+                readers,
+                connections,
+                subscribers,
+                dir,
+                overload,
+                audit_window_ms,
+                restart_plans,
+            } => {
                 init_logging(LogFormat::Pretty, "warn");
                 anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
                 anyhow::ensure!(readers > 0 && writers.iter().all(|w| *w > 0), "client counts must be positive");
@@ -150,16 +164,13 @@ pub fn main() -> anyhow::Result<()> {
                     dir,
                     overload,
                     audit_window_ms,
+                    restart_plans,
                 };
                 crate::load::run(options).await
             }
             Cmd::Verify { config } => verify(&load(&config)?),
             Cmd::Backup { config } => crate::backup::run(&load(&config)?).await,
-            Cmd::Restore { config, from } => {
-                let config = load(&config)?;
-                crate::backup::restore(&config, &from)?;
-                verify(&config)
-            }
+            Cmd::Restore { config, from } => crate::backup::restore(&load(&config)?, &from),
         }
     })
 }
@@ -201,7 +212,7 @@ fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     Config::load(path, |key| std::env::var(key).ok())
 }
 
-fn verify(config: &Config) -> anyhow::Result<()> {
+pub(crate) fn verify(config: &Config) -> anyhow::Result<()> {
     let store = crate::server::open_store(config)?;
     let report = store.verify()?;
     println!(

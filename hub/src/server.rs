@@ -129,6 +129,8 @@ pub async fn serve_store(
         handshake: Duration::from_millis(config.tls.handshake_timeout_ms),
         idle: Duration::from_millis(config.limits.idle_connection_ms),
     };
+    // Healthy clients answer the hub's pings: ping often enough that none looks idle.
+    let ping = (timeouts.idle / 3).min(Duration::from_secs(30));
     let incoming = tls::incoming(listeners.grpc, tls_config, timeouts, health.draining.clone());
     let grace = Duration::from_millis(config.limits.shutdown_grace_ms);
     let stopping = health.draining.clone().cancelled_owned();
@@ -136,8 +138,8 @@ pub async fn serve_store(
         .max_concurrent_streams(config.limits.max_concurrent_streams)
         .concurrency_limit_per_connection(config.limits.max_in_flight_per_connection)
         .load_shed(true)
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .http2_keepalive_interval(Some(ping))
+        .http2_keepalive_timeout(Some(ping.min(Duration::from_secs(10))))
         .http2_max_header_list_size(TRANSPORT_MAX_HEADER_BYTES)
         .add_service(health_service)
         .add_service(reflection)

@@ -38,8 +38,11 @@ pub enum Error {
     /// The request body is not one well-formed message of its method.
     #[error("the request body does not decode")]
     Undecodable { field: String, description: Cow<'static, str> },
-    /// The transport refused the call before it reached a handler (e.g. an
-    /// unknown method, or a compressed message the hub does not take).
+    /// A method the service does not have.
+    #[error("the service has no such method")]
+    UnknownMethod,
+    /// The transport refused the call before it reached a handler (e.g. a
+    /// compressed message the hub does not take).
     #[error("the call was refused before it was read ({code:?})")]
     Transport { code: Code },
     /// The caller presented no usable identity (no certificate, no valid assertion).
@@ -118,7 +121,7 @@ impl Error {
             Error::RequestTooLarge { .. } => "REQUEST_TOO_LARGE",
             Error::HeadersTooLarge { .. } => "HEADERS_TOO_LARGE",
             Error::Undecodable { .. } => "UNDECODABLE",
-            Error::Transport { code: Code::Unimplemented } => "UNKNOWN_METHOD",
+            Error::UnknownMethod => "UNKNOWN_METHOD",
             Error::Transport { .. } => "REFUSED_BY_TRANSPORT",
             Error::Unauthenticated { reason, .. } => reason,
             Error::PermissionDenied { reason, .. } => reason,
@@ -183,6 +186,7 @@ impl From<Error> for Status {
                 details.set_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
+            Error::UnknownMethod => with_info(Code::Unimplemented, message, reason, vec![]),
             Error::Transport { code } => with_info(code, message, reason, vec![]),
             Error::Unauthenticated { .. } => with_info(Code::Unauthenticated, message, reason, vec![]),
             Error::PermissionDenied { .. } => with_info(Code::PermissionDenied, message, reason, vec![]),

@@ -307,8 +307,18 @@ impl Feed {
         if !entries.is_empty() {
             self.store.record_all(entries).await?;
         }
-        for delivery in visible {
-            self.send(convert::subscribed_event(delivery.shown), delivery.position).await?;
+        for i in 0..visible.len() {
+            // Sending may wait (up to the stall timeout): a window that ends
+            // meanwhile is followed by a new record before the next event.
+            let now = self.store.now();
+            if self.windows.lapsed(visible[i].plan, now) {
+                let entries = self.windows.entries(now, &self.actor, &self.correlation_id, &visible[i..], &views);
+                if !entries.is_empty() {
+                    self.store.record_all(entries).await?;
+                }
+            }
+            let shown = std::mem::take(&mut visible[i].shown);
+            self.send(convert::subscribed_event(shown), visible[i].position).await?;
         }
         self.scanned = last;
         Ok(())

@@ -136,7 +136,7 @@ async fn bad_bodies_are_refused_with_a_clear_status_and_audited() -> TestResult 
     // A method the service does not have.
     let status = send_raw(&mut raw, "/samplan.v1.PlanService/DropAllPlans", valid.clone(), "edge-unknown").await;
     assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
-    assert_refusal_audited(&t, "edge-unknown", "UNKNOWN_METHOD", "DropAllPlans")?;
+    assert_refusal_audited(&t, "edge-unknown", "UNKNOWN_METHOD", "(unknown method)")?;
 
     // Nothing refused was written; the connection still serves.
     let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.expect("plan");
@@ -197,6 +197,9 @@ async fn cpr_numbers_in_client_chosen_identifiers_are_refused_and_audited() -> T
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_never_speaks_http2_is_closed_when_idle() -> TestResult {
     let t = TestHub::start_configured("[limits]\nidle_connection_ms = 1000\n").await?;
+    // A healthy client, idle between calls, answers the hub's pings and is not closed.
+    let mut ward = t.client(WARD).await?;
+    let (name, _) = create_plan(&mut ward, CPR).await?;
     let identity = t.hub.identity(WARD)?;
     let mut roots = rustls::RootCertStore::empty();
     for ca in samplan_hub::tls::read_certificates(t.hub.pki.ca_pem.as_bytes())? {
@@ -226,5 +229,12 @@ async fn a_connection_that_never_speaks_http2_is_closed_when_idle() -> TestResul
     .await;
     assert!(closed.is_ok(), "the silent connection was not closed");
     assert!(started.elapsed() >= Duration::from_millis(900), "closed before the idle timeout");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    ward.get_plan(pb::GetPlanRequest { name }).await?;
+    let (_, metrics) = samplan_tests::process::admin_get(t.hub.admin_addr, "/metrics").await?;
+    assert!(
+        metrics.lines().any(|line| line == "samplan_connections_closed_idle_total 1"),
+        "only the silent connection was closed:\n{metrics}"
+    );
     t.hub.stop().await
 }

@@ -38,7 +38,8 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// A connection from which nothing arrives for this long is closed: one
     /// that finished the TLS handshake but never speaks HTTP/2, or a client
-    /// gone silent. Healthy clients answer the hub's HTTP/2 ping every 30 s.
+    /// gone silent. The hub pings every connection every 30 s (a third of
+    /// this, if shorter) and healthy clients answer, so they are never idle.
     #[serde(default = "default_idle_connection_ms")]
     pub idle_connection_ms: u64,
 }

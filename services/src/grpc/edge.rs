@@ -17,6 +17,7 @@
 //! The handler marks a [`Reached`] flag in the request's extensions when it
 //! takes a call; an error answer to a call it never took is one of these.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
+use prost::Message as _;
 use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::{Code, Status};
@@ -52,12 +54,28 @@ struct Limits {
     store: Store,
     max_request_bytes: usize,
     max_header_bytes: usize,
+    /// `PlanService`'s method names, from its descriptor.
+    methods: HashSet<String>,
 }
 
 impl<S> Edge<S> {
     pub fn new(inner: S, store: Store, max_request_bytes: usize, max_header_bytes: usize) -> Self {
-        Self { inner, limits: Arc::new(Limits { store, max_request_bytes, max_header_bytes }) }
+        let methods = plan_service_methods();
+        Self { inner, limits: Arc::new(Limits { store, max_request_bytes, max_header_bytes, methods }) }
     }
+}
+
+/// The methods `samplan.v1.PlanService` has, as its descriptor names them.
+fn plan_service_methods() -> HashSet<String> {
+    let descriptors = prost_types::FileDescriptorSet::decode(samplan_proto::FILE_DESCRIPTOR_SET).unwrap_or_default();
+    descriptors
+        .file
+        .iter()
+        .flat_map(|file| &file.service)
+        .filter(|service| service.name() == "PlanService")
+        .flat_map(|service| &service.method)
+        .map(|method| method.name().to_owned())
+        .collect()
 }
 
 impl<S: NamedService> NamedService for Edge<S> {
@@ -110,9 +128,12 @@ impl Limits {
     where
         S: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
     {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request, &self.methods);
         let header_bytes = header_list_size(request.headers());
         if header_bytes > self.max_header_bytes {
+            // Not held while the refusal is made durable: HPACK lets a few
+            // bytes on the wire decode to a large header block.
+            drop(request);
             let error = Error::HeadersTooLarge { size: header_bytes, limit: self.max_header_bytes };
             return Ok(self.refuse(caller, error).await.into_http());
         }
@@ -132,6 +153,7 @@ impl Limits {
         let error = match (too_large.get(), status.code()) {
             (Some(&size), _) => Error::RequestTooLarge { size, limit: self.max_request_bytes },
             (None, Code::Internal) => undecodable(status.message()),
+            (None, Code::Unimplemented) if caller.method == UNKNOWN_METHOD => Error::UnknownMethod,
             (None, code) => Error::Transport { code },
         };
         Ok(self.refuse(caller, error).await.into_http())
@@ -164,15 +186,14 @@ struct Caller {
 }
 
 impl Caller {
-    fn of(request: &http::Request<Body>) -> Self {
-        // The path is the client's text: only a method-shaped name (letters)
-        // goes into the audit log.
+    fn of(request: &http::Request<Body>, methods: &HashSet<String>) -> Self {
+        // The path is the client's text: only a method the service has goes into the audit log.
         let method = request
             .uri()
             .path()
             .rsplit('/')
             .next()
-            .filter(|m| !m.is_empty() && m.len() <= 64 && m.bytes().all(|b| b.is_ascii_alphabetic()))
+            .filter(|m| methods.contains(*m))
             .unwrap_or(UNKNOWN_METHOD)
             .to_owned();
         let correlation = request.headers().get(CORRELATION_HEADER).and_then(|v| v.to_str().ok());

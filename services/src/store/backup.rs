@@ -31,6 +31,9 @@ use super::{Error, decode, encode, keys, migrate, plan_audit};
 use crate::domain::{PlanId, RecordedEvent, Timestamp};
 
 const MAGIC: &[u8; 16] = b"samplan-backup1\n";
+/// The folder, inside the data folder, a restore builds in; while it is
+/// there the data folder is not whole and the store refuses to open it.
+pub const STAGING: &str = ".restoring";
 /// The length that marks the end of the pairs.
 const END: u32 = u32::MAX;
 /// No stored key or value comes near this; a longer frame is damage.
@@ -172,6 +175,9 @@ pub(super) fn restore(db: &sled::Db, input: impl Read, checkpoint_key: &[u8; 32]
     input.inner.read_exact(&mut digest).map_err(|_| invalid("it is truncated"))?;
     if u64::from_be_bytes(count) != pairs || digest.as_slice() != expected.as_slice() {
         return Err(invalid("its digest does not match: the file is damaged"));
+    }
+    if input.inner.read(&mut [0; 1])? != 0 {
+        return Err(invalid("it goes on after its digest"));
     }
     migrate::rebuild(db, &plans)?;
     plan_audit::rebuild(db, header.cut.checkpoint.sequence)?;

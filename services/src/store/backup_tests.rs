@@ -114,7 +114,19 @@ async fn a_damaged_or_foreign_backup_restores_nothing() {
     assert!(foreign.to_string().contains("pseudonym key"), "{foreign}");
     assert!(!target.exists());
 
+    let mut longer = file.clone();
+    longer.push(0);
+    let refused = Store::restore(longer.as_slice(), &target, &[0; 32]).expect_err("trailing bytes");
+    assert!(refused.to_string().contains("after its digest"), "{refused}");
+    assert!(!target.exists());
+
     std::fs::create_dir_all(&target).expect("mkdir");
     assert!(Store::restore(file.as_slice(), &target, &[0; 32]).is_err(), "an existing folder is never overwritten");
     assert!(target.exists(), "and is left alone");
+
+    // A data folder holding an interrupted restore is never opened.
+    let interrupted = dir.path().join("interrupted");
+    Store::restore(file.as_slice(), &interrupted.join(backup::STAGING), &[0; 32]).expect("restore");
+    let refused = Store::open(StoreOptions::new(&interrupted)).expect_err("an interrupted restore");
+    assert!(refused.to_string().contains("interrupted restore"), "{refused}");
 }

@@ -236,6 +236,12 @@ impl Store {
     /// Opens (or creates) the store in `options.path` and starts its writer thread.
     pub fn open(options: StoreOptions) -> Result<Self, Error> {
         std::fs::create_dir_all(&options.path)?;
+        if options.path.join(backup::STAGING).exists() {
+            return Err(Error::Storage(format!(
+                "the data folder holds an interrupted restore ({}): empty it and restore again",
+                backup::STAGING
+            )));
+        }
         let checkpoint_key = options.checkpoint_key;
         let clock = options.clock.clone();
         let db = sled_config(&options.path, options.cache_capacity_bytes).open().map_err(open_error)?;

@@ -37,6 +37,12 @@ impl DeliveryWindows {
         Self { length_micros: i64::try_from(length.as_micros()).unwrap_or(i64::MAX), open: HashMap::new() }
     }
 
+    /// Whether `plan` has no window open at `now`: its next delivery needs a record first.
+    /// (With no window length, records are made per batch only.)
+    pub(super) fn lapsed(&self, plan: PlanId, now: Timestamp) -> bool {
+        self.length_micros > 0 && self.open.get(&plan).is_none_or(|window| window.until <= now)
+    }
+
     /// The records to make durable before `visible` is sent, as `actor` on
     /// the stream `correlation_id` sees the plans in `views`.
     pub(super) fn entries(
@@ -61,7 +67,10 @@ impl DeliveryWindows {
             let Some(seen) = views.get(&plan).and_then(Option::as_ref) else { continue };
             let current = self.open.get(&plan).filter(|window| window.until > now);
             let revealed = visible.iter().filter(|d| d.plan == plan).flat_map(|d| d.revealed.iter().copied());
-            let named = current.map(|window| window.named.iter().copied()).into_iter().flatten();
+            // What the window named and the caller no longer sees (a consent
+            // withdrawn) is not carried over.
+            let named =
+                current.map(|window| window.named.iter().copied().filter(|c| seen.view.sees(*c))).into_iter().flatten();
             let categories = DataCategory::distinct(named.chain(revealed));
             let ground = seen.view.only(&categories).legal_ground();
             if current.is_some_and(|window| window.named == categories && window.ground == ground) {
