@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use samplan_proto::v1::plan_service_server::PlanServiceServer;
 use samplan_services::access::Authentication;
 use samplan_services::domain::PseudonymKey;
-use samplan_services::grpc::{Edge, PlanApi, TRANSPORT_MAX_HEADER_BYTES, TRANSPORT_MAX_REQUEST_BYTES};
+use samplan_services::grpc::{PlanApi, TRANSPORT_MAX_HEADER_BYTES};
 use samplan_services::store::audit::checkpoint_key;
 use samplan_services::store::{Store, StoreOptions};
 use samplan_services::subscription::Subscriptions;
@@ -113,12 +112,7 @@ pub async fn serve_store(
     let (reflection, reflection_alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
     let limits = &config.limits;
     let api = PlanApi::new(store.clone(), registry, pseudonyms, subscriptions, limits.max_in_flight);
-    let plans = Edge::new(
-        PlanServiceServer::new(api).max_decoding_message_size(TRANSPORT_MAX_REQUEST_BYTES),
-        store.clone(),
-        limits.max_request_bytes,
-        limits.max_header_bytes,
-    );
+    let plans = api.behind_edge(limits.max_request_bytes, limits.max_header_bytes);
 
     let watcher = tokio::spawn(samplan_services::watcher::watch(
         store.clone(),

@@ -12,8 +12,9 @@ use tonic::metadata::MetadataMap;
 
 use crate::error::Error;
 
-/// The calls in flight (decoded and being answered) across all connections.
-#[derive(Debug)]
+/// The calls in flight (decoded and being answered) across all connections;
+/// clones share the bound.
+#[derive(Clone, Debug)]
 pub(super) struct Admission {
     permits: Arc<Semaphore>,
     limit: usize,

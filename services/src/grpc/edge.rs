@@ -31,6 +31,7 @@ use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::{Code, Status};
 
+use super::admission::Admission;
 use crate::access::{CORRELATION_HEADER, PeerIdentity};
 use crate::domain::{AuditEntry, Decision, Purpose};
 use crate::error::Error;
@@ -52,6 +53,9 @@ pub struct Edge<S> {
 
 struct Limits {
     store: Store,
+    /// The bound on calls in flight, shared with the handlers: a refusal here
+    /// costs a durable audit record, so it takes a place too.
+    admission: Admission,
     max_request_bytes: usize,
     max_header_bytes: usize,
     /// `PlanService`'s method names, from its descriptor.
@@ -59,9 +63,16 @@ struct Limits {
 }
 
 impl<S> Edge<S> {
-    pub fn new(inner: S, store: Store, max_request_bytes: usize, max_header_bytes: usize) -> Self {
+    pub(super) fn new(
+        inner: S,
+        store: Store,
+        admission: Admission,
+        max_request_bytes: usize,
+        max_header_bytes: usize,
+    ) -> Self {
         let methods = plan_service_methods();
-        Self { inner, limits: Arc::new(Limits { store, max_request_bytes, max_header_bytes, methods }) }
+        let limits = Limits { store, admission, max_request_bytes, max_header_bytes, methods };
+        Self { inner, limits: Arc::new(limits) }
     }
 }
 
@@ -159,8 +170,16 @@ impl Limits {
         Ok(self.refuse(caller, error).await.into_http())
     }
 
-    /// Audits a refusal before the handler; the caller hears of it, or of the audit log failing.
+    /// Audits a refusal before the handler; the caller hears of it, or of the
+    /// audit log failing. A full hub sheds it instead, as it sheds calls.
     async fn refuse(&self, caller: Caller, error: Error) -> Status {
+        let _permit = match self.admission.admit() {
+            Ok(permit) => permit,
+            Err(overloaded) => {
+                crate::metrics::refused(overloaded.reason());
+                return overloaded.into();
+            }
+        };
         let entry = AuditEntry {
             at: self.store.now(),
             actor: None,

@@ -28,6 +28,7 @@ use crate::store::Store;
 use crate::subscription::{self, EventStream, Subscriptions};
 use answer::{Answer, Disclosure, Handled, Refusal, denied};
 pub use edge::{Edge, TRANSPORT_MAX_HEADER_BYTES};
+use samplan_proto::v1::plan_service_server::PlanServiceServer;
 
 /// The hard cap on a request message; [`Edge`] refuses anything over the
 /// configured limit (at most this) by its length prefix, before decoding.
@@ -52,6 +53,14 @@ impl PlanApi {
     ) -> Self {
         let admission = admission::Admission::new(max_in_flight);
         Self { store, registry, pseudonyms, subscriptions, admission }
+    }
+
+    /// The service, behind the [`Edge`] that refuses (and audits) what no
+    /// handler should read; both share the bound on calls in flight.
+    pub fn behind_edge(self, max_request_bytes: usize, max_header_bytes: usize) -> Edge<PlanServiceServer<PlanApi>> {
+        let (store, admission) = (self.store.clone(), self.admission.clone());
+        let server = PlanServiceServer::new(self).max_decoding_message_size(TRANSPORT_MAX_REQUEST_BYTES);
+        Edge::new(server, store, admission, max_request_bytes, max_header_bytes)
     }
 
     /// The current plan and what `actor` may see of it; refusals name the plan.
