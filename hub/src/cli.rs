@@ -57,40 +57,7 @@ enum Cmd {
     /// through real gRPC clients of four sectors and the citizen's portal.
     Demo,
     /// Measure durable writes/s, reads/s and latencies against an embedded hub.
-    Load {
-        /// Seconds per scenario.
-        #[arg(long, default_value_t = 5.0)]
-        seconds: f64,
-        /// Writer counts to measure, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
-        writers: Vec<usize>,
-        /// Client count for the read and empty-handler scenarios.
-        #[arg(long, default_value_t = 64)]
-        readers: usize,
-        /// HTTP/2 connections the clients share (one per client at most), as
-        /// an integration's pooled channels would.
-        #[arg(long, default_value_t = 4)]
-        connections: usize,
-        /// Live subscribers during an extra write scenario at the most writers
-        /// (next to one that reads nothing); 0 leaves it out.
-        #[arg(long, default_value_t = 4)]
-        subscribers: usize,
-        /// Writers for an overload scenario (e.g. 4× the most writers) against a
-        /// hub that takes as many calls at once as the most writers; 0 leaves it out.
-        #[arg(long, default_value_t = 0)]
-        overload: usize,
-        /// How long one audit record covers a subscriber's deliveries of one
-        /// plan (the hub's subscriptions.audit_window_ms; 0: one per batch).
-        #[arg(long, default_value_t = 60_000)]
-        audit_window_ms: u64,
-        /// Plans for a restart scenario: a hub process is filled with them,
-        /// killed (SIGKILL) and started twice; 0 leaves it out.
-        #[arg(long, default_value_t = 0)]
-        restart_plans: usize,
-        /// Folder for the temporary database (it should be on the disk you deploy to).
-        #[arg(long, default_value = "target/samplan-load")]
-        dir: PathBuf,
-    },
+    Load(crate::load::LoadOptions),
     /// Check a stopped hub's data folder: gap-free logs, and every projection
     /// identical to a replay of its log.
     Verify {
@@ -141,31 +108,13 @@ pub fn main() -> anyhow::Result<()> {
                 init_logging(LogFormat::Pretty, "warn");
                 crate::demo::run().await
             }
-            Cmd::Load {
-                seconds,
-                writers,
-                readers,
-                connections,
-                subscribers,
-                dir,
-                overload,
-                audit_window_ms,
-                restart_plans,
-            } => {
+            Cmd::Load(options) => {
                 init_logging(LogFormat::Pretty, "warn");
-                anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
-                anyhow::ensure!(readers > 0 && writers.iter().all(|w| *w > 0), "client counts must be positive");
-                let options = crate::load::LoadOptions {
-                    seconds,
-                    writers,
-                    readers,
-                    connections,
-                    subscribers,
-                    dir,
-                    overload,
-                    audit_window_ms,
-                    restart_plans,
-                };
+                anyhow::ensure!(options.seconds > 0.0, "--seconds must be positive");
+                anyhow::ensure!(
+                    options.readers > 0 && options.writers.iter().all(|w| *w > 0),
+                    "client counts must be positive"
+                );
                 crate::load::run(options).await
             }
             Cmd::Verify { config } => verify(&load(&config)?),

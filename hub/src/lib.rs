@@ -13,6 +13,7 @@ pub mod health;
 pub mod identity;
 pub mod load;
 pub mod pki;
+pub mod process;
 pub mod reload;
 pub mod server;
 pub mod tls;

@@ -27,29 +27,42 @@ const WRITES: &str = "ChangePlan (durable write)";
 /// The reason given when a load client creates its plan and puts it on hold.
 const REASON: &str = "belastningstest";
 
-#[derive(Clone, Debug)]
+/// `samplan load`'s settings.
+#[derive(Clone, Debug, clap::Args)]
 pub struct LoadOptions {
-    /// How long each scenario runs.
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 5.0)]
     pub seconds: f64,
-    /// Client counts for the write scenario.
+    /// Writer counts to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     pub writers: Vec<usize>,
     /// Client count for the read and empty-handler scenarios.
+    #[arg(long, default_value_t = 64)]
     pub readers: usize,
-    /// HTTP/2 connections the clients share.
+    /// HTTP/2 connections the clients share (one per client at most), as
+    /// an integration's pooled channels would.
+    #[arg(long, default_value_t = 4)]
     pub connections: usize,
-    /// Live subscribers (each on its own connection) during the last write
-    /// scenario, next to one that reads nothing; 0 leaves the scenario out.
+    /// Live subscribers (each on its own connection) during an extra write
+    /// scenario at the most writers, next to one that reads nothing; 0 leaves it out.
+    #[arg(long, default_value_t = 4)]
     pub subscribers: usize,
-    /// Where the embedded hub's database lives (a temporary folder inside it).
-    pub dir: std::path::PathBuf,
-    /// Writers for the overload scenario, against a hub of its own that takes
-    /// as many calls at once as the most writers above; 0 leaves it out.
+    /// Writers for an overload scenario (e.g. 4× the most writers) against a
+    /// hub of its own that takes as many calls at once as the most writers; 0 leaves it out.
+    #[arg(long, default_value_t = 0)]
     pub overload: usize,
-    /// The hub's `subscriptions.audit_window_ms` (0: a record per delivered batch).
+    /// How long one audit record covers a subscriber's deliveries of one
+    /// plan (the hub's subscriptions.audit_window_ms; 0: one per batch).
+    #[arg(long, default_value_t = 60_000)]
     pub audit_window_ms: u64,
-    /// Plans for the restart scenario, in a `samplan serve` process of its
-    /// own (this program's binary); 0 leaves it out.
+    /// Plans for a restart scenario: a `samplan serve` process of its own
+    /// (this program's binary) is filled with them, killed (SIGKILL) and
+    /// started twice; 0 leaves it out.
+    #[arg(long, default_value_t = 0)]
     pub restart_plans: usize,
+    /// Folder for the temporary databases (it should be on the disk you deploy to).
+    #[arg(long, default_value = "target/samplan-load")]
+    pub dir: std::path::PathBuf,
 }
 
 struct Row {

@@ -2,10 +2,9 @@
 //! for tests that kill it or read everything it prints.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -32,29 +31,8 @@ pub fn spawn_hub(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<(Child, Soc
 /// [`spawn_hub`], also telling the address of the hub's admin listener.
 pub fn spawn_hub_with_admin(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<(Child, SocketAddr, SocketAddr)> {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("hub.log"))?;
-    let mut command = Command::new(hub_binary()?);
-    command
-        .args(["serve", "--config"])
-        .arg(dir.join("samplan.toml"))
-        .env("SAMPLAN_LISTEN", "127.0.0.1:0")
-        .env("SAMPLAN_ADMIN_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log));
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let mut child = command.spawn()?;
-    let mut stdout = BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?);
-    let mut printed = |prefix: &str| -> anyhow::Result<SocketAddr> {
-        let mut line = String::new();
-        stdout.read_line(&mut line)?;
-        let addr = line.trim().strip_prefix(prefix).ok_or_else(|| anyhow::anyhow!("unexpected line {line:?}"))?;
-        Ok(addr.parse()?)
-    };
-    let addr = printed("samplan listening on ")?;
-    let admin = printed("samplan admin (livez, readyz, metrics) on http://")?;
-    Ok((child, addr, admin))
+    let spawned = samplan_hub::process::spawn_serve(&hub_binary()?, &dir.join("samplan.toml"), log, env)?;
+    Ok((spawned.child, spawned.grpc, spawned.admin))
 }
 
 /// `GET path` on a hub's admin listener: the status code and the body.

@@ -5,9 +5,8 @@
 //! wrote since the hub last opened the folder (sled 0.34 writes its recovery
 //! snapshot only when it opens a folder); the second replays almost nothing.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +16,7 @@ use samplan_proto::v1 as pb;
 use super::REASON;
 use crate::client::{Professional, connect, plan_client};
 use crate::identity::Minter;
+use crate::process::{Spawned, spawn_serve};
 
 /// A hub process and its addresses.
 struct Hub {
@@ -30,24 +30,8 @@ impl Hub {
     fn spawn(dir: &Path) -> anyhow::Result<Self> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("hub.log"))?;
         let started = Instant::now();
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["serve", "--config"])
-            .arg(dir.join("samplan.toml"))
-            .env("SAMPLAN_LISTEN", "127.0.0.1:0")
-            .env("SAMPLAN_ADMIN_LISTEN", "127.0.0.1:0")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()?;
-        let mut stdout = BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?);
-        let mut printed = |prefix: &str| -> anyhow::Result<std::net::SocketAddr> {
-            let mut line = String::new();
-            stdout.read_line(&mut line)?;
-            let addr = line.trim().strip_prefix(prefix).ok_or_else(|| anyhow::anyhow!("unexpected line {line:?}"))?;
-            Ok(addr.parse()?)
-        };
-        let grpc = printed("samplan listening on ")?;
-        let admin = printed("samplan admin (livez, readyz, metrics) on http://")?;
+        let binary = std::env::current_exe()?;
+        let Spawned { child, grpc, admin } = spawn_serve(&binary, &dir.join("samplan.toml"), log, &[])?;
         Ok(Self { child, grpc, admin, started })
     }
 
