@@ -184,7 +184,9 @@ impl Limits {
             at: self.store.now(),
             actor: None,
             certificate_identity: caller.certificate_identity,
-            correlation_id: caller.correlation_id,
+            correlation_id: crate::access::sane_correlation_id(
+                caller.correlation.as_ref().and_then(|v| v.to_str().ok()),
+            ),
             plan: None,
             action: caller.method,
             purpose: Purpose::CareCoordination,
@@ -201,7 +203,9 @@ impl Limits {
 struct Caller {
     method: String,
     certificate_identity: Option<String>,
-    correlation_id: String,
+    /// The raw header: checked (and replaced if need be) only for a refusal,
+    /// not on every call.
+    correlation: Option<http::HeaderValue>,
 }
 
 impl Caller {
@@ -215,14 +219,13 @@ impl Caller {
             .filter(|m| methods.contains(*m))
             .unwrap_or(UNKNOWN_METHOD)
             .to_owned();
-        let correlation = request.headers().get(CORRELATION_HEADER).and_then(|v| v.to_str().ok());
         Self {
             method,
             certificate_identity: request
                 .extensions()
                 .get::<PeerIdentity>()
                 .and_then(|p| p.organisation_identifier.clone()),
-            correlation_id: crate::access::sane_correlation_id(correlation),
+            correlation: request.headers().get(CORRELATION_HEADER).cloned(),
         }
     }
 }
