@@ -75,16 +75,18 @@ struct Row {
 
 impl Row {
     fn percentile(&self, p: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return 0.0;
-        }
-        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
-        f64::from(self.latencies_us[i]) / 1000.0
+        percentile(&self.latencies_us, p).map_or(0.0, |us| f64::from(us) / 1000.0)
     }
 
     fn rate(&self) -> f64 {
         self.ops as f64 / self.elapsed.as_secs_f64()
     }
+}
+
+/// The `p` quantile of `sorted` (nearest rank), none if it is empty.
+fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    let last = sorted.len().checked_sub(1)?;
+    sorted.get(((last as f64) * p).round() as usize).copied()
 }
 
 pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
@@ -166,13 +168,11 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
             delivered.iter().max().unwrap_or(&0),
         );
         lag.events_ms.sort_unstable();
-        let at = |q: f64| {
-            lag.events_ms.get(((lag.events_ms.len() as f64 * q) as usize).min(lag.events_ms.len().saturating_sub(1)))
-        };
+        let at = |q: f64| percentile(&lag.events_ms, q).unwrap_or(0);
         println!(
             "delivery lag (commit to receipt): p50 {} ms, p99 {} ms, max {} ms; the last subscriber caught up {} ms after the writers stopped",
-            at(0.5).unwrap_or(&0),
-            at(0.99).unwrap_or(&0),
+            at(0.5),
+            at(0.99),
             lag.events_ms.last().unwrap_or(&0),
             lag.caught_up_ms,
         );
