@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, LogFormat};
+use crate::telemetry::Telemetry;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -105,11 +106,10 @@ pub fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Cmd::Demo => {
-                init_logging(LogFormat::Pretty, "warn");
+                Telemetry::logs(LogFormat::Pretty, "warn");
                 crate::demo::run().await
             }
             Cmd::Load(options) => {
-                init_logging(LogFormat::Pretty, "warn");
                 anyhow::ensure!(options.seconds > 0.0, "--seconds must be positive");
                 anyhow::ensure!(
                     options.readers > 0 && options.writers.iter().all(|w| *w > 0),
@@ -126,7 +126,7 @@ pub fn main() -> anyhow::Result<()> {
 
 async fn serve(path: PathBuf) -> anyhow::Result<()> {
     let config = load(&path)?;
-    init_logging(config.log_format, "info");
+    let telemetry = Telemetry::start(config.log_format, "info", &config.telemetry)?;
     let listeners = crate::server::Listeners::bind(&config).await?;
     // Printed (not only logged) so that scripts and tests can find the ports.
     println!("samplan listening on {}", listeners.grpc.local_addr()?);
@@ -139,7 +139,9 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
         wait_for_signal().await;
         signal.cancel();
     });
-    crate::serve(config, listeners, shutdown).await
+    let served = crate::serve(config, listeners, shutdown).await;
+    telemetry.shutdown().await;
+    served
 }
 
 async fn wait_for_signal() {
@@ -174,14 +176,4 @@ pub(crate) fn verify(config: &Config) -> anyhow::Result<()> {
     anyhow::ensure!(report.problems.is_empty(), "{} problem(s) found", report.problems.len());
     println!("ok: gap-free, every plan equals a replay of its log, the audit chain and its checkpoint hold");
     Ok(())
-}
-
-fn init_logging(format: LogFormat, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.try_init(),
-    };
 }

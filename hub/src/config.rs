@@ -18,8 +18,10 @@ use serde::{Deserialize, Serialize};
 
 mod deadlines;
 mod limits;
+mod telemetry;
 pub use deadlines::{ClockKindName, DeadlineConfig, DeadlineRuleConfig, RuleBasisName};
 pub use limits::Limits;
+pub use telemetry::TelemetryConfig;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +51,8 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub backup: BackupConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
     /// The organisations allowed to call the hub.
     #[serde(default)]
     pub organisations: Vec<OrganisationConfig>,
@@ -337,6 +341,9 @@ impl Config {
         if let Some(dir) = env("SAMPLAN_BACKUP_DIR") {
             config.backup.dir = dir.into();
         }
+        if let Some(endpoint) = env("SAMPLAN_OTLP_ENDPOINT") {
+            config.telemetry.otlp_endpoint = Some(endpoint).filter(|e| !e.is_empty());
+        }
         if let Some(format) = env("SAMPLAN_LOG_FORMAT") {
             config.log_format = match format.as_str() {
                 "json" => LogFormat::Json,
@@ -366,6 +373,7 @@ impl Config {
                 *path = base.join(&*path);
             }
         }
+        self.telemetry.resolve(base);
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -373,6 +381,7 @@ impl Config {
             bail!("no organisations are registered: add [[organisations]] entries");
         }
         self.limits.validate()?;
+        self.telemetry.validate()?;
         if !(100..=3_600_000).contains(&self.tls.reload_check_ms) {
             bail!("tls.reload_check_ms must be between 100 and 3600000");
         }

@@ -16,6 +16,7 @@ pub mod pki;
 pub mod process;
 pub mod reload;
 pub mod server;
+pub mod telemetry;
 pub mod tls;
 
 pub use server::serve;

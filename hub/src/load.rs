@@ -16,8 +16,11 @@ use samplan_services::domain::{
 use samplan_services::store::{Intent, Store, Submission};
 
 use crate::client::{PlanClient, connect, plan_client};
+use crate::config::{LogFormat, TelemetryConfig};
 use crate::embedded::EmbeddedHub;
+use crate::telemetry::Telemetry;
 
+pub mod collector;
 mod overload;
 mod restart;
 
@@ -60,6 +63,11 @@ pub struct LoadOptions {
     /// started twice; 0 leaves it out.
     #[arg(long, default_value_t = 0)]
     pub restart_plans: usize,
+    /// Export a trace of every call, group commit and sync (sample ratio 1)
+    /// over OTLP to a collector in this process that counts them; compare
+    /// the figures with a run without.
+    #[arg(long)]
+    pub traces: bool,
     /// Folder for the temporary databases (it should be on the disk you deploy to).
     #[arg(long, default_value = "target/samplan-load")]
     pub dir: std::path::PathBuf,
@@ -90,6 +98,22 @@ fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
 }
 
 pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
+    let (telemetry, collector) = if options.traces {
+        let collector = collector::Collector::counting().await?;
+        let config = TelemetryConfig { otlp_endpoint: Some(collector.endpoint()), ..TelemetryConfig::default() };
+        (Telemetry::start(LogFormat::Pretty, "warn", &config)?, Some(collector))
+    } else {
+        (Telemetry::logs(LogFormat::Pretty, "warn"), None)
+    };
+    measure(&options).await?;
+    telemetry.shutdown().await;
+    if let Some(collector) = collector {
+        println!("traces: the collector received {} spans", collector.count());
+    }
+    Ok(())
+}
+
+async fn measure(options: &LoadOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&options.dir)?;
     let dir = tempfile::tempdir_in(&options.dir)?;
     let settings = format!("[subscriptions]\naudit_window_ms = {}\n", options.audit_window_ms);
@@ -446,6 +470,7 @@ mod tests {
             audit_window_ms: 60_000,
             // It runs this program's binary: under `cargo test` that is the test harness.
             restart_plans: 0,
+            traces: true,
         };
         super::run(options).await.expect("the load tool runs");
     }

@@ -32,6 +32,8 @@ pub const SUBSCRIBER_LAG: &str = "samplan_subscriber_lag_events";
 pub const SUBSCRIBER_CUTOFFS: &str = "samplan_subscriber_cutoffs_total";
 /// TLS handshakes, by `outcome` (`ok`, `failed`, `timeout`).
 pub const TLS_HANDSHAKES: &str = "samplan_tls_handshakes_total";
+/// Spans sent to the OTLP collector, by `outcome` (`ok`, or `failed`: lost).
+pub const SPANS_EXPORTED: &str = "samplan_trace_spans_exported_total";
 /// Connections closed because nothing arrived for `limits.idle_connection_ms`.
 pub const IDLE_CONNECTIONS_CLOSED: &str = "samplan_connections_closed_idle_total";
 

@@ -35,6 +35,18 @@ pub fn spawn_hub_with_admin(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<
     Ok((spawned.child, spawned.grpc, spawned.admin))
 }
 
+/// Stops a hub the way its supervisor does (SIGTERM) and waits until it has
+/// exited; an error unless it exited cleanly within 30 s.
+pub async fn terminate(mut hub: Child) -> anyhow::Result<()> {
+    let signalled = Command::new("kill").arg("-TERM").arg(hub.id().to_string()).status()?;
+    anyhow::ensure!(signalled.success(), "kill -TERM failed");
+    let exited =
+        tokio::time::timeout(std::time::Duration::from_secs(30), tokio::task::spawn_blocking(move || hub.wait()));
+    let status = exited.await.map_err(|_| anyhow::anyhow!("the hub did not stop within 30 s"))???;
+    anyhow::ensure!(status.success(), "the hub exited with {status}");
+    Ok(())
+}
+
 /// `GET path` on a hub's admin listener: the status code and the body.
 pub async fn admin_get(admin: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
     Ok(samplan_hub::admin::request(admin, "GET", path).await?)

@@ -1,13 +1,14 @@
-//! CPR numbers never reach logs or the data directory: a hub process with
-//! trace logging serves creates, lookups, a subscription, the citizens' own
+//! CPR numbers never reach logs, exported traces or the data directory: a hub
+//! process with trace logging and OTLP traces serves creates, lookups, a subscription, the citizens' own
 //! portal calls (whose assertions carry their numbers) and refusals for
-//! several citizens; then its log and every file of its database are
-//! searched for the numbers.
+//! several citizens; then its log, every span it exported and every file of
+//! its database are searched for the numbers.
 
 use std::path::Path;
 
+use samplan_hub::load::collector::Collector;
 use samplan_proto::v1 as pb;
-use samplan_tests::process::{citizen_client, client, spawn_hub};
+use samplan_tests::process::{citizen_client, client, spawn_hub, terminate};
 use samplan_tests::{add_goal, change, create_plan, events_until, field_violations, subscribe};
 
 const CITIZENS: [&str; 3] = ["0101901235", "2412857413", "0203291WQ3"];
@@ -34,7 +35,11 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 async fn no_cpr_number_in_logs_or_storage() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     samplan_hub::pki::Pki::new()?.write_dev_dir(dir.path())?;
-    let (mut hub, addr) = spawn_hub(dir.path(), &[("RUST_LOG", "trace"), ("SAMPLAN_LOG_FORMAT", "json")])?;
+    let collector = Collector::start().await?;
+    let config = dir.path().join("samplan.toml");
+    let telemetry = format!("\n[telemetry]\notlp_endpoint = \"{}\"\n", collector.endpoint());
+    std::fs::write(&config, std::fs::read_to_string(&config)? + &telemetry)?;
+    let (hub, addr) = spawn_hub(dir.path(), &[("RUST_LOG", "trace"), ("SAMPLAN_LOG_FORMAT", "json")])?;
     let mut ward = client(dir.path(), addr).await?;
     for cpr in CITIZENS {
         let (name, version) = create_plan(&mut ward, cpr).await?;
@@ -65,8 +70,10 @@ async fn no_cpr_number_in_logs_or_storage() -> anyhow::Result<()> {
         assert!(field_violations(&refused).contains_key("request_id") && !refused.message().contains(cpr));
         citizen.change_plan(change(&plan.name, plan.version, "", add_goal("Jeg vil gerne bo selv"))).await?;
     }
-    hub.kill()?;
-    hub.wait()?;
+    drop(feed);
+    terminate(hub).await?;
+    let spans: Vec<String> = collector.spans().iter().map(|s| format!("{:?}", s.span)).collect();
+    assert!(spans.len() > 20, "the hub exported its spans ({})", spans.len());
 
     let log = std::fs::read(dir.path().join("hub.log"))?;
     assert!(log.len() > 1000, "the hub logged at trace level ({} bytes)", log.len());
@@ -77,6 +84,7 @@ async fn no_cpr_number_in_logs_or_storage() -> anyhow::Result<()> {
         let dashed = format!("{}-{}", &cpr[..6], &cpr[6..]);
         for needle in [cpr.to_string(), dashed] {
             assert!(!contains(&log, &needle), "the hub log contains a CPR number");
+            assert!(!spans.iter().any(|s| contains(s.as_bytes(), &needle)), "an exported span contains a CPR number");
             for file in &files {
                 assert!(!contains(&std::fs::read(file)?, &needle), "{} contains a CPR number", file.display());
             }

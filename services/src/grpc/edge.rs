@@ -30,6 +30,7 @@ use prost::Message as _;
 use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::{Code, Status};
+use tracing::Instrument as _;
 
 use super::admission::Admission;
 use crate::access::{CORRELATION_HEADER, PeerIdentity};
@@ -126,7 +127,9 @@ where
         // The clone is ready only if polled; call the one that was.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(self.limits.clone().call(inner, request))
+        let caller = Caller::of(&request, &self.limits.methods);
+        let span = super::traced::rpc_span(&caller.method, request.headers());
+        Box::pin(self.limits.clone().call(inner, caller, request).instrument(span))
     }
 }
 
@@ -134,12 +137,12 @@ impl Limits {
     async fn call<S>(
         self: Arc<Self>,
         mut inner: S,
+        caller: Caller,
         request: http::Request<Body>,
     ) -> Result<http::Response<Body>, Infallible>
     where
         S: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
     {
-        let caller = Caller::of(&request, &self.methods);
         let header_bytes = header_list_size(request.headers());
         if header_bytes > self.max_header_bytes {
             // Not held while the refusal is made durable: HPACK lets a few
@@ -173,6 +176,12 @@ impl Limits {
     /// Audits a refusal before the handler; the caller hears of it, or of the
     /// audit log failing. A full hub sheds it instead, as it sheds calls.
     async fn refuse(&self, caller: Caller, error: Error) -> Status {
+        let status = self.audited(caller, error).await;
+        super::traced::answered(status.code());
+        status
+    }
+
+    async fn audited(&self, caller: Caller, error: Error) -> Status {
         let _permit = match self.admission.admit() {
             Ok(permit) => permit,
             Err(overloaded) => {

@@ -13,13 +13,13 @@ mod edge;
 mod follow;
 mod paging;
 mod plans;
+mod traced;
 
 use std::sync::Arc;
 
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::plan_service_server::PlanService;
 use tonic::{Request, Response, Status};
-use tracing::Instrument;
 
 use crate::access::{Caller, PeerIdentity, Registry, check_correlation_id, correlation_id};
 use crate::domain::{Actor, AuditEntry, Decision, Plan, PlanId, PseudonymKey, View};
@@ -68,9 +68,8 @@ impl PlanApi {
         self.viewed(self.store.plan(id).await?, actor)
     }
 
-    /// Identifies the caller, runs `handler` in a
-    /// span that names the method, the organisation, the role and the
-    /// correlation id (never request content), records what the audit log is
+    /// Identifies the caller (naming them in the call's span, see
+    /// [`traced`]), runs `handler`, records what the audit log is
     /// to say and waits until it is durable; errors become statuses here.
     async fn handle<T, R, F>(
         &self,
@@ -110,7 +109,9 @@ impl PlanApi {
                 Err(overloaded.into())
             }
         };
-        counted.code = Some(answered.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok));
+        let code = answered.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
+        traced::answered(code);
+        counted.code = Some(code);
         answered
     }
 
@@ -138,9 +139,8 @@ impl PlanApi {
                 return Err(self.record(AuditEntry { certificate_identity, ..entry }, error).await);
             }
         };
-        let span = span(method, &actor, &correlation_id);
+        traced::identified(&actor, &correlation_id);
         let result = handler(actor.clone(), valid_until, correlation_id.clone(), request.into_inner())
-            .instrument(span)
             .await
             .map_err(|refusal| Refusal { error: self.store.unless_unreadable(refusal.error), ..refusal });
         match result {
@@ -197,16 +197,6 @@ impl Drop for Counted {
     fn drop(&mut self) {
         crate::metrics::rpc(self.method, self.code.unwrap_or(tonic::Code::Cancelled), self.started.elapsed());
     }
-}
-
-fn span(method: &'static str, actor: &Actor, correlation_id: &str) -> tracing::Span {
-    tracing::info_span!(
-        "rpc",
-        method,
-        organisation = %actor.organisation,
-        role = ?actor.role,
-        correlation_id = %correlation_id,
-    )
 }
 
 #[tonic::async_trait]

@@ -201,7 +201,7 @@ enum Job {
 
 #[allow(clippy::large_enum_variant)]
 enum Message {
-    Job(Job),
+    Job(Job, tracing::Span),
     Stop(oneshot::Sender<()>),
     /// Name the cut after the rounds before it, once durable (for a backup).
     Cut(oneshot::Sender<Result<backup::Cut, Error>>),
@@ -314,7 +314,8 @@ impl Store {
     }
 
     async fn send(&self, job: Job) -> Result<(), Error> {
-        self.shared.jobs.send(Message::Job(job)).await.map_err(|_| Error::Unavailable)
+        // The caller's span goes along, for the round's span to link to.
+        self.shared.jobs.send(Message::Job(job, tracing::Span::current())).await.map_err(|_| Error::Unavailable)
     }
 
     /// Stops the writer after the jobs already queued, and flushes.

@@ -15,7 +15,9 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
+use opentelemetry::trace::TraceContextExt as _;
 use tokio::sync::{oneshot, watch};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::failure::Failure;
 use super::writer::add_micros;
@@ -37,6 +39,8 @@ pub(super) struct Pending {
     /// The last global position assigned when the round was applied.
     pub position: u64,
     pub answers: Vec<Answer>,
+    /// The round's span, for the sync's span to hang under.
+    pub trace: opentelemetry::Context,
 }
 
 pub(super) struct Syncer {
@@ -54,8 +58,11 @@ impl Syncer {
             let mut rounds = vec![first];
             rounds.extend(rx.try_iter());
             // Every round writes at least its audit records.
-            let result =
-                if self.failure.is_set() { Err(Error::Unavailable) } else { sync(&self.data_file, &self.stats) };
+            let result = if self.failure.is_set() {
+                Err(Error::Unavailable)
+            } else {
+                sync_span(&rounds).in_scope(|| sync(&self.data_file, &self.stats))
+            };
             match result {
                 Ok(()) => {
                     if let (Some(durable), Some(last)) = (&durable, rounds.last()) {
@@ -86,6 +93,19 @@ impl Syncer {
             tracing::error!(%error, "final flush failed");
         }
     }
+}
+
+/// The span of one sync: a child of the first round it makes durable, linked to the others.
+fn sync_span(rounds: &[Pending]) -> tracing::Span {
+    let span = tracing::info_span!("sync", rounds = rounds.len() as i64);
+    let mut traces = rounds.iter().map(|round| &round.trace);
+    if let Some(first) = traces.next() {
+        let _ = span.set_parent(first.clone());
+    }
+    for other in traces {
+        span.add_link(other.span().span_context().clone());
+    }
+    span
 }
 
 fn sync(data_file: &std::fs::File, stats: &Stats) -> Result<(), Error> {

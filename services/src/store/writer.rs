@@ -18,6 +18,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::audit::{AuditRecord, Checkpoint, event_hash};
 use super::backup::Cut;
@@ -138,7 +139,7 @@ impl Writer {
             let mut cut = None;
             while let Some(message) = next.take() {
                 match message {
-                    Message::Job(job) => jobs.push(job),
+                    Message::Job(job, span) => jobs.push((job, span)),
                     Message::Stop(done) => {
                         stop = Some(done);
                         break;
@@ -160,7 +161,7 @@ impl Writer {
         rx.close();
         // Answer whatever raced in behind the stop.
         while let Ok(message) = rx.try_recv() {
-            if let Message::Job(job) = message {
+            if let Message::Job(job, _) = message {
                 refuse(job)(false);
             }
         }
@@ -177,7 +178,8 @@ impl Writer {
         let (sequence, hash) = self.audit_head;
         let checkpoint = Checkpoint::sign(&self.options.checkpoint_key, sequence, hash);
         let cut = Cut { position: self.position, checkpoint };
-        let pending = Pending { position: self.position, answers: vec![answer(reply, Ok(cut))] };
+        let pending =
+            Pending { position: self.position, answers: vec![answer(reply, Ok(cut))], trace: Default::default() };
         if let Err(unsent) = self.sync.send(pending) {
             for answer in unsent.0.answers {
                 answer(false);
@@ -186,22 +188,35 @@ impl Writer {
     }
 
     /// Decides a batch of jobs and applies it to sled in one atomic batch; the
-    /// syncer makes it durable and answers.
-    fn commit(&mut self, jobs: Vec<Job>) {
+    /// syncer makes it durable and answers. The round's span links to the
+    /// span of every call it serves.
+    fn commit(&mut self, jobs: Vec<(Job, tracing::Span)>) {
         if jobs.is_empty() {
             return;
         }
         if self.failure.is_set() {
-            for job in jobs {
+            for (job, _) in jobs {
                 refuse(job)(false);
             }
             return;
         }
+        let round = tracing::info_span!(
+            "group_commit",
+            jobs = jobs.len() as i64,
+            first_position = self.position as i64 + 1,
+            last_position = tracing::field::Empty,
+            audit_records = tracing::field::Empty,
+        );
+        for (_, caller) in &jobs {
+            round.follows_from(caller);
+        }
+        let trace = round.context();
+        let _entered = round.enter();
         let (first_position, audit_head) = (self.position, self.audit_head);
         let mut staging = Staging::default();
         let mut answers = Vec::with_capacity(jobs.len());
         let started = Instant::now();
-        for job in jobs {
+        for (job, _) in jobs {
             match job {
                 Job::Submit { submission, intent, reply } => {
                     staging.event_hashes.clear();
@@ -246,10 +261,11 @@ impl Writer {
             }
             return;
         }
+        round.record("last_position", self.position as i64).record("audit_records", audit_records as i64);
         metrics::histogram!(crate::metrics::GROUP_COMMIT_JOBS).record(answers.len() as f64);
         metrics::counter!(crate::metrics::AUDIT_RECORDS).increment(audit_records as u64);
         self.recent.write().keep(staging.plans, &staging.plan_bytes);
-        let pending = Pending { position: self.position, answers };
+        let pending = Pending { position: self.position, answers, trace };
         if let Err(unsent) = self.sync.send(pending) {
             for answer in unsent.0.answers {
                 answer(false);
