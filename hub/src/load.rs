@@ -63,6 +63,9 @@ pub struct LoadOptions {
     /// started twice; 0 leaves it out.
     #[arg(long, default_value_t = 0)]
     pub restart_plans: usize,
+    /// sled's page cache (the hub's limits.cache_mb) for the restart scenario's hub.
+    #[arg(long, default_value_t = 256)]
+    pub restart_cache_mb: u64,
     /// Export a trace of every call, group commit and sync (sample ratio 1)
     /// over OTLP to a collector in this process that counts them; compare
     /// the figures with a run without.
@@ -214,7 +217,7 @@ async fn measure(options: &LoadOptions) -> anyhow::Result<()> {
     }
     if options.restart_plans > 0 {
         let dir = tempfile::tempdir_in(&options.dir)?;
-        restart::run(dir.path(), options.restart_plans, writers).await?;
+        restart::run(dir.path(), options.restart_plans, options.restart_cache_mb, writers).await?;
     }
     Ok(())
 }
@@ -470,6 +473,7 @@ mod tests {
             audit_window_ms: 60_000,
             // It runs this program's binary: under `cargo test` that is the test harness.
             restart_plans: 0,
+            restart_cache_mb: 256,
             traces: true,
         };
         super::run(options).await.expect("the load tool runs");

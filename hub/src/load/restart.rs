@@ -74,8 +74,10 @@ fn cpr(i: usize) -> String {
     format!("{:02}{:02}{:02}{:04}", 1 + day % 28, 1 + (day / 28) % 12, 50 + (day / 336) % 50, i % 10_000)
 }
 
-pub async fn run(dir: &Path, plans: usize, writers: usize) -> anyhow::Result<()> {
+pub async fn run(dir: &Path, plans: usize, cache_mb: u64, writers: usize) -> anyhow::Result<()> {
     crate::pki::Pki::new()?.write_dev_dir(dir)?;
+    let config = dir.join("samplan.toml");
+    std::fs::write(&config, std::fs::read_to_string(&config)? + &format!("\n[limits]\ncache_mb = {cache_mb}\n"))?;
     let mut hub = Hub::spawn(dir)?;
     hub.serving().await?;
     eprintln!("load: restart: filling a hub process with {plans} plans through {writers} clients…");
@@ -109,23 +111,35 @@ pub async fn run(dir: &Path, plans: usize, writers: usize) -> anyhow::Result<()>
     let filled = filling.elapsed();
     let (rss, peak) = hub.memory();
     println!(
-        "\nrestart at {plans} plans: filled in {:.0} s ({:.0} plans/s); hub RSS after the fill {rss} MiB (peak {peak} MiB)",
+        "\nrestart at {plans} plans (cache_mb {cache_mb}): filled in {:.0} s ({:.0} plans/s); hub RSS after the fill {rss} MiB (peak {peak} MiB)",
         filled.as_secs_f64(),
         plans as f64 / filled.as_secs_f64()
     );
+    // What stays once the writes' garbage is collected: sled frees pages
+    // behind an epoch, and the allocator returns freed memory after a delay.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let (rss, _) = hub.memory();
+    println!("hub RSS 30 s after the fill, idle: {rss} MiB");
     for attempt in ["first", "second"] {
         hub.kill()?;
+        let cache = if drop_page_cache() { "the OS page cache dropped" } else { "the OS page cache warm" };
         hub = Hub::spawn(dir)?;
         let serving = hub.serving().await?;
         let (rss, peak) = hub.memory();
         println!(
-            "{attempt} start after SIGKILL: serving (readyz 200) after {:.2} s; RSS {rss} MiB (peak {peak} MiB)",
+            "{attempt} start after SIGKILL ({cache}): serving (readyz 200) after {:.2} s; RSS {rss} MiB (peak {peak} MiB)",
             serving.as_secs_f64()
         );
     }
     hub.kill()?;
     println!("data folder: {} MiB", folder_bytes(&dir.join("data")) / (1024 * 1024));
     Ok(())
+}
+
+/// Empties the OS page cache, as after a reboot, where allowed (root on Linux).
+fn drop_page_cache() -> bool {
+    let synced = std::process::Command::new("sync").status().is_ok_and(|status| status.success());
+    synced && std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
 }
 
 fn folder_bytes(path: &Path) -> u64 {
