@@ -11,6 +11,7 @@ use samplan_services::domain::AuditEntry;
 use tonic::Status;
 use tonic_types::StatusExt;
 
+pub mod postgres;
 pub mod process;
 
 pub const WARD: &str = "psykiatri-amager";

@@ -1,0 +1,163 @@
+//! A throwaway PostgreSQL cluster for the tests: `initdb` in a temporary
+//! folder, the server on a free loopback port, stopped and removed when
+//! dropped. It runs the system's PostgreSQL binaries (Debian's `postgresql`
+//! package; `SAMPLAN_PG_BINDIR` names another folder). As root (as CI runs),
+//! the cluster belongs to the `postgres` user, since PostgreSQL refuses root.
+//!
+//! Without the binaries, [`Postgres::start`] answers `None` and the caller
+//! skips, after one line naming the package — unless `SAMPLAN_REQUIRE_POSTGRES`
+//! is set (`.ci/run` sets it): then a missing PostgreSQL fails the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The PostgreSQL user (and owner of the database) the tests connect as.
+pub const USER: &str = "samplan";
+
+/// A running throwaway cluster.
+pub struct Postgres {
+    pub port: u16,
+    server: Child,
+    bindir: PathBuf,
+    dir: tempfile::TempDir,
+    /// Whether the server runs as the `postgres` user (we are root).
+    as_postgres: bool,
+}
+
+impl Postgres {
+    /// Starts a cluster, or `None` (after saying why) when this machine has no PostgreSQL.
+    pub fn start() -> anyhow::Result<Option<Self>> {
+        let Some(bindir) = bindir() else {
+            anyhow::ensure!(
+                std::env::var_os("SAMPLAN_REQUIRE_POSTGRES").is_none(),
+                "SAMPLAN_REQUIRE_POSTGRES is set but no PostgreSQL server binaries were found: \
+                 install the Debian package postgresql (or set SAMPLAN_PG_BINDIR)"
+            );
+            eprintln!("SKIPPED: no PostgreSQL server binaries; install the Debian package postgresql to run this test");
+            return Ok(None);
+        };
+        let as_postgres = is_root()?;
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("data");
+        if as_postgres {
+            run(Command::new("chown").arg("postgres:").arg(dir.path()))?;
+        }
+        let initdb = bindir.join("initdb");
+        run(command(as_postgres, &initdb)
+            .args(["--auth=trust", "--username", USER, "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"])
+            .arg("-D")
+            .arg(&data))?;
+        let port = free_port()?;
+        let log = std::fs::File::create(dir.path().join("server.log"))?;
+        let server = command(as_postgres, &bindir.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c"])
+            .arg(format!("unix_socket_directories={}", dir.path().display()))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        let mut postgres = Self { port, server, bindir, dir, as_postgres };
+        postgres.wait_until_ready()?;
+        Ok(Some(postgres))
+    }
+
+    /// A connection string for `tokio-postgres` (key=value form).
+    pub fn connection_string(&self, database: &str) -> String {
+        format!("host=127.0.0.1 port={} user={USER} dbname={database}", self.port)
+    }
+
+    /// The server's log so far (for a failing test's message).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// The folder of the PostgreSQL binaries in use (for `pgbench` and the like).
+    pub fn bindir(&self) -> &Path {
+        &self.bindir
+    }
+
+    fn wait_until_ready(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = Command::new(self.bindir.join("pg_isready"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER, "-d", "postgres", "-q"])
+                .status()?;
+            if ready.success() {
+                return Ok(());
+            }
+            if let Some(status) = self.server.try_wait()? {
+                anyhow::bail!("PostgreSQL exited while starting ({status}):\n{}", self.log());
+            }
+            anyhow::ensure!(Instant::now() < deadline, "PostgreSQL did not start in 60 s:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // A fast shutdown: disconnect everyone, then stop; waits for it.
+        let stopped = command(self.as_postgres, &self.bindir.join("pg_ctl"))
+            .args(["stop", "-m", "fast", "-w", "-t", "30", "-D"])
+            .arg(self.dir.path().join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !stopped.is_ok_and(|status| status.success()) {
+            let _ = self.server.kill();
+        }
+        let _ = self.server.wait();
+    }
+}
+
+/// The folder with `initdb` and `postgres`: `SAMPLAN_PG_BINDIR`, or the newest
+/// of Debian's `/usr/lib/postgresql/<version>/bin`.
+fn bindir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("SAMPLAN_PG_BINDIR") {
+        return Some(PathBuf::from(dir)).filter(|dir| dir.join("initdb").is_file());
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").is_file().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+/// `program`, run as the `postgres` user if we are root.
+fn command(as_postgres: bool, program: &Path) -> Command {
+    if as_postgres {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let output = command.output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+fn is_root() -> anyhow::Result<bool> {
+    let output = Command::new("id").arg("-u").output()?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim() == "0")
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
