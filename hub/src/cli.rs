@@ -126,7 +126,14 @@ pub fn main() -> anyhow::Result<()> {
 
 async fn serve(path: PathBuf) -> anyhow::Result<()> {
     let config = load(&path)?;
-    let telemetry = Telemetry::start(config.log_format, "info", &config.telemetry)?;
+    let telemetry =
+        Telemetry::start(config.log_format, "info", &config.telemetry, config.limits.group_commit_max_batch)?;
+    let served = bind_and_serve(config).await;
+    telemetry.shutdown().await;
+    served
+}
+
+async fn bind_and_serve(config: Config) -> anyhow::Result<()> {
     let listeners = crate::server::Listeners::bind(&config).await?;
     // Printed (not only logged) so that scripts and tests can find the ports.
     println!("samplan listening on {}", listeners.grpc.local_addr()?);
@@ -139,9 +146,7 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
         wait_for_signal().await;
         signal.cancel();
     });
-    let served = crate::serve(config, listeners, shutdown).await;
-    telemetry.shutdown().await;
-    served
+    crate::serve(config, listeners, shutdown).await
 }
 
 async fn wait_for_signal() {

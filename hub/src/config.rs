@@ -343,6 +343,9 @@ impl Config {
         }
         if let Some(endpoint) = env("SAMPLAN_OTLP_ENDPOINT") {
             config.telemetry.otlp_endpoint = Some(endpoint).filter(|e| !e.is_empty());
+            if config.telemetry.otlp_endpoint.is_none() {
+                config.telemetry.otlp_ca_file = None;
+            }
         }
         if let Some(format) = env("SAMPLAN_LOG_FORMAT") {
             config.log_format = match format.as_str() {

@@ -104,14 +104,16 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
     let (telemetry, collector) = if options.traces {
         let collector = collector::Collector::counting().await?;
         let config = TelemetryConfig { otlp_endpoint: Some(collector.endpoint()), ..TelemetryConfig::default() };
-        (Telemetry::start(LogFormat::Pretty, "warn", &config)?, Some(collector))
+        (Telemetry::start(LogFormat::Pretty, "warn", &config, 512)?, Some(collector))
     } else {
         (Telemetry::logs(LogFormat::Pretty, "warn"), None)
     };
     measure(&options).await?;
     telemetry.shutdown().await;
     if let Some(collector) = collector {
-        println!("traces: the collector received {} spans", collector.count());
+        let spans = collector.count();
+        println!("traces: the collector received {spans} spans");
+        anyhow::ensure!(spans > 0, "no span reached the collector");
     }
     Ok(())
 }

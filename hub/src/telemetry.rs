@@ -14,7 +14,7 @@ use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
-use tracing_subscriber::filter::{EnvFilter, Targets};
+use tracing_subscriber::filter::{EnvFilter, filter_fn};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{Layer as _, Registry};
@@ -24,7 +24,8 @@ use crate::config::{LogFormat, TelemetryConfig};
 /// What [`Telemetry::start`] installed; [`Telemetry::shutdown`] exports what is left.
 #[derive(Default)]
 pub struct Telemetry {
-    traces: Option<SdkTracerProvider>,
+    /// The provider, and how long its last export may take.
+    traces: Option<(SdkTracerProvider, std::time::Duration)>,
 }
 
 /// The crates whose spans are exported (not the transport's).
@@ -33,39 +34,49 @@ const TRACED_CRATES: [&str; 2] = ["samplan_services", "samplan_hub"];
 impl Telemetry {
     /// Log lines only, at `default_level` unless `RUST_LOG` says otherwise.
     pub fn logs(format: LogFormat, default_level: &str) -> Self {
-        install(format, default_level, None);
+        // A second call in one process (the tests) keeps the first subscriber.
+        let _ = install(format, default_level, None);
         Self::default()
     }
 
-    /// Log lines, and traces if `config` names a collector. Call it within the
-    /// Tokio runtime: the exporter's connection runs on it.
-    pub fn start(format: LogFormat, default_level: &str, config: &TelemetryConfig) -> anyhow::Result<Self> {
+    /// Log lines, and traces if `config` names a collector. A group commit's
+    /// span links to up to `max_batch` calls. Call it within the Tokio
+    /// runtime: the exporter's connection runs on it.
+    pub fn start(
+        format: LogFormat,
+        default_level: &str,
+        config: &TelemetryConfig,
+        max_batch: usize,
+    ) -> anyhow::Result<Self> {
         let Some(endpoint) = &config.otlp_endpoint else {
             return Ok(Self::logs(format, default_level));
         };
-        let provider = provider(endpoint, config)?;
+        let provider = provider(endpoint, config, max_batch)?;
+        anyhow::ensure!(
+            install(format, default_level, Some(&provider)),
+            "traces cannot be exported: this process already has a log subscriber"
+        );
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-        install(format, default_level, Some(&provider));
         tracing::info!(
             endpoint = %endpoint,
             sample_ratio = config.sample_ratio,
             "exporting traces over OTLP"
         );
-        Ok(Self { traces: Some(provider) })
+        Ok(Self { traces: Some((provider, config.export_timeout())) })
     }
 
     /// Exports the spans still queued (waiting at most the export timeout) and stops.
     pub async fn shutdown(self) {
-        let Some(provider) = self.traces else { return };
+        let Some((provider, timeout)) = self.traces else { return };
         // It blocks until the exporter's thread is done; that thread needs the runtime.
-        let stopped = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        let stopped = tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(timeout)).await;
         if let Ok(Err(error)) = stopped {
             tracing::warn!(%error, "the last traces were not exported");
         }
     }
 }
 
-fn provider(endpoint: &str, config: &TelemetryConfig) -> anyhow::Result<SdkTracerProvider> {
+fn provider(endpoint: &str, config: &TelemetryConfig, max_batch: usize) -> anyhow::Result<SdkTracerProvider> {
     let mut exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(endpoint)
@@ -82,6 +93,7 @@ fn provider(endpoint: &str, config: &TelemetryConfig) -> anyhow::Result<SdkTrace
         .with_batch_exporter(exporter)
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sample_ratio))))
         .with_resource(resource)
+        .with_max_links_per_span(u32::try_from(max_batch).unwrap_or(u32::MAX))
         .build())
 }
 
@@ -112,8 +124,10 @@ impl SpanExporter for Counted {
 }
 
 /// Installs the global subscriber: log lines filtered by `RUST_LOG`, and the
-/// spans of [`TRACED_CRATES`] for `traces`, whatever `RUST_LOG` says.
-fn install(format: LogFormat, default_level: &str, traces: Option<&SdkTracerProvider>) {
+/// spans (only spans: log lines carry what spans must not) of
+/// [`TRACED_CRATES`] for `traces`, whatever `RUST_LOG` says. False if the
+/// process had a subscriber already.
+fn install(format: LogFormat, default_level: &str, traces: Option<&SdkTracerProvider>) -> bool {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let lines: Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync> = match format {
@@ -121,9 +135,11 @@ fn install(format: LogFormat, default_level: &str, traces: Option<&SdkTracerProv
         LogFormat::Pretty => lines.with_filter(filter).boxed(),
     };
     let spans = traces.map(|provider| {
-        let ours = TRACED_CRATES
-            .iter()
-            .fold(Targets::new(), |targets, krate| targets.with_target(*krate, tracing::Level::INFO));
+        let ours = filter_fn(|meta| {
+            meta.is_span()
+                && *meta.level() <= tracing::Level::INFO
+                && TRACED_CRATES.iter().any(|krate| meta.target().starts_with(krate))
+        });
         // Neither source locations, threads nor busy/idle times: each costs
         // work at every poll of a call, and the span names say where it is.
         tracing_opentelemetry::layer()
@@ -133,6 +149,5 @@ fn install(format: LogFormat, default_level: &str, traces: Option<&SdkTracerProv
             .with_tracked_inactivity(false)
             .with_filter(ours)
     });
-    // A second call (a test that serves twice in one process) keeps the first.
-    let _ = tracing_subscriber::registry().with(lines).with(spans).try_init();
+    tracing_subscriber::registry().with(lines).with(spans).try_init().is_ok()
 }

@@ -66,15 +66,19 @@ pub(super) fn answered(code: Code) {
     }
 }
 
-/// A request's headers as OpenTelemetry's propagators read them.
+/// A request's `traceparent` as OpenTelemetry's propagators read it. Nothing
+/// else: `tracestate` is free text of the caller's (it could name a citizen),
+/// and it would be copied into every exported span of the trace.
 struct Headers<'a>(&'a http::HeaderMap);
+
+const TRACEPARENT: &str = "traceparent";
 
 impl Extractor for Headers<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|value| value.to_str().ok())
+        (key == TRACEPARENT).then(|| self.0.get(TRACEPARENT)?.to_str().ok()).flatten()
     }
 
     fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(http::HeaderName::as_str).collect()
+        if self.0.contains_key(TRACEPARENT) { vec![TRACEPARENT] } else { Vec::new() }
     }
 }

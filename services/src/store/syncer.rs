@@ -15,9 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
-use opentelemetry::trace::TraceContextExt as _;
 use tokio::sync::{oneshot, watch};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::failure::Failure;
 use super::writer::add_micros;
@@ -39,8 +37,9 @@ pub(super) struct Pending {
     /// The last global position assigned when the round was applied.
     pub position: u64,
     pub answers: Vec<Answer>,
-    /// The round's span, for the sync's span to hang under.
-    pub trace: opentelemetry::Context,
+    /// The round's span (no longer entered), for the sync's span to hang
+    /// under; it is exported once the sync is done.
+    pub round: tracing::Span,
 }
 
 pub(super) struct Syncer {
@@ -97,13 +96,10 @@ impl Syncer {
 
 /// The span of one sync: a child of the first round it makes durable, linked to the others.
 fn sync_span(rounds: &[Pending]) -> tracing::Span {
-    let span = tracing::info_span!("sync", rounds = rounds.len() as i64);
-    let mut traces = rounds.iter().map(|round| &round.trace);
-    if let Some(first) = traces.next() {
-        let _ = span.set_parent(first.clone());
-    }
-    for other in traces {
-        span.add_link(other.span().span_context().clone());
+    let Some((first, others)) = rounds.split_first() else { return tracing::Span::none() };
+    let span = tracing::info_span!(parent: &first.round, "sync", rounds = rounds.len() as i64);
+    for other in others {
+        span.follows_from(&other.round);
     }
     span
 }

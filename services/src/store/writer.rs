@@ -18,7 +18,6 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::audit::{AuditRecord, Checkpoint, event_hash};
 use super::backup::Cut;
@@ -59,6 +58,22 @@ struct Staging {
     event_hashes: Vec<(u64, [u8; 32])>,
     /// One audit entry per job, in order.
     audit: Vec<AuditEntry>,
+}
+
+/// The span of a round after `position`, which follows from (links to) the
+/// span of every call it serves.
+fn round_span(jobs: &[(Job, tracing::Span)], position: u64) -> tracing::Span {
+    let round = tracing::info_span!(
+        "group_commit",
+        jobs = jobs.len() as i64,
+        first_position = position as i64 + 1,
+        last_position = tracing::field::Empty,
+        audit_records = tracing::field::Empty,
+    );
+    for (_, caller) in jobs {
+        round.follows_from(caller);
+    }
+    round
 }
 
 /// The answer to a job the writer will not do.
@@ -179,7 +194,7 @@ impl Writer {
         let checkpoint = Checkpoint::sign(&self.options.checkpoint_key, sequence, hash);
         let cut = Cut { position: self.position, checkpoint };
         let pending =
-            Pending { position: self.position, answers: vec![answer(reply, Ok(cut))], trace: Default::default() };
+            Pending { position: self.position, answers: vec![answer(reply, Ok(cut))], round: tracing::Span::none() };
         if let Err(unsent) = self.sync.send(pending) {
             for answer in unsent.0.answers {
                 answer(false);
@@ -200,18 +215,8 @@ impl Writer {
             }
             return;
         }
-        let round = tracing::info_span!(
-            "group_commit",
-            jobs = jobs.len() as i64,
-            first_position = self.position as i64 + 1,
-            last_position = tracing::field::Empty,
-            audit_records = tracing::field::Empty,
-        );
-        for (_, caller) in &jobs {
-            round.follows_from(caller);
-        }
-        let trace = round.context();
-        let _entered = round.enter();
+        let round = round_span(&jobs, self.position);
+        let entered = round.enter();
         let (first_position, audit_head) = (self.position, self.audit_head);
         let mut staging = Staging::default();
         let mut answers = Vec::with_capacity(jobs.len());
@@ -265,7 +270,8 @@ impl Writer {
         metrics::histogram!(crate::metrics::GROUP_COMMIT_JOBS).record(answers.len() as f64);
         metrics::counter!(crate::metrics::AUDIT_RECORDS).increment(audit_records as u64);
         self.recent.write().keep(staging.plans, &staging.plan_bytes);
-        let pending = Pending { position: self.position, answers, trace };
+        drop(entered);
+        let pending = Pending { position: self.position, answers, round };
         if let Err(unsent) = self.sync.send(pending) {
             for answer in unsent.0.answers {
                 answer(false);
