@@ -26,7 +26,8 @@ pub struct TelemetryConfig {
     /// The `service.name` the spans carry.
     #[serde(default = "default_service_name")]
     pub service_name: String,
-    /// How long one export to the collector may take before it is given up.
+    /// How long one export to the collector may take before it is given up;
+    /// also the most the hub waits for the last spans when it stops.
     #[serde(default = "default_export_timeout_ms")]
     pub export_timeout_ms: u64,
 }
