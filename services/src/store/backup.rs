@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::audit::Checkpoint;
-use super::writer::RequestRecord;
+use super::decide::RequestRecord;
 use super::{Error, decode, encode, keys, migrate, plan_audit};
 use crate::domain::{PlanId, RecordedEvent, Timestamp};
 

@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod backup;
+mod decide;
 mod failure;
 mod keys;
 mod migrate;

@@ -1,9 +1,10 @@
-//! The single writer thread.
+//! The single writer thread: sled's side of a write.
 //!
 //! One thread owns every write, so decisions need no locks and the global
 //! position is assigned without gaps. Each round takes all queued jobs (up to
-//! `max_batch`), decides them in order against the plans as staged so far,
-//! applies everything to sled in one atomic batch and flushes sled's buffers
+//! `max_batch`), has each decided in order against the plans as staged so far
+//! (the application step, [`super::decide`], the same for every engine),
+//! stages what it writes, applies everything to sled in one atomic batch and flushes sled's buffers
 //! to the file. It then hands the answers to the syncer ([`super::syncer`])
 //! and goes on with the next round while the syncer makes the earlier rounds
 //! device-durable: the next round overlaps the `fdatasync`.
@@ -15,31 +16,16 @@ use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 use parking_lot::RwLock;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use super::audit::{AuditRecord, Checkpoint, event_hash};
 use super::backup::Cut;
+use super::decide::{self, Appended, Decided, Reads, RequestRecord};
 use super::plan_audit::PlanIndex;
 use super::syncer::{Answer, Pending, answer};
-use super::{Error, Intent, Job, MAX_EVENT_BYTES, MAX_PLAN_BYTES, Message, Outcome, Stats, StoreOptions, Submission};
+use super::{Error, Intent, Job, Message, Outcome, Stats, StoreOptions, Submission};
 use super::{decode, encode, keys};
-use crate::domain::{
-    AuditEntry, CitizenKey, Context, Decision, DomainError, IdSeed, Plan, PlanId, Purpose, RecordedEvent, Timestamp,
-    citizen, create, decide, disclosure, emergency_access, grounds, join, mark_overdue, policy,
-};
-
-/// What a request id was used for, and what it answered.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(super) struct RequestRecord {
-    fingerprint: [u8; 32],
-    pub plan_id: PlanId,
-    pub version: u64,
-    created: bool,
-    /// How many events the request appended; they end the plan's log at `version`.
-    count: u32,
-}
+use crate::domain::{AuditEntry, CitizenKey, Plan, PlanId, RecordedEvent, Timestamp};
 
 /// Everything one round has decided but not yet written.
 #[derive(Default)]
@@ -231,7 +217,8 @@ impl Writer {
                     } else {
                         self.process(&mut staging, &submission, &intent, now)
                     };
-                    let entry = self.audit_entry(&staging, &submission, &intent, &result, now);
+                    let view = View { writer: self, st: &staging };
+                    let entry = decide::audit_entry(&view, &submission, &intent, &result, now, &staging.event_hashes);
                     staging.audit.push(entry);
                     answers.push(answer(reply, result));
                 }
@@ -304,91 +291,7 @@ impl Writer {
         Ok(())
     }
 
-    /// What the audit log says about one job.
-    fn audit_entry(
-        &self,
-        st: &Staging,
-        sub: &Submission,
-        intent: &Intent,
-        result: &Result<Outcome, Error>,
-        now: Timestamp,
-    ) -> AuditEntry {
-        let plan_id = result.as_ref().ok().map(|o| o.plan_id);
-        let (action, plan, purpose, categories, ground) = match (intent, result) {
-            (Intent::Create { .. }, _) => {
-                // The response shows the caller its view of the plan.
-                let viewed = plan_id
-                    .and_then(|id| self.inspect(st, id, |plan| policy::view(plan, &sub.actor, now).ok()))
-                    .flatten()
-                    .map(|view| view.categories())
-                    .unwrap_or_default();
-                let (action, ground) = if result.as_ref().is_ok_and(Outcome::joined) {
-                    if sub.actor.sector.is_health() {
-                        (
-                            "JoinCareTeam",
-                            "a health service joining for the citizen's current treatment, with a stated reason, for review (sundhedsloven § 41, stk. 2, nr. 1)",
-                        )
-                    } else {
-                        (
-                            "JoinCareTeam",
-                            "an organisation joining under the citizen's consent naming it (sundhedsloven § 43, stk. 1; forvaltningsloven § 28, stk. 2, nr. 1)",
-                        )
-                    }
-                } else {
-                    ("CreatePlan", "plan created or found by an organisation of the care team")
-                };
-                (action.to_owned(), plan_id, Purpose::CareCoordination, viewed, ground)
-            }
-            (Intent::Change { plan, command, .. }, _) => (
-                format!("ChangePlan.{}", command.name()),
-                Some(*plan),
-                Purpose::CareCoordination,
-                // Items are never removed, so the plan after the change knows the categories too.
-                self.inspect(st, *plan, |plan| command.touches(plan)).unwrap_or_default(),
-                if sub.actor.is_citizen() {
-                    "the citizen writing their own part of their plan"
-                } else {
-                    "care-team member writing its part of the plan"
-                },
-            ),
-            (Intent::MarkOverdue { plan, clock_id }, _) => (
-                "MarkClockOverdue".to_owned(),
-                Some(*plan),
-                Purpose::CareCoordination,
-                self.inspect(st, *plan, |plan| {
-                    plan.clock(clock_id).map(|c| disclosure::clock_reveals(c.kind).to_vec())
-                })
-                .flatten()
-                .unwrap_or_default(),
-                "the hub's deadline watcher: a running clock passed its due date",
-            ),
-            (Intent::EmergencyAccess { .. }, _) => (
-                "RequestEmergencyAccess".to_owned(),
-                plan_id,
-                Purpose::EmergencyAccess,
-                Vec::new(),
-                grounds::EMERGENCY_CITATION,
-            ),
-        };
-        let (decision, legal_ground, categories) = match result {
-            Ok(_) => (Decision::Allowed, ground, categories),
-            Err(error) => (Decision::Denied { reason: error.reason().to_owned() }, "", Vec::new()),
-        };
-        AuditEntry {
-            at: now,
-            actor: Some(sub.actor.clone()),
-            certificate_identity: None,
-            correlation_id: sub.correlation_id.clone(),
-            plan,
-            action,
-            purpose,
-            categories,
-            decision,
-            legal_ground: legal_ground.to_owned(),
-            events: if result.is_ok() { st.event_hashes.clone() } else { Vec::new() },
-        }
-    }
-
+    /// Decides one submission (the application step, [`decide`]) and stages what it writes.
     fn process(
         &mut self,
         st: &mut Staging,
@@ -396,121 +299,25 @@ impl Writer {
         intent: &Intent,
         now: Timestamp,
     ) -> Result<Outcome, Error> {
-        // The request id's key and the fingerprint of what it asked for.
-        let request = match &sub.request_id {
-            Some(id) => Some((keys::request(&sub.actor, id), Sha256::digest(encode(intent)?).into())),
-            None => None,
-        };
-        if let Some((key, fingerprint)) = &request
-            && let Some(record) = self.request_record(st, key)?
-        {
-            if &record.fingerprint != fingerprint {
-                return Err(Error::RequestIdReused);
+        let view = View { writer: self, st };
+        match decide::submission(&view, &self.options, sub, intent, now, self.position)? {
+            Decided::Replayed(outcome) => Ok(outcome),
+            Decided::Unchanged { outcome, request } => {
+                remember(st, request)?;
+                Ok(outcome)
             }
-            return self.replay(st, &record);
+            Decided::Appended(appended) => self.stage(st, *appended),
         }
+    }
 
-        let today = now.date();
-        let ids = fresh_ids();
-        if let Intent::Create { .. } = intent {
-            // Before the lookup: whether the plan exists is not for a refused caller to learn.
-            citizen::may_enter(&sub.actor)?;
-        }
-        let (plan_id, before, payloads) = match intent {
-            Intent::Create { citizen, kind, reason } => match self.citizen_plan(st, citizen)? {
-                Some(plan_id) => {
-                    let plan = self.citizen_plan_loaded(st, plan_id)?;
-                    match join(&plan, &sub.actor, now, reason.clone(), ids)? {
-                        Some(joined) => (plan_id, Some(plan), vec![joined]),
-                        None => {
-                            let outcome =
-                                Outcome { plan_id, version: plan.version, created: false, events: Vec::new() };
-                            self.remember(st, request, &outcome, 0)?;
-                            return Ok(outcome);
-                        }
-                    }
-                }
-                None => (PlanId::random(), None, vec![create(&sub.actor, *kind, today, reason.clone(), ids)]),
-            },
-            Intent::Change { plan, expected_version, command } => {
-                let current = self.load(st, *plan)?.ok_or(DomainError::PlanNotFound)?;
-                // Membership first: an outsider must not learn even the version.
-                if !policy::takes_part(&current, &sub.actor, now) {
-                    return Err(DomainError::PlanNotFound.into());
-                }
-                // The version as the writer reads it (a role that reads no plans
-                // writes none): changes it may not see do not make it stale.
-                let shown = current.trail.shown_version(&policy::view(&current, &sub.actor, now)?.categories());
-                if shown != *expected_version {
-                    return Err(Error::StaleVersion { expected: *expected_version, current: shown });
-                }
-                let ctx = Context {
-                    actor: &sub.actor,
-                    now,
-                    ids,
-                    rules: &self.options.rules,
-                    deadlines: &self.options.deadlines,
-                };
-                let payloads = decide(&current, command, ctx)?;
-                (*plan, Some(current), payloads)
-            }
-            Intent::EmergencyAccess { citizen, justification } => {
-                // Who may ask at all is decided first: whether the citizen has a plan is not for others to learn.
-                policy::may_request_emergency_access(&sub.actor)?;
-                let plan_id = self.citizen_plan(st, citizen)?.ok_or(DomainError::PlanNotFound)?;
-                let plan = self.citizen_plan_loaded(st, plan_id)?;
-                let granted = emergency_access(
-                    &sub.actor,
-                    now,
-                    justification.clone(),
-                    self.options.emergency_access_micros,
-                    ids,
-                )?;
-                (plan_id, Some(plan), vec![granted])
-            }
-            Intent::MarkOverdue { plan, clock_id } => {
-                let current = self.load(st, *plan)?.ok_or(DomainError::PlanNotFound)?;
-                let overdue = mark_overdue(&current, clock_id, today)?;
-                (*plan, Some(current), vec![overdue])
-            }
-        };
-
-        let created = before.is_none();
-        let old_clock_keys = before.as_ref().map(keys::clock_keys).unwrap_or_default();
-        let mut plan = before;
-        let mut events = Vec::with_capacity(payloads.len());
-        let mut encoded = Vec::with_capacity(payloads.len());
-        for (i, payload) in payloads.into_iter().enumerate() {
-            let event = RecordedEvent {
-                plan_id,
-                sequence: plan.as_ref().map_or(1, |p| p.version + 1),
-                global_position: self.position + 1 + i as u64,
-                recorded_at: now,
-                actor: sub.actor.clone(),
-                correlation_id: sub.correlation_id.clone(),
-                request_id: sub.request_id.clone(),
-                category: payload.category(plan.as_ref()),
-                payload,
-            };
-            let bytes = encode(&event)?;
-            if bytes.len() > MAX_EVENT_BYTES {
-                return Err(Error::PlanTooLarge { limit: MAX_EVENT_BYTES });
-            }
-            match &mut plan {
-                Some(p) => p.apply(&event),
-                None => plan = Plan::from_first(&event),
-            }
-            encoded.push(bytes);
-            events.push(event);
-        }
-        let plan = plan.ok_or_else(|| Error::Storage("a new plan must start with PlanCreated".into()))?;
-        let plan_bytes = encode(&plan)?;
-        let plan_size = plan_bytes.len();
-        if plan_size > MAX_PLAN_BYTES {
-            return Err(Error::PlanTooLarge { limit: MAX_PLAN_BYTES });
-        }
-
-        for (event, bytes) in events.iter().zip(encoded) {
+    /// Stages appended events: each event under its plan, the round's slice of
+    /// the global log, the review indexes, the projection, its clock keys, the
+    /// citizen index of a new plan and the request record.
+    fn stage(&mut self, st: &mut Staging, appended: Appended) -> Result<Outcome, Error> {
+        let Appended { outcome, encoded, plan, plan_bytes, citizen, request } = appended;
+        let plan_id = outcome.plan_id;
+        let old_clock_keys = View { writer: self, st }.inspect(plan_id, keys::clock_keys).unwrap_or_default();
+        for (event, bytes) in outcome.events.iter().zip(encoded) {
             st.event_hashes.push((event.sequence, event_hash(&bytes)));
             if let Some(index) = keys::review_index(event) {
                 st.batch.insert(
@@ -524,6 +331,7 @@ impl Writer {
             }
             st.round.push((plan_id, event.sequence));
         }
+        let plan_size = plan_bytes.len();
         st.batch.insert(keys::projection(plan_id).as_slice(), plan_bytes);
         let new_clock_keys = keys::clock_keys(&plan);
         for key in old_clock_keys.iter().filter(|k| !new_clock_keys.contains(k)) {
@@ -532,104 +340,76 @@ impl Writer {
         for key in new_clock_keys.iter().filter(|k| !old_clock_keys.contains(k)) {
             st.batch.insert(key.as_slice(), &[]);
         }
-        if let (true, Intent::Create { citizen, .. }) = (created, intent) {
-            st.batch.insert(keys::citizen(citizen).as_slice(), plan_id.0.as_slice());
-            st.citizens.insert(*citizen, plan_id);
+        if let Some(citizen) = citizen {
+            st.batch.insert(keys::citizen(&citizen).as_slice(), plan_id.0.as_slice());
+            st.citizens.insert(citizen, plan_id);
         }
-        let outcome = Outcome { plan_id, version: plan.version, created, events };
         st.plans.insert(plan_id, plan);
         st.plan_bytes.insert(plan_id, plan_size);
         self.position += outcome.events.len() as u64;
-        let count = u32::try_from(outcome.events.len()).unwrap_or(u32::MAX);
-        self.remember(st, request, &outcome, count)?;
+        remember(st, request)?;
         Ok(outcome)
     }
+}
 
-    fn remember(
-        &self,
-        st: &mut Staging,
-        request: Option<(Vec<u8>, [u8; 32])>,
-        outcome: &Outcome,
-        count: u32,
-    ) -> Result<(), Error> {
-        let Some((key, fingerprint)) = request else { return Ok(()) };
-        let record = RequestRecord {
-            fingerprint,
-            plan_id: outcome.plan_id,
-            version: outcome.version,
-            created: outcome.created,
-            count,
-        };
-        st.batch.insert(key.as_slice(), encode(&record)?);
-        st.requests.insert(key, record);
-        Ok(())
-    }
+/// Stages a request record, for retries in this round and after.
+fn remember(st: &mut Staging, request: Option<(Vec<u8>, RequestRecord)>) -> Result<(), Error> {
+    let Some((key, record)) = request else { return Ok(()) };
+    st.batch.insert(key.as_slice(), encode(&record)?);
+    st.requests.insert(key, record);
+    Ok(())
+}
 
-    fn replay(&self, st: &Staging, record: &RequestRecord) -> Result<Outcome, Error> {
-        let first = record.version + 1 - u64::from(record.count);
-        let mut events = Vec::with_capacity(record.count as usize);
-        for sequence in first..=record.version {
-            let event = match st.events.get(&(record.plan_id, sequence)) {
-                Some(event) => event.clone(),
-                None => decode(
-                    &self
-                        .db
-                        .get(keys::event(record.plan_id, sequence))?
-                        .ok_or_else(|| Error::Storage("request record points nowhere".into()))?,
-                )?,
-            };
-            events.push(event);
-        }
-        Ok(Outcome { plan_id: record.plan_id, version: record.version, created: record.created, events })
-    }
+/// The store as a round sees it: what it staged, then the recent plans, then sled.
+struct View<'a> {
+    writer: &'a Writer,
+    st: &'a Staging,
+}
 
-    fn load(&self, st: &Staging, id: PlanId) -> Result<Option<Plan>, Error> {
-        if let Some(plan) = st.plans.get(&id) {
+impl Reads for View<'_> {
+    fn plan(&self, id: PlanId) -> Result<Option<Plan>, Error> {
+        if let Some(plan) = self.st.plans.get(&id) {
             return Ok(Some(plan.clone()));
         }
-        if let Some(plan) = self.recent.read().get(&id) {
+        if let Some(plan) = self.writer.recent.read().get(&id) {
             return Ok(Some(Plan::clone(&plan)));
         }
-        super::projection(&self.db, id)
+        super::projection(&self.writer.db, id)
     }
 
-    /// `f` of the plan as staged or stored, without copying a staged or recent one.
-    fn inspect<R>(&self, st: &Staging, id: PlanId, f: impl FnOnce(&Plan) -> R) -> Option<R> {
-        if let Some(plan) = st.plans.get(&id) {
+    fn inspect<R>(&self, id: PlanId, f: impl FnOnce(&Plan) -> R) -> Option<R> {
+        if let Some(plan) = self.st.plans.get(&id) {
             return Some(f(plan));
         }
-        let recent = self.recent.read().get(&id);
+        let recent = self.writer.recent.read().get(&id);
         if let Some(plan) = recent {
             return Some(f(&plan));
         }
-        super::projection(&self.db, id).ok().flatten().map(|plan| f(&plan))
+        super::projection(&self.writer.db, id).ok().flatten().map(|plan| f(&plan))
     }
 
-    fn citizen_plan_loaded(&self, st: &Staging, plan_id: PlanId) -> Result<Plan, Error> {
-        self.load(st, plan_id)?.ok_or_else(|| Error::Storage("citizen index points nowhere".into()))
-    }
-
-    fn citizen_plan(&self, st: &Staging, citizen: &CitizenKey) -> Result<Option<PlanId>, Error> {
-        if let Some(id) = st.citizens.get(citizen) {
+    fn citizen_plan(&self, citizen: &CitizenKey) -> Result<Option<PlanId>, Error> {
+        if let Some(id) = self.st.citizens.get(citizen) {
             return Ok(Some(*id));
         }
-        self.db.get(keys::citizen(citizen))?.map(|bytes| keys::decode_plan_id(&bytes)).transpose()
+        self.writer.db.get(keys::citizen(citizen))?.map(|bytes| keys::decode_plan_id(&bytes)).transpose()
     }
 
-    fn request_record(&self, st: &Staging, key: &[u8]) -> Result<Option<RequestRecord>, Error> {
-        if let Some(record) = st.requests.get(key) {
+    fn request_record(&self, key: &[u8]) -> Result<Option<RequestRecord>, Error> {
+        if let Some(record) = self.st.requests.get(key) {
             return Ok(Some(record.clone()));
         }
-        self.db.get(key)?.map(|b| decode(&b)).transpose()
+        self.writer.db.get(key)?.map(|b| decode(&b)).transpose()
+    }
+
+    fn event(&self, plan: PlanId, sequence: u64) -> Result<Option<RecordedEvent>, Error> {
+        if let Some(event) = self.st.events.get(&(plan, sequence)) {
+            return Ok(Some(event.clone()));
+        }
+        self.writer.db.get(keys::event(plan, sequence))?.map(|bytes| decode(&bytes)).transpose()
     }
 }
 
 pub(super) fn add_micros(counter: &AtomicU64, since: Instant) {
     counter.fetch_add(u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
-}
-
-/// A random seed for the ids one decision gives the items it adds.
-fn fresh_ids() -> IdSeed {
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    IdSeed(u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]]))
 }
