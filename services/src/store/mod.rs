@@ -20,6 +20,7 @@ mod failure;
 mod keys;
 mod migrate;
 mod plan_audit;
+pub mod postgres;
 mod syncer;
 mod writer;
 
