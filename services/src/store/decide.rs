@@ -57,6 +57,9 @@ pub(super) struct Appended {
     /// The plan after the events, and encoded.
     pub plan: Plan,
     pub plan_bytes: Vec<u8>,
+    /// The clock index keys of the plan before the events (for sled to
+    /// remove those that no longer hold).
+    pub clock_keys_before: Vec<Vec<u8>>,
     /// The citizen of a plan this created.
     pub citizen: Option<CitizenKey>,
     pub request: Option<(Vec<u8>, RequestRecord)>,
@@ -85,12 +88,12 @@ pub(super) fn submission(
     }
     let (plan_id, before, payloads) = payloads(reads, options, sub, intent, now)?;
     let created = before.is_none();
-    if payloads.is_empty() {
-        let version = before.map_or(0, |plan| plan.version);
-        let outcome = Outcome { plan_id, version, created: false, events: Vec::new() };
+    if let (Intent::Create { .. }, Some(plan), true) = (intent, &before, payloads.is_empty()) {
+        let outcome = Outcome { plan_id, version: plan.version, created: false, events: Vec::new() };
         let request = remembered(request, &outcome, 0);
         return Ok(Decided::Unchanged { outcome, request });
     }
+    let clock_keys_before = before.as_ref().map(keys::clock_keys).unwrap_or_default();
     let mut plan = before;
     let mut events = Vec::with_capacity(payloads.len());
     let mut encoded = Vec::with_capacity(payloads.len());
@@ -129,7 +132,15 @@ pub(super) fn submission(
     let outcome = Outcome { plan_id, version: plan.version, created, events };
     let count = u32::try_from(outcome.events.len()).unwrap_or(u32::MAX);
     let request = remembered(request, &outcome, count);
-    Ok(Decided::Appended(Box::new(Appended { outcome, encoded, plan, plan_bytes, citizen, request })))
+    Ok(Decided::Appended(Box::new(Appended {
+        outcome,
+        encoded,
+        plan,
+        plan_bytes,
+        clock_keys_before,
+        citizen,
+        request,
+    })))
 }
 
 /// The plan an intent is about, as it was, and the domain's payloads for it

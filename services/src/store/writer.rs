@@ -314,9 +314,9 @@ impl Writer {
     /// the global log, the review indexes, the projection, its clock keys, the
     /// citizen index of a new plan and the request record.
     fn stage(&mut self, st: &mut Staging, appended: Appended) -> Result<Outcome, Error> {
-        let Appended { outcome, encoded, plan, plan_bytes, citizen, request } = appended;
+        let Appended { outcome, encoded, plan, plan_bytes, clock_keys_before: old_clock_keys, citizen, request } =
+            appended;
         let plan_id = outcome.plan_id;
-        let old_clock_keys = View { writer: self, st }.inspect(plan_id, keys::clock_keys).unwrap_or_default();
         for (event, bytes) in outcome.events.iter().zip(encoded) {
             st.event_hashes.push((event.sequence, event_hash(&bytes)));
             if let Some(index) = keys::review_index(event) {
