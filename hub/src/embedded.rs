@@ -46,13 +46,7 @@ impl EmbeddedHub {
     /// Like [`EmbeddedHub::start`], with `settings` (TOML tables the dev
     /// configuration does not have, such as `[subscriptions]`) added to it.
     pub async fn start_configured(dir: &Path, settings: &str) -> anyhow::Result<Self> {
-        let pki = Pki::new()?;
-        pki.write_dev_dir(dir)?;
-        if !settings.is_empty() {
-            let path = dir.join("samplan.toml");
-            let config = std::fs::read_to_string(&path)? + "\n" + settings;
-            std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
-        }
+        let pki = write_dev_config(dir, settings)?;
         Self::start_with(dir, pki).await
     }
 
@@ -143,6 +137,20 @@ impl EmbeddedHub {
         self.shutdown.cancel();
         self.task.await.context("hub task")?
     }
+}
+
+/// Writes a dev PKI and configuration (`samplan.toml`) into `dir`, with
+/// `settings` (TOML tables the dev configuration does not have, such as
+/// `[limits]`) added to it; the PKI, for clients.
+pub fn write_dev_config(dir: &Path, settings: &str) -> anyhow::Result<Pki> {
+    let pki = Pki::new()?;
+    pki.write_dev_dir(dir)?;
+    if !settings.is_empty() {
+        let path = dir.join("samplan.toml");
+        let config = std::fs::read_to_string(&path)? + "\n" + settings;
+        std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(pki)
 }
 
 pub fn read_identity(dir: &Path, organisation_id: &str) -> anyhow::Result<Identity> {

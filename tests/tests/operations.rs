@@ -146,9 +146,8 @@ async fn a_full_disk_turns_the_hub_not_serving_and_a_restart_recovers() -> anyho
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
-    samplan_hub::pki::Pki::new()?.write_dev_dir(dir.path())?;
+    samplan_hub::embedded::write_dev_config(dir.path(), "[limits]\nshutdown_grace_ms = 2000\n")?;
     let config = dir.path().join("samplan.toml");
-    std::fs::write(&config, std::fs::read_to_string(&config)? + "\n[limits]\nshutdown_grace_ms = 2000\n")?;
     let data = dir.path().join("data-on-small-disk");
     let disk = SmallDisk::mount(&data, "6m")?;
     let data_env = data.to_str().ok_or_else(|| anyhow::anyhow!("path"))?.to_owned();

@@ -34,11 +34,9 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_cpr_number_in_logs_or_storage() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    samplan_hub::pki::Pki::new()?.write_dev_dir(dir.path())?;
     let collector = Collector::start().await?;
-    let config = dir.path().join("samplan.toml");
-    let telemetry = format!("\n[telemetry]\notlp_endpoint = \"{}\"\n", collector.endpoint());
-    std::fs::write(&config, std::fs::read_to_string(&config)? + &telemetry)?;
+    let telemetry = format!("[telemetry]\notlp_endpoint = \"{}\"\n", collector.endpoint());
+    samplan_hub::embedded::write_dev_config(dir.path(), &telemetry)?;
     let (hub, addr) = spawn_hub(dir.path(), &[("RUST_LOG", "trace"), ("SAMPLAN_LOG_FORMAT", "json")])?;
     let mut ward = client(dir.path(), addr).await?;
     for cpr in CITIZENS {

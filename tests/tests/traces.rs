@@ -23,11 +23,9 @@ fn named<'a>(spans: &'a [Exported], name: &str) -> Vec<&'a Exported> {
 async fn calls_group_commits_and_syncs_are_traced() -> anyhow::Result<()> {
     let collector = Collector::start().await?;
     let dir = tempfile::tempdir()?;
-    samplan_hub::pki::Pki::new()?.write_dev_dir(dir.path())?;
-    let config = dir.path().join("samplan.toml");
     let telemetry =
-        format!("\n[telemetry]\notlp_endpoint = \"{}\"\nservice_name = \"samplan-under-test\"\n", collector.endpoint());
-    std::fs::write(&config, std::fs::read_to_string(&config)? + &telemetry)?;
+        format!("[telemetry]\notlp_endpoint = \"{}\"\nservice_name = \"samplan-under-test\"\n", collector.endpoint());
+    samplan_hub::embedded::write_dev_config(dir.path(), &telemetry)?;
     // Batches every 200 ms (the SDK's setting), so that /metrics counts them while serving.
     let (hub, addr, admin) = spawn_hub_with_admin(dir.path(), &[("OTEL_BSP_SCHEDULE_DELAY", "200")])?;
 

@@ -75,9 +75,7 @@ fn cpr(i: usize) -> String {
 }
 
 pub async fn run(dir: &Path, plans: usize, cache_mb: u64, writers: usize) -> anyhow::Result<()> {
-    crate::pki::Pki::new()?.write_dev_dir(dir)?;
-    let config = dir.join("samplan.toml");
-    std::fs::write(&config, std::fs::read_to_string(&config)? + &format!("\n[limits]\ncache_mb = {cache_mb}\n"))?;
+    crate::embedded::write_dev_config(dir, &format!("[limits]\ncache_mb = {cache_mb}\n"))?;
     let mut hub = Hub::spawn(dir)?;
     hub.serving().await?;
     eprintln!("load: restart: filling a hub process with {plans} plans through {writers} clients…");
