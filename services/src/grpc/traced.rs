@@ -35,8 +35,11 @@ pub(super) fn rpc_span(method: &str, headers: &http::HeaderMap) -> tracing::Span
     );
     // The global propagator is W3C trace context when traces are exported, and
     // a no-op otherwise (then there is also no layer to take the parent).
-    let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&Headers(headers)));
-    let _ = span.set_parent(parent);
+    // Most calls send no trace context: they skip the propagator altogether.
+    if headers.contains_key(TRACEPARENT) {
+        let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&Headers(headers)));
+        let _ = span.set_parent(parent);
+    }
     span
 }
 
