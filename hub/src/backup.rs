@@ -68,6 +68,7 @@ pub async fn take(store: &Store, dir: &Path) -> anyhow::Result<Taken> {
 /// `samplan backup`: through the running hub's admin listener, or, with no hub
 /// running, from the data folder directly.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
+    sled_only(config, "backup")?;
     if config.admin.enabled {
         let admin = config.admin.listen;
         println!("asking the hub at http://{admin} for a backup into its backup.dir …");
@@ -83,7 +84,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             Err(error) => return Err(error).with_context(|| format!("reaching the admin listener at {admin}")),
         }
     }
-    let store = crate::server::open_store(config).context(
+    let store = crate::server::open_store(config).await.context(
         "the data folder is in use, but no admin listener answers: take the backup through the hub's admin address",
     )?;
     let taken = take(&store, &config.backup.dir).await;
@@ -97,7 +98,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
 /// checks that as `samplan verify` does, and only then moves it into place;
 /// the staging folder goes last, so a restore cut short leaves it behind and
 /// no hub starts on the folder (the store refuses to open it).
-pub fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
+pub async fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
+    sled_only(config, "restore")?;
     let target = &config.data_dir;
     std::fs::create_dir_all(target).with_context(|| format!("creating {}", target.display()))?;
     let staging = target.join(backup::STAGING);
@@ -122,7 +124,7 @@ pub fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
     );
     let mut staged = config.clone();
     staged.data_dir = staging.clone();
-    if let Err(error) = crate::cli::verify(&staged) {
+    if let Err(error) = crate::cli::verify(&staged).await {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(error.context("the restored data did not verify; nothing was put in place"));
     }
@@ -156,4 +158,16 @@ fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
         options.mode(0o600);
     }
     options.open(path)
+}
+
+/// `samplan backup` and `restore` handle sled data folders; a PostgreSQL
+/// store is backed up with PostgreSQL's own tools.
+fn sled_only(config: &Config, command: &str) -> anyhow::Result<()> {
+    if config.store.engine == crate::config::EngineName::Postgres {
+        bail!(
+            "samplan {command} works on sled data folders; this hub's store is PostgreSQL: \
+             use pg_basebackup or your operator's backups and point-in-time recovery (docs/postgres.md)"
+        );
+    }
+    Ok(())
 }

@@ -117,9 +117,9 @@ pub fn main() -> anyhow::Result<()> {
                 );
                 crate::load::run(options).await
             }
-            Cmd::Verify { config } => verify(&load(&config)?),
+            Cmd::Verify { config } => verify(&load(&config)?).await,
             Cmd::Backup { config } => crate::backup::run(&load(&config)?).await,
-            Cmd::Restore { config, from } => crate::backup::restore(&load(&config)?, &from),
+            Cmd::Restore { config, from } => crate::backup::restore(&load(&config)?, &from).await,
         }
     })
 }
@@ -168,9 +168,11 @@ fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     Config::load(path, |key| std::env::var(key).ok())
 }
 
-pub(crate) fn verify(config: &Config) -> anyhow::Result<()> {
-    let store = crate::server::open_store(config)?;
-    let report = store.verify()?;
+pub(crate) async fn verify(config: &Config) -> anyhow::Result<()> {
+    let store = crate::server::open_store(config).await?;
+    let report = store.verify().await;
+    store.shutdown().await;
+    let report = report?;
     println!(
         "{} events in the global log, {} plans, {} audit records checked",
         report.events, report.plans, report.audit_records

@@ -18,9 +18,11 @@ use serde::{Deserialize, Serialize};
 
 mod deadlines;
 mod limits;
+mod store;
 mod telemetry;
 pub use deadlines::{ClockKindName, DeadlineConfig, DeadlineRuleConfig, RuleBasisName};
 pub use limits::Limits;
+pub use store::{EngineName, PostgresConfig, StoreConfig};
 pub use telemetry::TelemetryConfig;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -29,8 +31,11 @@ pub struct Config {
     /// Address to listen on. Override: `SAMPLAN_LISTEN`.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// Folder of the sled database. Override: `SAMPLAN_DATA_DIR`.
+    /// Folder of the sled database (`store.engine = "sled"`). Override: `SAMPLAN_DATA_DIR`.
     pub data_dir: PathBuf,
+    /// Which engine keeps the log: sled (the default) or PostgreSQL.
+    #[serde(default)]
+    pub store: StoreConfig,
     /// File with the 32-byte secret (64 hex characters) that keys citizen pseudonyms.
     pub pseudonym_key_file: PathBuf,
     /// `pretty` (development) or `json` (production). Override: `SAMPLAN_LOG_FORMAT`.
@@ -347,6 +352,7 @@ impl Config {
                 config.telemetry.otlp_ca_file = None;
             }
         }
+        config.store.override_from(&env)?;
         if let Some(format) = env("SAMPLAN_LOG_FORMAT") {
             config.log_format = match format.as_str() {
                 "json" => LogFormat::Json,
@@ -377,6 +383,7 @@ impl Config {
             }
         }
         self.telemetry.resolve(base);
+        self.store.resolve(base);
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -385,6 +392,7 @@ impl Config {
         }
         self.limits.validate()?;
         self.telemetry.validate()?;
+        self.store.validate()?;
         if !(100..=3_600_000).contains(&self.tls.reload_check_ms) {
             bail!("tls.reload_check_ms must be between 100 and 3600000");
         }

@@ -63,9 +63,26 @@ impl EmbeddedHub {
     /// Like [`EmbeddedHub::start`], on a hub whose clock is `clock`, not the
     /// wall clock: it decides every write, read and deadline by that clock.
     pub async fn start_at(dir: &Path, clock: Clock) -> anyhow::Result<Self> {
-        let pki = Pki::new()?;
-        pki.write_dev_dir(dir)?;
+        Self::start_configured_at(dir, "", clock).await
+    }
+
+    /// [`EmbeddedHub::start_configured`] and [`EmbeddedHub::start_at`] at once.
+    pub async fn start_configured_at(dir: &Path, settings: &str, clock: Clock) -> anyhow::Result<Self> {
+        let pki = write_dev_config(dir, settings)?;
         Self::serve(dir, pki, Some(clock)).await
+    }
+
+    /// Another hub on this one's configuration — the same PKI, secrets and
+    /// store — with its own folder `dir` and ports: a second hub on one
+    /// PostgreSQL database (on sled, the two would contend for one data folder).
+    pub async fn start_beside(&self, dir: &Path) -> anyhow::Result<Self> {
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::copy(entry.path(), dir.join(entry.file_name()))?;
+            }
+        }
+        Self::serve(dir, self.pki.try_clone()?, None).await
     }
 
     /// Serves with the configuration already in `dir` (e.g. after a restart).
@@ -83,7 +100,7 @@ impl EmbeddedHub {
         if let Some(clock) = clock {
             options.clock = clock;
         }
-        let store = crate::server::open_store_with(options)?;
+        let store = crate::server::open_store_with(&config, options).await?;
         let subscriptions = crate::server::subscriptions(&config, &shutdown);
         let serving = crate::server::serve_store(
             config.clone(),

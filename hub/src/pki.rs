@@ -81,6 +81,9 @@ pub const DEMO_ORGANISATIONS: [DemoOrganisation; 5] = [
 pub struct Pki {
     pub ca_pem: String,
     issuer: Issuer<'static, KeyPair>,
+    /// What the issuer is made of, to make another.
+    ca_params: CertificateParams,
+    ca_key_pem: String,
     pub server: Identity,
 }
 
@@ -100,7 +103,8 @@ impl Pki {
         params.key_usages =
             vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let ca_pem = params.self_signed(&ca_key)?.pem();
-        let issuer = Issuer::new(params, ca_key);
+        let ca_key_pem = ca_key.serialize_pem();
+        let issuer = Issuer::new(params.clone(), ca_key);
 
         let server_key = KeyPair::generate()?;
         let mut server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
@@ -110,7 +114,19 @@ impl Pki {
             certificate_pem: server.signed_by(&server_key, &issuer)?.pem(),
             key_pem: server_key.serialize_pem(),
         };
-        Ok(Self { ca_pem, issuer, server })
+        Ok(Self { ca_pem, issuer, ca_params: params, ca_key_pem, server })
+    }
+
+    /// Another handle to the same CA and server certificate (say, for a
+    /// second hub on the same configuration).
+    pub fn try_clone(&self) -> anyhow::Result<Self> {
+        Ok(Self {
+            ca_pem: self.ca_pem.clone(),
+            issuer: Issuer::new(self.ca_params.clone(), KeyPair::from_pem(&self.ca_key_pem)?),
+            ca_params: self.ca_params.clone(),
+            ca_key_pem: self.ca_key_pem.clone(),
+            server: self.server.clone(),
+        })
     }
 
     /// A client certificate valid for two years; `organisation_identifier` goes

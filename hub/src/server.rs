@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::Admin;
-use crate::config::Config;
+use crate::config::{Config, EngineName};
 use crate::health::Health;
 use crate::tls;
 
@@ -49,7 +49,7 @@ impl Listeners {
 /// ends it with an error, so that the process exits non-zero and its
 /// supervisor restarts it: recovery runs on open.
 pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let subscriptions = subscriptions(&config, &shutdown);
     serve_store(config, store, subscriptions, listeners, shutdown).await
 }
@@ -60,14 +60,21 @@ pub fn subscriptions(config: &Config, shutdown: &CancellationToken) -> Arc<Subsc
 }
 
 /// Opens the store the configuration names.
-pub fn open_store(config: &Config) -> anyhow::Result<Store> {
-    open_store_with(store_options(config)?)
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    open_store_with(config, store_options(config)?).await
 }
 
-/// Opens the store in `options`, made by [`store_options`] and perhaps changed.
-pub fn open_store_with(options: StoreOptions) -> anyhow::Result<Store> {
-    let path = options.path.clone();
-    Store::open(options).with_context(|| format!("opening the store in {}", path.display()))
+/// Opens the store of `config` with `options`, made by [`store_options`] and perhaps changed.
+pub async fn open_store_with(config: &Config, options: StoreOptions) -> anyhow::Result<Store> {
+    match config.store.engine {
+        EngineName::Sled => {
+            let path = options.path.clone();
+            Store::open(options).with_context(|| format!("opening the store in {}", path.display()))
+        }
+        EngineName::Postgres => Store::open_postgres(options, config.store.database()?)
+            .await
+            .context("opening the PostgreSQL store (store.postgres.url)"),
+    }
 }
 
 /// The store's options as the configuration sets them.

@@ -276,7 +276,7 @@ impl Feed {
     async fn deliver_batch(&mut self) -> Result<(), End> {
         let behind = self.store.durable_position().saturating_sub(self.scanned);
         metrics::histogram!(crate::metrics::SUBSCRIBER_LAG).record(behind as f64);
-        let events = self.store.events_from(self.scanned + 1, self.subscriptions.options.batch)?;
+        let events = self.store.events_from(self.scanned + 1, self.subscriptions.options.batch).await?;
         let Some(last) = events.last().map(|e| e.global_position) else {
             return Err(Error::Storage("the global log ends before the durable position".into()).into());
         };

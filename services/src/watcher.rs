@@ -7,6 +7,7 @@
 //! writer decides again (the clock may have been stopped or paused meanwhile)
 //! and appends `ClockOverdue` at most once per clock. Reads never depend on
 //! the watcher: whether a clock is overdue is computed from today's date.
+//! With several hubs on PostgreSQL, one watcher at a time takes its turn.
 
 use std::time::Duration;
 
@@ -28,7 +29,18 @@ pub async fn watch(store: Store, interval: Duration, shutdown: CancellationToken
             () = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        match mark_overdue_clocks(&store).await {
+        // On PostgreSQL one hub at a time; the others skip this round.
+        let turn = match store.watcher_turn().await {
+            Ok(Some(turn)) => turn,
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::warn!(reason = error.reason(), "the deadline watcher could not take its turn");
+                continue;
+            }
+        };
+        let marked = mark_overdue_clocks(&store).await;
+        drop(turn);
+        match marked {
             Ok(0) => {}
             Ok(marked) => tracing::info!(marked, "clocks marked overdue"),
             Err(error) => tracing::warn!(reason = error.reason(), "the deadline watcher could not mark clocks"),
@@ -41,7 +53,7 @@ pub async fn watch(store: Store, interval: Duration, shutdown: CancellationToken
 pub async fn mark_overdue_clocks(store: &Store) -> Result<usize, Error> {
     let today = store.now().date();
     let mut marked = 0;
-    for (plan_id, index) in store.due_clocks(today, ROUND)? {
+    for (plan_id, index) in store.due_clocks(today, ROUND).await? {
         let Some(clock) = store.plan(plan_id).await?.and_then(|plan| plan.clocks.get(index).cloned()) else {
             continue;
         };

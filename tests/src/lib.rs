@@ -1,5 +1,7 @@
 //! The harness of Samplan's end-to-end tests: a real hub with real mTLS on a
-//! real sled database in a throwaway folder, and real gRPC clients.
+//! real store — sled in a throwaway folder, or a throwaway PostgreSQL
+//! cluster — and real gRPC clients. Tests written inside [`on_both_engines!`]
+//! run once on each engine, from the same code.
 
 use std::collections::HashMap;
 
@@ -22,8 +24,74 @@ pub const ADDICTION: &str = "kbh-misbrugsbehandling";
 /// A fictitious citizen's CPR number (1 Jan 1990; fails modulus 11, which must not matter).
 pub const CPR: &str = "0101901235";
 
+/// The engine a test's hubs keep their log in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sled,
+    Postgres,
+}
+
+tokio::task_local! {
+    static ENGINE: Engine;
+}
+
+/// The engine of the test running now: sled, unless [`on_both_engines!`] says otherwise.
+pub fn engine() -> Engine {
+    ENGINE.try_with(|engine| *engine).unwrap_or(Engine::Sled)
+}
+
+/// Runs `test` with its hubs on `engine`; on PostgreSQL, skipped (with one
+/// line) on a machine without it, unless `SAMPLAN_REQUIRE_POSTGRES` is set.
+pub async fn run_on(engine: Engine, test: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    if engine == Engine::Postgres && !postgres::available()? {
+        return Ok(());
+    }
+    ENGINE.scope(engine, test).await
+}
+
+/// Declares each test in it twice, in a module named after it: `sled` and
+/// `postgres`, the same code with its hubs on each engine.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($(#[$meta:meta])* async fn $name:ident() -> $result:ty $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            async fn test() -> $result $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sled() -> anyhow::Result<()> {
+                $crate::run_on($crate::Engine::Sled, test()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() -> anyhow::Result<()> {
+                $crate::run_on($crate::Engine::Postgres, test()).await
+            }
+        }
+    )*};
+}
+
+/// Environment variables for a hub process.
+pub type Env = Vec<(&'static str, String)>;
+
+/// For a hub run as a process (`samplan serve`): on PostgreSQL, a cluster
+/// and the environment that puts the hub on it; on sled, neither.
+pub fn store_env() -> anyhow::Result<(Option<postgres::Postgres>, Env)> {
+    if engine() == Engine::Sled {
+        return Ok((None, Vec::new()));
+    }
+    let postgres = postgres::Postgres::start()?.ok_or_else(|| anyhow::anyhow!("no PostgreSQL to run on"))?;
+    let url = postgres.connection_string("postgres");
+    Ok((Some(postgres), vec![("SAMPLAN_STORE_ENGINE", "postgres".to_owned()), ("SAMPLAN_POSTGRES_URL", url)]))
+}
+
 pub struct TestHub {
     pub hub: EmbeddedHub,
+    /// The cluster of a hub on PostgreSQL, stopped after the hub.
+    _postgres: Option<postgres::Postgres>,
     _dir: tempfile::TempDir,
 }
 
@@ -34,23 +102,62 @@ impl TestHub {
 
     /// A hub whose dev configuration ends with `settings` (TOML tables such as `[subscriptions]`).
     pub async fn start_configured(settings: &str) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let hub = EmbeddedHub::start_configured(dir.path(), settings).await?;
-        Ok(Self { hub, _dir: dir })
+        let (dir, postgres, store) = Self::prepare()?;
+        let hub = EmbeddedHub::start_configured(dir.path(), &format!("{settings}\n{store}")).await?;
+        Self::on_its_engine(hub, postgres, dir)
     }
 
     /// A hub whose dev configuration `edit` changed (e.g. its identity mode).
     pub async fn start_edited(edit: impl FnOnce(String) -> String) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let hub = EmbeddedHub::start_edited(dir.path(), edit).await?;
-        Ok(Self { hub, _dir: dir })
+        let (dir, postgres, store) = Self::prepare()?;
+        let hub = EmbeddedHub::start_edited(dir.path(), |config| edit(config) + "\n" + &store).await?;
+        Self::on_its_engine(hub, postgres, dir)
     }
 
     /// A hub that tells the time by `clock` instead of the wall clock.
     pub async fn start_at(clock: samplan_services::store::Clock) -> anyhow::Result<Self> {
+        let (dir, postgres, store) = Self::prepare()?;
+        let hub = EmbeddedHub::start_configured_at(dir.path(), &store, clock).await?;
+        Self::on_its_engine(hub, postgres, dir)
+    }
+
+    /// A second hub on this one's configuration and PostgreSQL database; it
+    /// must stop before this one (which owns the database).
+    pub async fn start_beside(&self) -> anyhow::Result<Self> {
+        anyhow::ensure!(self._postgres.is_some(), "several hubs share a PostgreSQL store, not a sled folder");
         let dir = tempfile::tempdir()?;
-        let hub = EmbeddedHub::start_at(dir.path(), clock).await?;
-        Ok(Self { hub, _dir: dir })
+        let hub = self.hub.start_beside(dir.path()).await?;
+        Ok(Self { hub, _postgres: None, _dir: dir })
+    }
+
+    /// The connection string of the PostgreSQL database a hub runs on.
+    pub fn postgres_url(&self) -> Option<String> {
+        self._postgres.as_ref().map(|postgres| postgres.connection_string("postgres"))
+    }
+
+    /// The test hub, once its store is on the engine the test runs on.
+    fn on_its_engine(
+        hub: EmbeddedHub,
+        postgres: Option<postgres::Postgres>,
+        dir: tempfile::TempDir,
+    ) -> anyhow::Result<Self> {
+        let expected = if postgres.is_some() { "postgres" } else { "sled" };
+        anyhow::ensure!(hub.store.engine() == expected, "the hub runs on {}, not {expected}", hub.store.engine());
+        Ok(Self { hub, _postgres: postgres, _dir: dir })
+    }
+
+    /// The hub's folder, and on PostgreSQL its cluster and the settings that put the hub on it.
+    fn prepare() -> anyhow::Result<(tempfile::TempDir, Option<postgres::Postgres>, String)> {
+        let dir = tempfile::tempdir()?;
+        if engine() == Engine::Sled {
+            return Ok((dir, None, String::new()));
+        }
+        let postgres = postgres::Postgres::start()?.ok_or_else(|| anyhow::anyhow!("no PostgreSQL to run on"))?;
+        let settings = format!(
+            "[store]\nengine = \"postgres\"\n[store.postgres]\nurl = \"{}\"\npool_size = 4\n",
+            postgres.connection_string("postgres")
+        );
+        Ok((dir, Some(postgres), settings))
     }
 
     /// Graceful shutdown; the hub's folder goes once it has stopped.
@@ -155,14 +262,14 @@ pub fn tagged<T>(message: T, correlation_id: &str) -> tonic::Request<T> {
 }
 
 /// Every audit record the hub has written, by correlation id.
-pub fn audit_by_correlation(hub: &EmbeddedHub) -> anyhow::Result<HashMap<String, AuditEntry>> {
-    let records = hub.store.audit_records(1, usize::MAX)?;
+pub async fn audit_by_correlation(hub: &EmbeddedHub) -> anyhow::Result<HashMap<String, AuditEntry>> {
+    let records = hub.store.audit_records(1, usize::MAX).await?;
     Ok(records.into_iter().map(|r| (r.entry.correlation_id.clone(), r.entry)).collect())
 }
 
 /// The reason the audit log records for the refused call tagged `correlation_id`.
-pub fn denied_reason(hub: &EmbeddedHub, correlation_id: &str) -> anyhow::Result<String> {
-    let audit = audit_by_correlation(hub)?;
+pub async fn denied_reason(hub: &EmbeddedHub, correlation_id: &str) -> anyhow::Result<String> {
+    let audit = audit_by_correlation(hub).await?;
     let entry = audit.get(correlation_id).ok_or_else(|| anyhow::anyhow!("{correlation_id} not audited"))?;
     match &entry.decision {
         samplan_services::domain::Decision::Denied { reason } if entry.categories.is_empty() => Ok(reason.clone()),

@@ -25,18 +25,28 @@ pub struct Postgres {
     as_postgres: bool,
 }
 
+/// Whether this machine can run PostgreSQL tests; when it cannot, says so
+/// in one line (the test is skipped), or fails if `SAMPLAN_REQUIRE_POSTGRES` is set.
+pub fn available() -> anyhow::Result<bool> {
+    if bindir().is_some() {
+        return Ok(true);
+    }
+    anyhow::ensure!(
+        std::env::var_os("SAMPLAN_REQUIRE_POSTGRES").is_none(),
+        "SAMPLAN_REQUIRE_POSTGRES is set but no PostgreSQL server binaries were found: \
+         install the Debian package postgresql (or set SAMPLAN_PG_BINDIR)"
+    );
+    eprintln!("SKIPPED: no PostgreSQL server binaries; install the Debian package postgresql to run this test");
+    Ok(false)
+}
+
 impl Postgres {
     /// Starts a cluster, or `None` (after saying why) when this machine has no PostgreSQL.
     pub fn start() -> anyhow::Result<Option<Self>> {
-        let Some(bindir) = bindir() else {
-            anyhow::ensure!(
-                std::env::var_os("SAMPLAN_REQUIRE_POSTGRES").is_none(),
-                "SAMPLAN_REQUIRE_POSTGRES is set but no PostgreSQL server binaries were found: \
-                 install the Debian package postgresql (or set SAMPLAN_PG_BINDIR)"
-            );
-            eprintln!("SKIPPED: no PostgreSQL server binaries; install the Debian package postgresql to run this test");
+        if !available()? {
             return Ok(None);
-        };
+        }
+        let bindir = bindir().ok_or_else(|| anyhow::anyhow!("the PostgreSQL binaries went away"))?;
         let as_postgres = is_root()?;
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
@@ -45,7 +55,16 @@ impl Postgres {
         }
         let initdb = bindir.join("initdb");
         run(command(as_postgres, &initdb)
-            .args(["--auth=trust", "--username", USER, "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"])
+            // --no-sync: only initdb's own files; the server itself runs with fsync on.
+            .args([
+                "--auth=trust",
+                "--username",
+                USER,
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-instructions",
+                "--no-sync",
+            ])
             .arg("-D")
             .arg(&data))?;
         let port = free_port()?;

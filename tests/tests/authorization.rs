@@ -226,204 +226,205 @@ fn audited(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_sector_role_situation_category_and_action() -> anyhow::Result<()> {
-    let t = TestHub::start().await?;
-    let mut helpers = HashMap::new();
-    for org in SECTORS {
-        helpers.insert(org, t.client(org).await?);
-    }
-    let mut plans = Vec::new();
-    for (n, (viewer, situation)) in
-        SECTORS.into_iter().flat_map(|v| SITUATIONS.into_iter().map(move |s| (v, s))).enumerate()
-    {
-        let cpr = format!("{:02}0190{:04}", n + 1, 1235);
-        plans.push(setup(&mut helpers, &cpr, viewer, situation).await?);
-    }
+on_both_engines! {
+    async fn every_sector_role_situation_category_and_action() -> anyhow::Result<()> {
+        let t = TestHub::start().await?;
+        let mut helpers = HashMap::new();
+        for org in SECTORS {
+            helpers.insert(org, t.client(org).await?);
+        }
+        let mut plans = Vec::new();
+        for (n, (viewer, situation)) in
+            SECTORS.into_iter().flat_map(|v| SITUATIONS.into_iter().map(move |s| (v, s))).enumerate()
+        {
+            let cpr = format!("{:02}0190{:04}", n + 1, 1235);
+            plans.push(setup(&mut helpers, &cpr, viewer, situation).await?);
+        }
 
-    let mut failures = Vec::new();
-    let mut cases = 0;
-    for (p, plan) in plans.iter_mut().enumerate() {
-        for role in ROLES {
-            let case = format!("{} {:?} {role}", plan.viewer, plan.situation);
-            let mut client = t.hub.plan_client(plan.viewer, &format!("m-{}", role.to_lowercase()), role).await?;
-            if plan.situation == Situation::Emergency {
-                let request = pb::RequestEmergencyAccessRequest {
-                    cpr: format!("{:02}0190{:04}", p + 1, 1235),
-                    justification: "akut forværring".into(),
-                    request_id: String::new(),
-                };
-                match client.request_emergency_access(request).await {
-                    Ok(granted) => plan.version = granted.into_inner().plan.expect("plan").version,
-                    Err(status) if !authorised(plan.viewer, role) && status.code() == Code::PermissionDenied => {}
-                    Err(status) if !sector_has(plan.viewer, role) && status.code() == Code::Unauthenticated => {}
-                    Err(status) => failures.push(format!("{case}: emergency access answered {status:?}")),
-                }
-            }
-            let want = rules::read(plan.viewer, role, plan.situation);
-            let grounds = rules::read_grounds(plan.viewer, role, plan.situation);
-            let mut calls: Vec<(String, &str, Expected)> = Vec::new();
-
-            let id = format!("read-{p}-{role}");
-            let got = match client.get_plan(tagged(pb::GetPlanRequest { name: plan.name.clone() }, &id)).await {
-                Ok(r) => {
-                    let shown = r.into_inner().plan.expect("plan");
-                    // Each reader counts the versions of what it sees; its writes name that.
-                    plan.version = shown.version;
-                    if categories_of(&shown) != present(&shown) {
-                        failures.push(format!(
-                            "{case}: read claims {:?}, holds {:?}",
-                            categories_of(&shown),
-                            present(&shown)
-                        ));
+        let mut failures = Vec::new();
+        let mut cases = 0;
+        for (p, plan) in plans.iter_mut().enumerate() {
+            for role in ROLES {
+                let case = format!("{} {:?} {role}", plan.viewer, plan.situation);
+                let mut client = t.hub.plan_client(plan.viewer, &format!("m-{}", role.to_lowercase()), role).await?;
+                if plan.situation == Situation::Emergency {
+                    let request = pb::RequestEmergencyAccessRequest {
+                        cpr: format!("{:02}0190{:04}", p + 1, 1235),
+                        justification: "akut forværring".into(),
+                        request_id: String::new(),
+                    };
+                    match client.request_emergency_access(request).await {
+                        Ok(granted) => plan.version = granted.into_inner().plan.expect("plan").version,
+                        Err(status) if !authorised(plan.viewer, role) && status.code() == Code::PermissionDenied => {}
+                        Err(status) if !sector_has(plan.viewer, role) && status.code() == Code::Unauthenticated => {}
+                        Err(status) => failures.push(format!("{case}: emergency access answered {status:?}")),
                     }
-                    Expected::Allowed(categories_of(&shown))
                 }
-                Err(status) => Expected::Refused(status.code()),
-            };
-            if got != want {
-                failures.push(format!("{case}: read got {got:?}, want {want:?}"));
-            }
-            calls.push((id, "GetPlan", want.clone()));
+                let want = rules::read(plan.viewer, role, plan.situation);
+                let grounds = rules::read_grounds(plan.viewer, role, plan.situation);
+                let mut calls: Vec<(String, &str, Expected)> = Vec::new();
 
-            let id = format!("export-{p}-{role}");
-            let got = match client.export_plan(tagged(pb::ExportPlanRequest { name: plan.name.clone() }, &id)).await {
-                Ok(r) => {
-                    let export = r.into_inner();
-                    let seen = categories_of(export.plan.as_ref().expect("plan"));
-                    if let Some(e) = export
-                        .events
-                        .iter()
-                        .find(|e| e.categories.iter().any(|c| !seen.iter().any(|s| *s as i32 == *c)))
-                    {
-                        failures.push(format!("{case}: export holds an event of categories {:?}", e.categories));
-                    }
-                    Expected::Allowed(seen)
-                }
-                Err(status) => Expected::Refused(status.code()),
-            };
-            if got != want {
-                failures.push(format!("{case}: export got {got:?}, want {want:?}"));
-            }
-            calls.push((id, "ExportPlan", want));
-
-            for category in CATEGORIES {
-                let want = rules::write(plan.viewer, role, plan.situation, category);
-                let id = format!("write-{p}-{role}-{}", category as i32);
-                let request = change(&plan.name, plan.version, "", write_command(category));
-                let got = match client.change_plan(tagged(request, &id)).await {
+                let id = format!("read-{p}-{role}");
+                let got = match client.get_plan(tagged(pb::GetPlanRequest { name: plan.name.clone() }, &id)).await {
                     Ok(r) => {
-                        plan.version = r.into_inner().version;
-                        Expected::Allowed(vec![category])
+                        let shown = r.into_inner().plan.expect("plan");
+                        // Each reader counts the versions of what it sees; its writes name that.
+                        plan.version = shown.version;
+                        if categories_of(&shown) != present(&shown) {
+                            failures.push(format!(
+                                "{case}: read claims {:?}, holds {:?}",
+                                categories_of(&shown),
+                                present(&shown)
+                            ));
+                        }
+                        Expected::Allowed(categories_of(&shown))
                     }
                     Err(status) => Expected::Refused(status.code()),
                 };
                 if got != want {
-                    failures.push(format!("{case}: write {category:?} got {got:?}, want {want:?}"));
+                    failures.push(format!("{case}: read got {got:?}, want {want:?}"));
                 }
-                calls.push((id, "ChangePlan", want));
-            }
+                calls.push((id, "GetPlan", want.clone()));
 
-            let audit = audit_by_correlation(&t.hub)?;
-            for (id, action, want) in &calls {
-                let grounds = (*action != "ChangePlan").then_some(grounds.as_slice());
-                if let Err(wrong) = audited(audit.get(id), action, want, grounds) {
-                    failures.push(format!("{case} {id}: {wrong}"));
-                }
-            }
-            cases += calls.len();
-        }
-    }
-
-    // Every event of every plan, as an emergency access shows them (all of them).
-    let mut all_events: HashMap<String, Vec<pb::PlanEvent>> = HashMap::new();
-    let mut reviewer = t.hub.plan_client(WARD, "revisor-1", "PHYSICIAN").await?;
-    for (p, plan) in plans.iter().enumerate() {
-        let request = pb::RequestEmergencyAccessRequest {
-            cpr: format!("{:02}0190{:04}", p + 1, 1235),
-            justification: "gennemgang af matricen".into(),
-            request_id: String::new(),
-        };
-        reviewer.request_emergency_access(request).await?;
-        let export = reviewer.export_plan(pb::ExportPlanRequest { name: plan.name.clone() }).await?.into_inner();
-        all_events.insert(plan.name.clone(), export.events);
-    }
-
-    // Subscribing: one stream per organisation and role follows the whole
-    // log; of each plan it gets exactly the events a read would let it see.
-    let last = t.hub.store.durable_position();
-    for viewer in SECTORS {
-        for role in ROLES {
-            let id = format!("subscribe-{viewer}-{role}");
-            let mut client = t.hub.plan_client(viewer, &format!("m-{}", role.to_lowercase()), role).await?;
-            let events = match subscribe(&mut client, 0, &id).await {
-                Ok(mut stream) => Ok(events_until(&mut stream, last).await?),
-                Err(status) => Err(status.code()),
-            };
-            let records = t.hub.store.audit_records(1, usize::MAX)?;
-            let of_stream: Vec<_> = records.iter().map(|r| &r.entry).filter(|e| e.correlation_id == id).collect();
-            for plan in plans.iter().filter(|p| p.viewer == viewer) {
-                cases += 1;
-                let case = format!("{viewer} {:?} {role}", plan.situation);
-                let want = rules::subscribe(viewer, role, plan.situation);
-                let got = match &events {
-                    Ok(events) => {
-                        let delivered: Vec<u64> =
-                            events.iter().filter(|e| e.plan == plan.name).map(|e| e.global_position).collect();
-                        let allowed = match &want {
-                            Expected::Allowed(categories) => categories.clone(),
-                            Expected::Refused(_) => Vec::new(),
-                        };
-                        let expected: Vec<u64> = all_events[&plan.name]
+                let id = format!("export-{p}-{role}");
+                let got = match client.export_plan(tagged(pb::ExportPlanRequest { name: plan.name.clone() }, &id)).await {
+                    Ok(r) => {
+                        let export = r.into_inner();
+                        let seen = categories_of(export.plan.as_ref().expect("plan"));
+                        if let Some(e) = export
+                            .events
                             .iter()
-                            .filter(|e| e.global_position <= last)
-                            .filter(|e| e.categories.iter().all(|c| allowed.iter().any(|a| *a as i32 == *c)))
-                            .map(|e| e.global_position)
-                            .collect();
-                        if delivered != expected {
-                            failures.push(format!("{case}: subscription delivered {delivered:?}, want {expected:?}"));
-                        }
-                        let mut categories: Vec<pb::DataCategory> = events
-                            .iter()
-                            .filter(|e| e.plan == plan.name)
-                            .flat_map(|e| e.categories.iter().filter_map(|c| pb::DataCategory::try_from(*c).ok()))
-                            .collect();
-                        categories.sort_by_key(|c| *c as i32);
-                        categories.dedup();
-                        let deliveries: Vec<_> = of_stream
-                            .iter()
-                            .filter(|e| e.plan.map(|p| p.resource_name()).as_ref() == Some(&plan.name))
-                            .collect();
-                        let mut audited: Vec<DataCategory> =
-                            deliveries.iter().flat_map(|e| e.categories.clone()).collect();
-                        audited.sort_by_key(|c| *c as u8);
-                        audited.dedup();
-                        if audited != categories.iter().map(|c| domain_category(*c)).collect::<Vec<_>>()
-                            || deliveries.iter().any(|e| e.legal_ground.is_empty() || e.action != "SubscribePlanEvents")
+                            .find(|e| e.categories.iter().any(|c| !seen.iter().any(|s| *s as i32 == *c)))
                         {
-                            failures.push(format!("{case}: deliveries audited as {deliveries:?} for {categories:?}"));
+                            failures.push(format!("{case}: export holds an event of categories {:?}", e.categories));
                         }
-                        if !allowed.is_empty() && categories.iter().any(|c| !allowed.contains(c)) {
-                            failures
-                                .push(format!("{case}: subscription delivered {categories:?}, may see {allowed:?}"));
-                        }
-                        Ok(())
+                        Expected::Allowed(seen)
                     }
-                    Err(code) => Err(*code),
+                    Err(status) => Expected::Refused(status.code()),
                 };
-                match (got, &want) {
-                    (Ok(()), Expected::Allowed(_)) => {}
-                    (Err(code), Expected::Refused(want_code)) if code == *want_code => {
-                        if !(of_stream.len() == 1 && matches!(of_stream[0].decision, Decision::Denied { .. })) {
-                            failures.push(format!("{case}: refusal audited as {of_stream:?}"));
+                if got != want {
+                    failures.push(format!("{case}: export got {got:?}, want {want:?}"));
+                }
+                calls.push((id, "ExportPlan", want));
+
+                for category in CATEGORIES {
+                    let want = rules::write(plan.viewer, role, plan.situation, category);
+                    let id = format!("write-{p}-{role}-{}", category as i32);
+                    let request = change(&plan.name, plan.version, "", write_command(category));
+                    let got = match client.change_plan(tagged(request, &id)).await {
+                        Ok(r) => {
+                            plan.version = r.into_inner().version;
+                            Expected::Allowed(vec![category])
                         }
+                        Err(status) => Expected::Refused(status.code()),
+                    };
+                    if got != want {
+                        failures.push(format!("{case}: write {category:?} got {got:?}, want {want:?}"));
                     }
-                    (got, want) => failures.push(format!("{case}: subscribe got {got:?}, want {want:?}")),
+                    calls.push((id, "ChangePlan", want));
+                }
+
+                let audit = audit_by_correlation(&t.hub).await?;
+                for (id, action, want) in &calls {
+                    let grounds = (*action != "ChangePlan").then_some(grounds.as_slice());
+                    if let Err(wrong) = audited(audit.get(id), action, want, grounds) {
+                        failures.push(format!("{case} {id}: {wrong}"));
+                    }
+                }
+                cases += calls.len();
+            }
+        }
+
+        // Every event of every plan, as an emergency access shows them (all of them).
+        let mut all_events: HashMap<String, Vec<pb::PlanEvent>> = HashMap::new();
+        let mut reviewer = t.hub.plan_client(WARD, "revisor-1", "PHYSICIAN").await?;
+        for (p, plan) in plans.iter().enumerate() {
+            let request = pb::RequestEmergencyAccessRequest {
+                cpr: format!("{:02}0190{:04}", p + 1, 1235),
+                justification: "gennemgang af matricen".into(),
+                request_id: String::new(),
+            };
+            reviewer.request_emergency_access(request).await?;
+            let export = reviewer.export_plan(pb::ExportPlanRequest { name: plan.name.clone() }).await?.into_inner();
+            all_events.insert(plan.name.clone(), export.events);
+        }
+
+        // Subscribing: one stream per organisation and role follows the whole
+        // log; of each plan it gets exactly the events a read would let it see.
+        let last = t.hub.store.durable_position();
+        for viewer in SECTORS {
+            for role in ROLES {
+                let id = format!("subscribe-{viewer}-{role}");
+                let mut client = t.hub.plan_client(viewer, &format!("m-{}", role.to_lowercase()), role).await?;
+                let events = match subscribe(&mut client, 0, &id).await {
+                    Ok(mut stream) => Ok(events_until(&mut stream, last).await?),
+                    Err(status) => Err(status.code()),
+                };
+                let records = t.hub.store.audit_records(1, usize::MAX).await?;
+                let of_stream: Vec<_> = records.iter().map(|r| &r.entry).filter(|e| e.correlation_id == id).collect();
+                for plan in plans.iter().filter(|p| p.viewer == viewer) {
+                    cases += 1;
+                    let case = format!("{viewer} {:?} {role}", plan.situation);
+                    let want = rules::subscribe(viewer, role, plan.situation);
+                    let got = match &events {
+                        Ok(events) => {
+                            let delivered: Vec<u64> =
+                                events.iter().filter(|e| e.plan == plan.name).map(|e| e.global_position).collect();
+                            let allowed = match &want {
+                                Expected::Allowed(categories) => categories.clone(),
+                                Expected::Refused(_) => Vec::new(),
+                            };
+                            let expected: Vec<u64> = all_events[&plan.name]
+                                .iter()
+                                .filter(|e| e.global_position <= last)
+                                .filter(|e| e.categories.iter().all(|c| allowed.iter().any(|a| *a as i32 == *c)))
+                                .map(|e| e.global_position)
+                                .collect();
+                            if delivered != expected {
+                                failures.push(format!("{case}: subscription delivered {delivered:?}, want {expected:?}"));
+                            }
+                            let mut categories: Vec<pb::DataCategory> = events
+                                .iter()
+                                .filter(|e| e.plan == plan.name)
+                                .flat_map(|e| e.categories.iter().filter_map(|c| pb::DataCategory::try_from(*c).ok()))
+                                .collect();
+                            categories.sort_by_key(|c| *c as i32);
+                            categories.dedup();
+                            let deliveries: Vec<_> = of_stream
+                                .iter()
+                                .filter(|e| e.plan.map(|p| p.resource_name()).as_ref() == Some(&plan.name))
+                                .collect();
+                            let mut audited: Vec<DataCategory> =
+                                deliveries.iter().flat_map(|e| e.categories.clone()).collect();
+                            audited.sort_by_key(|c| *c as u8);
+                            audited.dedup();
+                            if audited != categories.iter().map(|c| domain_category(*c)).collect::<Vec<_>>()
+                                || deliveries.iter().any(|e| e.legal_ground.is_empty() || e.action != "SubscribePlanEvents")
+                            {
+                                failures.push(format!("{case}: deliveries audited as {deliveries:?} for {categories:?}"));
+                            }
+                            if !allowed.is_empty() && categories.iter().any(|c| !allowed.contains(c)) {
+                                failures
+                                    .push(format!("{case}: subscription delivered {categories:?}, may see {allowed:?}"));
+                            }
+                            Ok(())
+                        }
+                        Err(code) => Err(*code),
+                    };
+                    match (got, &want) {
+                        (Ok(()), Expected::Allowed(_)) => {}
+                        (Err(code), Expected::Refused(want_code)) if code == *want_code => {
+                            if !(of_stream.len() == 1 && matches!(of_stream[0].decision, Decision::Denied { .. })) {
+                                failures.push(format!("{case}: refusal audited as {of_stream:?}"));
+                            }
+                        }
+                        (got, want) => failures.push(format!("{case}: subscribe got {got:?}, want {want:?}")),
+                    }
                 }
             }
         }
+        assert!(failures.is_empty(), "{} of {cases} cases wrong:\n{}", failures.len(), failures.join("\n"));
+        assert_eq!(cases, SECTORS.len() * SITUATIONS.len() * ROLES.len() * (3 + CATEGORIES.len()));
+        Ok(())
     }
-    assert!(failures.is_empty(), "{} of {cases} cases wrong:\n{}", failures.len(), failures.join("\n"));
-    assert_eq!(cases, SECTORS.len() * SITUATIONS.len() * ROLES.len() * (3 + CATEGORIES.len()));
-    Ok(())
 }

@@ -83,8 +83,8 @@ async fn send_raw(
 }
 
 /// The audit record of the call tagged `correlation_id`: refused for `reason`, naming `action`.
-fn assert_refusal_audited(t: &TestHub, correlation_id: &str, reason: &str, action: &str) -> TestResult {
-    let audit = samplan_tests::audit_by_correlation(&t.hub)?;
+async fn assert_refusal_audited(t: &TestHub, correlation_id: &str, reason: &str, action: &str) -> TestResult {
+    let audit = samplan_tests::audit_by_correlation(&t.hub).await?;
     let entry = audit.get(correlation_id).ok_or_else(|| anyhow::anyhow!("{correlation_id} not audited"))?;
     assert_eq!(entry.decision, Decision::Denied { reason: reason.into() }, "{correlation_id}");
     assert_eq!(entry.action, action, "{correlation_id}");
@@ -110,19 +110,19 @@ async fn bad_bodies_are_refused_with_a_clear_status_and_audited() -> TestResult 
     assert_eq!(reason, "REQUEST_TOO_LARGE");
     assert_eq!(metadata.get("size_bytes"), Some(&padded.len().to_string()), "measured on the wire");
     assert_eq!(metadata.get("limit_bytes").map(String::as_str), Some("262144"));
-    assert_refusal_audited(&t, "edge-padded", "REQUEST_TOO_LARGE", "ChangePlan")?;
+    assert_refusal_audited(&t, "edge-padded", "REQUEST_TOO_LARGE", "ChangePlan").await?;
 
     // Past the transport's 4 MiB cap: the same answer, not OUT_OF_RANGE.
     let status = send_raw(&mut raw, CHANGE_PLAN, vec![0; 5 << 20], "edge-huge").await;
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-    assert_refusal_audited(&t, "edge-huge", "REQUEST_TOO_LARGE", "ChangePlan")?;
+    assert_refusal_audited(&t, "edge-huge", "REQUEST_TOO_LARGE", "ChangePlan").await?;
 
     // Not protobuf at all.
     let status = send_raw(&mut raw, CHANGE_PLAN, vec![0xff; 16], "edge-garbage").await;
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert_eq!(error_info(&status).map(|(reason, _)| reason).as_deref(), Some("UNDECODABLE"));
     assert_eq!(field_violations(&status).len(), 1, "{status:?}");
-    assert_refusal_audited(&t, "edge-garbage", "UNDECODABLE", "ChangePlan")?;
+    assert_refusal_audited(&t, "edge-garbage", "UNDECODABLE", "ChangePlan").await?;
 
     // Invalid UTF-8 in a string field: the violation names the field.
     let mut bad_utf8 = Vec::new();
@@ -131,12 +131,12 @@ async fn bad_bodies_are_refused_with_a_clear_status_and_audited() -> TestResult 
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     let violations = field_violations(&status);
     assert!(violations.get("name").is_some_and(|d| d.contains("UTF-8")), "{violations:?}");
-    assert_refusal_audited(&t, "edge-utf8", "UNDECODABLE", "ChangePlan")?;
+    assert_refusal_audited(&t, "edge-utf8", "UNDECODABLE", "ChangePlan").await?;
 
     // A method the service does not have.
     let status = send_raw(&mut raw, "/samplan.v1.PlanService/DropAllPlans", valid.clone(), "edge-unknown").await;
     assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
-    assert_refusal_audited(&t, "edge-unknown", "UNKNOWN_METHOD", "(unknown method)")?;
+    assert_refusal_audited(&t, "edge-unknown", "UNKNOWN_METHOD", "(unknown method)").await?;
 
     // Nothing refused was written; the connection still serves.
     let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.expect("plan");
@@ -156,7 +156,7 @@ async fn oversized_headers_get_a_status_and_the_connection_stays() -> TestResult
     let (reason, metadata) = error_info(&status).expect("error info");
     assert_eq!(reason, "HEADERS_TOO_LARGE");
     assert_eq!(metadata.get("limit_bytes").map(String::as_str), Some("16384"));
-    assert_refusal_audited(&t, "edge-headers", "HEADERS_TOO_LARGE", "GetPlan")?;
+    assert_refusal_audited(&t, "edge-headers", "HEADERS_TOO_LARGE", "GetPlan").await?;
     // No GOAWAY: the same connection answers the next call.
     ward.get_plan(pb::GetPlanRequest { name }).await?;
     t.hub.stop().await
@@ -175,15 +175,15 @@ async fn cpr_numbers_in_client_chosen_identifiers_are_refused_and_audited() -> T
             .expect_err(request_id);
         assert_eq!(refused.code(), Code::InvalidArgument, "{request_id}: {refused:?}");
         assert!(field_violations(&refused).contains_key("request_id"), "{request_id}");
-        assert_eq!(samplan_tests::denied_reason(&t.hub, &correlation_id)?, "INVALID_ARGUMENT");
+        assert_eq!(samplan_tests::denied_reason(&t.hub, &correlation_id).await?, "INVALID_ARGUMENT");
     }
     // A correlation id naming a CPR number is refused; its audit record carries another id.
-    let before = t.hub.store.audit_records(1, usize::MAX)?.len();
+    let before = t.hub.store.audit_records(1, usize::MAX).await?.len();
     let refused =
         ward.get_plan(tagged(pb::GetPlanRequest { name: name.clone() }, "corr-0101304000")).await.expect_err("cpr");
     assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
     assert!(field_violations(&refused).contains_key("x-correlation-id"), "{refused:?}");
-    let records = t.hub.store.audit_records(1, usize::MAX)?;
+    let records = t.hub.store.audit_records(1, usize::MAX).await?;
     assert_eq!(records.len(), before + 1);
     let last = &records[records.len() - 1].entry;
     assert_eq!(last.decision, Decision::Denied { reason: "INVALID_ARGUMENT".into() });

@@ -83,8 +83,8 @@ async fn every_wrong_assertion_is_refused_with_its_reason_audited_and_writes_not
         .expect_err(case);
         assert_eq!(refused.code(), Code::Unauthenticated, "{case}: {refused:?}");
         assert_eq!(error_info(&refused).map(|(r, _)| r).as_deref(), Some(reason), "{case}");
-        assert_eq!(denied_reason(&t.hub, case)?, reason, "{case} is audited");
-        let entry = &audit_by_correlation(&t.hub)?[case];
+        assert_eq!(denied_reason(&t.hub, case).await?, reason, "{case} is audited");
+        let entry = &audit_by_correlation(&t.hub).await?[case];
         assert_eq!(entry.certificate_identity.as_deref(), Some("NTRDK-29190623"), "{case}: who presented it");
     }
     let plan = ward.get_plan(pb::GetPlanRequest { name: name.clone() }).await?.into_inner().plan.expect("plan");

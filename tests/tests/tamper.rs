@@ -15,11 +15,11 @@ const EVENT: u8 = b'e';
 const CHECKPOINT: u8 = b'k';
 
 /// The problems `verify` reports for the data directory `data` (with the hub's configuration).
-fn verify(config_file: &Path, data: &Path) -> anyhow::Result<Vec<String>> {
+async fn verify(config_file: &Path, data: &Path) -> anyhow::Result<Vec<String>> {
     let data = data.display().to_string();
     let config = Config::load(config_file, |key| (key == "SAMPLAN_DATA_DIR").then(|| data.clone()))?;
-    let store = open_store(&config)?;
-    Ok(store.verify()?.problems)
+    let store = open_store(&config).await?;
+    Ok(store.verify().await?.problems)
 }
 
 /// The audit records of one writer round.
@@ -32,7 +32,12 @@ fn keys_with_prefix(db: &sled::Db, prefix: u8) -> Vec<sled::IVec> {
 }
 
 /// Copies the pristine data directory, lets `tamper` change it directly in sled, and verifies.
-fn tampered(base: &Path, pristine: &Path, name: &str, tamper: impl FnOnce(&sled::Db)) -> anyhow::Result<Vec<String>> {
+async fn tampered(
+    base: &Path,
+    pristine: &Path,
+    name: &str,
+    tamper: impl FnOnce(&sled::Db),
+) -> anyhow::Result<Vec<String>> {
     let copy: PathBuf = base.join(name);
     samplan_tests::copy_dir(pristine, &copy)?;
     {
@@ -40,7 +45,7 @@ fn tampered(base: &Path, pristine: &Path, name: &str, tamper: impl FnOnce(&sled:
         tamper(&db);
         db.flush()?;
     }
-    verify(&base.join("samplan.toml"), &copy)
+    verify(&base.join("samplan.toml"), &copy).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,7 +65,7 @@ async fn verify_detects_every_kind_of_tampering() -> anyhow::Result<()> {
     create_plan(&mut addiction, CPR).await?; // a health service joins with a reason
     t.hub.stop().await?;
     let pristine = base.join("data");
-    assert_eq!(verify(&base.join("samplan.toml"), &pristine)?, Vec::<String>::new(), "untouched data verifies");
+    assert_eq!(verify(&base.join("samplan.toml"), &pristine).await?, Vec::<String>::new(), "untouched data verifies");
 
     let expect = |problems: Vec<String>, case: &str, needle: &str| {
         assert!(
@@ -74,12 +79,14 @@ async fn verify_detects_every_kind_of_tampering() -> anyhow::Result<()> {
         let mut records = round(db, &key);
         records[0].entry.action = "ChangePlan.ActivatePlan".into();
         db.insert(key, postcard::to_stdvec(&records).expect("encode")).expect("insert");
-    })?;
+    })
+    .await?;
     expect(problems, "edited audit record", "was altered");
 
     let problems = tampered(&base, &pristine, "deleted-record", |db| {
         db.remove(&keys_with_prefix(db, AUDIT)[1]).expect("remove");
-    })?;
+    })
+    .await?;
     expect(problems, "deleted audit record", "jumps");
 
     let problems = tampered(&base, &pristine, "reordered-records", |db| {
@@ -87,7 +94,8 @@ async fn verify_detects_every_kind_of_tampering() -> anyhow::Result<()> {
         let (a, b) = (db.get(&keys[1]).expect("a").expect("a"), db.get(&keys[2]).expect("b").expect("b"));
         db.insert(&keys[1], b).expect("swap");
         db.insert(&keys[2], a).expect("swap");
-    })?;
+    })
+    .await?;
     expect(problems, "reordered audit records", "claims to be");
 
     let problems = tampered(&base, &pristine, "appended-record", |db| {
@@ -97,20 +105,23 @@ async fn verify_detects_every_kind_of_tampering() -> anyhow::Result<()> {
         let mut key = vec![AUDIT];
         key.extend_from_slice(&forged.sequence.to_be_bytes());
         db.insert(key, postcard::to_stdvec(&vec![forged]).expect("encode")).expect("insert");
-    })?;
+    })
+    .await?;
     expect(problems, "appended, correctly chained record", "after the checkpoint");
 
     let problems = tampered(&base, &pristine, "truncated", |db| {
         for key in keys_with_prefix(db, AUDIT).iter().rev().take(2) {
             db.remove(key).expect("remove");
         }
-    })?;
+    })
+    .await?;
     expect(problems, "truncated audit log", "truncated");
 
     let problems = tampered(&base, &pristine, "forged-checkpoint", |db| {
         let checkpoint = Checkpoint::sign(&[9; 32], 1, [0; 32]);
         db.insert([CHECKPOINT], postcard::to_stdvec(&checkpoint).expect("encode")).expect("insert");
-    })?;
+    })
+    .await?;
     expect(problems, "forged checkpoint", "not authentic");
 
     let problems = tampered(&base, &pristine, "edited-event", |db| {
@@ -119,12 +130,14 @@ async fn verify_detects_every_kind_of_tampering() -> anyhow::Result<()> {
         let at = bytes.windows(7).position(|w| w == b"bo selv").expect("goal text in the event");
         bytes[at..at + 7].copy_from_slice(b"bo ikke");
         db.insert(key, bytes).expect("insert");
-    })?;
+    })
+    .await?;
     expect(problems, "edited event", "was altered");
 
     let problems = tampered(&base, &pristine, "deleted-event", |db| {
         db.remove(&keys_with_prefix(db, EVENT)[2]).expect("remove");
-    })?;
+    })
+    .await?;
     expect(problems, "deleted event", "missing");
 
     let problems = tampered(&base, &pristine, "inserted-event", |db| {
@@ -134,7 +147,8 @@ async fn verify_detects_every_kind_of_tampering() -> anyhow::Result<()> {
         let n = key.len();
         key[n - 1] = key[n - 1].wrapping_add(1);
         db.insert(key, db.get(&last).expect("get").expect("event")).expect("insert");
-    })?;
+    })
+    .await?;
     expect(problems, "inserted event", "no audit record vouches");
     Ok(())
 }

@@ -58,8 +58,8 @@ impl PlanApi {
         let mut last_listed: Option<PlanId> = None;
         // From the index of the caller's organisation; a citizen's own plan only.
         let open = match (actor.is_citizen(), actor.own_plan) {
-            (false, _) => self.store.open_clocks_of(&actor.organisation, after)?,
-            (true, Some(own)) if after.is_none_or(|after| own > after) => self.store.open_clocks_of_plan(own)?,
+            (false, _) => self.store.open_clocks_of(&actor.organisation, after).await?,
+            (true, Some(own)) if after.is_none_or(|after| own > after) => self.store.open_clocks_of_plan(own).await?,
             (true, _) => Vec::new(),
         };
         for (id, indices) in open {

@@ -130,7 +130,7 @@ impl PlanApi {
         let peer = request.extensions().get::<PeerIdentity>();
         let caller =
             check_correlation_id(request.metadata()).and_then(|()| self.registry.caller(peer, request.metadata()));
-        let (actor, valid_until) = match self.proven(caller) {
+        let (actor, valid_until) = match self.proven(caller).await {
             Ok(proven) => proven,
             Err(error) => {
                 let error = self.store.unless_unreadable(error);
@@ -163,10 +163,10 @@ impl PlanApi {
 
     /// The proven caller as the rules see it: a citizen with the plan that is
     /// theirs, found by the pseudonym of the CPR number their assertion names.
-    fn proven(&self, caller: Result<Caller, Error>) -> Result<(Actor, Option<u64>), Error> {
+    async fn proven(&self, caller: Result<Caller, Error>) -> Result<(Actor, Option<u64>), Error> {
         let Caller { mut actor, valid_until, citizen } = caller?;
         if let Some(cpr) = &citizen {
-            actor.own_plan = self.store.plan_id_of(&self.pseudonyms.citizen_key(cpr))?;
+            actor.own_plan = self.store.plan_id_of(&self.pseudonyms.citizen_key(cpr)).await?;
         }
         Ok((actor, valid_until))
     }

@@ -93,7 +93,9 @@ impl PlanApi {
             })?,
         };
         let events = match plan.trail.page(&categories, from, page_size) {
-            Some((first, last)) => self.store.plan_events(id, first, usize::try_from(last - first + 1).unwrap_or(0))?,
+            Some((first, last)) => {
+                self.store.plan_events(id, first, usize::try_from(last - first + 1).unwrap_or(0)).await?
+            }
             None => Vec::new(),
         };
         let events = visible_events(&events, &plan, &view);
@@ -110,7 +112,7 @@ impl PlanApi {
     pub(super) async fn export(&self, actor: Actor, request: pb::ExportPlanRequest) -> Handled<pb::ExportPlanResponse> {
         let id = convert::plan_name("name", &request.name)?;
         let (plan, view) = self.view(&actor, id).await?;
-        let events = self.store.plan_events(id, 1, usize::try_from(plan.version).unwrap_or(usize::MAX))?;
+        let events = self.store.plan_events(id, 1, usize::try_from(plan.version).unwrap_or(usize::MAX)).await?;
         let response = pb::ExportPlanResponse {
             plan: Some(self.shown(&plan, &view)),
             events: visible_events(&events, &plan, &view),
@@ -152,7 +154,7 @@ impl PlanApi {
         let from = page_token(&request.page_token)?.unwrap_or(1);
         let plan = self.store.plan(id).await?.ok_or(DomainError::PlanNotFound)?;
         policy::may_review_access(&plan, &actor, self.store.now()).map_err(Refusal::about(id))?;
-        let mut records = self.store.plan_audit_records(id, from, page_size + 1)?;
+        let mut records = self.store.plan_audit_records(id, from, page_size + 1).await?;
         let next_page_token = next_page(&mut records, page_size, |r| r.sequence);
         let sees = policy::member_sees(&plan, &actor, self.store.now());
         let entries = records
@@ -183,7 +185,7 @@ impl PlanApi {
         let page_size = page_size(request.page_size)?;
         let from = page_token(&request.page_token)?.unwrap_or(1);
         auditors_only(&actor, "only auditors review emergency accesses")?;
-        let mut grants = self.store.emergency_grants(&actor.organisation, from, page_size + 1)?;
+        let mut grants = self.store.emergency_grants(&actor.organisation, from, page_size + 1).await?;
         let next_page_token = next_page(&mut grants, page_size, |e| e.global_position);
         let mut accesses = Vec::with_capacity(grants.len());
         for event in &grants {
@@ -216,7 +218,7 @@ impl PlanApi {
         let page_size = page_size(request.page_size)?;
         let from = page_token(&request.page_token)?.unwrap_or(1);
         auditors_only(&actor, "only auditors review their organisation's care-team joins")?;
-        let mut joins = self.store.care_team_joins(&actor.organisation, from, page_size + 1)?;
+        let mut joins = self.store.care_team_joins(&actor.organisation, from, page_size + 1).await?;
         let next_page_token = next_page(&mut joins, page_size, |e| e.global_position);
         let joins = joins.iter().filter_map(convert::care_team_join).collect();
         let disclosure = Disclosure::review(None, "an auditor reviewing its organisation's care-team joins");

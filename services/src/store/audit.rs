@@ -133,11 +133,7 @@ pub fn round_of(db: &sled::Db, sequence: u64) -> Result<Vec<AuditRecord>, Error>
 /// every readable record to `each` on the way, so other checks need not read
 /// the log again.
 pub fn verify(db: &sled::Db, key: &[u8; 32], mut each: impl FnMut(&AuditRecord)) -> Result<(u64, Vec<String>), Error> {
-    let mut problems = Vec::new();
-    let mut expected = 1;
-    let mut previous = [0u8; 32];
-    let mut hashes = Vec::new();
-    let mut vouched: HashSet<(PlanId, u64)> = HashSet::new();
+    let mut chain = ChainCheck::default();
     let stored = db.scan_prefix([keys::AUDIT]).flat_map(|item| match item {
         Err(error) => vec![Err(Error::from(error))],
         Ok((key, bytes)) => {
@@ -151,17 +147,54 @@ pub fn verify(db: &sled::Db, key: &[u8; 32], mut each: impl FnMut(&AuditRecord))
     });
     for item in stored {
         let (sequence, record) = item?;
+        let stored_event =
+            |plan, event_sequence| Ok(db.get(keys::event(plan, event_sequence))?.map(|b| event_hash(&b)));
+        if let Some(record) = chain.record(sequence, record, stored_event)? {
+            each(&record);
+        }
+    }
+    for item in db.scan_prefix([keys::EVENT]) {
+        let (key, _) = item?;
+        let plan = keys::decode_plan_id(&key[1..17])?;
+        chain.event(plan, keys::decode_u64(&key[17..]).unwrap_or(0));
+    }
+    let checkpoint = db.get([keys::CHECKPOINT])?.map(|bytes| decode::<Checkpoint>(&bytes).ok());
+    Ok(chain.finish(checkpoint, key))
+}
+
+/// Checks an audit log record by record, then the stored events, then the checkpoint.
+#[derive(Default)]
+pub(super) struct ChainCheck {
+    /// The sequence the next record should be stored at, less one.
+    records: u64,
+    previous: [u8; 32],
+    hashes: Vec<[u8; 32]>,
+    vouched: HashSet<(PlanId, u64)>,
+    problems: Vec<String>,
+}
+
+impl ChainCheck {
+    /// Checks the record stored at `sequence` (`None`: unreadable) and the
+    /// events it vouches for, whose stored hashes `stored_event` gives;
+    /// hands the record back if it could be read.
+    pub(super) fn record(
+        &mut self,
+        sequence: u64,
+        record: Option<AuditRecord>,
+        stored_event: impl Fn(PlanId, u64) -> Result<Option<[u8; 32]>, Error>,
+    ) -> Result<Option<AuditRecord>, Error> {
+        let problems = &mut self.problems;
         let Some(record) = record else {
             problems.push(format!("the audit round from record {sequence} is unreadable"));
-            continue;
+            return Ok(None);
         };
-        if sequence != expected {
-            problems.push(format!("audit log jumps from {} to {sequence}", expected - 1));
+        if sequence != self.records + 1 {
+            problems.push(format!("audit log jumps from {} to {sequence}", self.records));
         }
         if record.sequence != sequence {
             problems.push(format!("audit record stored at {sequence} claims to be {}", record.sequence));
         }
-        if record.previous != previous {
+        if record.previous != self.previous {
             problems.push(format!("audit record {sequence} does not follow the record before it"));
         }
         if chain_hash(record.sequence, &record.previous, &record.entry)? != record.hash {
@@ -169,42 +202,44 @@ pub fn verify(db: &sled::Db, key: &[u8; 32], mut each: impl FnMut(&AuditRecord))
         }
         if let Some(plan) = record.entry.plan {
             for (event_sequence, hash) in &record.entry.events {
-                match db.get(keys::event(plan, *event_sequence))? {
+                match stored_event(plan, *event_sequence)? {
                     None => problems.push(format!("an event vouched for by audit record {sequence} is missing")),
-                    Some(bytes) if event_hash(&bytes) != *hash => {
+                    Some(stored) if stored != *hash => {
                         problems.push(format!("an event vouched for by audit record {sequence} was altered"))
                     }
                     Some(_) => {}
                 }
-                vouched.insert((plan, *event_sequence));
+                self.vouched.insert((plan, *event_sequence));
             }
         }
-        each(&record);
-        previous = record.hash;
-        hashes.push(record.hash);
-        expected = sequence + 1;
+        self.previous = record.hash;
+        self.hashes.push(record.hash);
+        self.records = sequence;
+        Ok(Some(record))
     }
-    let records = expected - 1;
-    for item in db.scan_prefix([keys::EVENT]) {
-        let (key, _) = item?;
-        let plan = keys::decode_plan_id(&key[1..17])?;
-        let sequence = keys::decode_u64(&key[17..]).unwrap_or(0);
-        if !vouched.contains(&(plan, sequence)) {
-            problems.push("an event no audit record vouches for was added".to_owned());
+
+    /// Checks that some record vouches for a stored event.
+    pub(super) fn event(&mut self, plan: PlanId, sequence: u64) {
+        if !self.vouched.contains(&(plan, sequence)) {
+            self.problems.push("an event no audit record vouches for was added".to_owned());
         }
     }
-    match db.get([keys::CHECKPOINT])? {
-        None if records > 0 => problems.push("the audit checkpoint is missing".to_owned()),
-        None => {}
-        Some(bytes) => match decode::<Checkpoint>(&bytes) {
-            Err(_) => problems.push("the audit checkpoint is unreadable".to_owned()),
-            Ok(checkpoint) if !checkpoint.is_authentic(key) => {
+
+    /// Checks the stored checkpoint (`Some(None)`: unreadable) against the
+    /// records; gives the number of records and every problem found.
+    pub(super) fn finish(mut self, checkpoint: Option<Option<Checkpoint>>, key: &[u8; 32]) -> (u64, Vec<String>) {
+        let (records, problems) = (self.records, &mut self.problems);
+        match checkpoint {
+            None if records > 0 => problems.push("the audit checkpoint is missing".to_owned()),
+            None => {}
+            Some(None) => problems.push("the audit checkpoint is unreadable".to_owned()),
+            Some(Some(checkpoint)) if !checkpoint.is_authentic(key) => {
                 problems.push("the audit checkpoint is not authentic".to_owned())
             }
-            Ok(checkpoint) => {
+            Some(Some(checkpoint)) => {
                 let at = usize::try_from(checkpoint.sequence).unwrap_or(usize::MAX);
-                // The checkpoint is written in the same batch as every round's
-                // records, so it always names the last record.
+                // The checkpoint is written in the same batch (or transaction)
+                // as every round's records, so it always names the last record.
                 if checkpoint.sequence < records {
                     problems.push(format!(
                         "audit records {}..={records} were added after the checkpoint",
@@ -216,11 +251,13 @@ pub fn verify(db: &sled::Db, key: &[u8; 32], mut each: impl FnMut(&AuditRecord))
                         "the audit log was truncated: the checkpoint names record {}, the log ends at {records}",
                         checkpoint.sequence
                     ));
-                } else if at == 0 || hashes.get(at - 1) != Some(&checkpoint.hash) {
+                } else if checkpoint.hash
+                    != at.checked_sub(1).and_then(|i| self.hashes.get(i)).copied().unwrap_or([0; 32])
+                {
                     problems.push(format!("audit record {} differs from the checkpoint", checkpoint.sequence));
                 }
             }
-        },
+        }
+        (records, self.problems)
     }
-    Ok((records, problems))
 }

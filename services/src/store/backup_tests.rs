@@ -55,25 +55,28 @@ async fn a_backup_taken_during_writes_restores_to_its_cut() {
     let restored = Store::restore(file.as_slice(), &restored_dir, &[0; 32]).expect("restore");
     assert_eq!(restored.cut, summary.cut);
     let restored = open(&restored_dir);
-    let report = restored.verify().expect("verify");
+    let report = restored.verify().await.expect("verify");
     assert_eq!(report.problems, Vec::<String>::new());
     assert_eq!(report.events, summary.cut.position);
     assert_eq!(report.audit_records, summary.cut.checkpoint.sequence);
     assert_eq!(restored.durable_position(), summary.cut.position);
     let cut = usize::try_from(summary.cut.position).expect("small");
     assert_eq!(
-        restored.events_from(1, usize::MAX).expect("restored log"),
-        store.events_from(1, cut).expect("live log"),
+        restored.events_from(1, usize::MAX).await.expect("restored log"),
+        store.events_from(1, cut).await.expect("live log"),
         "the restored log is the live log up to the cut, event for event"
     );
     assert_eq!(
-        restored.audit_records(1, usize::MAX).expect("restored audit"),
-        store.audit_records(1, usize::try_from(summary.cut.checkpoint.sequence).expect("small")).expect("live audit")
+        restored.audit_records(1, usize::MAX).await.expect("restored audit"),
+        store
+            .audit_records(1, usize::try_from(summary.cut.checkpoint.sequence).expect("small"))
+            .await
+            .expect("live audit")
     );
     for plan in &plans {
         let got = restored.plan(*plan).await.expect("read").expect("plan");
-        assert_eq!(Some(got), restored.replay_plan(*plan).expect("replay"));
-        let audit = restored.plan_audit_records(*plan, 1, usize::MAX).expect("plan audit");
+        assert_eq!(Some(got), restored.replay_plan(*plan).await.expect("replay"));
+        let audit = restored.plan_audit_records(*plan, 1, usize::MAX).await.expect("plan audit");
         assert!(audit.iter().all(|r| r.entry.plan == Some(*plan)) && !audit.is_empty());
     }
     // The citizen index and the idempotency records came along: the same
@@ -82,7 +85,7 @@ async fn a_backup_taken_during_writes_restores_to_its_cut() {
     assert_eq!((again.plan_id, again.created), (plans[0], false));
     let request = format!("w-{}-1", plans[0].resource_name());
     let replayed = change(&restored, &ward, plans[0], 1, add_goal("mål"), Some(&request)).await.expect("retry");
-    let first = restored.plan_events(plans[0], 2, 1).expect("log");
+    let first = restored.plan_events(plans[0], 2, 1).await.expect("log");
     assert_eq!(replayed.events, first, "the first write's answer, replayed");
     assert_eq!(restored.durable_position(), summary.cut.position, "and nothing appended");
     store.shutdown().await;

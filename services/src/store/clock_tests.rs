@@ -149,9 +149,9 @@ proptest! {
                 }
             }
             let persisted = store.plan(plan).await.expect("read").expect("plan");
-            let replayed = store.replay_plan(plan).expect("replay").expect("plan");
+            let replayed = store.replay_plan(plan).await.expect("replay").expect("plan");
             prop_assert_eq!(encode(&persisted).expect("encode"), encode(&replayed).expect("encode"));
-            prop_assert!(store.verify().expect("verify").problems.is_empty());
+            prop_assert!(store.verify().await.expect("verify").problems.is_empty());
             Ok(())
         })?;
     }

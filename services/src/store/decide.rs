@@ -2,13 +2,14 @@
 //! answer a retry from its request record, check who may do what (membership,
 //! the version the caller saw), let the domain decide, turn its payloads into
 //! recorded events on the plan, and say what the audit log records. It reads
-//! the store as the round has staged it so far, through [`Reads`], and
-//! returns data ([`Decided`]); the engine only persists it (for sled,
-//! `writer.rs`).
+//! the store as the round has staged it so far, through [`Reads`], and hands
+//! what it decided to the engine's [`Stage`] ([`job`]); the engine only
+//! persists it (sled: `writer.rs`; PostgreSQL: `postgres/round.rs`).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::audit::event_hash;
 use super::{Error, Intent, MAX_EVENT_BYTES, MAX_PLAN_BYTES, Outcome, StoreOptions, Submission, encode, keys};
 use crate::domain::{
     AuditEntry, CitizenKey, Context, Decision, DomainError, IdSeed, Plan, PlanId, Purpose, RecordedEvent, Timestamp,
@@ -26,6 +27,13 @@ pub(super) struct RequestRecord {
     count: u32,
 }
 
+impl RequestRecord {
+    /// The plan sequences of the events the request appended.
+    pub fn sequences(&self) -> std::ops::RangeInclusive<u64> {
+        self.version + 1 - u64::from(self.count)..=self.version
+    }
+}
+
 /// The store as the current round sees it: what it staged, else what is stored.
 pub(super) trait Reads {
     fn plan(&self, id: PlanId) -> Result<Option<Plan>, Error>;
@@ -34,6 +42,60 @@ pub(super) trait Reads {
     fn citizen_plan(&self, citizen: &CitizenKey) -> Result<Option<PlanId>, Error>;
     fn request_record(&self, key: &[u8]) -> Result<Option<RequestRecord>, Error>;
     fn event(&self, plan: PlanId, sequence: u64) -> Result<Option<RecordedEvent>, Error>;
+}
+
+/// A round being staged: its reads see what it staged so far.
+pub(super) trait Stage: Reads {
+    fn options(&self) -> &StoreOptions;
+    /// The last global position assigned, the round's own included.
+    fn position(&self) -> u64;
+    /// Stages the request record of a decision that appended nothing.
+    fn remember(&mut self, key: Vec<u8>, record: RequestRecord) -> Result<(), Error>;
+    /// Stages appended events, the plan after them, its indexes and the
+    /// request record, and advances the position past the events.
+    fn append(&mut self, appended: Appended) -> Result<Outcome, Error>;
+}
+
+/// Decides one submitted job at `now` (refused undecided once its caller
+/// stopped waiting), stages what it writes, and says what the audit log records of it.
+pub(super) fn job(
+    stage: &mut impl Stage,
+    sub: &Submission,
+    intent: &Intent,
+    now: Timestamp,
+) -> (Result<Outcome, Error>, AuditEntry) {
+    let mut hashes = Vec::new();
+    let result = if sub.deadline.is_some_and(|deadline| deadline <= std::time::Instant::now()) {
+        Err(Error::DeadlineExceeded)
+    } else {
+        decide_and_stage(stage, sub, intent, now, &mut hashes)
+    };
+    let entry = audit_entry(stage, sub, intent, &result, now, &hashes);
+    (result, entry)
+}
+
+/// `hashes` gets the appended events as the audit log vouches for them.
+fn decide_and_stage(
+    stage: &mut impl Stage,
+    sub: &Submission,
+    intent: &Intent,
+    now: Timestamp,
+    hashes: &mut Vec<(u64, [u8; 32])>,
+) -> Result<Outcome, Error> {
+    match submission(stage, stage.options(), sub, intent, now, stage.position())? {
+        Decided::Replayed(outcome) => Ok(outcome),
+        Decided::Unchanged { outcome, request } => {
+            if let Some((key, record)) = request {
+                stage.remember(key, record)?;
+            }
+            Ok(outcome)
+        }
+        Decided::Appended(appended) => {
+            let events = appended.outcome.events.iter().zip(&appended.encoded);
+            hashes.extend(events.map(|(event, bytes)| (event.sequence, event_hash(bytes))));
+            stage.append(*appended)
+        }
+    }
 }
 
 /// A request id's storage key and the fingerprint of what it asked for.
@@ -66,7 +128,7 @@ pub(super) struct Appended {
 }
 
 /// Decides `intent` of `sub` at `now`; its events take the global positions after `position`.
-pub(super) fn submission(
+fn submission(
     reads: &impl Reads,
     options: &StoreOptions,
     sub: &Submission,
@@ -218,9 +280,8 @@ fn remembered(request: Request, outcome: &Outcome, count: u32) -> Option<(Vec<u8
 }
 
 fn replay(reads: &impl Reads, record: &RequestRecord) -> Result<Outcome, Error> {
-    let first = record.version + 1 - u64::from(record.count);
     let mut events = Vec::with_capacity(record.count as usize);
-    for sequence in first..=record.version {
+    for sequence in record.sequences() {
         let event = reads
             .event(record.plan_id, sequence)?
             .ok_or_else(|| Error::Storage("request record points nowhere".into()))?;
@@ -231,7 +292,7 @@ fn replay(reads: &impl Reads, record: &RequestRecord) -> Result<Outcome, Error> 
 
 /// What the audit log says about one submission: `events` are the hashes of
 /// the events it appended, as the audit log vouches for them.
-pub(super) fn audit_entry(
+fn audit_entry(
     reads: &impl Reads,
     sub: &Submission,
     intent: &Intent,

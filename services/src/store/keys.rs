@@ -116,20 +116,33 @@ fn decode_u32(bytes: &[u8]) -> u32 {
 /// `ListClocks` reads; who may see a clock today is the policy's to say), and
 /// every running clock the deadline watcher has yet to mark overdue, by due day.
 pub fn clock_keys(plan: &Plan) -> Vec<Vec<u8>> {
-    let mut members: Vec<&OrganisationId> = plan.care_team.iter().map(|m| &m.organisation).collect();
-    members.sort();
-    members.dedup();
+    let members = team_organisations(plan);
     let mut keys = Vec::new();
-    for (index, clock) in (0u32..).zip(&plan.clocks) {
-        if clock.is_open() {
-            keys.push(open_clock(plan.id, index).to_vec());
-            keys.extend(members.iter().map(|org| member_clock(org, plan.id, index)));
-        }
-        if clock.is_running() && !clock.overdue_recorded {
-            keys.push(due_clock(clock.due_on, plan.id, index).to_vec());
+    for (index, due) in open_clocks(plan) {
+        keys.push(open_clock(plan.id, index).to_vec());
+        keys.extend(members.iter().map(|org| member_clock(org, plan.id, index)));
+        if let Some(due) = due {
+            keys.push(due_clock(due, plan.id, index).to_vec());
         }
     }
     keys
+}
+
+/// A plan's open clocks, each as its index into the plan's clocks and, for a
+/// running one the deadline watcher has yet to mark overdue, its due day.
+pub fn open_clocks(plan: &Plan) -> impl Iterator<Item = (u32, Option<Date>)> + '_ {
+    (0u32..).zip(&plan.clocks).filter(|(_, clock)| clock.is_open()).map(|(index, clock)| {
+        let watched = clock.is_running() && !clock.overdue_recorded;
+        (index, watched.then_some(clock.due_on))
+    })
+}
+
+/// The organisations on a plan's care team, each once, in order.
+pub fn team_organisations(plan: &Plan) -> Vec<&OrganisationId> {
+    let mut members: Vec<&OrganisationId> = plan.care_team.iter().map(|m| &m.organisation).collect();
+    members.sort();
+    members.dedup();
+    members
 }
 
 pub fn plan_audit(plan: PlanId, sequence: u64) -> [u8; 25] {

@@ -1,17 +1,18 @@
-//! The sled event store: one ordered log per plan, one gap-free global log,
-//! persisted projections, idempotency records, and a group-commit writer that
-//! acknowledges a write only once it is device-durable.
+//! The event store: one ordered log per plan, one gap-free global log,
+//! persisted projections, idempotency records, the audit hash chain, and a
+//! group-commit writer that acknowledges a write only once it is durable.
 //!
-//! Flow of a write: a handler calls [`Store::submit`]; the job is queued to the
-//! single writer thread ([`writer`]), which takes every queued job (up to
-//! `max_batch`), decides each against the current plan, stages all resulting
-//! keys in one sled `Batch`, applies it atomically and calls `Db::flush`. The
-//! syncer thread ([`syncer`]) then calls `fdatasync` on sled's data file for
-//! every round flushed since its last sync, and only then answers their jobs;
-//! meanwhile the writer decides the next round.
-//!
-//! Reads never see state that is not yet durable: a read whose projection is
-//! newer than the durable position waits for the flush in flight.
+//! [`Store`] is the one interface above the store; two engines sit under it.
+//! Each has one writer that takes every queued job (up to `max_batch`), has
+//! each decided by the application step ([`decide`], the same for both), and
+//! persists the round at once:
+//! - **sled** (the embedded default): the writer thread ([`writer`]) applies
+//!   a round as one sled `Batch` and flushes; the syncer thread ([`syncer`])
+//!   calls `fdatasync` and only then answers. Reads never see state that is
+//!   not yet durable: a read newer than the durable position waits.
+//! - **PostgreSQL** ([`postgres`]): a round is one transaction that first
+//!   locks the head row, so positions and the audit chain stay gap-free in
+//!   commit order across several hubs; the answer waits for the commit.
 
 pub mod audit;
 pub mod backup;
@@ -19,6 +20,7 @@ mod decide;
 mod failure;
 mod keys;
 mod migrate;
+mod on_sled;
 mod plan_audit;
 pub mod postgres;
 mod syncer;
@@ -28,7 +30,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -183,12 +184,26 @@ impl std::fmt::Display for StatsSnapshot {
 }
 
 /// What `verify` found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     pub events: u64,
     pub plans: u64,
     pub audit_records: u64,
     pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    /// Checks one plan's log for gaps and its stored projection against a replay of it.
+    fn check_plan(&mut self, id: PlanId, events: &[RecordedEvent], stored: &[u8]) -> Result<(), Error> {
+        if events.iter().enumerate().any(|(i, e)| e.sequence != i as u64 + 1) {
+            self.problems.push(format!("{} has a gap in its log", id.resource_name()));
+        }
+        match Plan::replay(events) {
+            Some(plan) if encode(&plan)? == stored => {}
+            _ => self.problems.push(format!("{} differs from its replay", id.resource_name())),
+        }
+        Ok(())
+    }
 }
 
 /// One piece of work for the writer.
@@ -209,17 +224,46 @@ enum Message {
     Cut(oneshot::Sender<Result<backup::Cut, Error>>),
 }
 
+/// What an engine hands the store when it has started its writer.
+struct Started {
+    jobs: mpsc::Sender<Message>,
+    durable: watch::Receiver<u64>,
+    stats: Arc<Stats>,
+    failure: Arc<failure::Failure>,
+}
+
+impl Started {
+    fn new(jobs: mpsc::Sender<Message>, durable: watch::Receiver<u64>) -> Self {
+        Self { jobs, durable, stats: Arc::default(), failure: Arc::default() }
+    }
+}
+
+/// The deadline watcher's turn ([`Store::watcher_turn`]); it ends when dropped.
+pub struct WatcherTurn(#[allow(dead_code)] Option<postgres::Turn>);
+
+/// Which open clocks a listing covers.
+#[derive(Clone, Copy, Debug)]
+enum ClockScope<'a> {
+    All,
+    /// The plans an organisation takes part in.
+    Organisation(&'a OrganisationId),
+    Plan(PlanId),
+}
+
+/// The engine under the store; only persisting and reading differ between them.
+enum Engine {
+    Sled(on_sled::SledEngine),
+    Postgres(postgres::PgEngine),
+}
+
 struct Shared {
-    db: sled::Db,
     clock: Clock,
     checkpoint_key: [u8; 32],
     jobs: mpsc::Sender<Message>,
     durable: watch::Receiver<u64>,
     stats: Arc<Stats>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// The writer's recent plans: a read finds its plan here without sled.
-    recent: writer::SharedPlans,
     failure: Arc<failure::Failure>,
+    engine: Engine,
 }
 
 /// A handle to the store; cheap to clone.
@@ -235,62 +279,32 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `options.path` and starts its writer thread.
+    /// Opens (or creates) a sled store in `options.path` and starts its writer thread.
     pub fn open(options: StoreOptions) -> Result<Self, Error> {
-        std::fs::create_dir_all(&options.path)?;
-        if options.path.join(backup::STAGING).exists() {
-            return Err(Error::Storage(format!(
-                "the data folder holds an interrupted restore ({}): empty it and restore again",
-                backup::STAGING
-            )));
+        let (clock, checkpoint_key) = (options.clock.clone(), options.checkpoint_key);
+        let (engine, started) = on_sled::open(options)?;
+        Ok(Self::started(Engine::Sled(engine), started, clock, checkpoint_key))
+    }
+
+    /// Connects to a PostgreSQL store, creates or migrates its schema, and
+    /// starts this hub's writer (`options.path` is not used).
+    pub async fn open_postgres(options: StoreOptions, database: postgres::Database) -> Result<Self, Error> {
+        let (clock, checkpoint_key) = (options.clock.clone(), options.checkpoint_key);
+        let (engine, started) = postgres::open(options, database).await?;
+        Ok(Self::started(Engine::Postgres(engine), started, clock, checkpoint_key))
+    }
+
+    fn started(engine: Engine, started: Started, clock: Clock, checkpoint_key: [u8; 32]) -> Self {
+        let Started { jobs, durable, stats, failure } = started;
+        Self { shared: Arc::new(Shared { clock, checkpoint_key, jobs, durable, stats, failure, engine }) }
+    }
+
+    /// The engine's name, as the configuration spells it.
+    pub fn engine(&self) -> &'static str {
+        match self.shared.engine {
+            Engine::Sled(_) => "sled",
+            Engine::Postgres(_) => "postgres",
         }
-        let checkpoint_key = options.checkpoint_key;
-        let clock = options.clock.clone();
-        let db = sled_config(&options.path, options.cache_capacity_bytes).open().map_err(open_error)?;
-        migrate::projections(&db)?;
-        let data_file = open_data_file(&options.path)?;
-        let last = last_position(&db)?;
-        let plan_index = plan_audit::PlanIndex::open(&db, options.audit_index_batch)?;
-        let recent = writer::RecentPlans::shared(options.recent_plans_bytes);
-        let (durable_tx, durable) = watch::channel(last);
-        let (jobs, rx) = mpsc::channel(options.queue_capacity.max(1));
-        let stats = Arc::new(Stats::default());
-        let failure = Arc::new(failure::Failure::default());
-        // Rounds applied but not yet durable; a full queue holds the writer back.
-        let (sync_tx, sync_rx) = std::sync::mpsc::sync_channel(64);
-        let syncer = syncer::Syncer {
-            db: db.clone(),
-            data_file,
-            durable: durable_tx,
-            stats: stats.clone(),
-            failure: failure.clone(),
-        };
-        let syncer = std::thread::Builder::new().name("samplan-sync".into()).spawn(move || syncer.run(sync_rx))?;
-        let writer = writer::Writer {
-            db: db.clone(),
-            options,
-            position: last,
-            stats: stats.clone(),
-            failure: failure.clone(),
-            sync: sync_tx,
-            audit_head: audit::head(&db)?,
-            plan_index,
-            recent: recent.clone(),
-        };
-        let handle = std::thread::Builder::new().name("samplan-writer".into()).spawn(move || writer.run(rx, syncer))?;
-        Ok(Self {
-            shared: Arc::new(Shared {
-                db,
-                clock,
-                checkpoint_key,
-                jobs,
-                durable,
-                stats,
-                writer: Mutex::new(Some(handle)),
-                recent,
-                failure,
-            }),
-        })
     }
 
     /// Queues an intent for the group-commit writer and waits until its events
@@ -326,9 +340,8 @@ impl Store {
         if self.shared.jobs.send(Message::Stop(done)).await.is_ok() {
             let _ = wait.await;
         }
-        let handle = self.shared.writer.lock().take();
-        if let Some(handle) = handle {
-            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        if let Engine::Sled(sled) = &self.shared.engine {
+            sled.join_writer().await;
         }
     }
 
@@ -336,44 +349,29 @@ impl Store {
     /// the writer names between two rounds, once the cut is durable, while
     /// writes go on (see [`backup`]). Hands `out` back for the caller to sync.
     pub async fn backup<W: std::io::Write + Send + 'static>(&self, out: W) -> Result<(backup::Summary, W), Error> {
+        let Engine::Sled(sled) = &self.shared.engine else {
+            return Err(Error::Storage(
+                "samplan backup reads a sled store; back up a PostgreSQL store with PostgreSQL's own tools (pg_basebackup, or the operator's backups)".into(),
+            ));
+        };
         let (reply, answer) = oneshot::channel();
         self.shared.jobs.send(Message::Cut(reply)).await.map_err(|_| Error::Unavailable)?;
         let cut = answer.await.map_err(|_| Error::Unavailable)??;
-        let (db, taken_at) = (self.shared.db.clone(), self.now());
-        tokio::task::spawn_blocking(move || {
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-            let summary = backup::write(&db, cut, taken_at, &mut out)?;
-            let out = out.into_inner().map_err(|e| Error::from(e.into_error()))?;
-            Ok((summary, out))
-        })
-        .await
-        .map_err(|_| Error::Unavailable)?
+        sled.backup(cut, self.now(), out).await
     }
 
-    /// Rebuilds a store folder at `path`, which must not exist, from a backup
-    /// (see [`backup`]); removes what it wrote if the backup is unusable.
+    /// Rebuilds a sled store folder at `path`, which must not exist, from a
+    /// backup (see [`backup`]); removes what it wrote if the backup is unusable.
     pub fn restore(
         input: impl std::io::Read,
         path: &Path,
         checkpoint_key: &[u8; 32],
     ) -> Result<backup::Summary, Error> {
-        if path.exists() {
-            return Err(Error::Storage(format!("{} already exists", path.display())));
-        }
-        let restored = sled_config(path, 64 * 1024 * 1024)
-            .open()
-            .map_err(Error::from)
-            .and_then(|db| backup::restore(&db, std::io::BufReader::with_capacity(1 << 20, input), checkpoint_key));
-        match restored.and_then(|summary| open_data_file(path).map(|_| summary)) {
-            Ok(summary) => Ok(summary),
-            Err(error) => {
-                let _ = std::fs::remove_dir_all(path);
-                Err(error)
-            }
-        }
+        on_sled::restore(input, path, checkpoint_key)
     }
 
-    /// The global position up to which every event is durable.
+    /// The global position up to which every event is durable (on
+    /// PostgreSQL: committed, as far as this hub has heard).
     pub fn durable_position(&self) -> u64 {
         *self.shared.durable.borrow()
     }
@@ -385,50 +383,53 @@ impl Store {
 
     /// Up to `limit` running clocks due before `today` that are not yet marked
     /// overdue, as (plan, index into its clocks), earliest due first.
-    pub fn due_clocks(&self, today: Date, limit: usize) -> Result<Vec<(PlanId, usize)>, Error> {
-        let range = self.shared.db.range([keys::DUE_CLOCK].as_slice()..keys::due_before(today).as_slice());
-        range.take(limit).map(|item| keys::decode_clock_ref(&item?.0)).collect()
+    pub async fn due_clocks(&self, today: Date, limit: usize) -> Result<Vec<(PlanId, usize)>, Error> {
+        match &self.shared.engine {
+            Engine::Sled(sled) => sled.due_clocks(today, limit),
+            Engine::Postgres(pg) => pg.due_clocks(today, limit).await,
+        }
     }
 
     /// Every plan with open clocks, in plan order, after the plan `after` (a
     /// page token's plan), with the indices of its open clocks.
-    pub fn open_clocks(&self, after: Option<PlanId>) -> Result<Vec<(PlanId, Vec<usize>)>, Error> {
-        self.clocks_under(&[keys::OPEN_CLOCK], after)
+    pub async fn open_clocks(&self, after: Option<PlanId>) -> Result<Vec<(PlanId, Vec<usize>)>, Error> {
+        self.clocks_in(ClockScope::All, after).await
     }
 
     /// The open clocks of the plans `organisation` takes part in (by plan, in
-    /// plan order, after `after`), from the `o` index: not every clock of the hub.
-    pub fn open_clocks_of(
+    /// plan order, after `after`), from an index: not every clock of the hub.
+    pub async fn open_clocks_of(
         &self,
         organisation: &OrganisationId,
         after: Option<PlanId>,
     ) -> Result<Vec<(PlanId, Vec<usize>)>, Error> {
-        self.clocks_under(&keys::member_clocks(organisation), after)
+        self.clocks_in(ClockScope::Organisation(organisation), after).await
     }
 
     /// The open clocks of one plan.
-    pub fn open_clocks_of_plan(&self, plan: PlanId) -> Result<Vec<(PlanId, Vec<usize>)>, Error> {
-        let mut prefix = vec![keys::OPEN_CLOCK];
-        prefix.extend_from_slice(&plan.0);
-        self.clocks_under(&prefix, None)
+    pub async fn open_clocks_of_plan(&self, plan: PlanId) -> Result<Vec<(PlanId, Vec<usize>)>, Error> {
+        self.clocks_in(ClockScope::Plan(plan), None).await
     }
 
-    /// The (plan, clock index) pairs of the clock keys under `prefix`, grouped by plan.
-    fn clocks_under(&self, prefix: &[u8], after: Option<PlanId>) -> Result<Vec<(PlanId, Vec<usize>)>, Error> {
-        let start = match after {
-            Some(plan) => [prefix, plan.0.as_slice(), &u32::MAX.to_be_bytes()].concat(),
-            None => prefix.to_vec(),
-        };
-        let end = prefix_end(prefix);
-        let mut plans: Vec<(PlanId, Vec<usize>)> = Vec::new();
-        for item in self.shared.db.range(start..end) {
-            let (plan, index) = keys::decode_clock_ref(&item?.0)?;
-            match plans.last_mut() {
-                Some((last, indices)) if *last == plan => indices.push(index),
-                _ => plans.push((plan, vec![index])),
-            }
+    async fn clocks_in(
+        &self,
+        scope: ClockScope<'_>,
+        after: Option<PlanId>,
+    ) -> Result<Vec<(PlanId, Vec<usize>)>, Error> {
+        match &self.shared.engine {
+            Engine::Sled(sled) => sled.open_clocks(scope, after),
+            Engine::Postgres(pg) => pg.open_clocks(scope, after).await,
         }
-        Ok(plans)
+    }
+
+    /// The deadline watcher's turn: on sled always (one hub); on PostgreSQL
+    /// only while no other hub's watcher has its turn (an advisory lock,
+    /// held until the turn is dropped), so that the watcher runs once across hubs.
+    pub async fn watcher_turn(&self) -> Result<Option<WatcherTurn>, Error> {
+        match &self.shared.engine {
+            Engine::Sled(_) => Ok(Some(WatcherTurn(None))),
+            Engine::Postgres(pg) => Ok(pg.watcher_turn().await?.map(|turn| WatcherTurn(Some(turn)))),
+        }
     }
 
     /// Follows the durable position: changes whenever more events become
@@ -482,210 +483,120 @@ impl Store {
 
     /// The current plan, once durable.
     pub async fn plan(&self, id: PlanId) -> Result<Option<Plan>, Error> {
-        // The lock is held only for the lookup; the writer holds it only to add a round's plans.
-        let recent = self.shared.recent.read().get(&id);
-        let plan = match recent {
-            Some(plan) => Plan::clone(&plan),
-            None => match projection(&self.shared.db, id)? {
-                Some(plan) => plan,
-                None => return Ok(None),
-            },
+        let plan = match &self.shared.engine {
+            Engine::Sled(sled) => sled.plan(id)?,
+            // What a transaction has committed is durable.
+            Engine::Postgres(pg) => return pg.plan(id).await,
         };
+        let Some(plan) = plan else { return Ok(None) };
         self.wait_durable(plan.last_position).await?;
         Ok(Some(plan))
     }
 
     /// The plan of a citizen (by pseudonym), once durable.
     pub async fn plan_of(&self, citizen: &CitizenKey) -> Result<Option<Plan>, Error> {
-        match self.plan_id_of(citizen)? {
+        match self.plan_id_of(citizen).await? {
             Some(id) => self.plan(id).await,
             None => Ok(None),
         }
     }
 
     /// The id of a citizen's plan (by pseudonym); reading the plan waits until it is durable.
-    pub fn plan_id_of(&self, citizen: &CitizenKey) -> Result<Option<PlanId>, Error> {
-        self.shared.db.get(keys::citizen(citizen))?.map(|bytes| keys::decode_plan_id(&bytes)).transpose()
+    pub async fn plan_id_of(&self, citizen: &CitizenKey) -> Result<Option<PlanId>, Error> {
+        match &self.shared.engine {
+            Engine::Sled(sled) => sled.plan_id_of(citizen),
+            Engine::Postgres(pg) => pg.plan_id_of(citizen).await,
+        }
     }
 
     /// Up to `limit` events of a plan, from `from_sequence` (1-based) on; only durable ones.
-    pub fn plan_events(&self, id: PlanId, from_sequence: u64, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
-        let durable = self.durable_position();
-        let mut events = Vec::new();
-        for item in self.shared.db.range(keys::event(id, from_sequence.max(1))..=keys::event(id, u64::MAX)) {
-            let event: RecordedEvent = decode(&item?.1)?;
-            if event.global_position > durable || events.len() >= limit {
-                break;
-            }
-            events.push(event);
+    pub async fn plan_events(&self, id: PlanId, from_sequence: u64, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
+        match &self.shared.engine {
+            Engine::Sled(sled) => sled.plan_events(id, from_sequence, limit, self.durable_position()),
+            Engine::Postgres(pg) => pg.plan_events(id, from_sequence, limit).await,
         }
-        Ok(events)
     }
 
     /// Up to `limit` durable events of the global log, from `from_position` on, in order.
-    pub fn events_from(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
+    pub async fn events_from(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
         let from_position = from_position.max(1);
-        let durable = self.durable_position();
-        let mut events = Vec::new();
-        // Start at the round that holds `from_position`.
-        let start = match self.shared.db.range(keys::round(0)..=keys::round(from_position)).next_back() {
-            Some(item) => item?.0,
-            None => return Ok(events),
-        };
-        for item in self.shared.db.range(start.to_vec()..=keys::round(durable).to_vec()) {
-            let (key, value) = item?;
-            let (first, round) = keys::decode_round(&key, &value)?;
-            for (position, (plan, sequence)) in (first..).zip(round) {
-                if position < from_position {
-                    continue;
-                }
-                if position > durable || events.len() >= limit {
-                    return Ok(events);
-                }
-                let bytes = self.shared.db.get(keys::event(plan, sequence))?.ok_or_else(|| corrupt("global log"))?;
-                events.push(decode(&bytes)?);
-            }
+        match &self.shared.engine {
+            Engine::Sled(sled) => sled.events_from(from_position, limit, self.durable_position()),
+            Engine::Postgres(pg) => pg.events_from(from_position, limit).await,
         }
-        Ok(events)
     }
 
     /// Rebuilds a plan from its log alone.
-    pub fn replay_plan(&self, id: PlanId) -> Result<Option<Plan>, Error> {
-        let events = self.plan_events(id, 1, usize::MAX)?;
+    pub async fn replay_plan(&self, id: PlanId) -> Result<Option<Plan>, Error> {
+        let events = self.plan_events(id, 1, usize::MAX).await?;
         Ok(Plan::replay(&events))
     }
 
     /// Checks the whole store: global positions gap-free from 1, every plan log
     /// gap-free, every persisted projection byte-identical to a replay, the
     /// clock index exactly what the plans' clocks need, and the audit chain.
-    pub fn verify(&self) -> Result<VerifyReport, Error> {
-        let mut report = VerifyReport { events: 0, plans: 0, audit_records: 0, problems: Vec::new() };
-        let mut expected = 1;
-        for item in self.shared.db.scan_prefix([keys::GLOBAL]) {
-            let (key, value) = item?;
-            let (first, round) = keys::decode_round(&key, &value)?;
-            if first != expected {
-                report.problems.push(format!("global log jumps from {} to {first}", expected - 1));
-            }
-            for (position, (plan, sequence)) in (first..).zip(&round) {
-                match self.shared.db.get(keys::event(*plan, *sequence))? {
-                    None => report.problems.push(format!("global position {position} points to a missing event")),
-                    Some(bytes) => {
-                        let event: RecordedEvent = decode(&bytes)?;
-                        if event.global_position != position {
-                            report
-                                .problems
-                                .push(format!("event at {position} claims position {}", event.global_position));
-                        }
-                    }
-                }
-                report.events += 1;
-            }
-            expected = first + round.len() as u64;
+    pub async fn verify(&self) -> Result<VerifyReport, Error> {
+        match &self.shared.engine {
+            Engine::Sled(sled) => sled.verify(&self.shared.checkpoint_key, self.durable_position()),
+            Engine::Postgres(pg) => pg.verify(&self.shared.checkpoint_key).await,
         }
-        let mut clock_keys = std::collections::BTreeSet::new();
-        for item in self.shared.db.scan_prefix([keys::PROJECTION]) {
-            let (key, stored) = item?;
-            let id = keys::decode_plan_id(&key[1..])?;
-            report.plans += 1;
-            if let Ok(plan) = decode::<Plan>(&stored) {
-                clock_keys.extend(keys::clock_keys(&plan));
-            }
-            let events = self.plan_events(id, 1, usize::MAX)?;
-            if events.iter().enumerate().any(|(i, e)| e.sequence != i as u64 + 1) {
-                report.problems.push(format!("{} has a gap in its log", id.resource_name()));
-            }
-            match Plan::replay(&events) {
-                Some(plan) if encode(&plan)? == stored.as_ref() => {}
-                _ => report.problems.push(format!("{} differs from its replay", id.resource_name())),
-            }
-        }
-        let mut indexed = std::collections::BTreeSet::new();
-        for prefix in keys::CLOCK_INDEXES {
-            for item in self.shared.db.scan_prefix([prefix]) {
-                indexed.insert(item?.0.to_vec());
-            }
-        }
-        if indexed != clock_keys {
-            report.problems.push(format!(
-                "the clock index differs from the plans' clocks ({} keys stored, {} expected)",
-                indexed.len(),
-                clock_keys.len()
-            ));
-        }
-        // One pass over the audit log serves the chain's check and the per-plan index's.
-        let mut about = Vec::new();
-        let (audit_records, problems) = audit::verify(&self.shared.db, &self.shared.checkpoint_key, |record| {
-            if let Some(plan) = record.entry.plan {
-                about.push((plan, record.sequence));
-            }
-        })?;
-        report.audit_records = audit_records;
-        report.problems.extend(problems);
-        report.problems.extend(plan_audit::verify(&self.shared.db, about)?);
-        Ok(report)
     }
 
     /// Up to `limit` audit records from `from_sequence` on.
-    pub fn audit_records(&self, from_sequence: u64, limit: usize) -> Result<Vec<audit::AuditRecord>, Error> {
-        audit::records(&self.shared.db, from_sequence, limit)
+    pub async fn audit_records(&self, from_sequence: u64, limit: usize) -> Result<Vec<audit::AuditRecord>, Error> {
+        match &self.shared.engine {
+            Engine::Sled(sled) => sled.audit_records(from_sequence, limit),
+            Engine::Postgres(pg) => pg.audit_records(None, from_sequence, limit).await,
+        }
     }
 
     /// Up to `limit` audit records about one plan, from audit sequence `from_sequence` on.
-    pub fn plan_audit_records(
+    pub async fn plan_audit_records(
         &self,
         plan: PlanId,
         from_sequence: u64,
         limit: usize,
     ) -> Result<Vec<audit::AuditRecord>, Error> {
-        plan_audit::records(&self.shared.db, plan, from_sequence, limit)
+        match &self.shared.engine {
+            Engine::Sled(sled) => sled.plan_audit_records(plan, from_sequence, limit),
+            Engine::Postgres(pg) => pg.audit_records(Some(plan), from_sequence, limit).await,
+        }
     }
 
     /// Up to `limit` emergency-access grants (their events) made to
     /// professionals of `organisation`, from global position `from_position` on.
-    pub fn emergency_grants(
+    pub async fn emergency_grants(
         &self,
         organisation: &OrganisationId,
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, Error> {
-        self.reviews(keys::EMERGENCY, organisation, from_position, limit)
+        self.reviews(keys::EMERGENCY, organisation, from_position, limit).await
     }
 
     /// Up to `limit` care-team joins (their events) `organisation` made on its
     /// own, from global position `from_position` on.
-    pub fn care_team_joins(
+    pub async fn care_team_joins(
         &self,
         organisation: &OrganisationId,
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, Error> {
-        self.reviews(keys::JOIN, organisation, from_position, limit)
+        self.reviews(keys::JOIN, organisation, from_position, limit).await
     }
 
     /// The durable events of review index `index` that `organisation` caused.
-    fn reviews(
+    async fn reviews(
         &self,
         index: u8,
         organisation: &OrganisationId,
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, Error> {
-        let durable = self.durable_position();
-        let mut events = Vec::new();
-        // Every organisation's entries are indexed together.
-        for item in self.shared.db.range(keys::review(index, from_position)..=keys::review(index, durable)) {
-            if events.len() >= limit {
-                break;
-            }
-            let (plan, sequence) = keys::decode_event_ref(&item?.1)?;
-            let bytes = self.shared.db.get(keys::event(plan, sequence))?.ok_or_else(|| corrupt("review index"))?;
-            let event: RecordedEvent = decode(&bytes)?;
-            if &event.actor.organisation == organisation {
-                events.push(event);
-            }
+        match &self.shared.engine {
+            Engine::Sled(sled) => sled.reviews(index, organisation, from_position, limit, self.durable_position()),
+            Engine::Postgres(pg) => pg.reviews(index, organisation, from_position, limit).await,
         }
-        Ok(events)
     }
 
     async fn wait_durable(&self, position: u64) -> Result<(), Error> {
@@ -696,59 +607,15 @@ impl Store {
         durable.wait_for(|p| *p >= position).await.map_err(|_| Error::Unavailable)?;
         Ok(())
     }
-}
 
-/// A plan's stored projection. One this build cannot decode — written by an
-/// earlier build whose `Plan` had fewer fields — is rebuilt from the plan's
-/// log, whose events stay decodable (variants are only ever appended); the
-/// next write stores it in the current format. `verify` still reports it.
-pub(super) fn projection(db: &sled::Db, id: PlanId) -> Result<Option<Plan>, Error> {
-    let Some(bytes) = db.get(keys::projection(id))? else { return Ok(None) };
-    match decode(&bytes) {
-        Ok(plan) => Ok(Some(plan)),
-        Err(error) => {
-            tracing::warn!(plan = %id.resource_name(), %error, "projection not decodable; rebuilding it from the log");
-            migrate::replay(db, id).map(Some)
+    /// The sled database under a sled store, for tests that damage it.
+    #[cfg(test)]
+    fn sled_db(&self) -> &sled::Db {
+        match &self.shared.engine {
+            Engine::Sled(sled) => &sled.db,
+            Engine::Postgres(_) => panic!("not a sled store"),
         }
     }
-}
-
-fn last_position(db: &sled::Db) -> Result<u64, Error> {
-    let Some(item) = db.scan_prefix([keys::GLOBAL]).next_back() else { return Ok(0) };
-    let (key, value) = item?;
-    let (first, round) = keys::decode_round(&key, &value)?;
-    Ok(first + round.len() as u64 - 1)
-}
-
-/// Why sled could not open a store folder, in words an operator can act on.
-fn open_error(error: sled::Error) -> Error {
-    match error {
-        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => Error::Storage(
-            "the data folder is in use by another process (a hub still running on it?); stop that process first".into(),
-        ),
-        sled::Error::Corruption { at, .. } => Error::Storage(format!(
-            "the data folder is damaged (sled found corrupt data at {at:?}); restore it from a backup (samplan restore)"
-        )),
-        other => Error::Storage(format!("sled could not open the data folder: {other}")),
-    }
-}
-
-/// sled's settings for a store folder; sled refuses to open one with another segment size.
-fn sled_config(path: &Path, cache_capacity_bytes: u64) -> sled::Config {
-    sled::Config::new()
-        .path(path)
-        .segment_size(SEGMENT_SIZE)
-        .cache_capacity(cache_capacity_bytes)
-        .flush_every_ms(None)
-        .mode(sled::Mode::HighThroughput)
-}
-
-/// sled's data file, opened for `fdatasync`, after making the directory entries durable.
-fn open_data_file(path: &Path) -> Result<std::fs::File, Error> {
-    let file = std::fs::OpenOptions::new().read(true).open(path.join("db"))?;
-    file.sync_all()?;
-    std::fs::File::open(path)?.sync_all()?;
-    Ok(file)
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
@@ -770,6 +637,21 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     }
     // Every byte 0xFF: no key sorts after the prefix but its own extensions.
     vec![u8::MAX; prefix.len() + 25]
+}
+
+/// (plan, clock index) pairs in plan order, grouped by plan.
+fn by_plan(
+    pairs: impl IntoIterator<Item = Result<(PlanId, usize), Error>>,
+) -> Result<Vec<(PlanId, Vec<usize>)>, Error> {
+    let mut plans: Vec<(PlanId, Vec<usize>)> = Vec::new();
+    for pair in pairs {
+        let (plan, index) = pair?;
+        match plans.last_mut() {
+            Some((last, indices)) if *last == plan => indices.push(index),
+            _ => plans.push((plan, vec![index])),
+        }
+    }
+    Ok(plans)
 }
 
 fn corrupt(what: &str) -> Error {

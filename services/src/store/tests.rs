@@ -103,7 +103,7 @@ async fn stale_versions_and_reused_request_ids_are_refused() {
     );
 
     // Every job left an audit record, refusals included, chained in order.
-    let audit = store.audit_records(1, 100).expect("audit");
+    let audit = store.audit_records(1, 100).await.expect("audit");
     let summary: Vec<(String, Decision)> =
         audit.iter().map(|r| (r.entry.action.clone(), r.entry.decision.clone())).collect();
     let denied = |reason: &str| Decision::Denied { reason: reason.to_owned() };
@@ -121,7 +121,7 @@ async fn stale_versions_and_reused_request_ids_are_refused() {
     assert_eq!(audit[1].entry.events.len(), 1, "the first AddGoal vouches for its event");
     assert!(audit[2].entry.events.is_empty(), "the retry appended nothing");
     assert!(audit.windows(2).all(|w| w[1].previous == w[0].hash));
-    assert_eq!(store.verify().expect("verify").problems, Vec::<String>::new());
+    assert_eq!(store.verify().await.expect("verify").problems, Vec::<String>::new());
 }
 
 /// A change whose caller stopped waiting before the writer reached it is not
@@ -144,7 +144,7 @@ async fn a_change_past_its_callers_deadline_is_dropped_undecided() {
         ..submission(&ward, None)
     };
     store.submit(in_time, Intent::Change { plan, expected_version, command }).await.expect("in time");
-    let audit = store.audit_records(1, 100).expect("audit");
+    let audit = store.audit_records(1, 100).await.expect("audit");
     let decisions: Vec<_> = audit.iter().map(|r| r.entry.decision.clone()).collect();
     assert_eq!(
         decisions,
@@ -170,14 +170,15 @@ fn read_entry(by: &Actor, plan: Option<PlanId>) -> AuditEntry {
 }
 
 /// Every page of each plan's audit records equals the full audit log filtered by plan.
-fn assert_plan_audit_matches_log(store: &Store, plans: &[PlanId]) {
-    let log = store.audit_records(1, usize::MAX).expect("audit log");
+async fn assert_plan_audit_matches_log(store: &Store, plans: &[PlanId]) {
+    let log = store.audit_records(1, usize::MAX).await.expect("audit log");
     for plan in plans {
         let about: Vec<u64> = log.iter().filter(|r| r.entry.plan == Some(*plan)).map(|r| r.sequence).collect();
         for from in 1..=log.len() as u64 + 1 {
             for limit in [1, 2, 5, usize::MAX] {
                 let found: Vec<u64> = store
                     .plan_audit_records(*plan, from, limit)
+                    .await
                     .expect("plan audit")
                     .iter()
                     .map(|r| r.sequence)
@@ -210,22 +211,22 @@ async fn a_plans_audit_records_are_found_whether_indexed_yet_or_not_and_after_re
             .expect("record");
         // Left pending at shutdown: the index was last written with the round before.
         store.record(read_entry(&ward, Some(plans[0]))).await.expect("record");
-        assert_plan_audit_matches_log(&store, &plans);
+        assert_plan_audit_matches_log(&store, &plans).await;
         store.shutdown().await;
     }
     // Reopened with another batch size: the pending records are gathered again from the rounds.
     let store = open_indexing_every(dir.path(), 4);
-    assert_plan_audit_matches_log(&store, &plans);
+    assert_plan_audit_matches_log(&store, &plans).await;
     for plan in plans.iter().chain(plans.iter()).chain(plans.iter()) {
         store.record(read_entry(&ward, Some(*plan))).await.expect("record");
     }
-    assert_plan_audit_matches_log(&store, &plans);
-    assert_eq!(store.plan_audit_records(plans[0], 1, usize::MAX).expect("plan audit").len(), 12);
-    assert_eq!(store.verify().expect("verify").problems, Vec::<String>::new());
+    assert_plan_audit_matches_log(&store, &plans).await;
+    assert_eq!(store.plan_audit_records(plans[0], 1, usize::MAX).await.expect("plan audit").len(), 12);
+    assert_eq!(store.verify().await.expect("verify").problems, Vec::<String>::new());
     // A list removed from the index is noticed.
-    let (key, _) = store.shared.db.scan_prefix([keys::PLAN_AUDIT]).next().expect("an index list").expect("read");
-    store.shared.db.remove(key).expect("remove");
-    let problems = store.verify().expect("verify").problems;
+    let (key, _) = store.sled_db().scan_prefix([keys::PLAN_AUDIT]).next().expect("an index list").expect("read");
+    store.sled_db().remove(key).expect("remove");
+    let problems = store.verify().await.expect("verify").problems;
     assert!(problems.iter().any(|p| p.contains("missing from the index")), "{problems:?}");
 }
 
@@ -265,16 +266,17 @@ async fn concurrent_writes_share_flushes_and_survive_reopen() {
     for plan in &plans {
         assert_eq!(store.plan(*plan).await.expect("read").expect("plan").version, 21);
     }
-    let report = store.verify().expect("verify");
+    let report = store.verify().await.expect("verify");
     assert_eq!(report.problems, Vec::<String>::new());
     assert_eq!((report.events, report.plans), (168, 8));
-    let all: Vec<u64> = store.events_from(0, usize::MAX).expect("log").iter().map(|e| e.global_position).collect();
+    let all: Vec<u64> =
+        store.events_from(0, usize::MAX).await.expect("log").iter().map(|e| e.global_position).collect();
     assert_eq!(all, (1..=168).collect::<Vec<_>>(), "the global log is ordered and gap-free");
     for from in [1, 7, 100, 166] {
-        let page: Vec<u64> = store.events_from(from, 3).expect("log").iter().map(|e| e.global_position).collect();
+        let page: Vec<u64> = store.events_from(from, 3).await.expect("log").iter().map(|e| e.global_position).collect();
         assert_eq!(page, (from..from + 3).collect::<Vec<_>>(), "resuming at {from}");
     }
-    assert!(store.events_from(169, 10).expect("log").is_empty());
+    assert!(store.events_from(169, 10).await.expect("log").is_empty());
     assert!(!dir.path().join("blobs").read_dir().is_ok_and(|mut d| d.next().is_some()), "no unsynced sled blobs");
 }
 
@@ -415,9 +417,9 @@ proptest! {
                 prop_assert!(current.status != PlanStatus::Active || current.contact_person.is_some());
             }
             let persisted = store.plan(plan).await.expect("read").expect("plan");
-            let replayed = store.replay_plan(plan).expect("replay").expect("plan");
+            let replayed = store.replay_plan(plan).await.expect("replay").expect("plan");
             prop_assert_eq!(encode(&persisted).expect("encode"), encode(&replayed).expect("encode"));
-            let report = store.verify().expect("verify");
+            let report = store.verify().await.expect("verify");
             prop_assert!(report.problems.is_empty(), "{:?}", report.problems);
             Ok(())
         })?;
@@ -455,7 +457,7 @@ async fn the_deadline_watcher_marks_each_overdue_clock_once() {
     days(8);
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 1);
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 0, "once");
-    let marked = store.plan_events(plan, 6, 10).expect("events");
+    let marked = store.plan_events(plan, 6, 10).await.expect("events");
     assert!(matches!(&marked[0].payload, EventPayload::ClockOverdue { clock_id, .. } if *clock_id == network));
     assert_eq!(marked[0].actor.professional.as_str(), crate::domain::deadlines::WATCHER);
 
@@ -470,10 +472,10 @@ async fn the_deadline_watcher_marks_each_overdue_clock_once() {
     assert_eq!(crate::watcher::mark_overdue_clocks(&store).await.expect("watch"), 1);
     let plan_now = store.plan(plan).await.expect("read").expect("plan");
     assert!(plan_now.clocks.iter().filter(|c| c.is_open()).all(|c| c.overdue_recorded));
-    assert!(store.due_clocks(store.now().date(), 10).expect("index").is_empty());
-    let open: usize = store.open_clocks(None).expect("index").iter().map(|(_, clocks)| clocks.len()).sum();
+    assert!(store.due_clocks(store.now().date(), 10).await.expect("index").is_empty());
+    let open: usize = store.open_clocks(None).await.expect("index").iter().map(|(_, clocks)| clocks.len()).sum();
     assert_eq!(open, 2, "overdue clocks are still open");
-    assert!(store.verify().expect("verify").problems.is_empty());
+    assert!(store.verify().await.expect("verify").problems.is_empty());
 }
 
 #[tokio::test]
@@ -487,13 +489,13 @@ async fn a_projection_this_build_cannot_decode_is_rebuilt_from_the_log() {
     let expected = store.plan(plan).await.expect("read").expect("plan");
 
     // As if an earlier build, whose plans had fewer fields, had written it.
-    store.shared.db.insert(keys::projection(plan), vec![0xff; 3]).expect("overwrite");
+    store.sled_db().insert(keys::projection(plan), vec![0xff; 3]).expect("overwrite");
     assert_eq!(store.plan(plan).await.expect("read"), Some(expected.clone()), "rebuilt for reads");
-    assert!(!store.verify().expect("verify").problems.is_empty(), "verify still reports it");
+    assert!(!store.verify().await.expect("verify").problems.is_empty(), "verify still reports it");
     let add = Command::AddGoal { text: text("arbejde"), category: DataCategory::Goals };
     change(&store, &ward, plan, 2, add, None).await.expect("the writer rebuilds it too");
     assert_eq!(store.plan(plan).await.expect("read").map(|p| p.goals.len()), Some(2));
-    assert!(store.verify().expect("verify").problems.is_empty(), "and the next write stores it anew");
+    assert!(store.verify().await.expect("verify").problems.is_empty(), "and the next write stores it anew");
 }
 
 #[tokio::test]
@@ -531,17 +533,17 @@ async fn projections_of_an_older_format_are_rebuilt_from_the_log_when_the_store_
         db.flush().expect("flush");
     }
     let store = open(dir.path());
-    let format = store.shared.db.get([keys::PROJECTION_FORMAT]).expect("get").expect("format written");
+    let format = store.sled_db().get([keys::PROJECTION_FORMAT]).expect("get").expect("format written");
     assert_eq!(decode::<u32>(&format).expect("decode"), migrate::PROJECTION_FORMAT);
-    let stored = store.shared.db.get(keys::projection(plan)).expect("get").expect("projection");
+    let stored = store.sled_db().get(keys::projection(plan)).expect("get").expect("projection");
     assert_eq!(decode::<Plan>(&stored).expect("current format"), expected);
-    let joins = store.care_team_joins(&OrganisationId::parse("organisation", "misbrug").expect("id"), 0, 10);
+    let joins = store.care_team_joins(&OrganisationId::parse("organisation", "misbrug").expect("id"), 0, 10).await;
     assert_eq!(joins.expect("index").len(), 1, "the review index is rebuilt with the projections");
-    let ward_clocks = store.open_clocks_of(&ward.organisation, None).expect("index");
+    let ward_clocks = store.open_clocks_of(&ward.organisation, None).await.expect("index");
     assert_eq!(ward_clocks, [(plan, vec![0, 1])], "the clock index by organisation is rebuilt too");
     let misbrug = OrganisationId::parse("organisation", "misbrug").expect("id");
-    assert_eq!(store.open_clocks_of(&misbrug, None).expect("index").len(), 1, "every member's");
-    assert!(store.verify().expect("verify").problems.is_empty());
+    assert_eq!(store.open_clocks_of(&misbrug, None).await.expect("index").len(), 1, "every member's");
+    assert!(store.verify().await.expect("verify").problems.is_empty());
     store.shutdown().await;
     drop(store);
 

@@ -18,14 +18,14 @@ use std::time::Instant;
 use parking_lot::RwLock;
 use tokio::sync::{mpsc, oneshot};
 
-use super::audit::{AuditRecord, Checkpoint, event_hash};
+use super::audit::{AuditRecord, Checkpoint};
 use super::backup::Cut;
-use super::decide::{self, Appended, Decided, Reads, RequestRecord};
+use super::decide::{self, Appended, Reads, RequestRecord, Stage};
 use super::plan_audit::PlanIndex;
 use super::syncer::{Answer, Pending, answer};
-use super::{Error, Intent, Job, Message, Outcome, Stats, StoreOptions, Submission};
+use super::{Error, Job, Message, Outcome, Stats, StoreOptions};
 use super::{decode, encode, keys};
-use crate::domain::{AuditEntry, CitizenKey, Plan, PlanId, RecordedEvent, Timestamp};
+use crate::domain::{AuditEntry, CitizenKey, Plan, PlanId, RecordedEvent};
 
 /// Everything one round has decided but not yet written.
 #[derive(Default)]
@@ -40,19 +40,17 @@ struct Staging {
     events: HashMap<(PlanId, u64), RecordedEvent>,
     /// The round's slice of the global log, in position order.
     round: Vec<(PlanId, u64)>,
-    /// The current job's events as the audit log vouches for them.
-    event_hashes: Vec<(u64, [u8; 32])>,
     /// One audit entry per job, in order.
     audit: Vec<AuditEntry>,
 }
 
-/// The span of a round after `position`, which follows from (links to) the
-/// span of every call it serves.
-fn round_span(jobs: &[(Job, tracing::Span)], position: u64) -> tracing::Span {
+/// The span of a round, which follows from (links to) the span of every
+/// call it serves; the engine records its positions.
+pub(super) fn round_span(jobs: &[(Job, tracing::Span)]) -> tracing::Span {
     let round = tracing::info_span!(
         "group_commit",
         jobs = jobs.len() as i64,
-        first_position = position as i64 + 1,
+        first_position = tracing::field::Empty,
         last_position = tracing::field::Empty,
         audit_records = tracing::field::Empty,
     );
@@ -62,8 +60,39 @@ fn round_span(jobs: &[(Job, tracing::Span)], position: u64) -> tracing::Span {
     round
 }
 
+/// What a writer takes for one round: the jobs queued behind `first`, up
+/// to `max_batch`, and the stop or cut request that ended them.
+pub(super) struct Gathered {
+    pub jobs: Vec<(Job, tracing::Span)>,
+    pub stop: Option<oneshot::Sender<()>>,
+    pub cut: Option<oneshot::Sender<Result<Cut, Error>>>,
+}
+
+/// Gathers a round from `first` and what `next` finds queued.
+pub(super) fn gather(first: Message, max_batch: usize, mut next: impl FnMut() -> Option<Message>) -> Gathered {
+    let mut gathered = Gathered { jobs: Vec::new(), stop: None, cut: None };
+    let mut message = Some(first);
+    while let Some(taken) = message.take() {
+        match taken {
+            Message::Job(job, span) => gathered.jobs.push((job, span)),
+            Message::Stop(done) => {
+                gathered.stop = Some(done);
+                break;
+            }
+            Message::Cut(reply) => {
+                gathered.cut = Some(reply);
+                break;
+            }
+        }
+        if gathered.jobs.len() < max_batch {
+            message = next();
+        }
+    }
+    gathered
+}
+
 /// The answer to a job the writer will not do.
-fn refuse(job: Job) -> Answer {
+pub(super) fn refuse(job: Job) -> Answer {
     match job {
         Job::Submit { reply, .. } => answer(reply, Err(Error::Unavailable)),
         Job::Record { reply, .. } => answer(reply, Err(Error::Unavailable)),
@@ -135,25 +164,8 @@ impl Writer {
         let mut stop = None;
         while stop.is_none() {
             let Some(first) = rx.blocking_recv() else { break };
-            let mut jobs = Vec::new();
-            let mut next = Some(first);
-            let mut cut = None;
-            while let Some(message) = next.take() {
-                match message {
-                    Message::Job(job, span) => jobs.push((job, span)),
-                    Message::Stop(done) => {
-                        stop = Some(done);
-                        break;
-                    }
-                    Message::Cut(reply) => {
-                        cut = Some(reply);
-                        break;
-                    }
-                }
-                if jobs.len() < max_batch {
-                    next = rx.try_recv().ok();
-                }
-            }
+            let Gathered { jobs, stop: stopped, cut } = gather(first, max_batch, || rx.try_recv().ok());
+            stop = stopped;
             self.commit(jobs);
             if let Some(reply) = cut {
                 self.cut(reply);
@@ -201,7 +213,8 @@ impl Writer {
             }
             return;
         }
-        let round = round_span(&jobs, self.position);
+        let round = round_span(&jobs);
+        round.record("first_position", self.position as i64 + 1);
         let entered = round.enter();
         let (first_position, audit_head) = (self.position, self.audit_head);
         let mut staging = Staging::default();
@@ -210,15 +223,9 @@ impl Writer {
         for (job, _) in jobs {
             match job {
                 Job::Submit { submission, intent, reply } => {
-                    staging.event_hashes.clear();
                     let now = (self.options.clock)();
-                    let result = if submission.deadline.is_some_and(|deadline| deadline <= Instant::now()) {
-                        Err(Error::DeadlineExceeded)
-                    } else {
-                        self.process(&mut staging, &submission, &intent, now)
-                    };
-                    let view = View { writer: self, st: &staging };
-                    let entry = decide::audit_entry(&view, &submission, &intent, &result, now, &staging.event_hashes);
+                    let (result, entry) =
+                        decide::job(&mut Round { writer: self, st: &mut staging }, &submission, &intent, now);
                     staging.audit.push(entry);
                     answers.push(answer(reply, result));
                 }
@@ -290,35 +297,44 @@ impl Writer {
         self.audit_head = (sequence, previous);
         Ok(())
     }
+}
 
-    /// Decides one submission (the application step, [`decide`]) and stages what it writes.
-    fn process(
-        &mut self,
-        st: &mut Staging,
-        sub: &Submission,
-        intent: &Intent,
-        now: Timestamp,
-    ) -> Result<Outcome, Error> {
-        let view = View { writer: self, st };
-        match decide::submission(&view, &self.options, sub, intent, now, self.position)? {
-            Decided::Replayed(outcome) => Ok(outcome),
-            Decided::Unchanged { outcome, request } => {
-                remember(st, request)?;
-                Ok(outcome)
-            }
-            Decided::Appended(appended) => self.stage(st, *appended),
-        }
+/// Stages a request record, for retries in this round and after.
+fn remember(st: &mut Staging, request: Option<(Vec<u8>, RequestRecord)>) -> Result<(), Error> {
+    let Some((key, record)) = request else { return Ok(()) };
+    st.batch.insert(key.as_slice(), encode(&record)?);
+    st.requests.insert(key, record);
+    Ok(())
+}
+
+/// The store as a round sees it: what it staged, then the recent plans, then sled.
+struct Round<'a> {
+    writer: &'a mut Writer,
+    st: &'a mut Staging,
+}
+
+impl Stage for Round<'_> {
+    fn options(&self) -> &StoreOptions {
+        &self.writer.options
+    }
+
+    fn position(&self) -> u64 {
+        self.writer.position
+    }
+
+    fn remember(&mut self, key: Vec<u8>, record: RequestRecord) -> Result<(), Error> {
+        remember(self.st, Some((key, record)))
     }
 
     /// Stages appended events: each event under its plan, the round's slice of
     /// the global log, the review indexes, the projection, its clock keys, the
     /// citizen index of a new plan and the request record.
-    fn stage(&mut self, st: &mut Staging, appended: Appended) -> Result<Outcome, Error> {
+    fn append(&mut self, appended: Appended) -> Result<Outcome, Error> {
+        let st = &mut *self.st;
         let Appended { outcome, encoded, plan, plan_bytes, clock_keys_before: old_clock_keys, citizen, request } =
             appended;
         let plan_id = outcome.plan_id;
         for (event, bytes) in outcome.events.iter().zip(encoded) {
-            st.event_hashes.push((event.sequence, event_hash(&bytes)));
             if let Some(index) = keys::review_index(event) {
                 st.batch.insert(
                     keys::review(index, event.global_position).as_slice(),
@@ -346,27 +362,13 @@ impl Writer {
         }
         st.plans.insert(plan_id, plan);
         st.plan_bytes.insert(plan_id, plan_size);
-        self.position += outcome.events.len() as u64;
+        self.writer.position += outcome.events.len() as u64;
         remember(st, request)?;
         Ok(outcome)
     }
 }
 
-/// Stages a request record, for retries in this round and after.
-fn remember(st: &mut Staging, request: Option<(Vec<u8>, RequestRecord)>) -> Result<(), Error> {
-    let Some((key, record)) = request else { return Ok(()) };
-    st.batch.insert(key.as_slice(), encode(&record)?);
-    st.requests.insert(key, record);
-    Ok(())
-}
-
-/// The store as a round sees it: what it staged, then the recent plans, then sled.
-struct View<'a> {
-    writer: &'a Writer,
-    st: &'a Staging,
-}
-
-impl Reads for View<'_> {
+impl Reads for Round<'_> {
     fn plan(&self, id: PlanId) -> Result<Option<Plan>, Error> {
         if let Some(plan) = self.st.plans.get(&id) {
             return Ok(Some(plan.clone()));
@@ -374,7 +376,7 @@ impl Reads for View<'_> {
         if let Some(plan) = self.writer.recent.read().get(&id) {
             return Ok(Some(Plan::clone(&plan)));
         }
-        super::projection(&self.writer.db, id)
+        super::on_sled::projection(&self.writer.db, id)
     }
 
     fn inspect<R>(&self, id: PlanId, f: impl FnOnce(&Plan) -> R) -> Option<R> {
@@ -385,7 +387,7 @@ impl Reads for View<'_> {
         if let Some(plan) = recent {
             return Some(f(&plan));
         }
-        super::projection(&self.writer.db, id).ok().flatten().map(|plan| f(&plan))
+        super::on_sled::projection(&self.writer.db, id).ok().flatten().map(|plan| f(&plan))
     }
 
     fn citizen_plan(&self, citizen: &CitizenKey) -> Result<Option<PlanId>, Error> {

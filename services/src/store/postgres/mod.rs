@@ -1,8 +1,170 @@
-//! The PostgreSQL engine (issue 15), being built: so far its schema and the
-//! versioned migrations a hub applies when it starts. The engine itself
-//! (one transaction per round, the head row, LISTEN/NOTIFY) comes next; the
-//! application step it will share with sled is `super::decide`.
+//! The PostgreSQL engine: the same log as sled's, in tables (see
+//! `0001_log.sql`), shared by several hubs.
+//!
+//! - **Writes**: each hub has one writer ([`round`]); a round of queued jobs
+//!   is one transaction that first locks the head row, reads the plans its
+//!   jobs are about, has each job decided by the shared application step, and
+//!   writes events, projections, indexes, audit records and the new head. The
+//!   head lock is held until commit, so rounds of all hubs commit one after
+//!   another: global positions and the audit chain are gap-free in commit
+//!   order, and no reader sees position N+1 before N. A job is answered only
+//!   after its transaction committed (with `synchronous_commit` on, that is
+//!   after the WAL is flushed, and on the synchronous standby if one is set).
+//! - **Reads** go to the database through a pool; nothing is cached, so what
+//!   another hub wrote is seen at once.
+//! - **Following**: each commit sends `NOTIFY samplan_log` with its last
+//!   position; every hub listens ([`listen`]) and advances its durable
+//!   position, which wakes its subscriptions.
+//!
+//! The client is `tokio-postgres` (async on the hub's tokio runtime,
+//! pipelining, `LISTEN`, multi-host connection strings with
+//! `target_session_attrs=read-write` for failover) with `deadpool-postgres`
+//! as the pool, which replaces connections that broke (say, at a failover).
 
+mod listen;
 mod migrations;
+mod reads;
+mod round;
+mod verify;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::sync::{mpsc, watch};
 
 pub use migrations::{MIGRATIONS, Migrated, Migration, migrate};
+
+use super::audit::Checkpoint;
+use super::{Error, Started, StoreOptions, encode};
+use crate::domain::PlanId;
+
+/// Where the PostgreSQL store is, and how to reach it.
+#[derive(Clone, Debug)]
+pub struct Database {
+    /// A libpq connection string or URL; for failover, several hosts with
+    /// `target_session_attrs=read-write`.
+    pub url: String,
+    /// Connections this hub keeps: one for its writer, the rest for reads.
+    pub pool_size: usize,
+    /// How long to wait for a connection before a call is answered UNAVAILABLE.
+    pub connect_timeout: Duration,
+}
+
+impl Database {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), pool_size: 8, connect_timeout: Duration::from_secs(5) }
+    }
+}
+
+pub(in crate::store) struct PgEngine {
+    pool: Pool,
+}
+
+/// Connects, migrates the schema, and starts this hub's writer and listener.
+pub(in crate::store) async fn open(options: StoreOptions, database: Database) -> Result<(PgEngine, Started), Error> {
+    let config: tokio_postgres::Config = database
+        .url
+        .parse()
+        .map_err(|e| Error::Storage(format!("the PostgreSQL connection string is invalid: {e}")))?;
+    let manager = Manager::from_config(
+        config.clone(),
+        tokio_postgres::NoTls,
+        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+    );
+    let pool = Pool::builder(manager)
+        .max_size(database.pool_size.max(2))
+        .wait_timeout(Some(database.connect_timeout))
+        .create_timeout(Some(database.connect_timeout))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| Error::Storage(format!("the PostgreSQL pool: {e}")))?;
+    let mut client = pool.get().await.map_err(unreachable)?;
+    let migrated = migrate(&mut client).await?;
+    if migrated.from != migrated.to {
+        tracing::info!(from = migrated.from, to = migrated.to, "migrated the PostgreSQL schema");
+    }
+    let empty = Checkpoint::sign(&options.checkpoint_key, 0, [0; 32]);
+    client
+        .execute(
+            "INSERT INTO head (position, audit_sequence, audit_hash, checkpoint) VALUES (0, 0, $1, $2)
+             ON CONFLICT DO NOTHING",
+            &[&[0u8; 32].as_slice(), &encode(&empty)?],
+        )
+        .await
+        .map_err(failed)?;
+    let position = head_position(&client).await?;
+    drop(client);
+    let (durable_tx, durable) = watch::channel(position);
+    let durable_tx = Arc::new(durable_tx);
+    let (jobs, rx) = mpsc::channel(options.queue_capacity.max(1));
+    let started = Started::new(jobs, durable);
+    listen::spawn(config, durable_tx.clone());
+    let writer = round::Writer { pool: pool.clone(), options, durable: durable_tx, stats: started.stats.clone() };
+    tokio::spawn(writer.run(rx));
+    Ok((PgEngine { pool }, started))
+}
+
+/// The advisory lock of the deadline watcher's turn ("WATCHER" in ASCII).
+const WATCHER_LOCK: i64 = 0x0057_4154_4348_4552;
+
+/// A connection that holds the deadline watcher's advisory lock; dropping it
+/// closes the connection, which releases the lock.
+pub struct Turn(#[allow(dead_code)] deadpool_postgres::ClientWrapper);
+
+impl PgEngine {
+    /// The watcher's turn, unless another hub has it.
+    pub(in crate::store) async fn watcher_turn(&self) -> Result<Option<Turn>, Error> {
+        let client = self.pool.get().await.map_err(unreachable)?;
+        let row = client.query_one("SELECT pg_try_advisory_lock($1)", &[&WATCHER_LOCK]).await.map_err(failed)?;
+        if !row.get::<_, bool>(0) {
+            return Ok(None);
+        }
+        // Taken out of the pool, so that the lock goes with the connection.
+        Ok(Some(Turn(deadpool_postgres::Object::take(client))))
+    }
+}
+
+/// The last global position committed.
+async fn head_position(client: &tokio_postgres::Client) -> Result<u64, Error> {
+    let row = client.query_one("SELECT position FROM head", &[]).await.map_err(failed)?;
+    Ok(row.get::<_, i64>(0) as u64)
+}
+
+fn uuid(plan: PlanId) -> uuid::Uuid {
+    uuid::Uuid::from_bytes(plan.0)
+}
+
+fn plan_id(uuid: uuid::Uuid) -> PlanId {
+    PlanId(uuid.into_bytes())
+}
+
+/// A count or position as PostgreSQL's `bigint`.
+fn big(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A database that cannot be reached is unavailable for now, not broken:
+/// the caller may retry, here or on another hub.
+fn unreachable(error: deadpool_postgres::PoolError) -> Error {
+    tracing::warn!(%error, "no connection to PostgreSQL");
+    Error::Unavailable
+}
+
+/// A statement that failed. A lost connection, a server shutting down or
+/// refusing writes (a failover, a restart: SQLSTATE classes 08, 57, 53 and
+/// 25006), or a conflict (class 40) is UNAVAILABLE, for the caller to retry;
+/// anything else is a storage error.
+fn failed(error: tokio_postgres::Error) -> Error {
+    let transient = error.is_closed()
+        || error.code().is_none_or(|code| {
+            let code = code.code();
+            ["08", "57", "53", "40"].iter().any(|class| code.starts_with(class)) || code == "25006"
+        });
+    if transient {
+        tracing::warn!(%error, "PostgreSQL is unavailable for now");
+        Error::Unavailable
+    } else {
+        Error::Storage(format!("PostgreSQL: {error}"))
+    }
+}
