@@ -66,9 +66,14 @@ pub enum Error {
     /// The caller's deadline passed before its change was decided; nothing was written.
     #[error("the deadline passed before the change was made; nothing was written")]
     DeadlineExceeded,
-    /// The store failed (a write, a flush or a read): the hub drains and exits
-    /// for its supervisor to restart it.
-    #[error("the store has failed; the hub is restarting to recover: retry shortly")]
+    /// The store cannot take the call now: on sled it failed (a write, a
+    /// flush or a read) and the hub drains and exits for its supervisor to
+    /// restart it; on PostgreSQL the database cannot be reached or is failing
+    /// over. Nothing the caller was not told of is lost: a retry with the same
+    /// `request_id` is answered as the first attempt was, if it was written.
+    #[error(
+        "the store cannot take calls now (the hub is recovering or its database failing over): retry shortly, with the same request_id"
+    )]
     Unavailable,
     #[error("storage failure: {0}")]
     Storage(String),
@@ -103,9 +108,20 @@ impl From<std::io::Error> for Error {
 }
 
 fn with_info(code: Code, message: String, reason: &str, metadata: Vec<(&str, String)>) -> Status {
+    Status::with_error_details(code, message, error_info(reason, metadata))
+}
+
+/// Like [`with_info`], with a `RetryInfo` saying how long to wait before retrying.
+fn retry_after(code: Code, message: String, reason: &str, metadata: Vec<(&str, String)>, millis: u64) -> Status {
+    let mut details = error_info(reason, metadata);
+    details.set_retry_info(Some(std::time::Duration::from_millis(millis)));
+    Status::with_error_details(code, message, details)
+}
+
+fn error_info(reason: &str, metadata: Vec<(&str, String)>) -> ErrorDetails {
     let metadata: std::collections::HashMap<String, String> =
         metadata.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata))
+    ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata)
 }
 
 impl Error {
@@ -200,18 +216,10 @@ impl From<Error> for Status {
                 with_info(Code::OutOfRange, message, reason, vec![("last_position", last_position.to_string())])
             }
             Error::Overloaded { limit } => {
-                let mut details = ErrorDetails::with_error_info(
-                    reason,
-                    ERROR_DOMAIN,
-                    [("max_in_flight".to_owned(), limit.to_string())]
-                        .into_iter()
-                        .collect::<std::collections::HashMap<_, _>>(),
-                );
-                details.set_retry_info(Some(std::time::Duration::from_millis(100)));
-                Status::with_error_details(Code::ResourceExhausted, message, details)
+                retry_after(Code::ResourceExhausted, message, reason, vec![("max_in_flight", limit.to_string())], 100)
             }
             Error::DeadlineExceeded => with_info(Code::DeadlineExceeded, message, reason, vec![]),
-            Error::Unavailable => with_info(Code::Unavailable, message, reason, vec![]),
+            Error::Unavailable => retry_after(Code::Unavailable, message, reason, vec![], 500),
             Error::Storage(cause) => {
                 tracing::error!(%cause, "storage failure");
                 with_info(Code::Internal, "internal storage error".to_owned(), reason, vec![])

@@ -74,6 +74,11 @@ macro_rules! on_both_engines {
     )*};
 }
 
+/// The configuration that puts a hub on the PostgreSQL database `url` names.
+pub fn postgres_settings(url: &str) -> String {
+    format!("[store]\nengine = \"postgres\"\n[store.postgres]\nurl = \"{url}\"\npool_size = 4\n")
+}
+
 /// Environment variables for a hub process.
 pub type Env = Vec<(&'static str, String)>;
 
@@ -90,7 +95,7 @@ pub fn store_env() -> anyhow::Result<(Option<postgres::Postgres>, Env)> {
 
 pub struct TestHub {
     pub hub: EmbeddedHub,
-    /// The cluster of a hub on PostgreSQL, stopped after the hub.
+    /// The cluster of a hub that started its own PostgreSQL, stopped after the hub.
     _postgres: Option<postgres::Postgres>,
     _dir: tempfile::TempDir,
 }
@@ -121,18 +126,24 @@ impl TestHub {
         Self::on_its_engine(hub, postgres, dir)
     }
 
-    /// A second hub on this one's configuration and PostgreSQL database; it
-    /// must stop before this one (which owns the database).
-    pub async fn start_beside(&self) -> anyhow::Result<Self> {
-        anyhow::ensure!(self._postgres.is_some(), "several hubs share a PostgreSQL store, not a sled folder");
+    /// A hub on the PostgreSQL database `url` names (a cluster the test runs itself).
+    pub async fn start_on_database(url: &str) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let hub = self.hub.start_beside(dir.path()).await?;
+        let hub = EmbeddedHub::start_configured(dir.path(), &postgres_settings(url)).await?;
+        anyhow::ensure!(hub.store.engine() == "postgres", "the hub runs on {}", hub.store.engine());
         Ok(Self { hub, _postgres: None, _dir: dir })
     }
 
-    /// The connection string of the PostgreSQL database a hub runs on.
-    pub fn postgres_url(&self) -> Option<String> {
-        self._postgres.as_ref().map(|postgres| postgres.connection_string("postgres"))
+    /// A second hub on this one's configuration and PostgreSQL database; it
+    /// must stop before this one (which may own the database).
+    pub async fn start_beside(&self) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            self.hub.store.engine() == "postgres",
+            "several hubs share a PostgreSQL store, not a sled folder"
+        );
+        let dir = tempfile::tempdir()?;
+        let hub = self.hub.start_beside(dir.path()).await?;
+        Ok(Self { hub, _postgres: None, _dir: dir })
     }
 
     /// The test hub, once its store is on the engine the test runs on.
@@ -153,10 +164,7 @@ impl TestHub {
             return Ok((dir, None, String::new()));
         }
         let postgres = postgres::Postgres::start()?.ok_or_else(|| anyhow::anyhow!("no PostgreSQL to run on"))?;
-        let settings = format!(
-            "[store]\nengine = \"postgres\"\n[store.postgres]\nurl = \"{}\"\npool_size = 4\n",
-            postgres.connection_string("postgres")
-        );
+        let settings = postgres_settings(&postgres.connection_string("postgres"));
         Ok((dir, Some(postgres), settings))
     }
 

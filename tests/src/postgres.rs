@@ -43,6 +43,11 @@ pub fn available() -> anyhow::Result<bool> {
 impl Postgres {
     /// Starts a cluster, or `None` (after saying why) when this machine has no PostgreSQL.
     pub fn start() -> anyhow::Result<Option<Self>> {
+        Self::start_with(&[])
+    }
+
+    /// [`Postgres::start`] with server `settings` (`name=value`), e.g. a synchronous standby's name.
+    pub fn start_with(settings: &[&str]) -> anyhow::Result<Option<Self>> {
         if !available()? {
             return Ok(None);
         }
@@ -67,19 +72,60 @@ impl Postgres {
             ])
             .arg("-D")
             .arg(&data))?;
+        Self::launch(bindir, dir, as_postgres, settings).map(Some)
+    }
+
+    /// Starts the server on the cluster in `dir/data`, on a free port.
+    fn launch(bindir: PathBuf, dir: tempfile::TempDir, as_postgres: bool, settings: &[&str]) -> anyhow::Result<Self> {
         let port = free_port()?;
         let log = std::fs::File::create(dir.path().join("server.log"))?;
-        let server = command(as_postgres, &bindir.join("postgres"))
+        let mut server = command(as_postgres, &bindir.join("postgres"));
+        server
             .arg("-D")
-            .arg(&data)
+            .arg(dir.path().join("data"))
             .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c"])
-            .arg(format!("unix_socket_directories={}", dir.path().display()))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
+            .arg(format!("unix_socket_directories={}", dir.path().display()));
+        for setting in settings {
+            server.args(["-c", setting]);
+        }
+        let server = server.stdout(Stdio::null()).stderr(log).spawn()?;
         let mut postgres = Self { port, server, bindir, dir, as_postgres };
         postgres.wait_until_ready()?;
-        Ok(Some(postgres))
+        Ok(postgres)
+    }
+
+    /// A streaming standby of this cluster, copied by `pg_basebackup` and
+    /// started, that connects as `name` (the name `synchronous_standby_names`
+    /// gives it); it waits for no standby itself once promoted.
+    pub fn standby(&self, name: &str) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        if self.as_postgres {
+            run(Command::new("chown").arg("postgres:").arg(dir.path()))?;
+        }
+        run(command(self.as_postgres, &self.bindir.join("pg_basebackup"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER, "-X", "stream", "-R", "--no-sync"])
+            .arg("-D")
+            .arg(dir.path().join("data")))?;
+        let settings = [format!("cluster_name={name}"), "synchronous_standby_names=".to_owned()];
+        let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+        Self::launch(self.bindir.clone(), dir, self.as_postgres, &settings)
+    }
+
+    /// Kills the server with SIGKILL, as if its machine were lost: the
+    /// postmaster itself (our child may be `runuser`), whose backends then exit.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        let pid = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid"))?;
+        let pid = pid.lines().next().unwrap_or_default().trim().to_owned();
+        run(Command::new("kill").args(["-KILL", &pid]))?;
+        self.server.wait()?;
+        Ok(())
+    }
+
+    /// Promotes a standby to primary and waits until it takes writes.
+    pub fn promote(&self) -> anyhow::Result<()> {
+        run(command(self.as_postgres, &self.bindir.join("pg_ctl"))
+            .args(["promote", "-w", "-t", "60", "-D"])
+            .arg(self.dir.path().join("data")))
     }
 
     /// A connection string for `tokio-postgres` (key=value form).

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use samplan_hub::client::PlanClient;
+use samplan_services::store::WatcherTurn;
 use samplan_proto::v1 as pb;
 use samplan_tests::process::{Acked, spawn_goal_writers, spawn_hub, wait_for_acks};
 use samplan_tests::*;
@@ -79,24 +80,28 @@ async fn two_hubs_write_and_follow_one_gap_free_log() -> anyhow::Result<()> {
     .await
 }
 
+/// The watcher's turn, once it is free (a hub's own watcher takes it for a moment when it starts).
+async fn take_turn(hub: &TestHub) -> anyhow::Result<WatcherTurn> {
+    for _ in 0..200 {
+        if let Some(turn) = hub.hub.store.watcher_turn().await? {
+            return Ok(turn);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    anyhow::bail!("the watcher's turn never came free")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deadline_watcher_takes_one_turn_across_hubs() -> anyhow::Result<()> {
     run_on(Engine::Postgres, async {
-        let a = TestHub::start().await?;
+        // The hubs' own watchers look once at start, then not for an hour.
+        let a = TestHub::start_configured("[deadlines]\ncheck_interval_ms = 3600000\n").await?;
         let b = a.start_beside().await?;
-        let turn = a.hub.store.watcher_turn().await?.expect("the first hub takes the turn");
+        let turn = take_turn(&a).await?;
         assert!(b.hub.store.watcher_turn().await?.is_none(), "no second watcher while the first has its turn");
+        assert!(a.hub.store.watcher_turn().await?.is_none(), "nor a second turn on the same hub");
         drop(turn);
-        let mut turn = None;
-        for _ in 0..100 {
-            turn = b.hub.store.watcher_turn().await?;
-            if turn.is_some() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        assert!(turn.is_some(), "the turn passes once the first hub gives it up");
-        drop(turn);
+        drop(take_turn(&b).await?);
         b.stop().await?;
         a.stop().await
     })
