@@ -12,6 +12,7 @@ pub mod embedded;
 pub mod health;
 pub mod identity;
 pub mod load;
+pub mod pg_cluster;
 pub mod pki;
 pub mod process;
 pub mod reload;

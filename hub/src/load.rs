@@ -21,6 +21,7 @@ use crate::embedded::EmbeddedHub;
 use crate::telemetry::Telemetry;
 
 pub mod collector;
+mod engines;
 mod overload;
 mod restart;
 
@@ -71,6 +72,11 @@ pub struct LoadOptions {
     /// the figures with a run without.
     #[arg(long)]
     pub traces: bool,
+    /// Only compare the engines: durable writes at each writer count on sled
+    /// and on PostgreSQL (one hub, two hubs, without and with a synchronous
+    /// standby, in throwaway clusters), next to pgbench on the same database.
+    #[arg(long)]
+    pub engines: bool,
     /// Folder for the temporary databases (it should be on the disk you deploy to).
     #[arg(long, default_value = "target/samplan-load")]
     pub dir: std::path::PathBuf,
@@ -108,7 +114,13 @@ pub async fn run(options: LoadOptions) -> anyhow::Result<()> {
     } else {
         (Telemetry::logs(LogFormat::Pretty, "warn"), None)
     };
-    measure(&options).await?;
+    if options.engines {
+        std::fs::create_dir_all(&options.dir)?;
+        let duration = Duration::from_secs_f64(options.seconds);
+        engines::run(&options.dir, &options.writers, options.connections, duration).await?;
+    } else {
+        measure(&options).await?;
+    }
     telemetry.shutdown().await;
     if let Some(collector) = collector {
         let spans = collector.count();
@@ -126,19 +138,7 @@ async fn measure(options: &LoadOptions) -> anyhow::Result<()> {
     let most = options.writers.iter().copied().chain([options.readers]).max().unwrap_or(1);
     eprintln!("load: hub on {} with its database in {}; preparing {most} plans…", hub.addr, dir.path().display());
 
-    // Clients share `connections` HTTP/2 connections, as an integration's pooled channels would.
-    let identity = hub.identity("psykiatri-amager")?;
-    let mut channels = Vec::new();
-    for _ in 0..options.connections.clamp(1, most) {
-        channels.push(connect(hub.addr, &hub.pki.ca_pem, &identity).await?);
-    }
-    let mut clients = Vec::with_capacity(most);
-    for i in 0..most {
-        let channel = channels[i % channels.len()].clone();
-        let mut client = plan_client(channel, hub.professional("psykiatri-amager", &format!("load-{i}"), "NURSE")?);
-        let plan = prepare_plan(&mut client, i).await?;
-        clients.push((client, plan));
-    }
+    let (channels, clients) = prepare_clients(&hub, 0, most, options.connections).await?;
 
     let duration = Duration::from_secs_f64(options.seconds);
     let mut rows = Vec::new();
@@ -222,6 +222,30 @@ async fn measure(options: &LoadOptions) -> anyhow::Result<()> {
         restart::run(dir.path(), options.restart_plans, options.restart_cache_mb, writers).await?;
     }
     Ok(())
+}
+
+/// `count` clients of `hub`, each with a plan of its own (for the fictitious
+/// citizens `first..first + count`), sharing `connections` HTTP/2
+/// connections as an integration's pooled channels would; and the connections.
+async fn prepare_clients(
+    hub: &EmbeddedHub,
+    first: usize,
+    count: usize,
+    connections: usize,
+) -> anyhow::Result<(Vec<tonic::transport::Channel>, Vec<(PlanClient, String)>)> {
+    let identity = hub.identity("psykiatri-amager")?;
+    let mut channels = Vec::new();
+    for _ in 0..connections.clamp(1, count.max(1)) {
+        channels.push(connect(hub.addr, &hub.pki.ca_pem, &identity).await?);
+    }
+    let mut clients = Vec::with_capacity(count);
+    for i in first..first + count {
+        let channel = channels[i % channels.len()].clone();
+        let mut client = plan_client(channel, hub.professional("psykiatri-amager", &format!("load-{i}"), "NURSE")?);
+        let plan = prepare_plan(&mut client, i).await?;
+        clients.push((client, plan));
+    }
+    Ok((channels, clients))
 }
 
 /// A plan that can be put on hold and resumed forever without growing.
@@ -477,7 +501,15 @@ mod tests {
             restart_plans: 0,
             restart_cache_mb: 256,
             traces: true,
+            engines: false,
         };
         super::run(options).await.expect("the load tool runs");
+    }
+
+    /// The engine comparison runs (briefly, on throwaway PostgreSQL clusters).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_engine_comparison_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        super::engines::run(dir.path(), &[1, 2], 1, std::time::Duration::from_secs(1)).await.expect("it runs");
     }
 }

@@ -13,7 +13,8 @@ use samplan_services::domain::AuditEntry;
 use tonic::Status;
 use tonic_types::StatusExt;
 
-pub mod postgres;
+/// Throwaway PostgreSQL clusters (the load tool starts them too).
+pub use samplan_hub::pg_cluster as postgres;
 pub mod process;
 
 pub const WARD: &str = "psykiatri-amager";
@@ -74,11 +75,6 @@ macro_rules! on_both_engines {
     )*};
 }
 
-/// The configuration that puts a hub on the PostgreSQL database `url` names.
-pub fn postgres_settings(url: &str) -> String {
-    format!("[store]\nengine = \"postgres\"\n[store.postgres]\nurl = \"{url}\"\npool_size = 4\n")
-}
-
 /// Environment variables for a hub process.
 pub type Env = Vec<(&'static str, String)>;
 
@@ -129,7 +125,7 @@ impl TestHub {
     /// A hub on the PostgreSQL database `url` names (a cluster the test runs itself).
     pub async fn start_on_database(url: &str) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let hub = EmbeddedHub::start_configured(dir.path(), &postgres_settings(url)).await?;
+        let hub = EmbeddedHub::start_configured(dir.path(), &postgres::store_settings(url)).await?;
         anyhow::ensure!(hub.store.engine() == "postgres", "the hub runs on {}", hub.store.engine());
         Ok(Self { hub, _postgres: None, _dir: dir })
     }
@@ -164,7 +160,7 @@ impl TestHub {
             return Ok((dir, None, String::new()));
         }
         let postgres = postgres::Postgres::start()?.ok_or_else(|| anyhow::anyhow!("no PostgreSQL to run on"))?;
-        let settings = postgres_settings(&postgres.connection_string("postgres"));
+        let settings = postgres::store_settings(&postgres.connection_string("postgres"));
         Ok((dir, Some(postgres), settings))
     }
 

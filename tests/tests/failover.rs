@@ -66,22 +66,6 @@ async fn write_goals(
     }
 }
 
-/// Waits until the primary reports `name` as its synchronous standby.
-async fn wait_for_sync(primary: &Postgres, name: &str) -> anyhow::Result<()> {
-    let (client, connection) =
-        tokio_postgres::connect(&primary.connection_string("postgres"), tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
-    for _ in 0..600 {
-        let rows =
-            client.query("SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", &[&name]).await?;
-        if rows.first().is_some_and(|row| row.get::<_, String>(0) == "sync") {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    anyhow::bail!("{name} did not become the synchronous standby:\n{}", primary.log())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hubs_carry_on_when_the_primary_is_lost() -> anyhow::Result<()> {
     if !available()? {
@@ -90,7 +74,7 @@ async fn hubs_carry_on_when_the_primary_is_lost() -> anyhow::Result<()> {
     let settings = ["synchronous_standby_names=standby1", "synchronous_commit=on"];
     let mut primary = Postgres::start_with(&settings)?.ok_or_else(|| anyhow::anyhow!("no PostgreSQL"))?;
     let standby = primary.standby("standby1")?;
-    wait_for_sync(&primary, "standby1").await?;
+    primary.wait_until_synchronous("standby1").await?;
     let url = format!(
         "host=127.0.0.1,127.0.0.1 port={},{} user={USER} dbname=postgres target_session_attrs=read-write connect_timeout=2",
         primary.port, standby.port

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use samplan_hub::client::PlanClient;
-use samplan_services::store::WatcherTurn;
 use samplan_proto::v1 as pb;
+use samplan_services::store::WatcherTurn;
 use samplan_tests::process::{Acked, spawn_goal_writers, spawn_hub, wait_for_acks};
 use samplan_tests::*;
 

@@ -26,6 +26,7 @@ mod migrations;
 mod reads;
 mod round;
 mod verify;
+mod write;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -18,13 +18,13 @@ use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use super::{big, failed, plan_id, unreachable, uuid};
+use super::write::Staged;
+use super::{big, failed, unreachable, uuid};
 use crate::domain::{AuditEntry, CitizenKey, Plan, PlanId, RecordedEvent};
-use crate::store::audit::{AuditRecord, Checkpoint};
 use crate::store::decide::{self, Appended, Reads, RequestRecord, Stage};
 use crate::store::syncer::{Answer, answer};
 use crate::store::writer::{Gathered, add_micros, gather, refuse, round_span};
-use crate::store::{Error, Intent, Job, Message, Outcome, Stats, StoreOptions, decode, encode, keys};
+use crate::store::{Error, Intent, Job, Message, Outcome, Stats, StoreOptions, decode, keys};
 
 pub(super) struct Writer {
     pub pool: Pool,
@@ -93,8 +93,8 @@ impl Writer {
         let started = Instant::now();
         let begun = async {
             let txn = client.transaction().await.map_err(failed)?;
-            let head = Head::lock(&txn).await?;
-            let read = Read::prefetch(&txn, &jobs).await?;
+            // Sent together: the reads run once the head is locked, in one round trip.
+            let (head, read) = futures::try_join!(Head::lock(&txn), Read::prefetch(&txn, &jobs))?;
             Ok::<_, Error>((txn, head, read))
         }
         .await;
@@ -150,10 +150,10 @@ impl Writer {
 }
 
 /// The head row: the last position and audit record, locked for the round.
-struct Head {
-    position: u64,
-    audit_sequence: u64,
-    audit_hash: [u8; 32],
+pub(super) struct Head {
+    pub position: u64,
+    pub audit_sequence: u64,
+    pub audit_hash: [u8; 32],
 }
 
 impl Head {
@@ -198,68 +198,59 @@ impl Read {
                 Intent::Change { plan, .. } | Intent::MarkOverdue { plan, .. } => plans.push(uuid(*plan)),
             }
         }
-        let mut read = Read::default();
-        if !request_keys.is_empty() {
-            for row in txn
-                .query("SELECT key, record FROM requests WHERE key = ANY($1)", &[&request_keys])
-                .await
-                .map_err(failed)?
-            {
-                let record: RequestRecord = decode(row.get(1))?;
-                let (plan, sequences) = (record.plan_id, record.sequences());
-                let events = txn
-                    .query(
-                        "SELECT event FROM events WHERE plan_id = $1 AND sequence BETWEEN $2 AND $3",
-                        &[&uuid(plan), &big(*sequences.start()), &big(*sequences.end())],
-                    )
-                    .await
-                    .map_err(failed)?;
-                for event in events {
-                    let event: RecordedEvent = decode(event.get(0))?;
-                    read.events.insert((plan, event.sequence), event);
-                }
-                read.requests.insert(row.get::<_, Vec<u8>>(0), record);
+        let requests = async {
+            match request_keys.is_empty() {
+                true => Ok(Vec::new()),
+                false => txn.query("SELECT key, record FROM requests WHERE key = ANY($1)", &[&request_keys]).await,
             }
+        };
+        let citizens = async {
+            match citizens.is_empty() {
+                true => Ok(Vec::new()),
+                false => {
+                    let sql = "SELECT c.pseudonym, p.projection FROM citizens c JOIN plans p USING (plan_id)
+                               WHERE c.pseudonym = ANY($1)";
+                    txn.query(sql, &[&citizens]).await
+                }
+            }
+        };
+        let plans = async {
+            match plans.is_empty() {
+                true => Ok(Vec::new()),
+                false => txn.query("SELECT projection FROM plans WHERE plan_id = ANY($1)", &[&plans]).await,
+            }
+        };
+        let (requests, citizens, plans) = futures::try_join!(requests, citizens, plans).map_err(failed)?;
+        let mut read = Read::default();
+        for row in plans {
+            let plan: Plan = decode(row.get(0))?;
+            read.plans.insert(plan.id, plan);
         }
-        if !citizens.is_empty() {
-            let rows = txn
-                .query("SELECT pseudonym, plan_id FROM citizens WHERE pseudonym = ANY($1)", &[&citizens])
+        for row in citizens {
+            let pseudonym: &[u8] = row.get(0);
+            let key =
+                CitizenKey(pseudonym.try_into().map_err(|_| Error::Storage("a pseudonym is not 32 bytes".into()))?);
+            let plan: Plan = decode(row.get(1))?;
+            read.citizens.insert(key, plan.id);
+            read.plans.insert(plan.id, plan);
+        }
+        // Retries only: the events their first attempt appended, to answer them again.
+        for row in requests {
+            let record: RequestRecord = decode(row.get(1))?;
+            let (plan, sequences) = (record.plan_id, record.sequences());
+            let sql = "SELECT event FROM events WHERE plan_id = $1 AND sequence BETWEEN $2 AND $3";
+            let events = txn
+                .query(sql, &[&uuid(plan), &big(*sequences.start()), &big(*sequences.end())])
                 .await
                 .map_err(failed)?;
-            for row in rows {
-                let pseudonym: &[u8] = row.get(0);
-                let key =
-                    CitizenKey(pseudonym.try_into().map_err(|_| Error::Storage("a pseudonym is not 32 bytes".into()))?);
-                let plan: uuid::Uuid = row.get(1);
-                plans.push(plan);
-                read.citizens.insert(key, plan_id(plan));
+            for event in events {
+                let event: RecordedEvent = decode(event.get(0))?;
+                read.events.insert((plan, event.sequence), event);
             }
-        }
-        if !plans.is_empty() {
-            for row in
-                txn.query("SELECT projection FROM plans WHERE plan_id = ANY($1)", &[&plans]).await.map_err(failed)?
-            {
-                let plan: Plan = decode(row.get(0))?;
-                read.plans.insert(plan.id, plan);
-            }
+            read.requests.insert(row.get::<_, Vec<u8>>(0), record);
         }
         Ok(read)
     }
-}
-
-/// What a round has decided to write.
-#[derive(Default)]
-struct Staged {
-    plans: HashMap<PlanId, Plan>,
-    /// Each staged plan, encoded.
-    projections: HashMap<PlanId, Vec<u8>>,
-    citizens: HashMap<CitizenKey, PlanId>,
-    requests: HashMap<Vec<u8>, RequestRecord>,
-    events: HashMap<(PlanId, u64), RecordedEvent>,
-    /// (plan, sequence, position, encoded event), in position order.
-    event_rows: Vec<(PlanId, u64, u64, Vec<u8>)>,
-    /// (review index, position, plan, sequence).
-    reviews: Vec<(u8, u64, PlanId, u64)>,
 }
 
 /// A round being decided: its reads see what it staged, then what it read.
@@ -333,128 +324,5 @@ impl Stage for Round<'_> {
             self.remember(key, record)?;
         }
         Ok(outcome)
-    }
-}
-
-impl Staged {
-    /// Writes the round and the new head (audit records chained on from
-    /// `head`, checkpoint signed with `checkpoint_key`), and notifies the
-    /// other hubs.
-    async fn write(
-        self,
-        txn: &Transaction<'_>,
-        head: Head,
-        audit: Vec<AuditEntry>,
-        position: u64,
-        checkpoint_key: &[u8; 32],
-    ) -> Result<(), Error> {
-        let run = |sql: &'static str| async move { txn.prepare_cached(sql).await.map_err(failed) };
-        if !self.event_rows.is_empty() {
-            let plans: Vec<_> = self.event_rows.iter().map(|r| uuid(r.0)).collect();
-            let sequences: Vec<_> = self.event_rows.iter().map(|r| big(r.1)).collect();
-            let positions: Vec<_> = self.event_rows.iter().map(|r| big(r.2)).collect();
-            let bodies: Vec<_> = self.event_rows.iter().map(|r| r.3.as_slice()).collect();
-            let insert = run("INSERT INTO events (plan_id, sequence, global_position, event)
-                 SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::bytea[])")
-            .await?;
-            txn.execute(&insert, &[&plans, &sequences, &positions, &bodies]).await.map_err(failed)?;
-        }
-        if !self.plans.is_empty() {
-            let ids: Vec<_> = self.plans.keys().map(|id| uuid(*id)).collect();
-            let versions: Vec<_> = self.plans.values().map(|plan| big(plan.version)).collect();
-            let bodies: Vec<_> = self.plans.keys().map(|id| self.projections[id].as_slice()).collect();
-            let upsert = run("INSERT INTO plans (plan_id, version, projection)
-                 SELECT * FROM unnest($1::uuid[], $2::int8[], $3::bytea[])
-                 ON CONFLICT (plan_id) DO UPDATE SET version = excluded.version, projection = excluded.projection")
-            .await?;
-            txn.execute(&upsert, &[&ids, &versions, &bodies]).await.map_err(failed)?;
-            self.write_clocks(txn, &ids).await?;
-        }
-        if !self.citizens.is_empty() {
-            let pseudonyms: Vec<_> = self.citizens.keys().map(|c| c.0.as_slice()).collect();
-            let plans: Vec<_> = self.citizens.values().map(|id| uuid(*id)).collect();
-            let insert =
-                run("INSERT INTO citizens (pseudonym, plan_id) SELECT * FROM unnest($1::bytea[], $2::uuid[])").await?;
-            txn.execute(&insert, &[&pseudonyms, &plans]).await.map_err(failed)?;
-        }
-        if !self.requests.is_empty() {
-            let keys: Vec<_> = self.requests.keys().map(Vec::as_slice).collect();
-            let records = self.requests.values().map(encode).collect::<Result<Vec<_>, _>>()?;
-            let insert =
-                run("INSERT INTO requests (key, record) SELECT * FROM unnest($1::bytea[], $2::bytea[])").await?;
-            txn.execute(&insert, &[&keys, &records]).await.map_err(failed)?;
-        }
-        if !self.reviews.is_empty() {
-            let kinds: Vec<_> = self.reviews.iter().map(|r| r.0 as i8).collect();
-            let positions: Vec<_> = self.reviews.iter().map(|r| big(r.1)).collect();
-            let plans: Vec<_> = self.reviews.iter().map(|r| uuid(r.2)).collect();
-            let sequences: Vec<_> = self.reviews.iter().map(|r| big(r.3)).collect();
-            let insert = run("INSERT INTO reviews (kind, global_position, plan_id, sequence)
-                 SELECT * FROM unnest($1::\"char\"[], $2::int8[], $3::uuid[], $4::int8[])")
-            .await?;
-            txn.execute(&insert, &[&kinds, &positions, &plans, &sequences]).await.map_err(failed)?;
-        }
-        let (mut sequence, mut previous) = (head.audit_sequence, head.audit_hash);
-        let (mut sequences, mut plans, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
-        for entry in audit {
-            sequence += 1;
-            plans.push(entry.plan.map(uuid));
-            let record = AuditRecord::link(sequence, previous, entry)?;
-            previous = record.hash;
-            sequences.push(big(sequence));
-            bodies.push(encode(&record)?);
-        }
-        let insert = run(
-            "INSERT INTO audit (sequence, plan_id, record) SELECT * FROM unnest($1::int8[], $2::uuid[], $3::bytea[])",
-        )
-        .await?;
-        txn.execute(&insert, &[&sequences, &plans, &bodies]).await.map_err(failed)?;
-        let checkpoint = encode(&Checkpoint::sign(checkpoint_key, sequence, previous))?;
-        let update =
-            run("UPDATE head SET position = $1, audit_sequence = $2, audit_hash = $3, checkpoint = $4").await?;
-        txn.execute(&update, &[&big(position), &big(sequence), &previous.as_slice(), &checkpoint])
-            .await
-            .map_err(failed)?;
-        if position > head.position {
-            txn.execute("SELECT pg_notify('samplan_log', $1)", &[&position.to_string()]).await.map_err(failed)?;
-        }
-        Ok(())
-    }
-
-    /// Replaces the clock index rows of the plans `ids` with what their clocks need now.
-    async fn write_clocks(&self, txn: &Transaction<'_>, ids: &[uuid::Uuid]) -> Result<(), Error> {
-        txn.execute("DELETE FROM clocks WHERE plan_id = ANY($1)", &[&ids]).await.map_err(failed)?;
-        let (mut plans, mut clocks, mut due) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut organisations, mut member_plans, mut member_clocks) = (Vec::new(), Vec::new(), Vec::new());
-        for plan in self.plans.values() {
-            let members = keys::team_organisations(plan);
-            for (index, due_on) in keys::open_clocks(plan) {
-                plans.push(uuid(plan.id));
-                clocks.push(index as i32);
-                due.push(due_on.map(|day| keys::day_number(day) as i32));
-                for organisation in &members {
-                    organisations.push(organisation.as_str());
-                    member_plans.push(uuid(plan.id));
-                    member_clocks.push(index as i32);
-                }
-            }
-        }
-        if plans.is_empty() {
-            return Ok(());
-        }
-        txn.execute(
-            "INSERT INTO clocks (plan_id, clock, due_on) SELECT * FROM unnest($1::uuid[], $2::int4[], $3::int4[])",
-            &[&plans, &clocks, &due],
-        )
-        .await
-        .map_err(failed)?;
-        txn.execute(
-            "INSERT INTO clock_members (organisation, plan_id, clock)
-             SELECT * FROM unnest($1::text[], $2::uuid[], $3::int4[])",
-            &[&organisations, &member_plans, &member_clocks],
-        )
-        .await
-        .map_err(failed)?;
-        Ok(())
     }
 }

@@ -1,12 +1,14 @@
-//! A throwaway PostgreSQL cluster for the tests: `initdb` in a temporary
-//! folder, the server on a free loopback port, stopped and removed when
-//! dropped. It runs the system's PostgreSQL binaries (Debian's `postgresql`
-//! package; `SAMPLAN_PG_BINDIR` names another folder). As root (as CI runs),
-//! the cluster belongs to the `postgres` user, since PostgreSQL refuses root.
+//! A throwaway PostgreSQL cluster, for the tests and the load tool:
+//! `initdb` in a temporary folder, the server on a free loopback port,
+//! stopped and removed when dropped; optionally a synchronous streaming
+//! standby of it. It runs the system's PostgreSQL binaries (Debian's
+//! `postgresql` package; `SAMPLAN_PG_BINDIR` names another folder). As root
+//! (as CI runs), the cluster belongs to the `postgres` user, since PostgreSQL
+//! refuses root.
 //!
 //! Without the binaries, [`Postgres::start`] answers `None` and the caller
 //! skips, after one line naming the package — unless `SAMPLAN_REQUIRE_POSTGRES`
-//! is set (`.ci/run` sets it): then a missing PostgreSQL fails the test.
+//! is set (`.ci/run` sets it): then a missing PostgreSQL is an error.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +25,11 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     /// Whether the server runs as the `postgres` user (we are root).
     as_postgres: bool,
+}
+
+/// The hub settings (TOML) that put a hub on the PostgreSQL database `url` names.
+pub fn store_settings(url: &str) -> String {
+    format!("[store]\nengine = \"postgres\"\n[store.postgres]\nurl = \"{url}\"\npool_size = 4\n")
 }
 
 /// Whether this machine can run PostgreSQL tests; when it cannot, says so
@@ -48,12 +55,18 @@ impl Postgres {
 
     /// [`Postgres::start`] with server `settings` (`name=value`), e.g. a synchronous standby's name.
     pub fn start_with(settings: &[&str]) -> anyhow::Result<Option<Self>> {
+        Self::start_in(&std::env::temp_dir(), settings)
+    }
+
+    /// [`Postgres::start_with`], with the cluster in a folder under `parent`
+    /// (say, on the disk a benchmark is about).
+    pub fn start_in(parent: &Path, settings: &[&str]) -> anyhow::Result<Option<Self>> {
         if !available()? {
             return Ok(None);
         }
         let bindir = bindir().ok_or_else(|| anyhow::anyhow!("the PostgreSQL binaries went away"))?;
         let as_postgres = is_root()?;
-        let dir = tempfile::tempdir()?;
+        let dir = tempfile::tempdir_in(parent)?;
         let data = dir.path().join("data");
         if as_postgres {
             run(Command::new("chown").arg("postgres:").arg(dir.path()))?;
@@ -98,7 +111,8 @@ impl Postgres {
     /// started, that connects as `name` (the name `synchronous_standby_names`
     /// gives it); it waits for no standby itself once promoted.
     pub fn standby(&self, name: &str) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
+        let parent = self.dir.path().parent().unwrap_or(Path::new("/tmp"));
+        let dir = tempfile::tempdir_in(parent)?;
         if self.as_postgres {
             run(Command::new("chown").arg("postgres:").arg(dir.path()))?;
         }
@@ -109,6 +123,22 @@ impl Postgres {
         let settings = [format!("cluster_name={name}"), "synchronous_standby_names=".to_owned()];
         let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
         Self::launch(self.bindir.clone(), dir, self.as_postgres, &settings)
+    }
+
+    /// Waits until this primary reports `name` as its synchronous standby.
+    pub async fn wait_until_synchronous(&self, name: &str) -> anyhow::Result<()> {
+        let (client, connection) =
+            tokio_postgres::connect(&self.connection_string("postgres"), tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        for _ in 0..600 {
+            let sql = "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1";
+            let rows = client.query(sql, &[&name]).await?;
+            if rows.first().is_some_and(|row| row.get::<_, String>(0) == "sync") {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("{name} did not become the synchronous standby:\n{}", self.log())
     }
 
     /// Kills the server with SIGKILL, as if its machine were lost: the
