@@ -61,6 +61,19 @@ impl Postgres {
     /// [`Postgres::start_with`], with the cluster in a folder under `parent`
     /// (say, on the disk a benchmark is about).
     pub fn start_in(parent: &Path, settings: &[&str]) -> anyhow::Result<Option<Self>> {
+        Self::start_with_files(parent, settings, &[])
+    }
+
+    /// [`Postgres::start`] with TLS on (and plain connections still taken),
+    /// presenting `certificate_pem` with its `key_pem`.
+    pub fn start_tls(certificate_pem: &str, key_pem: &str) -> anyhow::Result<Option<Self>> {
+        let files = [("server.crt", certificate_pem), ("server.key", key_pem)];
+        Self::start_with_files(&std::env::temp_dir(), &["ssl=on"], &files)
+    }
+
+    /// Starts a cluster under `parent` with `files` (name, contents) put
+    /// into its data folder, readable by the server only.
+    fn start_with_files(parent: &Path, settings: &[&str], files: &[(&str, &str)]) -> anyhow::Result<Option<Self>> {
         if !available()? {
             return Ok(None);
         }
@@ -85,6 +98,14 @@ impl Postgres {
             ])
             .arg("-D")
             .arg(&data))?;
+        for (name, contents) in files {
+            let path = data.join(name);
+            std::fs::write(&path, contents)?;
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            if as_postgres {
+                run(Command::new("chown").arg("postgres:").arg(&path))?;
+            }
+        }
         Self::launch(bindir, dir, as_postgres, settings).map(Some)
     }
 

@@ -40,6 +40,13 @@ pub struct PostgresConfig {
     /// A file holding the database password (one line; mode 0400).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// The CA certificate(s) (PEM) that signed the database servers'
+    /// certificates. Set, every connection uses TLS (required, whatever the
+    /// url's sslmode), and the server's certificate must carry the host name
+    /// the url connects to. Unset, connections are not encrypted: only for a
+    /// database on the same host or a network nothing else reaches.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// Connections the hub keeps: one for its writer, the rest for reads.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
@@ -53,6 +60,7 @@ impl Default for PostgresConfig {
         Self {
             url: None,
             password_file: None,
+            ca_file: None,
             pool_size: default_pool_size(),
             connect_timeout_ms: default_connect_timeout_ms(),
         }
@@ -82,10 +90,10 @@ impl StoreConfig {
     }
 
     pub(super) fn resolve(&mut self, base: &Path) {
-        if let Some(path) = &mut self.postgres.password_file
-            && path.is_relative()
-        {
-            *path = base.join(&*path);
+        for path in [&mut self.postgres.password_file, &mut self.postgres.ca_file].into_iter().flatten() {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
         }
     }
 
@@ -108,7 +116,17 @@ impl StoreConfig {
                 if parsed.get_password().is_some() && pg.password_file.is_some() {
                     bail!("store.postgres.url holds a password and password_file is set too: keep only password_file");
                 }
-                Ok(())
+                match (parsed.get_ssl_mode(), &pg.ca_file) {
+                    (tokio_postgres::config::SslMode::Require, None) => bail!(
+                        "store.postgres.url asks for sslmode=require: set store.postgres.ca_file to the CA that signed the database's certificate"
+                    ),
+                    (tokio_postgres::config::SslMode::Disable, Some(_)) => {
+                        bail!(
+                            "store.postgres.url says sslmode=disable but store.postgres.ca_file is set: TLS is required then"
+                        )
+                    }
+                    _ => Ok(()),
+                }
             }
             (None, EngineName::Sled) => Ok(()),
         }
@@ -130,6 +148,46 @@ impl StoreConfig {
         let mut database = samplan_services::store::postgres::Database::new(url);
         database.pool_size = pg.pool_size;
         database.connect_timeout = Duration::from_millis(pg.connect_timeout_ms);
+        if let Some(file) = &pg.ca_file {
+            let pem =
+                std::fs::read(file).with_context(|| format!("reading store.postgres.ca_file {}", file.display()))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for certificate in crate::tls::read_certificates(&pem)
+                .with_context(|| format!("store.postgres.ca_file {} holds no PEM certificate", file.display()))?
+            {
+                roots.add(certificate).with_context(|| format!("a certificate in {} is not usable", file.display()))?;
+            }
+            let tls = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            database.tls = Some(std::sync::Arc::new(tls));
+        }
         Ok(database)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreConfig;
+
+    /// What `validate` says of a `[store]` table, or "ok".
+    fn check(table: &str) -> String {
+        let config: StoreConfig = toml::from_str(table).expect("parses");
+        config.validate().map_or_else(|e| e.to_string(), |()| "ok".to_owned())
+    }
+
+    #[test]
+    fn postgres_settings_are_checked_before_the_hub_starts() {
+        assert_eq!(check(""), "ok", "sled needs nothing");
+        assert!(check("engine = \"postgres\"").contains("store.postgres.url is not set"));
+        let url = |url: &str, more: &str| format!("engine = \"postgres\"\n[postgres]\nurl = \"{url}\"\n{more}");
+        assert_eq!(check(&url("host=db1,db2 user=samplan target_session_attrs=read-write", "")), "ok");
+        assert!(check(&url("host=db1 sslmode=require", "")).contains("set store.postgres.ca_file"));
+        assert!(check(&url("host=db1 sslmode=disable", "ca_file = \"ca.pem\"")).contains("TLS is required"));
+        assert_eq!(check(&url("host=db1", "ca_file = \"ca.pem\"")), "ok");
+        assert!(check(&url("host=db1 password=x", "password_file = \"pw\"")).contains("keep only password_file"));
+        assert!(check(&url("host=db1 nonsense=1", "")).contains("not a PostgreSQL connection string"));
+        assert!(check(&url("host=db1", "pool_size = 1")).contains("pool_size"));
     }
 }

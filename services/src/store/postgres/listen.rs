@@ -11,15 +11,15 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::AsyncMessage;
 
-use super::{failed, head_position};
+use super::{Tls, failed, head_position};
 use crate::store::Error;
 
 /// Follows commits into `durable` until the store is gone.
-pub(super) fn spawn(config: tokio_postgres::Config, durable: Arc<watch::Sender<u64>>) {
+pub(super) fn spawn(config: tokio_postgres::Config, tls: Tls, durable: Arc<watch::Sender<u64>>) {
     tokio::spawn(async move {
         let mut delay = Duration::from_millis(100);
         loop {
-            match follow(&config, &durable).await {
+            match follow(&config, tls.clone(), &durable).await {
                 Ok(()) => return,
                 Err(error) => tracing::warn!(%error, "lost the PostgreSQL notifications; reconnecting"),
             }
@@ -42,8 +42,8 @@ pub(super) fn advance(durable: &watch::Sender<u64>, position: u64) {
 }
 
 /// Listens until the connection is lost (an error) or the store is gone.
-async fn follow(config: &tokio_postgres::Config, durable: &watch::Sender<u64>) -> Result<(), Error> {
-    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await.map_err(failed)?;
+async fn follow(config: &tokio_postgres::Config, tls: Tls, durable: &watch::Sender<u64>) -> Result<(), Error> {
+    let (client, mut connection) = config.connect(tls).await.map_err(failed)?;
     let (positions, mut heard) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));

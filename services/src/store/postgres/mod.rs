@@ -50,13 +50,45 @@ pub struct Database {
     pub pool_size: usize,
     /// How long to wait for a connection before a call is answered UNAVAILABLE.
     pub connect_timeout: Duration,
+    /// TLS, required, with the server's certificate and host name checked
+    /// as this configuration says; `None`: connections without TLS.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Database {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), pool_size: 8, connect_timeout: Duration::from_secs(5) }
+        Self { url: url.into(), pool_size: 8, connect_timeout: Duration::from_secs(5), tls: None }
+    }
+
+    /// The connection settings and the connector: TLS is required when it
+    /// is configured, and not used otherwise.
+    fn connector(&self) -> Result<(tokio_postgres::Config, Tls), Error> {
+        let mut config: tokio_postgres::Config = self
+            .url
+            .parse()
+            .map_err(|e| Error::Storage(format!("the PostgreSQL connection string is invalid: {e}")))?;
+        let tls = match &self.tls {
+            Some(tls) => {
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                Tls::new(rustls::ClientConfig::clone(tls))
+            }
+            None => {
+                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let never = rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| Error::Storage(format!("TLS settings: {e}")))?
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth();
+                Tls::new(never)
+            }
+        };
+        Ok((config, tls))
     }
 }
+
+/// The connector every PostgreSQL connection of the hub is made with.
+type Tls = tokio_postgres_rustls::MakeRustlsConnect;
 
 pub(in crate::store) struct PgEngine {
     pool: Pool,
@@ -64,15 +96,9 @@ pub(in crate::store) struct PgEngine {
 
 /// Connects, migrates the schema, and starts this hub's writer and listener.
 pub(in crate::store) async fn open(options: StoreOptions, database: Database) -> Result<(PgEngine, Started), Error> {
-    let config: tokio_postgres::Config = database
-        .url
-        .parse()
-        .map_err(|e| Error::Storage(format!("the PostgreSQL connection string is invalid: {e}")))?;
-    let manager = Manager::from_config(
-        config.clone(),
-        tokio_postgres::NoTls,
-        ManagerConfig { recycling_method: RecyclingMethod::Fast },
-    );
+    let (config, tls) = database.connector()?;
+    let manager =
+        Manager::from_config(config.clone(), tls.clone(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
     let pool = Pool::builder(manager)
         .max_size(database.pool_size.max(2))
         .wait_timeout(Some(database.connect_timeout))
@@ -80,7 +106,9 @@ pub(in crate::store) async fn open(options: StoreOptions, database: Database) ->
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .map_err(|e| Error::Storage(format!("the PostgreSQL pool: {e}")))?;
-    let mut client = pool.get().await.map_err(unreachable)?;
+    // At start a database that cannot be reached is an error with its cause (an address, a password, a certificate).
+    let mut client =
+        pool.get().await.map_err(|e| Error::Storage(format!("cannot connect to PostgreSQL: {}", causes(&e))))?;
     let migrated = migrate(&mut client).await?;
     if migrated.from != migrated.to {
         tracing::info!(from = migrated.from, to = migrated.to, "migrated the PostgreSQL schema");
@@ -100,7 +128,7 @@ pub(in crate::store) async fn open(options: StoreOptions, database: Database) ->
     let durable_tx = Arc::new(durable_tx);
     let (jobs, rx) = mpsc::channel(options.queue_capacity.max(1));
     let started = Started::new(jobs, durable);
-    listen::spawn(config, durable_tx.clone());
+    listen::spawn(config, tls, durable_tx.clone());
     let writer = round::Writer { pool: pool.clone(), options, durable: durable_tx, stats: started.stats.clone() };
     tokio::spawn(writer.run(rx));
     Ok((PgEngine { pool }, started))
@@ -145,10 +173,22 @@ fn big(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// An error with the errors that caused it, as the operator needs to read
+/// it (the client library's own message leaves out, say, why TLS failed).
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
 /// A database that cannot be reached is unavailable for now, not broken:
 /// the caller may retry, here or on another hub.
 fn unreachable(error: deadpool_postgres::PoolError) -> Error {
-    tracing::warn!(%error, "no connection to PostgreSQL");
+    tracing::warn!(error = causes(&error), "no connection to PostgreSQL");
     Error::Unavailable
 }
 
@@ -163,9 +203,9 @@ fn failed(error: tokio_postgres::Error) -> Error {
             ["08", "57", "53", "40"].iter().any(|class| code.starts_with(class)) || code == "25006"
         });
     if transient {
-        tracing::warn!(%error, "PostgreSQL is unavailable for now");
+        tracing::warn!(error = causes(&error), "PostgreSQL is unavailable for now");
         Error::Unavailable
     } else {
-        Error::Storage(format!("PostgreSQL: {error}"))
+        Error::Storage(format!("PostgreSQL: {}", causes(&error)))
     }
 }
