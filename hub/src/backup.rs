@@ -1,11 +1,13 @@
-//! `samplan backup` and `samplan restore`.
+//! `samplan backup`, `samplan restore` and `samplan migrate-store`.
 //!
 //! A backup is taken by the hub that owns the data folder (sled lets one
 //! process open it): `samplan backup` asks a running hub through its admin
 //! listener, and the hub writes the file into `backup.dir` on its own disk —
 //! so no personal data crosses the unauthenticated admin port. With no hub
-//! running, the command opens the data folder itself. A restore rebuilds a
-//! data folder from a backup, then checks it as `samplan verify` does.
+//! running, the command opens the store itself. A restore rebuilds a data
+//! folder, or an empty PostgreSQL database, from a backup of either engine,
+//! then checks it as `samplan verify` does; moving a store from one engine to
+//! the other is a backup of one restored into the other.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use anyhow::{Context, bail};
 use samplan_services::store::Store;
 use samplan_services::store::backup::{self, Summary};
 
-use crate::config::Config;
+use crate::config::{Config, EngineName};
 
 /// A backup written to disk.
 pub struct Taken {
@@ -68,7 +70,6 @@ pub async fn take(store: &Store, dir: &Path) -> anyhow::Result<Taken> {
 /// `samplan backup`: through the running hub's admin listener, or, with no hub
 /// running, from the data folder directly.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
-    sled_only(config, "backup")?;
     if config.admin.enabled {
         let admin = config.admin.listen;
         println!("asking the hub at http://{admin} for a backup into its backup.dir …");
@@ -99,7 +100,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
 /// the staging folder goes last, so a restore cut short leaves it behind and
 /// no hub starts on the folder (the store refuses to open it).
 pub async fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
-    sled_only(config, "restore")?;
+    if config.store.engine == EngineName::Postgres {
+        return restore_postgres(config, from).await;
+    }
     let target = &config.data_dir;
     std::fs::create_dir_all(target).with_context(|| format!("creating {}", target.display()))?;
     let staging = target.join(backup::STAGING);
@@ -160,14 +163,70 @@ fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
     options.open(path)
 }
 
-/// `samplan backup` and `restore` handle sled data folders; a PostgreSQL
-/// store is backed up with PostgreSQL's own tools.
-fn sled_only(config: &Config, command: &str) -> anyhow::Result<()> {
-    if config.store.engine == crate::config::EngineName::Postgres {
-        bail!(
-            "samplan {command} works on sled data folders; this hub's store is PostgreSQL: \
-             use pg_basebackup or your operator's backups and point-in-time recovery (docs/postgres.md)"
-        );
-    }
+/// `samplan restore` into PostgreSQL: into the configured database, which
+/// must hold no log yet, in one transaction; then checked as `verify` does.
+async fn restore_postgres(config: &Config, from: &Path) -> anyhow::Result<()> {
+    let input = std::fs::File::open(from).with_context(|| format!("opening {}", from.display()))?;
+    println!("restoring {} into the PostgreSQL database of store.postgres.url …", from.display());
+    let store = crate::server::open_store(config).await?;
+    let restored = store.restore_here(std::io::BufReader::with_capacity(1 << 20, input)).await;
+    store.shutdown().await;
+    let summary = restored.with_context(|| format!("restoring from {}", from.display()))?;
+    println!(
+        "restored {} plans up to global position {} and audit record {}; checking it …",
+        summary.plans, summary.cut.position, summary.cut.checkpoint.sequence
+    );
+    crate::cli::verify(config).await.context("the restored database did not verify")?;
+    println!("the database is ready");
     Ok(())
+}
+
+/// `samplan migrate-store`: copies the store of `from` into the (empty)
+/// store of `to` — sled into PostgreSQL or back — through a backup kept in
+/// `from`'s backup.dir, and checks both sides hold the same log. No hub
+/// may write to `from` meanwhile.
+pub async fn migrate(from: &Config, to: &Config) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        from.secret() == to.secret(),
+        "the two configurations name different pseudonym keys: the target must use the source's key \
+         (citizens are found by it, and it keys the audit checkpoint)"
+    );
+    println!("checking the source …");
+    let source = report(from).await.context("the source store")?;
+    println!("copying through a backup in {} …", from.backup.dir.display());
+    let store = crate::server::open_store(from).await.context("opening the source store")?;
+    let taken = take(&store, &from.backup.dir).await;
+    store.shutdown().await;
+    let taken = taken?;
+    println!("{taken}");
+    restore(to, &taken.path).await.context("restoring into the target store")?;
+    let target = report(to).await.context("the target store")?;
+    anyhow::ensure!(
+        (source.events, source.plans, source.audit_records) == (target.events, target.plans, target.audit_records),
+        "the target holds {} events, {} plans and {} audit records, the source {}, {} and {}",
+        target.events,
+        target.plans,
+        target.audit_records,
+        source.events,
+        source.plans,
+        source.audit_records
+    );
+    println!(
+        "moved: {} events, {} plans and {} audit records, verified on both sides; the backup stays in {}",
+        target.events,
+        target.plans,
+        target.audit_records,
+        taken.path.display()
+    );
+    Ok(())
+}
+
+/// What `verify` finds in the store of `config`; an error if it finds a problem.
+async fn report(config: &Config) -> anyhow::Result<samplan_services::store::VerifyReport> {
+    let store = crate::server::open_store(config).await?;
+    let report = store.verify().await;
+    store.shutdown().await;
+    let report = report?;
+    anyhow::ensure!(report.problems.is_empty(), "verify found problems: {:?}", report.problems);
+    Ok(report)
 }

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `dev-pki`, `demo`, `load`, `verify`, `backup`, `restore`.
+//! The command line: `serve`, `dev-pki`, `demo`, `load`, `verify`, `backup`, `restore`, `migrate-store`.
 
 use std::path::PathBuf;
 
@@ -82,6 +82,17 @@ enum Cmd {
         #[arg(long, value_name = "BACKUP")]
         from: PathBuf,
     },
+    /// Copy the store of one configuration into the empty store of another —
+    /// a sled data folder into PostgreSQL, or back — through a backup, and
+    /// check both sides. Stop the hubs on the source first.
+    MigrateStore {
+        /// The configuration of the store to copy.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// The configuration of the (empty) store to copy into; the same pseudonym key.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
 }
 
 pub fn main() -> anyhow::Result<()> {
@@ -120,6 +131,7 @@ pub fn main() -> anyhow::Result<()> {
             Cmd::Verify { config } => verify(&load(&config)?).await,
             Cmd::Backup { config } => crate::backup::run(&load(&config)?).await,
             Cmd::Restore { config, from } => crate::backup::restore(&load(&config)?, &from).await,
+            Cmd::MigrateStore { from, to } => crate::backup::migrate(&load(&from)?, &load(&to)?).await,
         }
     })
 }

@@ -69,12 +69,8 @@ pub struct Summary {
 
 /// Writes the primary keys at or before `cut` to `out` (the cut must be durable).
 pub(super) fn write(db: &sled::Db, cut: Cut, taken_at: Timestamp, out: impl Write) -> Result<Summary, Error> {
-    let mut out = Hashing { inner: out, digest: Sha256::new(), bytes: 0 };
-    out.write_all(MAGIC)?;
-    let header = encode(&Header { cut: cut.clone(), taken_at })?;
-    frame(&mut out, &header)?;
-    let (mut pairs, mut plans, mut last_plan) = (0u64, 0u64, None);
-    for prefix in [keys::EVENT, keys::GLOBAL, keys::AUDIT, keys::CITIZEN, keys::REQUEST] {
+    let mut file = FileWriter::start(out, &cut, taken_at)?;
+    for prefix in PRIMARY {
         for item in db.scan_prefix([prefix]) {
             let (key, value) = item?;
             let wanted = match prefix {
@@ -87,24 +83,54 @@ pub(super) fn write(db: &sled::Db, cut: Cut, taken_at: Timestamp, out: impl Writ
                     before(db, record.plan_id, record.version, cut.position)?
                 }
             };
-            if !wanted {
-                continue;
+            if wanted {
+                file.pair(&key, &value)?;
             }
-            if prefix == keys::EVENT && last_plan != Some(key[1..17].to_vec()) {
-                last_plan = Some(key[1..17].to_vec());
-                plans += 1;
-            }
-            frame(&mut out, &key)?;
-            frame(&mut out, &value)?;
-            pairs += 1;
         }
     }
-    out.write_all(&END.to_be_bytes())?;
-    out.write_all(&pairs.to_be_bytes())?;
-    let digest = out.digest.clone().finalize();
-    out.write_all(&digest)?;
-    out.inner.flush()?;
-    Ok(Summary { cut, taken_at, plans, pairs, bytes: out.bytes })
+    file.finish(cut, taken_at)
+}
+
+/// The prefixes of the primary keys, in the order a backup holds them.
+pub(super) const PRIMARY: [u8; 5] = [keys::EVENT, keys::GLOBAL, keys::AUDIT, keys::CITIZEN, keys::REQUEST];
+
+/// A backup file being written: the header, then pairs, then the end marker,
+/// the number of pairs and the digest. Either engine writes it.
+pub(super) struct FileWriter<W: Write> {
+    out: Hashing<W>,
+    pairs: u64,
+    plans: u64,
+    last_plan: Option<Vec<u8>>,
+}
+
+impl<W: Write> FileWriter<W> {
+    pub(super) fn start(out: W, cut: &Cut, taken_at: Timestamp) -> Result<Self, Error> {
+        let mut out = Hashing { inner: out, digest: Sha256::new(), bytes: 0 };
+        out.write_all(MAGIC)?;
+        frame(&mut out, &encode(&Header { cut: cut.clone(), taken_at })?)?;
+        Ok(Self { out, pairs: 0, plans: 0, last_plan: None })
+    }
+
+    /// Adds a primary key and its value (events grouped by plan, as sled orders them).
+    pub(super) fn pair(&mut self, key: &[u8], value: &[u8]) -> Result<(), Error> {
+        if key.first() == Some(&keys::EVENT) && self.last_plan.as_deref() != key.get(1..17) {
+            self.last_plan = key.get(1..17).map(<[u8]>::to_vec);
+            self.plans += 1;
+        }
+        frame(&mut self.out, key)?;
+        frame(&mut self.out, value)?;
+        self.pairs += 1;
+        Ok(())
+    }
+
+    pub(super) fn finish(mut self, cut: Cut, taken_at: Timestamp) -> Result<Summary, Error> {
+        self.out.write_all(&END.to_be_bytes())?;
+        self.out.write_all(&self.pairs.to_be_bytes())?;
+        let digest = self.out.digest.clone().finalize();
+        self.out.write_all(&digest)?;
+        self.out.inner.flush()?;
+        Ok(Summary { cut, taken_at, plans: self.plans, pairs: self.pairs, bytes: self.out.bytes })
+    }
 }
 
 /// Whether event `sequence` of `plan` exists at or before global position `position`.
@@ -134,26 +160,11 @@ fn too_big() -> Error {
 /// keys, then everything derived from them. Refuses a backup whose digest
 /// does not match or whose checkpoint `checkpoint_key` does not authenticate.
 pub(super) fn restore(db: &sled::Db, input: impl Read, checkpoint_key: &[u8; 32]) -> Result<Summary, Error> {
-    let mut input = Hashing { inner: input, digest: Sha256::new(), bytes: 0 };
-    let mut magic = [0; MAGIC.len()];
-    input.read_exact(&mut magic).map_err(|_| invalid("it does not start like a Samplan backup"))?;
-    if &magic != MAGIC {
-        return Err(invalid("it does not start like a Samplan backup"));
-    }
-    let header: Header = decode(&read_frame(&mut input)?.ok_or_else(|| invalid("it has no header"))?)?;
-    if !header.cut.checkpoint.is_authentic(checkpoint_key) {
-        return Err(invalid(
-            "its audit checkpoint does not verify with this hub's key; restore with the pseudonym key of the hub that took it",
-        ));
-    }
-    let (mut pairs, mut plans) = (0u64, Vec::<PlanId>::new());
+    let mut file = FileReader::open(input, checkpoint_key)?;
+    let mut plans = Vec::<PlanId>::new();
     let mut batch = sled::Batch::default();
     let mut staged = 0;
-    while let Some(key) = read_frame(&mut input)? {
-        let value = read_frame(&mut input)?.ok_or_else(|| invalid("it ends inside a pair"))?;
-        if !matches!(key.first(), Some(&(keys::EVENT | keys::GLOBAL | keys::AUDIT | keys::CITIZEN | keys::REQUEST))) {
-            return Err(invalid("it holds a key a backup never holds"));
-        }
+    while let Some((key, value)) = file.pair()? {
         if key[0] == keys::EVENT {
             let plan = keys::decode_plan_id(key.get(1..17).ok_or_else(|| invalid("it holds a short event key"))?)?;
             if plans.last() != Some(&plan) {
@@ -161,36 +172,79 @@ pub(super) fn restore(db: &sled::Db, input: impl Read, checkpoint_key: &[u8; 32]
             }
         }
         batch.insert(key, value);
-        (pairs, staged) = (pairs + 1, staged + 1);
+        staged += 1;
         if staged == RESTORE_BATCH {
             db.apply_batch(std::mem::take(&mut batch))?;
             staged = 0;
         }
     }
     db.apply_batch(batch)?;
-    let mut count = [0; 8];
-    input.read_exact(&mut count).map_err(|_| invalid("it is truncated"))?;
-    let expected = input.digest.clone().finalize();
-    let mut digest = [0; 32];
-    input.inner.read_exact(&mut digest).map_err(|_| invalid("it is truncated"))?;
-    if u64::from_be_bytes(count) != pairs || digest.as_slice() != expected.as_slice() {
-        return Err(invalid("its digest does not match: the file is damaged"));
-    }
-    if input.inner.read(&mut [0; 1])? != 0 {
-        return Err(invalid("it goes on after its digest"));
-    }
+    let summary = file.finish(plans.len() as u64)?;
     migrate::rebuild(db, &plans)?;
-    plan_audit::rebuild(db, header.cut.checkpoint.sequence)?;
-    db.insert([keys::CHECKPOINT], encode(&header.cut.checkpoint)?)?;
+    plan_audit::rebuild(db, summary.cut.checkpoint.sequence)?;
+    db.insert([keys::CHECKPOINT], encode(&summary.cut.checkpoint)?)?;
     db.insert([keys::PROJECTION_FORMAT], encode(&migrate::PROJECTION_FORMAT)?)?;
     db.flush()?;
-    Ok(Summary {
-        cut: header.cut,
-        taken_at: header.taken_at,
-        plans: plans.len() as u64,
-        pairs,
-        bytes: input.bytes + 32,
-    })
+    Ok(summary)
+}
+
+/// A stored key and its value.
+pub(super) type Pair = (Vec<u8>, Vec<u8>);
+
+/// A backup file being read: its header is checked on opening, its pairs
+/// come one by one, and its end, count and digest are checked last — so
+/// whatever was built from its pairs is kept only once `finish` passes.
+pub(super) struct FileReader<R: Read> {
+    input: Hashing<R>,
+    header: Header,
+    pairs: u64,
+}
+
+impl<R: Read> FileReader<R> {
+    /// Opens a backup; refuses one whose checkpoint `checkpoint_key` does not authenticate.
+    pub(super) fn open(input: R, checkpoint_key: &[u8; 32]) -> Result<Self, Error> {
+        let mut input = Hashing { inner: input, digest: Sha256::new(), bytes: 0 };
+        let mut magic = [0; MAGIC.len()];
+        input.read_exact(&mut magic).map_err(|_| invalid("it does not start like a Samplan backup"))?;
+        if &magic != MAGIC {
+            return Err(invalid("it does not start like a Samplan backup"));
+        }
+        let header: Header = decode(&read_frame(&mut input)?.ok_or_else(|| invalid("it has no header"))?)?;
+        if !header.cut.checkpoint.is_authentic(checkpoint_key) {
+            return Err(invalid(
+                "its audit checkpoint does not verify with this hub's key; restore with the pseudonym key of the hub that took it",
+            ));
+        }
+        Ok(Self { input, header, pairs: 0 })
+    }
+
+    /// The next primary key and its value, or `None` after the last.
+    pub(super) fn pair(&mut self) -> Result<Option<Pair>, Error> {
+        let Some(key) = read_frame(&mut self.input)? else { return Ok(None) };
+        let value = read_frame(&mut self.input)?.ok_or_else(|| invalid("it ends inside a pair"))?;
+        if !key.first().is_some_and(|prefix| PRIMARY.contains(prefix)) {
+            return Err(invalid("it holds a key a backup never holds"));
+        }
+        self.pairs += 1;
+        Ok(Some((key, value)))
+    }
+
+    /// Checks the count and digest after the last pair; what the file held, with `plans` plans.
+    pub(super) fn finish(mut self, plans: u64) -> Result<Summary, Error> {
+        let mut count = [0; 8];
+        self.input.read_exact(&mut count).map_err(|_| invalid("it is truncated"))?;
+        let expected = self.input.digest.clone().finalize();
+        let mut digest = [0; 32];
+        self.input.inner.read_exact(&mut digest).map_err(|_| invalid("it is truncated"))?;
+        if u64::from_be_bytes(count) != self.pairs || digest.as_slice() != expected.as_slice() {
+            return Err(invalid("its digest does not match: the file is damaged"));
+        }
+        if self.input.inner.read(&mut [0; 1])? != 0 {
+            return Err(invalid("it goes on after its digest"));
+        }
+        let Header { cut, taken_at } = self.header;
+        Ok(Summary { cut, taken_at, plans, pairs: self.pairs, bytes: self.input.bytes + 32 })
+    }
 }
 
 /// The next length-prefixed frame, or `None` at the end marker.
@@ -209,7 +263,7 @@ fn read_frame(input: &mut impl Read) -> Result<Option<Vec<u8>>, Error> {
     Ok(Some(bytes))
 }
 
-fn invalid(why: &str) -> Error {
+pub(super) fn invalid(why: &str) -> Error {
     Error::Storage(format!("not a usable backup: {why}"))
 }
 

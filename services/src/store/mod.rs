@@ -348,11 +348,11 @@ impl Store {
     /// Writes an online backup to `out`: every primary key at or before a cut
     /// the writer names between two rounds, once the cut is durable, while
     /// writes go on (see [`backup`]). Hands `out` back for the caller to sync.
+    /// On PostgreSQL, the cut is the head of one repeatable-read snapshot.
     pub async fn backup<W: std::io::Write + Send + 'static>(&self, out: W) -> Result<(backup::Summary, W), Error> {
-        let Engine::Sled(sled) = &self.shared.engine else {
-            return Err(Error::Storage(
-                "samplan backup reads a sled store; back up a PostgreSQL store with PostgreSQL's own tools (pg_basebackup, or the operator's backups)".into(),
-            ));
+        let sled = match &self.shared.engine {
+            Engine::Sled(sled) => sled,
+            Engine::Postgres(pg) => return pg.backup(self.now(), out).await,
         };
         let (reply, answer) = oneshot::channel();
         self.shared.jobs.send(Message::Cut(reply)).await.map_err(|_| Error::Unavailable)?;
@@ -368,6 +368,16 @@ impl Store {
         checkpoint_key: &[u8; 32],
     ) -> Result<backup::Summary, Error> {
         on_sled::restore(input, path, checkpoint_key)
+    }
+
+    /// Rebuilds this PostgreSQL store, which must be empty, from a backup of
+    /// either engine, in one transaction (a sled store is restored into a
+    /// new folder by [`Store::restore`]). Open it with no hub serving on it.
+    pub async fn restore_here(&self, input: impl std::io::Read) -> Result<backup::Summary, Error> {
+        match &self.shared.engine {
+            Engine::Postgres(pg) => pg.restore(input, &self.shared.checkpoint_key).await,
+            Engine::Sled(_) => Err(Error::Storage("a sled store is restored into a new folder".into())),
+        }
     }
 
     /// The global position up to which every event is durable (on

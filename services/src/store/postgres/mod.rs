@@ -21,6 +21,7 @@
 //! `target_session_attrs=read-write` for failover) with `deadpool-postgres`
 //! as the pool, which replaces connections that broke (say, at a failover).
 
+mod backup;
 mod listen;
 mod migrations;
 mod reads;
@@ -208,4 +209,13 @@ fn failed(error: tokio_postgres::Error) -> Error {
     } else {
         Error::Storage(format!("PostgreSQL: {}", causes(&error)))
     }
+}
+
+/// The rows of a query without parameters, as they arrive.
+pub(super) async fn stream(
+    txn: &tokio_postgres::Transaction<'_>,
+    sql: &str,
+) -> Result<impl futures::Stream<Item = Result<tokio_postgres::Row, tokio_postgres::Error>> + Unpin, Error> {
+    let rows = txn.query_raw(sql, std::iter::empty::<i32>()).await.map_err(failed)?;
+    Ok(Box::pin(rows))
 }

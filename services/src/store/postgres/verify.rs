@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use futures::{Stream, TryStreamExt};
-use tokio_postgres::{IsolationLevel, Row};
+use futures::TryStreamExt;
+use tokio_postgres::IsolationLevel;
 
-use super::{PgEngine, failed, plan_id, unreachable};
+use super::{PgEngine, failed, plan_id, stream, unreachable};
 use crate::domain::{PlanId, RecordedEvent};
 use crate::store::audit::{AuditRecord, ChainCheck, Checkpoint, event_hash};
 use crate::store::{Error, VerifyReport, decode, keys};
@@ -159,13 +159,4 @@ async fn clock_rows(txn: &tokio_postgres::Transaction<'_>) -> Result<BTreeSet<In
         rows.insert(IndexRow::Member(plan_id(row.get(0)), row.get(1), row.get(2)));
     }
     Ok(rows)
-}
-
-/// The rows of a query without parameters, as they arrive.
-async fn stream(
-    txn: &tokio_postgres::Transaction<'_>,
-    sql: &str,
-) -> Result<impl Stream<Item = Result<Row, tokio_postgres::Error>> + Unpin, Error> {
-    let rows = txn.query_raw(sql, std::iter::empty::<i32>()).await.map_err(failed)?;
-    Ok(Box::pin(rows))
 }

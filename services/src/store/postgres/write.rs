@@ -35,7 +35,7 @@ type Params = Vec<Box<dyn ToSql + Sync + Send>>;
 
 /// The statements of a round, in the order they must run.
 #[derive(Default)]
-struct Batch(Vec<(&'static str, Params)>);
+pub(super) struct Batch(Vec<(&'static str, Params)>);
 
 impl Batch {
     fn add(&mut self, sql: &'static str, params: Params) {
@@ -43,7 +43,7 @@ impl Batch {
     }
 
     /// Sends every statement, in order, without waiting for the answers in between.
-    async fn run(self, txn: &Transaction<'_>) -> Result<(), Error> {
+    pub(super) async fn run(self, txn: &Transaction<'_>) -> Result<(), Error> {
         let mut statements = Vec::with_capacity(self.0.len());
         for (sql, _) in &self.0 {
             // Prepared once per connection, then cached.
@@ -71,6 +71,29 @@ impl Staged {
         checkpoint_key: &[u8; 32],
     ) -> Result<(), Error> {
         let mut batch = Batch::default();
+        self.add_rows(&mut batch)?;
+        let (mut sequence, mut previous) = (head.audit_sequence, head.audit_hash);
+        let mut records = Vec::with_capacity(audit.len());
+        for entry in audit {
+            sequence += 1;
+            let record = AuditRecord::link(sequence, previous, entry)?;
+            previous = record.hash;
+            records.push(record);
+        }
+        add_audit(&mut batch, &records)?;
+        let checkpoint = encode(&Checkpoint::sign(checkpoint_key, sequence, previous))?;
+        batch.add(
+            "UPDATE head SET position = $1, audit_sequence = $2, audit_hash = $3, checkpoint = $4",
+            vec![Box::new(big(position)), Box::new(big(sequence)), Box::new(previous.to_vec()), Box::new(checkpoint)],
+        );
+        if position > head.position {
+            batch.add("SELECT pg_notify('samplan_log', $1)", vec![Box::new(position.to_string())]);
+        }
+        batch.run(txn).await
+    }
+
+    /// Adds the statements that write the staged rows (all but the audit log and the head).
+    pub(super) fn add_rows(self, batch: &mut Batch) -> Result<(), Error> {
         // Plans first: citizens and clocks refer to them; events before reviews.
         if !self.plans.is_empty() {
             let ids: Vec<_> = self.plans.keys().map(|id| uuid(*id)).collect();
@@ -83,7 +106,7 @@ impl Staged {
                  ON CONFLICT (plan_id) DO UPDATE SET version = excluded.version, projection = excluded.projection",
                 vec![Box::new(ids.clone()), Box::new(versions), Box::new(bodies)],
             );
-            self.clocks(&mut batch, ids);
+            self.clocks(batch, ids);
         }
         if !self.event_rows.is_empty() {
             let plans: Vec<_> = self.event_rows.iter().map(|r| uuid(r.0)).collect();
@@ -123,29 +146,7 @@ impl Staged {
                 vec![Box::new(kinds), Box::new(positions), Box::new(plans), Box::new(sequences)],
             );
         }
-        let (mut sequence, mut previous) = (head.audit_sequence, head.audit_hash);
-        let (mut sequences, mut plans, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
-        for entry in audit {
-            sequence += 1;
-            plans.push(entry.plan.map(uuid));
-            let record = AuditRecord::link(sequence, previous, entry)?;
-            previous = record.hash;
-            sequences.push(big(sequence));
-            bodies.push(encode(&record)?);
-        }
-        batch.add(
-            "INSERT INTO audit (sequence, plan_id, record) SELECT * FROM unnest($1::int8[], $2::uuid[], $3::bytea[])",
-            vec![Box::new(sequences), Box::new(plans), Box::new(bodies)],
-        );
-        let checkpoint = encode(&Checkpoint::sign(checkpoint_key, sequence, previous))?;
-        batch.add(
-            "UPDATE head SET position = $1, audit_sequence = $2, audit_hash = $3, checkpoint = $4",
-            vec![Box::new(big(position)), Box::new(big(sequence)), Box::new(previous.to_vec()), Box::new(checkpoint)],
-        );
-        if position > head.position {
-            batch.add("SELECT pg_notify('samplan_log', $1)", vec![Box::new(position.to_string())]);
-        }
-        batch.run(txn).await
+        Ok(())
     }
 
     /// Replaces the clock index rows of the plans `ids` with what their clocks need now.
@@ -179,4 +180,19 @@ impl Staged {
             vec![Box::new(organisations), Box::new(member_plans), Box::new(member_clocks)],
         );
     }
+}
+
+/// Adds the statement that writes `records` to the audit log.
+pub(super) fn add_audit(batch: &mut Batch, records: &[AuditRecord]) -> Result<(), Error> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let sequences: Vec<_> = records.iter().map(|r| big(r.sequence)).collect();
+    let plans: Vec<_> = records.iter().map(|r| r.entry.plan.map(uuid)).collect();
+    let bodies = records.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+    batch.add(
+        "INSERT INTO audit (sequence, plan_id, record) SELECT * FROM unnest($1::int8[], $2::uuid[], $3::bytea[])",
+        vec![Box::new(sequences), Box::new(plans), Box::new(bodies)],
+    );
+    Ok(())
 }
