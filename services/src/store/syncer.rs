@@ -24,11 +24,13 @@ use super::{Error, Stats};
 /// Answers one job once its round's fate is known: told `true` when the round is durable.
 pub(super) type Answer = Box<dyn FnOnce(bool) + Send>;
 
-/// The answer that sends `result` to `reply` if the round became durable, and
-/// `UNAVAILABLE` instead of a success if it did not.
+/// The answer that sends `result` to `reply` if the round became durable,
+/// and `UNAVAILABLE` if it did not — a refusal too: it may rest on what an
+/// earlier job of the round staged (a version, a request record) that was
+/// never written, and its audit record was not written either.
 pub(super) fn answer<T: Send + 'static>(reply: oneshot::Sender<Result<T, Error>>, result: Result<T, Error>) -> Answer {
     Box::new(move |durable| {
-        let _ = reply.send(if durable { result } else { result.and(Err(Error::Unavailable)) });
+        let _ = reply.send(if durable { result } else { Err(Error::Unavailable) });
     })
 }
 

@@ -47,7 +47,8 @@ pub struct Database {
     /// A libpq connection string or URL; for failover, several hosts with
     /// `target_session_attrs=read-write`.
     pub url: String,
-    /// Connections this hub keeps: one for its writer, the rest for reads.
+    /// Connections this hub keeps: one for its writer, the rest for reads
+    /// (and one more for following the other hubs' commits).
     pub pool_size: usize,
     /// How long to wait for a connection before a call is answered UNAVAILABLE.
     pub connect_timeout: Duration,
@@ -61,13 +62,38 @@ impl Database {
         Self { url: url.into(), pool_size: 8, connect_timeout: Duration::from_secs(5), tls: None }
     }
 
+    /// A pool of up to `size` connections.
+    fn pool(&self, config: &tokio_postgres::Config, tls: &Tls, size: usize) -> Result<Pool, Error> {
+        let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        Pool::builder(Manager::from_config(config.clone(), tls.clone(), recycling))
+            .max_size(size)
+            .wait_timeout(Some(self.connect_timeout))
+            .create_timeout(Some(self.connect_timeout))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::Storage(format!("the PostgreSQL pool: {e}")))
+    }
+
     /// The connection settings and the connector: TLS is required when it
-    /// is configured, and not used otherwise.
+    /// is configured, and not used otherwise. A dead server or network is
+    /// noticed within seconds (TCP keepalives and a user timeout), each host
+    /// of a list gets its share of the connect timeout (so a silent first
+    /// host leaves time for the next), and the server ends a session left
+    /// idle inside a transaction — a hub cut off while it holds the head —
+    /// so that the other hubs can go on.
     fn connector(&self) -> Result<(tokio_postgres::Config, Tls), Error> {
         let mut config: tokio_postgres::Config = self
             .url
             .parse()
             .map_err(|e| Error::Storage(format!("the PostgreSQL connection string is invalid: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            let hosts = u32::try_from(config.get_hosts().len()).unwrap_or(1).max(1);
+            config.connect_timeout(self.connect_timeout / hosts);
+        }
+        config.keepalives(true).keepalives_idle(Duration::from_secs(5)).tcp_user_timeout(Duration::from_secs(15));
+        if config.get_options().is_none() {
+            config.options("-c idle_in_transaction_session_timeout=15000");
+        }
         let tls = match &self.tls {
             Some(tls) => {
                 config.ssl_mode(tokio_postgres::config::SslMode::Require);
@@ -98,15 +124,9 @@ pub(in crate::store) struct PgEngine {
 /// Connects, migrates the schema, and starts this hub's writer and listener.
 pub(in crate::store) async fn open(options: StoreOptions, database: Database) -> Result<(PgEngine, Started), Error> {
     let (config, tls) = database.connector()?;
-    let manager =
-        Manager::from_config(config.clone(), tls.clone(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
-    let pool = Pool::builder(manager)
-        .max_size(database.pool_size.max(2))
-        .wait_timeout(Some(database.connect_timeout))
-        .create_timeout(Some(database.connect_timeout))
-        .runtime(deadpool_postgres::Runtime::Tokio1)
-        .build()
-        .map_err(|e| Error::Storage(format!("the PostgreSQL pool: {e}")))?;
+    // The writer has a connection of its own: reads, a backup or a verify never keep it waiting.
+    let pool = database.pool(&config, &tls, database.pool_size.saturating_sub(1).max(1))?;
+    let writer_pool = database.pool(&config, &tls, 1)?;
     // At start a database that cannot be reached is an error with its cause (an address, a password, a certificate).
     let mut client =
         pool.get().await.map_err(|e| Error::Storage(format!("cannot connect to PostgreSQL: {}", causes(&e))))?;
@@ -130,7 +150,7 @@ pub(in crate::store) async fn open(options: StoreOptions, database: Database) ->
     let (jobs, rx) = mpsc::channel(options.queue_capacity.max(1));
     let started = Started::new(jobs, durable);
     listen::spawn(config, tls, durable_tx.clone());
-    let writer = round::Writer { pool: pool.clone(), options, durable: durable_tx, stats: started.stats.clone() };
+    let writer = round::Writer { pool: writer_pool, options, durable: durable_tx, stats: started.stats.clone() };
     tokio::spawn(writer.run(rx));
     Ok((PgEngine { pool }, started))
 }
@@ -193,21 +213,37 @@ fn unreachable(error: deadpool_postgres::PoolError) -> Error {
     Error::Unavailable
 }
 
-/// A statement that failed. A lost connection, a server shutting down or
-/// refusing writes (a failover, a restart: SQLSTATE classes 08, 57, 53 and
-/// 25006), or a conflict (class 40) is UNAVAILABLE, for the caller to retry;
-/// anything else is a storage error.
+/// A statement that failed. A lost connection (closed, or an I/O error such
+/// as a timeout), a server shutting down or refusing writes (a failover, a
+/// restart: SQLSTATE classes 08, 57, 53 and 25006), or a conflict (class 40)
+/// is UNAVAILABLE, for the caller to retry; anything else (a bug, a value
+/// that does not convert, a constraint broken) is a storage error.
 fn failed(error: tokio_postgres::Error) -> Error {
+    let io = std::error::Error::source(&error).is_some_and(|source| source.is::<std::io::Error>());
     let transient = error.is_closed()
-        || error.code().is_none_or(|code| {
+        || io
+        || error.code().is_some_and(|code| {
             let code = code.code();
             ["08", "57", "53", "40"].iter().any(|class| code.starts_with(class)) || code == "25006"
         });
     if transient {
-        tracing::warn!(error = causes(&error), "PostgreSQL is unavailable for now");
+        tracing::warn!(error = describe(&error), "PostgreSQL is unavailable for now");
         Error::Unavailable
     } else {
-        Error::Storage(format!("PostgreSQL: {}", causes(&error)))
+        Error::Storage(format!("PostgreSQL: {}", describe(&error)))
+    }
+}
+
+/// An error as it may be logged: for the server's errors only the SQLSTATE,
+/// the message and the constraint — never the DETAIL, which can quote a
+/// row (and with it a plan's text).
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let constraint = db.constraint().map(|c| format!(" (constraint {c})")).unwrap_or_default();
+            format!("SQLSTATE {}: {}{constraint}", db.code().code(), db.message())
+        }
+        None => causes(error),
     }
 }
 

@@ -94,14 +94,26 @@ impl PgEngine {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, Error> {
-        let events: Vec<RecordedEvent> = self
-            .decoded(
-                "SELECT e.event FROM reviews r JOIN events e USING (plan_id, sequence)
-                 WHERE r.kind = $1 AND r.global_position >= $2 ORDER BY r.global_position",
-                &[&(index as i8), &big(from_position)],
-            )
-            .await?;
-        Ok(events.into_iter().filter(|event| &event.actor.organisation == organisation).take(limit).collect())
+        // Every organisation's entries are indexed together: read them a page at a time.
+        let mut found = Vec::new();
+        let mut from = big(from_position);
+        while found.len() < limit {
+            let page: Vec<(i64, RecordedEvent)> = self
+                .rows(
+                    "SELECT r.global_position, e.event FROM reviews r JOIN events e USING (plan_id, sequence)
+                     WHERE r.kind = $1 AND r.global_position >= $2 ORDER BY r.global_position LIMIT 256",
+                    &[&(index as i8), &from],
+                )
+                .await?
+                .iter()
+                .map(|row| Ok((row.get(0), decode(row.get::<_, &[u8]>(1))?)))
+                .collect::<Result<_, Error>>()?;
+            let Some((last, _)) = page.last() else { break };
+            from = last + 1;
+            let ours = page.into_iter().map(|(_, event)| event).filter(|e| &e.actor.organisation == organisation);
+            found.extend(ours.take(limit - found.len()));
+        }
+        Ok(found)
     }
 
     pub(in crate::store) async fn due_clocks(&self, today: Date, limit: usize) -> Result<Vec<(PlanId, usize)>, Error> {
