@@ -89,6 +89,13 @@ pub fn store_env() -> anyhow::Result<(Option<postgres::Postgres>, Env)> {
     Ok((Some(postgres), vec![("SAMPLAN_STORE_ENGINE", "postgres".to_owned()), ("SAMPLAN_POSTGRES_URL", url)]))
 }
 
+/// What a stopped test hub stored, and its configuration.
+pub struct KeptStore {
+    pub config: samplan_hub::config::Config,
+    pub postgres: Option<postgres::Postgres>,
+    pub dir: tempfile::TempDir,
+}
+
 pub struct TestHub {
     pub hub: EmbeddedHub,
     /// The cluster of a hub that started its own PostgreSQL, stopped after the hub.
@@ -167,6 +174,14 @@ impl TestHub {
     /// Graceful shutdown; the hub's folder goes once it has stopped.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.hub.stop().await
+    }
+
+    /// Stops the hub but keeps what it stored (its folder, its PostgreSQL
+    /// cluster) for the test to look at.
+    pub async fn stop_keeping_store(self) -> anyhow::Result<KeptStore> {
+        let config = self.hub.config.clone();
+        self.hub.stop().await?;
+        Ok(KeptStore { config, postgres: self._postgres, dir: self._dir })
     }
 
     pub async fn client(&self, organisation: &str) -> anyhow::Result<PlanClient> {

@@ -27,7 +27,9 @@ impl PgEngine {
         let mut report = VerifyReport::default();
         let mut hashes: HashMap<(PlanId, u64), [u8; 32]> = HashMap::new();
         let mut expected = 1u64;
-        let mut events = stream(&txn, "SELECT global_position, event FROM events ORDER BY global_position").await?;
+        let mut events =
+            stream(&txn, "SELECT global_position, event, plan_id, sequence FROM events ORDER BY global_position")
+                .await?;
         while let Some(row) = events.try_next().await.map_err(failed)? {
             let position = row.get::<_, i64>(0) as u64;
             if position != expected {
@@ -38,7 +40,12 @@ impl PgEngine {
             if event.global_position != position {
                 report.problems.push(format!("event at {position} claims position {}", event.global_position));
             }
-            hashes.insert((event.plan_id, event.sequence), event_hash(bytes));
+            // Keyed where it is stored, as the audit log names it: not by what it claims.
+            let (plan, sequence) = (plan_id(row.get(2)), row.get::<_, i64>(3) as u64);
+            if (event.plan_id, event.sequence) != (plan, sequence) {
+                report.problems.push(format!("event at {position} claims another place in its plan's log"));
+            }
+            hashes.insert((plan, sequence), event_hash(bytes));
             report.events += 1;
             expected = position + 1;
         }
