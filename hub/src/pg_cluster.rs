@@ -146,11 +146,17 @@ impl Postgres {
         Self::launch(self.bindir.clone(), dir, self.as_postgres, &settings)
     }
 
+    /// A client of `database` on this cluster (its connection driven by a task of its own).
+    pub async fn client(&self, database: &str) -> anyhow::Result<tokio_postgres::Client> {
+        let (client, connection) =
+            tokio_postgres::connect(&self.connection_string(database), tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
     /// Waits until this primary reports `name` as its synchronous standby.
     pub async fn wait_until_synchronous(&self, name: &str) -> anyhow::Result<()> {
-        let (client, connection) =
-            tokio_postgres::connect(&self.connection_string("postgres"), tokio_postgres::NoTls).await?;
-        tokio::spawn(connection);
+        let client = self.client("postgres").await?;
         for _ in 0..600 {
             let sql = "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1";
             let rows = client.query(sql, &[&name]).await?;

@@ -99,8 +99,8 @@ pub struct KeptStore {
 pub struct TestHub {
     pub hub: EmbeddedHub,
     /// The cluster of a hub that started its own PostgreSQL, stopped after the hub.
-    _postgres: Option<postgres::Postgres>,
-    _dir: tempfile::TempDir,
+    postgres: Option<postgres::Postgres>,
+    dir: tempfile::TempDir,
 }
 
 impl TestHub {
@@ -134,7 +134,7 @@ impl TestHub {
         let dir = tempfile::tempdir()?;
         let hub = EmbeddedHub::start_configured(dir.path(), &postgres::store_settings(url)).await?;
         anyhow::ensure!(hub.store.engine() == "postgres", "the hub runs on {}", hub.store.engine());
-        Ok(Self { hub, _postgres: None, _dir: dir })
+        Ok(Self { hub, postgres: None, dir })
     }
 
     /// A second hub on this one's configuration and PostgreSQL database; it
@@ -146,7 +146,7 @@ impl TestHub {
         );
         let dir = tempfile::tempdir()?;
         let hub = self.hub.start_beside(dir.path()).await?;
-        Ok(Self { hub, _postgres: None, _dir: dir })
+        Ok(Self { hub, postgres: None, dir })
     }
 
     /// The test hub, once its store is on the engine the test runs on.
@@ -157,7 +157,7 @@ impl TestHub {
     ) -> anyhow::Result<Self> {
         let expected = if postgres.is_some() { "postgres" } else { "sled" };
         anyhow::ensure!(hub.store.engine() == expected, "the hub runs on {}, not {expected}", hub.store.engine());
-        Ok(Self { hub, _postgres: postgres, _dir: dir })
+        Ok(Self { hub, postgres, dir })
     }
 
     /// The hub's folder, and on PostgreSQL its cluster and the settings that put the hub on it.
@@ -181,7 +181,7 @@ impl TestHub {
     pub async fn stop_keeping_store(self) -> anyhow::Result<KeptStore> {
         let config = self.hub.config.clone();
         self.hub.stop().await?;
-        Ok(KeptStore { config, postgres: self._postgres, dir: self._dir })
+        Ok(KeptStore { config, postgres: self.postgres, dir: self.dir })
     }
 
     pub async fn client(&self, organisation: &str) -> anyhow::Result<PlanClient> {

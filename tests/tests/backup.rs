@@ -137,9 +137,7 @@ async fn a_postgres_backup_taken_during_writes_restores_to_its_cut() -> anyhow::
     assert!(cut > before.len() as u64, "the cut holds every write acknowledged before the backup: {printed}");
     assert!(cut < (after.len() + plans.len()) as u64, "and not those after it");
 
-    let (admin_client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
-    admin_client.batch_execute("CREATE DATABASE restored").await?;
+    postgres.client("postgres").await?.batch_execute("CREATE DATABASE restored").await?;
     let restored_url = PathBuf::from(postgres.connection_string("restored"));
     let env = [("SAMPLAN_STORE_ENGINE", Path::new("postgres")), ("SAMPLAN_POSTGRES_URL", restored_url.as_path())];
     let report = samplan(dir.path(), &["restore", "--from", file.to_str().unwrap_or_default()], &env)?;

@@ -26,10 +26,7 @@ async fn the_throwaway_postgres_is_durable() -> anyhow::Result<()> {
 }
 
 async fn connect(postgres: &Postgres) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) =
-        tokio_postgres::connect(&postgres.connection_string("postgres"), tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
-    Ok(client)
+    postgres.client("postgres").await
 }
 
 /// The hub's migrations create the schema once, however many hubs start at

@@ -155,17 +155,12 @@ fn tamper_sled(db: &sled::Db, case: Case) -> anyhow::Result<()> {
 /// Makes a database `name` from the hub's as a template, does `case` to it
 /// in SQL; its connection string.
 async fn postgres_copy(postgres: &Postgres, name: &str, case: Option<Case>) -> anyhow::Result<String> {
-    let (admin, connection) =
-        tokio_postgres::connect(&postgres.connection_string("template1"), tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
+    let admin = postgres.client("template1").await?;
     admin.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE postgres")).await?;
-    let url = postgres.connection_string(name);
-    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
     if let Some(case) = case {
-        tamper_postgres(&db, case).await?;
+        tamper_postgres(&postgres.client(name).await?, case).await?;
     }
-    Ok(url)
+    Ok(postgres.connection_string(name))
 }
 
 async fn tamper_postgres(db: &tokio_postgres::Client, case: Case) -> anyhow::Result<()> {

@@ -107,13 +107,10 @@ pub(super) async fn run(dir: &Path, counts: &[usize], connections: usize, durati
 
 /// pgbench's rate and mean latency for `clients` clients running [`APPEND`].
 async fn pgbench(primary: &Postgres, setup: &str, clients: usize, duration: Duration) -> anyhow::Result<Line> {
-    let (client, connection) =
-        tokio_postgres::connect(&primary.connection_string("postgres"), tokio_postgres::NoTls).await?;
-    let connection = tokio::spawn(connection);
+    let client = primary.client("postgres").await?;
     client.batch_execute("DROP TABLE IF EXISTS bench_plans, bench_events").await?;
     client.batch_execute(SCHEMA).await?;
     drop(client);
-    connection.await??;
     let script = tempfile::NamedTempFile::new()?;
     std::fs::write(script.path(), APPEND)?;
     let mut command = std::process::Command::new(primary.bindir().join("pgbench"));
