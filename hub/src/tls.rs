@@ -47,14 +47,30 @@ pub struct TlsMaterial {
     pub client_crl_pems: Vec<Vec<u8>>,
 }
 
+/// The CA certificates of a PEM document, as rustls trusts them.
+pub fn roots(pem: &[u8]) -> anyhow::Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in read_certificates(pem)? {
+        roots.add(ca)?;
+    }
+    Ok(roots)
+}
+
+/// The configuration of the hub as a client of a server whose certificate
+/// `ca_pem` signed (PostgreSQL): TLS 1.2 or 1.3, the server's certificate and
+/// host name checked, no client certificate.
+pub fn client_config(ca_pem: &[u8]) -> anyhow::Result<rustls::ClientConfig> {
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(ca_pem)?)
+        .with_no_client_auth())
+}
+
 /// The hub's rustls configuration: TLS 1.3, mandatory client certificates
 /// checked against the CRLs (expired CRLs refused), HTTP/2.
 pub fn server_config(material: &TlsMaterial) -> anyhow::Result<rustls::ServerConfig> {
     let provider = provider();
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in read_certificates(&material.client_ca_pem).context("client CA")? {
-        roots.add(ca).context("client CA")?;
-    }
+    let roots = roots(&material.client_ca_pem).context("client CA")?;
     let mut crls = Vec::new();
     for pem in &material.client_crl_pems {
         let found = rustls_pemfile::crls(&mut pem.as_slice()).collect::<Result<Vec<_>, _>>().context("client CRL")?;

@@ -151,16 +151,8 @@ impl StoreConfig {
         if let Some(file) = &pg.ca_file {
             let pem =
                 std::fs::read(file).with_context(|| format!("reading store.postgres.ca_file {}", file.display()))?;
-            let mut roots = rustls::RootCertStore::empty();
-            for certificate in crate::tls::read_certificates(&pem)
-                .with_context(|| format!("store.postgres.ca_file {} holds no PEM certificate", file.display()))?
-            {
-                roots.add(certificate).with_context(|| format!("a certificate in {} is not usable", file.display()))?;
-            }
-            let tls = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
-                .with_safe_default_protocol_versions()?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+            let tls = crate::tls::client_config(&pem)
+                .with_context(|| format!("store.postgres.ca_file {} holds no usable CA certificate", file.display()))?;
             database.tls = Some(std::sync::Arc::new(tls));
         }
         Ok(database)
