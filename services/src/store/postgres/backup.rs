@@ -8,10 +8,9 @@
 use std::io::{Read, Write};
 
 use futures::TryStreamExt;
-use tokio_postgres::IsolationLevel;
 
 use super::write::{Batch, Staged, add_audit};
-use super::{PgEngine, big, failed, plan_id, stream};
+use super::{PgEngine, big, failed, plan_id, snapshot, stream};
 use crate::domain::{CitizenKey, Plan, PlanId, RecordedEvent, Timestamp};
 use crate::store::audit::AuditRecord;
 use crate::store::backup::{Cut, FileReader, FileWriter, Summary, invalid};
@@ -27,13 +26,7 @@ impl PgEngine {
     /// Writes a backup of the store as one snapshot sees it to `out`.
     pub(in crate::store) async fn backup<W: Write>(&self, taken_at: Timestamp, out: W) -> Result<(Summary, W), Error> {
         let mut client = self.pool.get().await.map_err(super::unreachable)?;
-        let txn = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(failed)?;
+        let txn = snapshot(&mut client).await?;
         let head = txn.query_one("SELECT position, checkpoint FROM head", &[]).await.map_err(failed)?;
         let cut = Cut { position: head.get::<_, i64>(0) as u64, checkpoint: decode(head.get(1))? };
         let mut out = std::io::BufWriter::with_capacity(1 << 20, out);

@@ -247,6 +247,20 @@ fn describe(error: &tokio_postgres::Error) -> String {
     }
 }
 
+/// A read-only transaction on one consistent snapshot (repeatable read), for
+/// reading whole tables that rounds go on writing: `verify` and backups.
+pub(super) async fn snapshot(
+    client: &mut deadpool_postgres::Client,
+) -> Result<deadpool_postgres::Transaction<'_>, Error> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(failed)
+}
+
 /// The rows of a query without parameters, as they arrive.
 pub(super) async fn stream(
     txn: &tokio_postgres::Transaction<'_>,

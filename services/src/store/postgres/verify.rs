@@ -7,23 +7,17 @@
 use std::collections::{BTreeSet, HashMap};
 
 use futures::TryStreamExt;
-use tokio_postgres::IsolationLevel;
 
-use super::{PgEngine, failed, plan_id, stream, unreachable};
+use super::write::IndexRow;
+use super::{PgEngine, failed, plan_id, snapshot, stream, unreachable};
 use crate::domain::{PlanId, RecordedEvent};
 use crate::store::audit::{AuditRecord, ChainCheck, Checkpoint, event_hash};
-use crate::store::{Error, VerifyReport, decode, keys};
+use crate::store::{Error, VerifyReport, decode};
 
 impl PgEngine {
     pub(in crate::store) async fn verify(&self, checkpoint_key: &[u8; 32]) -> Result<VerifyReport, Error> {
         let mut client = self.pool.get().await.map_err(unreachable)?;
-        let txn = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(failed)?;
+        let txn = snapshot(&mut client).await?;
         let mut report = VerifyReport::default();
         let mut hashes: HashMap<(PlanId, u64), [u8; 32]> = HashMap::new();
         let mut expected = 1u64;
@@ -132,28 +126,6 @@ async fn check_plans(
         report.problems.push(format!("{} events belong to no plan", report.events.saturating_sub(logged)));
     }
     Ok(rows)
-}
-
-/// A row of the clock index: an open clock with the day it is due (if
-/// the deadline watcher waits for it), or a care-team organisation of one.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum IndexRow {
-    Clock(PlanId, i32, Option<i32>),
-    Member(PlanId, i32, String),
-}
-
-impl IndexRow {
-    /// The rows a plan's clocks need.
-    fn of(plan: &crate::domain::Plan) -> Vec<Self> {
-        let members = keys::team_organisations(plan);
-        let mut rows = Vec::new();
-        for (index, due) in keys::open_clocks(plan) {
-            let index = index as i32;
-            rows.push(Self::Clock(plan.id, index, due.map(|day| keys::day_number(day) as i32)));
-            rows.extend(members.iter().map(|org| Self::Member(plan.id, index, org.as_str().to_owned())));
-        }
-        rows
-    }
 }
 
 /// The clock index as stored.

@@ -93,13 +93,12 @@ impl Staged {
     }
 
     /// Adds the statements that write the staged rows (all but the audit log and the head).
-    pub(super) fn add_rows(self, batch: &mut Batch) -> Result<(), Error> {
+    pub(super) fn add_rows(mut self, batch: &mut Batch) -> Result<(), Error> {
         // Plans first: citizens and clocks refer to them; events before reviews.
         if !self.plans.is_empty() {
             let ids: Vec<_> = self.plans.keys().map(|id| uuid(*id)).collect();
             let versions: Vec<_> = self.plans.values().map(|plan| big(plan.version)).collect();
-            let bodies: Vec<_> =
-                self.plans.keys().map(|id| self.projections.get(id).cloned().unwrap_or_default()).collect();
+            let bodies: Vec<_> = self.plans.keys().map(|id| self.projections.remove(id).unwrap_or_default()).collect();
             batch.add(
                 "INSERT INTO plans (plan_id, version, projection)
                  SELECT * FROM unnest($1::uuid[], $2::int8[], $3::bytea[])
@@ -154,16 +153,17 @@ impl Staged {
         batch.add("DELETE FROM clocks WHERE plan_id = ANY($1)", vec![Box::new(ids)]);
         let (mut plans, mut clocks, mut due) = (Vec::new(), Vec::new(), Vec::new());
         let (mut organisations, mut member_plans, mut member_clocks) = (Vec::new(), Vec::new(), Vec::new());
-        for plan in self.plans.values() {
-            let members = keys::team_organisations(plan);
-            for (index, due_on) in keys::open_clocks(plan) {
-                plans.push(uuid(plan.id));
-                clocks.push(index as i32);
-                due.push(due_on.map(|day| keys::day_number(day) as i32));
-                for organisation in &members {
-                    organisations.push(organisation.as_str().to_owned());
-                    member_plans.push(uuid(plan.id));
-                    member_clocks.push(index as i32);
+        for row in self.plans.values().flat_map(IndexRow::of) {
+            match row {
+                IndexRow::Clock(plan, clock, due_on) => {
+                    plans.push(uuid(plan));
+                    clocks.push(clock);
+                    due.push(due_on);
+                }
+                IndexRow::Member(plan, clock, organisation) => {
+                    organisations.push(organisation);
+                    member_plans.push(uuid(plan));
+                    member_clocks.push(clock);
                 }
             }
         }
@@ -179,6 +179,28 @@ impl Staged {
              SELECT * FROM unnest($1::text[], $2::uuid[], $3::int4[])",
             vec![Box::new(organisations), Box::new(member_plans), Box::new(member_clocks)],
         );
+    }
+}
+
+/// A row of the clock index: an open clock with the day it is due (if
+/// the deadline watcher waits for it), or a care-team organisation of one.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum IndexRow {
+    Clock(PlanId, i32, Option<i32>),
+    Member(PlanId, i32, String),
+}
+
+impl IndexRow {
+    /// The rows a plan's clocks need.
+    pub(super) fn of(plan: &Plan) -> Vec<Self> {
+        let members = keys::team_organisations(plan);
+        let mut rows = Vec::new();
+        for (index, due) in keys::open_clocks(plan) {
+            let index = index as i32;
+            rows.push(Self::Clock(plan.id, index, due.map(|day| keys::day_number(day) as i32)));
+            rows.extend(members.iter().map(|org| Self::Member(plan.id, index, org.as_str().to_owned())));
+        }
+        rows
     }
 }
 
