@@ -13,8 +13,8 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use samplan_services::store::Store;
 use samplan_services::store::backup::{self, Summary};
+use samplan_services::store::{Store, VerifyReport};
 
 use crate::config::{Config, EngineName};
 
@@ -99,7 +99,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
 /// checks that as `samplan verify` does, and only then moves it into place;
 /// the staging folder goes last, so a restore cut short leaves it behind and
 /// no hub starts on the folder (the store refuses to open it).
-pub async fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
+/// Gives back what the check found.
+pub async fn restore(config: &Config, from: &Path) -> anyhow::Result<VerifyReport> {
     if config.store.engine == EngineName::Postgres {
         return restore_postgres(config, from).await;
     }
@@ -127,10 +128,13 @@ pub async fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
     );
     let mut staged = config.clone();
     staged.data_dir = staging.clone();
-    if let Err(error) = crate::cli::verify(&staged).await {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(error.context("the restored data did not verify; nothing was put in place"));
-    }
+    let report = match crate::cli::verify(&staged).await {
+        Ok(report) => report,
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(error.context("the restored data did not verify; nothing was put in place"));
+        }
+    };
     for entry in std::fs::read_dir(&staging)? {
         let entry = entry?;
         std::fs::rename(entry.path(), target.join(entry.file_name()))?;
@@ -138,7 +142,7 @@ pub async fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
     std::fs::remove_dir(&staging)?;
     std::fs::File::open(target)?.sync_all()?;
     println!("{} is ready", target.display());
-    Ok(())
+    Ok(report)
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -165,7 +169,7 @@ fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
 
 /// `samplan restore` into PostgreSQL: into the configured database, which
 /// must hold no log yet, in one transaction; then checked as `verify` does.
-async fn restore_postgres(config: &Config, from: &Path) -> anyhow::Result<()> {
+async fn restore_postgres(config: &Config, from: &Path) -> anyhow::Result<VerifyReport> {
     let input = std::fs::File::open(from).with_context(|| format!("opening {}", from.display()))?;
     println!("restoring {} into the PostgreSQL database of store.postgres.url …", from.display());
     let store = crate::server::open_store(config).await?;
@@ -176,9 +180,9 @@ async fn restore_postgres(config: &Config, from: &Path) -> anyhow::Result<()> {
         "restored {} plans up to global position {} and audit record {}; checking it …",
         summary.plans, summary.cut.position, summary.cut.checkpoint.sequence
     );
-    crate::cli::verify(config).await.context("the restored database did not verify")?;
+    let report = crate::cli::verify(config).await.context("the restored database did not verify")?;
     println!("the database is ready");
-    Ok(())
+    Ok(report)
 }
 
 /// `samplan migrate-store`: copies the store of `from` into the (empty)
@@ -192,15 +196,18 @@ pub async fn migrate(from: &Config, to: &Config) -> anyhow::Result<()> {
          (citizens are found by it, and it keys the audit checkpoint)"
     );
     println!("checking the source …");
-    let source = report(from).await.context("the source store")?;
-    println!("copying through a backup in {} …", from.backup.dir.display());
     let store = crate::server::open_store(from).await.context("opening the source store")?;
-    let taken = take(&store, &from.backup.dir).await;
+    let checked = async {
+        let source = crate::cli::check(&store).await.context("the source store")?;
+        println!("copying through a backup in {} …", from.backup.dir.display());
+        anyhow::Ok((source, take(&store, &from.backup.dir).await?))
+    }
+    .await;
     store.shutdown().await;
-    let taken = taken?;
+    let (source, taken) = checked?;
     println!("{taken}");
-    restore(to, &taken.path).await.context("restoring into the target store")?;
-    let target = report(to).await.context("the target store")?;
+    // The restore checks the target as `verify` does.
+    let target = restore(to, &taken.path).await.context("restoring into the target store")?;
     anyhow::ensure!(
         (source.events, source.plans, source.audit_records) == (target.events, target.plans, target.audit_records),
         "the target holds {} events, {} plans and {} audit records, the source {}, {} and {}",
@@ -219,14 +226,4 @@ pub async fn migrate(from: &Config, to: &Config) -> anyhow::Result<()> {
         taken.path.display()
     );
     Ok(())
-}
-
-/// What `verify` finds in the store of `config`; an error if it finds a problem.
-async fn report(config: &Config) -> anyhow::Result<samplan_services::store::VerifyReport> {
-    let store = crate::server::open_store(config).await?;
-    let report = store.verify().await;
-    store.shutdown().await;
-    let report = report?;
-    anyhow::ensure!(report.problems.is_empty(), "verify found problems: {:?}", report.problems);
-    Ok(report)
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use samplan_services::store::{Store, VerifyReport};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, LogFormat};
@@ -128,9 +129,9 @@ pub fn main() -> anyhow::Result<()> {
                 );
                 crate::load::run(options).await
             }
-            Cmd::Verify { config } => verify(&load(&config)?).await,
+            Cmd::Verify { config } => verify(&load(&config)?).await.map(drop),
             Cmd::Backup { config } => crate::backup::run(&load(&config)?).await,
-            Cmd::Restore { config, from } => crate::backup::restore(&load(&config)?, &from).await,
+            Cmd::Restore { config, from } => crate::backup::restore(&load(&config)?, &from).await.map(drop),
             Cmd::MigrateStore { from, to } => crate::backup::migrate(&load(&from)?, &load(&to)?).await,
         }
     })
@@ -180,11 +181,18 @@ fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     Config::load(path, |key| std::env::var(key).ok())
 }
 
-pub(crate) async fn verify(config: &Config) -> anyhow::Result<()> {
+/// `samplan verify`: checks the store of `config` and says what it found;
+/// an error if it found a problem.
+pub(crate) async fn verify(config: &Config) -> anyhow::Result<VerifyReport> {
     let store = crate::server::open_store(config).await?;
-    let report = store.verify().await;
+    let report = check(&store).await;
     store.shutdown().await;
-    let report = report?;
+    report
+}
+
+/// Checks an open store as `samplan verify` does, and says what it found.
+pub(crate) async fn check(store: &Store) -> anyhow::Result<VerifyReport> {
+    let report = store.verify().await?;
     println!(
         "{} events in the global log, {} plans, {} audit records checked",
         report.events, report.plans, report.audit_records
@@ -194,5 +202,5 @@ pub(crate) async fn verify(config: &Config) -> anyhow::Result<()> {
     }
     anyhow::ensure!(report.problems.is_empty(), "{} problem(s) found", report.problems.len());
     println!("ok: gap-free, every plan equals a replay of its log, the audit chain and its checkpoint hold");
-    Ok(())
+    Ok(report)
 }
