@@ -8,6 +8,7 @@ pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod indicators;
 pub mod metrics;
 pub mod store;
 pub mod subscription;

@@ -244,6 +244,11 @@ pub enum ActivityStatus {
 }
 
 impl ActivityStatus {
+    /// Planned or in progress.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Planned | Self::InProgress)
+    }
+
     pub fn can_move_to(self, next: Self) -> bool {
         use ActivityStatus::*;
         matches!((self, next), (Planned, InProgress) | (InProgress, Completed) | (Planned | InProgress, Cancelled))
