@@ -6,7 +6,12 @@ use std::path::PathBuf;
 
 use prost::Message;
 
-const PROTOS: &[&str] = &["samplan/v1/plan.proto", "samplan/v1/events.proto", "samplan/v1/plan_service.proto"];
+const PROTOS: &[&str] = &[
+    "samplan/v1/plan.proto",
+    "samplan/v1/events.proto",
+    "samplan/v1/plan_service.proto",
+    "samplan/v1/indicator_service.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in PROTOS {

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `dev-pki`, `demo`, `load`, `verify`, `backup`, `restore`, `migrate-store`.
+//! The command line: `serve`, `dev-pki`, `token`, `demo`, `load`, `indicators`, `verify`, `backup`,
+//! `restore`, `migrate-store`.
 
 use std::path::PathBuf;
 
@@ -60,6 +61,9 @@ enum Cmd {
     Demo,
     /// Measure durable writes/s, reads/s and latencies against an embedded hub.
     Load(crate::load::LoadOptions),
+    /// Export a running hub's indicators (aggregates, small counts
+    /// suppressed) as CSV or JSON, as an analyst (role ANALYST).
+    Indicators(crate::indicators::ExportOptions),
     /// Check a stopped hub's data folder: gap-free logs, and every projection
     /// identical to a replay of its log.
     Verify {
@@ -118,7 +122,8 @@ pub fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Cmd::Demo => {
-                Telemetry::logs(LogFormat::Pretty, "warn");
+                // The population's emergency accesses are each logged as a warning: not for the demo's reader.
+                Telemetry::logs(LogFormat::Pretty, "warn,samplan_services::grpc::plans=error");
                 crate::demo::run().await
             }
             Cmd::Load(options) => {
@@ -129,6 +134,7 @@ pub fn main() -> anyhow::Result<()> {
                 );
                 crate::load::run(options).await
             }
+            Cmd::Indicators(options) => crate::indicators::export(options).await,
             Cmd::Verify { config } => verify(&load(&config)?).await.map(drop),
             Cmd::Backup { config } => crate::backup::run(&load(&config)?).await,
             Cmd::Restore { config, from } => crate::backup::restore(&load(&config)?, &from).await.map(drop),

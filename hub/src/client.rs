@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use samplan_proto::v1 as pb;
+use samplan_proto::v1::indicator_service_client::IndicatorServiceClient;
 use samplan_proto::v1::plan_service_client::PlanServiceClient;
 use std::sync::{Arc, Mutex};
 
@@ -141,6 +142,12 @@ impl Interceptor for Professional {
 }
 
 pub type PlanClient = PlanServiceClient<InterceptedService<Channel, Professional>>;
+
+pub type IndicatorClient = IndicatorServiceClient<InterceptedService<Channel, Professional>>;
+
+pub fn indicator_client(channel: Channel, professional: Professional) -> IndicatorClient {
+    IndicatorServiceClient::with_interceptor(channel, professional)
+}
 
 pub fn plan_client(channel: Channel, professional: Professional) -> PlanClient {
     PlanServiceClient::with_interceptor(channel, professional)

@@ -17,10 +17,12 @@ use samplan_services::subscription::SubscriptionOptions;
 use serde::{Deserialize, Serialize};
 
 mod deadlines;
+mod indicators;
 mod limits;
 mod store;
 mod telemetry;
 pub use deadlines::{ClockKindName, DeadlineConfig, DeadlineRuleConfig, RuleBasisName};
+pub use indicators::{IndicatorConfig, LEAST_MIN_COUNT, geography};
 pub use limits::Limits;
 pub use store::{EngineName, PostgresConfig, StoreConfig};
 pub use telemetry::TelemetryConfig;
@@ -58,6 +60,8 @@ pub struct Config {
     pub backup: BackupConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub indicators: IndicatorConfig,
     /// The organisations allowed to call the hub.
     #[serde(default)]
     pub organisations: Vec<OrganisationConfig>,
@@ -233,6 +237,14 @@ pub struct OrganisationConfig {
     /// it changes (replace it atomically, by renaming). Required in `signed` mode.
     #[serde(default)]
     pub jwks_file: PathBuf,
+    /// The region the organisation belongs to, for the indicators' grouping
+    /// (e.g. `Region Hovedstaden`); indicators of one left out count as `unplaced`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Its municipality, for a municipal organisation (e.g. `København`):
+    /// one municipality lies in one region.
+    #[serde(default)]
+    pub municipality: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -424,6 +436,8 @@ impl Config {
             bail!("deadlines.check_interval_ms must be between 10 and 3600000");
         }
         self.deadlines.table()?;
+        self.indicators.validate()?;
+        geography(&self.organisations)?;
         self.check_identity()?;
         // Ids and certificate identities unique (the keys are read when the hub starts).
         Registry::new(self.organisations()?, Authentication::DevelopmentHeaders).map_err(anyhow::Error::msg)?;

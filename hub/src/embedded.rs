@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{PlanClient, Professional, connect, plan_client};
+use crate::client::{IndicatorClient, PlanClient, Professional, connect, indicator_client, plan_client};
 use crate::config::Config;
 use crate::identity::Minter;
 use crate::pki::{CITIZEN_PORTAL, Identity, Pki};
@@ -128,6 +128,12 @@ impl EmbeddedHub {
     ) -> anyhow::Result<PlanClient> {
         let channel = connect(self.addr, &self.pki.ca_pem, &self.identity(organisation_id)?).await?;
         Ok(plan_client(channel, self.professional(organisation_id, professional, role)?))
+    }
+
+    /// An indicator client for an analyst `professional` of `organisation_id`.
+    pub async fn indicator_client(&self, organisation_id: &str, professional: &str) -> anyhow::Result<IndicatorClient> {
+        let channel = connect(self.addr, &self.pki.ca_pem, &self.identity(organisation_id)?).await?;
+        Ok(indicator_client(channel, self.professional(organisation_id, professional, "ANALYST")?))
     }
 
     /// `professional` in `role` of `organisation_id`, proven by assertions its

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod embedded;
 pub mod health;
 pub mod identity;
+pub mod indicators;
 pub mod load;
 pub mod pg_cluster;
 pub mod pki;

@@ -38,43 +38,73 @@ pub struct DemoOrganisation {
     pub name: &'static str,
     pub sector: SectorName,
     pub certificate_identity: &'static str,
+    /// Where the indicators place it.
+    pub region: Option<&'static str>,
+    pub municipality: Option<&'static str>,
 }
 
 /// The demo citizen portal's organisation id.
 pub const CITIZEN_PORTAL: &str = "borgerportal";
 
 /// The four sectors of the coordinated plan, one organisation each, and a
-/// citizen portal through which the citizen acts on their own plan.
-pub const DEMO_ORGANISATIONS: [DemoOrganisation; 5] = [
+/// citizen portal through which the citizen acts on their own plan; and a
+/// ward and social services in another region, for the indicators' population.
+pub const DEMO_ORGANISATIONS: [DemoOrganisation; 7] = [
     DemoOrganisation {
         id: "psykiatri-amager",
         name: "Psykiatrisk Center Amager, afsnit 3",
         sector: SectorName::RegionalPsychiatry,
         certificate_identity: "NTRDK-29190623",
+        region: Some("Region Hovedstaden"),
+        municipality: None,
     },
     DemoOrganisation {
         id: "kbh-socialforvaltning",
         name: "Københavns Kommune, Socialforvaltningen",
         sector: SectorName::MunicipalSocial,
         certificate_identity: "NTRDK-64942212",
+        region: Some("Region Hovedstaden"),
+        municipality: Some("København"),
     },
     DemoOrganisation {
         id: "jobcenter-kbh",
         name: "Jobcenter København",
         sector: SectorName::JobCentre,
         certificate_identity: "NTRDK-64942213",
+        region: Some("Region Hovedstaden"),
+        municipality: Some("København"),
     },
     DemoOrganisation {
         id: "kbh-misbrugsbehandling",
         name: "Københavns Kommune, Center for Misbrugsbehandling",
         sector: SectorName::AddictionService,
         certificate_identity: "NTRDK-64942214",
+        region: Some("Region Hovedstaden"),
+        municipality: Some("København"),
     },
     DemoOrganisation {
         id: "borgerportal",
         name: "Borgerportalen (udvikling)",
         sector: SectorName::Citizen,
         certificate_identity: "NTRDK-64942215",
+        region: None,
+        municipality: None,
+    },
+    DemoOrganisation {
+        id: "psykiatri-aarhus",
+        name: "Psykiatrisk Afdeling Aarhus (udvikling)",
+        sector: SectorName::RegionalPsychiatry,
+        certificate_identity: "NTRDK-29190986",
+        region: Some("Region Midtjylland"),
+        municipality: None,
+    },
+    DemoOrganisation {
+        id: "aarhus-socialforvaltning",
+        name: "Aarhus Kommune, Sociale Forhold (udvikling)",
+        sector: SectorName::MunicipalSocial,
+        certificate_identity: "NTRDK-55133018",
+        region: Some("Region Midtjylland"),
+        municipality: Some("Aarhus"),
     },
 ];
 
@@ -243,6 +273,11 @@ pub fn dev_config(organisations: &[DemoOrganisation]) -> String {
             dev_issuer(org.id),
             org.id
         ));
+        for (key, value) in [("region", org.region), ("municipality", org.municipality)] {
+            if let Some(value) = value {
+                config.push_str(&format!("{key} = \"{value}\"\n"));
+            }
+        }
     }
     config
 }

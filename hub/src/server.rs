@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use samplan_services::access::Authentication;
 use samplan_services::domain::PseudonymKey;
-use samplan_services::grpc::{PlanApi, TRANSPORT_MAX_HEADER_BYTES};
+use samplan_services::grpc::{IndicatorDesk, PlanApi, TRANSPORT_MAX_HEADER_BYTES};
+use samplan_services::indicators::{Catalogue, Indicators};
 use samplan_services::store::audit::checkpoint_key;
 use samplan_services::store::{Store, StoreOptions};
 use samplan_services::subscription::Subscriptions;
@@ -118,8 +119,16 @@ pub async fn serve_store(
     });
     let (reflection, reflection_alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
     let limits = &config.limits;
-    let api = PlanApi::new(store.clone(), registry, pseudonyms, subscriptions, limits.max_in_flight);
-    let plans = api.behind_edge(limits.max_request_bytes, limits.max_header_bytes);
+    let mut api = PlanApi::new(store.clone(), registry, pseudonyms, subscriptions, limits.max_in_flight);
+    if config.indicators.enabled {
+        api = api.with_indicators(IndicatorDesk {
+            indicators: Indicators::start(store.clone(), shutdown.clone()),
+            catalogue: Arc::new(Catalogue::standard()),
+            geography: Arc::new(crate::config::geography(&config.organisations)?),
+            min_count: config.indicators.min_count,
+        });
+    }
+    let services = api.behind_edge(limits.max_request_bytes, limits.max_header_bytes);
 
     let watcher = tokio::spawn(samplan_services::watcher::watch(
         store.clone(),
@@ -145,7 +154,8 @@ pub async fn serve_store(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(plans)
+        .add_service(services.plans)
+        .add_service(services.indicators)
         .serve_with_incoming_shutdown(incoming, stopping);
     // Streams end on shutdown, but a client that reads nothing would keep its
     // connection open for ever: after the grace period the rest are closed.

@@ -75,6 +75,9 @@ pub enum Error {
         "the store cannot take calls now (the hub is recovering or its database failing over): retry shortly, with the same request_id"
     )]
     Unavailable,
+    /// The hub is still counting its log for the indicators after a start.
+    #[error("the hub is still counting its log for the indicators ({counted} of {of} events); retry shortly")]
+    IndicatorsCounting { counted: u64, of: u64 },
     #[error("storage failure: {0}")]
     Storage(String),
 }
@@ -147,6 +150,7 @@ impl Error {
             Error::Overloaded { .. } => "HUB_OVERLOADED",
             Error::DeadlineExceeded => "DEADLINE_EXCEEDED",
             Error::Unavailable => "STORE_UNAVAILABLE",
+            Error::IndicatorsCounting { .. } => "INDICATORS_COUNTING",
             Error::Storage(_) => "STORAGE",
         }
     }
@@ -220,6 +224,13 @@ impl From<Error> for Status {
             }
             Error::DeadlineExceeded => with_info(Code::DeadlineExceeded, message, reason, vec![]),
             Error::Unavailable => retry_after(Code::Unavailable, message, reason, vec![], 500),
+            Error::IndicatorsCounting { counted, of } => retry_after(
+                Code::Unavailable,
+                message,
+                reason,
+                vec![("counted", counted.to_string()), ("of", of.to_string())],
+                1000,
+            ),
             Error::Storage(cause) => {
                 tracing::error!(%cause, "storage failure");
                 with_info(Code::Internal, "internal storage error".to_owned(), reason, vec![])

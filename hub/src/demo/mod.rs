@@ -14,6 +14,7 @@ mod access;
 mod citizen;
 mod discharge;
 mod indsatsplan;
+mod population;
 mod print;
 
 use crate::client::{PlanClient, added_id, events_until};
@@ -105,6 +106,28 @@ impl Story {
     }
 }
 
+/// The last chapter: a synthetic population through the flows, and its indicators.
+async fn indicators(hub: &EmbeddedHub, today: chrono::NaiveDate, citizens: usize) -> anyhow::Result<()> {
+    println!(
+        "\n11. Indicators: {citizens} synthetic citizens of two regions run through the flows (referrals and waits, \
+         discharges, dual diagnoses, handovers, consents, emergency accesses) by real clients; an analyst's view."
+    );
+    let started = std::time::Instant::now();
+    let refused = population::play(hub, citizens, today).await?;
+    println!(
+        "  written in {:.1} s{}",
+        started.elapsed().as_secs_f64(),
+        if refused == 0 {
+            String::new()
+        } else {
+            format!("; {refused} citizens' histories were cut short by a refusal")
+        }
+    );
+    // The deadline watcher records the clocks that went overdue (it looks every second here).
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    population::print_indicators(hub, today).await
+}
+
 /// The stable reason of a refusal, from its `ErrorInfo`.
 fn reason_of(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;
@@ -137,10 +160,17 @@ fn uuid_like(organisation: &str, sent: u64) -> String {
 }
 
 pub async fn run() -> anyhow::Result<()> {
+    run_with(population::CITIZENS).await
+}
+
+/// The demo, with a population of `citizens` for its indicators.
+pub async fn run_with(citizens: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     println!("Samplan demo: an embedded hub with a fresh development PKI in {}", dir.path().display());
     // Heartbeats every 200 ms (15 s by default), so that the feeds of chapter 9 end promptly.
-    let hub = EmbeddedHub::start_configured(dir.path(), "[subscriptions]\nheartbeat_ms = 200\n").await?;
+    // The deadline watcher looks every second (every minute by default), so that the population's overdue clocks show.
+    let settings = "[subscriptions]\nheartbeat_ms = 200\n\n[deadlines]\ncheck_interval_ms = 1000\n";
+    let hub = EmbeddedHub::start_configured(dir.path(), settings).await?;
     println!(
         "Hub listening on {} (mTLS, TLS 1.3); four organisations connect with their own certificates.\n",
         hub.addr
@@ -541,6 +571,7 @@ pub async fn run() -> anyhow::Result<()> {
     print_timeline(&events);
 
     drop((ward, social, job, addiction));
+    indicators(&hub, today, citizens).await?;
     hub.stop().await?;
     println!("\nThe hub shut down cleanly; every acknowledged event was on disk before its OK.");
     Ok(())
@@ -551,6 +582,6 @@ mod tests {
     /// The README's first command: the demo runs from start to end.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_demo_runs_to_the_end() {
-        super::run().await.expect("the demo runs");
+        super::run_with(300).await.expect("the demo runs");
     }
 }

@@ -3,6 +3,7 @@
 //! reported at once); domain values become responses.
 
 mod event;
+mod indicators;
 #[cfg(test)]
 mod inference_tests;
 mod request;
@@ -13,6 +14,9 @@ use samplan_proto::v1 as pb;
 use crate::domain::*;
 
 pub use event::{heartbeat, subscribed_event, visible_event, visible_events};
+pub use indicators::{
+    MAX_VALUES, indicator_definition, indicator_grouping, indicator_query, indicator_value, query_detail,
+};
 pub use request::{PlanChange, clock_filter, cpr, plan_change, plan_name, reason, request_id};
 pub use response::{access_entry, care_team_join, emergency_access, plan, shown_clock};
 
@@ -44,6 +48,7 @@ enum_map!(role_from, role_to, pb::ProfessionalRole, ProfessionalRole, {
     Physician => Physician, Nurse => Nurse, Psychologist => Psychologist, SocialWorker => SocialWorker,
     JobConsultant => JobConsultant, AddictionCounsellor => AddictionCounsellor, Mentor => Mentor,
     Secretary => Secretary, Auditor => Auditor, Citizen => Citizen, Representative => Representative,
+    Analyst => Analyst,
 });
 enum_map!(status_from, status_to, pb::PlanStatus, PlanStatus, {
     Draft => Draft, Active => Active, OnHold => OnHold, Closed => Closed,
@@ -98,4 +103,5 @@ enum_map!(clock_kind_from, clock_kind_to, pb::ClockKind, ClockKind, {
 });
 enum_map!(purpose_from, purpose_to, pb::AccessPurpose, Purpose, {
     CareCoordination => CareCoordination, EmergencyAccess => EmergencyAccess, AccessReview => AccessReview,
+    Statistics => Statistics,
 });

@@ -43,6 +43,12 @@ pub fn may_enter(actor: &Actor) -> Result<(), DomainError> {
             "a citizen's plan is created by an organisation taking part in their care; the citizen reads and writes it once it exists",
         ));
     }
+    if actor.role == ProfessionalRole::Analyst {
+        return Err(DomainError::forbidden(
+            "ANALYST_JOINS_NO_PLAN",
+            "an analyst works with the hub's indicators (aggregates only) and takes part in no plan",
+        ));
+    }
     Ok(())
 }
 

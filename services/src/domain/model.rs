@@ -90,6 +90,9 @@ pub enum ProfessionalRole {
     /// Not a professional: a guardian (værge) or holder of a power of attorney
     /// (fremtidsfuldmægtig) acting for the citizen through a citizen portal.
     Representative,
+    /// Reads the hub's indicators (aggregates, small counts suppressed);
+    /// takes part in no plan and reads none.
+    Analyst,
 }
 
 macro_rules! bounded_id {
@@ -374,15 +377,15 @@ impl Sector {
     /// professionals work in health services; job consultants and mentors in
     /// the job centre; addiction counsellors in addiction treatment (social
     /// drug treatment is registered as municipal social services); social
-    /// workers anywhere but the job centre; secretaries and auditors
-    /// everywhere. A citizen portal has no professionals at all: only the
+    /// workers anywhere but the job centre; secretaries, auditors and
+    /// analysts everywhere. A citizen portal has no professionals at all: only the
     /// citizen and their representatives act through it, and only through it.
     pub fn may_hold(self, role: ProfessionalRole) -> bool {
         use ProfessionalRole::*;
         match self {
             Self::Citizen => matches!(role, Citizen | Representative),
             _ if matches!(role, Citizen | Representative) => false,
-            _ if matches!(role, Secretary | Auditor) => true,
+            _ if matches!(role, Secretary | Auditor | Analyst) => true,
             Self::RegionalPsychiatry => matches!(role, Physician | Nurse | Psychologist | SocialWorker),
             Self::AddictionService => {
                 matches!(role, Physician | Nurse | Psychologist | SocialWorker | AddictionCounsellor)

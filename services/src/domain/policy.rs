@@ -34,9 +34,11 @@ pub enum Scope {
     Oversight,
     /// The citizen's own plan, all of it, and its access log.
     Own,
+    /// No plan at all: the hub's indicators, aggregates only.
+    Statistics,
 }
 
-pub const ROLE_SCOPES: [(ProfessionalRole, Scope); 11] = [
+pub const ROLE_SCOPES: [(ProfessionalRole, Scope); 12] = [
     (ProfessionalRole::Physician, Scope::Clinical),
     (ProfessionalRole::Nurse, Scope::Clinical),
     (ProfessionalRole::Psychologist, Scope::Clinical),
@@ -48,6 +50,7 @@ pub const ROLE_SCOPES: [(ProfessionalRole, Scope); 11] = [
     (ProfessionalRole::Auditor, Scope::Oversight),
     (ProfessionalRole::Citizen, Scope::Own),
     (ProfessionalRole::Representative, Scope::Own),
+    (ProfessionalRole::Analyst, Scope::Statistics),
 ];
 
 /// Why the hub acted on a plan; recorded in the audit log.
@@ -59,6 +62,8 @@ pub enum Purpose {
     EmergencyAccess,
     /// Reviewing who accessed a plan (the citizen's access view, emergency-access review).
     AccessReview,
+    /// Aggregate statistics (the hub's indicators): never about one plan.
+    Statistics,
 }
 
 /// What a caller may see of a plan right now, and on what ground.
@@ -119,7 +124,7 @@ fn in_scope(scope: Scope, category: DataCategory) -> bool {
     match scope {
         Scope::Clinical | Scope::Own => true,
         Scope::Administrative => category == DataCategory::PlanAndContact,
-        Scope::Oversight => false,
+        Scope::Oversight | Scope::Statistics => false,
     }
 }
 
@@ -161,7 +166,12 @@ pub fn view(plan: &Plan, actor: &Actor, now: Timestamp) -> Result<View, DomainEr
 /// care team, or it is the plan's own citizen (proven by their assertion, see
 /// [`super::citizen`]). Whoever does not is told the plan does not exist.
 pub fn takes_part(plan: &Plan, actor: &Actor, now: Timestamp) -> bool {
-    if actor.is_citizen() { actor.own_plan == Some(plan.id) } else { plan.is_member(&actor.organisation, now) }
+    if actor.is_citizen() {
+        actor.own_plan == Some(plan.id)
+    } else {
+        // An analyst works with aggregates: no plan is theirs to act on, whoever else their organisation is.
+        scope(actor.role) != Scope::Statistics && plan.is_member(&actor.organisation, now)
+    }
 }
 
 /// The categories a care-team member may see as such (never through
@@ -279,10 +289,26 @@ fn shown_access_entry_as(reviewer: &Actor, sees: &[DataCategory], entry: &AuditE
 /// Whether `actor`'s role reads plan content at all (for reads and for
 /// following plans' events; what it sees of a plan is [`view`]'s business).
 pub fn may_read_plans(actor: &Actor) -> Result<(), DomainError> {
-    if scope(actor.role) == Scope::Oversight {
-        Err(DomainError::forbidden("ROLE_READS_NO_PLANS", "the caller's role reads access logs, not plans"))
+    if matches!(scope(actor.role), Scope::Oversight | Scope::Statistics) {
+        Err(DomainError::forbidden(
+            "ROLE_READS_NO_PLANS",
+            "the caller's role reads access logs or indicators, not plans",
+        ))
     } else {
         Ok(())
+    }
+}
+
+/// Whether `actor` may read the hub's indicators: analysts only (whose role
+/// reads no plan at all).
+pub fn may_read_indicators(actor: &Actor) -> Result<(), DomainError> {
+    if scope(actor.role) == Scope::Statistics {
+        Ok(())
+    } else {
+        Err(DomainError::forbidden(
+            "ANALYSTS_ONLY",
+            "only a professional in the ANALYST role reads the hub's indicators",
+        ))
     }
 }
 

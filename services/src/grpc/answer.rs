@@ -20,6 +20,8 @@ pub(super) struct Disclosure {
     pub(super) purpose: Purpose,
     pub(super) categories: Vec<DataCategory>,
     pub(super) legal_ground: String,
+    /// What was asked, where the method's name does not say it all.
+    pub(super) detail: Option<String>,
 }
 
 impl Disclosure {
@@ -29,16 +31,29 @@ impl Disclosure {
             purpose: view.purpose,
             categories: view.categories(),
             legal_ground: view.legal_ground(),
+            detail: None,
         }
     }
 
     /// Nothing disclosed: a refusal, concerning `plan` if known.
     pub(super) fn none(plan: Option<PlanId>) -> Self {
-        Self { plan, purpose: Purpose::CareCoordination, categories: Vec::new(), legal_ground: String::new() }
+        Self {
+            plan,
+            purpose: Purpose::CareCoordination,
+            categories: Vec::new(),
+            legal_ground: String::new(),
+            detail: None,
+        }
     }
 
     pub(super) fn review(plan: Option<PlanId>, legal_ground: &str) -> Self {
-        Self { plan, purpose: Purpose::AccessReview, categories: Vec::new(), legal_ground: legal_ground.to_owned() }
+        Self {
+            plan,
+            purpose: Purpose::AccessReview,
+            categories: Vec::new(),
+            legal_ground: legal_ground.to_owned(),
+            detail: None,
+        }
     }
 }
 
@@ -115,7 +130,10 @@ impl PlanApi {
             certificate_identity: None,
             correlation_id,
             plan: disclosure.plan,
-            action: method.to_owned(),
+            action: match disclosure.detail {
+                Some(detail) => format!("{method} {detail}"),
+                None => method.to_owned(),
+            },
             purpose: disclosure.purpose,
             categories: disclosure.categories,
             decision,

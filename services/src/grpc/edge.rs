@@ -1,4 +1,4 @@
-//! The edge in front of `PlanService`: what is refused before a handler
+//! The edge in front of the hub's services: what is refused before a handler
 //! runs, answered with a clear status and audited like every other refusal.
 //!
 //! - Requests are measured on the wire, by gRPC's length prefix, before the
@@ -45,7 +45,7 @@ pub const TRANSPORT_MAX_HEADER_BYTES: u32 = 1024 * 1024;
 /// What a refusal's audit record says the caller tried, when the path names no method.
 const UNKNOWN_METHOD: &str = "(unknown method)";
 
-/// `PlanService` behind its edge checks.
+/// A service (`PlanService`, `IndicatorService`) behind its edge checks.
 #[derive(Clone)]
 pub struct Edge<S> {
     inner: S,
@@ -59,7 +59,7 @@ struct Limits {
     admission: Admission,
     max_request_bytes: usize,
     max_header_bytes: usize,
-    /// `PlanService`'s method names, from its descriptor.
+    /// The hub's services' method names, from their descriptors.
     methods: HashSet<String>,
 }
 
@@ -71,20 +71,19 @@ impl<S> Edge<S> {
         max_request_bytes: usize,
         max_header_bytes: usize,
     ) -> Self {
-        let methods = plan_service_methods();
+        let methods = service_methods();
         let limits = Limits { store, admission, max_request_bytes, max_header_bytes, methods };
         Self { inner, limits: Arc::new(limits) }
     }
 }
 
-/// The methods `samplan.v1.PlanService` has, as its descriptor names them.
-fn plan_service_methods() -> HashSet<String> {
+/// The methods of the `samplan.v1` services, as their descriptors name them.
+fn service_methods() -> HashSet<String> {
     let descriptors = prost_types::FileDescriptorSet::decode(samplan_proto::FILE_DESCRIPTOR_SET).unwrap_or_default();
     descriptors
         .file
         .iter()
         .flat_map(|file| &file.service)
-        .filter(|service| service.name() == "PlanService")
         .flat_map(|service| &service.method)
         .map(|method| method.name().to_owned())
         .collect()

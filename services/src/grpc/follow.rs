@@ -27,6 +27,7 @@ impl PlanApi {
             purpose: Purpose::CareCoordination,
             categories: Vec::new(),
             legal_ground: format!("following the plans it may read, after position {after}"),
+            detail: None,
         };
         let record =
             self.entry(subscription::ACTION, Some(actor.clone()), correlation_id.clone(), opened, Decision::Allowed);
@@ -88,7 +89,13 @@ impl PlanApi {
                 clock: Some(convert::shown_clock(c, &view.audience(), now.date())),
             }));
             let legal_ground = view.only(&categories).legal_ground();
-            disclosures.push(Disclosure { plan: Some(id), purpose: view.purpose, categories, legal_ground });
+            disclosures.push(Disclosure {
+                plan: Some(id),
+                purpose: view.purpose,
+                categories,
+                legal_ground,
+                detail: None,
+            });
             last_listed = Some(id);
         }
         let method = "ListClocks";

@@ -11,6 +11,7 @@ mod admission;
 mod answer;
 mod edge;
 mod follow;
+mod indicators;
 mod paging;
 mod plans;
 mod traced;
@@ -28,7 +29,15 @@ use crate::store::Store;
 use crate::subscription::{self, EventStream, Subscriptions};
 use answer::{Answer, Disclosure, Handled, Refusal, denied};
 pub use edge::{Edge, TRANSPORT_MAX_HEADER_BYTES};
+pub use indicators::{IndicatorDesk, STATISTICS_GROUND};
+use samplan_proto::v1::indicator_service_server::IndicatorServiceServer;
 use samplan_proto::v1::plan_service_server::PlanServiceServer;
+
+/// The hub's gRPC services, each behind its [`Edge`].
+pub struct Services {
+    pub plans: Edge<PlanServiceServer<PlanApi>>,
+    pub indicators: Edge<IndicatorServiceServer<PlanApi>>,
+}
 
 /// The hard cap on a request message; [`Edge`] refuses anything over the
 /// configured limit (at most this) by its length prefix, before decoding.
@@ -41,6 +50,7 @@ pub struct PlanApi {
     pseudonyms: PseudonymKey,
     subscriptions: Arc<Subscriptions>,
     admission: admission::Admission,
+    indicators: Option<IndicatorDesk>,
 }
 
 impl PlanApi {
@@ -52,15 +62,25 @@ impl PlanApi {
         max_in_flight: usize,
     ) -> Self {
         let admission = admission::Admission::new(max_in_flight);
-        Self { store, registry, pseudonyms, subscriptions, admission }
+        Self { store, registry, pseudonyms, subscriptions, admission, indicators: None }
     }
 
-    /// The service, behind the [`Edge`] that refuses (and audits) what no
-    /// handler should read; both share the bound on calls in flight.
-    pub fn behind_edge(self, max_request_bytes: usize, max_header_bytes: usize) -> Edge<PlanServiceServer<PlanApi>> {
+    /// Serves the hub's indicators too (IndicatorService).
+    pub fn with_indicators(self, desk: IndicatorDesk) -> Self {
+        Self { indicators: Some(desk), ..self }
+    }
+
+    /// The services, each behind the [`Edge`] that refuses (and audits)
+    /// what no handler should read; all share the bound on calls in flight.
+    pub fn behind_edge(self, max_request_bytes: usize, max_header_bytes: usize) -> Services {
         let (store, admission) = (self.store.clone(), self.admission.clone());
-        let server = PlanServiceServer::new(self).max_decoding_message_size(TRANSPORT_MAX_REQUEST_BYTES);
-        Edge::new(server, store, admission, max_request_bytes, max_header_bytes)
+        let api = Arc::new(self);
+        let plans = PlanServiceServer::from_arc(api.clone()).max_decoding_message_size(TRANSPORT_MAX_REQUEST_BYTES);
+        let indicators = IndicatorServiceServer::from_arc(api).max_decoding_message_size(TRANSPORT_MAX_REQUEST_BYTES);
+        Services {
+            plans: Edge::new(plans, store.clone(), admission.clone(), max_request_bytes, max_header_bytes),
+            indicators: Edge::new(indicators, store, admission, max_request_bytes, max_header_bytes),
+        }
     }
 
     /// The current plan and what `actor` may see of it; refusals name the plan.

@@ -53,6 +53,19 @@ impl Geography {
         Ok(Self { places })
     }
 
+    /// How many groups an answer grouped by `grouping` has, at most (an
+    /// organisation the hub no longer knows may add one).
+    pub fn groups(&self, grouping: Grouping) -> usize {
+        let distinct =
+            |f: &dyn Fn(&Place) -> Option<&String>| self.places.values().filter_map(f).collect::<BTreeSet<_>>().len();
+        match grouping {
+            Grouping::Country => 1,
+            Grouping::Region => distinct(&|p| Some(&p.region)) + 1,
+            Grouping::Municipality => distinct(&|p| p.municipality.as_ref()),
+            Grouping::Organisation => self.places.len() + 1,
+        }
+    }
+
     /// Where `organisation` is (an organisation the hub does not know: in [`UNREGISTERED`]).
     pub fn place(&self, organisation: &OrganisationId) -> Place {
         self.places.get(organisation).cloned().unwrap_or_else(|| Place {

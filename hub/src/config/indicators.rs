@@ -1,0 +1,59 @@
+//! `[indicators]`: the indicators an analyst reads (IndicatorService,
+//! `samplan indicators`), and where each organisation is placed for them.
+
+use anyhow::bail;
+use serde::Deserialize;
+
+use super::OrganisationConfig;
+use samplan_services::domain::OrganisationId;
+use samplan_services::indicators::{Geography, Place};
+
+/// The smallest count any deployment may release.
+pub const LEAST_MIN_COUNT: u32 = 5;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorConfig {
+    /// Compute the indicators (the hub counts its whole log when it starts)
+    /// and serve IndicatorService.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The smallest count released; smaller ones are suppressed with every
+    /// cell they could be recomputed from. At least 5.
+    #[serde(default = "least")]
+    pub min_count: u32,
+}
+
+impl Default for IndicatorConfig {
+    fn default() -> Self {
+        Self { enabled: true, min_count: LEAST_MIN_COUNT }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn least() -> u32 {
+    LEAST_MIN_COUNT
+}
+
+impl IndicatorConfig {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(LEAST_MIN_COUNT..=1000).contains(&self.min_count) {
+            bail!("indicators.min_count must be between {LEAST_MIN_COUNT} and 1000");
+        }
+        Ok(())
+    }
+}
+
+/// Where the organisations are, as their `region` and `municipality` say.
+pub fn geography(organisations: &[OrganisationConfig]) -> anyhow::Result<Geography> {
+    let mut places = Vec::with_capacity(organisations.len());
+    for o in organisations {
+        let id = OrganisationId::parse("id", &o.id).map_err(|e| anyhow::anyhow!("organisation {:?}: {e}", o.id))?;
+        let region = o.region.clone().unwrap_or_else(|| "unplaced".to_owned());
+        places.push((id, Place { name: o.name.clone(), region, municipality: o.municipality.clone() }));
+    }
+    Geography::new(places).map_err(|e| anyhow::anyhow!("organisations: {e}"))
+}
