@@ -176,6 +176,16 @@ impl TestHub {
         self.hub.stop().await
     }
 
+    /// Stops the hub gracefully and starts it again on the same
+    /// configuration and store (its folder, its PostgreSQL cluster).
+    pub async fn restart(self) -> anyhow::Result<Self> {
+        let Self { hub, postgres, dir } = self;
+        let (pki, folder) = (hub.pki.try_clone()?, hub.dir.clone());
+        hub.stop().await?;
+        let hub = EmbeddedHub::start_with(&folder, pki).await?;
+        Ok(Self { hub, postgres, dir })
+    }
+
     /// Stops the hub but keeps what it stored (its folder, its PostgreSQL
     /// cluster) for the test to look at.
     pub async fn stop_keeping_store(self) -> anyhow::Result<KeptStore> {

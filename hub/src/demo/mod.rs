@@ -14,7 +14,7 @@ mod access;
 mod citizen;
 mod discharge;
 mod indsatsplan;
-mod population;
+pub mod population;
 mod print;
 
 use crate::client::{PlanClient, added_id, events_until};
@@ -113,7 +113,7 @@ async fn indicators(hub: &EmbeddedHub, today: chrono::NaiveDate, citizens: usize
          discharges, dual diagnoses, handovers, consents, emergency accesses) by real clients; an analyst's view."
     );
     let started = std::time::Instant::now();
-    let refused = population::play(hub, citizens, today).await?;
+    let refused = population::play(hub, 0, citizens, 0, today).await?;
     println!(
         "  written in {:.1} s{}",
         started.elapsed().as_secs_f64(),

@@ -120,9 +120,16 @@ fn synthetic_cpr(index: usize) -> String {
     format!("{day:02}{month:02}{year:02}{}{:03}", 1 + index % 3, index % 1000)
 }
 
-/// Runs `citizens` synthetic citizens through the flows, 32 at a time; says
-/// how many changes the hub refused (none, when all is well).
-pub(super) async fn play(hub: &EmbeddedHub, citizens: usize, today: NaiveDate) -> anyhow::Result<usize> {
+/// Runs `citizens` synthetic citizens (numbered from `first`) through the
+/// flows, 32 at a time, each history drawn from `seed` and its number; says
+/// how many histories a refusal cut short (none, when all is well).
+pub async fn play(
+    hub: &EmbeddedHub,
+    first: usize,
+    citizens: usize,
+    seed: u64,
+    today: NaiveDate,
+) -> anyhow::Result<usize> {
     let mut clients = HashMap::new();
     for (organisation, professional, role) in ACTORS {
         clients.insert(organisation, (hub.plan_client(organisation, professional, role).await?, professional));
@@ -130,12 +137,12 @@ pub(super) async fn play(hub: &EmbeddedHub, citizens: usize, today: NaiveDate) -
     let clients = Clients(clients);
     let refused = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    futures::stream::iter(0..citizens)
+    futures::stream::iter(first..first + citizens)
         .for_each_concurrent(32, |index| {
             let (clients, refused, done) = (clients.clone(), &refused, &done);
             async move {
                 // The first refusal is shown: the demo's population should meet none.
-                if let Err(status) = citizen(index, clients, today).await
+                if let Err(status) = citizen(index, seed, clients, today).await
                     && refused.fetch_add(1, Ordering::Relaxed) == 0
                 {
                     eprintln!(
@@ -146,7 +153,7 @@ pub(super) async fn play(hub: &EmbeddedHub, citizens: usize, today: NaiveDate) -
                     );
                 }
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 500 == 0 || n == citizens {
+                if n % 500 == 0 {
                     println!("  {n} of {citizens} citizens written");
                 }
             }
@@ -156,9 +163,9 @@ pub(super) async fn play(hub: &EmbeddedHub, citizens: usize, today: NaiveDate) -
 }
 
 /// One citizen's history, drawn from a generator seeded by `index`.
-async fn citizen(index: usize, clients: Clients, today: NaiveDate) -> Result<(), tonic::Status> {
+async fn citizen(index: usize, seed: u64, clients: Clients, today: NaiveDate) -> Result<(), tonic::Status> {
     use pb::MilestoneKind as M;
-    let mut rng = StdRng::seed_from_u64(index as u64);
+    let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ index as u64);
     let day = |date: NaiveDate| date.format("%Y-%m-%d").to_string();
     let capital = rng.random_bool(0.6);
     let (ward, social) = if capital {
@@ -413,7 +420,7 @@ const SHOWN: [(&str, &str); 10] = [
 
 /// Prints the indicators of the last four quarters, country-wide, and this
 /// quarter by region, as an analyst of the ward reads them.
-pub(super) async fn print_indicators(hub: &EmbeddedHub, today: NaiveDate) -> anyhow::Result<()> {
+pub async fn print_indicators(hub: &EmbeddedHub, today: NaiveDate) -> anyhow::Result<()> {
     use chrono::Datelike;
     let mut analyst = hub.indicator_client("psykiatri-amager", "analyst-1").await?;
     let quarter_start = |date: NaiveDate| NaiveDate::from_ymd_opt(date.year(), (date.month0() / 3) * 3 + 1, 1);

@@ -1,0 +1,238 @@
+//! Indicators through the real gRPC stack, on both engines: an analyst reads
+//! aggregates (suppressed where small, with their complements), nobody else
+//! does, the analyst reads no plan, bad queries get field details, every
+//! query is audited; and the projection a hub serves — followed live, and
+//! rebuilt after a restart — equals a recount of its log.
+
+use chrono::{Datelike, Duration, NaiveDate};
+use samplan_hub::client::IndicatorClient;
+use samplan_proto::v1 as pb;
+use samplan_proto::v1::change_plan_request::Command;
+use samplan_services::domain::Purpose;
+use samplan_services::indicators::{Catalogue, Granularity, Grouping, Month, Projection, Query, answer};
+use samplan_tests::*;
+use tonic::Code;
+
+type TestResult = anyhow::Result<()>;
+
+const AARHUS_WARD: &str = "psykiatri-aarhus";
+
+/// The first day of the quarter before the current one (in Danish dates): wholly past.
+fn last_quarter() -> NaiveDate {
+    let today: NaiveDate = hub_date(0).parse().expect("date");
+    let this = NaiveDate::from_ymd_opt(today.year(), today.month0() / 3 * 3 + 1, 1).expect("quarter");
+    let before = this - Duration::days(1);
+    NaiveDate::from_ymd_opt(before.year(), before.month0() / 3 * 3 + 1, 1).expect("quarter")
+}
+
+fn milestone(kind: pb::MilestoneKind, on: NaiveDate) -> Command {
+    Command::RecordMilestone(pb::RecordMilestone {
+        milestone: kind as i32,
+        occurred_on: on.format("%Y-%m-%d").to_string(),
+        ..Default::default()
+    })
+}
+
+/// `organisation`'s ward refers `count` citizens on `referred` and assesses
+/// `in_time` of them 10 days later, the rest 35 days later (after the 30-day deadline).
+async fn assessments(
+    t: &TestHub,
+    organisation: &str,
+    first_cpr: u32,
+    count: u32,
+    in_time: u32,
+    referred: NaiveDate,
+) -> TestResult {
+    let mut ward = t.hub.plan_client(organisation, "aut-1", "PHYSICIAN").await?;
+    for i in 0..count {
+        let cpr = format!("0101{:02}{:04}", 50 + i % 40, first_cpr + i);
+        let (name, version) = create_plan(&mut ward, &cpr).await?;
+        let version =
+            apply(&mut ward, &name, version, milestone(pb::MilestoneKind::ReferredForAssessment, referred)).await?;
+        let wait = if i < in_time { 10 } else { 35 };
+        apply(
+            &mut ward,
+            &name,
+            version,
+            milestone(pb::MilestoneKind::AssessmentCompleted, referred + Duration::days(wait)),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn query(
+    from: NaiveDate,
+    to: NaiveDate,
+    granularity: pb::PeriodGranularity,
+    grouping: pb::IndicatorGrouping,
+) -> pb::QueryIndicatorsRequest {
+    pb::QueryIndicatorsRequest {
+        indicator_ids: vec!["clock-met-assessment".into()],
+        from_month: from.format("%Y-%m").to_string(),
+        to_month: to.format("%Y-%m").to_string(),
+        granularity: granularity as i32,
+        grouping: grouping as i32,
+    }
+}
+
+/// The analyst's answer, once the hub has counted its log.
+async fn ask(
+    analyst: &mut IndicatorClient,
+    request: pb::QueryIndicatorsRequest,
+) -> anyhow::Result<pb::QueryIndicatorsResponse> {
+    loop {
+        match analyst.query_indicators(request.clone()).await {
+            Err(status) if error_info(&status).is_some_and(|(reason, _)| reason == "INDICATORS_COUNTING") => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            answered => return Ok(answered?.into_inner()),
+        }
+    }
+}
+
+/// (group, numerator, denominator, suppression) of each value.
+fn cells(answer: &pb::QueryIndicatorsResponse) -> Vec<(String, Option<i64>, Option<i64>, i32)> {
+    answer.values.iter().map(|v| (v.group_id.clone(), v.numerator, v.denominator, v.suppression)).collect()
+}
+
+on_both_engines! {
+    async fn an_analyst_reads_suppressed_aggregates_and_nothing_else() -> TestResult {
+        let t = TestHub::start().await?;
+        let quarter = last_quarter();
+        let end = quarter + Duration::days(62);
+        // 16 assessments in Copenhagen, 10 in time.
+        assessments(&t, WARD, 1000, 16, 10, quarter).await?;
+        let mut analyst = t.hub.indicator_client(WARD, "analyst-1").await?;
+        use pb::{IndicatorGrouping as By, PeriodGranularity as Per};
+        let none = pb::Suppression::None as i32;
+        let country = ask(&mut analyst, query(quarter, end, Per::Quarter, By::Country)).await?;
+        assert_eq!(cells(&country), vec![("DK".into(), Some(10), Some(16), none)]);
+        assert_eq!(country.values[0].value, Some(0.625));
+        assert_eq!(country.min_count, 5);
+
+        // Aarhus assesses 2, one in time: too few. Its cell is suppressed, and so is
+        // Copenhagen's, from which the country's total would give Aarhus away.
+        assessments(&t, AARHUS_WARD, 2000, 2, 1, quarter).await?;
+        let regions = ask(&mut analyst, query(quarter, end, Per::Quarter, By::Region)).await?;
+        let by_region: Vec<_> = cells(&regions).into_iter().filter(|c| c.0.starts_with("Region")).collect();
+        assert_eq!(
+            by_region,
+            vec![
+                ("Region Hovedstaden".into(), None, None, pb::Suppression::Complementary as i32),
+                ("Region Midtjylland".into(), None, None, pb::Suppression::SmallCount as i32),
+            ]
+        );
+        let country = ask(&mut analyst, query(quarter, end, Per::Quarter, By::Country)).await?;
+        assert_eq!(cells(&country), vec![("DK".into(), Some(11), Some(18), none)]);
+        // Nothing in any answer names a citizen or a plan.
+        let text = format!("{:?}{:?}", regions, country);
+        assert!(!text.contains("plans/") && !text.contains("0101"), "{text}");
+
+        // Others may not; the analyst reads and joins no plan.
+        let listed = analyst.list_indicators(pb::ListIndicatorsRequest {}).await?.into_inner();
+        assert!(listed.indicators.iter().any(|i| i.id == "clock-met-assessment" && i.source.contains("§ 82 b")));
+        let mut ward_physician = samplan_hub::client::indicator_client(
+            samplan_hub::client::connect(t.hub.addr, &t.hub.pki.ca_pem, &t.hub.identity(WARD)?).await?,
+            t.hub.professional(WARD, "aut-4471", "PHYSICIAN")?,
+        );
+        let refused = ward_physician.query_indicators(tagged(query(quarter, end, Per::Quarter, By::Country), "physician-asks")).await.expect_err("refused");
+        assert_eq!((refused.code(), error_info(&refused).map(|i| i.0)), (Code::PermissionDenied, Some("ANALYSTS_ONLY".into())));
+        assert_eq!(denied_reason(&t.hub, "physician-asks").await?, "ANALYSTS_ONLY");
+        let mut as_planner = t.hub.plan_client(WARD, "analyst-1", "ANALYST").await?;
+        let refused = as_planner.create_plan(pb::CreatePlanRequest { cpr: CPR.into(), request_id: String::new(), reason: "x".into() }).await.expect_err("refused");
+        assert_eq!(error_info(&refused).map(|i| i.0), Some("ANALYST_JOINS_NO_PLAN".into()));
+        let lookup = as_planner.lookup_plan(pb::LookupPlanRequest { cpr: "0101501000".into() }).await.expect_err("refused");
+        assert_eq!(lookup.code(), Code::NotFound);
+        let refused = as_planner.subscribe_plan_events(pb::SubscribePlanEventsRequest { after_position: 0 }).await.expect_err("refused");
+        assert_eq!(error_info(&refused).map(|i| i.0), Some("ROLE_READS_NO_PLANS".into()));
+
+        // Bad queries name each field that is wrong, and write nothing.
+        let bad = pb::QueryIndicatorsRequest {
+            indicator_ids: vec!["clock-met-assessment".into(), "no-such-indicator".into()],
+            from_month: "2026-13".into(),
+            to_month: "2026-06".into(),
+            granularity: 0,
+            grouping: 99,
+        };
+        let refused = analyst.query_indicators(bad).await.expect_err("refused");
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        let fields = field_violations(&refused);
+        for field in ["indicator_ids[1]", "from_month", "granularity", "grouping"] {
+            assert!(fields.contains_key(field), "{field} in {fields:?}");
+        }
+        let month = query(quarter, quarter, Per::Quarter, By::Country);
+        let refused = analyst.query_indicators(month).await.expect_err("no whole quarter");
+        assert!(field_violations(&refused)["to_month"].contains("no whole quarter"));
+
+        // Every query is audited: who, the statistics purpose and ground, what was asked; no plan.
+        analyst.query_indicators(tagged(query(quarter, end, Per::Quarter, By::Region), "analyst-asks")).await?;
+        let audit = audit_by_correlation(&t.hub).await?;
+        let entry = &audit["analyst-asks"];
+        assert_eq!(entry.purpose, Purpose::Statistics);
+        assert_eq!(entry.plan, None);
+        assert!(entry.categories.is_empty());
+        assert_eq!(entry.legal_ground, samplan_services::grpc::STATISTICS_GROUND);
+        let asked = format!("from={} to={} granularity=quarter grouping=Region indicators=clock-met-assessment", quarter.format("%Y-%m"), end.format("%Y-%m"));
+        assert_eq!(entry.action, format!("QueryIndicators {asked}"));
+        t.stop().await
+    }
+
+    async fn what_a_hub_serves_equals_a_recount_of_its_log_across_restarts() -> TestResult {
+        let t = TestHub::start().await?;
+        let today: NaiveDate = hub_date(0).parse()?;
+        let seed: u64 = rand::random();
+        // Histories drawn at random (the demo's population), written while the projection follows.
+        let cut = samplan_hub::demo::population::play(&t.hub, 0, 60, seed, today).await?;
+        anyhow::ensure!(cut == 0, "seed {seed}: {cut} histories refused");
+        let t = compare(t, seed).await?;
+        // A restart counts the log again; then it follows new events.
+        let t = t.restart().await?;
+        let t = compare(t, seed).await?;
+        let cut = samplan_hub::demo::population::play(&t.hub, 60, 60, seed, today).await?;
+        anyhow::ensure!(cut == 0, "seed {seed}: {cut} histories refused");
+        let t = compare(t, seed).await?;
+        t.stop().await
+    }
+}
+
+/// Every indicator by every grouping and granularity over the last two
+/// years, as the hub serves it and as a recount of its log (up to the
+/// position the answer counts to) gives it: identical.
+async fn compare(t: TestHub, seed: u64) -> anyhow::Result<TestHub> {
+    let mut analyst = t.hub.indicator_client(WARD, "analyst-1").await?;
+    let today: NaiveDate = hub_date(0).parse()?;
+    let from = NaiveDate::from_ymd_opt(today.year() - 1, 1, 1).expect("date");
+    let to = NaiveDate::from_ymd_opt(today.year(), 12, 1).expect("date");
+    let geography = samplan_hub::config::geography(&t.hub.config.organisations)?;
+    let catalogue = Catalogue::standard();
+    use pb::{IndicatorGrouping as By, PeriodGranularity as Per};
+    let mut released = false;
+    for (per, granularity) in
+        [(Per::Month, Granularity::Month), (Per::Quarter, Granularity::Quarter), (Per::Year, Granularity::Year)]
+    {
+        for (by, grouping) in [
+            (By::Country, Grouping::Country),
+            (By::Region, Grouping::Region),
+            (By::Municipality, Grouping::Municipality),
+            (By::Organisation, Grouping::Organisation),
+        ] {
+            let request = pb::QueryIndicatorsRequest { indicator_ids: vec![], ..query(from, to, per, by) };
+            let served = ask(&mut analyst, request).await?;
+            let events = t.hub.store.events_from(1, usize::MAX).await?;
+            let counted: Vec<_> = events.iter().filter(|e| e.global_position <= served.log_position).collect();
+            anyhow::ensure!(counted.len() as u64 == served.log_position, "the log has a gap");
+            let recount = Projection::fold(counted);
+            let asked = Query { indicators: vec![], from: Month::of(from), to: Month::of(to), granularity, grouping };
+            let expected: Vec<pb::IndicatorValue> = answer(recount.cells(), &catalogue, &geography, &asked, 5)
+                .rows
+                .into_iter()
+                .map(|row| samplan_services::convert::indicator_value(row, granularity))
+                .collect();
+            assert_eq!(served.values, expected, "seed {seed}, {per:?} by {by:?}");
+            released |= served.values.iter().any(|v| v.numerator.unwrap_or(0) > 0 || v.denominator.unwrap_or(0) > 0);
+        }
+    }
+    anyhow::ensure!(released, "seed {seed}: nothing was released");
+    Ok(t)
+}
