@@ -61,6 +61,25 @@ enum Cmd {
     Demo,
     /// Measure durable writes/s, reads/s and latencies against an embedded hub.
     Load(crate::load::LoadOptions),
+    /// Write a synthetic population — citizens of two regions run through
+    /// the flows by the development organisations — into a running hub
+    /// served from a `dev-pki` folder, e.g. to try the indicators.
+    Populate {
+        /// The folder `dev-pki` wrote (the hub serves its samplan.toml).
+        #[arg(long, value_name = "DIR")]
+        dev_dir: PathBuf,
+        /// The hub's gRPC address.
+        #[arg(long, default_value = "127.0.0.1:7443")]
+        hub: std::net::SocketAddr,
+        #[arg(long, default_value_t = 2000)]
+        citizens: usize,
+        /// Draws other histories.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// The first citizen's number: another run from a higher one adds citizens.
+        #[arg(long, default_value_t = 0)]
+        first: usize,
+    },
     /// Export a running hub's indicators (aggregates, small counts
     /// suppressed) as CSV or JSON, as an analyst (role ANALYST).
     Indicators(crate::indicators::ExportOptions),
@@ -135,6 +154,17 @@ pub fn main() -> anyhow::Result<()> {
                 crate::load::run(options).await
             }
             Cmd::Indicators(options) => crate::indicators::export(options).await,
+            Cmd::Populate { dev_dir, hub, citizens, seed, first } => {
+                let clients = crate::demo::population::Clients::of_dev_dir(hub, &dev_dir).await?;
+                let today = samplan_services::domain::Timestamp::now().date();
+                let started = std::time::Instant::now();
+                let cut = crate::demo::population::play(&clients, first, citizens, seed, today).await?;
+                println!(
+                    "{citizens} citizens written in {:.1} s; {cut} histories cut short by a refusal",
+                    started.elapsed().as_secs_f64()
+                );
+                Ok(())
+            }
             Cmd::Verify { config } => verify(&load(&config)?).await.map(drop),
             Cmd::Backup { config } => crate::backup::run(&load(&config)?).await,
             Cmd::Restore { config, from } => crate::backup::restore(&load(&config)?, &from).await.map(drop),

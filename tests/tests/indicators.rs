@@ -6,6 +6,7 @@
 
 use chrono::{Datelike, Duration, NaiveDate};
 use samplan_hub::client::IndicatorClient;
+use samplan_hub::demo::population::{Clients, play};
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
 use samplan_services::domain::Purpose;
@@ -183,13 +184,15 @@ on_both_engines! {
         let today: NaiveDate = hub_date(0).parse()?;
         let seed: u64 = rand::random();
         // Histories drawn at random (the demo's population), written while the projection follows.
-        let cut = samplan_hub::demo::population::play(&t.hub, 0, 60, seed, today).await?;
+        let clients = Clients::of_dev_dir(t.hub.addr, &t.hub.dir).await?;
+        let cut = play(&clients, 0, 60, seed, today).await?;
         anyhow::ensure!(cut == 0, "seed {seed}: {cut} histories refused");
         let t = compare(t, seed).await?;
         // A restart counts the log again; then it follows new events.
         let t = t.restart().await?;
         let t = compare(t, seed).await?;
-        let cut = samplan_hub::demo::population::play(&t.hub, 60, 60, seed, today).await?;
+        let clients = Clients::of_dev_dir(t.hub.addr, &t.hub.dir).await?;
+        let cut = play(&clients, 60, 60, seed, today).await?;
         anyhow::ensure!(cut == 0, "seed {seed}: {cut} histories refused");
         let t = compare(t, seed).await?;
         t.stop().await

@@ -107,13 +107,16 @@ impl Story {
 }
 
 /// The last chapter: a synthetic population through the flows, and its indicators.
-async fn indicators(hub: &EmbeddedHub, today: chrono::NaiveDate, citizens: usize) -> anyhow::Result<()> {
+async fn indicators(hub: &EmbeddedHub, citizens: usize) -> anyhow::Result<()> {
+    // The hub's own date: Danish.
+    let today = samplan_services::domain::Timestamp::now().date();
     println!(
         "\n11. Indicators: {citizens} synthetic citizens of two regions run through the flows (referrals and waits, \
          discharges, dual diagnoses, handovers, consents, emergency accesses) by real clients; an analyst's view."
     );
     let started = std::time::Instant::now();
-    let refused = population::play(hub, 0, citizens, 0, today).await?;
+    let clients = population::Clients::of_dev_dir(hub.addr, &hub.dir).await?;
+    let refused = population::play(&clients, 0, citizens, 0, today).await?;
     println!(
         "  written in {:.1} s{}",
         started.elapsed().as_secs_f64(),
@@ -571,7 +574,7 @@ pub async fn run_with(citizens: usize) -> anyhow::Result<()> {
     print_timeline(&events);
 
     drop((ward, social, job, addiction));
-    indicators(&hub, today, citizens).await?;
+    indicators(&hub, citizens).await?;
     hub.stop().await?;
     println!("\nThe hub shut down cleanly; every acknowledged event was on disk before its OK.");
     Ok(())

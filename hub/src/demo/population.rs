@@ -5,8 +5,12 @@
 //! regions, and then the indicator table an analyst gets from it.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use anyhow::Context;
 use chrono::{Duration, NaiveDate};
 use futures::StreamExt;
 use rand::rngs::StdRng;
@@ -15,8 +19,9 @@ use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
 
 use super::{current_version, milestone, reason_of};
-use crate::client::{PlanClient, added_id};
-use crate::embedded::EmbeddedHub;
+use crate::client::{PlanClient, Professional, added_id, connect, plan_client};
+use crate::embedded::{EmbeddedHub, read_identity};
+use crate::identity::Minter;
 
 /// How many citizens the demo's population has.
 pub const CITIZENS: usize = 2000;
@@ -31,10 +36,26 @@ const ACTORS: [(&str, &str, &str); 6] = [
     ("kbh-misbrugsbehandling", "cfm-3307", "ADDICTION_COUNSELLOR"),
 ];
 
+/// A client per acting organisation, and the professional it acts as.
 #[derive(Clone)]
-struct Clients(HashMap<&'static str, (PlanClient, &'static str)>);
+pub struct Clients(HashMap<&'static str, (PlanClient, &'static str)>);
 
 impl Clients {
+    /// Clients of the development PKI and identity providers in `dir`
+    /// (`samplan dev-pki`), for the hub at `addr`.
+    pub async fn of_dev_dir(addr: SocketAddr, dir: &Path) -> anyhow::Result<Self> {
+        let ca =
+            std::fs::read_to_string(dir.join("ca.pem")).with_context(|| format!("reading {}/ca.pem", dir.display()))?;
+        let mut clients = HashMap::new();
+        for (organisation, professional, role) in ACTORS {
+            let channel = connect(addr, &ca, &read_identity(dir, organisation)?).await?;
+            let minter = Arc::new(Minter::from_dev_dir(dir, organisation)?);
+            let client = plan_client(channel, Professional::signed(minter, professional, role)?);
+            clients.insert(organisation, (client, professional));
+        }
+        Ok(Self(clients))
+    }
+
     fn of(&self, organisation: &str) -> (PlanClient, &'static str) {
         self.0[organisation].clone()
     }
@@ -124,17 +145,12 @@ fn synthetic_cpr(index: usize) -> String {
 /// flows, 32 at a time, each history drawn from `seed` and its number; says
 /// how many histories a refusal cut short (none, when all is well).
 pub async fn play(
-    hub: &EmbeddedHub,
+    clients: &Clients,
     first: usize,
     citizens: usize,
     seed: u64,
     today: NaiveDate,
 ) -> anyhow::Result<usize> {
-    let mut clients = HashMap::new();
-    for (organisation, professional, role) in ACTORS {
-        clients.insert(organisation, (hub.plan_client(organisation, professional, role).await?, professional));
-    }
-    let clients = Clients(clients);
     let refused = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     futures::stream::iter(first..first + citizens)
