@@ -129,8 +129,15 @@ impl EmergencyGrant {
         })
     }
 
+    /// Whether the grant lets `actor` read at `now`: the same professional
+    /// of the same organisation, still in a role that may use emergency
+    /// access (the same staff id asserted as an auditor or analyst reads
+    /// nothing through it), before it expires.
     pub fn holds_for(&self, actor: &Actor, now: Timestamp) -> bool {
-        self.organisation == actor.organisation && self.professional == actor.professional && now < self.expires_at
+        self.organisation == actor.organisation
+            && self.professional == actor.professional
+            && actor.role.is_authorised_health_professional()
+            && now < self.expires_at
     }
 }
 

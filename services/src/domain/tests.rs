@@ -545,6 +545,11 @@ fn emergency_access_reads_everything_until_it_expires() {
     assert_eq!(reason(policy::view(&plan, &stranger, hours(24)).expect_err("expired")), "PLAN_NOT_FOUND");
     let colleague = Actor { professional: prof("p-2"), ..stranger.clone() };
     assert!(policy::view(&plan, &colleague, hours(1)).is_err(), "the grant is personal");
+    // The same staff id asserted in a role that reads no plan reads nothing through it.
+    for role in [ProfessionalRole::Analyst, ProfessionalRole::Auditor, ProfessionalRole::Secretary] {
+        let other_hat = Actor { role, ..stranger.clone() };
+        assert!(policy::view(&plan, &other_hat, hours(1)).is_err(), "{role:?} reads nothing by the grant");
+    }
 }
 
 #[test]
