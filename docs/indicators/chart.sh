@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Makes the README's indicator chart the way an analyst would: a development hub,
-# a synthetic population written into it, the indicators exported as CSV by
-# `samplan indicators`, charted by chart.py (matplotlib). Not part of CI.
+# Makes the README's indicator chart the way an analyst would: a development
+# folder holding a synthetic population's past year (`samplan populate`), a hub
+# serving it, the indicators exported as CSV by `samplan indicators`, charted by
+# chart.py (matplotlib). Not part of CI.
 #
 #   docs/indicators/chart.sh      # writes docs/indicators/indicators.csv and assessments.png
 set -euo pipefail
@@ -13,18 +14,15 @@ trap '[ -n "$hub" ] && kill "$hub" 2>/dev/null; rm -rf "$work"' EXIT
 
 cargo build --quiet --release --bin samplan --manifest-path "$root/Cargo.toml"
 samplan="$root/target/release/samplan"
-"$samplan" dev-pki "$work" >/dev/null
-# The deadline watcher looks every second, so that clocks overdue are recorded before the export.
-printf '\n[deadlines]\ncheck_interval_ms = 1000\n' >>"$work/samplan.toml"
-"$samplan" serve --config "$work/samplan.toml" >"$work/hub.log" 2>&1 &
+"$samplan" populate "$work/dev" --citizens "${CITIZENS:-6000}"
+"$samplan" serve --config "$work/dev/samplan.toml" >"$work/hub.log" 2>&1 &
 hub=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/7443) 2>/dev/null && break; sleep 0.1; done
 
-"$samplan" populate --dev-dir "$work" --citizens "${CITIZENS:-6000}"
-sleep 3
-from=$(date -d "$(date +%Y-%m-01) -11 months" +%Y-%m)
-to=$(date +%Y-%m)
-"$samplan" indicators --dev-dir "$work" --from "$from" --to "$to" --period month --by region \
+# Every month of the past year; the last ones are pending until their quarter settles.
+from=$(date -d "$(date +%Y-%m-01) -12 months" +%Y-%m)
+to=$(date -d "$(date +%Y-%m-01) -1 month" +%Y-%m)
+"$samplan" indicators --dev-dir "$work/dev" --from "$from" --to "$to" --period month --by region \
   --indicator clock-met-assessment --indicator days-referral-to-assessment-median \
   --format csv --output "$here/indicators.csv"
 

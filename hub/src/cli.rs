@@ -61,24 +61,19 @@ enum Cmd {
     Demo,
     /// Measure durable writes/s, reads/s and latencies against an embedded hub.
     Load(crate::load::LoadOptions),
-    /// Write a synthetic population — citizens of two regions run through
-    /// the flows by the development organisations — into a running hub
-    /// served from a `dev-pki` folder, e.g. to try the indicators.
+    /// Write a development folder (as `dev-pki` does) whose store holds a
+    /// synthetic population: citizens of two regions run through the flows
+    /// over the past year, each event recorded on its day. Serve it with
+    /// `samplan serve --config DIR/samplan.toml`, e.g. to try the indicators.
     Populate {
-        /// The folder `dev-pki` wrote (the hub serves its samplan.toml).
-        #[arg(long, value_name = "DIR")]
-        dev_dir: PathBuf,
-        /// The hub's gRPC address.
-        #[arg(long, default_value = "127.0.0.1:7443")]
-        hub: std::net::SocketAddr,
+        /// The folder to write (absent or empty).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
         #[arg(long, default_value_t = 2000)]
         citizens: usize,
         /// Draws other histories.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// The first citizen's number: another run from a higher one adds citizens.
-        #[arg(long, default_value_t = 0)]
-        first: usize,
     },
     /// Export a running hub's indicators (aggregates, small counts
     /// suppressed) as CSV or JSON, as an analyst (role ANALYST).
@@ -154,17 +149,7 @@ pub fn main() -> anyhow::Result<()> {
                 crate::load::run(options).await
             }
             Cmd::Indicators(options) => crate::indicators::export(options).await,
-            Cmd::Populate { dev_dir, hub, citizens, seed, first } => {
-                let clients = crate::demo::population::Clients::of_dev_dir(hub, &dev_dir).await?;
-                let today = samplan_services::domain::Timestamp::now().date();
-                let started = std::time::Instant::now();
-                let cut = crate::demo::population::play(&clients, first, citizens, seed, today).await?;
-                println!(
-                    "{citizens} citizens written in {:.1} s; {cut} histories cut short by a refusal",
-                    started.elapsed().as_secs_f64()
-                );
-                Ok(())
-            }
+            Cmd::Populate { dir, citizens, seed } => populate(&dir, citizens, seed).await,
             Cmd::Verify { config } => verify(&load(&config)?).await.map(drop),
             Cmd::Backup { config } => crate::backup::run(&load(&config)?).await,
             Cmd::Restore { config, from } => crate::backup::restore(&load(&config)?, &from).await.map(drop),
@@ -239,4 +224,23 @@ pub(crate) async fn check(store: &Store) -> anyhow::Result<VerifyReport> {
     anyhow::ensure!(report.problems.is_empty(), "{} problem(s) found", report.problems.len());
     println!("ok: gap-free, every plan equals a replay of its log, the audit chain and its checkpoint hold");
     Ok(report)
+}
+
+/// `samplan populate`: a development folder with a synthetic population.
+async fn populate(dir: &std::path::Path, citizens: usize, seed: u64) -> anyhow::Result<()> {
+    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        anyhow::bail!("{} is not empty: populate writes a new development folder", dir.display());
+    }
+    let (hub, clock) = crate::demo::population::hub(dir).await?;
+    let today = samplan_services::domain::Timestamp::now().date();
+    println!("writing {citizens} synthetic citizens' past year into {} …", dir.display());
+    let started = std::time::Instant::now();
+    let cut = crate::demo::population::play(&hub, &clock, (0, citizens), seed, today).await?;
+    hub.stop().await?;
+    println!(
+        "done in {:.1} s ({cut} histories cut short by a refusal); serve it with: samplan serve --config {}",
+        started.elapsed().as_secs_f64(),
+        dir.join("samplan.toml").display()
+    );
+    Ok(())
 }

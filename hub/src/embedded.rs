@@ -90,6 +90,11 @@ impl EmbeddedHub {
         Self::serve(dir, pki, None).await
     }
 
+    /// [`EmbeddedHub::start_with`], telling the time by `clock`.
+    pub async fn start_with_at(dir: &Path, pki: Pki, clock: Clock) -> anyhow::Result<Self> {
+        Self::serve(dir, pki, Some(clock)).await
+    }
+
     async fn serve(dir: &Path, pki: Pki, clock: Option<Clock>) -> anyhow::Result<Self> {
         let config = Config::load(&dir.join("samplan.toml"), |_| None)?;
         let listener = TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;

@@ -143,7 +143,17 @@ pub async fn export(options: ExportOptions) -> anyhow::Result<()> {
         "asking {} for indicators {}..{} by {:?}, per {:?}",
         options.hub, options.from, options.to, options.by, options.period
     );
-    let answer = client.query_indicators(options.request()).await.map_err(explain)?.into_inner();
+    let answer = loop {
+        match client.query_indicators(options.request()).await {
+            // After a start the hub counts its log first: say how far, and wait.
+            Err(status) if counting(&status).is_some() => {
+                let (counted, of) = counting(&status).unwrap_or_default();
+                eprintln!("the hub is counting its log for the indicators ({counted} of {of} events); waiting");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            answered => break answered.map_err(explain)?.into_inner(),
+        }
+    };
     let text = match options.format {
         Format::Csv => csv(&answer),
         Format::Json => json(&answer)?,
@@ -152,15 +162,26 @@ pub async fn export(options: ExportOptions) -> anyhow::Result<()> {
         Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?,
         None => std::io::stdout().write_all(text.as_bytes())?,
     }
-    let suppressed = answer.values.iter().filter(|v| v.suppression != pb::Suppression::None as i32).count();
+    let count = |s: pb::Suppression| answer.values.iter().filter(|v| v.suppression == s as i32).count();
     eprintln!(
-        "{} values ({suppressed} suppressed: counts below {}) as of log position {}{}",
+        "{} values ({} suppressed: counts below {} or what would give one away; {} pending: not settled yet, {} month(s) after their quarter) as of log position {}{}",
         answer.values.len(),
+        count(pb::Suppression::Suppressed),
         answer.min_count,
+        count(pb::Suppression::Pending),
+        answer.settle_months,
         answer.log_position,
         options.output.as_ref().map(|p| format!(", written to {}", p.display())).unwrap_or_default()
     );
     Ok(())
+}
+
+/// How far the hub has counted its log, if that is why it refused.
+fn counting(status: &tonic::Status) -> Option<(String, String)> {
+    use tonic_types::StatusExt;
+    let info = status.get_details_error_info()?;
+    let get = |key: &str| info.metadata.get(key).cloned().unwrap_or_default();
+    (info.reason == "INDICATORS_COUNTING").then(|| (get("counted"), get("of")))
 }
 
 /// A refusal as an analyst can act on it: the status, and each field the hub named.
@@ -253,6 +274,7 @@ pub fn json(answer: &pb::QueryIndicatorsResponse) -> anyhow::Result<String> {
     let document = serde_json::json!({
         "log_position": answer.log_position,
         "min_count": answer.min_count,
+        "settle_months": answer.settle_months,
         "values": values,
     });
     Ok(serde_json::to_string_pretty(&document)? + "\n")
@@ -277,20 +299,21 @@ mod tests {
                 value: None,
                 numerator: None,
                 denominator: None,
-                suppression: pb::Suppression::Complementary as i32,
+                suppression: pb::Suppression::Suppressed as i32,
             }],
             log_position: 7,
             min_count: 5,
+            settle_months: 1,
         };
         let text = csv(&answer);
         assert_eq!(
             text.lines().nth(1),
             Some(
-                "clock-met-assessment,SHARE,2026-Q1,2026-01-01,2026-03-31,ORGANISATION,kbh,\"Københavns Kommune, \"\"Social\"\"\",,,,COMPLEMENTARY"
+                "clock-met-assessment,SHARE,2026-Q1,2026-01-01,2026-03-31,ORGANISATION,kbh,\"Københavns Kommune, \"\"Social\"\"\",,,,SUPPRESSED"
             )
         );
         let parsed: serde_json::Value = serde_json::from_str(&json(&answer).expect("json")).expect("parses");
-        assert_eq!(parsed["values"][0]["suppression"], "COMPLEMENTARY");
+        assert_eq!(parsed["values"][0]["suppression"], "SUPPRESSED");
         assert!(parsed["values"][0]["value"].is_null());
     }
 }

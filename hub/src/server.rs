@@ -126,6 +126,7 @@ pub async fn serve_store(
             catalogue: Arc::new(Catalogue::standard()),
             geography: Arc::new(crate::config::geography(&config.organisations)?),
             min_count: config.indicators.min_count,
+            settle_months: config.indicators.settle_months,
         });
     }
     let services = api.behind_edge(limits.max_request_bytes, limits.max_header_bytes);

@@ -177,12 +177,13 @@ impl TestHub {
     }
 
     /// Stops the hub gracefully and starts it again on the same
-    /// configuration and store (its folder, its PostgreSQL cluster).
-    pub async fn restart(self) -> anyhow::Result<Self> {
+    /// configuration and store (its folder, its PostgreSQL cluster),
+    /// telling the time by `clock`.
+    pub async fn restart_at(self, clock: samplan_services::store::Clock) -> anyhow::Result<Self> {
         let Self { hub, postgres, dir } = self;
         let (pki, folder) = (hub.pki.try_clone()?, hub.dir.clone());
         hub.stop().await?;
-        let hub = EmbeddedHub::start_with(&folder, pki).await?;
+        let hub = EmbeddedHub::start_with_at(&folder, pki, clock).await?;
         Ok(Self { hub, postgres, dir })
     }
 

@@ -1,16 +1,17 @@
 //! Indicators through the real gRPC stack, on both engines: an analyst reads
-//! aggregates (suppressed where small, with their complements), nobody else
-//! does, the analyst reads no plan, bad queries get field details, every
-//! query is audited; and the projection a hub serves — followed live, and
-//! rebuilt after a restart — equals a recount of its log.
+//! aggregates (suppressed where small, with their complements; a period only
+//! once settled), nobody else does, the analyst reads no plan, bad queries
+//! get field details, every query is audited; and the projection a hub
+//! serves — followed live, and rebuilt after a restart — equals a recount of
+//! its log. The hub's clock is moved, so that each event is recorded on its day.
 
 use chrono::{Datelike, Duration, NaiveDate};
 use samplan_hub::client::IndicatorClient;
-use samplan_hub::demo::population::{Clients, play};
+use samplan_hub::demo::population::{SimulatedClock, play};
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
 use samplan_services::domain::Purpose;
-use samplan_services::indicators::{Catalogue, Granularity, Grouping, Month, Projection, Query, answer};
+use samplan_services::indicators::{Catalogue, Granularity, Grouping, Month, Projection, Query, Rules, answer};
 use samplan_tests::*;
 use tonic::Code;
 
@@ -18,12 +19,12 @@ type TestResult = anyhow::Result<()>;
 
 const AARHUS_WARD: &str = "psykiatri-aarhus";
 
-/// The first day of the quarter before the current one (in Danish dates): wholly past.
-fn last_quarter() -> NaiveDate {
+/// The first day of a quarter that has settled (ended, and a month more
+/// passed): the one five months ago.
+fn settled_quarter() -> NaiveDate {
     let today: NaiveDate = hub_date(0).parse().expect("date");
-    let this = NaiveDate::from_ymd_opt(today.year(), today.month0() / 3 * 3 + 1, 1).expect("quarter");
-    let before = this - Duration::days(1);
-    NaiveDate::from_ymd_opt(before.year(), before.month0() / 3 * 3 + 1, 1).expect("quarter")
+    let back = today - Duration::days(153);
+    NaiveDate::from_ymd_opt(back.year(), back.month0() / 3 * 3 + 1, 1).expect("quarter")
 }
 
 fn milestone(kind: pb::MilestoneKind, on: NaiveDate) -> Command {
@@ -35,30 +36,31 @@ fn milestone(kind: pb::MilestoneKind, on: NaiveDate) -> Command {
 }
 
 /// `organisation`'s ward refers `count` citizens on `referred` and assesses
-/// `in_time` of them 10 days later, the rest 35 days later (after the 30-day deadline).
+/// `in_time` of them 10 days later, the rest 35 days later (after the 30-day
+/// deadline), each recorded on its day (the hub's clock is `clock`).
 async fn assessments(
     t: &TestHub,
+    clock: &SimulatedClock,
     organisation: &str,
     first_cpr: u32,
-    count: u32,
-    in_time: u32,
+    (count, in_time): (u32, u32),
     referred: NaiveDate,
 ) -> TestResult {
     let mut ward = t.hub.plan_client(organisation, "aut-1", "PHYSICIAN").await?;
+    let mut plans = Vec::new();
+    clock.set(referred);
     for i in 0..count {
         let cpr = format!("0101{:02}{:04}", 50 + i % 40, first_cpr + i);
         let (name, version) = create_plan(&mut ward, &cpr).await?;
-        let version =
-            apply(&mut ward, &name, version, milestone(pb::MilestoneKind::ReferredForAssessment, referred)).await?;
-        let wait = if i < in_time { 10 } else { 35 };
-        apply(
-            &mut ward,
-            &name,
-            version,
-            milestone(pb::MilestoneKind::AssessmentCompleted, referred + Duration::days(wait)),
-        )
-        .await?;
+        let referral = milestone(pb::MilestoneKind::ReferredForAssessment, referred);
+        plans.push((name.clone(), apply(&mut ward, &name, version, referral).await?));
     }
+    for (i, (name, version)) in plans.into_iter().enumerate() {
+        let assessed = referred + Duration::days(if (i as u32) < in_time { 10 } else { 35 });
+        clock.set(assessed);
+        apply_retrying(&mut ward, &name, version, milestone(pb::MilestoneKind::AssessmentCompleted, assessed)).await?;
+    }
+    clock.release();
     Ok(())
 }
 
@@ -76,8 +78,6 @@ fn query(
         grouping: grouping as i32,
     }
 }
-
-/// The analyst's answer, once the hub has counted its log.
 async fn ask(
     analyst: &mut IndicatorClient,
     request: pb::QueryIndicatorsRequest,
@@ -91,43 +91,37 @@ async fn ask(
         }
     }
 }
-
-/// (group, numerator, denominator, suppression) of each value.
 fn cells(answer: &pb::QueryIndicatorsResponse) -> Vec<(String, Option<i64>, Option<i64>, i32)> {
     answer.values.iter().map(|v| (v.group_id.clone(), v.numerator, v.denominator, v.suppression)).collect()
 }
 
 on_both_engines! {
     async fn an_analyst_reads_suppressed_aggregates_and_nothing_else() -> TestResult {
-        let t = TestHub::start().await?;
-        let quarter = last_quarter();
+        let clock = SimulatedClock::default();
+        let t = TestHub::start_at(clock.clock()).await?;
+        let quarter = settled_quarter();
         let end = quarter + Duration::days(62);
-        // 16 assessments in Copenhagen, 10 in time.
-        assessments(&t, WARD, 1000, 16, 10, quarter).await?;
+        // Copenhagen assesses 16, 10 in time; Aarhus 2, 1 in time.
+        assessments(&t, &clock, WARD, 1000, (16, 10), quarter + Duration::days(3)).await?;
+        assessments(&t, &clock, AARHUS_WARD, 2000, (2, 1), quarter + Duration::days(3)).await?;
         let mut analyst = t.hub.indicator_client(WARD, "analyst-1").await?;
         use pb::{IndicatorGrouping as By, PeriodGranularity as Per};
-        let none = pb::Suppression::None as i32;
-        let country = ask(&mut analyst, query(quarter, end, Per::Quarter, By::Country)).await?;
-        assert_eq!(cells(&country), vec![("DK".into(), Some(10), Some(16), none)]);
-        assert_eq!(country.values[0].value, Some(0.625));
-        assert_eq!(country.min_count, 5);
-
-        // Aarhus assesses 2, one in time: too few. Its cell is suppressed, and so is
-        // Copenhagen's, from which the country's total would give Aarhus away.
-        assessments(&t, AARHUS_WARD, 2000, 2, 1, quarter).await?;
-        let regions = ask(&mut analyst, query(quarter, end, Per::Quarter, By::Region)).await?;
-        let by_region: Vec<_> = cells(&regions).into_iter().filter(|c| c.0.starts_with("Region")).collect();
-        assert_eq!(
-            by_region,
-            vec![
-                ("Region Hovedstaden".into(), None, None, pb::Suppression::Complementary as i32),
-                ("Region Midtjylland".into(), None, None, pb::Suppression::SmallCount as i32),
-            ]
-        );
+        let (none, suppressed) = (pb::Suppression::None as i32, pb::Suppression::Suppressed as i32);
         let country = ask(&mut analyst, query(quarter, end, Per::Quarter, By::Country)).await?;
         assert_eq!(cells(&country), vec![("DK".into(), Some(11), Some(18), none)]);
+        assert_eq!(country.values[0].value, Some(11.0 / 18.0));
+        assert_eq!((country.min_count, country.settle_months), (5, 1));
+        // Aarhus's cell is too small, and Copenhagen's would give it away with the country's total.
+        let regions = ask(&mut analyst, query(quarter, end, Per::Quarter, By::Region)).await?;
+        let by_region: Vec<_> = cells(&regions).into_iter().filter(|c| c.0.starts_with("Region")).collect();
+        let expected = [("Region Hovedstaden", suppressed), ("Region Midtjylland", suppressed)];
+        assert_eq!(by_region, expected.map(|(r, s)| (r.to_owned(), None, None, s)).to_vec());
+        // A period not yet settled is pending: released once, it never changes.
+        let today: NaiveDate = hub_date(0).parse()?;
+        let pending = ask(&mut analyst, query(today, today, Per::Month, By::Country)).await?;
+        assert_eq!(cells(&pending), vec![("DK".into(), None, None, pb::Suppression::Pending as i32)]);
         // Nothing in any answer names a citizen or a plan.
-        let text = format!("{:?}{:?}", regions, country);
+        let text = format!("{regions:?}{country:?}");
         assert!(!text.contains("plans/") && !text.contains("0101"), "{text}");
 
         // Others may not; the analyst reads and joins no plan.
@@ -137,20 +131,24 @@ on_both_engines! {
             samplan_hub::client::connect(t.hub.addr, &t.hub.pki.ca_pem, &t.hub.identity(WARD)?).await?,
             t.hub.professional(WARD, "aut-4471", "PHYSICIAN")?,
         );
-        let refused = ward_physician.query_indicators(tagged(query(quarter, end, Per::Quarter, By::Country), "physician-asks")).await.expect_err("refused");
-        assert_eq!((refused.code(), error_info(&refused).map(|i| i.0)), (Code::PermissionDenied, Some("ANALYSTS_ONLY".into())));
+        let asked = tagged(query(quarter, end, Per::Quarter, By::Country), "physician-asks");
+        let refused = ward_physician.query_indicators(asked).await.expect_err("refused");
+        assert_eq!(refused.code(), Code::PermissionDenied);
+        assert_eq!(error_info(&refused).map(|i| i.0), Some("ANALYSTS_ONLY".into()));
         assert_eq!(denied_reason(&t.hub, "physician-asks").await?, "ANALYSTS_ONLY");
         let mut as_planner = t.hub.plan_client(WARD, "analyst-1", "ANALYST").await?;
-        let refused = as_planner.create_plan(pb::CreatePlanRequest { cpr: CPR.into(), request_id: String::new(), reason: "x".into() }).await.expect_err("refused");
+        let create = pb::CreatePlanRequest { cpr: CPR.into(), request_id: String::new(), reason: "x".into() };
+        let refused = as_planner.create_plan(create).await.expect_err("refused");
         assert_eq!(error_info(&refused).map(|i| i.0), Some("ANALYST_JOINS_NO_PLAN".into()));
-        let lookup = as_planner.lookup_plan(pb::LookupPlanRequest { cpr: "0101501000".into() }).await.expect_err("refused");
-        assert_eq!(lookup.code(), Code::NotFound);
-        let refused = as_planner.subscribe_plan_events(pb::SubscribePlanEventsRequest { after_position: 0 }).await.expect_err("refused");
+        let lookup = pb::LookupPlanRequest { cpr: "0101501000".into() };
+        assert_eq!(as_planner.lookup_plan(lookup).await.expect_err("refused").code(), Code::NotFound);
+        let subscribe = pb::SubscribePlanEventsRequest { after_position: 0 };
+        let refused = as_planner.subscribe_plan_events(subscribe).await.expect_err("refused");
         assert_eq!(error_info(&refused).map(|i| i.0), Some("ROLE_READS_NO_PLANS".into()));
 
         // Bad queries name each field that is wrong, and write nothing.
         let bad = pb::QueryIndicatorsRequest {
-            indicator_ids: vec!["clock-met-assessment".into(), "no-such-indicator".into()],
+            indicator_ids: vec!["clock-met-assessment".into(), "no-such-indicator".into(), "clock-met-assessment".into()],
             from_month: "2026-13".into(),
             to_month: "2026-06".into(),
             granularity: 0,
@@ -159,7 +157,7 @@ on_both_engines! {
         let refused = analyst.query_indicators(bad).await.expect_err("refused");
         assert_eq!(refused.code(), Code::InvalidArgument);
         let fields = field_violations(&refused);
-        for field in ["indicator_ids[1]", "from_month", "granularity", "grouping"] {
+        for field in ["indicator_ids[1]", "indicator_ids[2]", "from_month", "granularity", "grouping"] {
             assert!(fields.contains_key(field), "{field} in {fields:?}");
         }
         let month = query(quarter, quarter, Per::Quarter, By::Country);
@@ -170,29 +168,29 @@ on_both_engines! {
         analyst.query_indicators(tagged(query(quarter, end, Per::Quarter, By::Region), "analyst-asks")).await?;
         let audit = audit_by_correlation(&t.hub).await?;
         let entry = &audit["analyst-asks"];
-        assert_eq!(entry.purpose, Purpose::Statistics);
-        assert_eq!(entry.plan, None);
+        assert_eq!((entry.purpose, entry.plan), (Purpose::Statistics, None));
         assert!(entry.categories.is_empty());
         assert_eq!(entry.legal_ground, samplan_services::grpc::STATISTICS_GROUND);
-        let asked = format!("from={} to={} granularity=quarter grouping=Region indicators=clock-met-assessment", quarter.format("%Y-%m"), end.format("%Y-%m"));
+        let (from, to) = (quarter.format("%Y-%m"), end.format("%Y-%m"));
+        let asked = format!("from={from} to={to} granularity=quarter grouping=Region indicators=clock-met-assessment");
         assert_eq!(entry.action, format!("QueryIndicators {asked}"));
         t.stop().await
     }
 
     async fn what_a_hub_serves_equals_a_recount_of_its_log_across_restarts() -> TestResult {
-        let t = TestHub::start().await?;
+        let clock = SimulatedClock::default();
+        let t = TestHub::start_at(clock.clock()).await?;
         let today: NaiveDate = hub_date(0).parse()?;
         let seed: u64 = rand::random();
-        // Histories drawn at random (the demo's population), written while the projection follows.
-        let clients = Clients::of_dev_dir(t.hub.addr, &t.hub.dir).await?;
-        let cut = play(&clients, 0, 60, seed, today).await?;
+        // Histories drawn at random (the demo's population) over the past
+        // year, written while the projection follows.
+        let cut = play(&t.hub, &clock, (0, 60), seed, today).await?;
         anyhow::ensure!(cut == 0, "seed {seed}: {cut} histories refused");
         let t = compare(t, seed).await?;
         // A restart counts the log again; then it follows new events.
-        let t = t.restart().await?;
+        let t = t.restart_at(clock.clock()).await?;
         let t = compare(t, seed).await?;
-        let clients = Clients::of_dev_dir(t.hub.addr, &t.hub.dir).await?;
-        let cut = play(&clients, 60, 60, seed, today).await?;
+        let cut = play(&t.hub, &clock, (60, 60), seed, today).await?;
         anyhow::ensure!(cut == 0, "seed {seed}: {cut} histories refused");
         let t = compare(t, seed).await?;
         t.stop().await
@@ -227,7 +225,8 @@ async fn compare(t: TestHub, seed: u64) -> anyhow::Result<TestHub> {
             anyhow::ensure!(counted.len() as u64 == served.log_position, "the log has a gap");
             let recount = Projection::fold(counted);
             let asked = Query { indicators: vec![], from: Month::of(from), to: Month::of(to), granularity, grouping };
-            let expected: Vec<pb::IndicatorValue> = answer(recount.cells(), &catalogue, &geography, &asked, 5)
+            let rules = Rules { threshold: 5, settle_months: 1, today: Month::of(today) };
+            let expected: Vec<pb::IndicatorValue> = answer(recount.cells(), &catalogue, &geography, &asked, rules)
                 .rows
                 .into_iter()
                 .map(|row| samplan_services::convert::indicator_value(row, granularity))

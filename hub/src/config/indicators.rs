@@ -22,12 +22,22 @@ pub struct IndicatorConfig {
     /// cell they could be recomputed from. At least 5.
     #[serde(default = "least")]
     pub min_count: u32,
+    /// How many months after its end a period is released: its flows count
+    /// what was recorded by then (late registrations included), and a
+    /// released value never changes (so answers cannot be compared over
+    /// time to find who was added). 0 to 12.
+    #[serde(default = "one")]
+    pub settle_months: u32,
 }
 
 impl Default for IndicatorConfig {
     fn default() -> Self {
-        Self { enabled: true, min_count: LEAST_MIN_COUNT }
+        Self { enabled: true, min_count: LEAST_MIN_COUNT, settle_months: 1 }
     }
+}
+
+fn one() -> u32 {
+    1
 }
 
 fn yes() -> bool {
@@ -42,6 +52,9 @@ impl IndicatorConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         if !(LEAST_MIN_COUNT..=1000).contains(&self.min_count) {
             bail!("indicators.min_count must be between {LEAST_MIN_COUNT} and 1000");
+        }
+        if self.settle_months > 12 {
+            bail!("indicators.settle_months must be between 0 and 12");
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ use samplan_proto::v1::change_plan_request::Command;
 mod access;
 mod citizen;
 mod discharge;
+mod indicator_table;
 mod indsatsplan;
 pub mod population;
 mod print;
@@ -104,31 +105,6 @@ impl Story {
     fn id(&self, item: &str) -> anyhow::Result<String> {
         self.ids.get(item).cloned().with_context(|| format!("the story has not added {item}"))
     }
-}
-
-/// The last chapter: a synthetic population through the flows, and its indicators.
-async fn indicators(hub: &EmbeddedHub, citizens: usize) -> anyhow::Result<()> {
-    // The hub's own date: Danish.
-    let today = samplan_services::domain::Timestamp::now().date();
-    println!(
-        "\n11. Indicators: {citizens} synthetic citizens of two regions run through the flows (referrals and waits, \
-         discharges, dual diagnoses, handovers, consents, emergency accesses) by real clients; an analyst's view."
-    );
-    let started = std::time::Instant::now();
-    let clients = population::Clients::of_dev_dir(hub.addr, &hub.dir).await?;
-    let refused = population::play(&clients, 0, citizens, 0, today).await?;
-    println!(
-        "  written in {:.1} s{}",
-        started.elapsed().as_secs_f64(),
-        if refused == 0 {
-            String::new()
-        } else {
-            format!("; {refused} citizens' histories were cut short by a refusal")
-        }
-    );
-    // The deadline watcher records the clocks that went overdue (it looks every second here).
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    population::print_indicators(hub, today).await
 }
 
 /// The stable reason of a refusal, from its `ErrorInfo`.
@@ -574,9 +550,9 @@ pub async fn run_with(citizens: usize) -> anyhow::Result<()> {
     print_timeline(&events);
 
     drop((ward, social, job, addiction));
-    indicators(&hub, citizens).await?;
     hub.stop().await?;
     println!("\nThe hub shut down cleanly; every acknowledged event was on disk before its OK.");
+    indicator_table::chapter(citizens).await?;
     Ok(())
 }
 

@@ -1,27 +1,26 @@
-//! The demo's last chapter: a synthetic population run through the flows —
-//! referrals, assessments and treatment with realistic waits, discharges,
-//! dual diagnoses with their indsatsplan, contact persons handed over,
-//! consents withdrawn, emergency accesses — by the organisations of two
-//! regions, and then the indicator table an analyst gets from it.
+//! A synthetic population for the indicators: citizens of two regions run
+//! through the flows — referrals, assessments and treatment with realistic
+//! waits, discharges, dual diagnoses with their indsatsplan, contact
+//! persons handed over, consents withdrawn, emergency accesses — by the
+//! development organisations, day by day over the past year, on a hub whose
+//! clock the population moves (so that each event is recorded on its day).
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
-use anyhow::Context;
 use chrono::{Duration, NaiveDate};
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
+use samplan_services::domain::Timestamp;
 
 use super::{current_version, milestone, reason_of};
-use crate::client::{PlanClient, Professional, added_id, connect, plan_client};
-use crate::embedded::{EmbeddedHub, read_identity};
-use crate::identity::Minter;
+use crate::client::{PlanClient, added_id};
+use crate::embedded::EmbeddedHub;
 
 /// How many citizens the demo's population has.
 pub const CITIZENS: usize = 2000;
@@ -36,29 +35,101 @@ const ACTORS: [(&str, &str, &str); 6] = [
     ("kbh-misbrugsbehandling", "cfm-3307", "ADDICTION_COUNSELLOR"),
 ];
 
-/// A client per acting organisation, and the professional it acts as.
+/// A hub's clock that the population moves: noon (UTC) of the day it plays.
+#[derive(Clone, Default)]
+pub struct SimulatedClock(Arc<AtomicI64>);
+
+impl SimulatedClock {
+    pub fn clock(&self) -> samplan_services::store::Clock {
+        let now = self.0.clone();
+        Arc::new(move || match now.load(Ordering::Relaxed) {
+            0 => Timestamp::now(),
+            micros => Timestamp(micros),
+        })
+    }
+
+    pub fn set(&self, day: NaiveDate) {
+        let noon = day.and_hms_opt(12, 0, 0).map_or(0, |t| t.and_utc().timestamp_micros());
+        self.0.store(noon, Ordering::Relaxed);
+    }
+
+    /// Back to the wall clock.
+    pub fn release(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+}
+
+/// A development hub in `dir` (a fresh PKI and configuration, as `dev-pki`
+/// writes them) whose clock the population moves.
+pub async fn hub(dir: &Path) -> anyhow::Result<(EmbeddedHub, SimulatedClock)> {
+    let clock = SimulatedClock::default();
+    // The deadline watcher looks every 200 ms: the days pass quickly.
+    let hub = EmbeddedHub::start_configured_at(dir, "[deadlines]\ncheck_interval_ms = 200\n", clock.clock()).await?;
+    Ok((hub, clock))
+}
+
+/// One thing an organisation does for a citizen.
 #[derive(Clone)]
-pub struct Clients(HashMap<&'static str, (PlanClient, &'static str)>);
+enum Step {
+    Create(&'static str),
+    Change(&'static str, Command),
+    /// A consent the citizen will withdraw (a `RecordConsent` command).
+    Consent(&'static str, Command),
+    /// Withdraws the consent the citizen's last consent step recorded.
+    WithdrawConsent(&'static str),
+    Emergency(&'static str),
+}
 
-impl Clients {
-    /// Clients of the development PKI and identity providers in `dir`
-    /// (`samplan dev-pki`), for the hub at `addr`.
-    pub async fn of_dev_dir(addr: SocketAddr, dir: &Path) -> anyhow::Result<Self> {
-        let ca =
-            std::fs::read_to_string(dir.join("ca.pem")).with_context(|| format!("reading {}/ca.pem", dir.display()))?;
-        let mut clients = HashMap::new();
-        for (organisation, professional, role) in ACTORS {
-            let channel = connect(addr, &ca, &read_identity(dir, organisation)?).await?;
-            let minter = Arc::new(Minter::from_dev_dir(dir, organisation)?);
-            let client = plan_client(channel, Professional::signed(minter, professional, role)?);
-            clients.insert(organisation, (client, professional));
+/// A citizen's history: what happens on which day, in order.
+type History = Vec<(NaiveDate, Step)>;
+
+/// Plays the histories of `citizens` synthetic citizens (numbered from
+/// `first`), drawn from `seed`, day by day from a year before `today` to
+/// `today`, moving `clock`; says how many histories a refusal cut short
+/// (none, when all is well).
+pub async fn play(
+    hub: &EmbeddedHub,
+    clock: &SimulatedClock,
+    (first, citizens): (usize, usize),
+    seed: u64,
+    today: NaiveDate,
+) -> anyhow::Result<usize> {
+    let mut clients = HashMap::new();
+    for (organisation, professional, role) in ACTORS {
+        clients.insert(organisation, (hub.plan_client(organisation, professional, role).await?, professional));
+    }
+    let mut days: BTreeMap<NaiveDate, Vec<(usize, Vec<Step>)>> = BTreeMap::new();
+    for index in first..first + citizens {
+        let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ index as u64);
+        let mut by_day: BTreeMap<NaiveDate, Vec<Step>> = BTreeMap::new();
+        for (day, step) in history(&mut rng, today).into_iter().filter(|(day, _)| *day <= today) {
+            by_day.entry(day).or_default().push(step);
         }
-        Ok(Self(clients))
+        for (day, steps) in by_day {
+            days.entry(day).or_default().push((index, steps));
+        }
     }
-
-    fn of(&self, organisation: &str) -> (PlanClient, &'static str) {
-        self.0[organisation].clone()
+    let refused = AtomicUsize::new(0);
+    let mut plans: HashMap<usize, Citizen> = HashMap::new();
+    for (day, todo) in days {
+        clock.set(day);
+        let work = todo.into_iter().map(|(index, steps)| {
+            let citizen = plans.remove(&index).unwrap_or_else(|| Citizen::new(index, &clients));
+            citizen.play(steps)
+        });
+        let done: Vec<Citizen> = futures::stream::iter(work).buffer_unordered(32).collect().await;
+        for mut citizen in done {
+            if let Some(why) = citizen.refused.as_deref()
+                && !std::mem::replace(&mut citizen.reported, true)
+                && refused.fetch_add(1, Ordering::Relaxed) == 0
+            {
+                eprintln!("  (a change was refused: {why})");
+            }
+            plans.insert(citizen.index, citizen);
+        }
     }
+    clock.release();
+    Ok(refused.into_inner())
 }
 
 /// One synthetic citizen's plan, as the organisations write it.
@@ -68,10 +139,71 @@ struct Citizen {
     /// The version each organisation last saw.
     versions: HashMap<&'static str, u64>,
     sent: u32,
-    clients: Clients,
+    consent: Option<String>,
+    clients: HashMap<&'static str, (PlanClient, &'static str)>,
+    /// Why the history stopped, if it did.
+    refused: Option<String>,
+    /// Whether that was said already.
+    reported: bool,
 }
 
 impl Citizen {
+    fn new(index: usize, clients: &HashMap<&'static str, (PlanClient, &'static str)>) -> Self {
+        let clients = clients.clone();
+        let versions = HashMap::new();
+        Self { index, plan: String::new(), versions, sent: 0, consent: None, clients, refused: None, reported: false }
+    }
+
+    async fn play(mut self, steps: Vec<Step>) -> Self {
+        for step in steps {
+            if self.refused.is_some() {
+                break;
+            }
+            if let Err(status) = self.step(step).await {
+                self.refused = Some(format!("{:?} {}: {}", status.code(), reason_of(&status), status.message()));
+            }
+        }
+        self
+    }
+
+    async fn step(&mut self, step: Step) -> Result<(), tonic::Status> {
+        match step {
+            Step::Create(organisation) => {
+                let (mut client, _) = self.clients[organisation].clone();
+                let request = pb::CreatePlanRequest {
+                    cpr: synthetic_cpr(self.index),
+                    request_id: format!("population-{}", self.index),
+                    reason: "henvist".into(),
+                };
+                let plan = client.create_plan(request).await?.into_inner().plan;
+                let plan = plan.ok_or_else(|| tonic::Status::internal("no plan"))?;
+                (self.plan, self.versions) = (plan.name, HashMap::from([(organisation, plan.version)]));
+            }
+            Step::Change(organisation, command) => drop(self.change(organisation, command).await?),
+            Step::Consent(organisation, command) => {
+                let response = self.change(organisation, command).await?;
+                self.consent = added_id(&response).ok();
+            }
+            Step::WithdrawConsent(organisation) => {
+                if let Some(consent_id) = self.consent.take() {
+                    let reason = "borgeren ønsker det ikke længere".into();
+                    self.change(organisation, Command::WithdrawConsent(pb::WithdrawConsent { consent_id, reason }))
+                        .await?;
+                }
+            }
+            Step::Emergency(organisation) => {
+                let (mut client, _) = self.clients[organisation].clone();
+                let request = pb::RequestEmergencyAccessRequest {
+                    cpr: synthetic_cpr(self.index),
+                    justification: "akut indlagt, bevidstløs, behov for medicinliste".into(),
+                    request_id: format!("population-{}-emergency", self.index),
+                };
+                client.request_emergency_access(request).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Sends `command` as `organisation`, on the version it last saw and, if
     /// that was stale, once more on the current one.
     async fn change(
@@ -79,7 +211,7 @@ impl Citizen {
         organisation: &'static str,
         command: Command,
     ) -> Result<pb::ChangePlanResponse, tonic::Status> {
-        let (mut client, _) = self.clients.of(organisation);
+        let (mut client, _) = self.clients[organisation].clone();
         loop {
             self.sent += 1;
             let request = pb::ChangePlanRequest {
@@ -105,403 +237,241 @@ impl Citizen {
             }
         }
     }
-
-    /// `by` invites `organisation` onto the care team, naming the ground.
-    async fn invite(
-        &mut self,
-        by: &'static str,
-        organisation: &'static str,
-        role: pb::ProfessionalRole,
-        ground: &str,
-        today: &str,
-    ) -> Result<(), tonic::Status> {
-        let professional = self.clients.of(organisation).1;
-        self.change(
-            by,
-            Command::AddCareTeamMember(pb::AddCareTeamMember {
-                organisation_id: organisation.into(),
-                professional_id: professional.into(),
-                role: role as i32,
-                start_date: today.into(),
-                end_date: String::new(),
-                ground: ground.into(),
-            }),
-        )
-        .await
-        .map(drop)
-    }
 }
 
-/// A synthetic CPR number for the `index`th citizen: a real date of birth
-/// (1950–1999), never anyone's number on purpose, distinct per index.
+/// A synthetic eCPR replacement number for the `index`th citizen (letters in
+/// positions 8–9): never a real person's CPR number, distinct per index.
 fn synthetic_cpr(index: usize) -> String {
     let day = 1 + index % 28;
     let month = 1 + (index / 28) % 12;
     let year = 50 + (index / 336) % 50;
-    format!("{day:02}{month:02}{year:02}{}{:03}", 1 + index % 3, index % 1000)
+    let letters = |n: usize| char::from(b'A' + (n % 26) as u8);
+    format!(
+        "{day:02}{month:02}{year:02}{}{}{}{}",
+        index / 16800 % 10,
+        letters(index / 26 % 26),
+        letters(index),
+        index % 10
+    )
 }
 
-/// Runs `citizens` synthetic citizens (numbered from `first`) through the
-/// flows, 32 at a time, each history drawn from `seed` and its number; says
-/// how many histories a refusal cut short (none, when all is well).
-pub async fn play(
-    clients: &Clients,
-    first: usize,
-    citizens: usize,
-    seed: u64,
-    today: NaiveDate,
-) -> anyhow::Result<usize> {
-    let refused = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    futures::stream::iter(first..first + citizens)
-        .for_each_concurrent(32, |index| {
-            let (clients, refused, done) = (clients.clone(), &refused, &done);
-            async move {
-                // The first refusal is shown: the demo's population should meet none.
-                if let Err(status) = citizen(index, seed, clients, today).await
-                    && refused.fetch_add(1, Ordering::Relaxed) == 0
-                {
-                    eprintln!(
-                        "  (a change was refused: {:?} {}: {})",
-                        status.code(),
-                        reason_of(&status),
-                        status.message()
-                    );
-                }
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 500 == 0 {
-                    println!("  {n} of {citizens} citizens written");
-                }
-            }
-        })
-        .await;
-    Ok(refused.into_inner())
+fn date(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
 }
 
-/// One citizen's history, drawn from a generator seeded by `index`.
-async fn citizen(index: usize, seed: u64, clients: Clients, today: NaiveDate) -> Result<(), tonic::Status> {
-    use pb::MilestoneKind as M;
-    let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ index as u64);
-    let day = |date: NaiveDate| date.format("%Y-%m-%d").to_string();
-    let capital = rng.random_bool(0.6);
-    let (ward, social) = if capital {
+/// The regions' organisations: (ward, social services).
+fn organisations(capital: bool) -> (&'static str, &'static str) {
+    if capital {
         ("psykiatri-amager", "kbh-socialforvaltning")
     } else {
         ("psykiatri-aarhus", "aarhus-socialforvaltning")
-    };
-    let psychiatric = rng.random_bool(0.75);
-    let creator = if psychiatric { ward } else { social };
-    let cpr = synthetic_cpr(index);
-    let (mut client, professional) = clients.of(creator);
-    let created = client
-        .create_plan(pb::CreatePlanRequest {
-            cpr: cpr.clone(),
-            request_id: format!("population-{index}"),
-            reason: "henvist".into(),
-        })
-        .await?
-        .into_inner();
-    let plan = created.plan.ok_or_else(|| tonic::Status::internal("no plan"))?;
-    let mut c =
-        Citizen { index, plan: plan.name, versions: HashMap::from([(creator, plan.version)]), sent: 0, clients };
-    let now = day(today);
-    let contact = |organisation: &str, professional: &str| {
-        Command::AssignContactPerson(pb::AssignContactPerson {
-            organisation_id: organisation.into(),
-            professional_id: professional.into(),
-        })
-    };
-    c.change(creator, contact(creator, professional)).await?;
-    c.change(creator, Command::ActivatePlan(pb::ActivatePlan {})).await?;
-    let take =
-        |section: pb::SectionKind| Command::TakeSectionOwnership(pb::TakeSectionOwnership { section: section as i32 });
-    let activity = |section: pb::SectionKind, legal: pb::LegalPlanType, professional: &str| {
-        Command::AddActivity(pb::AddActivity {
-            section: section as i32,
-            title: "indsats".into(),
-            legal_plan_type: legal as i32,
-            responsible_professional_id: professional.into(),
-            start_date: now.clone(),
-            end_date: String::new(),
-            goal_ids: Vec::new(),
-        })
-    };
-
-    if psychiatric {
-        c.change(ward, take(pb::SectionKind::Psychiatry)).await?;
-        c.change(ward, activity(pb::SectionKind::Psychiatry, pb::LegalPlanType::Behandlingsplan, professional)).await?;
-        // The referral, and the waits after it: most assessments within 30 days, some later, some not yet.
-        let referred = today - Duration::days(rng.random_range(20..=330));
-        c.change(ward, milestone(M::ReferredForAssessment, day(referred), String::new())).await?;
-        let wait = match rng.random_range(0..10) {
-            0..=6 => rng.random_range(7..=30),
-            7 | 8 => rng.random_range(31..=60),
-            _ => 400,
-        };
-        let assessed = referred + Duration::days(wait);
-        if assessed <= today {
-            let command = Command::RecordMilestone(pb::RecordMilestone {
-                milestone: M::AssessmentCompleted as i32,
-                occurred_on: day(assessed),
-                serious_illness: rng.random_bool(0.5),
-                ..Default::default()
-            });
-            c.change(ward, command).await?;
-            let treated = assessed + Duration::days(rng.random_range(5..=50));
-            if treated <= today {
-                c.change(ward, milestone(M::PsychiatricTreatmentStarted, day(treated), String::new())).await?;
-                if rng.random_bool(0.4) {
-                    discharge(&mut c, &mut rng, ward, social, capital, treated, today).await?;
-                }
-            }
-        }
-        if capital && rng.random_bool(0.25) {
-            dual_diagnosis(&mut c, &mut rng, ward, today).await?;
-        }
-        if rng.random_bool(0.08) {
-            consent_withdrawn(&mut c, &mut rng, ward, today).await?;
-        }
-        if rng.random_bool(0.03) {
-            // A physician of the other region's ward, at the emergency department.
-            let other = if capital { "psykiatri-aarhus" } else { "psykiatri-amager" };
-            let (mut client, _) = c.clients.of(other);
-            let justification = "akut indlagt, bevidstløs, behov for medicinliste".to_owned();
-            let request = pb::RequestEmergencyAccessRequest {
-                cpr,
-                justification,
-                request_id: format!("population-{index}-emergency"),
-            };
-            client.request_emergency_access(request).await?;
-        }
-    } else {
-        c.change(social, take(pb::SectionKind::Social)).await?;
-        c.change(social, activity(pb::SectionKind::Social, pb::LegalPlanType::Handleplan, c.clients.of(social).1))
-            .await?;
     }
-    Ok(())
 }
 
-/// A discharge planned after the treatment started: a network meeting called
-/// (and mostly held), the job centre on the team (in the capital) offering an
-/// udskrivningskoordinator, and the contact person often passed to social services.
-async fn discharge(
-    c: &mut Citizen,
-    rng: &mut StdRng,
-    ward: &'static str,
-    social: &'static str,
-    capital: bool,
-    treated: NaiveDate,
-    today: NaiveDate,
-) -> Result<(), tonic::Status> {
-    use pb::MilestoneKind as M;
-    let day = |date: NaiveDate| date.format("%Y-%m-%d").to_string();
-    let now = day(today);
-    let planned = treated + Duration::days(rng.random_range(0..=30)).min(today - treated);
-    let expected = planned + Duration::days(7);
-    c.change(ward, milestone(M::DischargePlanned, day(planned), day(expected))).await?;
-    // The udskrivningsaftale (psykiatriloven § 13 a) is social services' ground for the discharge.
-    let agreement = pb::AddActivity {
-        section: pb::SectionKind::Psychiatry as i32,
-        title: "udskrivningsaftale".into(),
-        legal_plan_type: pb::LegalPlanType::Udskrivningsaftale as i32,
-        responsible_professional_id: c.clients.of(ward).1.into(),
-        start_date: now.clone(),
+fn professional(organisation: &str) -> &'static str {
+    ACTORS.iter().find(|(o, _, _)| *o == organisation).map_or("", |(_, p, _)| p)
+}
+
+fn invite(organisation: &'static str, role: pb::ProfessionalRole, ground: &str, on: NaiveDate) -> Command {
+    Command::AddCareTeamMember(pb::AddCareTeamMember {
+        organisation_id: organisation.into(),
+        professional_id: professional(organisation).into(),
+        role: role as i32,
+        start_date: date(on),
+        end_date: String::new(),
+        ground: ground.into(),
+    })
+}
+
+fn activity(section: pb::SectionKind, legal: pb::LegalPlanType, organisation: &str, on: NaiveDate) -> Command {
+    Command::AddActivity(pb::AddActivity {
+        section: section as i32,
+        title: "indsats".into(),
+        legal_plan_type: legal as i32,
+        responsible_professional_id: professional(organisation).into(),
+        start_date: date(on),
         end_date: String::new(),
         goal_ids: Vec::new(),
+    })
+}
+
+fn take(section: pb::SectionKind) -> Command {
+    Command::TakeSectionOwnership(pb::TakeSectionOwnership { section: section as i32 })
+}
+
+/// One citizen's history, drawn from `rng`: a plan created on the day of the
+/// referral (or social services' first contact) some time in the past year.
+fn history(rng: &mut StdRng, today: NaiveDate) -> History {
+    use pb::MilestoneKind as M;
+    let capital = rng.random_bool(0.6);
+    let (ward, social) = organisations(capital);
+    let psychiatric = rng.random_bool(0.75);
+    let creator = if psychiatric { ward } else { social };
+    let start = today - Duration::days(rng.random_range(20..=360));
+    let contact =
+        pb::AssignContactPerson { organisation_id: creator.into(), professional_id: professional(creator).into() };
+    let mut steps = vec![
+        (start, Step::Create(creator)),
+        (start, Step::Change(creator, Command::AssignContactPerson(contact))),
+        (start, Step::Change(creator, Command::ActivatePlan(pb::ActivatePlan {}))),
+    ];
+    if !psychiatric {
+        steps.push((start, Step::Change(social, take(pb::SectionKind::Social))));
+        steps.push((
+            start,
+            Step::Change(social, activity(pb::SectionKind::Social, pb::LegalPlanType::Handleplan, social, start)),
+        ));
+        return steps;
+    }
+    steps.push((start, Step::Change(ward, take(pb::SectionKind::Psychiatry))));
+    steps.push((
+        start,
+        Step::Change(ward, activity(pb::SectionKind::Psychiatry, pb::LegalPlanType::Behandlingsplan, ward, start)),
+    ));
+    steps.push((start, Step::Change(ward, milestone(M::ReferredForAssessment, date(start), String::new()))));
+    // Most assessments within the 30 days, some later, a few not yet.
+    let wait = match rng.random_range(0..10) {
+        0..=6 => rng.random_range(7..=30),
+        7 | 8 => rng.random_range(31..=60),
+        _ => 400,
     };
-    c.change(ward, Command::AddActivity(agreement)).await?;
-    c.invite(ward, social, pb::ProfessionalRole::SocialWorker, "udskrivningsaftale, psykiatriloven § 13 a", &now)
-        .await?;
+    let assessed = start + Duration::days(wait);
+    let serious = rng.random_bool(0.5);
+    let assessment = pb::RecordMilestone {
+        milestone: M::AssessmentCompleted as i32,
+        occurred_on: date(assessed),
+        serious_illness: serious,
+        ..Default::default()
+    };
+    steps.push((assessed, Step::Change(ward, Command::RecordMilestone(assessment))));
+    let treated = assessed + Duration::days(rng.random_range(5..=50));
+    steps.push((treated, Step::Change(ward, milestone(M::PsychiatricTreatmentStarted, date(treated), String::new()))));
+    if rng.random_bool(0.4) {
+        let planned = treated + Duration::days(rng.random_range(0..=30));
+        discharge(rng, &mut steps, capital, planned);
+    }
+    if capital && rng.random_bool(0.25) {
+        let referred = start + Duration::days(rng.random_range(0..=60));
+        dual_diagnosis(rng, &mut steps, ward, referred);
+    }
+    if rng.random_bool(0.08) {
+        let given = start + Duration::days(rng.random_range(0..=30));
+        consent_withdrawn(rng, &mut steps, ward, given);
+    }
+    if rng.random_bool(0.03) {
+        // A physician of the other region's ward, at the emergency department.
+        let other = organisations(!capital).0;
+        steps.push((start + Duration::days(rng.random_range(1..=200)), Step::Emergency(other)));
+    }
+    steps.sort_by_key(|(day, _)| *day);
+    steps
+}
+
+/// A discharge planned on `planned`: the udskrivningsaftale (social
+/// services' ground), the job centre on the team in the capital under the
+/// citizen's consent (mostly offering an udskrivningskoordinator), a
+/// network meeting called (and mostly held in time), the contact person
+/// often passed to social services at the discharge a week later.
+fn discharge(rng: &mut StdRng, steps: &mut History, capital: bool, planned: NaiveDate) {
+    use pb::MilestoneKind as M;
+    let (ward, social) = organisations(capital);
+    let expected = planned + Duration::days(7);
+    let mut on = |day: NaiveDate, organisation: &'static str, command: Command| {
+        steps.push((day, Step::Change(organisation, command)));
+    };
+    on(planned, ward, milestone(M::DischargePlanned, date(planned), date(expected)));
+    on(planned, ward, activity(pb::SectionKind::Psychiatry, pb::LegalPlanType::Udskrivningsaftale, ward, planned));
+    on(
+        planned,
+        ward,
+        invite(social, pb::ProfessionalRole::SocialWorker, "udskrivningsaftale, psykiatriloven § 13 a", planned),
+    );
     if capital && rng.random_bool(0.6) {
-        // The job centre hears of the discharge under the citizen's consent, which the ward records.
         let consent = pb::RecordConsent {
             recipient_organisation_id: "jobcenter-kbh".into(),
             categories: vec![pb::DataCategory::DischargeCoordination as i32],
             given_by: pb::ConsentGiver::Citizen as i32,
             form: pb::ConsentForm::Oral as i32,
-            given_on: now.clone(),
+            given_on: date(planned),
             valid_until: String::new(),
             purpose: "udskrivningskoordinator".into(),
             document_reference: String::new(),
         };
-        c.change(ward, Command::RecordConsent(consent)).await?;
-        c.invite(ward, "jobcenter-kbh", pb::ProfessionalRole::JobConsultant, "borgerens samtykke", &now).await?;
+        on(planned, ward, Command::RecordConsent(consent));
+        on(planned, ward, invite("jobcenter-kbh", pb::ProfessionalRole::JobConsultant, "borgerens samtykke", planned));
         if rng.random_bool(0.65) {
             let offer = pb::OfferDischargeCoordinator {
                 mentor_professional_id: "mentor-31".into(),
-                start_date: day(planned),
-                end_date: day(planned + Duration::days(190)),
+                start_date: date(planned + Duration::days(1)),
+                end_date: date(planned + Duration::days(191)),
             };
-            c.change("jobcenter-kbh", Command::OfferDischargeCoordinator(offer)).await?;
+            on(planned + Duration::days(1), "jobcenter-kbh", Command::OfferDischargeCoordinator(offer));
         }
     }
-    let called = rng.random_bool(0.6);
-    if called {
-        c.change(social, Command::RequestNetworkMeeting(pb::RequestNetworkMeeting { meeting_date: now.clone() }))
-            .await?;
-        if rng.random_bool(0.75) {
-            c.change(social, milestone(M::NetworkMeetingHeld, now.clone(), String::new())).await?;
+    let called = planned + Duration::days(1);
+    if rng.random_bool(0.6) {
+        let meeting = pb::RequestNetworkMeeting { meeting_date: date(called + Duration::days(2)) };
+        on(called, social, Command::RequestNetworkMeeting(meeting));
+        if rng.random_bool(0.8) {
+            // Within the 5 working days mostly; now and then later.
+            let held = called + Duration::days(if rng.random_bool(0.85) { 2 } else { 12 });
+            on(held, social, milestone(M::NetworkMeetingHeld, date(held), String::new()));
         }
     }
+    let discharged = expected + Duration::days(rng.random_range(0..=10));
     if rng.random_bool(0.5) {
-        let professional = c.clients.of(social).1;
         let handover = pb::HandOverContactPerson {
             from_organisation_id: ward.into(),
-            from_professional_id: c.clients.of(ward).1.into(),
+            from_professional_id: professional(ward).into(),
             to_organisation_id: social.into(),
-            to_professional_id: professional.into(),
+            to_professional_id: professional(social).into(),
             reason: "udskrevet".into(),
         };
-        c.change(ward, Command::HandOverContactPerson(handover)).await?;
+        on(discharged, ward, Command::HandOverContactPerson(handover));
     }
-    let discharged = if called { today } else { expected.min(today) };
-    c.change(ward, Command::CompleteDischarge(pb::CompleteDischarge { discharge_date: day(discharged) })).await?;
-    Ok(())
+    on(discharged, ward, Command::CompleteDischarge(pb::CompleteDischarge { discharge_date: date(discharged) }));
 }
 
-/// A citizen visiteret to integrated dual-diagnosis treatment; for half of
-/// them a koordinerende indsatsplan with the addiction service, mostly agreed.
-async fn dual_diagnosis(
-    c: &mut Citizen,
-    rng: &mut StdRng,
-    ward: &'static str,
-    today: NaiveDate,
-) -> Result<(), tonic::Status> {
+/// A citizen visiteret to integrated dual-diagnosis treatment on `on`; for
+/// half of them a koordinerende indsatsplan with the addiction service,
+/// mostly signed by both sides and accepted.
+fn dual_diagnosis(rng: &mut StdRng, steps: &mut History, ward: &'static str, on: NaiveDate) {
     use pb::MilestoneKind as M;
-    let day = |date: NaiveDate| date.format("%Y-%m-%d").to_string();
-    let now = day(today);
-    c.change(ward, milestone(M::ReferredForDualDiagnosisTreatment, now.clone(), String::new())).await?;
-    if rng.random_bool(0.5) {
-        return Ok(());
-    }
     let addiction = "kbh-misbrugsbehandling";
-    let ground = "koordinerende indsatsplan, med borgerens samtykke";
-    c.invite(ward, addiction, pb::ProfessionalRole::AddictionCounsellor, ground, &now).await?;
-    let take = pb::TakeSectionOwnership { section: pb::SectionKind::Addiction as i32 };
-    c.change(addiction, Command::TakeSectionOwnership(take)).await?;
-    let start = pb::StartIndsatsplan { next_meeting_date: day(today + Duration::days(60)) };
-    c.change(ward, Command::StartIndsatsplan(start)).await?;
-    if rng.random_bool(0.7) {
-        c.change(ward, Command::SignIndsatsplan(pb::SignIndsatsplan { version: 1 })).await?;
-        c.change(addiction, Command::SignIndsatsplan(pb::SignIndsatsplan { version: 1 })).await?;
-        c.change(ward, Command::AcceptIndsatsplan(pb::AcceptIndsatsplan { version: 1 })).await?;
+    steps.push((on, Step::Change(ward, milestone(M::ReferredForDualDiagnosisTreatment, date(on), String::new()))));
+    if rng.random_bool(0.5) {
+        return;
     }
-    Ok(())
+    let ground = "koordinerende indsatsplan, med borgerens samtykke";
+    let started = on + Duration::days(rng.random_range(1..=20));
+    let start = pb::StartIndsatsplan { next_meeting_date: date(started + Duration::days(60)) };
+    let mut then = |day: NaiveDate, organisation: &'static str, command: Command| {
+        steps.push((day, Step::Change(organisation, command)));
+    };
+    then(started, ward, invite(addiction, pb::ProfessionalRole::AddictionCounsellor, ground, started));
+    then(started, addiction, take(pb::SectionKind::Addiction));
+    then(started, ward, Command::StartIndsatsplan(start));
+    if rng.random_bool(0.7) {
+        let signed = started + Duration::days(rng.random_range(1..=30));
+        then(signed, ward, Command::SignIndsatsplan(pb::SignIndsatsplan { version: 1 }));
+        then(signed, addiction, Command::SignIndsatsplan(pb::SignIndsatsplan { version: 1 }));
+        then(signed, ward, Command::AcceptIndsatsplan(pb::AcceptIndsatsplan { version: 1 }));
+    }
 }
 
-/// The ward records the citizen's consent that the job centre may know of the
-/// treatment; the citizen withdraws it later.
-async fn consent_withdrawn(
-    c: &mut Citizen,
-    rng: &mut StdRng,
-    ward: &'static str,
-    today: NaiveDate,
-) -> Result<(), tonic::Status> {
-    let given = today - Duration::days(rng.random_range(30..=200));
+/// The ward records on `given` the citizen's consent that the job centre
+/// may know of the treatment; the citizen withdraws it some weeks later.
+fn consent_withdrawn(rng: &mut StdRng, steps: &mut History, ward: &'static str, given: NaiveDate) {
     let consent = pb::RecordConsent {
         recipient_organisation_id: "jobcenter-kbh".into(),
         categories: vec![pb::DataCategory::Psychiatric as i32],
         given_by: pb::ConsentGiver::Citizen as i32,
         form: pb::ConsentForm::Oral as i32,
-        given_on: given.format("%Y-%m-%d").to_string(),
+        given_on: date(given),
         valid_until: String::new(),
         purpose: "afklaring af beskæftigelse".into(),
         document_reference: String::new(),
     };
-    let recorded = c.change(ward, Command::RecordConsent(consent)).await?;
-    let consent_id = added_id(&recorded).map_err(|e| tonic::Status::internal(e.to_string()))?;
-    c.change(
-        ward,
-        Command::WithdrawConsent(pb::WithdrawConsent {
-            consent_id, reason: "borgeren ønsker det ikke længere".into()
-        }),
-    )
-    .await?;
-    Ok(())
-}
-
-/// The indicators the demo prints, with a short label.
-const SHOWN: [(&str, &str); 10] = [
-    ("clock-met-assessment", "assessed within deadline"),
-    ("days-referral-to-assessment-median", "days to assessment, median"),
-    ("days-referral-to-assessment-p90", "days to assessment, p90"),
-    ("days-referral-to-treatment-median", "days to treatment, median"),
-    ("discharge-network-meeting-in-time", "network meeting in time"),
-    ("discharge-coordinator-offered", "udskrivningskoordinator offered"),
-    ("dual-diagnosis-indsatsplan-agreed", "dual diagnosis: plan agreed"),
-    ("contact-persons-per-citizen", "contact persons / citizen (12 mo)"),
-    ("legal-plans-per-citizen", "legal plans / citizen"),
-    ("emergency-accesses-per-1000-plans", "emergency accesses / 1,000 plans"),
-];
-
-/// Prints the indicators of the last four quarters, country-wide, and this
-/// quarter by region, as an analyst of the ward reads them.
-pub async fn print_indicators(hub: &EmbeddedHub, today: NaiveDate) -> anyhow::Result<()> {
-    use chrono::Datelike;
-    let mut analyst = hub.indicator_client("psykiatri-amager", "analyst-1").await?;
-    let quarter_start = |date: NaiveDate| NaiveDate::from_ymd_opt(date.year(), (date.month0() / 3) * 3 + 1, 1);
-    let this_quarter = quarter_start(today).unwrap_or(today);
-    let first = quarter_start(this_quarter - Duration::days(270)).unwrap_or(this_quarter);
-    let month = |date: NaiveDate| date.format("%Y-%m").to_string();
-    let last = this_quarter + Duration::days(62);
-    let ask = |from: NaiveDate, grouping: pb::IndicatorGrouping| pb::QueryIndicatorsRequest {
-        indicator_ids: SHOWN.iter().map(|(id, _)| (*id).to_owned()).collect(),
-        from_month: month(from),
-        to_month: month(last),
-        granularity: pb::PeriodGranularity::Quarter as i32,
-        grouping: grouping as i32,
-    };
-    // Until the hub has counted its log (it does so after every start).
-    let country = loop {
-        match analyst.query_indicators(ask(first, pb::IndicatorGrouping::Country)).await {
-            Err(status) if reason_of(&status) == "INDICATORS_COUNTING" => {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            answer => break answer?.into_inner(),
-        }
-    };
-    let regions = analyst.query_indicators(ask(this_quarter, pb::IndicatorGrouping::Region)).await?.into_inner();
-    let periods: std::collections::BTreeSet<&str> = country.values.iter().map(|v| v.period.as_str()).collect();
-    // The citizen portal is in no region: its column would be empty.
-    let names: std::collections::BTreeSet<&str> =
-        regions.values.iter().map(|v| v.group_name.as_str()).filter(|n| n.starts_with("Region ")).collect();
-    print!("  {:<34}", "Denmark");
-    periods.iter().for_each(|p| print!("{p:>10}"));
-    names.iter().for_each(|n| print!("  {:>22}", short_region(n)));
-    println!();
-    for (id, label) in SHOWN {
-        print!("  {label:<34}");
-        for period in &periods {
-            let value = country.values.iter().find(|v| v.indicator_id == id && v.period == *period);
-            print!("{:>10}", value.map(shown).unwrap_or_default());
-        }
-        for name in &names {
-            let value = regions.values.iter().find(|v| v.indicator_id == id && v.group_name == *name);
-            print!("  {:>22}", value.map(shown).unwrap_or_default());
-        }
-        println!();
-    }
-    println!(
-        "  (shares as %; \"<{0}\" a count below {0}, \"(c)\" suppressed with it; \"-\" nothing to count, as of log position {1}.\n   \
-         Stocks stand at each quarter's end as the hub had recorded them: this population was recorded today, so they start this quarter.)",
-        country.min_count, country.log_position
-    );
-    Ok(())
-}
-
-fn short_region(name: &str) -> String {
-    format!("{} (this Q)", name.trim_start_matches("Region "))
-}
-
-/// A value as the table shows it.
-fn shown(v: &pb::IndicatorValue) -> String {
-    match (pb::Suppression::try_from(v.suppression), v.value) {
-        (Ok(pb::Suppression::SmallCount), _) => "<5".into(),
-        (Ok(pb::Suppression::Complementary), _) => "(c)".into(),
-        (_, None) => "-".into(),
-        (_, Some(x)) if v.unit == pb::IndicatorUnit::Share as i32 => format!("{:.0}%", 100.0 * x),
-        (_, Some(x)) if v.unit == pb::IndicatorUnit::Per1000Plans as i32 => format!("{x:.1}"),
-        (_, Some(x)) if v.unit == pb::IndicatorUnit::PerCitizen as i32 => format!("{x:.2}"),
-        (_, Some(x)) => format!("{x:.0}"),
-    }
+    steps.push((given, Step::Consent(ward, Command::RecordConsent(consent))));
+    steps.push((given + Duration::days(rng.random_range(20..=120)), Step::WithdrawConsent(ward)));
 }

@@ -19,9 +19,14 @@ pub fn indicator_query(
     let mut violation = |field: String, description: String| {
         violations.push(FieldViolation { field: field.into(), description: description.into() });
     };
-    for (i, id) in request.indicator_ids.iter().enumerate() {
+    if request.indicator_ids.len() > catalogue.indicators().len() {
+        violation("indicator_ids".into(), "names more indicators than the catalogue has".into());
+    }
+    for (i, id) in request.indicator_ids.iter().enumerate().take(catalogue.indicators().len() + 1) {
         if catalogue.get(id).is_none() {
             violation(format!("indicator_ids[{i}]"), "names no indicator of the catalogue (ListIndicators)".into());
+        } else if request.indicator_ids[..i].contains(id) {
+            violation(format!("indicator_ids[{i}]"), "names an indicator already asked for".into());
         }
     }
     let from = month(&request.from_month);
@@ -51,8 +56,7 @@ pub fn indicator_query(
     let (Some(from), Some(to), Some(granularity), Some(grouping)) = (from, to, granularity, grouping) else {
         return Err(Error::InvalidRequest(violations));
     };
-    let size = granularity.months();
-    let periods = (from.0..=to.0).filter(|m| m % size == 0 && m + size - 1 <= to.0).count();
+    let periods = crate::indicators::periods(from, to, granularity).count();
     if periods == 0 {
         violation(
             "to_month".into(),
@@ -149,8 +153,8 @@ pub fn indicator_value(row: Row, granularity: Granularity) -> pb::IndicatorValue
     };
     let suppression = match row.suppression {
         Suppression::None => pb::Suppression::None,
-        Suppression::SmallCount => pb::Suppression::SmallCount,
-        Suppression::Complementary => pb::Suppression::Complementary,
+        Suppression::Suppressed => pb::Suppression::Suppressed,
+        Suppression::Pending => pb::Suppression::Pending,
     };
     pb::IndicatorValue {
         indicator_id: row.indicator,

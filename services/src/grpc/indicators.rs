@@ -10,10 +10,10 @@ use tonic::{Request, Response, Status};
 use super::PlanApi;
 use super::answer::{Answer, Disclosure, Handled};
 use crate::convert;
-use crate::domain::{Actor, Purpose, policy};
+use crate::domain::{Actor, DomainError, Purpose, policy};
 use crate::error::Error;
 use crate::indicators::feed::Progress;
-use crate::indicators::{Catalogue, Geography, Indicators, answer};
+use crate::indicators::{Catalogue, Geography, Indicators, Month, Rules, answer};
 
 /// The ground every indicator answer is disclosed on.
 pub const STATISTICS_GROUND: &str = "aggregate statistics (databeskyttelsesloven § 10, stk. 1-2): \
@@ -26,6 +26,8 @@ pub struct IndicatorDesk {
     pub geography: Arc<Geography>,
     /// The smallest count released (at least 5).
     pub min_count: u32,
+    /// How many months after its end a period is released.
+    pub settle_months: u32,
 }
 
 impl Disclosure {
@@ -43,9 +45,9 @@ impl Disclosure {
 impl PlanApi {
     fn desk(&self, actor: &Actor) -> Result<&IndicatorDesk, Error> {
         policy::may_read_indicators(actor)?;
-        self.indicators
-            .as_ref()
-            .ok_or(Error::PermissionDenied { reason: "INDICATORS_OFF", message: "this hub computes no indicators" })
+        let off =
+            || DomainError::precondition("INDICATORS_OFF", "this hub computes no indicators (indicators.enabled)");
+        self.indicators.as_ref().ok_or_else(|| off().into())
     }
 
     async fn list_indicators(&self, actor: Actor) -> Handled<pb::ListIndicatorsResponse> {
@@ -64,15 +66,25 @@ impl PlanApi {
         }
         let (indicators, catalogue, geography) =
             (desk.indicators.clone(), desk.catalogue.clone(), desk.geography.clone());
-        let (threshold, asked) = (i64::from(desk.min_count), query.clone());
+        let rules = Rules {
+            threshold: i64::from(desk.min_count),
+            settle_months: desk.settle_months,
+            today: Month::of(self.store.now().date()),
+        };
+        let asked = query.clone();
         // Releasing is arithmetic over every organisation's year: off the async workers.
         let (table, position) = tokio::task::spawn_blocking(move || {
-            indicators.read(|p| (answer(p.cells(), &catalogue, &geography, &asked, threshold), p.position()))
+            indicators.read(|p| (answer(p.cells(), &catalogue, &geography, &asked, rules), p.position()))
         })
         .await
         .map_err(|e| Error::Storage(format!("computing indicators: {e}")))?;
         let values = table.rows.into_iter().map(|row| convert::indicator_value(row, query.granularity)).collect();
-        let response = pb::QueryIndicatorsResponse { values, log_position: position, min_count: desk.min_count };
+        let response = pb::QueryIndicatorsResponse {
+            values,
+            log_position: position,
+            min_count: desk.min_count,
+            settle_months: desk.settle_months,
+        };
         Ok(Answer::disclosing(response, Disclosure::statistics(Some(convert::query_detail(&query)))))
     }
 }

@@ -141,7 +141,7 @@ fn fits(unit: Unit, measure: Measure) -> bool {
                 | M::IndsatsplanMeetingOverdue
         ),
         Unit::DaysMedian | Unit::DaysP90 => matches!(measure, M::DaysToAssessment | M::DaysToTreatment),
-        Unit::Count => matches!(measure, M::ConsentsWithdrawn | M::EmergencyAccesses | M::OpenPlans),
+        Unit::Count => matches!(measure, M::ConsentsWithdrawn | M::EmergencyAccesses),
         Unit::PerCitizen => matches!(measure, M::ContactPersons | M::LegalPlans),
         Unit::Per1000Plans => measure == M::EmergencyAccesses,
     }
@@ -161,7 +161,6 @@ fn measure(name: &str, clock: Option<&str>) -> Option<Measure> {
         ("LEGAL_PLANS", None) => Measure::LegalPlans,
         ("CONSENTS_WITHDRAWN", None) => Measure::ConsentsWithdrawn,
         ("EMERGENCY_ACCESSES", None) => Measure::EmergencyAccesses,
-        ("OPEN_PLANS", None) => Measure::OpenPlans,
         _ => return None,
     })
 }

@@ -1,6 +1,7 @@
 //! Each indicator against a hand-computed fixture: given these events, the
-//! value is exactly this. Fixtures release with a threshold of 0 (everything) so that the
-//! arithmetic shows; suppression has its own tests.
+//! value is exactly this. Fixtures release everything, long after (threshold
+//! 0, settled, see [`SETTLED`]), so that the arithmetic shows; suppression
+//! has its own tests.
 
 use super::*;
 use crate::domain::deadlines::{Milestone, StartedClock, StopReason};
@@ -9,6 +10,9 @@ use crate::domain::plan::CareTeamMember;
 use crate::domain::testkit::{actor, day, org, prof, text};
 use crate::domain::{ActivityStatus, CprKind, SectionKind};
 use crate::domain::{Actor, EventPayload, LegalPlanType, ProfessionalRole, Sector, Timestamp};
+
+/// Everything released, long after: the arithmetic shows.
+pub(super) const SETTLED: Rules = Rules { threshold: 0, settle_months: 2, today: Month(3000 * 12) };
 
 /// A hand-written log: events get their plan's next sequence and the next global position.
 #[derive(Default)]
@@ -90,7 +94,7 @@ impl Log {
     pub(super) fn answer(&self, indicator: &str, from: Month, to: Month, granularity: Granularity) -> Vec<Row> {
         let projection = Projection::fold(&self.events);
         let query = Query { indicators: vec![indicator.into()], from, to, granularity, grouping: Grouping::Country };
-        answer(projection.cells(), &Catalogue::standard(), &Geography::default(), &query, 0).rows
+        answer(projection.cells(), &Catalogue::standard(), &Geography::default(), &query, SETTLED).rows
     }
 
     /// (period, numerator, denominator) of each row.
@@ -163,12 +167,48 @@ fn a_clock_counts_once_when_decided_and_an_ended_one_not_at_all() {
     );
     log.add(5, noon(2026, 3, 25), &ward, assessed(day(2026, 3, 25), "c5"));
 
+    // 6: due 15 March, paused on 10 March and met on 20 March, still paused: in time (a paused clock does not run).
+    log.create(6, noon(2026, 3, 1), &ward);
+    log.add(6, noon(2026, 3, 1), &ward, referred("c6", day(2026, 3, 15)));
+    log.add(
+        6,
+        noon(2026, 3, 10),
+        &ward,
+        EventPayload::ClockPaused { clock_id: "c6".into(), reason: text("p"), on: day(2026, 3, 10) },
+    );
+    log.add(6, noon(2026, 3, 20), &ward, assessed(day(2026, 3, 20), "c6"));
+    // 7: due 15 March, recorded overdue, then the assessment of 14 March recorded late: in time after all.
+    log.create(7, noon(2026, 3, 1), &ward);
+    log.add(7, noon(2026, 3, 1), &ward, referred("c7", day(2026, 3, 15)));
+    log.add(
+        7,
+        noon(2026, 3, 16),
+        &ward,
+        EventPayload::ClockOverdue { clock_id: "c7".into(), due_on: day(2026, 3, 15) },
+    );
+    log.add(7, noon(2026, 3, 18), &ward, assessed(day(2026, 3, 14), "c7"));
+    // 8: due 15 March, recorded overdue, then ended (the referral withdrawn): neither met nor missed after all.
+    log.create(8, noon(2026, 3, 1), &ward);
+    log.add(8, noon(2026, 3, 1), &ward, referred("c8", day(2026, 3, 15)));
+    log.add(
+        8,
+        noon(2026, 3, 16),
+        &ward,
+        EventPayload::ClockOverdue { clock_id: "c8".into(), due_on: day(2026, 3, 15) },
+    );
+    log.add(
+        8,
+        noon(2026, 3, 17),
+        &ward,
+        EventPayload::ClockEnded { clock_id: "c8".into(), reason: StopReason::ReferralWithdrawn, on: day(2026, 3, 17) },
+    );
+
     let months = log.counts("clock-met-assessment", month(2026, 3), month(2026, 4), Granularity::Month);
-    assert_eq!(months, vec![row("2026-03", 2, 3), row("2026-04", 0, 1)]);
+    assert_eq!(months, vec![row("2026-03", 4, 5), row("2026-04", 0, 1)]);
     let quarters = log.counts("clock-met-assessment", month(2026, 1), month(2026, 6), Granularity::Quarter);
-    assert_eq!(quarters, vec![row("2026-Q1", 2, 3), row("2026-Q2", 0, 1)]);
+    assert_eq!(quarters, vec![row("2026-Q1", 4, 5), row("2026-Q2", 0, 1)]);
     let share = log.answer("clock-met-assessment", month(2026, 3), month(2026, 3), Granularity::Month)[0].value;
-    assert_eq!(share, Some(2.0 / 3.0));
+    assert_eq!(share, Some(4.0 / 5.0));
     // Another kind's indicator counts none of them.
     assert_eq!(
         log.counts("clock-met-information-duty", month(2026, 3), month(2026, 3), Granularity::Month)[0].2,
@@ -275,6 +315,7 @@ fn days_from_referral_to_assessment_and_to_treatment() {
 fn discharges_count_the_network_meeting_and_the_coordinator_offer() {
     let mut log = Log::default();
     let (ward, jobcentre) = (ward(), jobcentre());
+    let ended = |d| EventPayload::CareTeamMembershipEnded { member_id: "m-1".into(), end_date: day(2026, 3, d) };
     let planned =
         |started| milestone(Milestone::DischargePlanned { expected: day(2026, 3, 15) }, day(2026, 3, 1), started, &[]);
     let called = |id: &str| EventPayload::NetworkMeetingCalled {
@@ -308,9 +349,10 @@ fn discharges_count_the_network_meeting_and_the_coordinator_offer() {
     );
     log.add(3, noon(2026, 3, 1), &ward, planned(vec![]));
     log.add(3, noon(2026, 3, 20), &ward, completed(20));
-    // 4: no meeting called, job centre on the team, no offer.
+    // 4: no meeting called, job centre on the team (its membership ends after the discharge), no offer.
     log.create(4, noon(2026, 3, 1), &ward);
     log.add(4, noon(2026, 3, 1), &jobcentre, EventPayload::CareTeamMemberAdded(member("m-1", &jobcentre)));
+    log.add(4, noon(2026, 3, 3), &jobcentre, ended(31));
     log.add(4, noon(2026, 3, 1), &ward, planned(vec![]));
     log.add(4, noon(2026, 4, 2), &ward, completed(31));
 
@@ -470,4 +512,46 @@ fn emergency_accesses_per_thousand_open_plans() {
         values,
         vec![("2026-01".into(), Some(2), Some(4), Some(500.0)), ("2026-02".into(), Some(0), Some(3), Some(0.0))]
     );
+}
+
+#[test]
+fn a_period_is_released_once_settled_and_counts_what_was_recorded_by_then() {
+    let mut log = Log::default();
+    let ward = ward();
+    let referred = |id: &str| {
+        milestone(
+            Milestone::ReferredForAssessment,
+            day(2026, 1, 5),
+            vec![clock(id, ClockKind::Assessment, day(2026, 2, 4))],
+            &[],
+        )
+    };
+    let assessed = |on, id: &str| milestone(Milestone::AssessmentCompleted { serious: true }, on, vec![], &[id]);
+    // Assessed in January, recorded in January; and one assessed in January but recorded only in May.
+    log.create(1, noon(2026, 1, 5), &ward);
+    log.add(1, noon(2026, 1, 5), &ward, referred("a1"));
+    log.add(1, noon(2026, 1, 20), &ward, assessed(day(2026, 1, 20), "a1"));
+    log.create(2, noon(2026, 1, 5), &ward);
+    log.add(2, noon(2026, 1, 5), &ward, referred("a2"));
+    log.add(2, noon(2026, 5, 2), &ward, assessed(day(2026, 1, 21), "a2"));
+    let projection = Projection::fold(&log.events);
+    let ask = |today: Month| {
+        let query = Query {
+            indicators: vec!["clock-met-assessment".into()],
+            from: month(2026, 1),
+            to: month(2026, 3),
+            granularity: Granularity::Quarter,
+            grouping: Grouping::Country,
+        };
+        let rules = Rules { threshold: 0, settle_months: 1, today };
+        let row =
+            answer(projection.cells(), &Catalogue::standard(), &Geography::default(), &query, rules).rows.remove(0);
+        (row.suppression, row.numerator)
+    };
+    // Q1 ends in March and settles a month later: pending until May.
+    assert_eq!(ask(month(2026, 3)), (Suppression::Pending, None));
+    assert_eq!(ask(month(2026, 4)), (Suppression::Pending, None));
+    // From May on: what was recorded by the end of April, and that for ever.
+    assert_eq!(ask(month(2026, 5)), (Suppression::None, Some(1)));
+    assert_eq!(ask(month(2030, 1)), (Suppression::None, Some(1)));
 }

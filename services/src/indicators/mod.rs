@@ -14,6 +14,7 @@
 //! cells it could be recomputed from. [`catalogue`] holds the indicators'
 //! definitions as data.
 
+mod blocks;
 pub mod catalogue;
 pub mod feed;
 pub mod release;
@@ -32,7 +33,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{ClockKind, Date, OrganisationId, PlanId, RecordedEvent};
 pub use catalogue::{Catalogue, Indicator, Unit};
 pub use feed::Indicators;
-pub use release::{Geography, Granularity, Group, Grouping, Place, Query, Row, Suppression, Table, answer};
+pub use release::{
+    Geography, Granularity, Group, Grouping, Place, Query, Row, Rules, Suppression, Table, answer, periods,
+};
 use track::Track;
 
 /// A calendar month: `year * 12 + month - 1`.
@@ -98,15 +101,36 @@ pub enum Measure {
     /// Plans with a contact person in the 12 months up to a month's end
     /// (`Den`) and the contact persons they had in them (`Num`).
     ContactPersons,
-    /// Open plans (`Den`) and the legal plans in use on them (`Num`).
+    /// Open plans (`Den`) and the legal plans in use on them (`Num`); the
+    /// open plans are also the per-1,000 rate's denominator.
     LegalPlans,
     ConsentsWithdrawn,
     EmergencyAccesses,
-    /// Open plans (`Num`).
-    OpenPlans,
 }
 
-/// How a measure adds up, and which of its counts are protected.
+/// Measures that share their blocks (see [`release`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Population {
+    /// The open plans and the nested stocks among them: dual-diagnosis
+    /// citizens, those with an indsatsplan, those with it agreed. Blocks
+    /// protect these sets and their differences, so that no difference of
+    /// two released counts gives a small one away.
+    Plans,
+    /// A flow, or a stock of other people (plans with a contact person in
+    /// the window), on its own.
+    Alone(Measure),
+}
+
+impl Population {
+    pub fn shape(self) -> Shape {
+        match self {
+            Self::Plans => Shape::Stock,
+            Self::Alone(measure) => measure.shape(),
+        }
+    }
+}
+
+/// How a measure adds up over a period.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
     /// Observations in the month (a month's value is its own tallies).
@@ -116,6 +140,13 @@ pub enum Shape {
 }
 
 impl Measure {
+    pub fn population(self) -> Population {
+        match self {
+            Self::LegalPlans | Self::IndsatsplanAgreed | Self::IndsatsplanMeetingOverdue => Population::Plans,
+            other => Population::Alone(other),
+        }
+    }
+
     pub fn shape(self) -> Shape {
         match self {
             Self::ClockMetInTime(_)
@@ -125,11 +156,9 @@ impl Measure {
             | Self::CoordinatorOffered
             | Self::ConsentsWithdrawn
             | Self::EmergencyAccesses => Shape::Flow,
-            Self::IndsatsplanAgreed
-            | Self::IndsatsplanMeetingOverdue
-            | Self::ContactPersons
-            | Self::LegalPlans
-            | Self::OpenPlans => Shape::Stock,
+            Self::IndsatsplanAgreed | Self::IndsatsplanMeetingOverdue | Self::ContactPersons | Self::LegalPlans => {
+                Shape::Stock
+            }
         }
     }
 }
@@ -151,13 +180,17 @@ pub const MAX_DAYS: u16 = 3650;
 pub struct Tally {
     pub measure: Measure,
     pub series: Series,
+    /// The month it counts in.
     pub month: Month,
+    /// The month the hub recorded the event (a period counts what was
+    /// recorded by the time it settled).
+    pub recorded: Month,
     pub organisation: OrganisationId,
     pub delta: i64,
 }
 
-/// Where a measure's tally is kept.
-pub type CellKey = (Month, OrganisationId, Series);
+/// Where a measure's tally is kept: the month it counts in, the month it was recorded.
+pub type CellKey = (Month, Month, OrganisationId, Series);
 
 /// Every measure's tallies (zeros dropped, so equal logs give equal cells).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -166,7 +199,7 @@ pub struct Cells(BTreeMap<Measure, BTreeMap<CellKey, i64>>);
 impl Cells {
     pub fn add(&mut self, tally: Tally) {
         let cells = self.0.entry(tally.measure).or_default();
-        let key = (tally.month, tally.organisation, tally.series);
+        let key = (tally.month, tally.recorded, tally.organisation, tally.series);
         let value = cells.entry(key.clone()).or_insert(0);
         *value += tally.delta;
         if *value == 0 {
@@ -180,6 +213,11 @@ impl Cells {
     /// The tallies of `measure`, in month order.
     pub fn of(&self, measure: Measure) -> impl Iterator<Item = (&CellKey, i64)> {
         self.0.get(&measure).into_iter().flatten().map(|(k, v)| (k, *v))
+    }
+
+    /// The measures with tallies.
+    pub fn measures(&self) -> impl Iterator<Item = Measure> + '_ {
+        self.0.keys().copied()
     }
 
     /// How many tallies are kept.

@@ -1,24 +1,32 @@
 //! What may be released of the tallies: aggregates by period and by
 //! region, municipality or organisation, with small counts suppressed.
 //!
-//! Every released cell is a sum of *finest cells* (a month and an
-//! organisation; for a stock, an organisation at one month's end). Before
-//! answering, the finest cells of a whole year (a stock: of one month's end)
-//! and every organisation are grouped into *blocks* whose protected counts
-//! (a share's numerator and its complement, the number of observations of a
-//! distribution, a count) are each at least the threshold, merging a small
-//! block with its nearest neighbour in the hierarchy (month → quarter →
-//! year, then organisation → municipality → region → country). A cell is
-//! released only if it is exactly a union of blocks. Any count that can be
-//! computed from released cells — alone, within one answer or across any
-//! number of answers — is then a sum of whole blocks, so it is 0 or at
-//! least the threshold: the blocks depend on the tallies only, never on the
-//! query. Finest cells with nothing in them belong to no block.
+//! The hub takes *finest cells* — a flow's observations per month and
+//! organisation within one quarter; the stocks per organisation at one
+//! month's end, every stock measure together (they all count open plans or
+//! subsets of them) — and groups them into *blocks* whose protected counts
+//! (a share's numerator and its complement, the observations behind a
+//! median, a count; and the difference of two nested stocks) are each 0 or
+//! at least the threshold, merging a small block with the smallest one near
+//! it (its month → the quarter, then organisation → municipality → region →
+//! country). A cell is released only if it is exactly a union of blocks.
+//!
+//! A period is released only once it has *settled*: ended (a flow's month:
+//! its quarter ended), and `settle_months` more have passed. A flow counts
+//! what was recorded by then, so a released value never changes, and
+//! neither do its blocks. Any
+//! count that can be computed from released cells — alone, within one
+//! answer, across answers of any query at any time, across the indicators
+//! of a population — is then a sum of whole blocks: 0 or at least the
+//! threshold. Finest cells with nothing in them belong to no block, and a
+//! suppressed cell does not say why (a "below 5" label next to an "at
+//! least 5" one could pin a count down).
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::blocks::{Cell, Geo, Tallies, Time, Tree, Universe};
 use super::catalogue::{Catalogue, Indicator, Unit as ValueUnit};
-use super::{Cells, Measure, Month, Series, Shape};
+use super::{Cells, Measure, Month, Population, Shape};
 use crate::domain::OrganisationId;
 
 /// Where an organisation is, for grouping.
@@ -35,7 +43,7 @@ pub const UNREGISTERED: &str = "unregistered";
 /// Every organisation's place.
 #[derive(Clone, Debug, Default)]
 pub struct Geography {
-    places: BTreeMap<OrganisationId, Place>,
+    pub(super) places: BTreeMap<OrganisationId, Place>,
 }
 
 impl Geography {
@@ -126,11 +134,30 @@ pub struct Query {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Suppression {
     None,
-    /// A count in the cell is below the threshold.
-    SmallCount,
-    /// The cell's counts are large enough, but a small count elsewhere could
-    /// be recomputed from it.
-    Complementary,
+    /// A count in the cell is below the threshold, or could be recomputed
+    /// from it (which of the two, it does not say).
+    Suppressed,
+    /// The period has not settled yet.
+    Pending,
+}
+
+/// How much may be released, and when.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules {
+    /// The smallest count released.
+    pub threshold: i64,
+    /// How many months after its end a period settles: its flows count what
+    /// was recorded by then, and it is released from then on.
+    pub settle_months: u32,
+    /// The hub's current month (Danish time).
+    pub today: Month,
+}
+
+impl Rules {
+    /// Whether the period ending with `end` has settled.
+    pub fn settled(&self, end: Month) -> bool {
+        self.today.0 > end.0 + self.settle_months
+    }
 }
 
 /// A group of the answer: the country, a region, a municipality or an organisation.
@@ -161,18 +188,17 @@ pub struct Table {
     pub rows: Vec<Row>,
 }
 
-/// The answer to `query` from `cells`, releasing only counts of at least `threshold`.
-pub fn answer(cells: &Cells, catalogue: &Catalogue, geography: &Geography, query: &Query, threshold: i64) -> Table {
+/// The answer to `query` from `cells`, released by `rules`.
+pub fn answer(cells: &Cells, catalogue: &Catalogue, geography: &Geography, query: &Query, rules: Rules) -> Table {
     let tree = Tree::new(geography, cells);
-    let periods = periods(query);
     let groups = tree.groups(query.grouping);
-    let mut releases = Releases { cells, tree: &tree, threshold, flows: BTreeMap::new(), stocks: BTreeMap::new() };
+    let mut releases = Releases { cells, tree: &tree, rules, universes: BTreeMap::new() };
     let mut rows = Vec::new();
     for indicator in catalogue.indicators() {
         if !query.indicators.is_empty() && !query.indicators.contains(&indicator.id) {
             continue;
         }
-        for &start in &periods {
+        for start in periods(query.from, query.to, query.granularity) {
             for (group, node) in &groups {
                 rows.push(releases.row(indicator, start, query.granularity, group, *node));
             }
@@ -181,296 +207,52 @@ pub fn answer(cells: &Cells, catalogue: &Catalogue, geography: &Geography, query
     Table { rows }
 }
 
-/// The starts of the periods of `query`.
-fn periods(query: &Query) -> Vec<Month> {
-    let size = query.granularity.months();
-    (query.from.0..=query.to.0).filter(|m| m % size == 0 && m + size - 1 <= query.to.0).map(Month).collect()
-}
-
-/// The organisations, numbered, with their municipality and region.
-struct Tree {
-    organisations: Vec<(OrganisationId, Place)>,
-    index: BTreeMap<OrganisationId, usize>,
-    regions: Vec<String>,
-    municipalities: Vec<String>,
-    /// Per organisation: its region's and municipality's number.
-    region_of: Vec<usize>,
-    municipality_of: Vec<Option<usize>>,
-}
-
-impl Tree {
-    fn new(geography: &Geography, cells: &Cells) -> Self {
-        let mut ids: BTreeSet<OrganisationId> = geography.places.keys().cloned().collect();
-        for cells in cells.0.values() {
-            ids.extend(cells.keys().map(|(_, organisation, _)| organisation.clone()));
-        }
-        let organisations: Vec<_> = ids.into_iter().map(|id| (id.clone(), geography.place(&id))).collect();
-        let regions: Vec<String> =
-            organisations.iter().map(|(_, p)| p.region.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-        let municipalities: Vec<String> = organisations
-            .iter()
-            .filter_map(|(_, p)| p.municipality.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let position = |list: &[String], name: &str| list.iter().position(|n| n == name).unwrap_or(0);
-        let region_of = organisations.iter().map(|(_, p)| position(&regions, &p.region)).collect();
-        let municipality_of =
-            organisations.iter().map(|(_, p)| p.municipality.as_ref().map(|m| position(&municipalities, m))).collect();
-        let index = organisations.iter().enumerate().map(|(i, (id, _))| (id.clone(), i)).collect();
-        Self { organisations, index, regions, municipalities, region_of, municipality_of }
-    }
-
-    fn groups(&self, grouping: Grouping) -> Vec<(Group, Geo)> {
-        let group = |id: &str, name: &str| Group { grouping, id: id.to_owned(), name: name.to_owned() };
-        match grouping {
-            Grouping::Country => vec![(group("DK", "Denmark"), Geo::Country)],
-            Grouping::Region => self.regions.iter().enumerate().map(|(i, r)| (group(r, r), Geo::Region(i))).collect(),
-            Grouping::Municipality => {
-                self.municipalities.iter().enumerate().map(|(i, m)| (group(m, m), Geo::Municipality(i))).collect()
-            }
-            Grouping::Organisation => self
-                .organisations
-                .iter()
-                .enumerate()
-                .map(|(i, (id, place))| (group(id.as_str(), &place.name), Geo::Organisation(i)))
-                .collect(),
-        }
-    }
-
-    fn contains(&self, geo: Geo, organisation: usize) -> bool {
-        match geo {
-            Geo::Country => true,
-            Geo::Region(r) => self.region_of[organisation] == r,
-            Geo::Municipality(m) => self.municipality_of[organisation] == Some(m),
-            Geo::Organisation(o) => o == organisation,
-        }
-    }
-
-    /// The smallest node holding every one of `organisations`, and those above it.
-    fn chain(&self, organisations: &BTreeSet<usize>) -> Vec<Geo> {
-        let first = *organisations.iter().next().unwrap_or(&0);
-        let mut chain = vec![Geo::Organisation(first)];
-        if let Some(m) = self.municipality_of[first] {
-            chain.push(Geo::Municipality(m));
-        }
-        chain.push(Geo::Region(self.region_of[first]));
-        chain.push(Geo::Country);
-        let smallest = chain.iter().position(|g| organisations.iter().all(|o| self.contains(*g, *o))).unwrap_or(3);
-        chain.split_off(smallest)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Geo {
-    Country,
-    Region(usize),
-    Municipality(usize),
-    Organisation(usize),
-}
-
-/// A set of months of one year: `Month(i)`, a quarter, or the year.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Time {
-    Month(u8),
-    Quarter(u8),
-    Year,
-}
-
-impl Time {
-    fn contains(self, month: u8) -> bool {
-        match self {
-            Self::Month(m) => m == month,
-            Self::Quarter(q) => month / 3 == q,
-            Self::Year => true,
-        }
-    }
-
-    fn chain(months: &BTreeSet<u8>) -> Vec<Time> {
-        let first = *months.iter().next().unwrap_or(&0);
-        let chain = [Time::Month(first), Time::Quarter(first / 3), Time::Year];
-        let smallest = chain.iter().position(|t| months.iter().all(|m| t.contains(*m))).unwrap_or(2);
-        chain[smallest..].to_vec()
-    }
-}
-
-/// A finest cell's tallies.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct Tallies {
-    num: i64,
-    den: i64,
-    days: BTreeMap<u16, i64>,
-}
-
-impl Tallies {
-    fn add(&mut self, series: Series, value: i64) {
-        match series {
-            Series::Num => self.num += value,
-            Series::Den => self.den += value,
-            Series::Days(d) => *self.days.entry(d).or_insert(0) += value,
-        }
-    }
-
-    fn merge(&mut self, other: &Tallies) {
-        self.num += other.num;
-        self.den += other.den;
-        for (d, n) in &other.days {
-            *self.days.entry(*d).or_insert(0) += n;
-        }
-    }
-
-    fn observations(&self) -> i64 {
-        self.days.values().sum()
-    }
-}
-
-/// The counts of a measure's cell that are protected (the first `n` of
-/// the array): each must be at least the threshold, or all of them 0 (the
-/// cell holds nothing). A share's numerator *and* its complement are
-/// protected: "all of them met" is as telling as "one of them missed".
-fn protected(measure: Measure, t: &Tallies) -> ([i64; 2], usize) {
-    use Measure as M;
-    match measure {
-        M::ClockMetInTime(_)
-        | M::NetworkMeetingInTime
-        | M::CoordinatorOffered
-        | M::IndsatsplanAgreed
-        | M::IndsatsplanMeetingOverdue => ([t.num, t.den - t.num], 2),
-        M::DaysToAssessment | M::DaysToTreatment => ([t.observations(), 0], 1),
-        // The citizens, and the contact persons beyond each one's first.
-        M::ContactPersons => ([t.den, t.num - t.den], 2),
-        M::LegalPlans => ([t.den, t.num], 2),
-        M::ConsentsWithdrawn | M::EmergencyAccesses | M::OpenPlans => ([t.num, 0], 1),
-    }
-}
-
-fn is_empty(measure: Measure, t: &Tallies) -> bool {
-    let (counts, n) = protected(measure, t);
-    counts[..n].iter().all(|c| *c == 0)
-}
-
-fn is_safe(measure: Measure, t: &Tallies, threshold: i64) -> bool {
-    let (counts, n) = protected(measure, t);
-    counts[..n].iter().all(|c| *c >= threshold)
-}
-
-/// The finest cells of one year (a flow) or one month's end (a stock), and their blocks.
-struct Universe {
-    measure: Measure,
-    threshold: i64,
-    /// (month of the year, organisation, tallies), nonempty ones only.
-    cells: Vec<(u8, usize, Tallies)>,
-    block_of: Vec<usize>,
-    blocks: Vec<Block>,
-}
-
-#[derive(Clone, Debug, Default)]
-struct Block {
-    cells: Vec<usize>,
-    total: Tallies,
-    live: bool,
-    safe: bool,
-}
-
-impl Universe {
-    fn new(measure: Measure, finest: BTreeMap<(u8, usize), Tallies>, tree: &Tree, threshold: i64) -> Self {
-        let cells: Vec<_> =
-            finest.into_iter().filter(|(_, t)| !is_empty(measure, t)).map(|((m, o), t)| (m, o, t)).collect();
-        let blocks = cells
-            .iter()
-            .enumerate()
-            .map(|(i, (_, _, t))| Block {
-                cells: vec![i],
-                total: t.clone(),
-                live: true,
-                safe: is_safe(measure, t, threshold),
-            })
-            .collect();
-        let mut universe = Self { measure, threshold, block_of: (0..cells.len()).collect(), cells, blocks };
-        universe.merge_small(tree);
-        universe
-    }
-
-    /// Merges each block below the threshold with the smallest block near
-    /// it, until every block is safe or one is left.
-    fn merge_small(&mut self, tree: &Tree) {
-        while let Some(small) = self.blocks.iter().position(|b| b.live && !b.safe) {
-            let Some(other) = self.neighbour(small, tree) else { return };
-            let absorbed = std::mem::take(&mut self.blocks[other]);
-            for cell in &absorbed.cells {
-                self.block_of[*cell] = small;
-            }
-            let block = &mut self.blocks[small];
-            block.cells.extend(absorbed.cells);
-            block.total.merge(&absorbed.total);
-            block.safe = is_safe(self.measure, &block.total, self.threshold);
-        }
-    }
-
-    /// The block to merge `small` with: in the smallest hierarchy node
-    /// around it that holds another, the one with the smallest counts.
-    fn neighbour(&self, small: usize, tree: &Tree) -> Option<usize> {
-        let cells = &self.blocks[small].cells;
-        let months: BTreeSet<u8> = cells.iter().map(|c| self.cells[*c].0).collect();
-        let organisations: BTreeSet<usize> = cells.iter().map(|c| self.cells[*c].1).collect();
-        let times = Time::chain(&months);
-        let geos = tree.chain(&organisations);
-        let nodes = times.iter().map(|t| (*t, geos[0])).chain(geos[1..].iter().map(|g| (Time::Year, *g)));
-        for (time, geo) in nodes {
-            let candidates: BTreeSet<usize> = self
-                .cells
-                .iter()
-                .enumerate()
-                .filter(|(_, (m, o, _))| time.contains(*m) && tree.contains(geo, *o))
-                .map(|(i, _)| self.block_of[i])
-                .filter(|b| *b != small)
-                .collect();
-            let smallest = candidates.into_iter().min_by_key(|b| {
-                let (counts, _) = protected(self.measure, &self.blocks[*b].total);
-                (counts[0] + counts[1], *b)
-            });
-            if smallest.is_some() {
-                return smallest;
-            }
-        }
-        None
-    }
-
-    /// The sum over the cells in `time` and `geo`, if it may be released.
-    fn release(&self, time: Time, geo: Geo, tree: &Tree) -> (Tallies, Suppression) {
-        let inside = |c: usize| time.contains(self.cells[c].0) && tree.contains(geo, self.cells[c].1);
-        let mut total = Tallies::default();
-        let mut whole = true;
-        for (i, (_, _, tallies)) in self.cells.iter().enumerate().filter(|(i, _)| inside(*i)) {
-            total.merge(tallies);
-            let block = &self.blocks[self.block_of[i]];
-            whole &= block.safe && block.cells.iter().all(|c| inside(*c));
-        }
-        let suppression = if whole || is_empty(self.measure, &total) {
-            Suppression::None
-        } else if is_safe(self.measure, &total, self.threshold) {
-            Suppression::Complementary
-        } else {
-            Suppression::SmallCount
-        };
-        (total, suppression)
-    }
+/// The starts of the periods of `granularity` wholly between `from` and `to`.
+pub fn periods(from: Month, to: Month, granularity: Granularity) -> impl Iterator<Item = Month> {
+    let size = granularity.months();
+    (from.0..=to.0).filter(move |m| m % size == 0 && m + size - 1 <= to.0).map(Month)
 }
 
 /// The universes of one answer, each built once.
 struct Releases<'a> {
     cells: &'a Cells,
     tree: &'a Tree,
-    threshold: i64,
-    /// A flow's universe per year.
-    flows: BTreeMap<(Measure, i32), Universe>,
-    /// A stock's universe per month's end.
-    stocks: BTreeMap<(Measure, Month), Universe>,
+    rules: Rules,
+    /// A flow's universe per quarter, the stocks' per month's end.
+    universes: BTreeMap<(Population, Month), Universe>,
 }
 
 impl Releases<'_> {
+    /// The universe of `population` from `first`: a flow's quarter (its
+    /// observations dated in each of its months, as recorded by the time the
+    /// quarter settled), or the stocks at the end of the month `first`.
+    fn universe(&mut self, population: Population, first: Month) -> &Universe {
+        let (cells, tree, rules) = (self.cells, self.tree, self.rules);
+        self.universes.entry((population, first)).or_insert_with(|| {
+            let stocks = population.shape() == Shape::Stock;
+            let last = if stocks { first } else { first.plus(2) };
+            let recorded_by = last.0 + rules.settle_months;
+            let mut finest: BTreeMap<(u8, usize), Cell> = BTreeMap::new();
+            for measure in cells.measures().filter(|m| m.population() == population) {
+                for ((dated, recorded, organisation, series), value) in cells.of(measure) {
+                    let month = match stocks {
+                        true if *dated <= first => 0,
+                        false if (first..=last).contains(dated) => (dated.0 - first.0) as u8,
+                        _ => continue,
+                    };
+                    if recorded.0 <= recorded_by {
+                        let cell = finest.entry((month, tree.index[organisation])).or_default();
+                        cell.entry(measure).or_default().add(*series, value);
+                    }
+                }
+            }
+            Universe::new(population, finest, tree, rules.threshold)
+        })
+    }
+
     /// What may be released of `measure` for the period of `granularity`
-    /// from `start` in `geo`: its sum, or why not.
+    /// from `start` in `geo`: its sum, or why not. A flow's months are
+    /// released with their quarter; a stock stands at the period's end.
     fn release(
         &mut self,
         measure: Measure,
@@ -478,42 +260,30 @@ impl Releases<'_> {
         granularity: Granularity,
         geo: Geo,
     ) -> (Tallies, Suppression) {
-        let (cells, tree, threshold) = (self.cells, self.tree, self.threshold);
-        match measure.shape() {
-            Shape::Flow => {
-                let year = start.year();
-                let universe = self.flows.entry((measure, year)).or_insert_with(|| {
-                    let mut finest: BTreeMap<(u8, usize), Tallies> = BTreeMap::new();
-                    for ((month, organisation, series), value) in cells.of(measure) {
-                        if month.year() == year {
-                            let key = ((month.month() - 1) as u8, tree.index[organisation]);
-                            finest.entry(key).or_default().add(*series, value);
-                        }
-                    }
-                    Universe::new(measure, finest, tree, threshold)
-                });
-                let first = (start.month() - 1) as u8;
-                let time = match granularity {
-                    Granularity::Month => Time::Month(first),
-                    Granularity::Quarter => Time::Quarter(first / 3),
-                    Granularity::Year => Time::Year,
-                };
-                universe.release(time, geo, tree)
+        let end = start.plus(granularity.months() - 1);
+        let (tree, population) = (self.tree, measure.population());
+        let parts: Vec<(Month, Time)> = match (measure.shape(), granularity) {
+            (Shape::Stock, _) => vec![(end, Time::All)],
+            (Shape::Flow, Granularity::Month) => {
+                let quarter = Month(start.0 - start.0 % 3);
+                vec![(quarter, Time::Month((start.0 - quarter.0) as u8))]
             }
-            Shape::Stock => {
-                let end = start.plus(granularity.months() - 1);
-                let universe = self.stocks.entry((measure, end)).or_insert_with(|| {
-                    let mut finest: BTreeMap<(u8, usize), Tallies> = BTreeMap::new();
-                    for ((month, organisation, series), value) in cells.of(measure) {
-                        if *month <= end {
-                            finest.entry((0, tree.index[organisation])).or_default().add(*series, value);
-                        }
-                    }
-                    Universe::new(measure, finest, tree, threshold)
-                });
-                universe.release(Time::Year, geo, tree)
-            }
+            (Shape::Flow, _) => (start.0..=end.0).step_by(3).map(|q| (Month(q), Time::All)).collect(),
+        };
+        let settles = match measure.shape() {
+            Shape::Stock => end,
+            Shape::Flow => parts.last().map_or(end, |(quarter, _)| quarter.plus(2)),
+        };
+        if !self.rules.settled(settles) {
+            return (Tallies::default(), Suppression::Pending);
         }
+        let (mut total, mut released) = (Tallies::default(), true);
+        for (first, time) in parts {
+            let (tallies, whole) = self.universe(population, first).release(measure, time, geo, tree);
+            total.merge(&tallies);
+            released &= whole;
+        }
+        (total, if released { Suppression::None } else { Suppression::Suppressed })
     }
 
     fn row(&mut self, indicator: &Indicator, start: Month, granularity: Granularity, group: &Group, geo: Geo) -> Row {
@@ -530,14 +300,14 @@ impl Releases<'_> {
             suppression,
         };
         if indicator.unit == ValueUnit::Per1000Plans {
-            let (plans, plans_suppressed) = self.release(Measure::OpenPlans, start, granularity, geo);
+            let (plans, plans_suppressed) = self.release(Measure::LegalPlans, start, granularity, geo);
             if row.suppression == Suppression::None {
                 row.suppression = plans_suppressed;
             }
             if row.suppression == Suppression::None {
                 row.numerator = Some(tallies.num);
-                row.denominator = Some(plans.num);
-                row.value = (plans.num > 0).then(|| 1000.0 * tallies.num as f64 / plans.num as f64);
+                row.denominator = Some(plans.den);
+                row.value = (plans.den > 0).then(|| 1000.0 * tallies.num as f64 / plans.den as f64);
             }
             return row;
         }
@@ -550,10 +320,17 @@ impl Releases<'_> {
                 (row.numerator, row.denominator) = (Some(tallies.num), Some(tallies.den));
                 row.value = ratio(tallies.num, tallies.den);
             }
-            ValueUnit::DaysMedian | ValueUnit::DaysP90 => {
-                let rank = if indicator.unit == ValueUnit::DaysMedian { 0.5 } else { 0.9 };
+            ValueUnit::DaysMedian => {
                 row.denominator = Some(tallies.observations());
-                row.value = nearest_rank(&tallies.days, rank).map(f64::from);
+                row.value = nearest_rank(&tallies.days, 0.5).map(f64::from);
+            }
+            // Of fewer than twice the threshold, the 90th percentile is one of the last few: one person's wait.
+            ValueUnit::DaysP90 if tallies.observations() < 2 * self.rules.threshold && tallies.observations() > 0 => {
+                row.suppression = Suppression::Suppressed;
+            }
+            ValueUnit::DaysP90 => {
+                row.denominator = Some(tallies.observations());
+                row.value = nearest_rank(&tallies.days, 0.9).map(f64::from);
             }
             ValueUnit::Count => {
                 row.numerator = Some(tallies.num);

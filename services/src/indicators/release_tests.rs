@@ -8,9 +8,12 @@ use super::fixtures::{Log, clock, member, milestone, noon};
 use super::*;
 use crate::domain::deadlines::Milestone;
 use crate::domain::testkit::{actor, day, org, prof, text};
-use crate::domain::{EventPayload, Sector};
+use crate::domain::{EventPayload, LegalPlanType, Sector};
 
 const THRESHOLD: i64 = 5;
+
+/// Released as of July 2027: 2025 and 2026 have settled.
+const RULES: Rules = Rules { threshold: THRESHOLD, settle_months: 1, today: Month(2027 * 12 + 6) };
 
 /// Six organisations: two regions; two municipalities in the first, one in
 /// the second; a regional organisation in each region.
@@ -40,17 +43,14 @@ struct Step {
     month: u32,
     day: u32,
     kind: u8,
+    /// How many days before its recording a milestone happened.
+    lag: u64,
 }
 
 fn steps() -> impl Strategy<Value = Vec<Step>> {
-    let step = (0u8..40, 0u8..6, 0u32..24, 1u32..28, 0u8..12).prop_map(|(plan, organisation, month, day, kind)| Step {
-        plan,
-        organisation,
-        month,
-        day,
-        kind,
-    });
-    proptest::collection::vec(step, 0..400)
+    let step = (0u8..120, 0u8..6, 0u32..24, 1u32..28, 0u8..14, 0u64..60)
+        .prop_map(|(plan, organisation, month, day, kind, lag)| Step { plan, organisation, month, day, kind, lag });
+    proptest::collection::vec(step, 0..700)
 }
 
 /// The log of a random population: each plan is created by its first
@@ -62,7 +62,7 @@ fn log_of(mut steps: Vec<Step>) -> Log {
     for (n, step) in steps.iter().enumerate() {
         let by = actor(&format!("o{}", step.organisation), Sector::RegionalPsychiatry);
         let month = Month(Month::new(2025, 1).expect("month").0 + step.month);
-        let on = day(month.year(), month.month(), step.day);
+        let on = day(month.year(), month.month(), step.day) - chrono::Days::new(step.lag);
         let at = noon(month.year(), month.month(), step.day);
         let plan = step.plan + 1;
         if created.insert(plan) {
@@ -94,6 +94,20 @@ fn log_of(mut steps: Vec<Step>) -> Log {
             8 => EventPayload::PlanClosed { reason: text("r") },
             9 => EventPayload::PlanReopened { reason: text("r") },
             10 => milestone(Milestone::PsychiatricTreatmentStarted, on, vec![], &[]),
+            12 => milestone(Milestone::ReferredForDualDiagnosisTreatment, on, vec![], &[]),
+            13 => EventPayload::ActivityAdded(crate::domain::plan::Activity {
+                activity_id: id,
+                section: crate::domain::SectionKind::Psychiatry,
+                title: text("t"),
+                legal_plan_type: [LegalPlanType::Behandlingsplan, LegalPlanType::Jobplan]
+                    [usize::from(step.lag % 2 == 0)],
+                responsible_organisation: by.organisation.clone(),
+                responsible_professional: prof("a"),
+                status: crate::domain::ActivityStatus::Planned,
+                start_date: on,
+                end_date: None,
+                goal_ids: vec![],
+            }),
             _ => EventPayload::CareTeamMemberAdded(member(&id, &by)),
         };
         log.add(plan, at, &by, payload);
@@ -114,45 +128,111 @@ fn open_clocks(log: &Log, plan: u8) -> Vec<String> {
         .collect()
 }
 
-/// The counts a measure protects, as the catalogue's suppression rule states them.
-fn protected(measure: Measure, num: i64, den: i64, observations: i64) -> Vec<i64> {
+/// The counts a measure protects, as the catalogue's suppression rule
+/// states them: each must be at least 5, or all of them 0.
+fn protected(measure: Measure, t: (i64, i64, i64)) -> Vec<i64> {
+    let (num, den, observations) = t;
     match measure {
         Measure::DaysToAssessment | Measure::DaysToTreatment => vec![observations],
-        Measure::ConsentsWithdrawn | Measure::EmergencyAccesses | Measure::OpenPlans => vec![num],
+        Measure::ConsentsWithdrawn | Measure::EmergencyAccesses => vec![num],
         Measure::ContactPersons => vec![den, num - den],
         Measure::LegalPlans => vec![den, num],
         _ => vec![num, den - num],
     }
 }
 
-/// A finest cell: (the year or month's end it belongs to, month within the year, organisation).
+fn small(counts: &[i64]) -> bool {
+    !(counts.iter().all(|c| *c == 0) || counts.iter().all(|c| *c >= THRESHOLD))
+}
+
+/// A finest unit: (a flow's quarter or a stock's month's end, the month within the quarter, organisation).
 type Finest = (Month, u32, OrganisationId);
 
-/// Every finest cell of `measure` with something in it, with its (num, den, observations).
-fn finest_cells(cells: &Cells, measure: Measure, ends: &[Month]) -> BTreeMap<Finest, (i64, i64, i64)> {
-    let mut finest = BTreeMap::new();
-    let mut add = |key: Finest, series: Series, value: i64| {
-        let entry: &mut (i64, i64, i64) = finest.entry(key).or_default();
+/// (num, den, observations).
+type Counts = (i64, i64, i64);
+
+/// Every finest unit of `measure`, as released periods count them: a flow's
+/// observations per month of a quarter recorded by a month after the
+/// quarter ended; a stock at each month's end.
+fn units(cells: &Cells, measure: Measure) -> BTreeMap<Finest, Counts> {
+    let mut units: BTreeMap<Finest, Counts> = BTreeMap::new();
+    let mut add = |unit: Finest, series: Series, value: i64| {
+        let entry = units.entry(unit).or_default();
         match series {
             Series::Num => entry.0 += value,
             Series::Den => entry.1 += value,
             Series::Days(_) => entry.2 += value,
         }
     };
-    for ((month, organisation, series), value) in cells.of(measure) {
+    for ((dated, recorded, organisation, series), value) in cells.of(measure) {
         match measure.shape() {
             Shape::Flow => {
-                add((Month::new(month.year(), 1).expect("year"), month.month(), organisation.clone()), *series, value)
+                let quarter = Month(dated.0 - dated.0 % 3);
+                if recorded.0 <= quarter.0 + 2 + RULES.settle_months {
+                    add((quarter, dated.0 - quarter.0, organisation.clone()), *series, value);
+                }
             }
             Shape::Stock => {
-                for end in ends.iter().filter(|end| *month <= **end) {
-                    add((*end, 0, organisation.clone()), *series, value);
+                for end in (dated.0..RULES.today.0).map(Month) {
+                    if recorded.0 <= end.0 + RULES.settle_months {
+                        add((end, 0, organisation.clone()), *series, value);
+                    }
                 }
             }
         }
     }
-    finest.retain(|_, (num, den, obs)| protected(measure, *num, *den, *obs).iter().any(|c| *c != 0));
-    finest
+    units
+}
+
+/// The units a released row of `measure` covers.
+fn covered(
+    measure: Measure,
+    row: &Row,
+    granularity: Granularity,
+    members: &dyn Fn(&OrganisationId) -> bool,
+    all: &BTreeMap<Finest, Counts>,
+) -> BTreeSet<Finest> {
+    let end = row.period_start.plus(granularity.months() - 1);
+    all.keys()
+        .filter(|(at, month, o)| {
+            let when = match measure.shape() {
+                Shape::Flow => (row.period_start.0..=end.0).contains(&(at.0 + month)),
+                Shape::Stock => *at == end,
+            };
+            when && members(o)
+        })
+        .cloned()
+        .collect()
+}
+
+/// The classes of units no released set tells apart (units in no released set left out), with their summed counts per measure.
+fn classes(
+    sets: &[BTreeSet<Finest>],
+    units: &BTreeMap<Measure, BTreeMap<Finest, Counts>>,
+) -> Vec<BTreeMap<Measure, Counts>> {
+    let mut classes: BTreeMap<Vec<usize>, BTreeMap<Measure, Counts>> = BTreeMap::new();
+    let every: BTreeSet<&Finest> = units.values().flat_map(|u| u.keys()).collect();
+    for unit in every {
+        let signature: Vec<usize> = sets.iter().enumerate().filter(|(_, s)| s.contains(unit)).map(|(i, _)| i).collect();
+        if signature.is_empty() {
+            continue;
+        }
+        let class = classes.entry(signature).or_default();
+        for (measure, counts) in units {
+            let c = counts.get(unit).copied().unwrap_or_default();
+            let sum = class.entry(*measure).or_default();
+            *sum = (sum.0 + c.0, sum.1 + c.1, sum.2 + c.2);
+        }
+    }
+    classes.into_values().collect()
+}
+
+/// The sets of open plans the plans' stocks count, or their differences give.
+fn plan_sets(class: &BTreeMap<Measure, Counts>) -> Vec<i64> {
+    let get = |m: Measure| class.get(&m).copied().unwrap_or_default();
+    let (open, dual, with) =
+        (get(Measure::LegalPlans).1, get(Measure::IndsatsplanAgreed), get(Measure::IndsatsplanMeetingOverdue));
+    vec![open, dual.1, with.1, open - dual.1, dual.1 - with.1, with.1 - dual.0]
 }
 
 proptest! {
@@ -160,15 +240,17 @@ proptest! {
 
     /// Every count that can be computed from the released cells of every
     /// query there is (each indicator, granularity and grouping over two
-    /// years), taken together, is 0 or at least 5: the cells no released
-    /// set tells apart are each a class, and every class is large enough.
+    /// years), taken together, is 0 or at least 5: per measure, the units
+    /// no released set tells apart are each a class, and every class's
+    /// counts are large enough; for the plans' stocks, so is every set of
+    /// plans their differences give, over the classes of all their sets.
     #[test]
     fn no_combination_of_answers_reveals_a_small_count(steps in steps()) {
         let log = log_of(steps);
         let projection = Projection::fold(&log.events);
         let geography = geography();
         let catalogue = Catalogue::standard();
-        let ends: Vec<Month> = (0..24).map(|m| Month(Month::new(2025, 1).expect("month").0 + m)).collect();
+        let (from, to) = (Month::new(2025, 1).expect("month"), Month::new(2026, 12).expect("month"));
         let place = |o: &OrganisationId, grouping: Grouping, id: &str| {
             let p = geography.place(o);
             match grouping {
@@ -178,67 +260,59 @@ proptest! {
                 Grouping::Organisation => o.as_str() == id,
             }
         };
-        // Per measure: the released sets, each as the finest cells it covers.
+        let all: BTreeMap<Measure, BTreeMap<Finest, Counts>> =
+            projection.cells().measures().map(|m| (m, units(projection.cells(), m))).collect();
+        let none = BTreeMap::new();
+        // Per measure: the released sets, each as the units it covers.
         let mut released: BTreeMap<Measure, Vec<BTreeSet<Finest>>> = BTreeMap::new();
-        let mut answered = 0;
+        let mut shown = 0;
         for granularity in [Granularity::Month, Granularity::Quarter, Granularity::Year] {
             for grouping in [Grouping::Country, Grouping::Region, Grouping::Municipality, Grouping::Organisation] {
-                let query = Query { indicators: vec![], from: ends[0], to: ends[23], granularity, grouping };
-                for row in answer(projection.cells(), &catalogue, &geography, &query, THRESHOLD).rows {
-                    answered += 1;
+                let query = Query { indicators: vec![], from, to, granularity, grouping };
+                for row in answer(projection.cells(), &catalogue, &geography, &query, RULES).rows {
                     if row.suppression != Suppression::None {
                         prop_assert!(row.value.is_none() && row.numerator.is_none() && row.denominator.is_none());
                         continue;
                     }
+                    prop_assert!(RULES.settled(row.period_start.plus(granularity.months() - 1)));
                     let indicator = catalogue.get(&row.indicator).expect("indicator");
                     let mut measures = vec![indicator.measure];
                     if indicator.unit == Unit::Per1000Plans {
-                        measures.push(Measure::OpenPlans);
+                        measures.push(Measure::LegalPlans);
                     }
+                    let members = |o: &OrganisationId| place(o, grouping, &row.group.id);
                     for measure in measures {
-                        let finest = finest_cells(projection.cells(), measure, &ends);
-                        let end = row.period_start.plus(granularity.months() - 1);
-                        let covered: BTreeSet<Finest> = finest
-                            .keys()
-                            .filter(|(at, month, o)| {
-                                let when = match measure.shape() {
-                                    Shape::Flow => at.year() == row.period_start.year()
-                                        && (row.period_start.month()..=end.month()).contains(month),
-                                    Shape::Stock => *at == end,
-                                };
-                                when && place(o, grouping, &row.group.id)
-                            })
-                            .cloned()
-                            .collect();
+                        let units = all.get(&measure).unwrap_or(&none);
+                        let set = covered(measure, &row, granularity, &members, units);
                         // What is shown is the sum of what it covers.
-                        let (num, den): (i64, i64) = covered.iter().map(|c| (finest[c].0, finest[c].1)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+                        let sum = set.iter().map(|u| units[u]).fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
                         if measure == indicator.measure && matches!(indicator.unit, Unit::Share | Unit::PerCitizen) {
-                            prop_assert_eq!((row.numerator, row.denominator), (Some(num), Some(den)));
+                            prop_assert_eq!((row.numerator, row.denominator), (Some(sum.0), Some(sum.1)));
+                            shown += usize::from(sum.1 > 0);
                         }
-                        released.entry(measure).or_default().push(covered);
+                        // A set released empty tells only that each of its units holds nothing of the measure.
+                        if protected(measure, sum).iter().any(|c| *c != 0) {
+                            released.entry(measure).or_default().push(set);
+                        }
                     }
                 }
             }
         }
-        prop_assert!(answered > 0);
-        for (measure, sets) in released {
-            let finest = finest_cells(projection.cells(), measure, &ends);
-            let mut classes: BTreeMap<Vec<usize>, (i64, i64, i64)> = BTreeMap::new();
-            for (cell, (num, den, obs)) in &finest {
-                let signature: Vec<usize> = sets.iter().enumerate().filter(|(_, s)| s.contains(cell)).map(|(i, _)| i).collect();
-                if signature.is_empty() {
-                    continue;
-                }
-                let class = classes.entry(signature).or_default();
-                *class = (class.0 + num, class.1 + den, class.2 + obs);
+        let _ = shown;
+        for (measure, sets) in &released {
+            let units = BTreeMap::from([(*measure, all.get(measure).cloned().unwrap_or_default())]);
+            for class in classes(sets, &units) {
+                let counts = protected(*measure, class[measure]);
+                prop_assert!(!small(&counts), "{measure:?}: a class of released cells has counts {counts:?}");
             }
-            for (num, den, obs) in classes.values() {
-                let counts = protected(measure, *num, *den, *obs);
-                prop_assert!(
-                    counts.iter().all(|c| *c >= THRESHOLD),
-                    "{measure:?}: a class of released cells has counts {counts:?}"
-                );
-            }
+        }
+        let plans = [Measure::LegalPlans, Measure::IndsatsplanAgreed, Measure::IndsatsplanMeetingOverdue];
+        let sets: Vec<BTreeSet<Finest>> = plans.iter().flat_map(|m| released.get(m).cloned().unwrap_or_default()).collect();
+        let units: BTreeMap<Measure, BTreeMap<Finest, Counts>> =
+            plans.iter().map(|m| (*m, all.get(m).cloned().unwrap_or_default())).collect();
+        for class in classes(&sets, &units) {
+            let counts = plan_sets(&class);
+            prop_assert!(counts.iter().all(|c| *c == 0 || *c >= THRESHOLD), "plans: a class has sets {counts:?}");
         }
     }
 
@@ -306,15 +380,15 @@ fn small_counts_are_suppressed_and_so_is_their_complement() {
         grouping,
     };
     let rows =
-        answer(projection.cells(), &Catalogue::standard(), &geography, &query(Grouping::Organisation), THRESHOLD).rows;
+        answer(projection.cells(), &Catalogue::standard(), &geography, &query(Grouping::Organisation), RULES).rows;
     let by_org: BTreeMap<_, _> =
         rows.iter().map(|r| (r.group.id.as_str(), (r.suppression, r.numerator, r.denominator))).collect();
-    assert_eq!(by_org["o1"], (Suppression::SmallCount, None, None));
+    assert_eq!(by_org["o1"], (Suppression::Suppressed, None, None));
     // o2 is large enough, but with its municipality's total it would give o1 away: suppressed too.
-    assert_eq!(by_org["o2"], (Suppression::Complementary, None, None));
+    assert_eq!(by_org["o2"], (Suppression::Suppressed, None, None));
     assert_eq!(by_org["o3"], (Suppression::None, Some(10), Some(20)));
     let rows =
-        answer(projection.cells(), &Catalogue::standard(), &geography, &query(Grouping::Municipality), THRESHOLD).rows;
+        answer(projection.cells(), &Catalogue::standard(), &geography, &query(Grouping::Municipality), RULES).rows;
     let m0 = rows.iter().find(|r| r.group.id == "m0").expect("m0");
     assert_eq!((m0.suppression, m0.numerator, m0.denominator), (Suppression::None, Some(11), Some(22)));
     // Sanity: the ward that is unrelated has no data and shows none.

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{MAX_DAYS, Measure, Month, Series, Tally};
-use crate::domain::deadlines::Milestone;
+use crate::domain::deadlines::{Milestone, StartedClock};
 use crate::domain::{ClockKind, Date, EventPayload, LegalPlanType, OrganisationId, RecordedEvent, Sector};
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -16,10 +16,13 @@ pub(super) struct Track {
     open: bool,
     /// Clocks not yet stopped or ended.
     clocks: BTreeMap<String, ClockTrack>,
+    /// The referral not yet assessed, and the last one assessed but not yet treated.
     referral: Option<Referral>,
+    awaiting_treatment: Option<Date>,
     discharge: Option<Episode>,
-    /// Active care-team members: their organisation's sector.
-    members: BTreeMap<String, Sector>,
+    /// Care-team members: their organisation's sector, and the last day of
+    /// membership once it was ended.
+    members: BTreeMap<String, (Sector, Option<Date>)>,
     dual_diagnosis: bool,
     indsatsplan: bool,
     agreed: bool,
@@ -37,14 +40,16 @@ struct ClockTrack {
     kind: ClockKind,
     due_on: Date,
     responsible: OrganisationId,
-    /// Recorded overdue: counted as missed already.
-    missed: bool,
+    /// Paused since (a paused clock does not run: not overdue while paused).
+    paused_since: Option<Date>,
+    /// Recorded overdue, and so counted missed in the month of this day
+    /// (undone if the right turns out met in time, or ended).
+    missed_from: Option<Date>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 struct Referral {
     received_on: Date,
-    assessed: bool,
     /// The assessment clocks it started: ending one ends the referral.
     clocks: Vec<String>,
 }
@@ -68,22 +73,25 @@ struct Contact {
     counted_until: Option<Option<Month>>,
 }
 
+/// Where an event's tallies go: all recorded in the event's month.
 struct Out<'a> {
     tallies: &'a mut Vec<Tally>,
+    recorded: Month,
 }
 
 impl Out<'_> {
     fn add(&mut self, measure: Measure, series: Series, month: Month, organisation: &OrganisationId, delta: i64) {
         if delta != 0 {
-            self.tallies.push(Tally { measure, series, month, organisation: organisation.clone(), delta });
+            let (recorded, organisation) = (self.recorded, organisation.clone());
+            self.tallies.push(Tally { measure, series, month, recorded, organisation, delta });
         }
     }
 
-    /// One decided observation of a share: counted, and met or not.
-    fn share(&mut self, measure: Measure, month: Month, organisation: &OrganisationId, met: bool) {
-        self.add(measure, Series::Den, month, organisation, 1);
+    /// One decided observation of a share (`delta` -1 takes one back).
+    fn share(&mut self, measure: Measure, month: Month, organisation: &OrganisationId, met: bool, delta: i64) {
+        self.add(measure, Series::Den, month, organisation, delta);
         if met {
-            self.add(measure, Series::Num, month, organisation, 1);
+            self.add(measure, Series::Num, month, organisation, delta);
         }
     }
 
@@ -96,36 +104,45 @@ impl Out<'_> {
 impl Track {
     /// Adds to `tallies` what `event` (the plan's next) counts for.
     pub(super) fn observe(&mut self, event: &RecordedEvent, tallies: &mut Vec<Tally>) {
-        let mut out = Out { tallies };
         let at = Month::of(event.recorded_at.date());
-        let actor = &event.actor.organisation;
+        let mut out = Out { tallies, recorded: at };
         if let EventPayload::PlanCreated { first_member, .. } = &event.payload {
-            self.home = Some(actor.clone());
+            self.home = Some(event.actor.organisation.clone());
             self.open = true;
-            self.members.insert(first_member.member_id.clone(), first_member.sector);
+            self.members.insert(first_member.member_id.clone(), (first_member.sector, None));
         }
         let Some(home) = self.home.clone() else { return };
-        match &event.payload {
+        self.plan(&event.payload, at, &home, &mut out);
+        self.clock(&event.payload, &event.actor.organisation, &mut out);
+        self.pathway(&event.payload, &event.actor.organisation, &mut out);
+        self.tally_stocks(at, &home, &mut out);
+    }
+
+    /// The plan's lifecycle, team, activities, contact person, consents and emergency accesses.
+    fn plan(&mut self, payload: &EventPayload, at: Month, home: &OrganisationId, out: &mut Out) {
+        match payload {
             EventPayload::PlanClosed { .. } => {
                 self.open = false;
                 if self.contact.current {
-                    self.contact.end(at, &home, &mut out);
+                    self.contact.end(at, home, out);
                     self.contact.suspended = true;
                 }
             }
             EventPayload::PlanReopened { .. } => {
                 self.open = true;
                 if std::mem::take(&mut self.contact.suspended) {
-                    self.contact.start(at, &home, &mut out);
+                    self.contact.start(at, home, out);
                 }
             }
             EventPayload::CareTeamMemberAdded(member)
             | EventPayload::CareTeamJoined { member, .. }
             | EventPayload::CareTeamMemberInvited { member, .. } => {
-                self.members.insert(member.member_id.clone(), member.sector);
+                self.members.insert(member.member_id.clone(), (member.sector, None));
             }
-            EventPayload::CareTeamMembershipEnded { member_id, .. } => {
-                self.members.remove(member_id);
+            EventPayload::CareTeamMembershipEnded { member_id, end_date } => {
+                if let Some((_, end)) = self.members.get_mut(member_id) {
+                    *end = Some(*end_date);
+                }
             }
             EventPayload::ActivityAdded(activity) => {
                 let open = activity.status.is_open();
@@ -138,59 +155,91 @@ impl Track {
             }
             EventPayload::ContactPersonAssigned { .. } | EventPayload::ContactPersonHandedOver { .. } => {
                 if self.contact.current {
-                    self.contact.end(at, &home, &mut out);
+                    self.contact.end(at, home, out);
                 }
-                self.contact.start(at, &home, &mut out);
+                self.contact.start(at, home, out);
             }
-            EventPayload::ConsentWithdrawn { .. } => {
-                out.add(Measure::ConsentsWithdrawn, Series::Num, at, &home, 1);
-            }
+            EventPayload::ConsentWithdrawn { .. } => out.add(Measure::ConsentsWithdrawn, Series::Num, at, home, 1),
             EventPayload::EmergencyAccessGranted { .. } => {
-                out.add(Measure::EmergencyAccesses, Series::Num, at, &home, 1);
+                out.add(Measure::EmergencyAccesses, Series::Num, at, home, 1);
             }
-            EventPayload::MilestoneRecorded { milestone, occurred_on, started, stopped } => {
+            _ => {}
+        }
+    }
+
+    /// Clocks started, paused, resumed, recorded overdue, met or ended.
+    fn clock(&mut self, payload: &EventPayload, actor: &OrganisationId, out: &mut Out) {
+        match payload {
+            EventPayload::MilestoneRecorded { occurred_on, stopped, .. } => {
                 for clock_id in stopped {
-                    self.stop(clock_id, *occurred_on, &mut out);
+                    self.stop(clock_id, *occurred_on, out);
                 }
-                self.milestone(milestone, *occurred_on, started, actor, &mut out);
-                self.start(started, actor);
             }
-            EventPayload::NetworkMeetingCalled { started, .. } => {
-                if let Some(episode) = &mut self.discharge
-                    && let Some(clock) = started.iter().find(|c| c.kind == ClockKind::NetworkMeeting)
-                {
-                    episode.network_clock = Some(clock.clock_id.clone());
+            EventPayload::ClockPaused { clock_id, on, .. } => {
+                if let Some(clock) = self.clocks.get_mut(clock_id) {
+                    clock.paused_since = Some(*on);
                 }
-                self.start(started, actor);
             }
             EventPayload::ClockResumed { clock_id, due_on, .. } => {
                 if let Some(clock) = self.clocks.get_mut(clock_id) {
-                    clock.due_on = *due_on;
+                    (clock.due_on, clock.paused_since) = (*due_on, None);
                 }
             }
             EventPayload::ClockOverdue { clock_id, due_on } => {
                 if let Some(clock) = self.clocks.get_mut(clock_id)
-                    && !clock.missed
+                    && clock.missed_from.is_none()
                 {
-                    clock.missed = true;
                     let first_overdue = due_on.succ_opt().unwrap_or(*due_on);
-                    out.share(Measure::ClockMetInTime(clock.kind), Month::of(first_overdue), &clock.responsible, false);
+                    clock.missed_from = Some(first_overdue);
+                    out.share(
+                        Measure::ClockMetInTime(clock.kind),
+                        Month::of(first_overdue),
+                        &clock.responsible,
+                        false,
+                        1,
+                    );
                     if clock.kind == ClockKind::IndsatsplanMeeting {
                         self.meetings_overdue.insert(clock_id.clone());
                     }
                 }
             }
             EventPayload::ClockEnded { clock_id, .. } => {
-                // Neither met nor missed (unless it had been recorded missed).
-                self.clocks.remove(clock_id);
+                // Neither met nor missed: a miss counted already is taken back.
+                if let Some(clock) = self.clocks.remove(clock_id)
+                    && let Some(missed) = clock.missed_from
+                {
+                    out.share(Measure::ClockMetInTime(clock.kind), Month::of(missed), &clock.responsible, false, -1);
+                }
                 self.meetings_overdue.remove(clock_id);
-                if self.referral.as_ref().is_some_and(|r| !r.assessed && r.clocks.contains(clock_id)) {
+                if self.referral.as_ref().is_some_and(|r| r.clocks.contains(clock_id)) {
                     self.referral = None;
                 }
                 if let Some(episode) = &mut self.discharge
                     && episode.network_clock.as_ref() == Some(clock_id)
                 {
                     episode.network_clock = None;
+                }
+            }
+            _ => {}
+        }
+        if let EventPayload::MilestoneRecorded { started, .. } | EventPayload::NetworkMeetingCalled { started, .. } =
+            payload
+        {
+            self.start(started, actor);
+        }
+    }
+
+    /// Referrals, assessments, treatment, discharges and dual diagnoses.
+    fn pathway(&mut self, payload: &EventPayload, actor: &OrganisationId, out: &mut Out) {
+        match payload {
+            EventPayload::MilestoneRecorded { milestone, occurred_on, started, .. } => {
+                self.milestone(milestone, *occurred_on, started, actor, out);
+            }
+            EventPayload::NetworkMeetingCalled { started, .. } => {
+                if let Some(episode) = &mut self.discharge
+                    && let Some(clock) = started.iter().find(|c| c.kind == ClockKind::NetworkMeeting)
+                {
+                    episode.network_clock = Some(clock.clock_id.clone());
                 }
             }
             EventPayload::IndsatsplanStarted { .. } => {
@@ -210,23 +259,26 @@ impl Track {
                 if let Some(episode) = self.discharge.take() {
                     let month = Month::of(*on);
                     if episode.network_clock.is_some() {
-                        out.share(Measure::NetworkMeetingInTime, month, actor, episode.network_met);
+                        out.share(Measure::NetworkMeetingInTime, month, actor, episode.network_met, 1);
                     }
-                    if self.members.values().any(|s| *s == Sector::JobCentre) {
-                        out.share(Measure::CoordinatorOffered, month, actor, episode.coordinator_offered);
+                    // A member ended with a last day on or after the discharge was still on the team.
+                    let job_centre = |(sector, end): &(Sector, Option<Date>)| {
+                        *sector == Sector::JobCentre && end.is_none_or(|end| end >= *on)
+                    };
+                    if self.members.values().any(job_centre) {
+                        out.share(Measure::CoordinatorOffered, month, actor, episode.coordinator_offered, 1);
                     }
                 }
             }
             _ => {}
         }
-        self.tally_stocks(at, &home, &mut out);
     }
 
     fn milestone(
         &mut self,
         milestone: &Milestone,
         on: Date,
-        started: &[crate::domain::deadlines::StartedClock],
+        started: &[StartedClock],
         actor: &OrganisationId,
         out: &mut Out,
     ) {
@@ -234,19 +286,18 @@ impl Track {
             Milestone::ReferredForAssessment => {
                 let clocks = started.iter().filter(|c| c.kind == ClockKind::Assessment);
                 let clocks = clocks.map(|c| c.clock_id.clone()).collect();
-                self.referral = Some(Referral { received_on: on, assessed: false, clocks });
+                self.referral = Some(Referral { received_on: on, clocks });
             }
             Milestone::AssessmentCompleted { .. } => {
-                if let Some(referral) = &mut self.referral
-                    && !referral.assessed
-                {
-                    referral.assessed = true;
+                if let Some(referral) = self.referral.take() {
                     out.days(Measure::DaysToAssessment, referral.received_on, on, actor);
+                    self.awaiting_treatment = Some(referral.received_on);
                 }
             }
             Milestone::PsychiatricTreatmentStarted => {
-                if let Some(referral) = self.referral.take() {
-                    out.days(Measure::DaysToTreatment, referral.received_on, on, actor);
+                let referred = self.awaiting_treatment.take().or_else(|| self.referral.take().map(|r| r.received_on));
+                if let Some(referred) = referred {
+                    out.days(Measure::DaysToTreatment, referred, on, actor);
                 }
             }
             Milestone::DischargePlanned { .. } => {
@@ -259,23 +310,39 @@ impl Track {
         }
     }
 
-    fn start(&mut self, started: &[crate::domain::deadlines::StartedClock], actor: &OrganisationId) {
+    fn start(&mut self, started: &[StartedClock], actor: &OrganisationId) {
         for clock in started {
-            let track =
-                ClockTrack { kind: clock.kind, due_on: clock.due_on, responsible: actor.clone(), missed: false };
+            let track = ClockTrack {
+                kind: clock.kind,
+                due_on: clock.due_on,
+                responsible: actor.clone(),
+                paused_since: None,
+                missed_from: None,
+            };
             self.clocks.insert(clock.clock_id.clone(), track);
         }
     }
 
-    /// A clock met by a milestone on `on`: in time, or late (counted in the
-    /// month it went overdue, unless that was counted already).
+    /// A clock met by a milestone on `on`: in time (on or before its due
+    /// date, or while paused since before it), or late — counted in the
+    /// month of its first overdue day. A miss recorded already stays, unless
+    /// the milestone shows the right was met in time after all.
     fn stop(&mut self, clock_id: &str, on: Date, out: &mut Out) {
         let Some(clock) = self.clocks.remove(clock_id) else { return };
         self.meetings_overdue.remove(clock_id);
-        let in_time = !clock.missed && on <= clock.due_on;
-        if !clock.missed {
-            let decided = if in_time { on } else { clock.due_on.succ_opt().unwrap_or(clock.due_on) };
-            out.share(Measure::ClockMetInTime(clock.kind), Month::of(decided), &clock.responsible, in_time);
+        let in_time = on <= clock.due_on || clock.paused_since.is_some_and(|since| since <= clock.due_on);
+        let measure = Measure::ClockMetInTime(clock.kind);
+        match (clock.missed_from, in_time) {
+            (Some(missed), true) => {
+                out.share(measure, Month::of(missed), &clock.responsible, false, -1);
+                out.share(measure, Month::of(on), &clock.responsible, true, 1);
+            }
+            (Some(_), false) => {}
+            (None, true) => out.share(measure, Month::of(on), &clock.responsible, true, 1),
+            (None, false) => {
+                let first_overdue = clock.due_on.succ_opt().unwrap_or(clock.due_on);
+                out.share(measure, Month::of(first_overdue), &clock.responsible, false, 1);
+            }
         }
         if let Some(episode) = &mut self.discharge
             && episode.network_clock.as_deref() == Some(clock_id)
@@ -289,21 +356,16 @@ impl Track {
         let flag = |b: bool| i64::from(b);
         let dual = self.open && self.dual_diagnosis;
         let with_indsatsplan = self.open && self.indsatsplan;
-        let mut legal_plans: Vec<_> = self.activities.values().filter(|(_, open)| *open).map(|(t, _)| *t).collect();
-        legal_plans.sort_by_key(|t| *t as u8);
-        legal_plans.dedup();
+        let legal_plans: BTreeSet<u8> =
+            self.activities.values().filter(|(_, open)| *open).map(|(legal, _)| *legal as u8).collect();
+        let overdue = with_indsatsplan && !self.meetings_overdue.is_empty();
         let now = vec![
             (Measure::IndsatsplanAgreed, Series::Den, flag(dual)),
             (Measure::IndsatsplanAgreed, Series::Num, flag(dual && self.agreed)),
             (Measure::IndsatsplanMeetingOverdue, Series::Den, flag(with_indsatsplan)),
-            (
-                Measure::IndsatsplanMeetingOverdue,
-                Series::Num,
-                flag(with_indsatsplan && !self.meetings_overdue.is_empty()),
-            ),
+            (Measure::IndsatsplanMeetingOverdue, Series::Num, flag(overdue)),
             (Measure::LegalPlans, Series::Den, flag(self.open)),
             (Measure::LegalPlans, Series::Num, if self.open { legal_plans.len() as i64 } else { 0 }),
-            (Measure::OpenPlans, Series::Num, flag(self.open)),
         ];
         let before = std::mem::replace(&mut self.stocks, now);
         for (i, (measure, series, value)) in self.stocks.iter().enumerate() {
