@@ -387,17 +387,8 @@ fn discharge(rng: &mut StdRng, steps: &mut History, capital: bool, planned: Naiv
         invite(social, pb::ProfessionalRole::SocialWorker, "udskrivningsaftale, psykiatriloven § 13 a", planned),
     );
     if capital && rng.random_bool(0.6) {
-        let consent = pb::RecordConsent {
-            recipient_organisation_id: "jobcenter-kbh".into(),
-            categories: vec![pb::DataCategory::DischargeCoordination as i32],
-            given_by: pb::ConsentGiver::Citizen as i32,
-            form: pb::ConsentForm::Oral as i32,
-            given_on: date(planned),
-            valid_until: String::new(),
-            purpose: "udskrivningskoordinator".into(),
-            document_reference: String::new(),
-        };
-        on(planned, ward, Command::RecordConsent(consent));
+        let consent = job_centre_consent(pb::DataCategory::DischargeCoordination, "udskrivningskoordinator", planned);
+        on(planned, ward, consent);
         on(planned, ward, invite("jobcenter-kbh", pb::ProfessionalRole::JobConsultant, "borgerens samtykke", planned));
         if rng.random_bool(0.65) {
             let offer = pb::OfferDischargeCoordinator {
@@ -462,16 +453,21 @@ fn dual_diagnosis(rng: &mut StdRng, steps: &mut History, ward: &'static str, on:
 /// The ward records on `given` the citizen's consent that the job centre
 /// may know of the treatment; the citizen withdraws it some weeks later.
 fn consent_withdrawn(rng: &mut StdRng, steps: &mut History, ward: &'static str, given: NaiveDate) {
-    let consent = pb::RecordConsent {
+    let consent = job_centre_consent(pb::DataCategory::Psychiatric, "afklaring af beskæftigelse", given);
+    steps.push((given, Step::Consent(ward, consent)));
+    steps.push((given + Duration::days(rng.random_range(20..=120)), Step::WithdrawConsent(ward)));
+}
+
+/// The citizen's oral consent, given on `on`, that the job centre may know `category` for `purpose`.
+fn job_centre_consent(category: pb::DataCategory, purpose: &str, on: NaiveDate) -> Command {
+    Command::RecordConsent(pb::RecordConsent {
         recipient_organisation_id: "jobcenter-kbh".into(),
-        categories: vec![pb::DataCategory::Psychiatric as i32],
+        categories: vec![category as i32],
         given_by: pb::ConsentGiver::Citizen as i32,
         form: pb::ConsentForm::Oral as i32,
-        given_on: date(given),
+        given_on: date(on),
         valid_until: String::new(),
-        purpose: "afklaring af beskæftigelse".into(),
+        purpose: purpose.into(),
         document_reference: String::new(),
-    };
-    steps.push((given, Step::Consent(ward, Command::RecordConsent(consent))));
-    steps.push((given + Duration::days(rng.random_range(20..=120)), Step::WithdrawConsent(ward)));
+    })
 }

@@ -128,6 +128,9 @@ fn a_clock_counts_once_when_decided_and_an_ended_one_not_at_all() {
         milestone(Milestone::ReferredForAssessment, day(2026, 3, 1), vec![clock(id, ClockKind::Assessment, due)], &[])
     };
     let assessed = |on: Date, id: &str| milestone(Milestone::AssessmentCompleted { serious: true }, on, vec![], &[id]);
+    let paused =
+        |id: &str, d| EventPayload::ClockPaused { clock_id: id.into(), reason: text("p"), on: day(2026, 3, d) };
+    let overdue = |id: &str, d| EventPayload::ClockOverdue { clock_id: id.into(), due_on: day(2026, 3, d) };
     // 1: met on 10 March, in time.
     log.create(1, noon(2026, 3, 1), &ward);
     log.add(1, noon(2026, 3, 1), &ward, referred("c1", day(2026, 3, 31)));
@@ -135,7 +138,7 @@ fn a_clock_counts_once_when_decided_and_an_ended_one_not_at_all() {
     // 2: due 31 March, recorded overdue: missed, counted in April (first overdue day); met later, not again.
     log.create(2, noon(2026, 3, 1), &ward);
     log.add(2, noon(2026, 3, 1), &ward, referred("c2", day(2026, 3, 31)));
-    log.add(2, noon(2026, 4, 1), &ward, EventPayload::ClockOverdue { clock_id: "c2".into(), due_on: day(2026, 3, 31) });
+    log.add(2, noon(2026, 4, 1), &ward, overdue("c2", 31));
     log.add(2, noon(2026, 4, 9), &ward, assessed(day(2026, 4, 9), "c2"));
     // 3: due 15 March, met on 20 March before the watcher noticed: missed, counted in March.
     log.create(3, noon(2026, 3, 1), &ward);
@@ -153,12 +156,7 @@ fn a_clock_counts_once_when_decided_and_an_ended_one_not_at_all() {
     // 5: due 20 March, paused and resumed with due 28 March, met on 25 March: in time.
     log.create(5, noon(2026, 3, 1), &ward);
     log.add(5, noon(2026, 3, 1), &ward, referred("c5", day(2026, 3, 20)));
-    log.add(
-        5,
-        noon(2026, 3, 10),
-        &ward,
-        EventPayload::ClockPaused { clock_id: "c5".into(), reason: text("p"), on: day(2026, 3, 10) },
-    );
+    log.add(5, noon(2026, 3, 10), &ward, paused("c5", 10));
     log.add(
         5,
         noon(2026, 3, 18),
@@ -170,32 +168,17 @@ fn a_clock_counts_once_when_decided_and_an_ended_one_not_at_all() {
     // 6: due 15 March, paused on 10 March and met on 20 March, still paused: in time (a paused clock does not run).
     log.create(6, noon(2026, 3, 1), &ward);
     log.add(6, noon(2026, 3, 1), &ward, referred("c6", day(2026, 3, 15)));
-    log.add(
-        6,
-        noon(2026, 3, 10),
-        &ward,
-        EventPayload::ClockPaused { clock_id: "c6".into(), reason: text("p"), on: day(2026, 3, 10) },
-    );
+    log.add(6, noon(2026, 3, 10), &ward, paused("c6", 10));
     log.add(6, noon(2026, 3, 20), &ward, assessed(day(2026, 3, 20), "c6"));
     // 7: due 15 March, recorded overdue, then the assessment of 14 March recorded late: in time after all.
     log.create(7, noon(2026, 3, 1), &ward);
     log.add(7, noon(2026, 3, 1), &ward, referred("c7", day(2026, 3, 15)));
-    log.add(
-        7,
-        noon(2026, 3, 16),
-        &ward,
-        EventPayload::ClockOverdue { clock_id: "c7".into(), due_on: day(2026, 3, 15) },
-    );
+    log.add(7, noon(2026, 3, 16), &ward, overdue("c7", 15));
     log.add(7, noon(2026, 3, 18), &ward, assessed(day(2026, 3, 14), "c7"));
     // 8: due 15 March, recorded overdue, then ended (the referral withdrawn): neither met nor missed after all.
     log.create(8, noon(2026, 3, 1), &ward);
     log.add(8, noon(2026, 3, 1), &ward, referred("c8", day(2026, 3, 15)));
-    log.add(
-        8,
-        noon(2026, 3, 16),
-        &ward,
-        EventPayload::ClockOverdue { clock_id: "c8".into(), due_on: day(2026, 3, 15) },
-    );
+    log.add(8, noon(2026, 3, 16), &ward, overdue("c8", 15));
     log.add(
         8,
         noon(2026, 3, 17),
