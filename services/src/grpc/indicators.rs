@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use super::PlanApi;
 use super::answer::{Answer, Disclosure, Handled};
 use crate::convert;
-use crate::domain::{Actor, DomainError, Purpose, policy};
+use crate::domain::{Actor, DomainError, Purpose, Timestamp, policy};
 use crate::error::Error;
 use crate::indicators::feed::Progress;
 use crate::indicators::{Catalogue, Geography, Indicators, Month, Rules, answer};
@@ -69,7 +69,9 @@ impl PlanApi {
         let rules = Rules {
             threshold: i64::from(desk.min_count),
             settle_months: desk.settle_months,
-            today: Month::of(self.store.now().date()),
+            // A day's grace: an event recorded in the last moments of a month
+            // is durable before the month after it counts as begun.
+            today: Month::of(Timestamp(self.store.now().0 - 86_400_000_000).date()),
         };
         let asked = query.clone();
         // Releasing is arithmetic over every organisation's year: off the async workers.

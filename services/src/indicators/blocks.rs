@@ -178,27 +178,30 @@ fn measure_safe(measure: Measure, cell: &Cell, threshold: i64) -> bool {
     counts[..n].iter().all(|c| *c == 0) || counts[..n].iter().all(|c| *c >= threshold)
 }
 
-/// The sets of open plans a released stock of the plans' population counts,
-/// or the difference of two released ones gives: the open plans, the
-/// dual-diagnosis citizens', those with an indsatsplan; the open plans of
-/// citizens without a dual diagnosis, the dual-diagnosis citizens without an
-/// indsatsplan, those with one not agreed.
-fn plan_sets(cell: &Cell) -> [i64; 6] {
+/// The sets of plans the plans' stocks count, and what a released count of
+/// one, less one of another, gives (each nested in the other): the open
+/// plans, the dual-diagnosis citizens', those with an indsatsplan; the open
+/// plans of citizens without a dual diagnosis, the dual-diagnosis citizens
+/// without an indsatsplan, those with one not agreed. Each must be 0 or at
+/// least the threshold; being counts of plans, they add up over blocks.
+fn plan_sets(population: Population, cell: &Cell) -> Vec<i64> {
+    if population != Population::Plans {
+        return Vec::new();
+    }
     let get = |m: Measure| cell.get(&m).cloned().unwrap_or_default();
-    let (open, dual, with) =
-        (get(Measure::LegalPlans).den, get(Measure::IndsatsplanAgreed), get(Measure::IndsatsplanMeetingOverdue));
-    [open, dual.den, with.den, open - dual.den, dual.den - with.den, with.den - dual.num]
+    let (open, dual) = (get(Measure::LegalPlans).den, get(Measure::IndsatsplanAgreed));
+    let with = get(Measure::IndsatsplanMeetingOverdue).den;
+    vec![open, dual.den, with, open - dual.den, dual.den - with, with - dual.num]
 }
 
-/// Whether a block may stand on its own: for the plans' population, every
-/// set of [`plan_sets`] is 0 or at least `threshold` (each stock is then
-/// released where its own counts are safe too, see [`Universe::release`]);
-/// for a measure alone, its counts are.
-fn is_safe(population: Population, cell: &Cell, threshold: i64) -> bool {
-    match population {
-        Population::Plans => plan_sets(cell).iter().all(|c| *c == 0 || *c >= threshold),
-        Population::Alone(measure) => measure_safe(measure, cell, threshold),
-    }
+/// Whether a block may stand on its own: its [`plan_sets`] are each 0 or at
+/// least `threshold`, and so are the counts of each measure in `criteria`
+/// (the members that are safe over the whole universe: one that is safe
+/// nowhere would only merge everything). Each measure is then released where
+/// its own counts are safe in every block, see [`Universe::release`].
+fn is_safe(population: Population, criteria: &[Measure], cell: &Cell, threshold: i64) -> bool {
+    plan_sets(population, cell).iter().all(|c| *c == 0 || *c >= threshold)
+        && criteria.iter().all(|m| measure_safe(*m, cell, threshold))
 }
 
 /// How large a block is, to merge a small one with the smallest near it.
@@ -210,6 +213,8 @@ fn size(cell: &Cell) -> i64 {
 /// with something in them, and their blocks.
 pub(super) struct Universe {
     population: Population,
+    /// The measures whose counts each block must make safe.
+    criteria: Vec<Measure>,
     threshold: i64,
     /// (month of the universe, organisation, cell).
     cells: Vec<(u8, usize, Cell)>,
@@ -234,6 +239,9 @@ impl Universe {
     ) -> Self {
         let nonempty = finest.into_iter().filter(|(_, cell)| cell.iter().any(|(m, t)| !is_empty(*m, t)));
         let cells: Vec<_> = nonempty.map(|((month, organisation), cell)| (month, organisation, cell)).collect();
+        let mut whole = Cell::new();
+        cells.iter().for_each(|(_, _, cell)| merge(&mut whole, cell));
+        let criteria: Vec<Measure> = whole.keys().copied().filter(|m| measure_safe(*m, &whole, threshold)).collect();
         let blocks = cells
             .iter()
             .enumerate()
@@ -241,10 +249,11 @@ impl Universe {
                 cells: vec![i],
                 total: cell.clone(),
                 live: true,
-                safe: is_safe(population, cell, threshold),
+                safe: is_safe(population, &criteria, cell, threshold),
             })
             .collect();
-        let mut universe = Self { population, threshold, block_of: (0..cells.len()).collect(), cells, blocks };
+        let block_of = (0..cells.len()).collect();
+        let mut universe = Self { population, criteria, threshold, block_of, cells, blocks };
         universe.merge_small(tree);
         universe
     }
@@ -261,7 +270,7 @@ impl Universe {
             let block = &mut self.blocks[small];
             block.cells.extend(absorbed.cells);
             merge(&mut block.total, &absorbed.total);
-            block.safe = is_safe(self.population, &block.total, self.threshold);
+            block.safe = is_safe(self.population, &self.criteria, &block.total, self.threshold);
         }
     }
 

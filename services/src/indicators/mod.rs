@@ -1,12 +1,13 @@
 //! Indicators for the national psychiatry plan, computed from the log.
 //!
 //! A projection ([`Projection`]) folds the hub-wide log, event by event,
-//! into tallies: per measure, calendar month (Danish time) and organisation
-//! the observation is attributed to. Flows (clocks decided, discharges
-//! completed, consents withdrawn, …) add to the month they happened in;
-//! stocks (dual-diagnosis citizens with an agreed indsatsplan, active plans,
-//! …) add their changes to the month of the change, so a stock at a month's
-//! end is the sum up to it. The projection is pure: the same log gives the
+//! into tallies: per measure, calendar month (Danish time) counted, month
+//! recorded, and organisation the observation is attributed to. Flows
+//! (clocks decided, discharges completed, consents withdrawn, …) add to the
+//! month they happened in; stocks (dual-diagnosis citizens with an agreed
+//! indsatsplan, open plans, …) add their changes to the month of the change
+//! (a contact person's period also schedules its end in the window 12 months
+//! on), so a stock at a month's end is the sum up to it. The projection is pure: the same log gives the
 //! same tallies on either store engine, incrementally or rebuilt.
 //!
 //! What is released is decided by [`release`]: aggregates only, with every
@@ -108,16 +109,14 @@ pub enum Measure {
     EmergencyAccesses,
 }
 
-/// Measures that share their blocks (see [`release`]).
+/// Measures that share their blocks (see [`release`]): the stocks that
+/// count the open plans and nested sets of them, so that the difference of
+/// two of them is protected too; every other measure on its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Population {
-    /// The open plans and the nested stocks among them: dual-diagnosis
-    /// citizens, those with an indsatsplan, those with it agreed. Blocks
-    /// protect these sets and their differences, so that no difference of
-    /// two released counts gives a small one away.
+    /// The open plans, the dual-diagnosis citizens' among them, those with
+    /// an indsatsplan, and those with it agreed or its meeting overdue.
     Plans,
-    /// A flow, or a stock of other people (plans with a contact person in
-    /// the window), on its own.
     Alone(Measure),
 }
 

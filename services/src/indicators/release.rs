@@ -316,22 +316,23 @@ impl Releases<'_> {
         }
         let ratio = |num: i64, den: i64| (den > 0).then(|| num as f64 / den as f64);
         match indicator.unit {
+            // Contact persons per citizen comes without its counts: the plans with a contact
+            // person less the open plans (not nested) would be a count the blocks do not protect.
+            ValueUnit::PerCitizen if indicator.measure == Measure::ContactPersons => {
+                row.value = ratio(tallies.num, tallies.den);
+            }
             ValueUnit::Share | ValueUnit::PerCitizen => {
                 (row.numerator, row.denominator) = (Some(tallies.num), Some(tallies.den));
                 row.value = ratio(tallies.num, tallies.den);
             }
-            ValueUnit::DaysMedian => {
-                row.denominator = Some(tallies.observations());
-                row.value = nearest_rank(&tallies.days, 0.5).map(f64::from);
-            }
+            // A wait comes without its number of observations: less the clocks met, that
+            // would be a count of late ones the blocks do not protect.
+            ValueUnit::DaysMedian => row.value = nearest_rank(&tallies.days, 0.5).map(f64::from),
             // Of fewer than twice the threshold, the 90th percentile is one of the last few: one person's wait.
             ValueUnit::DaysP90 if tallies.observations() < 2 * self.rules.threshold && tallies.observations() > 0 => {
                 row.suppression = Suppression::Suppressed;
             }
-            ValueUnit::DaysP90 => {
-                row.denominator = Some(tallies.observations());
-                row.value = nearest_rank(&tallies.days, 0.9).map(f64::from);
-            }
+            ValueUnit::DaysP90 => row.value = nearest_rank(&tallies.days, 0.9).map(f64::from),
             ValueUnit::Count => {
                 row.numerator = Some(tallies.num);
                 row.value = Some(tallies.num as f64);

@@ -16,9 +16,10 @@ pub(super) struct Track {
     open: bool,
     /// Clocks not yet stopped or ended.
     clocks: BTreeMap<String, ClockTrack>,
-    /// The referral not yet assessed, and the last one assessed but not yet treated.
+    /// The referral not yet assessed, and the last one assessed but not yet
+    /// treated (with the treatment clocks its assessment started).
     referral: Option<Referral>,
-    awaiting_treatment: Option<Date>,
+    awaiting_treatment: Option<Referral>,
     discharge: Option<Episode>,
     /// Care-team members: their organisation's sector, and the last day of
     /// membership once it was ended.
@@ -40,17 +41,17 @@ struct ClockTrack {
     kind: ClockKind,
     due_on: Date,
     responsible: OrganisationId,
-    /// Paused since (a paused clock does not run: not overdue while paused).
-    paused_since: Option<Date>,
-    /// Recorded overdue, and so counted missed in the month of this day
-    /// (undone if the right turns out met in time, or ended).
+    /// Recorded overdue, and so counted missed in the month of this day, its
+    /// first overdue day (undone if a milestone before it turns up, or the
+    /// clock is ended).
     missed_from: Option<Date>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 struct Referral {
     received_on: Date,
-    /// The assessment clocks it started: ending one ends the referral.
+    /// The clocks waiting on it (assessment; after the assessment,
+    /// treatment): ending one ends the wait.
     clocks: Vec<String>,
 }
 
@@ -175,14 +176,9 @@ impl Track {
                     self.stop(clock_id, *occurred_on, out);
                 }
             }
-            EventPayload::ClockPaused { clock_id, on, .. } => {
-                if let Some(clock) = self.clocks.get_mut(clock_id) {
-                    clock.paused_since = Some(*on);
-                }
-            }
             EventPayload::ClockResumed { clock_id, due_on, .. } => {
                 if let Some(clock) = self.clocks.get_mut(clock_id) {
-                    (clock.due_on, clock.paused_since) = (*due_on, None);
+                    clock.due_on = *due_on;
                 }
             }
             EventPayload::ClockOverdue { clock_id, due_on } => {
@@ -211,8 +207,10 @@ impl Track {
                     out.share(Measure::ClockMetInTime(clock.kind), Month::of(missed), &clock.responsible, false, -1);
                 }
                 self.meetings_overdue.remove(clock_id);
-                if self.referral.as_ref().is_some_and(|r| r.clocks.contains(clock_id)) {
-                    self.referral = None;
+                for waiting in [&mut self.referral, &mut self.awaiting_treatment] {
+                    if waiting.as_ref().is_some_and(|r| r.clocks.contains(clock_id)) {
+                        *waiting = None;
+                    }
                 }
                 if let Some(episode) = &mut self.discharge
                     && episode.network_clock.as_ref() == Some(clock_id)
@@ -291,13 +289,16 @@ impl Track {
             Milestone::AssessmentCompleted { .. } => {
                 if let Some(referral) = self.referral.take() {
                     out.days(Measure::DaysToAssessment, referral.received_on, on, actor);
-                    self.awaiting_treatment = Some(referral.received_on);
+                    let treatment = started
+                        .iter()
+                        .filter(|c| matches!(c.kind, ClockKind::TreatmentSerious | ClockKind::TreatmentOther));
+                    let clocks = treatment.map(|c| c.clock_id.clone()).collect();
+                    self.awaiting_treatment = Some(Referral { received_on: referral.received_on, clocks });
                 }
             }
             Milestone::PsychiatricTreatmentStarted => {
-                let referred = self.awaiting_treatment.take().or_else(|| self.referral.take().map(|r| r.received_on));
-                if let Some(referred) = referred {
-                    out.days(Measure::DaysToTreatment, referred, on, actor);
+                if let Some(referral) = self.awaiting_treatment.take().or_else(|| self.referral.take()) {
+                    out.days(Measure::DaysToTreatment, referral.received_on, on, actor);
                 }
             }
             Milestone::DischargePlanned { .. } => {
@@ -312,25 +313,23 @@ impl Track {
 
     fn start(&mut self, started: &[StartedClock], actor: &OrganisationId) {
         for clock in started {
-            let track = ClockTrack {
-                kind: clock.kind,
-                due_on: clock.due_on,
-                responsible: actor.clone(),
-                paused_since: None,
-                missed_from: None,
-            };
+            let track =
+                ClockTrack { kind: clock.kind, due_on: clock.due_on, responsible: actor.clone(), missed_from: None };
             self.clocks.insert(clock.clock_id.clone(), track);
         }
     }
 
     /// A clock met by a milestone on `on`: in time (on or before its due
-    /// date, or while paused since before it), or late — counted in the
+    /// date, as [`crate::domain::Clock::met`] says), or late — counted in the
     /// month of its first overdue day. A miss recorded already stays, unless
-    /// the milestone shows the right was met in time after all.
+    /// the milestone happened before that day (recorded late).
     fn stop(&mut self, clock_id: &str, on: Date, out: &mut Out) {
         let Some(clock) = self.clocks.remove(clock_id) else { return };
         self.meetings_overdue.remove(clock_id);
-        let in_time = on <= clock.due_on || clock.paused_since.is_some_and(|since| since <= clock.due_on);
+        let in_time = match clock.missed_from {
+            Some(missed) => on < missed,
+            None => on <= clock.due_on,
+        };
         let measure = Measure::ClockMetInTime(clock.kind);
         match (clock.missed_from, in_time) {
             (Some(missed), true) => {
