@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::fixtures::{Log, clock, member, milestone, noon};
 use super::*;
-use crate::domain::deadlines::Milestone;
+use crate::domain::deadlines::{Milestone, StopReason};
 use crate::domain::testkit::{actor, day, org, prof, text};
 use crate::domain::{EventPayload, LegalPlanType, Sector};
 
@@ -48,7 +48,7 @@ struct Step {
 }
 
 fn steps() -> impl Strategy<Value = Vec<Step>> {
-    let step = (0u8..120, 0u8..6, 0u32..24, 1u32..28, 0u8..14, 0u64..60)
+    let step = (0u8..120, 0u8..6, 0u32..24, 1u32..28, 0u8..20, 0u64..60)
         .prop_map(|(plan, organisation, month, day, kind, lag)| Step { plan, organisation, month, day, kind, lag });
     proptest::collection::vec(step, 0..700)
 }
@@ -108,6 +108,28 @@ fn log_of(mut steps: Vec<Step>) -> Log {
                 end_date: None,
                 goal_ids: vec![],
             }),
+            14 | 15 => match open_clocks(&log, plan).first() {
+                Some(clock_id) if step.kind == 14 => {
+                    EventPayload::ClockPaused { clock_id: clock_id.clone(), reason: text("p"), on }
+                }
+                Some(clock_id) => {
+                    EventPayload::ClockEnded { clock_id: clock_id.clone(), reason: StopReason::Declined, on }
+                }
+                None => continue,
+            },
+            16 => {
+                let started = vec![clock(&id, ClockKind::NetworkMeeting, on + chrono::Days::new(7))];
+                milestone(Milestone::DischargePlanned { expected: on }, on, started, &[])
+            }
+            17 => EventPayload::DischargeCompleted { on },
+            18 => EventPayload::DischargeCoordinatorOffered { mentor: prof("m"), start: on, end: on },
+            19 => EventPayload::ContactPersonHandedOver {
+                from_organisation: by.organisation.clone(),
+                from_professional: prof("a"),
+                to_organisation: by.organisation.clone(),
+                to_professional: prof("b"),
+                reason: text("r"),
+            },
             _ => EventPayload::CareTeamMemberAdded(member(&id, &by)),
         };
         log.add(plan, at, &by, payload);
