@@ -27,11 +27,17 @@ pub async fn connect(addr: SocketAddr, ca_pem: &str, identity: &Identity) -> any
 
 /// The endpoint [`connect`] connects to, for callers that tune it first.
 pub fn endpoint(addr: SocketAddr, ca_pem: &str, identity: &Identity) -> anyhow::Result<Endpoint> {
+    endpoint_at(&addr.to_string(), "localhost", ca_pem, identity)
+}
+
+/// An mTLS endpoint for the hub at `authority` (`host:port`) whose server
+/// certificate names `server_name`, trusting `ca_pem` and presenting `identity`.
+pub fn endpoint_at(authority: &str, server_name: &str, ca_pem: &str, identity: &Identity) -> anyhow::Result<Endpoint> {
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca_pem))
         .identity(tonic::transport::Identity::from_pem(&identity.certificate_pem, &identity.key_pem))
-        .domain_name("localhost");
-    Ok(Endpoint::from_shared(format!("https://{addr}"))?.tls_config(tls)?.tcp_nodelay(true))
+        .domain_name(server_name);
+    Ok(Endpoint::from_shared(format!("https://{authority}"))?.tls_config(tls)?.tcp_nodelay(true))
 }
 
 /// Says who acts on every request: a signed assertion minted for the

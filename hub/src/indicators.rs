@@ -8,9 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::ValueEnum;
 use samplan_proto::v1 as pb;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
-use crate::client::{IndicatorClient, Professional, indicator_client};
+use crate::client::{IndicatorClient, Professional, endpoint_at, indicator_client};
 use crate::identity::Minter;
 use crate::pki::Identity;
 
@@ -123,12 +122,8 @@ impl ExportOptions {
             _ => bail!("give either --dev-dir, or all of --ca, --cert, --key and --token-file"),
         };
         let host = self.hub.rsplit_once(':').map_or(self.hub.as_str(), |(host, _)| host);
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(ca))
-            .identity(tonic::transport::Identity::from_pem(&identity.certificate_pem, &identity.key_pem))
-            .domain_name(self.server_name.clone().unwrap_or_else(|| host.to_owned()));
-        let channel = Endpoint::from_shared(format!("https://{}", self.hub))?
-            .tls_config(tls)?
+        let server_name = self.server_name.as_deref().unwrap_or(host);
+        let channel = endpoint_at(&self.hub, server_name, &ca, &identity)?
             .connect()
             .await
             .with_context(|| format!("connecting to the hub at {}", self.hub))?;
