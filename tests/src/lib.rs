@@ -484,3 +484,12 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result
     }
     Ok(())
 }
+
+/// A request for emergency access to the plan of `cpr`, for `justification`.
+pub fn emergency(cpr: &str, justification: &str) -> pb::RequestEmergencyAccessRequest {
+    pb::RequestEmergencyAccessRequest {
+        cpr: cpr.into(),
+        justification: justification.into(),
+        request_id: String::new(),
+    }
+}

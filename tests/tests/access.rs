@@ -213,32 +213,20 @@ on_both_engines! {
         let hidden = night.get_plan(pb::GetPlanRequest { name: name.clone() }).await.expect_err("not on the team");
         assert_eq!(hidden.code(), Code::NotFound);
         let unjustified = night
-            .request_emergency_access(pb::RequestEmergencyAccessRequest {
-                cpr: CPR.into(),
-                justification: " ".into(),
-                request_id: String::new(),
-            })
+            .request_emergency_access(emergency(CPR, " "))
             .await
             .expect_err("needs a justification");
         assert!(field_violations(&unjustified).contains_key("justification"));
         let secretary = t.hub.plan_client(ADDICTION, "sekr-1", "SECRETARY").await?;
         let refused = secretary
             .clone()
-            .request_emergency_access(pb::RequestEmergencyAccessRequest {
-                cpr: CPR.into(),
-                justification: "ringer for lægen".into(),
-                request_id: String::new(),
-            })
+            .request_emergency_access(emergency(CPR, "ringer for lægen"))
             .await
             .expect_err("clinical roles only");
         assert_eq!(refused.code(), Code::PermissionDenied);
 
         let granted = night
-            .request_emergency_access(pb::RequestEmergencyAccessRequest {
-                cpr: "010190-1235".into(),
-                justification: "indbragt bevidstløs, mistanke om forgiftning".into(),
-                request_id: String::new(),
-            })
+            .request_emergency_access(emergency("010190-1235", "indbragt bevidstløs, mistanke om forgiftning"))
             .await?
             .into_inner();
         let plan = granted.plan.expect("plan");
@@ -301,11 +289,7 @@ on_both_engines! {
         let (name, _) = join(&mut ward, CPR, "indlagt").await?;
         let mut night = t.hub.plan_client(ADDICTION, "vagtlaege-9", "PHYSICIAN").await?;
         let granted = night
-            .request_emergency_access(pb::RequestEmergencyAccessRequest {
-                cpr: CPR.into(),
-                justification: "indbragt bevidstløs".into(),
-                request_id: String::new(),
-            })
+            .request_emergency_access(emergency(CPR, "indbragt bevidstløs"))
             .await?
             .into_inner();
         let access = granted.access.expect("access");

@@ -146,11 +146,7 @@ on_both_engines! {
         let (name, _) = create_plan(&mut ward, CPR).await?;
         let mut night = t.hub.plan_client(ADDICTION, "vagtlaege-9", "PHYSICIAN").await?;
         let granted = night
-            .request_emergency_access(pb::RequestEmergencyAccessRequest {
-                cpr: CPR.into(),
-                justification: "indbragt bevidstløs".into(),
-                request_id: String::new(),
-            })
+            .request_emergency_access(emergency(CPR, "indbragt bevidstløs"))
             .await?
             .into_inner();
         let access = granted.access.expect("access");
