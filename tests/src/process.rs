@@ -128,6 +128,24 @@ pub async fn spawn_goal_writers(
     Ok(writers)
 }
 
+/// Asserts that the hub `reader` talks to holds every goal of `acked` as it
+/// was acknowledged; the goals it holds of `plans`: (plan, sequence) → text.
+pub async fn assert_acked_present(
+    reader: &mut PlanClient,
+    plans: &[String],
+    acked: &BTreeMap<(String, u64), String>,
+) -> anyhow::Result<BTreeMap<(String, u64), String>> {
+    let mut held = BTreeMap::new();
+    for plan in plans {
+        let stored: BTreeMap<u64, String> = crate::goals_by_sequence(reader, plan).await?.into_iter().collect();
+        for ((_, sequence), text) in acked.range((plan.clone(), 0)..=(plan.clone(), u64::MAX)) {
+            assert_eq!(stored.get(sequence), Some(text), "{plan} lost acknowledged goal {sequence}");
+        }
+        held.extend(stored.into_iter().map(|(sequence, text)| ((plan.clone(), sequence), text)));
+    }
+    Ok(held)
+}
+
 /// Waits until at least `count` goals are acknowledged; a copy of them.
 pub async fn wait_for_acks(acked: &Acked, count: usize) -> BTreeMap<(String, u64), String> {
     loop {

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use samplan_hub::client::PlanClient;
 use samplan_tests::create_plan;
 use samplan_tests::process::{
-    Acked, client, samplan, spawn_goal_writers, spawn_hub, spawn_hub_with_admin, wait_for_acks,
+    Acked, assert_acked_present, client, samplan, spawn_goal_writers, spawn_hub, spawn_hub_with_admin, wait_for_acks,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,21 +64,7 @@ async fn a_backup_taken_during_64_client_writes_restores_what_was_acknowledged_b
 
     let env = [("SAMPLAN_DATA_DIR", restored.to_str().unwrap_or_default())];
     let (mut hub, addr) = spawn_hub(dir.path(), &env)?;
-    let mut reader = client(dir.path(), addr).await?;
-    let mut restored_goals = 0;
-    for plan in &plans {
-        let goals: BTreeMap<u64, String> =
-            samplan_tests::goals_by_sequence(&mut reader, plan).await?.into_iter().collect();
-        for ((_, sequence), text) in before.range((plan.clone(), 0)..=(plan.clone(), u64::MAX)) {
-            assert_eq!(goals.get(sequence), Some(text), "{plan} lost {sequence}, acknowledged before the backup");
-        }
-        for (sequence, text) in &goals {
-            let acknowledged = after.get(&(plan.clone(), *sequence));
-            assert!(acknowledged.is_none_or(|t| t == text), "{plan} {sequence} is not what was written");
-        }
-        restored_goals += goals.len();
-    }
-    assert_eq!(restored_goals as u64 + plans.len() as u64, cut, "exactly the events up to the cut");
+    assert_restored_to_cut(&mut client(dir.path(), addr).await?, &plans, &before, &after, cut).await?;
     assert!(written as usize >= after.len());
     hub.kill()?;
     hub.wait()?;
@@ -148,18 +135,26 @@ async fn a_postgres_backup_taken_during_writes_restores_to_its_cut() -> anyhow::
     let restored = restored_url.to_str().unwrap_or_default().to_owned();
     let (hub, addr) =
         spawn_hub(dir.path(), &[("SAMPLAN_STORE_ENGINE", "postgres"), ("SAMPLAN_POSTGRES_URL", &restored)])?;
-    let mut reader = client(dir.path(), addr).await?;
-    let mut restored_goals = 0;
-    for plan in &plans {
-        let goals: BTreeMap<u64, String> =
-            samplan_tests::goals_by_sequence(&mut reader, plan).await?.into_iter().collect();
-        for ((_, sequence), text) in before.range((plan.clone(), 0)..=(plan.clone(), u64::MAX)) {
-            assert_eq!(goals.get(sequence), Some(text), "{plan} lost {sequence}, acknowledged before the backup");
-        }
-        restored_goals += goals.len();
-    }
-    assert_eq!(restored_goals as u64 + plans.len() as u64, cut, "exactly the events up to the cut");
+    assert_restored_to_cut(&mut client(dir.path(), addr).await?, &plans, &before, &after, cut).await?;
     samplan_tests::process::terminate(hub).await
+}
+
+/// A restored hub holds every goal acknowledged `before` the backup, only
+/// goals as they were written (`after` holds every acknowledged one), and
+/// exactly the events up to the `cut` (each plan's creation is one).
+async fn assert_restored_to_cut(
+    reader: &mut PlanClient,
+    plans: &[String],
+    before: &BTreeMap<(String, u64), String>,
+    after: &BTreeMap<(String, u64), String>,
+    cut: u64,
+) -> anyhow::Result<()> {
+    let held = assert_acked_present(reader, plans, before).await?;
+    for (goal, text) in &held {
+        assert!(after.get(goal).is_none_or(|t| t == text), "{goal:?} is not what was written");
+    }
+    assert_eq!(held.len() as u64 + plans.len() as u64, cut, "exactly the events up to the cut");
+    Ok(())
 }
 
 /// The file and the cut's global position that `samplan backup` printed.

@@ -2,11 +2,10 @@
 //! flight. After a restart every acknowledged event is there, every plan equals
 //! a replay of its log, and the global position has no gap — on either engine.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use samplan_tests::process::{Acked, client, spawn_goal_writers, spawn_hub, wait_for_acks};
+use samplan_tests::process::{Acked, assert_acked_present, client, spawn_goal_writers, spawn_hub, wait_for_acks};
 use samplan_tests::{create_plan, on_both_engines, store_env};
 
 on_both_engines! {
@@ -37,14 +36,7 @@ on_both_engines! {
         assert!(acked.len() >= 400);
 
         let (mut hub, addr) = spawn_hub(dir.path(), &env)?;
-        let mut reader = client(dir.path(), addr).await?;
-        for plan in &plans {
-            let by_version: BTreeMap<u64, String> =
-                samplan_tests::goals_by_sequence(&mut reader, plan).await?.into_iter().collect();
-            for ((_, version), text) in acked.range((plan.clone(), 0)..=(plan.clone(), u64::MAX)) {
-                assert_eq!(by_version.get(version), Some(text), "{plan} lost acknowledged version {version}");
-            }
-        }
+        assert_acked_present(&mut client(dir.path(), addr).await?, &plans, &acked).await?;
         hub.kill()?;
         hub.wait()?;
 

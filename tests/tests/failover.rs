@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use samplan_hub::client::PlanClient;
 use samplan_tests::postgres::{Postgres, USER, available};
-use samplan_tests::process::{Acked, wait_for_acks};
+use samplan_tests::process::{Acked, assert_acked_present, wait_for_acks};
 use samplan_tests::*;
 use tonic::Code;
 
@@ -113,13 +113,8 @@ async fn hubs_carry_on_when_the_primary_is_lost() -> anyhow::Result<()> {
         heard.keys().all(|code| code == "Aborted" || code == "Unavailable"),
         "only conflicts and UNAVAILABLE: {heard:?}"
     );
-    let acked = acked.lock().expect("lock").clone();
-    for plan in &plans {
-        let stored: BTreeMap<u64, String> = goals_by_sequence(&mut ward, plan).await?.into_iter().collect();
-        for ((_, sequence), text) in acked.range((plan.clone(), 0)..=(plan.clone(), u64::MAX)) {
-            assert_eq!(stored.get(sequence), Some(text), "{plan} lost acknowledged event {sequence}");
-        }
-    }
+    let acknowledged = acked.lock().expect("lock").clone();
+    assert_acked_present(&mut ward, &plans, &acknowledged).await?;
     let report = a.hub.store.verify().await?;
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     b.stop().await?;

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use samplan_tests::create_plan;
 use samplan_tests::postgres::{Postgres, store_settings};
-use samplan_tests::process::{Acked, client, hub_binary, spawn_goal_writers, spawn_hub, terminate, wait_for_acks};
+use samplan_tests::process::{
+    Acked, assert_acked_present, client, hub_binary, spawn_goal_writers, spawn_hub, terminate, wait_for_acks,
+};
 
 /// Runs `samplan migrate-store --from dir/from --to dir/to`; what it printed.
 fn migrate(dir: &Path, from: &str, to: &str) -> anyhow::Result<String> {
@@ -36,14 +38,7 @@ async fn assert_holds(
 ) -> anyhow::Result<()> {
     std::fs::copy(dir.join(config), dir.join("samplan.toml"))?;
     let (hub, addr) = spawn_hub(dir, &[])?;
-    let mut reader = client(dir, addr).await?;
-    for plan in plans {
-        let goals: BTreeMap<u64, String> =
-            samplan_tests::goals_by_sequence(&mut reader, plan).await?.into_iter().collect();
-        for ((_, sequence), text) in acked.range((plan.clone(), 0)..=(plan.clone(), u64::MAX)) {
-            assert_eq!(goals.get(sequence), Some(text), "{config}: {plan} lost {sequence}");
-        }
-    }
+    assert_acked_present(&mut client(dir, addr).await?, plans, acked).await?;
     terminate(hub).await
 }
 

@@ -3,14 +3,12 @@
 //! deadline watcher once across hubs, and a hub killed mid-write leaving the
 //! others serving with nothing acknowledged lost.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use samplan_hub::client::PlanClient;
 use samplan_proto::v1 as pb;
 use samplan_services::store::WatcherTurn;
-use samplan_tests::process::{Acked, spawn_goal_writers, spawn_hub, wait_for_acks};
+use samplan_tests::process::{Acked, assert_acked_present, spawn_goal_writers, spawn_hub, wait_for_acks};
 use samplan_tests::*;
 
 /// A fictitious citizen per plan.
@@ -21,18 +19,6 @@ fn cpr(i: usize) -> String {
 /// Each event's position, plan and sequence, as a subscriber saw them.
 fn order(events: &[pb::PlanEvent]) -> Vec<(u64, String, u64)> {
     events.iter().map(|e| (e.global_position, e.plan.clone(), e.sequence)).collect()
-}
-
-/// Asserts that every acknowledged goal is in its plan, read through `client`.
-async fn assert_all_there(client: &mut PlanClient, plans: &[String], acked: &Acked) -> anyhow::Result<()> {
-    let acked = acked.lock().expect("lock").clone();
-    for plan in plans {
-        let stored: BTreeMap<u64, String> = goals_by_sequence(client, plan).await?.into_iter().collect();
-        for ((_, sequence), text) in acked.range((plan.clone(), 0)..=(plan.clone(), u64::MAX)) {
-            assert_eq!(stored.get(sequence), Some(text), "{plan} lost acknowledged event {sequence}");
-        }
-    }
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,8 +56,10 @@ async fn two_hubs_write_and_follow_one_gap_free_log() -> anyhow::Result<()> {
         assert_eq!(order(&seen_a), order(&seen_b), "subscribers on both hubs see one order");
         let positions: Vec<u64> = seen_a.iter().map(|e| e.global_position).collect();
         assert_eq!(positions, (1..=last).collect::<Vec<_>>(), "every position once, in order, none missing");
-        assert_all_there(&mut ward_b, &plans, &acked).await?;
-        assert_all_there(&mut ward_a, &plans, &acked).await?;
+        let acknowledged = acked.lock().expect("lock").clone();
+        assert_acked_present(&mut ward_b, &plans, &acknowledged).await?;
+        let acknowledged = acked.lock().expect("lock").clone();
+        assert_acked_present(&mut ward_a, &plans, &acknowledged).await?;
         assert_eq!(b.hub.store.durable_position(), last, "each hub hears of the other's commits");
 
         b.stop().await?;
@@ -135,7 +123,8 @@ async fn a_hub_killed_mid_write_leaves_the_other_serving() -> anyhow::Result<()>
         for writer in survivors {
             writer.await?;
         }
-        assert_all_there(&mut ward, &plans, &acked).await?;
+        let acknowledged = acked.lock().expect("lock").clone();
+        assert_acked_present(&mut ward, &plans, &acknowledged).await?;
         let report = a.hub.store.verify().await?;
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         a.stop().await
