@@ -120,9 +120,12 @@ pub async fn serve_store(
     let (reflection, reflection_alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
     let limits = &config.limits;
     let mut api = PlanApi::new(store.clone(), registry, pseudonyms, subscriptions, limits.max_in_flight);
+    let mut follower = None;
     if config.indicators.enabled {
+        let (indicators, following) = Indicators::start(store.clone(), shutdown.clone());
+        follower = Some(following);
         api = api.with_indicators(IndicatorDesk {
-            indicators: Indicators::start(store.clone(), shutdown.clone()),
+            indicators,
             catalogue: Arc::new(Catalogue::standard()),
             geography: Arc::new(crate::config::geography(&config.organisations)?),
             min_count: config.indicators.min_count,
@@ -171,6 +174,9 @@ pub async fn serve_store(
         }
     };
     let _ = watcher.await;
+    if let Some(follower) = follower {
+        let _ = follower.await;
+    }
     health.finish().await;
     store.shutdown().await;
     admin_stop.cancel();

@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Projection;
+use crate::domain::RecordedEvent;
 use crate::store::Store;
 
 /// Events read from the log at a time.
@@ -23,18 +25,18 @@ pub struct Indicators {
 
 struct Inner {
     projection: RwLock<Projection>,
+    /// The projection's position, readable without its lock.
+    position: AtomicU64,
     /// The durable position when the hub started: answers wait until the
     /// projection has counted up to it.
-    target: AtomicU64,
+    target: u64,
     ready: AtomicBool,
 }
 
 /// How far the projection is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Progress {
-    Ready {
-        position: u64,
-    },
+    Ready,
     /// Still counting the log as it stood when the hub started.
     Building {
         counted: u64,
@@ -43,44 +45,57 @@ pub enum Progress {
 }
 
 impl Indicators {
-    /// Starts following `store`'s log until `shutdown`.
-    pub fn start(store: Store, shutdown: CancellationToken) -> Self {
+    /// Starts following `store`'s log until `shutdown`; the follower's task,
+    /// which holds the store until it ends.
+    pub fn start(store: Store, shutdown: CancellationToken) -> (Self, JoinHandle<()>) {
         let inner = Arc::new(Inner {
             projection: RwLock::new(Projection::default()),
-            target: AtomicU64::new(store.durable_position()),
+            position: AtomicU64::new(0),
+            target: store.durable_position(),
             ready: AtomicBool::new(false),
         });
-        tokio::spawn(follow(store, inner.clone(), shutdown));
-        Self { inner }
+        let follower = tokio::spawn(follow(store, inner.clone(), shutdown));
+        (Self { inner }, follower)
     }
 
     pub fn progress(&self) -> Progress {
-        let position = self.read(Projection::position);
         if self.inner.ready.load(Ordering::Acquire) {
-            Progress::Ready { position }
+            Progress::Ready
         } else {
-            Progress::Building { counted: position, of: self.inner.target.load(Ordering::Relaxed) }
+            Progress::Building { counted: self.inner.position.load(Ordering::Acquire), of: self.inner.target }
         }
     }
 
     /// `f` of the projection as it stands.
     pub fn read<R>(&self, f: impl FnOnce(&Projection) -> R) -> R {
-        f(&self.inner.projection.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        self.inner.read(f)
+    }
+}
+
+impl Inner {
+    fn read<R>(&self, f: impl FnOnce(&Projection) -> R) -> R {
+        f(&self.projection.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Applies `events` (the log's next ones) and publishes the new position.
+    fn apply(&self, events: &[RecordedEvent]) {
+        let mut projection = self.projection.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for event in events {
+            projection.apply(event);
+        }
+        self.position.store(projection.position(), Ordering::Release);
     }
 }
 
 async fn follow(store: Store, inner: Arc<Inner>, shutdown: CancellationToken) {
     let mut durable = store.durable_watch();
     let started = std::time::Instant::now();
-    loop {
-        let position = inner.projection.read().map_or(0, |p| p.position());
+    while !shutdown.is_cancelled() {
+        let position = inner.position.load(Ordering::Acquire);
         if position < store.durable_position() {
             match store.events_from(position + 1, PAGE).await {
                 Ok(events) if !events.is_empty() => {
-                    let mut projection = inner.projection.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    for event in &events {
-                        projection.apply(event);
-                    }
+                    inner.apply(&events);
                     continue;
                 }
                 Ok(_) => {}
@@ -93,8 +108,8 @@ async fn follow(store: Store, inner: Arc<Inner>, shutdown: CancellationToken) {
                 }
             }
         }
-        if position >= inner.target.load(Ordering::Relaxed) && !inner.ready.swap(true, Ordering::AcqRel) {
-            let plans = inner.projection.read().map_or(0, |p| p.plans());
+        if position >= inner.target && !inner.ready.swap(true, Ordering::AcqRel) {
+            let plans = inner.read(Projection::plans);
             tracing::info!(
                 position,
                 plans,

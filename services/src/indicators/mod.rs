@@ -218,15 +218,6 @@ impl Cells {
     pub fn measures(&self) -> impl Iterator<Item = Measure> + '_ {
         self.0.keys().copied()
     }
-
-    /// How many tallies are kept.
-    pub fn len(&self) -> usize {
-        self.0.values().map(BTreeMap::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// The tallies of the log up to `position`, and what each plan's next
