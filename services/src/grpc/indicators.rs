@@ -10,10 +10,10 @@ use tonic::{Request, Response, Status};
 use super::PlanApi;
 use super::answer::{Answer, Disclosure, Handled};
 use crate::convert;
-use crate::domain::{Actor, DomainError, Purpose, Timestamp, policy};
+use crate::domain::{Actor, DomainError, Purpose, policy};
 use crate::error::Error;
 use crate::indicators::feed::Progress;
-use crate::indicators::{Catalogue, Geography, Indicators, Month, Rules, answer};
+use crate::indicators::{Catalogue, Geography, Indicators, Rules, answer};
 
 /// The ground every indicator answer is disclosed on.
 pub const STATISTICS_GROUND: &str = "aggregate statistics (databeskyttelsesloven § 10, stk. 1-2): \
@@ -66,13 +66,7 @@ impl PlanApi {
         }
         let (indicators, catalogue, geography) =
             (desk.indicators.clone(), desk.catalogue.clone(), desk.geography.clone());
-        let rules = Rules {
-            threshold: i64::from(desk.min_count),
-            settle_months: desk.settle_months,
-            // A day's grace: an event recorded in the last moments of a month
-            // is durable before the month after it counts as begun.
-            today: Month::of(Timestamp(self.store.now().0 - 86_400_000_000).date()),
-        };
+        let rules = Rules::at(self.store.now(), desk.min_count, desk.settle_months);
         let asked = query.clone();
         // Releasing is arithmetic over every organisation's year: off the async workers.
         let (table, position) = tokio::task::spawn_blocking(move || {

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::blocks::{Cell, Geo, Tallies, Time, Tree, Universe};
 use super::catalogue::{Catalogue, Indicator, Unit as ValueUnit};
 use super::{Cells, Measure, Month, Population, Shape};
-use crate::domain::OrganisationId;
+use crate::domain::{OrganisationId, Timestamp};
 
 /// Where an organisation is, for grouping.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,6 +154,14 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// The rules at the hub's `now`, with a day's grace: an event recorded in
+    /// the last moments of a month is durable before the month after it
+    /// counts as begun.
+    pub fn at(now: Timestamp, threshold: u32, settle_months: u32) -> Self {
+        let today = Month::of(Timestamp(now.0 - 86_400_000_000).date());
+        Self { threshold: i64::from(threshold), settle_months, today }
+    }
+
     /// Whether the period ending with `end` has settled.
     pub fn settled(&self, end: Month) -> bool {
         self.today.0 > end.0 + self.settle_months
