@@ -2,91 +2,78 @@
 
 use samplan_proto::v1 as pb;
 
-use crate::error::{Error, FieldViolation};
-use crate::indicators::{Catalogue, Granularity, Grouping, Indicator, Month, Query, Row, Suppression, Unit};
+use super::request::Fields;
+use crate::domain::DomainError;
+use crate::error::Error;
+use crate::indicators::{Catalogue, Geography, Granularity, Grouping, Indicator, Month, Query, Row, Suppression, Unit};
 
 /// The most values one answer holds: ask for fewer indicators, coarser
 /// periods or a shorter range beyond it.
 pub const MAX_VALUES: usize = 50_000;
 
+enum_map!(granularity_from, granularity_to, pb::PeriodGranularity, Granularity, {
+    Month => Month, Quarter => Quarter, Year => Year,
+});
+enum_map!(grouping_from, grouping_to, pb::IndicatorGrouping, Grouping, {
+    Country => Country, Region => Region, Municipality => Municipality, Organisation => Organisation,
+});
+enum_map!(unit_from, unit_to, pb::IndicatorUnit, Unit, {
+    Share => Share, DaysMedian => DaysMedian, DaysP90 => DaysP90, Count => Count, PerCitizen => PerCitizen,
+    Per1000Plans => Per1000Plans,
+});
+enum_map!(suppression_from, suppression_to, pb::Suppression, Suppression, {
+    None => None, Suppressed => Suppressed, Pending => Pending,
+});
+
 /// The query a request asks, or every field that is wrong with it.
 pub fn indicator_query(
     request: &pb::QueryIndicatorsRequest,
     catalogue: &Catalogue,
-    groups: usize,
+    geography: &Geography,
 ) -> Result<Query, Error> {
-    let mut violations = Vec::new();
-    let mut violation = |field: String, description: String| {
-        violations.push(FieldViolation { field: field.into(), description: description.into() });
-    };
+    let mut fields = Fields::default();
     if request.indicator_ids.len() > catalogue.indicators().len() {
-        violation("indicator_ids".into(), "names more indicators than the catalogue has".into());
+        fields.add("indicator_ids", "names more indicators than the catalogue has");
     }
     for (i, id) in request.indicator_ids.iter().enumerate().take(catalogue.indicators().len() + 1) {
         if catalogue.get(id).is_none() {
-            violation(format!("indicator_ids[{i}]"), "names no indicator of the catalogue (ListIndicators)".into());
+            fields.add(&format!("indicator_ids[{i}]"), "names no indicator of the catalogue (ListIndicators)");
         } else if request.indicator_ids[..i].contains(id) {
-            violation(format!("indicator_ids[{i}]"), "names an indicator already asked for".into());
+            fields.add(&format!("indicator_ids[{i}]"), "names an indicator already asked for");
         }
     }
-    let from = month(&request.from_month);
-    let to = month(&request.to_month);
-    if from.is_none() {
-        violation("from_month".into(), "must be a month as YYYY-MM".into());
-    }
-    if to.is_none() {
-        violation("to_month".into(), "must be a month as YYYY-MM".into());
-    }
-    let granularity = match pb::PeriodGranularity::try_from(request.granularity) {
-        Ok(pb::PeriodGranularity::Month) => Some(Granularity::Month),
-        Ok(pb::PeriodGranularity::Quarter) => Some(Granularity::Quarter),
-        Ok(pb::PeriodGranularity::Year) => Some(Granularity::Year),
-        _ => None,
-    };
-    if granularity.is_none() {
-        violation("granularity".into(), "must be MONTH, QUARTER or YEAR".into());
-    }
-    let grouping = pb::IndicatorGrouping::try_from(request.grouping)
-        .ok()
-        .filter(|g| *g != pb::IndicatorGrouping::Unspecified)
-        .map(indicator_grouping);
-    if grouping.is_none() {
-        violation("grouping".into(), "must be COUNTRY, REGION, MUNICIPALITY or ORGANISATION".into());
-    }
+    let from = fields.take(month("from_month", &request.from_month));
+    let to = fields.take(month("to_month", &request.to_month));
+    let granularity = fields.take(
+        granularity_from("granularity", request.granularity)
+            .map_err(|_| DomainError::invalid("granularity", "must be MONTH, QUARTER or YEAR")),
+    );
+    let grouping =
+        fields
+            .take(grouping_from("grouping", request.grouping).map_err(|_| {
+                DomainError::invalid("grouping", "must be COUNTRY, REGION, MUNICIPALITY or ORGANISATION")
+            }));
     let (Some(from), Some(to), Some(granularity), Some(grouping)) = (from, to, granularity, grouping) else {
-        return Err(Error::InvalidRequest(violations));
+        fields.finish()?;
+        return Err(Error::invalid("granularity", "is incomplete"));
     };
     let periods = crate::indicators::periods(from, to, granularity).count();
     if periods == 0 {
-        violation(
-            "to_month".into(),
-            format!("the range from from_month to to_month holds no whole {}", granularity_name(granularity)),
-        );
+        let whole = granularity_name(granularity);
+        fields.add("to_month", format!("the range from from_month to to_month holds no whole {whole}"));
     }
     let indicators =
         if request.indicator_ids.is_empty() { catalogue.indicators().len() } else { request.indicator_ids.len() };
-    if periods * groups * indicators > MAX_VALUES {
-        violation(
-            "to_month".into(),
+    if periods * geography.groups(grouping) * indicators > MAX_VALUES {
+        fields.add(
+            "to_month",
             format!(
                 "the answer would hold more than {MAX_VALUES} values: ask for fewer indicators, longer periods or a shorter range"
             ),
         );
     }
-    if !violations.is_empty() {
-        return Err(Error::InvalidRequest(violations));
-    }
+    fields.finish()?;
     Ok(Query { indicators: request.indicator_ids.clone(), from, to, granularity, grouping })
-}
-
-/// A grouping other than UNSPECIFIED.
-pub fn indicator_grouping(grouping: pb::IndicatorGrouping) -> Grouping {
-    match grouping {
-        pb::IndicatorGrouping::Unspecified | pb::IndicatorGrouping::Country => Grouping::Country,
-        pb::IndicatorGrouping::Region => Grouping::Region,
-        pb::IndicatorGrouping::Municipality => Grouping::Municipality,
-        pb::IndicatorGrouping::Organisation => Grouping::Organisation,
-    }
 }
 
 /// How the audit log names a query: its parameters, never its answer.
@@ -110,30 +97,21 @@ fn granularity_name(granularity: Granularity) -> &'static str {
 }
 
 /// `YYYY-MM`.
-fn month(text: &str) -> Option<Month> {
-    let (year, month) = text.split_once('-')?;
-    if year.len() != 4 || month.len() != 2 {
-        return None;
-    }
-    Month::new(year.parse().ok()?, month.parse().ok()?)
-}
-
-fn unit(unit: Unit) -> pb::IndicatorUnit {
-    match unit {
-        Unit::Share => pb::IndicatorUnit::Share,
-        Unit::DaysMedian => pb::IndicatorUnit::DaysMedian,
-        Unit::DaysP90 => pb::IndicatorUnit::DaysP90,
-        Unit::Count => pb::IndicatorUnit::Count,
-        Unit::PerCitizen => pb::IndicatorUnit::PerCitizen,
-        Unit::Per1000Plans => pb::IndicatorUnit::Per1000Plans,
-    }
+fn month(field: &'static str, text: &str) -> Result<Month, DomainError> {
+    let parsed = text.split_once('-').and_then(|(year, month)| {
+        if year.len() != 4 || month.len() != 2 {
+            return None;
+        }
+        Month::new(year.parse().ok()?, month.parse().ok()?)
+    });
+    parsed.ok_or_else(|| DomainError::invalid(field, "must be a month as YYYY-MM"))
 }
 
 pub fn indicator_definition(indicator: &Indicator) -> pb::IndicatorDefinition {
     pb::IndicatorDefinition {
         id: indicator.id.clone(),
         title: indicator.title.clone(),
-        unit: unit(indicator.unit) as i32,
+        unit: unit_to(indicator.unit),
         numerator: indicator.numerator.clone(),
         denominator: indicator.denominator.clone(),
         counts: indicator.counts.clone(),
@@ -145,29 +123,18 @@ pub fn indicator_definition(indicator: &Indicator) -> pb::IndicatorDefinition {
 
 pub fn indicator_value(row: Row, granularity: Granularity) -> pb::IndicatorValue {
     let end = row.period_start.plus(granularity.months() - 1);
-    let grouping = match row.group.grouping {
-        Grouping::Country => pb::IndicatorGrouping::Country,
-        Grouping::Region => pb::IndicatorGrouping::Region,
-        Grouping::Municipality => pb::IndicatorGrouping::Municipality,
-        Grouping::Organisation => pb::IndicatorGrouping::Organisation,
-    };
-    let suppression = match row.suppression {
-        Suppression::None => pb::Suppression::None,
-        Suppression::Suppressed => pb::Suppression::Suppressed,
-        Suppression::Pending => pb::Suppression::Pending,
-    };
     pb::IndicatorValue {
         indicator_id: row.indicator,
-        unit: unit(row.unit) as i32,
+        unit: unit_to(row.unit),
         period: row.period,
         period_start: row.period_start.first_day().to_string(),
         period_end: end.last_day().to_string(),
-        grouping: grouping as i32,
+        grouping: grouping_to(row.group.grouping),
         group_id: row.group.id,
         group_name: row.group.name,
         value: row.value,
         numerator: row.numerator,
         denominator: row.denominator,
-        suppression: suppression as i32,
+        suppression: suppression_to(row.suppression),
     }
 }

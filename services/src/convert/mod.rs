@@ -3,7 +3,6 @@
 //! reported at once); domain values become responses.
 
 mod event;
-mod indicators;
 #[cfg(test)]
 mod inference_tests;
 mod request;
@@ -14,15 +13,14 @@ use samplan_proto::v1 as pb;
 use crate::domain::*;
 
 pub use event::{heartbeat, subscribed_event, visible_event, visible_events};
-pub use indicators::{
-    MAX_VALUES, indicator_definition, indicator_grouping, indicator_query, indicator_value, query_detail,
-};
+pub use indicators::{MAX_VALUES, indicator_definition, indicator_query, indicator_value, query_detail};
 pub use request::{PlanChange, clock_filter, cpr, plan_change, plan_name, reason, request_id};
 pub use response::{access_entry, care_team_join, emergency_access, plan, shown_clock};
 
 macro_rules! enum_map {
     ($from:ident, $to:ident, $proto:ty, $domain:ty, { $($p:ident => $d:ident),+ $(,)? }) => {
-        // Not every enum is read from requests; both directions are kept together.
+        // Not every enum is both read from requests and written to responses;
+        // both directions are kept together.
         #[allow(dead_code)]
         pub(crate) fn $from(field: &'static str, value: i32) -> Result<$domain, DomainError> {
             match <$proto>::try_from(value) {
@@ -32,6 +30,7 @@ macro_rules! enum_map {
             }
         }
 
+        #[allow(dead_code)]
         pub(crate) fn $to(value: $domain) -> i32 {
             match value {
                 $(<$domain>::$d => <$proto>::$p as i32,)+
@@ -39,6 +38,9 @@ macro_rules! enum_map {
         }
     };
 }
+
+// After the macro, which it uses.
+mod indicators;
 
 enum_map!(sector_from, sector_to, pb::Sector, Sector, {
     RegionalPsychiatry => RegionalPsychiatry, MunicipalSocial => MunicipalSocial, JobCentre => JobCentre,

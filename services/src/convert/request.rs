@@ -23,13 +23,13 @@ impl Fields {
         }
     }
 
-    fn add(&mut self, field: &str, description: impl Into<Cow<'static, str>>) {
+    pub(super) fn add(&mut self, field: &str, description: impl Into<Cow<'static, str>>) {
         let field = self.path(field);
         self.violations.push(FieldViolation { field, description: description.into() });
     }
 
     /// Keeps the value, or records why the field was refused.
-    fn take<T>(&mut self, result: Result<T, DomainError>) -> Option<T> {
+    pub(super) fn take<T>(&mut self, result: Result<T, DomainError>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(DomainError::Invalid { field, message }) => {
@@ -43,7 +43,7 @@ impl Fields {
         }
     }
 
-    fn finish(self) -> Result<(), Error> {
+    pub(super) fn finish(self) -> Result<(), Error> {
         if self.violations.is_empty() { Ok(()) } else { Err(Error::InvalidRequest(self.violations)) }
     }
 }

@@ -58,9 +58,7 @@ impl PlanApi {
 
     async fn query(&self, actor: Actor, request: pb::QueryIndicatorsRequest) -> Handled<pb::QueryIndicatorsResponse> {
         let desk = self.desk(&actor)?;
-        let grouping = pb::IndicatorGrouping::try_from(request.grouping).ok();
-        let groups = grouping.map_or(1, |g| desk.geography.groups(convert::indicator_grouping(g)));
-        let query = convert::indicator_query(&request, &desk.catalogue, groups)?;
+        let query = convert::indicator_query(&request, &desk.catalogue, &desk.geography)?;
         if let Progress::Building { counted, of } = desk.indicators.progress() {
             return Err(Error::IndicatorsCounting { counted, of }.into());
         }
