@@ -155,6 +155,28 @@ pub fn indicator_client(channel: Channel, professional: Professional) -> Indicat
     IndicatorServiceClient::with_interceptor(channel, professional)
 }
 
+/// The answer to `request`, asked again while the hub counts its log for the
+/// indicators (it does after every start); `waiting` hears how far it has
+/// counted, of how many events, before each wait.
+pub async fn query_indicators_counted(
+    client: &mut IndicatorClient,
+    request: pb::QueryIndicatorsRequest,
+    mut waiting: impl FnMut(u64, u64),
+) -> Result<pb::QueryIndicatorsResponse, tonic::Status> {
+    use tonic_types::StatusExt;
+    loop {
+        let status = match client.query_indicators(request.clone()).await {
+            Ok(answer) => return Ok(answer.into_inner()),
+            Err(status) => status,
+        };
+        let info = status.get_details_error_info().filter(|info| info.reason == "INDICATORS_COUNTING");
+        let Some(info) = info else { return Err(status) };
+        let number = |key: &str| info.metadata.get(key).and_then(|n| n.parse().ok()).unwrap_or_default();
+        waiting(number("counted"), number("of"));
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 pub fn plan_client(channel: Channel, professional: Professional) -> PlanClient {
     PlanServiceClient::with_interceptor(channel, professional)
 }

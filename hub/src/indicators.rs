@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::ValueEnum;
 use samplan_proto::v1 as pb;
 
-use crate::client::{IndicatorClient, Professional, endpoint_at, indicator_client};
+use crate::client::{IndicatorClient, Professional, endpoint_at, indicator_client, query_indicators_counted};
 use crate::identity::Minter;
 use crate::pki::Identity;
 
@@ -138,17 +138,11 @@ pub async fn export(options: ExportOptions) -> anyhow::Result<()> {
         "asking {} for indicators {}..{} by {:?}, per {:?}",
         options.hub, options.from, options.to, options.by, options.period
     );
-    let answer = loop {
-        match client.query_indicators(options.request()).await {
-            // After a start the hub counts its log first: say how far, and wait.
-            Err(status) if counting(&status).is_some() => {
-                let (counted, of) = counting(&status).unwrap_or_default();
-                eprintln!("the hub is counting its log for the indicators ({counted} of {of} events); waiting");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-            answered => break answered.map_err(explain)?.into_inner(),
-        }
-    };
+    let answer = query_indicators_counted(&mut client, options.request(), |counted, of| {
+        eprintln!("the hub is counting its log for the indicators ({counted} of {of} events); waiting");
+    })
+    .await
+    .map_err(explain)?;
     let text = match options.format {
         Format::Csv => csv(&answer),
         Format::Json => json(&answer)?,
@@ -169,14 +163,6 @@ pub async fn export(options: ExportOptions) -> anyhow::Result<()> {
         options.output.as_ref().map(|p| format!(", written to {}", p.display())).unwrap_or_default()
     );
     Ok(())
-}
-
-/// How far the hub has counted its log, if that is why it refused.
-fn counting(status: &tonic::Status) -> Option<(String, String)> {
-    use tonic_types::StatusExt;
-    let info = status.get_details_error_info()?;
-    let get = |key: &str| info.metadata.get(key).cloned().unwrap_or_default();
-    (info.reason == "INDICATORS_COUNTING").then(|| (get("counted"), get("of")))
 }
 
 /// A refusal as an analyst can act on it: the status, and each field the hub named.
@@ -211,19 +197,20 @@ pub const CSV_COLUMNS: [&str; 12] = [
 pub fn csv(answer: &pb::QueryIndicatorsResponse) -> String {
     let mut out = CSV_COLUMNS.join(",") + "\n";
     for v in &answer.values {
+        let [unit, grouping, suppression] = labels(v);
         let fields = [
             v.indicator_id.clone(),
-            name(pb::IndicatorUnit::try_from(v.unit).map(|u| u.as_str_name()), "INDICATOR_UNIT_"),
+            unit,
             v.period.clone(),
             v.period_start.clone(),
             v.period_end.clone(),
-            name(pb::IndicatorGrouping::try_from(v.grouping).map(|g| g.as_str_name()), "INDICATOR_GROUPING_"),
+            grouping,
             v.group_id.clone(),
             v.group_name.clone(),
             v.value.map(|x| format!("{x:.4}")).unwrap_or_default(),
             v.numerator.map(|x| x.to_string()).unwrap_or_default(),
             v.denominator.map(|x| x.to_string()).unwrap_or_default(),
-            name(pb::Suppression::try_from(v.suppression).map(|s| s.as_str_name()), "SUPPRESSION_"),
+            suppression,
         ];
         let quoted: Vec<String> = fields.iter().map(|f| quote(f)).collect();
         out.push_str(&quoted.join(","));
@@ -232,8 +219,17 @@ pub fn csv(answer: &pb::QueryIndicatorsResponse) -> String {
     out
 }
 
-fn name<E>(value: Result<&str, E>, prefix: &str) -> String {
-    value.map(|n| n.trim_start_matches(prefix).to_owned()).unwrap_or_default()
+/// A value's unit, grouping and suppression as the exports name them
+/// (the proto's names without their prefix; empty if unknown).
+fn labels(v: &pb::IndicatorValue) -> [String; 3] {
+    fn name<E>(value: Result<&str, E>, prefix: &str) -> String {
+        value.map(|n| n.trim_start_matches(prefix).to_owned()).unwrap_or_default()
+    }
+    [
+        name(pb::IndicatorUnit::try_from(v.unit).map(|u| u.as_str_name()), "INDICATOR_UNIT_"),
+        name(pb::IndicatorGrouping::try_from(v.grouping).map(|g| g.as_str_name()), "INDICATOR_GROUPING_"),
+        name(pb::Suppression::try_from(v.suppression).map(|s| s.as_str_name()), "SUPPRESSION_"),
+    ]
 }
 
 fn quote(field: &str) -> String {
@@ -250,19 +246,20 @@ pub fn json(answer: &pb::QueryIndicatorsResponse) -> anyhow::Result<String> {
         .values
         .iter()
         .map(|v| {
+            let [unit, grouping, suppression] = labels(v);
             serde_json::json!({
                 "indicator_id": v.indicator_id,
-                "unit": name(pb::IndicatorUnit::try_from(v.unit).map(|u| u.as_str_name()), "INDICATOR_UNIT_"),
+                "unit": unit,
                 "period": v.period,
                 "period_start": v.period_start,
                 "period_end": v.period_end,
-                "grouping": name(pb::IndicatorGrouping::try_from(v.grouping).map(|g| g.as_str_name()), "INDICATOR_GROUPING_"),
+                "grouping": grouping,
                 "group_id": v.group_id,
                 "group_name": v.group_name,
                 "value": v.value,
                 "numerator": v.numerator,
                 "denominator": v.denominator,
-                "suppression": name(pb::Suppression::try_from(v.suppression).map(|s| s.as_str_name()), "SUPPRESSION_"),
+                "suppression": suppression,
             })
         })
         .collect();

@@ -6,7 +6,7 @@
 //! its log. The hub's clock is moved, so that each event is recorded on its day.
 
 use chrono::{Datelike, Duration, NaiveDate};
-use samplan_hub::client::IndicatorClient;
+use samplan_hub::client::{IndicatorClient, query_indicators_counted};
 use samplan_hub::demo::population::{SimulatedClock, play};
 use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
@@ -88,10 +88,9 @@ async fn ask(
 ) -> anyhow::Result<pb::QueryIndicatorsResponse> {
     let written = t.hub.store.durable_position();
     loop {
-        match analyst.query_indicators(request.clone()).await {
-            Err(status) if error_info(&status).is_some_and(|(reason, _)| reason == "INDICATORS_COUNTING") => {}
-            Ok(answer) if answer.get_ref().log_position < written => {}
-            answered => return Ok(answered?.into_inner()),
+        let answer = query_indicators_counted(analyst, request.clone(), |_, _| {}).await?;
+        if answer.log_position >= written {
+            return Ok(answer);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use samplan_proto::v1 as pb;
 
-use super::reason_of;
+use crate::client::query_indicators_counted;
 use crate::embedded::EmbeddedHub;
 
 /// The last chapter: a synthetic population through the flows over the
@@ -56,15 +56,8 @@ pub(super) async fn print(hub: &EmbeddedHub, today: NaiveDate) -> anyhow::Result
         grouping: grouping as i32,
     };
     let this_quarter = now - now.rem_euclid(3);
-    // Until the hub has counted its log (it does so after every start).
-    let country = loop {
-        match analyst.query_indicators(ask(this_quarter - 12, this_quarter + 2, pb::IndicatorGrouping::Country)).await {
-            Err(status) if reason_of(&status) == "INDICATORS_COUNTING" => {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            answer => break answer?.into_inner(),
-        }
-    };
+    let asked = ask(this_quarter - 12, this_quarter + 2, pb::IndicatorGrouping::Country);
+    let country = query_indicators_counted(&mut analyst, asked, |_, _| {}).await?;
     // The last quarter that has settled: ended more than settle_months ago.
     let latest = now - 1 - country.settle_months as i32;
     let settled = latest - (latest - 2).rem_euclid(3) - 2;
