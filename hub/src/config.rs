@@ -247,6 +247,13 @@ pub struct OrganisationConfig {
     pub municipality: Option<String>,
 }
 
+impl OrganisationConfig {
+    /// Its id, checked as the API takes ids.
+    pub fn organisation_id(&self) -> anyhow::Result<OrganisationId> {
+        OrganisationId::parse("id", &self.id).map_err(|e| anyhow::anyhow!("organisation {:?}: {e}", self.id))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SectorName {
@@ -459,8 +466,7 @@ impl Config {
         self.organisations
             .iter()
             .map(|o| {
-                let id =
-                    OrganisationId::parse("id", &o.id).map_err(|e| anyhow::anyhow!("organisation {:?}: {e}", o.id))?;
+                let id = o.organisation_id()?;
                 if o.certificate_identity.is_empty() {
                     bail!("organisation {:?}: certificate_identity must not be empty", o.id);
                 }

@@ -5,28 +5,24 @@ use anyhow::bail;
 use serde::Deserialize;
 
 use super::OrganisationConfig;
-use samplan_services::domain::OrganisationId;
 use samplan_services::indicators::{Geography, Place};
 
 /// The smallest count any deployment may release.
 pub const LEAST_MIN_COUNT: u32 = 5;
 
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct IndicatorConfig {
     /// Compute the indicators (the hub counts its whole log when it starts)
     /// and serve IndicatorService.
-    #[serde(default = "yes")]
     pub enabled: bool,
     /// The smallest count released; smaller ones are suppressed with every
     /// cell they could be recomputed from. At least 5.
-    #[serde(default = "least")]
     pub min_count: u32,
     /// How many months after its end a period is released: its flows count
     /// what was recorded by then (late registrations included), and a
     /// released value never changes (so answers cannot be compared over
     /// time to find who was added). 0 to 12.
-    #[serde(default = "one")]
     pub settle_months: u32,
 }
 
@@ -34,18 +30,6 @@ impl Default for IndicatorConfig {
     fn default() -> Self {
         Self { enabled: true, min_count: LEAST_MIN_COUNT, settle_months: 1 }
     }
-}
-
-fn one() -> u32 {
-    1
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn least() -> u32 {
-    LEAST_MIN_COUNT
 }
 
 impl IndicatorConfig {
@@ -64,7 +48,7 @@ impl IndicatorConfig {
 pub fn geography(organisations: &[OrganisationConfig]) -> anyhow::Result<Geography> {
     let mut places = Vec::with_capacity(organisations.len());
     for o in organisations {
-        let id = OrganisationId::parse("id", &o.id).map_err(|e| anyhow::anyhow!("organisation {:?}: {e}", o.id))?;
+        let id = o.organisation_id()?;
         let region = o.region.clone().unwrap_or_else(|| "unplaced".to_owned());
         places.push((id, Place { name: o.name.clone(), region, municipality: o.municipality.clone() }));
     }
