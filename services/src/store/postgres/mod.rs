@@ -195,12 +195,15 @@ fn big(n: u64) -> i64 {
 }
 
 /// An error with the errors that caused it, as the operator needs to read
-/// it (the client library's own message leaves out, say, why TLS failed).
+/// it (the client library's own message leaves out, say, why TLS failed);
+/// the server's own errors as [`server_error`] tells them.
 fn causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text = format!("{text}: {cause}");
+        let told =
+            cause.downcast_ref::<tokio_postgres::error::DbError>().map_or_else(|| cause.to_string(), server_error);
+        text = format!("{text}: {told}");
         source = cause.source();
     }
     text
@@ -238,13 +241,13 @@ fn failed(error: tokio_postgres::Error) -> Error {
 /// the message and the constraint — never the DETAIL, which can quote a
 /// row (and with it a plan's text).
 fn describe(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => {
-            let constraint = db.constraint().map(|c| format!(" (constraint {c})")).unwrap_or_default();
-            format!("SQLSTATE {}: {}{constraint}", db.code().code(), db.message())
-        }
-        None => causes(error),
-    }
+    error.as_db_error().map_or_else(|| causes(error), server_error)
+}
+
+/// The server's error as it may be logged: SQLSTATE, message, constraint.
+fn server_error(db: &tokio_postgres::error::DbError) -> String {
+    let constraint = db.constraint().map(|c| format!(" (constraint {c})")).unwrap_or_default();
+    format!("SQLSTATE {}: {}{constraint}", db.code().code(), db.message())
 }
 
 /// A read-only transaction on one consistent snapshot (repeatable read), for
