@@ -215,6 +215,10 @@ pub(super) struct Universe {
     population: Population,
     /// The measures whose counts each block must make safe.
     criteria: Vec<Measure>,
+    /// The measures whose counts are not safe over the whole universe:
+    /// released nowhere in it, zeros included (a 0 beside the one cell
+    /// suppressed would say that cell holds a count below the threshold).
+    unsafe_throughout: Vec<Measure>,
     threshold: i64,
     /// (month of the universe, organisation, cell).
     cells: Vec<(u8, usize, Cell)>,
@@ -241,7 +245,8 @@ impl Universe {
         let cells: Vec<_> = nonempty.map(|((month, organisation), cell)| (month, organisation, cell)).collect();
         let mut whole = Cell::new();
         cells.iter().for_each(|(_, _, cell)| merge(&mut whole, cell));
-        let criteria: Vec<Measure> = whole.keys().copied().filter(|m| measure_safe(*m, &whole, threshold)).collect();
+        let (criteria, unsafe_throughout): (Vec<Measure>, Vec<Measure>) =
+            whole.keys().partition(|m| measure_safe(**m, &whole, threshold));
         let blocks = cells
             .iter()
             .enumerate()
@@ -253,7 +258,7 @@ impl Universe {
             })
             .collect();
         let block_of = (0..cells.len()).collect();
-        let mut universe = Self { population, criteria, threshold, block_of, cells, blocks };
+        let mut universe = Self { population, criteria, unsafe_throughout, threshold, block_of, cells, blocks };
         universe.merge_small(tree);
         universe
     }
@@ -306,8 +311,12 @@ impl Universe {
 
     /// `measure`'s sum over the cells in `time` and `geo`, and whether it
     /// may be released: it holds nothing of the measure, or is exactly a
-    /// union of safe blocks in each of which the measure's counts are safe.
+    /// union of safe blocks in each of which the measure's counts are safe;
+    /// never where the measure is unsafe over the whole universe.
     pub(super) fn release(&self, measure: Measure, time: Time, geo: Geo, tree: &Tree) -> (Tallies, bool) {
+        if self.unsafe_throughout.contains(&measure) {
+            return (Tallies::default(), false);
+        }
         let inside = |c: usize| time.contains(self.cells[c].0) && tree.contains(geo, self.cells[c].1);
         let mut total = Tallies::default();
         let mut whole = true;

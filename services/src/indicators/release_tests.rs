@@ -419,3 +419,41 @@ fn small_counts_are_suppressed_and_so_is_their_complement() {
     assert!(rows.iter().any(|r| r.group.id == "m2" && r.denominator == Some(0)));
     let _ = prof("unused");
 }
+
+#[test]
+fn a_measure_too_small_over_the_whole_quarter_is_released_nowhere_not_even_as_zero() {
+    // o1 has the only two consents withdrawn of the quarter: a 0 for every other
+    // organisation would say o1's suppressed cell holds them.
+    let mut log = Log::default();
+    let by = actor("o1", Sector::RegionalPsychiatry);
+    for plan in 1..=2 {
+        log.create(plan, noon(2026, 3, 1), &by);
+        log.add(
+            plan,
+            noon(2026, 3, 2),
+            &by,
+            EventPayload::ConsentWithdrawn { consent_id: "k".into(), reason: text("r") },
+        );
+    }
+    let projection = Projection::fold(&log.events);
+    let march = Month::new(2026, 3).expect("month");
+    let query = |month: Month, grouping| Query {
+        indicators: vec!["consents-withdrawn".into()],
+        from: month,
+        to: month,
+        granularity: Granularity::Month,
+        grouping,
+    };
+    let ask = |month, grouping| {
+        answer(projection.cells(), &Catalogue::standard(), &geography(), &query(month, grouping), RULES).rows
+    };
+    for grouping in [Grouping::Organisation, Grouping::Region, Grouping::Country] {
+        for row in ask(march, grouping) {
+            assert_eq!((row.suppression, row.value), (Suppression::Suppressed, None), "{}", row.group.id);
+        }
+        // A quarter with nothing in it is released as nothing.
+        for row in ask(march.plus(3), grouping) {
+            assert_eq!((row.suppression, row.numerator), (Suppression::None, Some(0)), "{}", row.group.id);
+        }
+    }
+}
