@@ -442,13 +442,17 @@ fn contact_persons_count_over_the_twelve_months_up_to_the_period_end() {
     // 3: no contact person: not counted.
     log.create(3, noon(2026, 1, 1), &ward);
 
-    // (contact persons, plans) at each month's end, from the tallies; the value released is their ratio.
+    // (contact persons, plans) at each month's end, from the tallies; the value released is their ratio, to a tenth.
     let at = |y, m| {
         let end = month(y, m);
         let count = |s: fn(Series) -> bool| log.tallied(Measure::ContactPersons, s, end, end);
         let (persons, plans) = (count(|s| s == Series::Num), count(|s| s == Series::Den));
         let rows = log.answer("contact-persons-per-citizen", end, end, Granularity::Month);
-        assert_eq!(rows[0].value, (plans > 0).then(|| persons as f64 / plans as f64), "{y}-{m}");
+        assert_eq!(
+            rows[0].value,
+            (plans > 0).then(|| (10.0 * persons as f64 / plans as f64).round() / 10.0),
+            "{y}-{m}"
+        );
         (persons, plans)
     };
     assert_eq!(at(2025, 12), (1, 1));

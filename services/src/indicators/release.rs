@@ -326,8 +326,10 @@ impl Releases<'_> {
         match indicator.unit {
             // Contact persons per citizen comes without its counts: the plans with a contact
             // person less the open plans (not nested) would be a count the blocks do not protect.
+            // Rounded to a tenth, so that its exact fraction does not give the plans back: of
+            // 10 plans or more, every number of plans fits the value shown.
             ValueUnit::PerCitizen if indicator.measure == Measure::ContactPersons => {
-                row.value = ratio(tallies.num, tallies.den);
+                row.value = ratio(tallies.num, tallies.den).map(|r| (r * 10.0).round() / 10.0);
             }
             ValueUnit::Share | ValueUnit::PerCitizen => {
                 (row.numerator, row.denominator) = (Some(tallies.num), Some(tallies.den));
