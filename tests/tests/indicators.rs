@@ -174,7 +174,7 @@ on_both_engines! {
         let entry = &audit["analyst-asks"];
         assert_eq!((entry.purpose, entry.plan), (Purpose::Statistics, None));
         assert!(entry.categories.is_empty());
-        assert_eq!(entry.legal_ground, samplan_services::grpc::STATISTICS_GROUND);
+        assert_eq!(entry.legal_ground, samplan_services::domain::grounds::STATISTICS_CITATION);
         let (from, to) = (quarter.format("%Y-%m"), end.format("%Y-%m"));
         let asked = format!("from={from} to={to} granularity=quarter grouping=Region indicators=clock-met-assessment");
         assert_eq!(entry.action, format!("QueryIndicators {asked}"));

@@ -192,6 +192,13 @@ pub const GROUNDS: &[GroundRule] = &[
 pub const EMERGENCY_CITATION: &str =
     "emergency access (værdispring, sundhedsloven § 41, stk. 2, nr. 4, and § 43, stk. 2, nr. 2)";
 
+/// The citation of the indicators' aggregates, which disclose no plan: the
+/// events are processed for statistics only (databeskyttelsesloven § 10,
+/// stk. 1; stk. 2: never for another purpose), and only results from which
+/// no person can be identified leave (Datatilsynet's guidance on § 10).
+pub const STATISTICS_CITATION: &str = "aggregate statistics (databeskyttelsesloven § 10, stk. 1-2): \
+counts below the threshold suppressed with every cell they could be recomputed from, so no person can be identified";
+
 fn day((y, m, d): (i32, u32, u32)) -> Date {
     Date::from_ymd_opt(y, m, d).unwrap_or(Date::MIN)
 }

@@ -10,14 +10,10 @@ use tonic::{Request, Response, Status};
 use super::PlanApi;
 use super::answer::{Answer, Disclosure, Handled};
 use crate::convert;
-use crate::domain::{Actor, DomainError, Purpose, policy};
+use crate::domain::{Actor, DomainError, Purpose, grounds, policy};
 use crate::error::Error;
 use crate::indicators::feed::Progress;
 use crate::indicators::{Catalogue, Geography, Indicators, Rules, answer};
-
-/// The ground every indicator answer is disclosed on.
-pub const STATISTICS_GROUND: &str = "aggregate statistics (databeskyttelsesloven § 10, stk. 1-2): \
-counts below the threshold suppressed with every cell they could be recomputed from, so no person can be identified";
 
 /// What the indicator service needs.
 pub struct IndicatorDesk {
@@ -36,7 +32,7 @@ impl Disclosure {
             plan: None,
             purpose: Purpose::Statistics,
             categories: Vec::new(),
-            legal_ground: STATISTICS_GROUND.to_owned(),
+            legal_ground: grounds::STATISTICS_CITATION.to_owned(),
             detail,
         }
     }

@@ -29,7 +29,7 @@ use crate::store::Store;
 use crate::subscription::{self, EventStream, Subscriptions};
 use answer::{Answer, Disclosure, Handled, Refusal, denied};
 pub use edge::{Edge, TRANSPORT_MAX_HEADER_BYTES};
-pub use indicators::{IndicatorDesk, STATISTICS_GROUND};
+pub use indicators::IndicatorDesk;
 use samplan_proto::v1::indicator_service_server::IndicatorServiceServer;
 use samplan_proto::v1::plan_service_server::PlanServiceServer;
 
