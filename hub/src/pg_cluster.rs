@@ -43,7 +43,7 @@ pub fn available() -> anyhow::Result<bool> {
         "SAMPLAN_REQUIRE_POSTGRES is set but no PostgreSQL server binaries were found: \
          install the Debian package postgresql (or set SAMPLAN_PG_BINDIR)"
     );
-    eprintln!("SKIPPED: no PostgreSQL server binaries; install the Debian package postgresql to run this test");
+    eprintln!("SKIPPED: no PostgreSQL server binaries; install the Debian package postgresql to run what needs it");
     Ok(false)
 }
 

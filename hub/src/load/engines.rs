@@ -64,10 +64,8 @@ pub(super) async fn run(dir: &Path, counts: &[usize], connections: usize, durati
     for standby in [false, true] {
         let suffix = if standby { " + sync standby" } else { "" };
         let settings: &[&str] = if standby { &["synchronous_standby_names=standby1"] } else { &[] };
-        let Some(primary) = Postgres::start_in(&std::path::absolute(dir)?, settings)? else {
-            println!("engines: no PostgreSQL on this machine; install the Debian package postgresql");
-            return Ok(());
-        };
+        // Without PostgreSQL (start_in says why), sled's rows are printed alone.
+        let Some(primary) = Postgres::start_in(&std::path::absolute(dir)?, settings)? else { break };
         let _standby = match standby {
             true => {
                 let standby = primary.standby("standby1")?;
