@@ -4,7 +4,6 @@
 //! cases, each done to a pristine copy (a copied sled folder, or a database
 //! made from the hub's as a template), directly in the engine's storage.
 
-use samplan_hub::config::Config;
 use samplan_hub::server::open_store;
 use samplan_proto::v1 as pb;
 use samplan_services::store::SEGMENT_SIZE;
@@ -77,11 +76,11 @@ async fn tampered(kept: &KeptStore, name: &str, case: Option<Case>) -> anyhow::R
         None => sled_copy(kept, name, case)?,
         Some(postgres) => postgres_copy(postgres, name, case).await?,
     };
-    let config = Config::load(&kept.dir.path().join("samplan.toml"), |key| match key {
-        "SAMPLAN_DATA_DIR" if kept.postgres.is_none() => Some(copy.clone()),
-        "SAMPLAN_POSTGRES_URL" if kept.postgres.is_some() => Some(copy.clone()),
-        _ => None,
-    })?;
+    let mut config = kept.config.clone();
+    match kept.postgres {
+        None => config.data_dir = copy.into(),
+        Some(_) => config.store.postgres.url = Some(copy),
+    }
     let store = open_store(&config).await?;
     let report = store.verify().await;
     store.shutdown().await;
