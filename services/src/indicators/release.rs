@@ -307,19 +307,15 @@ impl Releases<'_> {
             denominator: None,
             suppression,
         };
-        if indicator.unit == ValueUnit::Per1000Plans {
-            let (plans, plans_suppressed) = self.release(Measure::LegalPlans, start, granularity, geo);
-            if row.suppression == Suppression::None {
-                row.suppression = plans_suppressed;
-            }
-            if row.suppression == Suppression::None {
-                row.numerator = Some(tallies.num);
-                row.denominator = Some(plans.den);
-                row.value = (plans.den > 0).then(|| 1000.0 * tallies.num as f64 / plans.den as f64);
-            }
-            return row;
+        // A rate per 1,000 plans needs its denominator, the open plans, released too.
+        let plans = (indicator.unit == ValueUnit::Per1000Plans)
+            .then(|| self.release(Measure::LegalPlans, start, granularity, geo));
+        if let Some((_, plans_suppressed)) = plans
+            && row.suppression == Suppression::None
+        {
+            row.suppression = plans_suppressed;
         }
-        if suppression != Suppression::None {
+        if row.suppression != Suppression::None {
             return row;
         }
         let ratio = |num: i64, den: i64| (den > 0).then(|| num as f64 / den as f64);
@@ -347,7 +343,11 @@ impl Releases<'_> {
                 row.numerator = Some(tallies.num);
                 row.value = Some(tallies.num as f64);
             }
-            ValueUnit::Per1000Plans => {}
+            ValueUnit::Per1000Plans => {
+                let plans = plans.map_or(0, |(plans, _)| plans.den);
+                (row.numerator, row.denominator) = (Some(tallies.num), Some(plans));
+                row.value = (plans > 0).then(|| 1000.0 * tallies.num as f64 / plans as f64);
+            }
         }
         row
     }
