@@ -21,7 +21,7 @@ mod indicators;
 mod limits;
 mod store;
 mod telemetry;
-pub use deadlines::{ClockKindName, DeadlineConfig, DeadlineRuleConfig, RuleBasisName};
+pub use deadlines::{DeadlineConfig, DeadlineRuleConfig, RuleBasisName};
 pub use indicators::{IndicatorConfig, LEAST_MIN_COUNT, geography};
 pub use limits::Limits;
 pub use store::{EngineName, PostgresConfig, StoreConfig};

@@ -46,7 +46,7 @@ impl DeadlineConfig {
                     (None, None, Some(n)) => Period::Months(n),
                     _ => bail!("deadlines.rules[{i}]: give exactly one of days, working_days and months"),
                 };
-                let usual = DeadlineRule::usual(row.kind.into(), period, &row.source);
+                let usual = DeadlineRule::usual(row.kind, period, &row.source);
                 Ok(DeadlineRule {
                     from: row.from,
                     until: row.until,
@@ -65,7 +65,7 @@ impl DeadlineConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeadlineRuleConfig {
-    pub kind: ClockKindName,
+    pub kind: ClockKind,
     /// First day (YYYY-MM-DD, inclusive) a clock started on gets this rule; unbounded when absent.
     #[serde(default)]
     pub from: Option<chrono::NaiveDate>,
@@ -107,43 +107,6 @@ impl From<RuleBasisName> for RuleBasis {
             RuleBasisName::Statute => RuleBasis::Statute,
             RuleBasisName::Guidance => RuleBasis::Guidance,
             RuleBasisName::RegionalAgreement => RuleBasis::RegionalAgreement,
-        }
-    }
-}
-
-/// Clock kinds as the configuration spells them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ClockKindName {
-    Assessment,
-    TreatmentSerious,
-    TreatmentOther,
-    AddictionTreatment,
-    DoctorConsultation,
-    DualDiagnosisTreatment,
-    IndsatsplanMeeting,
-    NetworkMeeting,
-    InformationDuty,
-    AlcoholTreatment,
-    SocialDrugTreatment,
-    MedicalDrugTreatment,
-}
-
-impl From<ClockKindName> for ClockKind {
-    fn from(k: ClockKindName) -> Self {
-        match k {
-            ClockKindName::Assessment => ClockKind::Assessment,
-            ClockKindName::TreatmentSerious => ClockKind::TreatmentSerious,
-            ClockKindName::TreatmentOther => ClockKind::TreatmentOther,
-            ClockKindName::AddictionTreatment => ClockKind::AddictionTreatment,
-            ClockKindName::DoctorConsultation => ClockKind::DoctorConsultation,
-            ClockKindName::DualDiagnosisTreatment => ClockKind::DualDiagnosisTreatment,
-            ClockKindName::IndsatsplanMeeting => ClockKind::IndsatsplanMeeting,
-            ClockKindName::NetworkMeeting => ClockKind::NetworkMeeting,
-            ClockKindName::InformationDuty => ClockKind::InformationDuty,
-            ClockKindName::AlcoholTreatment => ClockKind::AlcoholTreatment,
-            ClockKindName::SocialDrugTreatment => ClockKind::SocialDrugTreatment,
-            ClockKindName::MedicalDrugTreatment => ClockKind::MedicalDrugTreatment,
         }
     }
 }

@@ -28,8 +28,10 @@ use super::model::{Actor, Date, IdSeed, OrganisationId, ProfessionalId, Professi
 use super::plan::Plan;
 
 /// What a clock guards: one kind per legal basis. (Kinds are stored by their
-/// position: new ones are added at the end.)
+/// position: new ones are added at the end. Configuration and the indicator
+/// catalogue spell them by name, as `DUAL_DIAGNOSIS_TREATMENT`.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ClockKind {
     /// Udredningsret (sundhedsloven § 82 b): assessment within 30 days of the
     /// hospital's receipt of the referral, or an udredningsplan.
