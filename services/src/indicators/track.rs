@@ -33,7 +33,8 @@ pub(super) struct Track {
     activities: BTreeMap<String, (LegalPlanType, bool)>,
     contact: Contact,
     /// The stock contributions last tallied.
-    stocks: Vec<(Measure, Series, i64)>,
+    /// The plan's contribution to each of [`STOCKS`] as last tallied.
+    stocks: [i64; STOCKS.len()],
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -62,11 +63,19 @@ struct Episode {
     coordinator_offered: bool,
 }
 
+/// The stocks a plan counts in, in the order of [`Track::stocks`].
+const STOCKS: [(Measure, Series); 6] = [
+    (Measure::IndsatsplanAgreed, Series::Den),
+    (Measure::IndsatsplanAgreed, Series::Num),
+    (Measure::IndsatsplanMeetingOverdue, Series::Den),
+    (Measure::IndsatsplanMeetingOverdue, Series::Num),
+    (Measure::LegalPlans, Series::Den),
+    (Measure::LegalPlans, Series::Num),
+];
+
 /// The contact-person periods as the 12-month window counts them.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Contact {
-    /// A contact person is in place (the plan is open).
-    current: bool,
     /// A contact person was in place when the plan was closed.
     suspended: bool,
     /// Until when the plan counts among those with a contact person in the
@@ -124,7 +133,7 @@ impl Track {
         match payload {
             EventPayload::PlanClosed { .. } => {
                 self.open = false;
-                if self.contact.current {
+                if self.contact.current() {
                     self.contact.end(at, home, out);
                     self.contact.suspended = true;
                 }
@@ -155,7 +164,7 @@ impl Track {
                 }
             }
             EventPayload::ContactPersonAssigned { .. } | EventPayload::ContactPersonHandedOver { .. } => {
-                if self.contact.current {
+                if self.contact.current() {
                     self.contact.end(at, home, out);
                 }
                 self.contact.start(at, home, out);
@@ -350,31 +359,37 @@ impl Track {
         }
     }
 
-    /// Tallies the change of the plan's stock contributions in `at`.
+    /// Tallies the change of the plan's stock contributions in `at` (for
+    /// every event: no allocation).
     fn tally_stocks(&mut self, at: Month, home: &OrganisationId, out: &mut Out) {
         let flag = |b: bool| i64::from(b);
         let dual = self.open && self.dual_diagnosis;
         let with_indsatsplan = self.open && self.indsatsplan;
-        let legal_plans: BTreeSet<u8> =
-            self.activities.values().filter(|(_, open)| *open).map(|(legal, _)| *legal as u8).collect();
+        // The distinct legal plans in use, as a set of bits.
+        let legal_plans =
+            self.activities.values().filter(|(_, open)| *open).fold(0u32, |set, (legal, _)| set | 1 << *legal as u8);
         let overdue = with_indsatsplan && !self.meetings_overdue.is_empty();
-        let now = vec![
-            (Measure::IndsatsplanAgreed, Series::Den, flag(dual)),
-            (Measure::IndsatsplanAgreed, Series::Num, flag(dual && self.agreed)),
-            (Measure::IndsatsplanMeetingOverdue, Series::Den, flag(with_indsatsplan)),
-            (Measure::IndsatsplanMeetingOverdue, Series::Num, flag(overdue)),
-            (Measure::LegalPlans, Series::Den, flag(self.open)),
-            (Measure::LegalPlans, Series::Num, if self.open { legal_plans.len() as i64 } else { 0 }),
+        let now = [
+            flag(dual),
+            flag(dual && self.agreed),
+            flag(with_indsatsplan),
+            flag(overdue),
+            flag(self.open),
+            if self.open { i64::from(legal_plans.count_ones()) } else { 0 },
         ];
-        let before = std::mem::replace(&mut self.stocks, now);
-        for (i, (measure, series, value)) in self.stocks.iter().enumerate() {
-            let previous = before.get(i).map_or(0, |(_, _, v)| *v);
+        for (((measure, series), value), previous) in STOCKS.iter().zip(now).zip(self.stocks) {
             out.add(*measure, *series, at, home, value - previous);
         }
+        self.stocks = now;
     }
 }
 
 impl Contact {
+    /// A contact person is in place (the plan is open).
+    fn current(&self) -> bool {
+        self.counted_until == Some(None)
+    }
+
     /// A contact person takes over in `at`: counted in the window of every
     /// month's end from `at` on, until 12 months after the period ends.
     fn start(&mut self, at: Month, home: &OrganisationId, out: &mut Out) {
@@ -387,7 +402,6 @@ impl Contact {
             Some(Some(_)) => out.add(Measure::ContactPersons, Series::Den, at, home, 1),
         }
         self.counted_until = Some(None);
-        self.current = true;
     }
 
     /// The contact person's period ends in `at`.
@@ -396,6 +410,5 @@ impl Contact {
         out.add(Measure::ContactPersons, Series::Num, until, home, -1);
         out.add(Measure::ContactPersons, Series::Den, until, home, -1);
         self.counted_until = Some(Some(until));
-        self.current = false;
     }
 }
