@@ -53,28 +53,15 @@ impl Story {
         who: &mut Participant,
         command: Command,
     ) -> Result<pb::ChangePlanResponse, tonic::Status> {
-        loop {
-            let request = pb::ChangePlanRequest {
-                name: self.plan.clone(),
-                expected_version: who.version,
-                request_id: uuid_like(who.organisation, who.sent),
-                command: Some(command.clone()),
-            };
-            who.sent += 1;
-            match who.client.change_plan(request.clone()).await {
-                Ok(response) => {
-                    let response = response.into_inner();
-                    who.version = response.version;
-                    who.last_request = Some(request);
-                    return Ok(response);
-                }
-                Err(stale) if reason_of(&stale) == "STALE_VERSION" => match current_version(&stale) {
-                    Some(current) if current != who.version => who.version = current,
-                    _ => return Err(stale),
-                },
-                Err(refused) => return Err(refused),
-            }
-        }
+        let (organisation, sent) = (who.organisation, &mut who.sent);
+        let request_id = || {
+            *sent += 1;
+            uuid_like(organisation, *sent - 1)
+        };
+        let (request, response) =
+            change_on_version(&mut who.client, &self.plan, &mut who.version, command, request_id).await?;
+        who.last_request = Some(request);
+        Ok(response)
     }
 
     async fn step(
@@ -108,6 +95,39 @@ impl Story {
 }
 
 /// The stable reason of a refusal, from its `ErrorInfo`.
+/// Sends `command` to `plan` on `version`, and once more on the current
+/// version if that was stale, as an integration would; `version` follows
+/// the plan's, and `request_id` names each attempt. The request that was
+/// answered, and its answer.
+async fn change_on_version(
+    client: &mut PlanClient,
+    plan: &str,
+    version: &mut u64,
+    command: Command,
+    mut request_id: impl FnMut() -> String,
+) -> Result<(pb::ChangePlanRequest, pb::ChangePlanResponse), tonic::Status> {
+    loop {
+        let request = pb::ChangePlanRequest {
+            name: plan.to_owned(),
+            expected_version: *version,
+            request_id: request_id(),
+            command: Some(command.clone()),
+        };
+        match client.change_plan(request.clone()).await {
+            Ok(response) => {
+                let response = response.into_inner();
+                *version = response.version;
+                return Ok((request, response));
+            }
+            Err(stale) if reason_of(&stale) == "STALE_VERSION" => match current_version(&stale) {
+                Some(current) if current != *version => *version = current,
+                _ => return Err(stale),
+            },
+            Err(refused) => return Err(refused),
+        }
+    }
+}
+
 fn reason_of(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;
     status.get_error_details().error_info().map(|info| info.reason.clone()).unwrap_or_default()

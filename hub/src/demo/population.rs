@@ -18,7 +18,7 @@ use samplan_proto::v1 as pb;
 use samplan_proto::v1::change_plan_request::Command;
 use samplan_services::domain::Timestamp;
 
-use super::{current_version, milestone, reason_of};
+use super::{change_on_version, milestone, reason_of};
 use crate::client::{PlanClient, added_id};
 use crate::embedded::EmbeddedHub;
 
@@ -212,30 +212,16 @@ impl Citizen {
         command: Command,
     ) -> Result<pb::ChangePlanResponse, tonic::Status> {
         let (mut client, _) = self.clients[organisation].clone();
-        loop {
-            self.sent += 1;
-            let request = pb::ChangePlanRequest {
-                name: self.plan.clone(),
-                // An organisation new to the plan learns its version from the refusal.
-                expected_version: self.versions.get(organisation).copied().unwrap_or(1),
-                request_id: format!("population-{}-{}", self.index, self.sent),
-                command: Some(command.clone()),
-            };
-            match client.change_plan(request).await {
-                Ok(response) => {
-                    let response = response.into_inner();
-                    self.versions.insert(organisation, response.version);
-                    return Ok(response);
-                }
-                Err(stale) if reason_of(&stale) == "STALE_VERSION" => match current_version(&stale) {
-                    Some(current) if self.versions.get(organisation) != Some(&current) => {
-                        self.versions.insert(organisation, current);
-                    }
-                    _ => return Err(stale),
-                },
-                Err(refused) => return Err(refused),
-            }
-        }
+        // An organisation new to the plan learns its version from the refusal.
+        let mut version = self.versions.get(organisation).copied().unwrap_or(1);
+        let (index, sent) = (self.index, &mut self.sent);
+        let request_id = || {
+            *sent += 1;
+            format!("population-{index}-{sent}")
+        };
+        let answered = change_on_version(&mut client, &self.plan, &mut version, command, request_id).await;
+        self.versions.insert(organisation, version);
+        answered.map(|(_, response)| response)
     }
 }
 
