@@ -122,12 +122,13 @@ pub async fn serve_store(
     let mut api = PlanApi::new(store.clone(), registry, pseudonyms, subscriptions, limits.max_in_flight);
     let mut follower = None;
     if config.indicators.enabled {
+        let geography = Arc::new(crate::config::geography(&config.organisations)?);
         let (indicators, following) = Indicators::start(store.clone(), shutdown.clone());
         follower = Some(following);
         api = api.with_indicators(IndicatorDesk {
             indicators,
             catalogue: Arc::new(Catalogue::standard()),
-            geography: Arc::new(crate::config::geography(&config.organisations)?),
+            geography,
             min_count: config.indicators.min_count,
             settle_months: config.indicators.settle_months,
         });

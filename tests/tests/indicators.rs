@@ -87,13 +87,14 @@ async fn ask(
     request: pb::QueryIndicatorsRequest,
 ) -> anyhow::Result<pb::QueryIndicatorsResponse> {
     let written = t.hub.store.durable_position();
-    loop {
+    for _ in 0..1200 {
         let answer = query_indicators_counted(analyst, request.clone(), |_, _| {}).await?;
         if answer.log_position >= written {
             return Ok(answer);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    anyhow::bail!("the projection did not count up to position {written} within a minute")
 }
 fn cells(answer: &pb::QueryIndicatorsResponse) -> Vec<(String, Option<i64>, Option<i64>, i32)> {
     answer.values.iter().map(|v| (v.group_id.clone(), v.numerator, v.denominator, v.suppression)).collect()

@@ -94,7 +94,6 @@ impl Story {
     }
 }
 
-/// The stable reason of a refusal, from its `ErrorInfo`.
 /// Sends `command` to `plan` on `version`, and once more on the current
 /// version if that was stale, as an integration would; `version` follows
 /// the plan's, and `request_id` names each attempt. The request that was
@@ -128,6 +127,7 @@ async fn change_on_version(
     }
 }
 
+/// The stable reason of a refusal, from its `ErrorInfo`.
 fn reason_of(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;
     status.get_error_details().error_info().map(|info| info.reason.clone()).unwrap_or_default()

@@ -93,7 +93,12 @@ async fn follow(store: Store, inner: Arc<Inner>, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
         let position = inner.position.load(Ordering::Acquire);
         if position < store.durable_position() {
-            match store.events_from(position + 1, PAGE).await {
+            // A database that cannot be reached must not hold up the hub's shutdown.
+            let read = tokio::select! {
+                read = store.events_from(position + 1, PAGE) => read,
+                () = shutdown.cancelled() => return,
+            };
+            match read {
                 Ok(events) if !events.is_empty() => {
                     inner.apply(&events);
                     continue;

@@ -32,7 +32,6 @@ pub(super) struct Track {
     /// Each activity's legal plan, and whether it is planned or in progress.
     activities: BTreeMap<String, (LegalPlanType, bool)>,
     contact: Contact,
-    /// The stock contributions last tallied.
     /// The plan's contribution to each of [`STOCKS`] as last tallied.
     stocks: [i64; STOCKS.len()],
 }
